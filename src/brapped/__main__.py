@@ -1,0 +1,3 @@
+from brapped.cli import main
+
+main()

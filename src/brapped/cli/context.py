@@ -1,0 +1,165 @@
+"""What every command shares: settings, the open store, the clock, output formats, errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from brapped.clock import Clock, SystemClock
+from brapped.config import Settings, load_settings
+from brapped.store import Store, open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+FORMATS = ("table", "json", "csv")
+
+
+@dataclass
+class AppContext:
+    """Built once per invocation from the global options; commands ask it for what they need."""
+
+    flags: dict[str, Any] = field(default_factory=dict)
+    home: Path | None = None
+    clock: Clock = field(default_factory=SystemClock)
+    _settings: Settings | None = None
+    _store: Store | None = None
+    out: Console = field(default_factory=lambda: Console(soft_wrap=True))
+    err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.flags, home=self.home)
+        return self._settings
+
+    def store(self, *, migrate: bool = True) -> Store:
+        """The database, opened (and migrated) on first use; closed when the command ends."""
+        if self._store is None:
+            url = self.settings.db_url
+            if url.startswith("sqlite:///") and self.settings.database_url is None:
+                # The default database lives in home: create home on first use.
+                self.settings.home.mkdir(parents=True, exist_ok=True)
+            self._store = open_store(url, migrate=migrate)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+def format_option(func: F) -> F:
+    """`--format table|json|csv` for every command that outputs data."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="table",
+        show_default=True,
+        help="Output format.",
+    )(func)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "_asdict"):
+        return value._asdict()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def to_json(data: Any) -> str:
+    """JSON text for data holding datetimes, dates, decimals and dataclasses."""
+    return orjson.dumps(
+        data,
+        default=_default,
+        option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME,
+    ).decode()
+
+
+def emit_json(app: AppContext, data: Any) -> None:
+    click.echo(to_json(data))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return str(value)
+
+
+def emit_rows(
+    app: AppContext,
+    fmt: str,
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str] | None = None,
+    *,
+    title: str | None = None,
+    json_data: Any = None,
+) -> None:
+    """Rows as a Rich table, CSV, or JSON (`json_data` replaces the rows as the JSON document)."""
+    if fmt == "json":
+        emit_json(app, rows if json_data is None else json_data)
+        return
+    cols = list(columns) if columns else (list(rows[0].keys()) if rows else [])
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(cols)
+        for row in rows:
+            writer.writerow(["" if row.get(c) is None else _csv_cell(row.get(c)) for c in cols])
+        click.echo(buffer.getvalue(), nl=False)
+        return
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for col in cols:
+        table.add_column(col.replace("_", " "))
+    for row in rows:
+        # markup=False semantics: names from the data may contain [brackets]
+        table.add_row(*(escape_markup(_cell(row.get(c))) for c in cols))
+    app.out.print(table)
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return value
+
+
+def escape_markup(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def echo_lines(lines: Iterable[str]) -> None:
+    for line in lines:
+        click.echo(line)

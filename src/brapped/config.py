@@ -1,0 +1,206 @@
+"""Settings in one object. Precedence: command-line flag > environment > config file > default."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+
+from brapped.errors import BrappedError
+
+Source = Literal["flag", "env", "config", "default"]
+
+
+class ConfigError(BrappedError):
+    """The configuration file or a setting's value is unusable."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    env: str
+    default: Any
+    kind: type = str
+    secret: bool = False
+    help: str = ""
+
+
+def _default_timezone() -> str:
+    try:
+        import tzlocal
+
+        name = tzlocal.get_localzone_name()
+        return str(name) if name else "UTC"
+    except Exception:  # tzlocal gives up on odd systems; UTC is an honest fallback
+        return "UTC"
+
+
+# The one list of settings. Names are the config.toml keys.
+SPECS: tuple[Spec, ...] = (
+    Spec("database_url", "BRAPPED_DATABASE_URL", None, help="database URL (default: SQLite in home)"),
+    Spec("timezone", "BRAPPED_TIMEZONE", None, help="IANA zone for reports (default: system zone)"),
+    Spec("client_id", "SPOTIFY_CLIENT_ID", None, help="Spotify app client id"),
+    Spec("client_secret", "SPOTIFY_CLIENT_SECRET", None, secret=True, help="Spotify app secret"),
+    Spec("refresh_token", "SPOTIFY_REFRESH_TOKEN", None, secret=True, help="headless refresh token"),
+    Spec("api_url", "BRAPPED_SPOTIFY_API_URL", "https://api.spotify.com/v1", help="Web API base"),
+    Spec(
+        "accounts_url",
+        "BRAPPED_SPOTIFY_ACCOUNTS_URL",
+        "https://accounts.spotify.com",
+        help="accounts service base",
+    ),
+    Spec("redirect_port", "BRAPPED_REDIRECT_PORT", 8888, int, help="loopback port for auth"),
+    Spec("retry_after_cap", "BRAPPED_RETRY_AFTER_CAP", 60, int, help="longest 429 wait, seconds"),
+    Spec("enrich_budget", "BRAPPED_ENRICH_BUDGET", 50, int, help="API calls enrich may use in sync"),
+    Spec("stream_threshold_ms", "BRAPPED_STREAM_THRESHOLD_MS", 30000, int, help="stream minimum"),
+    Spec("session_gap_minutes", "BRAPPED_SESSION_GAP_MINUTES", 30, int, help="session split"),
+    Spec("sync_interval_minutes", "BRAPPED_SYNC_INTERVAL", 30, int, help="`run` sync interval"),
+    Spec("report_time", "BRAPPED_REPORT_TIME", "08:00", help="local time `run` writes the report"),
+    Spec("webhook_url", "BRAPPED_WEBHOOK_URL", None, secret=True, help="daily report webhook"),
+    Spec("smtp_url", "BRAPPED_SMTP_URL", None, secret=True, help="smtp://user:pass@host:port"),
+    Spec("mail_to", "BRAPPED_MAIL_TO", None, help="daily report recipient"),
+    Spec("dashboard_token", "BRAPPED_DASHBOARD_TOKEN", None, secret=True, help="dashboard token"),
+)
+SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Effective settings and where each value came from."""
+
+    home: Path
+    values: Mapping[str, Any]
+    sources: Mapping[str, Source] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names that are not real attributes: the settings themselves.
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(name)
+
+    def get(self, name: str) -> Any:
+        return self.values[name]
+
+    @property
+    def db_url(self) -> str:
+        url = self.values.get("database_url")
+        return str(url) if url else f"sqlite:///{self.home / 'brapped.db'}"
+
+    @property
+    def tz(self) -> str:
+        return str(self.values.get("timezone") or _default_timezone())
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "config.toml"
+
+    @property
+    def token_file(self) -> Path:
+        return self.home / "token.json"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    def shown(self) -> list[tuple[str, str, Source]]:
+        """(name, value as text with secrets masked, source) for display."""
+        rows: list[tuple[str, str, Source]] = [("home", str(self.home), self.sources["home"])]
+        for spec in SPECS:
+            value = self.values.get(spec.name)
+            if spec.name == "database_url":
+                from brapped.store.engine import mask_url
+
+                text = mask_url(self.db_url)
+            elif spec.name == "timezone":
+                text = self.tz
+            elif value is None:
+                text = ""
+            elif spec.secret:
+                text = mask_secret(str(value))
+            else:
+                text = str(value)
+            rows.append((spec.name, text, self.sources[spec.name]))
+        return rows
+
+
+def mask_secret(value: str) -> str:
+    """Enough to recognise which secret it is, never enough to use it."""
+    if len(value) <= 8:
+        return "***"
+    return f"{value[:2]}***{value[-2:]}"
+
+
+def default_home() -> Path:
+    return Path(platformdirs.user_data_dir("brapped", appauthor=False))
+
+
+def _convert(spec: Spec, raw: Any, origin: str) -> Any:
+    if raw is None:
+        return None
+    if spec.kind is int:
+        try:
+            return int(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{spec.name} from {origin} must be a whole number, not {raw!r}") from exc
+    return str(raw)
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    home: Path | str | None = None,
+) -> Settings:
+    """Resolve every setting. `flags` holds command-line values (None = not given)."""
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    env = os.environ if env is None else env
+    sources: dict[str, Source] = {}
+    if home is not None:
+        home_path, sources["home"] = Path(home).expanduser(), "flag"
+    elif env.get("BRAPPED_HOME"):
+        home_path, sources["home"] = Path(env["BRAPPED_HOME"]).expanduser(), "env"
+    else:
+        home_path, sources["home"] = default_home(), "default"
+
+    file_values: dict[str, Any] = {}
+    config_file = home_path / "config.toml"
+    if config_file.exists():
+        try:
+            file_values = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{config_file}: not valid TOML: {exc}") from exc
+        unknown = sorted(set(file_values) - set(SPEC_BY_NAME))
+        if unknown:
+            raise ConfigError(f"{config_file}: unknown setting(s): {', '.join(unknown)}")
+
+    values: dict[str, Any] = {}
+    for spec in SPECS:
+        if spec.name in flags:
+            values[spec.name] = _convert(spec, flags[spec.name], "the command line")
+            sources[spec.name] = "flag"
+        elif env.get(spec.env):
+            values[spec.name] = _convert(spec, env[spec.env], spec.env)
+            sources[spec.name] = "env"
+        elif spec.name in file_values:
+            values[spec.name] = _convert(spec, file_values[spec.name], str(config_file))
+            sources[spec.name] = "config"
+        else:
+            values[spec.name] = spec.default
+            sources[spec.name] = "default"
+    if values.get("timezone"):
+        _check_timezone(str(values["timezone"]))
+    return Settings(home=home_path, values=values, sources=sources)
+
+
+def _check_timezone(name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"unknown timezone {name!r}: use an IANA name like Europe/Berlin") from exc

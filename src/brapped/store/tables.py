@@ -1,0 +1,265 @@
+"""The star schema, declared once. Names here are part of the product: BI users query them.
+
+See docs/schema.md for what every column means. Changes go through a new Alembic revision.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from brapped.store.types import UTCDateTime
+
+# Stable constraint names so Alembic migrations can refer to them on both databases.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only gives an autoincrementing rowid to INTEGER PRIMARY KEY; PostgreSQL wants BIGINT.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(64), primary_key=True, comment="Spotify user id"),
+    Column("display_name", Text),
+    Column("country", String(8)),
+    Column("first_seen_at", UTCDateTime),
+)
+
+artists = Table(
+    "artists",
+    metadata,
+    Column("id", String(64), primary_key=True, comment="Spotify id, or name:<hash> until resolved"),
+    Column("name", Text, nullable=False),
+    Column("genres", Text, comment="JSON list; NULL when Spotify did not say"),
+    Column("popularity", Integer),
+    Column("followers", BigInteger),
+    Column("image_url", Text),
+    Column("uri", Text),
+    Column("enriched_at", UTCDateTime),
+)
+
+artist_genres = Table(
+    "artist_genres",
+    metadata,
+    Column("artist_id", String(64), ForeignKey("artists.id"), primary_key=True),
+    Column("genre", String(200), primary_key=True),
+)
+
+albums = Table(
+    "albums",
+    metadata,
+    Column("id", String(64), primary_key=True, comment="Spotify id, or name:<hash> until resolved"),
+    Column("name", Text, nullable=False),
+    Column("album_type", String(32)),
+    Column("release_date", String(10), comment="'YYYY', 'YYYY-MM' or 'YYYY-MM-DD' as Spotify gives"),
+    Column("release_date_precision", String(8)),
+    Column("total_tracks", Integer),
+    Column("image_url", Text),
+    Column("uri", Text),
+    Column("label", Text),
+    Column("popularity", Integer),
+    Column("enriched_at", UTCDateTime),
+)
+
+album_artists = Table(
+    "album_artists",
+    metadata,
+    Column("album_id", String(64), ForeignKey("albums.id"), primary_key=True),
+    Column("position", Integer, primary_key=True, comment="0 = main artist, 1.. = others"),
+    Column("artist_id", String(64), ForeignKey("artists.id"), nullable=False),
+    UniqueConstraint("album_id", "artist_id"),
+)
+
+tracks = Table(
+    "tracks",
+    metadata,
+    Column("id", String(64), primary_key=True, comment="Spotify id, or name:<hash> until resolved"),
+    Column("name", Text, nullable=False),
+    Column("album_id", String(64), ForeignKey("albums.id")),
+    Column("duration_ms", Integer),
+    Column("explicit", Boolean),
+    Column("disc_number", Integer),
+    Column("track_number", Integer),
+    Column("isrc", String(16)),
+    Column("uri", Text),
+    Column("popularity", Integer),
+    Column("is_resolved", Boolean, nullable=False, server_default="0"),
+    Column("resolve_attempted_at", UTCDateTime),
+    Index("ix_tracks_album_id", "album_id"),
+)
+
+track_artists = Table(
+    "track_artists",
+    metadata,
+    Column("track_id", String(64), ForeignKey("tracks.id"), primary_key=True),
+    Column("position", Integer, primary_key=True, comment="0 = main artist, 1.. = featured"),
+    Column("artist_id", String(64), ForeignKey("artists.id"), nullable=False),
+    UniqueConstraint("track_id", "artist_id"),
+    Index("ix_track_artists_artist_id", "artist_id"),
+)
+
+plays = Table(
+    "plays",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", String(64), nullable=False),
+    Column("played_at", UTCDateTime, nullable=False, comment="UTC instant the play ended"),
+    Column("track_id", String(64), ForeignKey("tracks.id"), nullable=False),
+    Column("ms_played", Integer),
+    Column("ms_played_source", String(8), comment="'export' | 'estimate' | NULL"),
+    Column("source", String(8), nullable=False, comment="'api' | 'export' | 'both'"),
+    Column("context_type", String(32)),
+    Column("context_uri", Text),
+    Column("platform", Text),
+    Column("conn_country", String(8)),
+    Column("reason_start", String(32)),
+    Column("reason_end", String(32)),
+    Column("shuffle", Boolean),
+    Column("skipped", Boolean),
+    Column("offline", Boolean),
+    Column("incognito", Boolean),
+    Column("offline_at", UTCDateTime),
+    Column("ip_addr", Text, comment="only with import --keep-personal"),
+    Column("user_agent", Text, comment="only with import --keep-personal"),
+    UniqueConstraint("user_id", "played_at", "track_id"),
+    Index("ix_plays_played_at", "played_at"),
+    Index("ix_plays_track_id", "track_id"),
+)
+
+episodes = Table(
+    "episodes",
+    metadata,
+    Column("id", String(64), primary_key=True, comment="Spotify episode or audiobook chapter id"),
+    Column("kind", String(16), nullable=False, comment="'podcast' | 'audiobook'"),
+    Column("name", Text, nullable=False),
+    Column("show_name", Text, comment="podcast show or audiobook title"),
+    Column("uri", Text),
+    Column("show_uri", Text),
+)
+
+episode_plays = Table(
+    "episode_plays",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", String(64), nullable=False),
+    Column("played_at", UTCDateTime, nullable=False),
+    Column("episode_id", String(64), ForeignKey("episodes.id"), nullable=False),
+    Column("ms_played", Integer),
+    Column("ms_played_source", String(8)),
+    Column("source", String(8), nullable=False),
+    Column("platform", Text),
+    Column("conn_country", String(8)),
+    Column("reason_start", String(32)),
+    Column("reason_end", String(32)),
+    Column("shuffle", Boolean),
+    Column("skipped", Boolean),
+    Column("offline", Boolean),
+    Column("incognito", Boolean),
+    Column("ip_addr", Text),
+    Column("user_agent", Text),
+    UniqueConstraint("user_id", "played_at", "episode_id"),
+    Index("ix_episode_plays_played_at", "played_at"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "kind",
+        String(16),
+        nullable=False,
+        comment="sync | import | enrich | migrate | run | export",
+    ),
+    Column("user_id", String(64)),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("heartbeat_at", UTCDateTime),
+    Column("outcome", String(16), comment="running | ok | partial | rate_limited | failed"),
+    Column("counts", Text, comment="JSON object of counters"),
+    Column("message", Text),
+    Index("ix_runs_kind_started_at", "kind", "started_at"),
+)
+
+gaps = Table(
+    "gaps",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", String(64), nullable=False),
+    Column("gap_from", UTCDateTime, nullable=False, comment="newest play known before the gap"),
+    Column("gap_to", UTCDateTime, nullable=False, comment="oldest play seen after the gap"),
+    Column("detected_at", UTCDateTime, nullable=False),
+    Column("run_id", Id, ForeignKey("runs.id")),
+    Column("filled_at", UTCDateTime, comment="when an export import covered it"),
+    UniqueConstraint("user_id", "gap_from", "gap_to"),
+)
+
+imported_files = Table(
+    "imported_files",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("format", String(32), nullable=False),
+    Column("records", Integer, nullable=False),
+    Column("first_played_at", UTCDateTime),
+    Column("last_played_at", UTCDateTime),
+    Column("imported_at", UTCDateTime, nullable=False),
+    Column("run_id", Id, ForeignKey("runs.id")),
+)
+
+state = Table(
+    "state",
+    metadata,
+    Column("scope", String(64), primary_key=True, comment="user id, or 'global'"),
+    Column("key", String(64), primary_key=True),
+    Column("value", Text),
+    Column("updated_at", UTCDateTime),
+)
+
+locks = Table(
+    "locks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("owner", Text, nullable=False),
+    Column("acquired_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# Tables in an order that satisfies foreign keys (for copying, truncating, counting).
+TABLES_IN_ORDER: tuple[Table, ...] = (
+    accounts,
+    artists,
+    artist_genres,
+    albums,
+    album_artists,
+    tracks,
+    track_artists,
+    plays,
+    episodes,
+    episode_plays,
+    runs,
+    gaps,
+    imported_files,
+    state,
+    locks,
+)

@@ -1,0 +1,86 @@
+"""Column types and SQL expressions whose storage differs between SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, String
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import Float, TypeDecorator, TypeEngine
+
+# SQLite keeps instants as text that sorts chronologically, that SQLite's date functions read
+# and that BI tools show as a time: "2026-01-26 04:13:50.392" (always UTC, always milliseconds).
+SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def to_utc_ms(value: datetime) -> datetime:
+    """An aware datetime in UTC, truncated to milliseconds (the precision brapped stores)."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: brapped only stores timezone-aware instants")
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A UTC instant in milliseconds: timestamptz(3) on PostgreSQL, sortable text on SQLite."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.TIMESTAMP(timezone=True, precision=3))
+        return dialect.type_descriptor(String(23))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        value = to_utc_ms(value)
+        if dialect.name == "postgresql":
+            return value
+        return value.strftime(SQLITE_FORMAT) + f".{value.microsecond // 1000:03d}"
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        assert isinstance(value, datetime)
+        return value.astimezone(UTC)
+
+
+def sqlite_text(value: datetime) -> str:
+    """The SQLite text form of an instant, for bulk paths that bypass the column type."""
+    value = to_utc_ms(value)
+    return value.strftime(SQLITE_FORMAT) + f".{value.microsecond // 1000:03d}"
+
+
+class epoch_seconds(FunctionElement[float]):
+    """Seconds since 1970 of a UTCDateTime column, as a number, on either database."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(epoch_seconds, "sqlite")
+def _epoch_sqlite(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
+    # strftime('%s') drops the milliseconds; they are the text's last three digits. (julianday would
+    # keep them but its floating point puts plays on an hour's boundary into the previous hour.)
+    arg = compiler.process(next(iter(element.clauses)), **kw)
+    return f"(CAST(strftime('%s', {arg}) AS INTEGER) + CAST(substr({arg}, 21, 3) AS INTEGER) / 1000.0)"
+
+
+@compiles(epoch_seconds, "postgresql")
+def _epoch_pg(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
+    arg = compiler.process(next(iter(element.clauses)), **kw)
+    return f"CAST(EXTRACT(EPOCH FROM {arg}) AS DOUBLE PRECISION)"
+
+
+def epoch(column: ColumnElement[Any]) -> ColumnElement[float]:
+    """`epoch_seconds(column)` with a friendlier signature."""
+    return epoch_seconds(column)

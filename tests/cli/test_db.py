@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from brapped.cli import cli
+from brapped.store.migrate import head_revision
+from tests.store.test_schema import REQUIRED
+
+
+def test_db_upgrade_then_info_json(runner: CliRunner, empty_db_url: str) -> None:
+    db_url = empty_db_url
+    first = runner.invoke(cli, ["--db", db_url, "db", "upgrade"])
+    assert first.exit_code == 0, first.output
+    assert "already" not in first.output
+    second = runner.invoke(cli, ["--db", db_url, "db", "upgrade"])
+    assert second.exit_code == 0
+    assert "nothing to do" in second.output
+    info = runner.invoke(cli, ["--db", db_url, "db", "info", "--format", "json"])
+    assert info.exit_code == 0, info.output
+    data = json.loads(info.stdout)
+    assert data["revision"] == head_revision()
+    assert set(REQUIRED) <= set(data["tables"])
+    assert all(count == 0 for count in data["tables"].values())
+
+
+def test_password_is_never_printed(runner: CliRunner, pg_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    with_password = make_url(pg_url).set(password="s3cr3t-pw").render_as_string(hide_password=False)
+    # trust auth accepts any password, so this really connects
+    result = runner.invoke(cli, ["--db", with_password, "db", "info", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert "s3cr3t-pw" not in result.output
+    assert "***" in json.loads(result.stdout)["url"]
+    table = runner.invoke(cli, ["--db", with_password, "db", "info"])
+    assert "s3cr3t-pw" not in table.output
+
+
+def test_default_database_is_sqlite_in_home(runner: CliRunner, tmp_home: Path) -> None:
+    result = runner.invoke(cli, ["db", "info", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["dialect"] == "sqlite"
+    assert (tmp_home / "brapped.db").exists()
+
+
+def test_bad_urls_give_one_line_and_non_zero_exit(runner: CliRunner, tmp_path: Path) -> None:
+    cases = [
+        "not a url",
+        "mysql://root@127.0.0.1/x",
+        "postgresql://postgres:hunter2@127.0.0.1:1/none",
+        f"sqlite:///{tmp_path}/missing-folder/x.db",
+    ]
+    for url in cases:
+        result = runner.invoke(cli, ["--db", url, "db", "info"])
+        assert result.exit_code == 1, (url, result.output)
+        assert result.stderr.startswith("Error: "), result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "Traceback" not in result.output
+        assert "hunter2" not in result.output

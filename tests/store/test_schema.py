@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import insert, inspect, select
+
+from brapped.store import Store, open_store, tables
+from brapped.store.migrate import head_revision
+from brapped.store.types import epoch
+
+REQUIRED = {
+    "plays": {
+        "id", "user_id", "played_at", "track_id", "ms_played", "ms_played_source", "source",
+        "context_type", "context_uri", "platform", "conn_country", "reason_start", "reason_end",
+        "shuffle", "skipped", "offline", "incognito",
+    },
+    "tracks": {
+        "id", "name", "album_id", "duration_ms", "explicit", "disc_number", "track_number", "isrc",
+        "uri", "is_resolved",
+    },
+    "albums": {
+        "id", "name", "album_type", "release_date", "release_date_precision", "total_tracks",
+        "image_url",
+    },
+    "artists": {"id", "name", "genres", "image_url", "enriched_at"},
+    "track_artists": {"track_id", "artist_id", "position"},
+    "album_artists": {"album_id", "artist_id", "position"},
+    "runs": {"id", "kind", "started_at", "finished_at", "outcome", "counts", "message"},
+}  # fmt: skip
+
+
+def test_schema_has_the_documented_tables_and_columns(store: Store) -> None:
+    inspector = inspect(store.engine)
+    for table, columns in REQUIRED.items():
+        found = {c["name"] for c in inspector.get_columns(table)}
+        assert columns <= found, f"{table} lacks {columns - found}"
+
+
+def test_upgrade_twice_changes_nothing(db_url: str) -> None:
+    store = open_store(db_url)
+    assert store.upgrade() == (head_revision(), head_revision())
+    info = store.info()
+    assert info.revision == head_revision() and info.up_to_date
+    assert info.tables["plays"] == 0
+    store.close()
+
+
+def test_played_at_round_trips_in_utc_with_milliseconds(store: Store) -> None:
+    berlin = timezone(timedelta(hours=1))
+    moment = datetime(2026, 1, 26, 5, 13, 50, 392_999, tzinfo=berlin)
+    with store.begin() as conn:
+        conn.execute(insert(tables.tracks).values(id="t1", name="Song"))
+        conn.execute(insert(tables.plays).values(user_id="u", played_at=moment, track_id="t1", source="api"))
+    with store.connect() as conn:
+        row = conn.execute(select(tables.plays.c.played_at, epoch(tables.plays.c.played_at))).one()
+    assert row[0] == datetime(2026, 1, 26, 4, 13, 50, 392_000, tzinfo=UTC)
+    assert row[1] == pytest.approx(row[0].timestamp(), abs=1e-6)
+
+
+def test_unique_key_rejects_the_same_play_twice(store: Store) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    with store.begin() as conn:
+        conn.execute(insert(tables.tracks).values(id="t1", name="Song"))
+        conn.execute(insert(tables.plays).values(user_id="u", played_at=moment, track_id="t1", source="api"))
+    with pytest.raises(IntegrityError), store.begin() as conn:
+        conn.execute(insert(tables.plays).values(user_id="u", played_at=moment, track_id="t1", source="api"))
+
+
+def test_naive_datetimes_are_refused(store: Store) -> None:
+    from sqlalchemy.exc import StatementError
+
+    with pytest.raises(StatementError), store.begin() as conn:
+        conn.execute(insert(tables.runs).values(kind="sync", started_at=datetime(2026, 1, 1)))

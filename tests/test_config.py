@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from brapped.cli import cli
+from brapped.config import ConfigError, load_settings
+
+
+def test_precedence_flag_env_file_default(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text('timezone = "Asia/Tokyo"\nretry_after_cap = 5\nclient_id = "f"\n')
+    env = {"BRAPPED_TIMEZONE": "Europe/Berlin", "SPOTIFY_CLIENT_ID": "from-env"}
+    settings = load_settings({"timezone": "America/New_York"}, env=env, home=tmp_path)
+    assert (settings.tz, settings.sources["timezone"]) == ("America/New_York", "flag")
+    assert (settings.client_id, settings.sources["client_id"]) == ("from-env", "env")
+    assert (settings.retry_after_cap, settings.sources["retry_after_cap"]) == (5, "config")
+    assert (settings.session_gap_minutes, settings.sources["session_gap_minutes"]) == (30, "default")
+    assert settings.sources["home"] == "flag"
+
+
+def test_bad_config_file_and_values_are_reported(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("timezone = ")
+    with pytest.raises(ConfigError, match=r"config\.toml"):
+        load_settings({}, env={}, home=tmp_path)
+    (tmp_path / "config.toml").write_text('colour = "blue"\n')
+    with pytest.raises(ConfigError, match="colour"):
+        load_settings({}, env={}, home=tmp_path)
+    (tmp_path / "config.toml").write_text("")
+    with pytest.raises(ConfigError, match="Mars/Olympus"):
+        load_settings({"timezone": "Mars/Olympus"}, env={}, home=tmp_path)
+
+
+def test_config_show_masks_secrets(
+    runner: CliRunner, tmp_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", "supersecretvalue123")
+    monkeypatch.setenv("BRAPPED_DATABASE_URL", "postgresql://u:dbpassword@127.0.0.1/x")
+    result = runner.invoke(cli, ["config", "show", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert "supersecretvalue123" not in result.output and "dbpassword" not in result.output
+    data = json.loads(result.stdout)
+    assert data["client_secret"]["source"] == "env"
+    assert data["home"] == {"value": str(tmp_home), "source": "env"}
+    table = runner.invoke(cli, ["config", "show"])
+    assert "supersecretvalue123" not in table.output
+
+
+def test_every_command_has_help(runner: CliRunner) -> None:
+    import click
+
+    def walk(command: click.Command, path: list[str]) -> list[list[str]]:
+        found = [path]
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                found += walk(sub, [*path, name])
+        return found
+
+    for path in walk(cli, []):
+        result = runner.invoke(cli, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        command = cli
+        for name in path:
+            assert isinstance(command, click.Group)
+            command = command.commands[name]
+        assert (command.help or "").strip(), f"`brapped {' '.join(path)}` has no help text"
