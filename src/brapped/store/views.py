@@ -1,0 +1,165 @@
+"""SQL views for BI tools, defined once here and created by Alembic (revision 0002).
+
+Views bucket days in UTC: SQLite has no timezone rules, and a view baked with one zone would be
+wrong for every other reader of the same database. docs/bi.md shows how to get local days in each
+BI tool, and `brapped export` writes a `plays_wide` file with local time already computed.
+
+A migration that alters a table under these views on SQLite (Alembic's batch mode copies and renames
+the table) must call `drop_views` before and `create_views` after, or SQLite refuses the rename.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import BigInteger, Connection, Select, and_, case, cast, func, literal, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import String
+
+from brapped.store.tables import albums, artists, plays, track_artists, tracks
+
+
+class utc_day(FunctionElement[str]):
+    """The UTC calendar day of a UTCDateTime column as 'YYYY-MM-DD' text, on either database."""
+
+    type = String(10)
+    inherit_cache = True
+
+
+@compiles(utc_day, "sqlite")
+def _utc_day_sqlite(element: utc_day, compiler: Any, **kw: Any) -> str:
+    # Stored as 'YYYY-MM-DD HH:MM:SS.fff' in UTC: the day is the first ten characters.
+    return f"substr({compiler.process(next(iter(element.clauses)), **kw)}, 1, 10)"
+
+
+@compiles(utc_day, "postgresql")
+def _utc_day_pg(element: utc_day, compiler: Any, **kw: Any) -> str:
+    arg = compiler.process(next(iter(element.clauses)), **kw)
+    return f"to_char({arg} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+
+
+def _main_artist() -> Any:
+    return track_artists.alias("main_credit")
+
+
+def v_plays() -> Select[Any]:
+    """One row per music play with track, album and main artist names (flat, for BI tools)."""
+    credit = _main_artist()
+    main = artists.alias("main_artist")
+    featured = (
+        select(func.count())
+        .select_from(track_artists)
+        .where(track_artists.c.track_id == plays.c.track_id, track_artists.c.position > 0)
+        .scalar_subquery()
+    )
+    return select(
+        plays.c.id.label("play_id"),
+        plays.c.user_id,
+        plays.c.played_at,
+        utc_day(plays.c.played_at).label("day_utc"),
+        plays.c.ms_played,
+        plays.c.ms_played_source,
+        plays.c.source,
+        plays.c.track_id,
+        tracks.c.name.label("track_name"),
+        tracks.c.duration_ms,
+        tracks.c.explicit,
+        tracks.c.album_id,
+        albums.c.name.label("album_name"),
+        albums.c.release_date,
+        credit.c.artist_id.label("main_artist_id"),
+        main.c.name.label("main_artist_name"),
+        featured.label("featured_artist_count"),
+        plays.c.context_type,
+        plays.c.context_uri,
+        plays.c.platform,
+        plays.c.conn_country,
+        plays.c.reason_start,
+        plays.c.reason_end,
+        plays.c.shuffle,
+        plays.c.skipped,
+        plays.c.offline,
+        plays.c.incognito,
+    ).select_from(
+        plays.join(tracks, tracks.c.id == plays.c.track_id)
+        .outerjoin(albums, albums.c.id == tracks.c.album_id)
+        .outerjoin(credit, and_(credit.c.track_id == plays.c.track_id, credit.c.position == 0))
+        .outerjoin(main, main.c.id == credit.c.artist_id)
+    )
+
+
+def v_daily() -> Select[Any]:
+    """One row per user and UTC day: plays, listening time, distinct tracks and main artists."""
+    credit = _main_artist()
+    day = utc_day(plays.c.played_at)
+    ms = func.coalesce(func.sum(plays.c.ms_played), 0)
+    return (
+        select(
+            plays.c.user_id,
+            day.label("day_utc"),
+            func.count().label("plays"),
+            cast(ms, BigInteger).label("ms_played"),
+            (cast(ms, BigInteger) / 60000.0).label("minutes_played"),
+            func.count(func.distinct(plays.c.track_id)).label("distinct_tracks"),
+            func.count(func.distinct(credit.c.artist_id)).label("distinct_artists"),
+            func.sum(case((plays.c.skipped.is_(True), 1), else_=0)).label("skipped"),
+            func.min(plays.c.played_at).label("first_played_at"),
+            func.max(plays.c.played_at).label("last_played_at"),
+        )
+        .select_from(
+            plays.outerjoin(credit, and_(credit.c.track_id == plays.c.track_id, credit.c.position == 0))
+        )
+        .group_by(plays.c.user_id, day)
+    )
+
+
+def v_artist_credit() -> Select[Any]:
+    """One row per play and credited artist: role 'main' (position 0) or 'featured'."""
+    return select(
+        plays.c.id.label("play_id"),
+        plays.c.user_id,
+        plays.c.played_at,
+        utc_day(plays.c.played_at).label("day_utc"),
+        plays.c.track_id,
+        track_artists.c.artist_id,
+        artists.c.name.label("artist_name"),
+        track_artists.c.position,
+        case((track_artists.c.position == 0, literal("main")), else_=literal("featured")).label("role"),
+        plays.c.ms_played,
+    ).select_from(
+        plays.join(track_artists, track_artists.c.track_id == plays.c.track_id).join(
+            artists, artists.c.id == track_artists.c.artist_id
+        )
+    )
+
+
+# Creation order matters only if a view reads another; none does today.
+VIEWS: dict[str, Any] = {"v_plays": v_plays, "v_daily": v_daily, "v_artist_credit": v_artist_credit}
+
+
+def view_sql(name: str, dialect: Any) -> str:
+    """The SELECT of view `name` compiled for `dialect`, with no bound parameters left."""
+    query: Select[Any] = VIEWS[name]()
+    compiled = query.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    return str(compiled)
+
+
+def create_views(conn: Connection) -> None:
+    """(Re)create every view with the current definitions."""
+    drop_views(conn)
+    for name in VIEWS:
+        # exec_driver_sql: the compiled SELECT may hold colons that text() would take for parameters.
+        conn.exec_driver_sql(f"CREATE VIEW {name} AS {view_sql(name, conn.dialect)}")
+
+
+def drop_views(conn: Connection) -> None:
+    """Drop every view (before a migration rewrites a table they read)."""
+    for name in reversed(list(VIEWS)):
+        conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+
+
+def view_columns(name: str) -> list[str]:
+    """Column names of a view, in order (for docs and tests)."""
+    query: Select[Any] = VIEWS[name]()
+    return [column.name for column in query.selected_columns]
