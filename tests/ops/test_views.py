@@ -27,16 +27,21 @@ def test_views_exist_with_documented_columns(store: Store) -> None:
 
 def test_v_daily_matches_the_plays_put_in(store: Store) -> None:
     made = fill(store, plays=300)
-    main = {c["track_id"]: c["artist_id"] for c in made["track_artists"] if c["position"] == 0}
+    credited = defaultdict(set)
+    for credit in made["track_artists"]:
+        credited[credit["track_id"]].add(credit["artist_id"])
+    album = {t["id"]: t["album_id"] for t in made["tracks"]}
     expected: dict[tuple[str, str], dict[str, Any]] = defaultdict(
-        lambda: {"plays": 0, "ms": 0, "tracks": set(), "artists": set(), "skipped": 0}
+        lambda: {"plays": 0, "ms": 0, "tracks": set(), "artists": set(), "albums": set(), "skipped": 0}
     )
     for play in made["plays"]:
         day = expected[(play["user_id"], play["played_at"].date().isoformat())]
         day["plays"] += 1
         day["ms"] += play["ms_played"] or 0
         day["tracks"].add(play["track_id"])
-        day["artists"].add(main[play["track_id"]])
+        day["artists"] |= credited[play["track_id"]]
+        if album[play["track_id"]] is not None:
+            day["albums"].add(album[play["track_id"]])
         day["skipped"] += 1 if play["skipped"] else 0
     got = rows(store, "SELECT * FROM v_daily ORDER BY user_id, day_utc")
     assert len(got) == len(expected) > 3

@@ -90,27 +90,54 @@ def v_plays() -> Select[Any]:
 
 
 def v_daily() -> Select[Any]:
-    """One row per user and UTC day: plays, listening time, distinct tracks and main artists."""
-    credit = _main_artist()
+    """One row per user and UTC day: plays, listening time, distinct tracks, albums and artists.
+
+    Counted as the reports count them: unknown listening time is 0, every credited artist counts.
+    """
     day = utc_day(plays.c.played_at)
-    ms = func.coalesce(func.sum(plays.c.ms_played), 0)
-    return (
+    ms = func.coalesce(func.sum(func.coalesce(plays.c.ms_played, 0)), 0)
+    facts = (
         select(
             plays.c.user_id,
             day.label("day_utc"),
             func.count().label("plays"),
             cast(ms, BigInteger).label("ms_played"),
-            (cast(ms, BigInteger) / 60000.0).label("minutes_played"),
             func.count(func.distinct(plays.c.track_id)).label("distinct_tracks"),
-            func.count(func.distinct(credit.c.artist_id)).label("distinct_artists"),
+            func.count(func.distinct(tracks.c.album_id)).label("distinct_albums"),
             func.sum(case((plays.c.skipped.is_(True), 1), else_=0)).label("skipped"),
             func.min(plays.c.played_at).label("first_played_at"),
             func.max(plays.c.played_at).label("last_played_at"),
         )
-        .select_from(
-            plays.outerjoin(credit, and_(credit.c.track_id == plays.c.track_id, credit.c.position == 0))
-        )
+        .select_from(plays.join(tracks, tracks.c.id == plays.c.track_id))
         .group_by(plays.c.user_id, day)
+        .subquery("facts")
+    )
+    credited = (
+        select(
+            plays.c.user_id,
+            day.label("day_utc"),
+            func.count(func.distinct(track_artists.c.artist_id)).label("distinct_artists"),
+        )
+        .select_from(plays.join(track_artists, track_artists.c.track_id == plays.c.track_id))
+        .group_by(plays.c.user_id, day)
+        .subquery("credited")
+    )
+    return select(
+        facts.c.user_id,
+        facts.c.day_utc,
+        facts.c.plays,
+        facts.c.ms_played,
+        (facts.c.ms_played / 60000.0).label("minutes_played"),
+        facts.c.distinct_tracks,
+        facts.c.distinct_albums,
+        func.coalesce(credited.c.distinct_artists, 0).label("distinct_artists"),
+        facts.c.skipped,
+        facts.c.first_played_at,
+        facts.c.last_played_at,
+    ).select_from(
+        facts.outerjoin(
+            credited, and_(credited.c.user_id == facts.c.user_id, credited.c.day_utc == facts.c.day_utc)
+        )
     )
 
 
