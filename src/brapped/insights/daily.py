@@ -1,0 +1,102 @@
+"""The daily report: one local day, compared with the listener's average day."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from brapped.insights.period import Period, date_to_day
+from brapped.insights.scope import Scope, change, minutes
+from brapped.insights.summary import (
+    day_hour_grid,
+    first_play_at,
+    new_artists,
+    new_tracks,
+    spoken_word,
+    totals,
+)
+from brapped.insights.top import top_artists, top_tracks
+
+AVERAGE_DAYS = 365
+
+
+def day_report(
+    conn: Connection,
+    day: date,
+    timezone: str,
+    *,
+    user_id: str | None = None,
+    stream_threshold_ms: int = 30_000,
+    limit: int = 5,
+) -> dict[str, Any]:
+    """Everything about one local day; keys documented in docs/reports.md."""
+    period = Period.day(day, timezone)
+    scope = Scope.of(period, user_id, stream_threshold_ms)
+    summary = totals(conn, scope)
+    grid = day_hour_grid(conn, scope, period)
+    hours_ms = [0] * 24
+    for cell in grid:
+        if cell.day == date_to_day(day):
+            hours_ms[cell.hour] += cell.ms_played
+    new_track_count, new_track_list = new_tracks(conn, scope, limit=limit)
+    new_artist_count, new_artist_list = new_artists(conn, scope, limit=limit)
+    average = average_day(conn, period, user_id=user_id, stream_threshold_ms=stream_threshold_ms)
+    return {
+        "date": day.isoformat(),
+        "timezone": timezone,
+        "utc_start": period.start_utc,
+        "utc_end": period.end_utc,
+        "hours_in_day": round((period.end_utc - period.start_utc).total_seconds() / 3600),
+        **summary,
+        "hours": [minutes(ms) for ms in hours_ms],
+        "top_tracks": top_tracks(conn, scope, limit=limit),
+        "top_artists": top_artists(conn, scope, limit=limit),
+        "discoveries": {
+            "new_tracks": new_track_count,
+            "new_artists": new_artist_count,
+            "top_new_tracks": new_track_list,
+            "top_new_artists": new_artist_list,
+        },
+        "average_day": average,
+        "vs_average": {
+            "minutes_listened": change(summary["minutes_listened"], average["minutes_listened"]),
+            "plays": change(summary["plays"], average["plays"]),
+        },
+        "spoken_word": spoken_word(conn, scope, limit=limit),
+    }
+
+
+def average_day(
+    conn: Connection, period: Period, *, user_id: str | None = None, stream_threshold_ms: int = 30_000
+) -> dict[str, Any]:
+    """Mean minutes, plays and streams per local day over the days before `period`.
+
+    The window is the AVERAGE_DAYS days before the period, cut to start on the day of the first
+    play ever; days without listening count as zero. No earlier day: `days` is 0 and means are 0.
+    """
+    end = period.start - timedelta(days=1)
+    start = period.start - timedelta(days=AVERAGE_DAYS)
+    first = first_play_at(conn, user_id)
+    if first is not None:
+        first_day = first.astimezone(period.tz).date()
+        start = max(start, first_day)
+    if first is None or start > end:
+        return {"days": 0, "start": None, "end": None, "minutes_listened": 0.0, "plays": 0.0, "streams": 0.0}
+    window = Period(start, end, period.timezone)
+    summary = totals(conn, Scope.of(window, user_id, stream_threshold_ms))
+    days = window.days
+    return {
+        "days": days,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "minutes_listened": round(summary["ms_played"] / 60_000 / days, 2),
+        "plays": round(summary["plays"] / days, 2),
+        "streams": round(summary["streams"] / days, 2),
+    }
+
+
+def today(now: datetime, timezone: str) -> date:
+    """The local date of instant `now` in `timezone`."""
+    return now.astimezone(Period.day(date(2000, 1, 1), timezone).tz).date()

@@ -1,0 +1,268 @@
+"""Local calendar periods and local-time bucketing in SQL.
+
+Plays are stored as UTC instants; every report speaks the user's local calendar. A `Period` is a run
+of whole local days in an IANA zone, turned into a half-open UTC interval [start_utc, end_utc) that
+is correct across daylight-saving changes (a local day can last 23 or 25 hours).
+
+SQLite has no timezone rules, so the zone's UTC offsets over the period are computed here, in Python,
+and handed to the database as a CASE over epoch ranges: `local_seconds(played_at)` is the same
+integer on SQLite and PostgreSQL, and days, hours, weekdays and months are integer arithmetic on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import BigInteger, Integer, case, literal_column
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import String
+
+from brapped.errors import BrappedError
+from brapped.store.types import epoch
+
+DAY = 86_400
+EPOCH_DATE = date(1970, 1, 1)
+
+
+class PeriodError(BrappedError):
+    """A period or timezone that cannot be reported on (unknown zone, end before start)."""
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone `name`, or a PeriodError that says what is wrong."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise PeriodError(f"unknown timezone {name!r}: use an IANA name like Europe/Berlin") from exc
+
+
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The UTC instant a local day starts (where midnight does not exist, when the day begins)."""
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Period:
+    """Local days `start`..`end` (both inclusive) in zone `timezone`."""
+
+    start: date
+    end: date
+    timezone: str
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise PeriodError(f"period ends ({self.end}) before it starts ({self.start})")
+        zone(self.timezone)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return zone(self.timezone)
+
+    @property
+    def start_utc(self) -> datetime:
+        return local_midnight(self.start, self.tz)
+
+    @property
+    def end_utc(self) -> datetime:
+        """Exclusive: the instant the day after `end` starts."""
+        return local_midnight(self.end + timedelta(days=1), self.tz)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Period:
+        """The period of the same length just before this one.
+
+        Whole calendar months shift by their number of months (2024 -> 2023, March -> February);
+        a period starting on 1 January and ending in the same year (Spotify's window) shifts by a
+        year; anything else is the same number of days ending the day before this one starts.
+        """
+        following = self.end + timedelta(days=1)
+        if self.start.day == 1 and following.day == 1:
+            months = (following.year - self.start.year) * 12 + following.month - self.start.month
+            return Period(_add_months(self.start, -months), self.start - timedelta(days=1), self.timezone)
+        if (self.start.month, self.start.day) == (1, 1) and self.end.year == self.start.year:
+            return Period(_add_months(self.start, -12), _add_months(self.end, -12), self.timezone)
+        return Period(self.start - timedelta(days=self.days), self.start - timedelta(days=1), self.timezone)
+
+    def as_dict(self) -> dict[str, str]:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat(), "timezone": self.timezone}
+
+    @classmethod
+    def day(cls, day: date, timezone: str) -> Period:
+        return cls(day, day, timezone)
+
+    @classmethod
+    def year(cls, year: int, timezone: str, *, window: str = "calendar") -> Period:
+        """A calendar year, or Spotify Wrapped's window (1 January to 15 November)."""
+        if window not in ("calendar", "spotify"):
+            raise PeriodError(f"unknown window {window!r}: use calendar or spotify")
+        end = date(year, 11, 15) if window == "spotify" else date(year, 12, 31)
+        return cls(date(year, 1, 1), end, timezone)
+
+    @classmethod
+    def parse(cls, text: str, timezone: str) -> Period:
+        """'YYYY', 'YYYY-MM', 'YYYY-MM-DD' or 'START..END' (each side any of those) as a Period."""
+        if ".." in text:
+            left, right = text.split("..", 1)
+            return cls(cls.parse(left, timezone).start, cls.parse(right, timezone).end, timezone)
+        parts = text.strip().split("-")
+        try:
+            numbers = [int(p) for p in parts]
+            if len(numbers) == 1:
+                return cls(date(numbers[0], 1, 1), date(numbers[0], 12, 31), timezone)
+            if len(numbers) == 2:
+                first = date(numbers[0], numbers[1], 1)
+                following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+                return cls(first, following - timedelta(days=1), timezone)
+            if len(numbers) == 3:
+                return cls.day(date(*numbers), timezone)
+        except ValueError as exc:
+            raise PeriodError(f"not a date or period: {text!r} ({exc})") from exc
+        raise PeriodError(f"not a date or period: {text!r}: use YYYY, YYYY-MM, YYYY-MM-DD or A..B")
+
+
+def _add_months(day: date, months: int) -> date:
+    """`day` moved by whole months, clamped to the month's last day (29 February -> 28 February)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    following = date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1)
+    return date(year, month + 1, min(day.day, (following - timedelta(days=1)).day))
+
+
+def offsets(tz: ZoneInfo, start: datetime, end: datetime) -> list[tuple[int, int]]:
+    """[(from_epoch, utc_offset_seconds), ...] covering [start, end): the zone's rules in force.
+
+    The first entry starts at `start`; a new entry begins at each transition (DST change) inside.
+    """
+
+    def offset_at(epoch_s: int) -> int:
+        moment = datetime.fromtimestamp(epoch_s, UTC).astimezone(tz)
+        delta = moment.utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
+
+    lo, hi = int(start.timestamp()) // 1, int(end.timestamp()) + 1
+    result = [(lo, offset_at(lo))]
+    # Zones change offset at most a few times a year: step by half a day, then bisect to the second.
+    step = DAY // 2
+    cursor = lo
+    while cursor < hi:
+        following = min(cursor + step, hi)
+        if offset_at(following) != result[-1][1]:
+            a, b = cursor, following  # offset(a) == current, offset(b) differs
+            while b - a > 1:
+                middle = (a + b) // 2
+                if offset_at(middle) == result[-1][1]:
+                    a = middle
+                else:
+                    b = middle
+            result.append((b, offset_at(b)))
+        cursor = following
+    return result
+
+
+def _int(value: int) -> ColumnElement[int]:
+    # Integers we computed, inlined: the same expression then appears identically in SELECT and
+    # GROUP BY on PostgreSQL (bound parameters would get different placeholders).
+    return literal_column(str(int(value)), Integer)
+
+
+class _floor_int(FunctionElement[int]):
+    """floor(x) as an integer on either database."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(_floor_int, "sqlite")
+def _floor_sqlite(element: _floor_int, compiler: Any, **kw: Any) -> str:
+    # CAST truncates toward zero, which is floor for the positive epochs brapped stores.
+    return f"CAST({compiler.process(next(iter(element.clauses)), **kw)} AS INTEGER)"
+
+
+@compiles(_floor_int, "postgresql")
+def _floor_pg(element: _floor_int, compiler: Any, **kw: Any) -> str:
+    # PostgreSQL's CAST rounds to nearest; floor first so 23:59:59.9 stays on its day.
+    return f"CAST(FLOOR({compiler.process(next(iter(element.clauses)), **kw)}) AS BIGINT)"
+
+
+class month_text(FunctionElement[str]):
+    """'YYYY-MM' of local epoch seconds (an integer already shifted to local time)."""
+
+    type = String(7)
+    inherit_cache = True
+
+
+@compiles(month_text, "sqlite")
+def _month_sqlite(element: month_text, compiler: Any, **kw: Any) -> str:
+    return f"strftime('%Y-%m', {compiler.process(next(iter(element.clauses)), **kw)}, 'unixepoch')"
+
+
+@compiles(month_text, "postgresql")
+def _month_pg(element: month_text, compiler: Any, **kw: Any) -> str:
+    arg = compiler.process(next(iter(element.clauses)), **kw)
+    return f"to_char(to_timestamp({arg}) AT TIME ZONE 'UTC', 'YYYY-MM')"
+
+
+def local_seconds(
+    column: ColumnElement[Any], timezone: str, start: datetime, end: datetime
+) -> ColumnElement[int]:
+    """Local wall-clock seconds since 1970 of a UTC instant column, valid for instants in [start, end).
+
+    Instants outside the range get the offset in force at the nearest end of it.
+    """
+    table = offsets(zone(timezone), start, end)
+    seconds = epoch(column)
+    if len(table) == 1:
+        shifted: ColumnElement[Any] = seconds + _int(table[0][1])
+    else:
+        whens = [
+            (seconds < _int(table[i + 1][0]), seconds + _int(offset))
+            for i, (_, offset) in enumerate(table[:-1])
+        ]
+        shifted = case(*whens, else_=seconds + _int(table[-1][1]))
+    return _floor_int(shifted)
+
+
+@dataclass(frozen=True)
+class LocalTime:
+    """SQL expressions for the local day, hour, weekday and month of a UTC instant column."""
+
+    seconds: ColumnElement[int]
+
+    @classmethod
+    def of(cls, column: ColumnElement[Any], timezone: str, start: datetime, end: datetime) -> LocalTime:
+        return cls(local_seconds(column, timezone, start, end))
+
+    @property
+    def day(self) -> ColumnElement[int]:
+        """Days since 1970-01-01 (local); `day_to_date` turns it back into a date."""
+        return self.seconds // _int(DAY)
+
+    @property
+    def hour(self) -> ColumnElement[int]:
+        return (self.seconds % _int(DAY)) // _int(3600)
+
+    @property
+    def weekday(self) -> ColumnElement[int]:
+        """0 = Monday .. 6 = Sunday (1970-01-01 was a Thursday)."""
+        return (self.seconds // _int(DAY) + _int(3)) % _int(7)
+
+    @property
+    def month(self) -> ColumnElement[str]:
+        return month_text(self.seconds)
+
+
+def day_to_date(day_number: int) -> date:
+    """The date of a local day number from `LocalTime.day`."""
+    return EPOCH_DATE + timedelta(days=int(day_number))
+
+
+def date_to_day(day: date) -> int:
+    return (day - EPOCH_DATE).days

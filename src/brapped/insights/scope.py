@@ -1,0 +1,84 @@
+"""What a report looks at: whose plays, which instants, and the rules that turn plays into numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, true
+from sqlalchemy.sql.elements import ColumnElement as Col
+
+from brapped.insights.period import Period
+from brapped.store.tables import artists, episode_plays, plays
+
+# Spotify's compilation pseudo-artist: never a top artist (matched by id and by name).
+VARIOUS_ARTISTS_ID = "0LyfQWJT6nXafLPZqxe9Of"
+VARIOUS_ARTISTS_NAME = "various artists"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose plays and from when to when; `None` means every account / all time."""
+
+    user_id: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None  # exclusive
+    stream_threshold_ms: int = 30_000
+
+    @classmethod
+    def of(
+        cls, period: Period | None, user_id: str | None = None, stream_threshold_ms: int = 30_000
+    ) -> Scope:
+        if period is None:
+            return cls(user_id, None, None, stream_threshold_ms)
+        return cls(user_id, period.start_utc, period.end_utc, stream_threshold_ms)
+
+    def where(self, table: Any = plays) -> ColumnElement[bool]:
+        """The WHERE clause selecting this scope's rows of `plays` (or `episode_plays`)."""
+        conditions: list[ColumnElement[bool]] = []
+        if self.user_id is not None:
+            conditions.append(table.c.user_id == self.user_id)
+        if self.start is not None:
+            conditions.append(table.c.played_at >= self.start)
+        if self.end is not None:
+            conditions.append(table.c.played_at < self.end)
+        return and_(true(), *conditions)
+
+    def ms(self, table: Any = plays) -> Col[int]:
+        """Milliseconds of a play, 0 when unknown."""
+        return func.coalesce(table.c.ms_played, 0)
+
+    def is_stream(self, table: Any = plays) -> Col[int]:
+        """1 when the play lasted at least the stream threshold, else 0 (unknown time: 0)."""
+        return case((table.c.ms_played >= self.stream_threshold_ms, 1), else_=0)
+
+
+def not_various_artists() -> ColumnElement[bool]:
+    return and_(artists.c.id != VARIOUS_ARTISTS_ID, func.lower(artists.c.name) != VARIOUS_ARTISTS_NAME)
+
+
+def minutes(ms: int | None) -> float:
+    """Milliseconds as minutes, to two decimals (the unit every report shows)."""
+    return round((ms or 0) / 60_000, 2)
+
+
+def ratio(part: float, whole: float) -> float | None:
+    """part / whole to four decimals, None when whole is zero."""
+    return round(part / whole, 4) if whole else None
+
+
+def change(current: float, previous: float) -> float | None:
+    """Relative change from previous to current (0.25 = +25 %), None when previous is zero."""
+    return round((current - previous) / previous, 4) if previous else None
+
+
+__all__ = [
+    "VARIOUS_ARTISTS_ID",
+    "Scope",
+    "change",
+    "episode_plays",
+    "minutes",
+    "not_various_artists",
+    "ratio",
+]

@@ -1,0 +1,230 @@
+"""Numbers every report shares: totals, the local day x hour grid, discoveries, spoken word."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, case, exists, func, select
+
+from brapped.insights.period import LocalTime, Period
+from brapped.insights.scope import Scope, minutes, not_various_artists, ratio
+from brapped.store.tables import artists, episode_plays, episodes, plays, track_artists, tracks
+
+
+def totals(conn: Connection, scope: Scope) -> dict[str, Any]:
+    """Plays, streams, listening time (measured vs estimated) and distinct tracks/albums/artists."""
+    ms = scope.ms()
+    row = (
+        conn.execute(
+            select(
+                func.count().label("plays"),
+                func.coalesce(func.sum(scope.is_stream()), 0).label("streams"),
+                func.coalesce(func.sum(ms), 0).label("ms_played"),
+                func.coalesce(func.sum(case((plays.c.ms_played_source == "export", ms), else_=0)), 0).label(
+                    "measured_ms"
+                ),
+                func.coalesce(func.sum(case((plays.c.ms_played_source == "estimate", ms), else_=0)), 0).label(
+                    "estimated_ms"
+                ),
+                func.coalesce(func.sum(case((plays.c.ms_played.is_(None), 1), else_=0)), 0).label(
+                    "unknown_plays"
+                ),
+                func.count(func.distinct(plays.c.track_id)).label("distinct_tracks"),
+                func.count(func.distinct(tracks.c.album_id)).label("distinct_albums"),
+            )
+            .select_from(plays.join(tracks, tracks.c.id == plays.c.track_id))
+            .where(scope.where())
+        )
+        .one()
+        ._mapping
+    )
+    distinct_artists = conn.execute(
+        select(func.count(func.distinct(track_artists.c.artist_id)))
+        .select_from(
+            plays.join(track_artists, track_artists.c.track_id == plays.c.track_id).join(
+                artists, artists.c.id == track_artists.c.artist_id
+            )
+        )
+        .where(scope.where(), not_various_artists())
+    ).scalar_one()
+    total_ms = int(row["ms_played"])
+    # ms_played_source NULL with a value (older rows) counts as measured: it came with the play.
+    other_ms = total_ms - int(row["measured_ms"]) - int(row["estimated_ms"])
+    return {
+        "minutes_listened": minutes(total_ms),
+        "ms_played": total_ms,
+        "plays": int(row["plays"]),
+        "streams": int(row["streams"]),
+        "distinct_tracks": int(row["distinct_tracks"]),
+        "distinct_artists": int(distinct_artists),
+        "distinct_albums": int(row["distinct_albums"]),
+        "time_sources": {
+            "measured_minutes": minutes(int(row["measured_ms"]) + other_ms),
+            "estimated_minutes": minutes(int(row["estimated_ms"])),
+            "estimated_share": ratio(int(row["estimated_ms"]), total_ms),
+            "unknown_plays": int(row["unknown_plays"]),
+        },
+    }
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One local hour of one local day."""
+
+    day: int  # local day number (days since 1970-01-01)
+    hour: int
+    plays: int
+    streams: int
+    ms_played: int
+
+
+def day_hour_grid(conn: Connection, scope: Scope, period: Period) -> list[Cell]:
+    """Plays, streams and milliseconds per local day and local hour (only hours with plays).
+
+    On the day clocks go back, the repeated hour's plays share one local hour label; on the day
+    they go forward, the skipped hour has none.
+    """
+    local = LocalTime.of(plays.c.played_at, period.timezone, period.start_utc, period.end_utc)
+    inner = (
+        select(
+            local.day.label("day"),
+            local.hour.label("hour"),
+            scope.is_stream().label("stream"),
+            scope.ms().label("ms"),
+        )
+        .where(scope.where())
+        .subquery()
+    )
+    rows = conn.execute(
+        select(
+            inner.c.day,
+            inner.c.hour,
+            func.count(),
+            func.sum(inner.c.stream),
+            func.sum(inner.c.ms),
+        )
+        .group_by(inner.c.day, inner.c.hour)
+        .order_by(inner.c.day, inner.c.hour)
+    )
+    return [Cell(int(d), int(h), int(n), int(s or 0), int(m or 0)) for d, h, n, s, m in rows]
+
+
+def new_tracks(conn: Connection, scope: Scope, *, limit: int = 5) -> tuple[int, list[dict[str, Any]]]:
+    """Tracks first ever played inside the scope: (how many, the most played of them)."""
+    assert scope.start is not None
+    earlier = plays.alias("earlier")
+    before = exists().where(
+        earlier.c.track_id == plays.c.track_id,
+        earlier.c.played_at < scope.start,
+        *([earlier.c.user_id == scope.user_id] if scope.user_id is not None else []),
+    )
+    sub = (
+        select(
+            tracks.c.id,
+            tracks.c.name,
+            func.count().label("plays"),
+            func.sum(scope.ms()).label("ms_played"),
+        )
+        .select_from(plays.join(tracks, tracks.c.id == plays.c.track_id))
+        .where(scope.where(), ~before)
+        .group_by(tracks.c.id, tracks.c.name)
+        .subquery()
+    )
+    count = int(conn.execute(select(func.count()).select_from(sub)).scalar_one())
+    rows = conn.execute(
+        select(sub).order_by(sub.c.plays.desc(), sub.c.ms_played.desc(), sub.c.name, sub.c.id).limit(limit)
+    ).all()
+    from brapped.insights.top import track_credits
+
+    credits = track_credits(conn, (r.id for r in rows))
+    return count, [
+        {
+            "id": r.id,
+            "name": r.name,
+            "artists": credits[r.id],
+            "plays": int(r.plays),
+            "minutes": minutes(r.ms_played),
+        }
+        for r in rows
+    ]
+
+
+def new_artists(conn: Connection, scope: Scope, *, limit: int = 5) -> tuple[int, list[dict[str, Any]]]:
+    """Artists (any credit) first ever played inside the scope: (how many, the most played of them)."""
+    assert scope.start is not None
+    earlier_play = plays.alias("earlier_play")
+    earlier_credit = track_artists.alias("earlier_credit")
+    sub = (
+        select(
+            artists.c.id,
+            artists.c.name,
+            func.count().label("plays"),
+            func.sum(scope.ms()).label("ms_played"),
+        )
+        .select_from(
+            plays.join(track_artists, track_artists.c.track_id == plays.c.track_id).join(
+                artists, artists.c.id == track_artists.c.artist_id
+            )
+        )
+        .where(scope.where(), not_various_artists())
+        .group_by(artists.c.id, artists.c.name)
+        .subquery()
+    )
+    before_sub = exists().where(
+        earlier_credit.c.artist_id == sub.c.id,
+        earlier_play.c.track_id == earlier_credit.c.track_id,
+        earlier_play.c.played_at < scope.start,
+        *([earlier_play.c.user_id == scope.user_id] if scope.user_id is not None else []),
+    )
+    new = select(sub).where(~before_sub).subquery()
+    count = int(conn.execute(select(func.count()).select_from(new)).scalar_one())
+    rows = conn.execute(
+        select(new).order_by(new.c.plays.desc(), new.c.ms_played.desc(), new.c.name, new.c.id).limit(limit)
+    ).all()
+    return count, [
+        {"id": r.id, "name": r.name, "plays": int(r.plays), "minutes": minutes(r.ms_played)} for r in rows
+    ]
+
+
+def spoken_word(conn: Connection, scope: Scope, *, limit: int = 5) -> dict[str, Any]:
+    """Podcasts and audiobooks, reported apart from music: minutes, plays, top shows/books."""
+    ms = func.coalesce(episode_plays.c.ms_played, 0)
+    where = scope.where(episode_plays)
+    result: dict[str, Any] = {}
+    for kind, key in (("podcast", "podcasts"), ("audiobook", "audiobooks")):
+        joined = episode_plays.join(episodes, episodes.c.id == episode_plays.c.episode_id)
+        total = conn.execute(
+            select(func.count(), func.coalesce(func.sum(ms), 0))
+            .select_from(joined)
+            .where(where, episodes.c.kind == kind)
+        ).one()
+        show = func.coalesce(episodes.c.show_name, episodes.c.name)
+        n_plays = func.count().label("plays")
+        total_ms = func.sum(ms).label("ms_played")
+        shows = conn.execute(
+            select(show.label("name"), n_plays, total_ms)
+            .select_from(joined)
+            .where(where, episodes.c.kind == kind)
+            .group_by(show)
+            .order_by(n_plays.desc(), total_ms.desc(), show)
+            .limit(limit)
+        ).all()
+        result[key] = {
+            "plays": int(total[0]),
+            "minutes": minutes(int(total[1])),
+            "top_shows": [
+                {"name": s.name, "plays": int(s.plays), "minutes": minutes(s.ms_played)} for s in shows
+            ],
+        }
+    return result
+
+
+def first_play_at(conn: Connection, user_id: str | None) -> datetime | None:
+    """When the scope's first music play ended (None with no plays)."""
+    query = select(func.min(plays.c.played_at))
+    if user_id is not None:
+        query = query.where(plays.c.user_id == user_id)
+    value: datetime | None = conn.execute(query).scalar_one()
+    return value

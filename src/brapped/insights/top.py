@@ -1,0 +1,253 @@
+"""Top lists: artists (main and featured credit apart), tracks, albums, genres."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Select, and_, case, func, select
+
+from brapped.errors import BrappedError
+from brapped.insights.scope import Scope, minutes, not_various_artists
+from brapped.store.tables import album_artists, albums, artist_genres, artists, plays, track_artists, tracks
+
+Kind = Literal["artists", "tracks", "albums", "genres"]
+By = Literal["plays", "streams", "minutes"]
+KINDS: tuple[Kind, ...] = ("artists", "tracks", "albums", "genres")
+BYS: tuple[By, ...] = ("plays", "streams", "minutes")
+
+
+class ReportError(BrappedError):
+    """A report asked for something that does not exist (unknown list kind, ordering, item)."""
+
+
+def _order(by: By, plays_col: Any, streams_col: Any, ms_col: Any, *tiebreak: Any) -> list[Any]:
+    if by not in BYS:
+        raise ReportError(f"cannot rank by {by!r}: use plays, streams or minutes")
+    first = {"plays": plays_col, "streams": streams_col, "minutes": ms_col}[by]
+    rest = [c for c in (plays_col, ms_col) if c is not first]
+    return [first.desc(), *(c.desc() for c in rest), *tiebreak]
+
+
+def _check_limit(limit: int) -> None:
+    if limit < 1:
+        raise ReportError(f"limit must be at least 1, not {limit}")
+
+
+def top_artists(conn: Connection, scope: Scope, *, by: By = "plays", limit: int = 10) -> list[dict[str, Any]]:
+    """Artists by plays (or streams/minutes), every credited artist counted, main and featured apart.
+
+    A play credits each artist of its track once: position 0 as main artist, others as featured.
+    """
+    _check_limit(limit)
+    ms = scope.ms()
+    main = track_artists.c.position == 0
+    n_plays = func.count().label("plays")
+    n_streams = func.sum(scope.is_stream()).label("streams")
+    total_ms = func.sum(ms).label("ms_played")
+    query = (
+        select(
+            artists.c.id,
+            artists.c.name,
+            n_plays,
+            n_streams,
+            total_ms,
+            func.sum(case((main, 1), else_=0)).label("main_plays"),
+            func.sum(case((main, 0), else_=1)).label("featured_plays"),
+            func.sum(case((main, ms), else_=0)).label("main_ms"),
+            func.sum(case((main, 0), else_=ms)).label("featured_ms"),
+        )
+        .select_from(
+            plays.join(track_artists, track_artists.c.track_id == plays.c.track_id).join(
+                artists, artists.c.id == track_artists.c.artist_id
+            )
+        )
+        .where(scope.where(), not_various_artists())
+        .group_by(artists.c.id, artists.c.name)
+        .order_by(*_order(by, n_plays, n_streams, total_ms, artists.c.name, artists.c.id))
+        .limit(limit)
+    )
+    return [artist_row(row._mapping, rank) for rank, row in enumerate(conn.execute(query), 1)]
+
+
+def artist_row(m: Any, rank: int | None = None) -> dict[str, Any]:
+    """The JSON shape of one artist statistic (see docs/reports.md)."""
+    row: dict[str, Any] = {"rank": rank} if rank is not None else {}
+    row.update(
+        id=m["id"],
+        name=m["name"],
+        plays=int(m["plays"]),
+        streams=int(m["streams"] or 0),
+        minutes=minutes(m["ms_played"]),
+        ms_played=int(m["ms_played"] or 0),
+        main_plays=int(m["main_plays"] or 0),
+        featured_plays=int(m["featured_plays"] or 0),
+        main_minutes=minutes(m["main_ms"]),
+        featured_minutes=minutes(m["featured_ms"]),
+    )
+    return row
+
+
+def track_credits(conn: Connection, track_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """Every credited artist of each track, main artist first: {track_id: [{id, name, role}]}."""
+    ids = list(dict.fromkeys(track_ids))
+    credits: dict[str, list[dict[str, Any]]] = {t: [] for t in ids}
+    if not ids:
+        return credits
+    rows = conn.execute(
+        select(track_artists.c.track_id, track_artists.c.position, artists.c.id, artists.c.name)
+        .join(artists, artists.c.id == track_artists.c.artist_id)
+        .where(track_artists.c.track_id.in_(ids))
+        .order_by(track_artists.c.track_id, track_artists.c.position)
+    )
+    for track_id, position, artist_id, name in rows:
+        credits[track_id].append(
+            {"id": artist_id, "name": name, "role": "main" if position == 0 else "featured"}
+        )
+    return credits
+
+
+def album_credits(conn: Connection, album_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """Artists of each album in credit order: {album_id: [{id, name}]}."""
+    ids = list(dict.fromkeys(album_ids))
+    credits: dict[str, list[dict[str, Any]]] = {a: [] for a in ids}
+    if not ids:
+        return credits
+    rows = conn.execute(
+        select(album_artists.c.album_id, artists.c.id, artists.c.name)
+        .join(artists, artists.c.id == album_artists.c.artist_id)
+        .where(album_artists.c.album_id.in_(ids))
+        .order_by(album_artists.c.album_id, album_artists.c.position)
+    )
+    for album_id, artist_id, name in rows:
+        credits[album_id].append({"id": artist_id, "name": name})
+    return credits
+
+
+def _track_query(scope: Scope) -> Select[Any]:
+    return (
+        select(
+            tracks.c.id,
+            tracks.c.name,
+            tracks.c.album_id,
+            albums.c.name.label("album_name"),
+            func.count().label("plays"),
+            func.sum(scope.is_stream()).label("streams"),
+            func.sum(scope.ms()).label("ms_played"),
+        )
+        .select_from(
+            plays.join(tracks, tracks.c.id == plays.c.track_id).outerjoin(
+                albums, albums.c.id == tracks.c.album_id
+            )
+        )
+        .where(scope.where())
+        .group_by(tracks.c.id, tracks.c.name, tracks.c.album_id, albums.c.name)
+    )
+
+
+def top_tracks(conn: Connection, scope: Scope, *, by: By = "plays", limit: int = 10) -> list[dict[str, Any]]:
+    """Tracks by plays (or streams/minutes), each with all its credited artists."""
+    _check_limit(limit)
+    sub = _track_query(scope).subquery()
+    query = (
+        select(sub)
+        .order_by(*_order(by, sub.c.plays, sub.c.streams, sub.c.ms_played, sub.c.name, sub.c.id))
+        .limit(limit)
+    )
+    rows = [row._mapping for row in conn.execute(query)]
+    return track_rows(conn, rows)
+
+
+def track_rows(conn: Connection, rows: list[Any], first_rank: int = 1) -> list[dict[str, Any]]:
+    """The JSON shape of track statistics (see docs/reports.md), artists looked up in one query."""
+    credits = track_credits(conn, (m["id"] for m in rows))
+    return [
+        {
+            "rank": rank,
+            "id": m["id"],
+            "name": m["name"],
+            "artists": credits[m["id"]],
+            "album": {"id": m["album_id"], "name": m["album_name"]} if m["album_id"] else None,
+            "plays": int(m["plays"]),
+            "streams": int(m["streams"] or 0),
+            "minutes": minutes(m["ms_played"]),
+            "ms_played": int(m["ms_played"] or 0),
+        }
+        for rank, m in enumerate(rows, first_rank)
+    ]
+
+
+def top_albums(conn: Connection, scope: Scope, *, by: By = "plays", limit: int = 10) -> list[dict[str, Any]]:
+    """Albums by plays of their tracks (or streams/minutes)."""
+    _check_limit(limit)
+    n_plays = func.count().label("plays")
+    n_streams = func.sum(scope.is_stream()).label("streams")
+    total_ms = func.sum(scope.ms()).label("ms_played")
+    query = (
+        select(albums.c.id, albums.c.name, albums.c.release_date, n_plays, n_streams, total_ms)
+        .select_from(
+            plays.join(tracks, tracks.c.id == plays.c.track_id).join(albums, albums.c.id == tracks.c.album_id)
+        )
+        .where(scope.where())
+        .group_by(albums.c.id, albums.c.name, albums.c.release_date)
+        .order_by(*_order(by, n_plays, n_streams, total_ms, albums.c.name, albums.c.id))
+        .limit(limit)
+    )
+    rows = [row._mapping for row in conn.execute(query)]
+    credits = album_credits(conn, (m["id"] for m in rows))
+    return [
+        {
+            "rank": rank,
+            "id": m["id"],
+            "name": m["name"],
+            "artists": credits[m["id"]],
+            "release_date": m["release_date"],
+            "plays": int(m["plays"]),
+            "streams": int(m["streams"] or 0),
+            "minutes": minutes(m["ms_played"]),
+            "ms_played": int(m["ms_played"] or 0),
+        }
+        for rank, m in enumerate(rows, 1)
+    ]
+
+
+def top_genres(conn: Connection, scope: Scope, *, by: By = "plays", limit: int = 10) -> list[dict[str, Any]]:
+    """Genres of the main artist of each play (plays whose main artist has no known genre: none)."""
+    _check_limit(limit)
+    n_plays = func.count().label("plays")
+    n_streams = func.sum(scope.is_stream()).label("streams")
+    total_ms = func.sum(scope.ms()).label("ms_played")
+    query = (
+        select(artist_genres.c.genre, n_plays, n_streams, total_ms)
+        .select_from(
+            plays.join(
+                track_artists,
+                and_(track_artists.c.track_id == plays.c.track_id, track_artists.c.position == 0),
+            ).join(artist_genres, artist_genres.c.artist_id == track_artists.c.artist_id)
+        )
+        .where(scope.where())
+        .group_by(artist_genres.c.genre)
+        .order_by(*_order(by, n_plays, n_streams, total_ms, artist_genres.c.genre))
+        .limit(limit)
+    )
+    return [
+        {
+            "rank": rank,
+            "genre": m["genre"],
+            "plays": int(m["plays"]),
+            "streams": int(m["streams"] or 0),
+            "minutes": minutes(m["ms_played"]),
+            "ms_played": int(m["ms_played"] or 0),
+        }
+        for rank, m in enumerate((row._mapping for row in conn.execute(query)), 1)
+    ]
+
+
+def top(
+    conn: Connection, kind: Kind, scope: Scope, *, by: By = "plays", limit: int = 10
+) -> list[dict[str, Any]]:
+    """The top list of `kind` ('artists', 'tracks', 'albums', 'genres')."""
+    functions = {"artists": top_artists, "tracks": top_tracks, "albums": top_albums, "genres": top_genres}
+    if kind not in functions:
+        raise ReportError(f"unknown list {kind!r}: use artists, tracks, albums or genres")
+    return functions[kind](conn, scope, by=by, limit=limit)

@@ -1,0 +1,303 @@
+"""Wrapped for any period: totals, top lists, the listening clock, streaks, sessions and more."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, case, func, select
+
+from brapped.insights.period import LocalTime, Period, day_to_date
+from brapped.insights.scope import Scope, change, minutes, not_various_artists, ratio
+from brapped.insights.summary import Cell, day_hour_grid, new_artists, spoken_word, totals
+from brapped.insights.top import top_albums, top_artists, top_genres, top_tracks, track_credits
+from brapped.store.tables import albums, artists, plays, track_artists, tracks
+from brapped.store.types import epoch
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def wrapped(
+    conn: Connection,
+    period: Period,
+    *,
+    user_id: str | None = None,
+    stream_threshold_ms: int = 30_000,
+    session_gap_minutes: int = 30,
+    limit: int = 100,
+) -> dict[str, Any]:
+    """The Wrapped report for `period`; keys documented in docs/reports.md."""
+    scope = Scope.of(period, user_id, stream_threshold_ms)
+    summary = totals(conn, scope)
+    grid = day_hour_grid(conn, scope, period)
+    previous_period = period.previous()
+    previous = totals(conn, Scope.of(previous_period, user_id, stream_threshold_ms))
+    new_count, new_list = new_artists(conn, scope, limit=5)
+    return {
+        "period": period.as_dict(),
+        **summary,
+        "top_artists": top_artists(conn, scope, limit=limit),
+        "top_tracks": top_tracks(conn, scope, limit=limit),
+        "top_albums": top_albums(conn, scope, limit=limit),
+        "top_genres": top_genres(conn, scope, limit=limit),
+        "top_artist_by_month": top_artist_by_month(conn, scope, period),
+        "listening_clock": listening_clock(grid),
+        "busiest_day": busiest_day(grid),
+        "longest_streak": longest_streak(grid),
+        "longest_session": longest_session(conn, scope, period, session_gap_minutes),
+        "most_repeated_track_in_a_day": most_repeated_track(conn, scope, period),
+        "discoveries": {"new_artists": new_count, "top_new_artists": new_list},
+        "listening_age": listening_age(conn, scope),
+        "skip_rate": skip_rate(conn, scope),
+        "estimated_share": summary["time_sources"]["estimated_share"],
+        "previous_period": {
+            "period": previous_period.as_dict(),
+            "minutes_listened": previous["minutes_listened"],
+            "plays": previous["plays"],
+            "streams": previous["streams"],
+            "distinct_tracks": previous["distinct_tracks"],
+            "distinct_artists": previous["distinct_artists"],
+        },
+        "change": {
+            key: change(summary[key], previous[key])
+            for key in ("minutes_listened", "plays", "streams", "distinct_tracks", "distinct_artists")
+        },
+        "spoken_word": spoken_word(conn, scope),
+    }
+
+
+def listening_clock(grid: list[Cell]) -> dict[str, Any]:
+    """Minutes and plays per local weekday (Monday first) and local hour."""
+    ms = [[0] * 24 for _ in WEEKDAYS]
+    counts = [[0] * 24 for _ in WEEKDAYS]
+    for cell in grid:
+        weekday = day_to_date(cell.day).weekday()
+        ms[weekday][cell.hour] += cell.ms_played
+        counts[weekday][cell.hour] += cell.plays
+    return {
+        "weekdays": list(WEEKDAYS),
+        "minutes": [[minutes(v) for v in row] for row in ms],
+        "plays": counts,
+    }
+
+
+def busiest_day(grid: list[Cell]) -> dict[str, Any] | None:
+    """The local day with the most minutes (earliest on a tie)."""
+    per_day: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for cell in grid:
+        per_day[cell.day][0] += cell.ms_played
+        per_day[cell.day][1] += cell.plays
+    if not per_day:
+        return None
+    day, (ms, count) = min(per_day.items(), key=lambda item: (-item[1][0], item[0]))
+    return {"date": day_to_date(day).isoformat(), "minutes": minutes(ms), "plays": count}
+
+
+def longest_streak(grid: list[Cell]) -> dict[str, Any] | None:
+    """The longest run of consecutive local days with at least one stream (earliest on a tie)."""
+    days = sorted({cell.day for cell in grid if cell.streams > 0})
+    best: tuple[int, int] | None = None
+    run_start = None
+    for index, day in enumerate(days):
+        if index == 0 or day != days[index - 1] + 1:
+            run_start = day
+        assert run_start is not None
+        if best is None or day - run_start > best[1] - best[0]:
+            best = (run_start, day)
+    if best is None:
+        return None
+    return {
+        "days": best[1] - best[0] + 1,
+        "start": day_to_date(best[0]).isoformat(),
+        "end": day_to_date(best[1]).isoformat(),
+    }
+
+
+def top_artist_by_month(conn: Connection, scope: Scope, period: Period) -> list[dict[str, Any]]:
+    """The most played artist (any credit) of each local month with plays."""
+    local = LocalTime.of(plays.c.played_at, period.timezone, period.start_utc, period.end_utc)
+    inner = (
+        select(
+            local.month.label("month"),
+            track_artists.c.artist_id,
+            scope.ms().label("ms"),
+        )
+        .select_from(
+            plays.join(track_artists, track_artists.c.track_id == plays.c.track_id).join(
+                artists, artists.c.id == track_artists.c.artist_id
+            )
+        )
+        .where(scope.where(), not_various_artists())
+        .subquery()
+    )
+    n_plays = func.count()
+    total_ms = func.sum(inner.c.ms)
+    ranked = (
+        select(
+            inner.c.month,
+            inner.c.artist_id,
+            n_plays.label("plays"),
+            total_ms.label("ms_played"),
+            func.row_number()
+            .over(partition_by=inner.c.month, order_by=[n_plays.desc(), total_ms.desc(), inner.c.artist_id])
+            .label("place"),
+        )
+        .group_by(inner.c.month, inner.c.artist_id)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(ranked.c.month, artists.c.id, artists.c.name, ranked.c.plays, ranked.c.ms_played)
+        .join(artists, artists.c.id == ranked.c.artist_id)
+        .where(ranked.c.place == 1)
+        .order_by(ranked.c.month)
+    )
+    return [
+        {
+            "month": r.month,
+            "artist": {"id": r.id, "name": r.name},
+            "plays": int(r.plays),
+            "minutes": minutes(r.ms_played),
+        }
+        for r in rows
+    ]
+
+
+def most_repeated_track(conn: Connection, scope: Scope, period: Period) -> dict[str, Any] | None:
+    """The track played most times within one local day (most minutes, then earliest day on a tie)."""
+    local = LocalTime.of(plays.c.played_at, period.timezone, period.start_utc, period.end_utc)
+    inner = (
+        select(local.day.label("day"), plays.c.track_id, scope.ms().label("ms"))
+        .where(scope.where())
+        .subquery()
+    )
+    n_plays = func.count()
+    total_ms = func.sum(inner.c.ms)
+    row = conn.execute(
+        select(inner.c.day, inner.c.track_id, n_plays.label("plays"), total_ms.label("ms_played"))
+        .group_by(inner.c.day, inner.c.track_id)
+        .order_by(n_plays.desc(), total_ms.desc(), inner.c.day, inner.c.track_id)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    name = conn.execute(select(tracks.c.name).where(tracks.c.id == row.track_id)).scalar_one()
+    return {
+        "date": day_to_date(row.day).isoformat(),
+        "track": {
+            "id": row.track_id,
+            "name": name,
+            "artists": track_credits(conn, [row.track_id])[row.track_id],
+        },
+        "plays": int(row.plays),
+        "minutes": minutes(row.ms_played),
+    }
+
+
+def longest_session(
+    conn: Connection, scope: Scope, period: Period, gap_minutes: int
+) -> dict[str, Any] | None:
+    """The longest listening session: plays less than `gap_minutes` apart, from first start to last end.
+
+    A play starts `ms_played` before it ended; the gap is from the previous play's end to this
+    play's start (overlaps count as no gap). Plays of different accounts never share a session.
+    """
+    end_s = epoch(plays.c.played_at)
+    start_s = end_s - scope.ms() / 1000.0
+    order = [plays.c.played_at, plays.c.id]
+    timed = (
+        select(
+            plays.c.user_id,
+            plays.c.played_at,
+            plays.c.id,
+            start_s.label("start_s"),
+            end_s.label("end_s"),
+            scope.ms().label("ms"),
+            func.lag(end_s).over(partition_by=plays.c.user_id, order_by=order).label("prev_end_s"),
+        )
+        .where(scope.where())
+        .subquery()
+    )
+    flagged = select(
+        timed,
+        func.sum(_new_session(timed.c.start_s, timed.c.prev_end_s, gap_minutes * 60))
+        .over(partition_by=timed.c.user_id, order_by=[timed.c.played_at, timed.c.id])
+        .label("session"),
+    ).subquery()
+    length = func.max(flagged.c.end_s) - func.min(flagged.c.start_s)
+    row = conn.execute(
+        select(
+            flagged.c.user_id,
+            func.min(flagged.c.start_s).label("start_s"),
+            func.max(flagged.c.end_s).label("end_s"),
+            func.count().label("plays"),
+            func.sum(flagged.c.ms).label("ms_played"),
+        )
+        .group_by(flagged.c.user_id, flagged.c.session)
+        .order_by(length.desc(), func.min(flagged.c.start_s))
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    tz = period.tz
+    start = datetime.fromtimestamp(float(row.start_s), UTC)
+    end = datetime.fromtimestamp(float(row.end_s), UTC)
+    return {
+        "start": start.astimezone(tz).isoformat(timespec="seconds"),
+        "end": end.astimezone(tz).isoformat(timespec="seconds"),
+        "minutes": round((float(row.end_s) - float(row.start_s)) / 60, 2),
+        "plays": int(row.plays),
+        "minutes_listened": minutes(row.ms_played),
+    }
+
+
+def _new_session(start_s: Any, prev_end_s: Any, gap_seconds: int) -> Any:
+    return case((prev_end_s.is_(None), 1), (start_s - prev_end_s >= gap_seconds, 1), else_=0)
+
+
+def listening_age(conn: Connection, scope: Scope) -> dict[str, Any]:
+    """Median release year of the period's plays (each play one vote; plays of undated albums skipped)."""
+    year = func.substr(albums.c.release_date, 1, 4)
+    rows = conn.execute(
+        select(year.label("year"), func.count().label("plays"))
+        .select_from(
+            plays.join(tracks, tracks.c.id == plays.c.track_id).join(albums, albums.c.id == tracks.c.album_id)
+        )
+        .where(scope.where(), albums.c.release_date.is_not(None), func.length(albums.c.release_date) >= 4)
+        .group_by(year)
+        .order_by(year)
+    ).all()
+    counted = [(int(r.year), int(r.plays)) for r in rows if str(r.year).isdigit()]
+    total = sum(n for _, n in counted)
+    return {"median_release_year": weighted_median(counted), "plays_with_release_year": total}
+
+
+def weighted_median(values: list[tuple[int, int]]) -> float | None:
+    """Median of sorted (value, count) pairs: the middle value, or the mean of the two middle ones."""
+    total = sum(n for _, n in values)
+    if total == 0:
+        return None
+
+    def nth(k: int) -> int:  # 0-based k-th value of the expanded list
+        seen = 0
+        for value, n in values:
+            seen += n
+            if k < seen:
+                return value
+        raise AssertionError("k out of range")
+
+    if total % 2:
+        return float(nth(total // 2))
+    return (nth(total // 2 - 1) + nth(total // 2)) / 2
+
+
+def skip_rate(conn: Connection, scope: Scope) -> dict[str, Any]:
+    """Share of plays marked skipped, among plays where the source says whether (exports do)."""
+    row = conn.execute(
+        select(
+            func.coalesce(func.sum(case((plays.c.skipped.is_(True), 1), else_=0)), 0),
+            func.count(plays.c.skipped),
+        ).where(scope.where())
+    ).one()
+    skipped, known = int(row[0]), int(row[1])
+    return {"skipped": skipped, "plays_with_skip_flag": known, "rate": ratio(skipped, known)}
