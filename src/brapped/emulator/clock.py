@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -46,3 +47,29 @@ def _aware(when: datetime) -> datetime:
     if when.tzinfo is None:
         raise ValueError("emulated time must be timezone-aware")
     return when.astimezone(UTC)
+
+
+class TickingClock(EmulatedClock):
+    """An emulated clock that also runs with wall time (for a server a person plays with)."""
+
+    def __init__(self, start: datetime = DEFAULT_START) -> None:
+        super().__init__(start)
+        self._t0 = time.monotonic()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now + timedelta(seconds=time.monotonic() - self._t0)
+
+    def advance(self, delta: float | timedelta) -> datetime:
+        step = delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
+        if step < timedelta(0):
+            raise ValueError("an emulated clock never goes backwards with advance(); use set()")
+        with self._lock:
+            self._now += step
+        return self.now()
+
+    def set(self, when: datetime) -> datetime:
+        with self._lock:
+            self._now = _aware(when)
+            self._t0 = time.monotonic()
+        return self.now()
