@@ -1,7 +1,92 @@
-"""Commands of this group are being built (see the issue tracker); nothing is registered yet."""
+"""`brapped auth`: authorise brapped to read your Spotify listening history."""
 
 from __future__ import annotations
 
+import webbrowser
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
 
-commands: list[click.Command] = []
+from brapped.cli.context import AppContext, emit_json, format_option, pass_app
+from brapped.spotify import SpotifyClient, TokenStore, authorise, connect
+
+
+@contextmanager
+def spotify_client(app: AppContext) -> Iterator[SpotifyClient]:
+    """The Web API client the sync/enrich commands use, closed afterwards."""
+    client = connect(app.settings, app.clock)
+    try:
+        yield client
+    finally:
+        client.http.close()
+
+
+@click.command("auth")
+@click.option("--no-browser", is_flag=True, help="Print the URL to open instead of starting a browser.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Loopback port for Spotify's redirect (default: redirect_port, 8888). "
+    "Register http://127.0.0.1:PORT/callback in your Spotify app.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1),
+    default=300.0,
+    show_default=True,
+    help="Seconds to wait for Spotify.",
+)
+@click.option("--forget", is_flag=True, help="Delete the saved tokens instead (sign brapped out).")
+@format_option
+@pass_app
+def auth_command(
+    app: AppContext, no_browser: bool, port: int | None, timeout: float, forget: bool, fmt: str
+) -> None:
+    """Authorise brapped with Spotify (Authorization Code with PKCE; with the client secret when one
+    is configured). Tokens are saved to BRAPPED_HOME/token.json (mode 0600) and never shown.
+
+    Needs SPOTIFY_CLIENT_ID (your app at developer.spotify.com). For a headless server, set
+    SPOTIFY_CLIENT_ID, SPOTIFY_CLIENT_SECRET and SPOTIFY_REFRESH_TOKEN instead of running this.
+    """
+    settings = app.settings
+    if forget:
+        gone = TokenStore(settings.token_file).delete()
+        if fmt == "json":
+            emit_json(app, {"forgotten": gone, "token_file": str(settings.token_file)})
+        else:
+            click.echo(f"Deleted {settings.token_file}." if gone else "No saved tokens to delete.")
+        return
+
+    def open_url(url: str) -> None:
+        if no_browser:
+            click.echo("Open this URL in a browser and approve brapped:", err=True)
+            click.echo(url)  # alone on its line on stdout, so scripts can read it
+        else:
+            click.echo(f"Opening your browser; if nothing happens, open:\n{url}", err=True)
+            if not webbrowser.open(url):
+                click.echo("(no browser found: open the URL above yourself)", err=True)
+        click.echo(f"Waiting up to {timeout:.0f} s for Spotify's answer...", err=True)
+
+    result = authorise(settings, app.clock, open_url, port=port, timeout=timeout)
+    tokens = result.tokens
+    data = {
+        "user_id": tokens.user_id,
+        "display_name": tokens.display_name,
+        "flow": "pkce" if result.pkce else "client_secret",
+        "scope": tokens.scope,
+        "token_file": str(settings.token_file),
+        "refresh_token_expires_at": tokens.refresh_expires_at,
+    }
+    if fmt == "json":
+        emit_json(app, data)
+        return
+    who = f"{tokens.display_name} ({tokens.user_id})" if tokens.display_name else str(tokens.user_id)
+    click.echo(
+        f"Authorised as {who} with {data['flow']}. Tokens saved to {settings.token_file} (mode 0600); "
+        f"the authorisation lasts until {tokens.refresh_expires_at:%Y-%m-%d}. Next: brapped sync"
+    )
+
+
+commands: list[click.Command] = [auth_command]

@@ -1,7 +1,75 @@
-"""Commands of this group are being built (see the issue tracker); nothing is registered yet."""
+"""`brapped enrich`: fill in artist images and genres, album details, and resolve imported tracks."""
 
 from __future__ import annotations
 
 import click
 
-commands: list[click.Command] = []
+from brapped.cli.auth import spotify_client
+from brapped.cli.context import AppContext, emit_json, format_option, pass_app
+from brapped.pipeline import enrich
+
+
+@click.command("enrich")
+@click.option(
+    "--resolve",
+    is_flag=True,
+    help="Also resolve tracks imported from exports: full metadata by id, search for name-only rows.",
+)
+@click.option(
+    "--max-calls",
+    type=click.IntRange(1),
+    default=None,
+    help="Stop after this many API calls (default: no limit). Run again to continue.",
+)
+@format_option
+@pass_app
+def enrich_command(app: AppContext, resolve: bool, max_calls: int | None, fmt: str) -> None:
+    """Look up what is missing, most-played first: artist images and genres (when Spotify still
+    sends them), album label and details, and with --resolve every unresolved track.
+
+    Progress is committed as it goes, so an interrupted or rate-limited run resumes where it
+    stopped. Batch lookups are used when Spotify allows them for your app (detected once).
+    Exit codes: 0 done (or --max-calls reached), 75 rate limited, 77 authorisation needed.
+    """
+    store = app.store()
+    with spotify_client(app) as client:
+        result = enrich(store, client, max_calls=max_calls, resolve=resolve)
+    if fmt == "json":
+        emit_json(
+            app,
+            {
+                **result.counts(),
+                "backlog": result.backlog,
+                "tracks_resolved_total": result.resolved_total,
+                "tracks_total": result.tracks_total,
+                "batch_allowed": result.batch_allowed,
+                "resume_after": result.rate_limited.resume_at if result.rate_limited else None,
+            },
+        )
+    else:
+        lines = [
+            f"Artists enriched: {result.artists_enriched:,}; albums enriched: {result.albums_enriched:,}.",
+        ]
+        if resolve:
+            lines.append(
+                f"Tracks resolved: {result.tracks_resolved + result.tracks_merged:,} "
+                f"({result.tracks_merged:,} by search, {result.plays_moved:,} plays moved, "
+                f"{result.plays_dropped:,} duplicates dropped); not found: {result.tracks_unmatched:,}."
+            )
+        left = result.backlog
+        tracks_left = left.get("tracks_unresolved", 0) - left.get("tracks_unresolvable", 0)
+        lines.append(
+            f"{result.resolved_total:,} of {result.tracks_total:,} tracks resolved; "
+            f"left: {left.get('artists', 0):,} artists, {left.get('albums', 0):,} albums, "
+            f"{tracks_left:,} tracks."
+        )
+        lines.append(f"API calls: {result.api_calls:,}.")
+        if result.stopped == "budget":
+            lines.append("Stopped at --max-calls; run again to continue.")
+        for line in lines:
+            click.echo(line)
+    if result.rate_limited is not None:
+        raise result.rate_limited
+
+
+commands: list[click.Command] = [enrich_command]

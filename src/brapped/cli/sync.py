@@ -1,7 +1,86 @@
-"""Commands of this group are being built (see the issue tracker); nothing is registered yet."""
+"""`brapped sync`: fetch new plays from Spotify into the database."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-commands: list[click.Command] = []
+from brapped.cli.auth import spotify_client
+from brapped.cli.context import AppContext, emit_json, format_option, pass_app
+from brapped.pipeline import SyncResult, sync
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z") if value else None
+
+
+def sync_json(result: SyncResult) -> dict[str, Any]:
+    """The JSON document `brapped sync --format json` prints."""
+    enrichment = result.enrichment
+    return {
+        "user_id": result.user_id,
+        "run_id": result.run_id,
+        "outcome": result.outcome,
+        **{k: v for k, v in result.counts().items() if k != "gaps"},
+        "gaps": [{"from": _iso(a), "to": _iso(b)} for a, b in result.gaps],
+        "cursor": _iso(result.cursor_after),
+        "resume_after": _iso(result.rate_limited.resume_at) if result.rate_limited else None,
+        "enrichment": enrichment.counts() if enrichment else None,
+        "enrichment_error": result.enrichment_error,
+    }
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+@click.command("sync")
+@click.option(
+    "--enrich-budget",
+    type=click.IntRange(0),
+    default=None,
+    help="API calls allowed for artist details after the sync (default: enrich_budget, 50; 0 = none).",
+)
+@format_option
+@pass_app
+def sync_command(app: AppContext, enrich_budget: int | None, fmt: str) -> None:
+    """Fetch plays newer than the newest stored one (recently-played, 50 per call), with their
+    tracks, albums and artists, in one transaction. Safe to run as often as you like.
+
+    Spotify keeps only your last 50 plays: sync at least every few hours (or use `brapped run`).
+    A gap it could not cover is recorded and shown by `brapped status`; an export import fills it.
+    Exit codes: 0 done, 75 rate limited (retry after the time shown), 77 authorisation needed,
+    69 Spotify unavailable.
+    """
+    budget = int(app.settings.enrich_budget) if enrich_budget is None else enrich_budget
+    store = app.store()
+    with spotify_client(app) as client:
+        result = sync(store, client, enrich_budget=budget)
+    if fmt == "json":
+        emit_json(app, sync_json(result))
+    else:
+        parts = [
+            f"{_plural(result.new_plays, 'new play')}",
+            f"{_plural(result.new_tracks, 'new track')}",
+            f"{_plural(result.new_artists, 'new artist')}",
+            f"{_plural(len(result.gaps), 'gap')}",
+            f"{_plural(result.api_calls, 'API call')}",
+        ]
+        click.echo("Synced: " + ", ".join(parts) + ".")
+        if result.enrichment and result.enrichment.artists_enriched:
+            click.echo(f"Artist details fetched for {result.enrichment.artists_enriched:,}.")
+        if result.enrichment_error:
+            click.echo(f"Warning: enrichment stopped: {result.enrichment_error}", err=True)
+    for gap_from, gap_to in result.gaps:
+        click.echo(
+            f"Warning: plays between {_iso(gap_from)} and {_iso(gap_to)} may be missing "
+            "(Spotify only keeps the last 50). Import your Spotify data export to fill the gap.",
+            err=True,
+        )
+    if result.rate_limited is not None:
+        # Everything fetched before the limit is committed; now exit non-zero with the resume time.
+        raise result.rate_limited
+
+
+commands: list[click.Command] = [sync_command]

@@ -1,0 +1,116 @@
+"""Talking to Spotify: the Web API client, OAuth and the token store.
+
+`connect()` builds a ready client from settings; `authorise()` runs the interactive flow. Both take
+an optional httpx transport so tests and `brapped demo` run against the in-process emulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+from brapped.clock import Clock
+from brapped.config import Settings
+from brapped.spotify.auth import (
+    SCOPES,
+    AppCredentials,
+    AuthResult,
+    TokenManager,
+    TokenSet,
+    TokenStore,
+    authorize,
+)
+from brapped.spotify.client import SpotifyClient
+from brapped.spotify.errors import AuthExpired, AuthFlowError, AuthRequired, RateLimited, SpotifyError
+
+__all__ = [
+    "SCOPES",
+    "AppCredentials",
+    "AuthExpired",
+    "AuthFlowError",
+    "AuthRequired",
+    "AuthResult",
+    "RateLimited",
+    "SpotifyClient",
+    "SpotifyError",
+    "TokenManager",
+    "TokenSet",
+    "TokenStore",
+    "app_credentials",
+    "authorise",
+    "connect",
+]
+
+TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+def app_credentials(settings: Settings) -> AppCredentials | None:
+    """The Spotify app from settings (None when no client id is configured)."""
+    if not settings.client_id:
+        return None
+    return AppCredentials(
+        client_id=str(settings.client_id),
+        client_secret=str(settings.client_secret) if settings.client_secret else None,
+        accounts_url=str(settings.accounts_url),
+    )
+
+
+def connect(
+    settings: Settings,
+    clock: Clock,
+    *,
+    transport: httpx.BaseTransport | None = None,
+) -> SpotifyClient:
+    """A Web API client for the authorised account: tokens from the token file (or seeded from
+    SPOTIFY_REFRESH_TOKEN), requests through `transport` when given. Close `client.http` after use."""
+    tokens = TokenManager(
+        TokenStore(settings.token_file),
+        app_credentials(settings),
+        clock,
+        transport=transport,
+        env_refresh_token=str(settings.refresh_token) if settings.refresh_token else None,
+        retry_after_cap=int(settings.retry_after_cap),
+    )
+    http = httpx.Client(transport=transport, timeout=TIMEOUT, trust_env=transport is None)
+    return SpotifyClient(
+        http, tokens, clock, api_url=str(settings.api_url), retry_after_cap=int(settings.retry_after_cap)
+    )
+
+
+def authorise(
+    settings: Settings,
+    clock: Clock,
+    open_url: Callable[[str], object],
+    *,
+    port: int | None = None,
+    timeout: float = 300.0,
+    transport: httpx.BaseTransport | None = None,
+) -> AuthResult:
+    """Run the interactive authorisation (PKCE unless a client secret is configured), save the
+    tokens, and record whose they are (one GET /me). `open_url` gets the consent URL."""
+    app = app_credentials(settings)
+    if app is None:
+        raise AuthRequired(
+            "no Spotify client id: create an app at developer.spotify.com, then set SPOTIFY_CLIENT_ID"
+        )
+    store = TokenStore(settings.token_file)
+    result = authorize(
+        app,
+        store,
+        clock,
+        open_url,
+        port=int(settings.redirect_port) if port is None else port,
+        timeout=timeout,
+        transport=transport,
+        retry_after_cap=int(settings.retry_after_cap),
+    )
+    client = connect(settings, clock, transport=transport)
+    try:
+        me = client.me()
+        assert isinstance(client.tokens, TokenManager)
+        client.tokens.remember_user(str(me["id"]), me.get("display_name"))
+        tokens = client.tokens.tokens
+    finally:
+        client.http.close()
+    return AuthResult(tokens=tokens, redirect_uri=result.redirect_uri, pkce=result.pkce)

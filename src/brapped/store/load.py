@@ -1,0 +1,207 @@
+"""Writing API-derived rows: upserts of the catalogue, plays, accounts and gaps (database only).
+
+Each statement is INSERT ... ON CONFLICT through the dialect's own `insert`, so the same code runs
+on SQLite and PostgreSQL and a re-run (or a second sync racing this one) never duplicates a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, exists, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
+
+from brapped.identity import PREFIX
+from brapped.store.tables import (
+    accounts,
+    album_artists,
+    albums,
+    artist_genres,
+    artists,
+    gaps,
+    plays,
+    track_artists,
+    tracks,
+)
+
+Row = Mapping[str, Any]
+
+
+def _insert(conn: Connection, table: Table) -> Any:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _groups(rows: Iterable[Row]) -> dict[tuple[str, ...], list[Row]]:
+    # executemany needs one column set per statement.
+    grouped: dict[tuple[str, ...], list[Row]] = {}
+    for row in rows:
+        grouped.setdefault(tuple(sorted(row)), []).append(row)
+    return grouped
+
+
+def _upsert(
+    conn: Connection, table: Table, rows: Iterable[Row], keys: Sequence[str], update_cols: bool
+) -> None:
+    for columns, group in _groups(rows).items():
+        stmt: Insert = _insert(conn, table)
+        changing = [c for c in columns if c not in keys]
+        if update_cols and changing:
+            stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+                index_elements=list(keys),
+                set_={c: stmt.excluded[c] for c in changing},  # type: ignore[attr-defined]
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))  # type: ignore[attr-defined]
+        conn.execute(stmt, group)
+
+
+def upsert_artists(conn: Connection, rows: Iterable[Row], *, full: bool = False) -> None:
+    """Artists: simplified rows only add unknown artists; `full` rows (enrichment) overwrite."""
+    _upsert(conn, artists, rows, ["id"], update_cols=full)
+
+
+def upsert_albums(conn: Connection, rows: Iterable[Row]) -> None:
+    """Albums: the payload's fields overwrite what was stored (label/popularity kept unless given)."""
+    _upsert(conn, albums, rows, ["id"], update_cols=True)
+
+
+def upsert_tracks(conn: Connection, rows: Iterable[Row]) -> None:
+    """Tracks from full track objects: complete metadata, marked resolved."""
+    _upsert(conn, tracks, rows, ["id"], update_cols=True)
+
+
+def replace_artist_genres(conn: Connection, artist_ids: Sequence[str], rows: Iterable[Row]) -> None:
+    """Make `artist_genres` of these artists exactly `rows`."""
+    if artist_ids:
+        conn.execute(delete(artist_genres).where(artist_genres.c.artist_id.in_(list(artist_ids))))
+    rows = list(rows)
+    if rows:
+        conn.execute(_insert(conn, artist_genres).on_conflict_do_nothing(), rows)
+
+
+def replace_positions(
+    conn: Connection, table: Table, owner: str, by_owner: Mapping[str, Sequence[Row]]
+) -> set[str]:
+    """Make `track_artists`/`album_artists` of these owners exactly the given rows (Spotify's order).
+
+    Returns the artist ids that were referenced before and may now be orphans.
+    """
+    owner_col = table.c[owner]
+    owners = list(by_owner)
+    if not owners:
+        return set()
+    before: set[str] = set()
+    for chunk in _chunked(owners, 500):
+        before.update(
+            conn.execute(select(table.c.artist_id).where(owner_col.in_(chunk)).distinct()).scalars().all()
+        )
+        conn.execute(delete(table).where(owner_col.in_(chunk)))
+    rows = [row for group in by_owner.values() for row in group]
+    if rows:
+        conn.execute(table.insert(), rows)
+    return before
+
+
+def insert_plays(conn: Connection, rows: Sequence[Row]) -> list[Any]:
+    """Insert plays not yet stored; returns the `played_at` of the ones actually added."""
+    if not rows:
+        return []
+    stmt = (
+        _insert(conn, plays)
+        .on_conflict_do_nothing(index_elements=["user_id", "played_at", "track_id"])
+        .returning(plays.c.played_at)
+    )
+    added: list[Any] = []
+    for group in _groups(rows).values():
+        added.extend(conn.execute(stmt, group).scalars().all())
+    return added
+
+
+def upsert_account(
+    conn: Connection, user_id: str, display_name: str | None, country: str | None, now: datetime
+) -> None:
+    """The account a token belongs to; first_seen_at kept from its first sync."""
+    stmt = _insert(conn, accounts).values(
+        id=user_id, display_name=display_name, country=country, first_seen_at=now
+    )
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["id"],
+            set_={"display_name": stmt.excluded.display_name, "country": stmt.excluded.country},
+        )
+    )
+
+
+def ensure_account(conn: Connection, user_id: str, now: datetime) -> None:
+    """An accounts row for `user_id` when there is none yet."""
+    conn.execute(
+        _insert(conn, accounts)
+        .values(id=user_id, first_seen_at=now)
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+
+
+def insert_gap(
+    conn: Connection, user_id: str, gap_from: datetime, gap_to: datetime, now: datetime, run_id: int | None
+) -> bool:
+    """Record a stretch where plays may be missing; False when it was already recorded."""
+    stmt = (
+        _insert(conn, gaps)
+        .values(user_id=user_id, gap_from=gap_from, gap_to=gap_to, detected_at=now, run_id=run_id)
+        .on_conflict_do_nothing(index_elements=["user_id", "gap_from", "gap_to"])
+        .returning(gaps.c.id)
+    )
+    return conn.execute(stmt).first() is not None
+
+
+def delete_orphans(conn: Connection, album_ids: Iterable[str], artist_ids: Iterable[str]) -> tuple[int, int]:
+    """Delete synthetic (`name:`) albums and artists nothing refers to any more; (albums, artists)."""
+    gone_albums = 0
+    for album_id in sorted({a for a in album_ids if a and a.startswith(PREFIX)}):
+        if conn.execute(select(exists().where(tracks.c.album_id == album_id))).scalar():
+            continue
+        conn.execute(delete(album_artists).where(album_artists.c.album_id == album_id))
+        gone_albums += conn.execute(delete(albums).where(albums.c.id == album_id)).rowcount or 0
+    gone_artists = 0
+    for artist_id in sorted({a for a in artist_ids if a and a.startswith(PREFIX)}):
+        used = conn.execute(
+            select(
+                exists().where(track_artists.c.artist_id == artist_id)
+                | exists().where(album_artists.c.artist_id == artist_id)
+            )
+        ).scalar()
+        if used:
+            continue
+        conn.execute(delete(artist_genres).where(artist_genres.c.artist_id == artist_id))
+        gone_artists += conn.execute(delete(artists).where(artists.c.id == artist_id)).rowcount or 0
+    return gone_albums, gone_artists
+
+
+def move_plays(conn: Connection, from_track: str, to_track: str) -> tuple[int, int]:
+    """Re-point a synthetic track's plays at the real track; (moved, dropped as duplicates).
+
+    A play already stored under the real id at the same instant is the same play seen twice:
+    the synthetic copy is dropped.
+    """
+    real = plays.alias("real")
+    duplicate = exists().where(
+        real.c.user_id == plays.c.user_id,
+        real.c.played_at == plays.c.played_at,
+        real.c.track_id == to_track,
+    )
+    dropped = conn.execute(delete(plays).where(plays.c.track_id == from_track, duplicate)).rowcount or 0
+    moved = (
+        conn.execute(update(plays).where(plays.c.track_id == from_track).values(track_id=to_track)).rowcount
+        or 0
+    )
+    return int(moved), int(dropped)
+
+
+def _chunked(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,209 @@
+"""Pure functions from Web API payloads to table rows (no HTTP, no database).
+
+Export files have their own readers and transforms in `brapped.imports`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from brapped.store.types import to_utc_ms
+
+Row = dict[str, Any]
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO-8601 instant from Spotify ("2026-06-24T14:48:02.110Z") as aware UTC, in ms."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return to_utc_ms(value)
+
+
+def epoch_ms(value: datetime) -> int:
+    """Milliseconds since 1970 of an aware instant (the unit of recently-played's cursors)."""
+    return int(to_utc_ms(value).timestamp() * 1000 + 0.5)
+
+
+def _image(obj: Mapping[str, Any]) -> str | None:
+    images = obj.get("images")
+    if not isinstance(images, list) or not images:
+        return None
+    # Spotify lists the largest first, but say so explicitly: widths may be missing.
+    best = max(
+        (img for img in images if isinstance(img, dict) and img.get("url")),
+        key=lambda img: int(img.get("width") or 0),
+        default=None,
+    )
+    return str(best["url"]) if best else None
+
+
+def artist_row(artist: Mapping[str, Any], *, full: bool = False, now: datetime | None = None) -> Row:
+    """An `artists` row. Simplified artists (inside tracks) carry only id and name; a `full`
+    artist (GET /artists) also gives images and, when Spotify still sends them, genres,
+    popularity and followers. `now` sets `enriched_at` for full artists."""
+    row: Row = {"id": str(artist["id"]), "name": str(artist.get("name") or ""), "uri": artist.get("uri")}
+    if full:
+        genres = artist.get("genres")
+        followers = artist.get("followers")
+        row.update(
+            genres=json.dumps(sorted(set(genres)), ensure_ascii=False) if isinstance(genres, list) else None,
+            popularity=artist.get("popularity"),
+            followers=followers.get("total") if isinstance(followers, dict) else None,
+            image_url=_image(artist),
+            enriched_at=now,
+        )
+    return row
+
+
+def artist_genre_rows(artist: Mapping[str, Any]) -> list[Row]:
+    """`artist_genres` rows of a full artist (none when Spotify withheld genres)."""
+    genres = artist.get("genres")
+    if not isinstance(genres, list):
+        return []
+    return [{"artist_id": str(artist["id"]), "genre": str(g)[:200]} for g in sorted(set(genres)) if g]
+
+
+def album_row(album: Mapping[str, Any], *, full: bool = False, now: datetime | None = None) -> Row:
+    """An `albums` row; a `full` album (GET /albums) adds label and popularity."""
+    row: Row = {
+        "id": str(album["id"]),
+        "name": str(album.get("name") or ""),
+        "album_type": album.get("album_type"),
+        "release_date": album.get("release_date"),
+        "release_date_precision": album.get("release_date_precision"),
+        "total_tracks": album.get("total_tracks"),
+        "image_url": _image(album),
+        "uri": album.get("uri"),
+    }
+    if full:
+        row.update(label=album.get("label"), popularity=album.get("popularity"), enriched_at=now)
+    return row
+
+
+def _positions(owner_key: str, owner_id: str, artists: Any) -> list[Row]:
+    rows: list[Row] = []
+    seen: set[str] = set()
+    for artist in artists if isinstance(artists, list) else []:
+        if not isinstance(artist, dict) or not artist.get("id") or artist["id"] in seen:
+            continue
+        seen.add(str(artist["id"]))
+        rows.append({owner_key: owner_id, "position": len(rows), "artist_id": str(artist["id"])})
+    return rows
+
+
+def album_artist_rows(album: Mapping[str, Any]) -> list[Row]:
+    """`album_artists` rows, positions in Spotify's order (0 = main artist)."""
+    return _positions("album_id", str(album["id"]), album.get("artists"))
+
+
+def track_artist_rows(track: Mapping[str, Any]) -> list[Row]:
+    """`track_artists` rows, positions in Spotify's order (0 = main, 1.. = featured)."""
+    return _positions("track_id", str(track["id"]), track.get("artists"))
+
+
+def track_row(track: Mapping[str, Any]) -> Row:
+    """A `tracks` row from a full track object (as recently-played and GET /tracks give)."""
+    album = track.get("album")
+    external = track.get("external_ids")
+    return {
+        "id": str(track["id"]),
+        "name": str(track.get("name") or ""),
+        "album_id": str(album["id"]) if isinstance(album, dict) and album.get("id") else None,
+        "duration_ms": track.get("duration_ms"),
+        "explicit": track.get("explicit"),
+        "disc_number": track.get("disc_number"),
+        "track_number": track.get("track_number"),
+        "isrc": external.get("isrc") if isinstance(external, dict) else None,
+        "uri": track.get("uri"),
+        "popularity": track.get("popularity"),
+        "is_resolved": True,
+    }
+
+
+@dataclass
+class Entities:
+    """Catalogue rows from one or more full track objects, each entity once."""
+
+    tracks: dict[str, Row] = field(default_factory=dict)
+    albums: dict[str, Row] = field(default_factory=dict)
+    artists: dict[str, Row] = field(default_factory=dict)
+    track_artists: dict[str, list[Row]] = field(default_factory=dict)
+    album_artists: dict[str, list[Row]] = field(default_factory=dict)
+
+    def add_track(self, track: Mapping[str, Any]) -> None:
+        tid = str(track["id"])
+        self.tracks[tid] = track_row(track)
+        self.track_artists[tid] = track_artist_rows(track)
+        for artist in track.get("artists") or []:
+            if isinstance(artist, dict) and artist.get("id"):
+                self.artists.setdefault(str(artist["id"]), artist_row(artist))
+        album = track.get("album")
+        if isinstance(album, dict) and album.get("id"):
+            self.albums[str(album["id"])] = album_row(album)
+            self.album_artists[str(album["id"])] = album_artist_rows(album)
+            for artist in album.get("artists") or []:
+                if isinstance(artist, dict) and artist.get("id"):
+                    self.artists.setdefault(str(artist["id"]), artist_row(artist))
+
+
+@dataclass
+class PlayBatch:
+    """What a set of recently-played items becomes."""
+
+    plays: list[Row] = field(default_factory=list)
+    entities: Entities = field(default_factory=Entities)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+
+def _usable_track(track: Any) -> bool:
+    return (
+        isinstance(track, dict)
+        and track.get("type", "track") == "track"
+        and bool(track.get("id"))
+        and not track.get("is_local")
+    )
+
+
+def recently_played(items: Iterable[Mapping[str, Any]], user_id: str) -> PlayBatch:
+    """Plays and catalogue rows from recently-played items; one play per (played_at, track)."""
+    batch = PlayBatch()
+    seen: set[tuple[datetime, str]] = set()
+    for item in items:
+        track = item.get("track")
+        if not _usable_track(track):
+            local = isinstance(track, dict) and track.get("is_local")
+            batch.skip("local file" if local else "not a track")
+            continue
+        assert isinstance(track, dict)
+        try:
+            played_at = parse_instant(str(item["played_at"]))
+        except (KeyError, ValueError):
+            batch.skip("bad played_at")
+            continue
+        key = (played_at, str(track["id"]))
+        if key in seen:
+            continue
+        seen.add(key)
+        batch.entities.add_track(track)
+        context = item.get("context") if isinstance(item.get("context"), dict) else None
+        batch.plays.append(
+            {
+                "user_id": user_id,
+                "played_at": played_at,
+                "track_id": str(track["id"]),
+                "ms_played": None,
+                "ms_played_source": None,
+                "source": "api",
+                "context_type": context.get("type") if context else None,
+                "context_uri": context.get("uri") if context else None,
+            }
+        )
+    return batch
