@@ -1,7 +1,46 @@
-"""Commands of this group are being built (see the issue tracker); nothing is registered yet."""
+"""`brapped serve`: the web dashboard on this machine (or, with a token, on the network)."""
 
 from __future__ import annotations
 
 import click
 
-commands: list[click.Command] = []
+from brapped.cli.context import AppContext, pass_app
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on."
+)
+@pass_app
+def serve(app: AppContext, host: str, port: int) -> None:
+    """Open the web dashboard: overview, day, Wrapped, search, artist/track/album pages, data health.
+
+    Listens on 127.0.0.1 by default. Any other address needs BRAPPED_DASHBOARD_TOKEN (or
+    dashboard_token in config.toml); every request must then carry it, as
+    'Authorization: Bearer TOKEN' or once as ?token=TOKEN (which sets a cookie). Read-only.
+    """
+    import uvicorn
+
+    from brapped.web import check_bind, create_app, is_loopback
+
+    token = app.settings.values.get("dashboard_token")
+    check_bind(host, token)
+    store = app.store()
+    trusted = None
+    if is_loopback(host) and not token:
+        # Only this machine's names: a page elsewhere cannot reach us by DNS rebinding.
+        trusted = [*LOOPBACK_HOSTS, host]
+    web = create_app(store, app.settings, app.clock, trusted_hosts=trusted)
+    shown = f"[{host}]" if ":" in host else host
+    app.err.print(f"brapped dashboard on http://{shown}:{port}/  (Ctrl+C to stop)", highlight=False)
+    if token:
+        app.err.print(
+            "A token is required: open it with ?token=… or send Authorization: Bearer.", highlight=False
+        )
+    uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False, server_header=False)
+
+
+commands: list[click.Command] = [serve]

@@ -1,0 +1,186 @@
+"""The dashboard as an ASGI app: `create_app(store, settings)` wires pages, API, assets and security."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.responses import Response
+
+from brapped import __version__
+from brapped.clock import Clock, SystemClock
+from brapped.config import Settings
+from brapped.errors import BrappedError
+from brapped.store import Store
+from brapped.web.encoding import DataResponse, jsonable
+from brapped.web.security import SecurityHeadersMiddleware, TokenMiddleware
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+
+
+class NotFound(BrappedError):
+    """The page asks for an artist, track, album or day brapped has no plays of."""
+
+
+class Dashboard:
+    """What every route needs: the store, the settings, the clock, the templates."""
+
+    def __init__(self, store: Store, settings: Settings, clock: Clock) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.templates = Jinja2Templates(env=_environment())
+
+    @property
+    def timezone(self) -> str:
+        return self.settings.tz
+
+    def today(self) -> date:
+        """The local date now, in the report timezone."""
+        return self.clock.now().astimezone(ZoneInfo(self.timezone)).date()
+
+    def render(
+        self, request: Request, name: str, context: dict[str, Any], status_code: int = 200
+    ) -> Response:
+        base = {"version": __version__, "timezone": self.timezone, "today": self.today(), "nav": name}
+        return self.templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
+
+
+def _minutes(value: Any) -> str:
+    """Minutes as a readable amount: 1,234 min, or 12.5 min under a hundred."""
+    if value is None:
+        return "–"
+    number = float(value)
+    return f"{number:,.0f}" if number >= 100 else f"{number:,.1f}".rstrip("0").rstrip(".")
+
+
+def _hours(value: Any) -> str:
+    if value is None:
+        return "–"
+    total = float(value)
+    return f"{total / 60:,.1f} h" if total >= 60 else f"{total:,.0f} min"
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    return f"{int(value):,}"
+
+
+def _percent(value: Any) -> str:
+    if value is None:
+        return "–"
+    return f"{float(value) * 100:.0f}%"
+
+
+def _signed_percent(value: Any) -> str:
+    if value is None:
+        return "–"
+    return f"{float(value) * 100:+.0f}%"
+
+
+def _when(value: Any) -> str:
+    """An instant as 'YYYY-MM-DD HH:MM UTC' (or a date as is)."""
+    if value is None:
+        return "never"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M UTC")
+    return str(value)
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        # Every value from the data is escaped: names can contain HTML.
+        autoescape=True,
+        undefined=jinja2.ChainableUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        minutes=_minutes,
+        hours=_hours,
+        number=_number,
+        percent=_percent,
+        signed_percent=_signed_percent,
+        when=_when,
+        jsonable=jsonable,
+    )
+    return env
+
+
+def create_app(
+    store: Store,
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    trusted_hosts: Sequence[str] | None = None,
+) -> FastAPI:
+    """The dashboard on `store`. A configured `settings.dashboard_token` is required on every request.
+
+    `trusted_hosts` limits the Host header (serve sets it on loopback so a web page elsewhere cannot
+    reach the dashboard by DNS rebinding).
+    """
+    from brapped.web import api, pages
+
+    app = FastAPI(
+        title="brapped dashboard API",
+        version=__version__,
+        description="The numbers behind the brapped dashboard: the same JSON as the CLI's `--format json`.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        default_response_class=DataResponse,
+    )
+    dashboard = Dashboard(store, settings, clock or SystemClock())
+    app.state.dashboard = dashboard
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    app.include_router(api.router)
+    app.include_router(pages.router)
+
+    @app.exception_handler(BrappedError)
+    async def brapped_error(request: Request, exc: BrappedError) -> Response:
+        status = 404 if isinstance(exc, NotFound) else 400
+        return _error(request, dashboard, status, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        response = _error(request, dashboard, exc.status_code, str(exc.detail))
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        if request.url.path.startswith("/api/"):
+            return DataResponse({"detail": jsonable(exc.errors())}, status_code=422)
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
+        return _error(request, dashboard, 422, problems or "invalid request")
+
+    # Middleware runs outside-in in reverse order of adding: host check, then token, then headers.
+    app.add_middleware(SecurityHeadersMiddleware)
+    token = settings.values.get("dashboard_token")
+    if token:
+        app.add_middleware(TokenMiddleware, token=str(token))
+    if trusted_hosts:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(trusted_hosts))
+    return app
+
+
+def _error(request: Request, dashboard: Dashboard, status: int, message: str) -> Response:
+    if request.url.path.startswith("/api/"):
+        return DataResponse({"detail": message}, status_code=status)
+    return dashboard.render(request, "error.html", {"status": status, "message": message}, status_code=status)

@@ -1,0 +1,123 @@
+"""Who may open the dashboard: loopback-only by default, a bearer token on any other address."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from urllib.parse import urlencode
+
+from starlette.datastructures import URL
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.types import ASGIApp
+
+from brapped.errors import BrappedError
+
+COOKIE = "brapped_dashboard"
+
+# Scripts only from our own origin (no inline script, so an injected <script> cannot run even if
+# escaping failed somewhere); images also from Spotify's CDN; ECharts sets inline styles.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob: https://i.scdn.co https://*.scdn.co https://*.spotifycdn.com; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+class UnsafeBind(BrappedError):
+    """`serve` was asked to listen beyond this machine without an access token."""
+
+    exit_code = 2
+
+
+def is_loopback(host: str) -> bool:
+    """True when `host` only accepts connections from this machine."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # a host name could resolve anywhere
+
+
+def check_bind(host: str, token: str | None) -> None:
+    """Refuse to expose the dashboard beyond loopback without a token."""
+    if not is_loopback(host) and not token:
+        raise UnsafeBind(
+            f"refusing to listen on {host}: the dashboard would be open to the network. "
+            "Set BRAPPED_DASHBOARD_TOKEN (or dashboard_token in config.toml) to require a token, "
+            "or use --host 127.0.0.1."
+        )
+
+
+def cookie_value(token: str) -> str:
+    """What the cookie holds: derived from the token, so the cookie is not the token itself."""
+    return hmac.new(token.encode(), b"brapped-dashboard-cookie", hashlib.sha256).hexdigest()
+
+
+def _same(given: str | None, expected: str) -> bool:
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+class TokenMiddleware(BaseHTTPMiddleware):
+    """Requires the token as `Authorization: Bearer`, as the cookie, or once as `?token=`."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        super().__init__(app)
+        self.token = token
+        self.cookie = cookie_value(token)
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        auth = request.headers.get("authorization", "")
+        scheme, _, credentials = auth.partition(" ")
+        if scheme.lower() == "bearer" and _same(credentials.strip(), self.token):
+            return await call_next(request)
+        if _same(request.cookies.get(COOKIE), self.cookie):
+            return await call_next(request)
+        query_token = request.query_params.get("token")
+        if _same(query_token, self.token):
+            # Swap the token in the address for a cookie, so it leaves the address bar and history.
+            rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+            target = URL(path=request.url.path, query=urlencode(rest))
+            response = RedirectResponse(str(target), status_code=303)
+            response.set_cookie(
+                COOKIE,
+                self.cookie,
+                httponly=True,
+                samesite="strict",
+                secure=request.url.scheme == "https",
+                max_age=30 * 24 * 3600,
+            )
+            return response
+        if request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", ""):
+            return JSONResponse(
+                {"detail": "a dashboard token is required"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return PlainTextResponse(
+            "This brapped dashboard needs its access token: open it as /?token=YOUR_TOKEN "
+            "or send 'Authorization: Bearer YOUR_TOKEN'.",
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+class SecurityHeadersMiddleware(BaseHTTPMiddleware):
+    """Headers that keep the pages from running foreign script or being framed."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response

@@ -1,0 +1,120 @@
+/* brapped dashboard: behaviour that needs no chart library. No innerHTML with data: text only. */
+"use strict";
+
+// Covers come from Spotify's CDN; offline (or gone) they become the same tidy placeholder the
+// server renders for items without an image. Capturing on document sees every <img> error.
+document.addEventListener("error", function (event) {
+  var img = event.target;
+  if (!(img instanceof HTMLImageElement) || !img.classList.contains("pic")) return;
+  var span = document.createElement("span");
+  span.className = img.className + " pic-empty";
+  span.setAttribute("aria-hidden", "true");
+  span.setAttribute("data-initial", ((img.getAttribute("data-name") || "?").charAt(0) || "?").toUpperCase());
+  img.replaceWith(span);
+}, true);
+
+window.brapped = window.brapped || {};
+
+brapped.pageData = function () {
+  var node = document.getElementById("page-data");
+  try { return node ? JSON.parse(node.textContent || "{}") : {}; } catch (e) { return {}; }
+};
+
+function el(tag, attrs, text) {
+  var node = document.createElement(tag);
+  Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+function debounce(fn, ms) {
+  var timer = null;
+  return function () {
+    var args = arguments;
+    clearTimeout(timer);
+    timer = setTimeout(function () { fn.apply(null, args); }, ms);
+  };
+}
+
+function initDayJump() {
+  document.querySelectorAll("form[data-day-jump] input[type=date]").forEach(function (input) {
+    input.addEventListener("change", function () {
+      if (input.value) window.location.href = "/day/" + encodeURIComponent(input.value);
+    });
+  });
+}
+
+function initSearch() {
+  var input = document.querySelector("[data-search-input]");
+  var target = document.querySelector("[data-search-results]");
+  if (!input || !target) return;
+  var latest = 0;
+  var run = debounce(function () {
+    var q = input.value.trim();
+    var ticket = ++latest;
+    var url = new URL(window.location.href);
+    if (q) url.searchParams.set("q", q); else url.searchParams.delete("q");
+    window.history.replaceState(null, "", url.toString());
+    if (!q) { target.replaceChildren(); target.setAttribute("data-state", "empty"); return; }
+    target.setAttribute("data-state", "loading");
+    fetch("/api/search?q=" + encodeURIComponent(q), { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (data) { if (ticket === latest) renderResults(target, data, q); })
+      .catch(function () { if (ticket === latest) { target.replaceChildren(el("p", { class: "empty" }, "Search failed.")); } });
+  }, 150);
+  input.addEventListener("input", run);
+}
+
+var SEARCH_GROUPS = [["artists", "Artists", "/artist/"], ["tracks", "Tracks", "/track/"], ["albums", "Albums", "/album/"]];
+
+function renderResults(target, data, q) {
+  var parts = [];
+  var total = 0;
+  SEARCH_GROUPS.forEach(function (g) {
+    var rows = (data && data[g[0]]) || [];
+    if (!rows.length) return;
+    total += rows.length;
+    var section = el("section", { class: "card search-group", "data-group": g[0] });
+    section.appendChild(el("h2", {}, g[1]));
+    var list = el("ol", { class: "ranked" });
+    rows.forEach(function (row, i) {
+      var li = el("li");
+      li.appendChild(el("span", { class: "rank" }, i + 1));
+      li.appendChild(el("span", { class: "pic pic-sm pic-" + (g[0] === "artists" ? "artist" : "album") + " pic-empty", "data-initial": (row.name || "?").charAt(0).toUpperCase() }));
+      var what = el("span", { class: "what" });
+      what.appendChild(el("a", { class: "name", href: g[2] + encodeURIComponent(row.id) }, row.name));
+      var credits = (row.artists || []).map(function (a) { return a.name; }).join(", ");
+      if (credits) what.appendChild(el("span", { class: "sub" }, credits));
+      li.appendChild(what);
+      li.appendChild(el("span", { class: "how" }, (row.plays != null ? row.plays.toLocaleString() + " plays" : "")));
+      list.appendChild(li);
+    });
+    section.appendChild(list);
+    parts.push(section);
+  });
+  if (!total) parts.push(el("p", { class: "empty" }, "Nothing in your history matches “" + q + "”."));
+  target.replaceChildren.apply(target, parts);
+  target.setAttribute("data-state", total ? "results" : "none");
+}
+
+function initCountdown() {
+  var node = document.querySelector(".countdown[data-expires]");
+  if (!node) return;
+  var expires;
+  try { expires = new Date(JSON.parse(node.getAttribute("data-expires"))); } catch (e) { return; }
+  function tick() {
+    var ms = expires - new Date();
+    if (ms <= 0) { node.textContent = "The Spotify token has expired: run brapped auth."; return; }
+    var d = Math.floor(ms / 864e5), h = Math.floor(ms / 36e5) % 24, m = Math.floor(ms / 6e4) % 60;
+    node.textContent = "Token expires in " + d + " d " + h + " h " + m + " min.";
+  }
+  tick();
+  setInterval(tick, 30000);
+}
+
+document.addEventListener("DOMContentLoaded", function () {
+  initDayJump();
+  initSearch();
+  initCountdown();
+  if (brapped.initWrapped) brapped.initWrapped();
+});

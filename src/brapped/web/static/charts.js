@@ -1,0 +1,117 @@
+/* Charts from the page's JSON (#page-data) with the vendored Apache ECharts, rendered as SVG. */
+"use strict";
+
+(function () {
+  var ACCENT = "#1ed760", ACCENT2 = "#7c5cff", MUTED = "#9aa3b8", LINE = "#262c3d";
+  var WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+  var HOURS = []; for (var h = 0; h < 24; h++) HOURS.push(String(h).padStart(2, "0"));
+  var base = {
+    backgroundColor: "transparent",
+    textStyle: { color: MUTED, fontFamily: "Inter, system-ui, sans-serif" },
+    grid: { left: 48, right: 16, top: 16, bottom: 32 },
+    tooltip: { backgroundColor: "#1c2130", borderColor: LINE, textStyle: { color: "#eef1f7" } }
+  };
+  function axis(extra) {
+    return Object.assign({ axisLine: { lineStyle: { color: LINE } }, axisLabel: { color: MUTED }, splitLine: { lineStyle: { color: LINE } } }, extra || {});
+  }
+  function merge(option) { return Object.assign({}, base, option); }
+  function gradient() {
+    return new echarts.graphic.LinearGradient(0, 0, 0, 1, [{ offset: 0, color: ACCENT }, { offset: 1, color: "rgba(30,215,96,.15)" }]);
+  }
+  function maxOf(values) { return values.reduce(function (a, b) { return Math.max(a, b); }, 0) || 1; }
+
+  var builders = {
+    days: function (data) {
+      var days = data.days || [];
+      return merge({
+        tooltip: Object.assign({ trigger: "axis" }, base.tooltip),
+        xAxis: axis({ type: "category", data: days.map(function (d) { return d.date; }), splitLine: { show: false } }),
+        yAxis: axis({ type: "value", name: "min", nameTextStyle: { color: MUTED } }),
+        series: [{ type: days.length > 60 ? "line" : "bar", data: days.map(function (d) { return d.minutes; }),
+          itemStyle: { color: gradient(), borderRadius: [4, 4, 0, 0] }, areaStyle: days.length > 60 ? { color: gradient() } : undefined,
+          lineStyle: { color: ACCENT }, showSymbol: false, name: "minutes" }]
+      });
+    },
+    clock: function (data) {
+      var cells = (data.clock || []).map(function (c) { return [c.hour, c.weekday, c.minutes]; });
+      return merge({
+        grid: { left: 48, right: 16, top: 8, bottom: 56 },
+        tooltip: Object.assign({ formatter: function (p) { return WEEKDAYS[p.value[1]] + " " + HOURS[p.value[0]] + ":00 · " + p.value[2] + " min"; } }, base.tooltip),
+        xAxis: axis({ type: "category", data: HOURS, splitArea: { show: false } }),
+        yAxis: axis({ type: "category", data: WEEKDAYS, inverse: true }),
+        visualMap: { min: 0, max: maxOf(cells.map(function (c) { return c[2]; })), calculable: false, orient: "horizontal", left: "center", bottom: 0,
+          itemHeight: 120, textStyle: { color: MUTED }, inRange: { color: ["#1c2130", ACCENT2, ACCENT] } },
+        series: [{ type: "heatmap", data: cells, itemStyle: { borderColor: "#0b0d12", borderWidth: 2, borderRadius: 3 }, name: "minutes" }]
+      });
+    },
+    calendar: function (data) {
+      var days = data.days || [];
+      if (!days.length) return null;
+      var start = days[0].date, end = days[days.length - 1].date;
+      var values = days.map(function (d) { return [d.date, d.minutes]; });
+      // A calendar of years is too wide: show the last 53 weeks of the period.
+      if (days.length > 371) { start = days[days.length - 371].date; values = values.slice(-371); }
+      return merge({
+        tooltip: Object.assign({ formatter: function (p) { return p.value[0] + " · " + p.value[1] + " min"; } }, base.tooltip),
+        visualMap: { min: 0, max: maxOf(values.map(function (v) { return v[1]; })), show: false, inRange: { color: ["#1c2130", "#2a6b4a", ACCENT] } },
+        calendar: { range: [start, end], cellSize: ["auto", 18], left: 40, right: 16, top: 28, bottom: 8,
+          itemStyle: { color: "#151923", borderColor: "#0b0d12", borderWidth: 3 }, splitLine: { show: false },
+          dayLabel: { color: MUTED, firstDay: 1, nameMap: "en" }, monthLabel: { color: MUTED }, yearLabel: { show: false } },
+        series: [{ type: "heatmap", coordinateSystem: "calendar", data: values, name: "minutes" }]
+      });
+    },
+    genres: function (data) {
+      var rows = (data.genres || []).slice().reverse();
+      return merge({
+        grid: { left: 140, right: 24, top: 8, bottom: 24 },
+        tooltip: Object.assign({ trigger: "axis" }, base.tooltip),
+        xAxis: axis({ type: "value" }),
+        yAxis: axis({ type: "category", data: rows.map(function (g) { return g.genre; }), splitLine: { show: false } }),
+        series: [{ type: "bar", data: rows.map(function (g) { return g.plays; }), name: "plays",
+          itemStyle: { color: new echarts.graphic.LinearGradient(0, 0, 1, 0, [{ offset: 0, color: ACCENT2 }, { offset: 1, color: ACCENT }]), borderRadius: [0, 6, 6, 0] } }]
+      });
+    },
+    hours: function (data) {
+      var hours = data.hours || [];
+      return merge({
+        tooltip: Object.assign({ trigger: "axis" }, base.tooltip),
+        xAxis: axis({ type: "category", data: HOURS.slice(0, hours.length), splitLine: { show: false } }),
+        yAxis: axis({ type: "value", name: "min", nameTextStyle: { color: MUTED } }),
+        series: [{ type: "bar", data: hours, name: "minutes", itemStyle: { color: gradient(), borderRadius: [4, 4, 0, 0] } }]
+      });
+    },
+    months: function (data) {
+      var months = data.months || [];
+      var keys = data.month_series || [["plays", "plays"]];
+      return merge({
+        legend: keys.length > 1 ? { textStyle: { color: MUTED }, top: 0 } : undefined,
+        grid: { left: 48, right: 16, top: keys.length > 1 ? 32 : 16, bottom: 32 },
+        tooltip: Object.assign({ trigger: "axis" }, base.tooltip),
+        xAxis: axis({ type: "category", data: months.map(function (m) { return m.month; }), splitLine: { show: false } }),
+        yAxis: axis({ type: "value" }),
+        series: keys.map(function (k, i) {
+          return { type: "bar", stack: "credit", name: k[1], data: months.map(function (m) { return m[k[0]] || 0; }),
+            itemStyle: { color: i === 0 ? ACCENT : ACCENT2 } };
+        })
+      });
+    }
+  };
+
+  function render() {
+    if (typeof echarts === "undefined") return;
+    var data = brapped.pageData();
+    var charts = [];
+    document.querySelectorAll("[data-chart]").forEach(function (node) {
+      var build = builders[node.getAttribute("data-chart")];
+      var option = build ? build(data) : null;
+      if (!option) return;
+      var chart = echarts.init(node, null, { renderer: "svg" });
+      chart.setOption(option);
+      node.setAttribute("data-rendered", "true");
+      charts.push(chart);
+    });
+    window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });
+  }
+  brapped.chartBuilders = builders;
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", render); else render();
+})();
