@@ -157,6 +157,8 @@ class Emulator:
         self, method: str, path: str, query: str, authorization: str | None, body: bytes, base_url: str
     ) -> Reply:
         """Route one request; transports turn the Reply (and its drop/slow action) into a response."""
+        # Spotify serves `/v1/me/` as `/v1/me` (spotipy asks for the former).
+        path = path.rstrip("/") or "/"
         if path.startswith("/_admin/"):
             return self._admin(method, path, query, body)
         self.counters.record(route_key(method, path))
