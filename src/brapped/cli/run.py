@@ -1,7 +1,229 @@
-"""Commands of this group are being built (see the issue tracker); nothing is registered yet."""
+"""`brapped run`: the unattended scheduler (sync, enrich, daily report, optional dashboard)."""
 
 from __future__ import annotations
 
+import json
+import logging
+import re
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from types import FrameType
+from typing import Any
+
 import click
 
-commands: list[click.Command] = []
+from brapped.cli.context import AppContext, pass_app
+from brapped.config import Settings
+from brapped.errors import BrappedError
+from brapped.logs import SecretFilter, mask_secrets
+from brapped.scheduler import Schedule, Scheduler, SchedulerError, Steps, parse_report_time
+from brapped.store import Store
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, None: 60}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'30' or '30m' (minutes), '45s', '2h', '1d'."""
+    match = _DURATION.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise click.BadParameter(f"{text!r} is not a duration like 30m, 45s, 2h")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+class EventFormatter(logging.Formatter):
+    """One line per event: text (`time level event: message`) or a JSON object."""
+
+    def __init__(self, fmt: str) -> None:
+        super().__init__()
+        self.json = fmt == "json"
+
+    def format(self, record: logging.LogRecord) -> str:
+        name = getattr(record, "event", None) or record.name
+        data: Mapping[str, Any] = getattr(record, "data", None) or {}
+        when = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+        message = mask_secrets(record.getMessage())
+        if record.exc_info:
+            message += " | " + mask_secrets(self.formatException(record.exc_info).replace("\n", " | "))
+        if self.json:
+            body = {"ts": when.replace("+00:00", "Z"), "level": record.levelname.lower(), "event": name}
+            body.update({k: v for k, v in data.items() if k not in body})
+            body["message"] = message
+            return mask_secrets(json.dumps(body, default=str, ensure_ascii=False))
+        return f"{when.replace('+00:00', 'Z')} {record.levelname.lower():7} {name}: {message}"
+
+
+def configure_event_logging(fmt: str, level: int = logging.INFO) -> None:
+    """Log lines to stderr for `run` (replaces the global --log-level handler)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(SecretFilter())
+    handler.setFormatter(EventFormatter(fmt))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logging.getLogger("brapped").setLevel(level)
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM/SIGINT ask the loop to stop after the current step; a second one interrupts it."""
+    previous: dict[int, Any] = {}
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt  # the user insists: the open transaction rolls back
+        logging.getLogger("brapped.scheduler").info(
+            "stop requested, finishing the current step",
+            extra={"event": "scheduler.stopping", "data": {"signal": signal.Signals(signum).name}},
+        )
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[int(signum)] = signal.signal(signum, handle)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+StepsFactory = Callable[[AppContext, Store], Steps]
+
+
+def spotify_steps(app: AppContext, store: Store) -> Steps:
+    """The real steps: sync and enrich through the Spotify client, the report through insights."""
+    from brapped import pipeline
+    from brapped.spotify import connect
+
+    settings = app.settings
+    client = connect(settings, app.clock)
+
+    def sync() -> Mapping[str, Any]:
+        result = pipeline.sync(store, client)
+        return {**result.counts(), "outcome": result.outcome}
+
+    def enrich() -> Mapping[str, Any]:
+        result = pipeline.enrich(store, client, max_calls=int(settings.enrich_budget))
+        return result.counts()
+
+    return Steps(sync=sync, enrich=enrich, report=report_step(store, settings), close=client.http.close)
+
+
+def report_step(store: Store, settings: Settings, http: Any = None) -> Callable[[date], Mapping[str, Any]]:
+    """Write the day report to home/reports/ and deliver it to the configured webhook and mailbox."""
+    from brapped.delivery import deliver_day_report
+
+    def report(day: date) -> Mapping[str, Any]:
+        return deliver_day_report(store, settings, day, client=http)
+
+    return report
+
+
+# Tests swap this to run the loop with fakes or with an emulator-backed client.
+STEPS_FACTORY: list[StepsFactory] = [spotify_steps]
+
+
+@click.command("run")
+@click.option(
+    "--interval",
+    metavar="DURATION",
+    help="Time between syncs: 30m, 45s, 2h (default: sync_interval_minutes, 30). Env: BRAPPED_SYNC_INTERVAL.",
+)
+@click.option("--report-time", metavar="HH:MM", help="Local time of the daily report (default: 08:00).")
+@click.option("--once", is_flag=True, help="One sync + enrich, the report if due, then exit (for cron/CI).")
+@click.option("--for", "run_for", metavar="DURATION", help="Stop after this long (default: until SIGTERM).")
+@click.option("--serve", is_flag=True, help="Also serve the dashboard.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Dashboard address with --serve.")
+@click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Dashboard port."
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="One line per event on stderr, as text or JSON objects.",
+)
+@click.option(
+    "--lock-ttl",
+    metavar="DURATION",
+    default="5m",
+    show_default=True,
+    help="How long a crashed scheduler blocks the next one.",
+)
+@pass_app
+def run_command(
+    app: AppContext,
+    interval: str | None,
+    report_time: str | None,
+    once: bool,
+    run_for: str | None,
+    serve: bool,
+    host: str,
+    port: int,
+    log_format: str,
+    lock_ttl: str,
+) -> None:
+    """Run unattended: sync every interval, enrich within budget, write the daily report.
+
+    The report for each local day is written at --report-time the next morning to
+    BRAPPED_HOME/reports/DATE.md and DATE.json, POSTed to BRAPPED_WEBHOOK_URL (Slack/Discord) and
+    e-mailed via BRAPPED_SMTP_URL to BRAPPED_MAIL_TO when those are set. One scheduler per database:
+    a second `run` exits with code 3. SIGTERM/SIGINT stop it after the step in progress.
+    """
+    settings = app.settings
+    configure_event_logging(log_format)
+    every = parse_duration(interval) if interval else timedelta(minutes=int(settings.sync_interval_minutes))
+    ttl = parse_duration(lock_ttl)
+    try:
+        schedule = Schedule(
+            sync_every=every,
+            report_at=parse_report_time(report_time or str(settings.report_time)),
+            timezone=settings.tz,
+            heartbeat_every=min(timedelta(seconds=60), ttl / 3),
+            lock_ttl=ttl,
+        )
+    except SchedulerError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    store = app.store()
+    steps = STEPS_FACTORY[0](app, store)
+    stop = threading.Event()
+    scheduler = Scheduler(store, app.clock, schedule, steps, stop=stop)
+    until = app.clock.now() + parse_duration(run_for) if run_for else None
+    server = _serve(app, store, host, port) if serve else None
+    try:
+        with stop_on_signals(stop):
+            summary = scheduler.run(until=until, once=once)
+    except KeyboardInterrupt as exc:
+        raise BrappedError("interrupted") from exc
+    finally:
+        if server is not None:
+            server.should_exit = True
+        if steps.close is not None:
+            steps.close()
+    if once and summary.sync_failures:
+        raise BrappedError("the sync failed (see the log above)")
+
+
+def _serve(app: AppContext, store: Store, host: str, port: int) -> Any:
+    """The dashboard in a background thread, sharing the scheduler's store."""
+    import uvicorn
+
+    from brapped.web.app import create_app
+
+    web = create_app(store, app.settings, app.clock)
+    server = uvicorn.Server(uvicorn.Config(web, host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="dashboard", daemon=True)
+    thread.start()
+    logging.getLogger("brapped.scheduler").info(
+        f"dashboard on http://{host}:{port}/", extra={"event": "dashboard.started", "data": {"port": port}}
+    )
+    return server
+
+
+commands: list[click.Command] = [run_command]

@@ -39,6 +39,24 @@ def _utc_day_pg(element: utc_day, compiler: Any, **kw: Any) -> str:
     return f"to_char({arg} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 
 
+class utc_hour(FunctionElement[str]):
+    """The UTC hour of a UTCDateTime column as 'YYYY-MM-DD HH' text, on either database."""
+
+    type = String(13)
+    inherit_cache = True
+
+
+@compiles(utc_hour, "sqlite")
+def _utc_hour_sqlite(element: utc_hour, compiler: Any, **kw: Any) -> str:
+    return f"substr({compiler.process(next(iter(element.clauses)), **kw)}, 1, 13)"
+
+
+@compiles(utc_hour, "postgresql")
+def _utc_hour_pg(element: utc_hour, compiler: Any, **kw: Any) -> str:
+    arg = compiler.process(next(iter(element.clauses)), **kw)
+    return f"to_char({arg} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24')"
+
+
 def _main_artist() -> Any:
     return track_artists.alias("main_credit")
 
