@@ -1,0 +1,615 @@
+"""Spotify's export formats: detection by content, validation, and records turned into rows.
+
+No database here: a file's bytes go in, a `ParsedFile` (rows ready for loading) or a `Skipped`
+comes out, or `ImportFileError` names the file and the record that is wrong. A file is accepted
+whole or not at all, so a bad record stops the file, never half of it.
+
+Times come out as UTC text `YYYY-MM-DD HH:MM:SS.fff` (the order-preserving form brapped stores).
+Two plays of one track that end within the export's precision (the same second in extended history,
+the same minute in account data: rapid skips) would be one row under the plays table's unique key,
+so the n-th of them, ordered by content, ends n milliseconds later. Ordering by content rather than
+by position keeps that stable when the same plays arrive again in another download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple, TypeVar
+
+import orjson
+
+from brapped import identity
+from brapped.imports.sources import ImportFileError, Skipped
+
+EXTENDED = "extended"  # Streaming_History_Audio_*.json / Streaming_History_Video_*.json
+ENDSONG = "endsong"  # the older extended format, endsong_N.json / endvideo_N.json
+ACCOUNT_MUSIC = "account_music"  # StreamingHistory_music_N.json, StreamingHistoryN.json
+ACCOUNT_PODCAST = "account_podcast"
+ACCOUNT_AUDIOBOOK = "account_audiobook"
+FORMATS = (EXTENDED, ENDSONG, ACCOUNT_MUSIC, ACCOUNT_PODCAST, ACCOUNT_AUDIOBOOK)
+ACCOUNT_FORMATS = (ACCOUNT_MUSIC, ACCOUNT_PODCAST, ACCOUNT_AUDIOBOOK)
+
+# Spotify launched in October 2008: anything earlier is not a Spotify play.
+EARLIEST = datetime(2008, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=1)
+MAX_MS_PLAYED = 2_147_483_647  # the column is a 32-bit integer (24 days)
+MAX_NAME = 2000
+
+_HISTORY_NAME = re.compile(r"(streaming_?history|endsong|endvideo)", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ID = re.compile(r"^[0-9A-Za-z]{1,64}$")
+
+R = TypeVar("R", "MusicRow", "EpisodeRow")
+
+SKIP_NO_CONTENT = "no track, episode or chapter"
+SKIP_LOCAL = "local file or track without a Spotify URI"
+SKIP_NO_NAMES = "no track or artist name"
+SKIP_OTHER_URI = "unrecognised URI"
+
+
+class MusicRow(NamedTuple):
+    """One music play, ready for the `plays` table (plus the names its dimension rows need)."""
+
+    played_at: str
+    track_id: str
+    track_name: str
+    artist_id: str | None
+    artist_name: str | None
+    album_id: str | None
+    album_name: str | None
+    uri: str | None
+    ms_played: int
+    platform: str | None
+    conn_country: str | None
+    reason_start: str | None
+    reason_end: str | None
+    shuffle: bool | None
+    skipped: bool | None
+    offline: bool | None
+    incognito: bool | None
+    offline_at: str | None
+    ip_addr: str | None
+    user_agent: str | None
+    origin: str  # 'extended' (real track id) or 'account' (name-based id)
+
+
+class EpisodeRow(NamedTuple):
+    """One podcast-episode or audiobook-chapter play, for `episode_plays` and `episodes`."""
+
+    played_at: str
+    episode_id: str
+    kind: str  # 'podcast' | 'audiobook'
+    name: str
+    show_name: str | None
+    uri: str | None
+    show_uri: str | None
+    ms_played: int
+    platform: str | None
+    conn_country: str | None
+    reason_start: str | None
+    reason_end: str | None
+    shuffle: bool | None
+    skipped: bool | None
+    offline: bool | None
+    incognito: bool | None
+    ip_addr: str | None
+    user_agent: str | None
+    origin: str
+
+
+@dataclass
+class ParsedFile:
+    """A file that is listening history, all of it valid."""
+
+    name: str
+    sha256: str
+    format: str
+    records: int
+    music: list[MusicRow] = field(default_factory=list)
+    episodes: list[EpisodeRow] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+    username: str | None = None
+
+    @property
+    def first(self) -> str | None:
+        """Earliest play end in the file (UTC text), None when it holds no plays."""
+        times = [r.played_at for r in self.music] + [r.played_at for r in self.episodes]
+        return min(times) if times else None
+
+    @property
+    def last(self) -> str | None:
+        times = [r.played_at for r in self.music] + [r.played_at for r in self.episodes]
+        return max(times) if times else None
+
+
+def looks_like_history_name(name: str) -> bool:
+    """True when a file's name is one Spotify gives listening history (used to judge odd content)."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].rsplit("!", 1)[-1]
+    return bool(_HISTORY_NAME.search(base)) and base.lower().endswith(".json")
+
+
+def parse_file(name: str, data: bytes, now: datetime, *, keep_personal: bool = False) -> ParsedFile | Skipped:
+    """Detect the format of one file by its content and turn its records into rows."""
+    history_name = looks_like_history_name(name)
+    is_json_name = name.lower().endswith(".json")
+    head = data[:64].lstrip()
+    if head.startswith(b"\xef\xbb\xbf"):
+        data = data.lstrip()[3:]
+        head = data[:64].lstrip()
+    if not is_json_name and not head.startswith((b"[", b"{")):
+        return Skipped(name, "not a JSON file")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ImportFileError(f"{name}: UTF-16 text; Spotify's exports are UTF-8")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(
+            f"{name}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from exc
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if not data.strip():
+            raise ImportFileError(f"{name}: empty file") from exc
+        raise ImportFileError(f"{name}: not valid JSON (truncated or damaged?): {exc}") from exc
+    sha256 = hashlib.sha256(data).hexdigest()
+
+    if not isinstance(document, list):
+        if history_name:
+            raise ImportFileError(
+                f"{name}: expected a JSON list of plays, found a JSON {type(document).__name__}"
+            )
+        return Skipped(name, "not listening history")
+    fmt = _detect(document, name)
+    if fmt is None:
+        if history_name:
+            if not document:
+                return ParsedFile(name, sha256, _format_from_name(name), 0)
+            raise ImportFileError(f"{name}: record 0: not a play in any Spotify export format")
+        return Skipped(name, "not listening history")
+    parsed = ParsedFile(name, sha256, fmt, len(document))
+    reader = _Reader(name, now, keep_personal, parsed)
+    if fmt in (EXTENDED, ENDSONG):
+        reader.extended(document)
+    elif fmt == ACCOUNT_MUSIC:
+        reader.account_music(document)
+    else:
+        reader.account_spoken(document, "podcast" if fmt == ACCOUNT_PODCAST else "audiobook")
+    parsed.music = _spread(parsed.music, lambda r: (r.played_at, r.track_id), _music_order)
+    parsed.episodes = _spread(parsed.episodes, lambda r: (r.played_at, r.episode_id), _episode_order)
+    return parsed
+
+
+def _format_from_name(name: str) -> str:
+    base = name.lower().rsplit("/", 1)[-1]
+    if "endsong" in base or "endvideo" in base:
+        return ENDSONG
+    if "podcast" in base:
+        return ACCOUNT_PODCAST
+    if "audiobook" in base:
+        return ACCOUNT_AUDIOBOOK
+    if "streaming_history_" in base:
+        return EXTENDED
+    return ACCOUNT_MUSIC
+
+
+def _detect(document: list[Any], name: str) -> str | None:
+    if not document or not isinstance(document[0], dict):
+        return None
+    keys = document[0].keys()
+    if "ts" in keys and "ms_played" in keys:
+        lowered = name.lower()
+        if (
+            "username" in keys
+            or "ip_addr_decrypted" in keys
+            or "user_agent_decrypted" in keys
+            or "endsong" in lowered
+            or "endvideo" in lowered
+        ):
+            return ENDSONG
+        return EXTENDED
+    if "endTime" in keys and "msPlayed" in keys:
+        if "trackName" in keys or "artistName" in keys:
+            return ACCOUNT_MUSIC
+        if "episodeName" in keys or "podcastName" in keys:
+            return ACCOUNT_PODCAST
+        if "chapterName" in keys or "audiobookName" in keys:
+            return ACCOUNT_AUDIOBOOK
+    return None
+
+
+class _Reader:
+    """Validates records and appends rows; every message names the file and the record index."""
+
+    def __init__(self, name: str, now: datetime, keep_personal: bool, parsed: ParsedFile) -> None:
+        self.name = name
+        self.keep_personal = keep_personal
+        self.parsed = parsed
+        self.now = now
+        self.earliest_ts = EARLIEST.strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.latest = now + FUTURE_SLACK
+        self.latest_ts = self.latest.strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.latest_minute = self.latest.strftime("%Y-%m-%d %H:%M")
+        self.earliest_minute = EARLIEST.strftime("%Y-%m-%d %H:%M")
+        # Names repeat across a history: hash each distinct one once.
+        self.artist_ids: dict[str, str] = {}
+        self.album_ids: dict[tuple[str, str], str] = {}
+        self.track_ids: dict[tuple[str, str], str] = {}
+
+    def artist_id(self, artist: str) -> str:
+        found = self.artist_ids.get(artist)
+        if found is None:
+            found = self.artist_ids[artist] = identity.artist_id(artist)
+        return found
+
+    def album_id(self, artist: str, album: str) -> str:
+        found = self.album_ids.get((artist, album))
+        if found is None:
+            found = self.album_ids[(artist, album)] = identity.album_id(artist, album)
+        return found
+
+    def name_track_id(self, artist: str, track: str) -> str:
+        found = self.track_ids.get((artist, track))
+        if found is None:
+            found = self.track_ids[(artist, track)] = identity.track_id(artist, track)
+        return found
+
+    def fail(self, index: int, message: str) -> ImportFileError:
+        return ImportFileError(f"{self.name}: record {index}: {message}")
+
+    # -- field checks -------------------------------------------------------------------------
+
+    def text(self, record: dict[str, Any], key: str, index: int, limit: int = MAX_NAME) -> str | None:
+        value = record.get(key)
+        if value is None:
+            return None
+        if type(value) is not str:
+            raise self.fail(index, f"{key} must be text, not {_kind(value)}")
+        if len(value) > limit:
+            raise self.fail(index, f"{key} is {len(value)} characters long (at most {limit})")
+        if _CONTROL.search(value):
+            raise self.fail(index, f"{key} contains control characters")
+        return value
+
+    def short(self, record: dict[str, Any], key: str, index: int, limit: int) -> str | None:
+        value = self.text(record, key, index)
+        # Fixed-width columns: a longer value is not a Spotify value, but nothing is lost by cutting.
+        return value[:limit] if value is not None else None
+
+    def flag(self, record: dict[str, Any], key: str, index: int) -> bool | None:
+        value = record.get(key)
+        if value is None or type(value) is bool:
+            return value
+        raise self.fail(index, f"{key} must be true, false or null, not {_kind(value)}")
+
+    def ms(self, record: dict[str, Any], key: str, index: int) -> int:
+        value = record.get(key)
+        if type(value) is float and value.is_integer():
+            value = int(value)
+        if type(value) is not int:
+            raise self.fail(index, f"{key} must be a whole number of milliseconds, not {_kind(value)}")
+        if not 0 <= value <= MAX_MS_PLAYED:
+            raise self.fail(index, f"{key} {value} is out of range (0 to {MAX_MS_PLAYED})")
+        return value
+
+    def ts(self, value: Any, index: int) -> str:
+        """Extended history's `ts` (`2024-08-02T11:56:55Z`) as stored text, checked for range."""
+        if type(value) is not str:
+            raise self.fail(index, f"ts must be a timestamp text, not {_kind(value)}")
+        if len(value) == 20 and value[10] == "T" and value[19] == "Z":
+            try:
+                datetime.fromisoformat(value[:19])
+            except ValueError as exc:
+                raise self.fail(index, f"ts {value!r} is not a valid time") from exc
+            self._range(value, self.earliest_ts, self.latest_ts, index, value)
+            return f"{value[:10]} {value[11:19]}.000"
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise self.fail(index, f"ts {_show(value)} is not a valid time") from exc
+        if parsed.tzinfo is None:
+            raise self.fail(index, f"ts {value!r} has no timezone")
+        parsed = parsed.astimezone(UTC)
+        if not EARLIEST <= parsed <= self.latest:
+            raise self.fail(index, self._range_message(value))
+        return _stored(parsed)
+
+    def end_minute(self, value: Any, index: int) -> str:
+        """Account data's `endTime` (`2023-10-02 23:43`, UTC) as stored text."""
+        if type(value) is not str:
+            raise self.fail(index, f"endTime must be text, not {_kind(value)}")
+        if len(value) != 16 or value[10] != " ":
+            raise self.fail(index, f"endTime {_show(value)} is not 'YYYY-MM-DD HH:MM'")
+        try:
+            datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise self.fail(index, f"endTime {value!r} is not a valid time") from exc
+        self._range(value, self.earliest_minute, self.latest_minute, index, value)
+        return f"{value}:00.000"
+
+    def _range(self, value: str, low: str, high: str, index: int, shown: str) -> None:
+        if not low <= value <= high:
+            raise self.fail(index, self._range_message(shown))
+
+    def _range_message(self, shown: str) -> str:
+        if shown < "2008":
+            return f"time {shown} is before Spotify existed (2008)"
+        return f"time {shown} is in the future"
+
+    def offline_at(self, value: Any, index: int) -> str | None:
+        if value is None:
+            return None
+        if type(value) is float:
+            value = int(value)
+        if type(value) is not int:
+            raise self.fail(index, f"offline_timestamp must be a number, not {_kind(value)}")
+        # endsong files count milliseconds, newer files seconds; the magnitude tells them apart.
+        seconds = value / 1000 if value > 100_000_000_000 else float(value)
+        try:
+            when = datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+        # 0 and other impossible values occur in real files: unknown, not an error.
+        if not EARLIEST <= when <= self.latest:
+            return None
+        return _stored(when)
+
+    def record(self, document: Sequence[Any], index: int) -> dict[str, Any]:
+        record = document[index]
+        if type(record) is not dict:
+            raise self.fail(index, f"expected an object, found {_kind(record)}")
+        return record
+
+    # -- formats ------------------------------------------------------------------------------
+
+    def extended(self, document: list[Any]) -> None:
+        music = self.parsed.music
+        episodes = self.parsed.episodes
+        skipped = self.parsed.skipped
+        keep = self.keep_personal
+        for index in range(len(document)):
+            r = self.record(document, index)
+            played_at = self.ts(r.get("ts"), index)
+            ms_played = self.ms(r, "ms_played", index)
+            platform = self.text(r, "platform", index)
+            country = self.short(r, "conn_country", index, 8)
+            reason_start = self.short(r, "reason_start", index, 32)
+            reason_end = self.short(r, "reason_end", index, 32)
+            shuffle = self.flag(r, "shuffle", index)
+            skipped_flag = self.flag(r, "skipped", index)
+            offline = self.flag(r, "offline", index)
+            incognito = self.flag(r, "incognito_mode", index)
+            username = r.get("username")
+            if username is not None and self.parsed.username is None:
+                self.parsed.username = self.text(r, "username", index, 64)
+            ip_addr = user_agent = None
+            if keep:
+                ip_addr = self.text(r, "ip_addr", index) or self.text(r, "ip_addr_decrypted", index)
+                user_agent = self.text(r, "user_agent_decrypted", index)
+            track_uri = self.text(r, "spotify_track_uri", index, 200)
+            track_name = self.text(r, "master_metadata_track_name", index)
+            if track_uri is not None:
+                track_id = identity.spotify_id(track_uri, "track")
+                if track_id is None or not _ID.match(track_id):
+                    if track_uri.startswith("spotify:local:"):
+                        skipped[SKIP_LOCAL] += 1
+                        continue
+                    raise self.fail(index, f"spotify_track_uri {_show(track_uri)} is not a track URI")
+                artist = self.text(r, "master_metadata_album_artist_name", index)
+                album = self.text(r, "master_metadata_album_album_name", index)
+                music.append(
+                    MusicRow(
+                        played_at,
+                        track_id,
+                        track_name if track_name else track_id,
+                        self.artist_id(artist) if artist else None,
+                        artist,
+                        self.album_id(artist, album) if artist and album else None,
+                        album,
+                        track_uri,
+                        ms_played,
+                        platform,
+                        country,
+                        reason_start,
+                        reason_end,
+                        shuffle,
+                        skipped_flag,
+                        offline,
+                        incognito,
+                        self.offline_at(r.get("offline_timestamp"), index),
+                        ip_addr,
+                        user_agent,
+                        "extended",
+                    )
+                )
+                continue
+            episode_uri = self.text(r, "spotify_episode_uri", index, 200)
+            chapter_uri = self.text(r, "audiobook_chapter_uri", index, 200)
+            if episode_uri is not None or chapter_uri is not None:
+                uri: str = episode_uri or chapter_uri or ""
+                if episode_uri is not None:
+                    kind = "podcast"
+                    name = self.text(r, "episode_name", index)
+                    show = self.text(r, "episode_show_name", index)
+                    show_uri = None
+                else:
+                    kind = "audiobook"
+                    name = self.text(r, "audiobook_chapter_title", index)
+                    show = self.text(r, "audiobook_title", index)
+                    show_uri = self.text(r, "audiobook_uri", index, 200)
+                episode_id = _uri_id(uri)
+                if episode_id is None:
+                    raise self.fail(index, f"{kind} URI {_show(uri)} is not a Spotify URI")
+                episodes.append(
+                    EpisodeRow(
+                        played_at,
+                        episode_id,
+                        kind,
+                        name or episode_id,
+                        show,
+                        uri,
+                        show_uri,
+                        ms_played,
+                        platform,
+                        country,
+                        reason_start,
+                        reason_end,
+                        shuffle,
+                        skipped_flag,
+                        offline,
+                        incognito,
+                        ip_addr,
+                        user_agent,
+                        "extended",
+                    )
+                )
+                continue
+            skipped[SKIP_LOCAL if track_name else SKIP_NO_CONTENT] += 1
+
+    def account_music(self, document: list[Any]) -> None:
+        music = self.parsed.music
+        for index in range(len(document)):
+            r = self.record(document, index)
+            played_at = self.end_minute(r.get("endTime"), index)
+            ms_played = self.ms(r, "msPlayed", index)
+            artist = self.text(r, "artistName", index)
+            track = self.text(r, "trackName", index)
+            if not artist or not track:
+                self.parsed.skipped[SKIP_NO_NAMES] += 1
+                continue
+            music.append(
+                MusicRow(
+                    played_at,
+                    self.name_track_id(artist, track),
+                    track,
+                    self.artist_id(artist),
+                    artist,
+                    None,
+                    None,
+                    None,
+                    ms_played,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    "account",
+                )
+            )
+
+    def account_spoken(self, document: list[Any], kind: str) -> None:
+        show_key, name_key = (
+            ("podcastName", "episodeName") if kind == "podcast" else ("audiobookName", "chapterName")
+        )
+        episodes = self.parsed.episodes
+        for index in range(len(document)):
+            r = self.record(document, index)
+            played_at = self.end_minute(r.get("endTime"), index)
+            ms_played = self.ms(r, "msPlayed", index)
+            show = self.text(r, show_key, index)
+            name = self.text(r, name_key, index)
+            if not show or not name:
+                self.parsed.skipped[SKIP_NO_NAMES] += 1
+                continue
+            episodes.append(
+                EpisodeRow(
+                    played_at,
+                    identity.episode_id(show, name),
+                    kind,
+                    name,
+                    show,
+                    None,
+                    None,
+                    ms_played,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    "account",
+                )
+            )
+
+
+def _uri_id(uri: str) -> str | None:
+    parts = uri.split(":")
+    if len(parts) == 3 and parts[0] == "spotify" and _ID.match(parts[2]):
+        return parts[2]
+    return None
+
+
+def _stored(when: datetime) -> str:
+    when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%d %H:%M:%S") + f".{when.microsecond // 1000:03d}"
+
+
+def parse_stored(text: str) -> datetime:
+    """The instant a stored UTC text stands for."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "true/false", int: "a number", float: "a number", str: "text", list: "a list"}.get(
+        type(value), "an object"
+    )
+
+
+def _show(value: str) -> str:
+    return repr(value if len(value) <= 40 else value[:40] + "…")
+
+
+def _music_order(row: MusicRow) -> tuple[Any, ...]:
+    return (row.ms_played, row.offline_at or "", row.reason_start or "", row.reason_end or "")
+
+
+def _episode_order(row: EpisodeRow) -> tuple[Any, ...]:
+    return (row.ms_played, row.reason_start or "", row.reason_end or "")
+
+
+def _spread(
+    rows: list[R], key: Callable[[R], tuple[str, str]], order: Callable[[R], tuple[Any, ...]]
+) -> list[R]:
+    """Give plays of one item that end at the same stored instant distinct ends, 1 ms apart."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    duplicated = False
+    for position, row in enumerate(rows):
+        bucket = groups.setdefault(key(row), [])
+        bucket.append(position)
+        duplicated = duplicated or len(bucket) > 1
+    if not duplicated:
+        return rows
+    taken = {k for k in groups}
+    for positions in groups.values():
+        if len(positions) < 2:
+            continue
+        ranked = sorted(positions, key=lambda p: (order(rows[p]), p))
+        base = parse_stored(rows[ranked[0]].played_at)
+        step = 0
+        for position in ranked[1:]:
+            # Skip instants another play of the same item already holds (a genuine play 1 ms later).
+            while True:
+                step += 1
+                candidate = _stored(base + timedelta(milliseconds=step))
+                if (candidate, key(rows[position])[1]) not in taken:
+                    break
+            taken.add((candidate, key(rows[position])[1]))
+            rows[position] = rows[position]._replace(played_at=candidate)
+    return rows

@@ -1,0 +1,145 @@
+"""Which imported plays are new, already known, or the same play seen by sync: the merge rules.
+
+Pure functions over plain values (no database): the pipeline fetches the plays already stored in a
+file's period, this module decides, the store applies. The rules are explained in docs/merge.md.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+# An API play and an export play of the same track whose ends are closer than this are one play.
+# The export's `ts` is the API's `played_at` cut to the second (measured on the emulator and on the
+# samples), so 1 s would do; 5 s also absorbs clocks of devices that report late, and stays far
+# below the shortest gap between two plays of one track that both reach the API (30 s).
+TOLERANCE_MS = 5_000
+# Account data gives the end to the minute: a play of it may be any of the plays ending in the
+# minute before, the minute itself or the minute after (rounding is not documented).
+MINUTE_MS = 60_000
+
+NEW = "new"
+KNOWN = "known"
+MERGED = "merged"
+REPLACED = "replaced"
+COVERED = "covered"
+
+
+class Origin(StrEnum):
+    EXTENDED = "extended"  # real Spotify id, ms_played to the millisecond, end to the second
+    ACCOUNT = "account"  # name-based id, ms_played, end to the minute
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """An imported play, reduced to what matching needs."""
+
+    end_ms: int  # played_at as Unix milliseconds
+    item_id: str
+    origin: str  # 'extended' | 'account'
+    ms_played: int
+    name: str  # normalised track (or episode) name
+    artist: str | None  # normalised artist (or show) name
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A play already in the database, reduced to what matching needs."""
+
+    play_id: int
+    end_ms: int
+    item_id: str
+    source: str  # 'api' | 'export' | 'both'
+    ms_played: int | None
+    ms_source: str | None
+    synthetic: bool  # name-based id: an account-data play
+    name: str  # normalised track (or episode) name
+    artists: frozenset[str] = field(default_factory=frozenset)  # normalised artist/show names
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    outcome: str  # new | known | merged | replaced | covered
+    play_id: int | None = None  # the stored play it merges with / replaces / refreshes
+
+
+def decide(incoming: Sequence[Incoming], stored: Iterable[Stored]) -> list[Decision]:
+    """One decision per incoming play, in order. Each stored play is matched at most once."""
+    decisions: list[Decision | None] = [None] * len(incoming)
+    plays = list(stored)
+    used: set[int] = set()
+    exact = {(s.end_ms, s.item_id): s for s in plays if s.source in ("export", "both")}
+
+    # 1. The same export play again (same end, same id): already known.
+    for index, row in enumerate(incoming):
+        hit = exact.get((row.end_ms, row.item_id))
+        if hit is not None and hit.play_id not in used:
+            used.add(hit.play_id)
+            decisions[index] = Decision(KNOWN, hit.play_id)
+
+    by_item: dict[str, list[Stored]] = defaultdict(list)
+    for s in plays:
+        by_item[s.item_id].append(s)
+    by_minute: dict[int, list[Stored]] = defaultdict(list)
+    for s in plays:
+        by_minute[s.end_ms // MINUTE_MS].append(s)
+
+    def near_minute(end_ms: int) -> Iterable[Stored]:
+        minute = end_ms // MINUTE_MS
+        for m in (minute - 1, minute, minute + 1):
+            yield from by_minute.get(m, ())
+
+    # 2. Extended history against what is stored.
+    #    a. a 'both' play with the same id and the same measured ms: already known (its export
+    #       fields are refreshed, in case it was merged from account data that has none);
+    #    b. an account-data play (name-based id) of the same name, minute and ms: replaced by this;
+    #    c. an API play of the same id within the tolerance: merged (source 'both').
+    pairs: list[tuple[int, int, int, str]] = []
+    for index, row in enumerate(incoming):
+        if decisions[index] is not None or row.origin != Origin.EXTENDED:
+            continue
+        for s in by_item.get(row.item_id, ()):
+            delta = abs(s.end_ms - row.end_ms)
+            if delta >= TOLERANCE_MS:
+                continue
+            if s.source == "both" and s.ms_source == "export" and s.ms_played == row.ms_played:
+                pairs.append((0, delta, index, _key(s, KNOWN)))
+            elif s.source == "api":
+                pairs.append((2, delta, index, _key(s, MERGED)))
+        for s in near_minute(row.end_ms):
+            if s.synthetic and s.source == "export" and s.ms_played == row.ms_played and s.name == row.name:
+                pairs.append((1, abs(s.end_ms - row.end_ms), index, _key(s, REPLACED)))
+
+    # 3. Account data against what is stored.
+    #    a. a play with a real id of the same name, minute and measured ms: covered by extended
+    #       history (it wins: it has the real id, the second and the details);
+    #    b. an API play of the same track name and artist in the minute window: merged.
+    for index, row in enumerate(incoming):
+        if decisions[index] is not None or row.origin != Origin.ACCOUNT:
+            continue
+        middle = row.end_ms + MINUTE_MS // 2
+        for s in near_minute(row.end_ms):
+            if s.synthetic or s.name != row.name:
+                continue
+            if s.source in ("export", "both") and s.ms_source == "export" and s.ms_played == row.ms_played:
+                pairs.append((0, abs(s.end_ms - middle), index, _key(s, COVERED)))
+            elif s.source == "api" and (row.artist is None or row.artist in s.artists):
+                pairs.append((1, abs(s.end_ms - middle), index, _key(s, MERGED)))
+
+    # Nearest first, each side at most once: a greedy assignment, good because candidates of one
+    # play are rarely more than one.
+    pairs.sort()
+    for _rank, _delta, index, key in pairs:
+        outcome, play_id = key.split(":", 1)
+        pid = int(play_id)
+        if decisions[index] is not None or pid in used:
+            continue
+        used.add(pid)
+        decisions[index] = Decision(outcome, pid)
+    return [d if d is not None else Decision(NEW) for d in decisions]
+
+
+def _key(stored: Stored, outcome: str) -> str:
+    return f"{outcome}:{stored.play_id}"

@@ -1,0 +1,166 @@
+"""Finding the files to import: single files, folders and the zip Spotify sends, read safely.
+
+Nothing is ever extracted to disk: zip members are read into memory one at a time, each capped in
+size while it is being decompressed (a zip's own size fields can lie), so a zip bomb costs at most
+`MAX_FILE_BYTES` of memory and the time to inflate that much, and an entry named `../../etc/passwd`
+is only ever a name in a message.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from brapped.errors import BrappedError
+
+# Spotify splits its exports into files of ~15,000 records (~13 MB); 64 MB leaves room and bounds memory.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_ZIP_MEMBERS = 10_000
+_CHUNK = 1024 * 1024
+
+
+class ImportFileError(BrappedError):
+    """One input file cannot be imported; the message names the file (and the record when useful)."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file to read: a display name and a way to get its bytes (size-capped)."""
+
+    name: str
+    read: Callable[[], bytes]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input that is not listening history (a PDF, a playlist file, ...), listed in the summary."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Broken:
+    """An input that should have been readable and is not (unsafe zip entry, unreadable zip, ...)."""
+
+    name: str
+    message: str
+
+
+Item = Source | Skipped | Broken
+
+
+def iter_inputs(paths: Iterable[Path | str]) -> Iterator[Item]:
+    """Every file under `paths` (files, folders, zips), in a stable order, as Source/Skipped/Broken."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yield from _walk_folder(path)
+        elif path.is_file():
+            yield from _file_items(path, str(path))
+        else:
+            yield Broken(str(path), f"{path}: no such file or folder")
+
+
+def _walk_folder(folder: Path) -> Iterator[Item]:
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs.sort()
+        found.extend(Path(root) / name for name in files)
+    for path in sorted(found, key=lambda p: str(p)):
+        yield from _file_items(path, str(path))
+
+
+def _file_items(path: Path, name: str) -> Iterator[Item]:
+    if zipfile.is_zipfile(path):
+        yield from _zip_items(path, name)
+    else:
+        yield Source(name, lambda: _read_file(path, name))
+
+
+def _read_file(path: Path, name: str) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ImportFileError(_too_big(name))
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ImportFileError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise ImportFileError(_too_big(name))
+    return data
+
+
+def _too_big(name: str) -> str:
+    return (
+        f"{name}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; Spotify's own export files are "
+        "far smaller, so this is not one of them"
+    )
+
+
+def unsafe_member_name(member: str) -> bool:
+    """True for zip entry names that would escape a folder if extracted (absolute, `..`, drive)."""
+    normalised = member.replace("\\", "/")
+    if normalised.startswith("/") or (len(normalised) > 1 and normalised[1] == ":"):
+        return True
+    return ".." in PurePosixPath(normalised).parts
+
+
+def _zip_items(path: Path, name: str) -> Iterator[Item]:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        yield Broken(name, f"{name}: not a readable zip: {exc}")
+        return
+    if len(infos) > MAX_ZIP_MEMBERS:
+        yield Broken(name, f"{name}: {len(infos)} entries, more than the {MAX_ZIP_MEMBERS} allowed")
+        return
+    for info in sorted(infos, key=lambda i: i.filename):
+        if info.is_dir():
+            continue
+        member_name = f"{name}!{info.filename}"
+        if unsafe_member_name(info.filename):
+            yield Broken(member_name, f"{member_name}: unsafe entry name (leaves the archive's folder)")
+        elif info.filename.lower().endswith(".zip"):
+            yield Skipped(member_name, "zip inside a zip (not opened)")
+        else:
+            # Read on demand so only one member's bytes are in memory at a time.
+            yield Source(member_name, _member_reader(path, info.filename, member_name))
+
+
+def _member_reader(path: Path, member: str, name: str) -> Callable[[], bytes]:
+    def read() -> bytes:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                return _read_member(archive, archive.getinfo(member), name)
+        except (zipfile.BadZipFile, OSError, KeyError) as exc:
+            raise ImportFileError(f"{name}: cannot read zip entry: {exc}") from exc
+
+    return read
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> bytes:
+    if info.file_size > MAX_FILE_BYTES:
+        raise ImportFileError(_too_big(name))
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        with archive.open(info) as member:
+            while True:
+                chunk = member.read(_CHUNK)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > MAX_FILE_BYTES:
+                    raise ImportFileError(
+                        f"{name}: expands beyond {MAX_FILE_BYTES // (1024 * 1024)} MB (zip bomb?)"
+                    )
+                chunks.append(chunk)
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+        raise ImportFileError(f"{name}: damaged zip entry: {exc}") from exc
+    return b"".join(chunks)

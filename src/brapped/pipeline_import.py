@@ -1,0 +1,496 @@
+"""`brapped import`: Spotify's data export files → merged plays, one transaction per file.
+
+Read (brapped.imports: files, zips, formats; no database) → decide (brapped.imports.merge: new,
+already known, merged with a synced play, replacing an account-data play, covered) → load
+(brapped.store.bulk: staging table, set-based SQL). Each file is all-or-nothing; a bad file is
+reported and the others still load. See docs/merge.md for the rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, exists, func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from brapped import identity
+from brapped.clock import Clock
+from brapped.errors import BrappedError
+from brapped.imports import (
+    Broken,
+    EpisodeRow,
+    ImportFileError,
+    MusicRow,
+    ParsedFile,
+    Skipped,
+    Source,
+    iter_inputs,
+    parse_file,
+    parse_stored,
+)
+from brapped.imports.merge import COVERED, KNOWN, MERGED, NEW, REPLACED, Decision, Incoming, decide
+from brapped.store import Store, bulk
+from brapped.store.runs import finish_run, start_run
+from brapped.store.tables import accounts, gaps, imported_files, plays
+
+log = logging.getLogger(__name__)
+
+DEFAULT_USER = "me"
+# Plays stored this close to a file's first/last play can still be the same play (account data's
+# minute precision, the merge tolerance).
+_MARGIN = timedelta(minutes=3)
+_USERNAME = re.compile(rb'"username"\s*:\s*"([^"\\]{1,64})"')
+
+Progress = Callable[[int, int, str], None]
+"""Called with (files done, files in total, the file just started or finished)."""
+
+
+class ImportError_(BrappedError):
+    """The import as a whole cannot start (no user can be chosen, nothing to read)."""
+
+
+@dataclass
+class FileReport:
+    """What happened to one input file."""
+
+    name: str
+    status: str  # imported | failed | skipped
+    format: str | None = None
+    records: int = 0
+    new: int = 0
+    known: int = 0
+    merged: int = 0
+    replaced: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    message: str | None = None
+    first_played_at: datetime | None = None
+    last_played_at: datetime | None = None
+
+
+@dataclass
+class ImportResult:
+    """The outcome of `import_paths`: one report per input file and the totals."""
+
+    user_id: str
+    user_source: str  # flag | account | username | default
+    run_id: int | None
+    files: list[FileReport]
+    warnings: list[str] = field(default_factory=list)
+    gaps_filled: int = 0
+
+    @property
+    def failed(self) -> list[FileReport]:
+        return [f for f in self.files if f.status == "failed"]
+
+    @property
+    def imported(self) -> list[FileReport]:
+        return [f for f in self.files if f.status == "imported"]
+
+    @property
+    def ok(self) -> bool:
+        """True when every history file loaded (and there was at least one)."""
+        return not self.failed and bool(self.imported)
+
+    def totals(self) -> dict[str, Any]:
+        skipped: Counter[str] = Counter()
+        for f in self.imported:
+            skipped.update(f.skipped)
+        return {
+            "files_read": len(self.imported),
+            "files_failed": len(self.failed),
+            "files_skipped": len([f for f in self.files if f.status == "skipped"]),
+            "records": sum(f.records for f in self.imported),
+            "new": sum(f.new for f in self.imported),
+            "known": sum(f.known for f in self.imported),
+            "merged": sum(f.merged for f in self.imported),
+            "replaced": sum(f.replaced for f in self.imported),
+            "skipped": dict(sorted(skipped.items())),
+            "gaps_filled": self.gaps_filled,
+        }
+
+
+def import_paths(
+    store: Store,
+    paths: Sequence[Path | str],
+    clock: Clock,
+    *,
+    user_id: str | None = None,
+    keep_personal: bool = False,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Import Spotify export files, folders or zips into `store`; never raises for a bad file.
+
+    A file that cannot be imported is reported in the result (and rolls back alone); `result.ok`
+    is False then. Raises `BrappedError` only when no user can be chosen.
+    """
+    items = _ordered(iter_inputs(paths))
+    user, user_source, warnings = _choose_user(store, items, user_id)
+    started = clock.now()
+    with store.begin() as conn:
+        run_id = start_run(conn, "import", started, user)
+
+    reports: list[FileReport] = []
+    sources = [i for i in items if isinstance(i, Source)]
+    done = 0
+    for item in items:
+        if isinstance(item, Skipped):
+            reports.append(FileReport(item.name, "skipped", message=item.reason))
+            continue
+        if isinstance(item, Broken):
+            reports.append(FileReport(item.name, "failed", message=item.message))
+            continue
+        if progress is not None:
+            progress(done, len(sources), item.name)
+        reports.append(_import_one(store, item, user, clock, keep_personal, run_id))
+        done += 1
+        if progress is not None:
+            progress(done, len(sources), item.name)
+
+    result = ImportResult(user, user_source, run_id, reports, warnings)
+    if not result.imported and not result.failed:
+        names = ", ".join(str(p) for p in paths)
+        result.files.append(
+            FileReport(names, "failed", message=f"{names}: no Spotify listening history found")
+        )
+    result.gaps_filled = _fill_gaps(store, user, result.imported, clock.now())
+    outcome = "ok" if result.ok else ("partial" if result.imported else "failed")
+    message = "; ".join(f.message or "" for f in result.failed)[:2000] or None
+    with store.begin() as conn:
+        finish_run(conn, run_id, clock.now(), outcome, result.totals(), message)
+    return result
+
+
+def _ordered(items: Iterable[Any]) -> list[Any]:
+    # Extended history before account data, so account-data rows meet the extended plays already
+    # stored and are skipped as covered instead of being inserted and then replaced.
+    listed = list(items)
+
+    def rank(item: Any) -> int:
+        base = item.name.replace("\\", "/").rsplit("/", 1)[-1].rsplit("!", 1)[-1].lower()
+        return 1 if base.startswith("streaminghistory") else 0
+
+    return sorted(listed, key=rank)  # stable: the walk's name order within each rank
+
+
+def _choose_user(store: Store, items: Sequence[Any], explicit: str | None) -> tuple[str, str, list[str]]:
+    if explicit:
+        return explicit, "flag", []
+    with store.connect() as conn:
+        ids = list(conn.execute(select(accounts.c.id).order_by(accounts.c.id)).scalars())
+    if len(ids) == 1:
+        return ids[0], "account", []
+    if len(ids) > 1:
+        raise ImportError_(
+            f"the database holds {len(ids)} accounts ({', '.join(ids)}): choose one with --user"
+        )
+    names: set[str] = set()
+    for item in items:
+        if isinstance(item, Source):
+            try:
+                found = _USERNAME.search(item.read()[:4096])
+            except ImportFileError:
+                continue
+            if found:
+                names.add(found.group(1).decode("utf-8", "replace"))
+    if len(names) == 1:
+        return names.pop(), "username", []
+    if len(names) > 1:
+        raise ImportError_(f"the files belong to several users ({', '.join(sorted(names))}): use --user")
+    warning = (
+        f"no --user given, no synced account and no username in the files: plays are stored for "
+        f"user {DEFAULT_USER!r}"
+    )
+    return DEFAULT_USER, "default", [warning]
+
+
+def _import_one(
+    store: Store, source: Source, user: str, clock: Clock, keep_personal: bool, run_id: int
+) -> FileReport:
+    try:
+        parsed = parse_file(source.name, source.read(), clock.now(), keep_personal=keep_personal)
+    except ImportFileError as exc:
+        return FileReport(source.name, "failed", message=str(exc))
+    if isinstance(parsed, Skipped):
+        return FileReport(parsed.name, "skipped", message=parsed.reason)
+    report = FileReport(parsed.name, "imported", parsed.format, parsed.records, skipped=dict(parsed.skipped))
+    first, last = parsed.first, parsed.last
+    report.first_played_at = parse_stored(first) if first else None
+    report.last_played_at = parse_stored(last) if last else None
+    try:
+        with store.begin(immediate=True) as conn:
+            _load(conn, parsed, user, report, keep_personal)
+            _record_file(conn, parsed, report, clock.now(), run_id)
+            if report.first_played_at is not None and (report.new or report.replaced):
+                _reestimate(conn, user, report.first_played_at)
+            bulk.drop_stages(conn)
+    except SQLAlchemyError as exc:
+        orig = getattr(exc, "orig", None) or exc
+        first_line = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+        log.warning("import of %s rolled back: %s", parsed.name, first_line)
+        return FileReport(
+            parsed.name,
+            "failed",
+            parsed.format,
+            parsed.records,
+            message=f"{parsed.name}: database: {first_line}",
+        )
+    return report
+
+
+def _load(conn: Connection, parsed: ParsedFile, user: str, report: FileReport, keep_personal: bool) -> None:
+    skipped: Counter[str] = Counter(report.skipped)
+    if parsed.music:
+        decisions = _decide_music(conn, user, parsed.music)
+        changes: list[dict[str, Any]] = []
+        staged: list[tuple[MusicRow, bool]] = []
+        new = 0
+        for row, decision in zip(parsed.music, decisions, strict=True):
+            _count(report, skipped, decision)
+            if decision.outcome == NEW:
+                new += 1
+                staged.append((row, True))
+            elif decision.outcome == REPLACED:
+                # Staged for its track, album and artist rows; the insert finds it already moved.
+                staged.append((row, True))
+                changes.append(_replace_change(decision, row, keep_personal))
+            elif decision.play_id is not None and (
+                decision.outcome == MERGED or (decision.outcome == KNOWN and row.origin == "extended")
+            ):
+                changes.append(_merge_change(decision, row, keep_personal))
+        bulk.stage_music(conn, staged)
+        bulk.load_music_dimensions(conn)
+        bulk.update_music(conn, changes)
+        _settle(report, new, bulk.insert_music_plays(conn, user))
+    if parsed.episodes:
+        decisions = _decide_episodes(conn, user, parsed.episodes)
+        episode_changes: list[dict[str, Any]] = []
+        staged_episodes: list[tuple[EpisodeRow, bool]] = []
+        new = 0
+        for erow, decision in zip(parsed.episodes, decisions, strict=True):
+            _count(report, skipped, decision)
+            if decision.outcome in (NEW, REPLACED):
+                new += decision.outcome == NEW
+                staged_episodes.append((erow, True))
+            if decision.outcome == REPLACED:
+                episode_changes.append(_replace_episode_change(decision, erow, keep_personal))
+        bulk.stage_episodes(conn, staged_episodes)
+        bulk.load_episode_dimensions(conn)
+        bulk.update_episodes(conn, episode_changes)
+        _settle(report, new, bulk.insert_episode_plays(conn, user))
+    report.skipped = dict(sorted(skipped.items()))
+
+
+def _settle(report: FileReport, decided_new: int, inserted: int) -> None:
+    # The insert skips a play stored since the decision (a concurrent import): that play is known.
+    if inserted < decided_new:
+        report.known += decided_new - inserted
+        report.new -= decided_new - inserted
+
+
+SKIP_COVERED = "covered by extended history"
+
+
+def _count(report: FileReport, skipped: Counter[str], decision: Decision) -> None:
+    if decision.outcome == NEW:
+        report.new += 1
+    elif decision.outcome == KNOWN:
+        report.known += 1
+    elif decision.outcome == MERGED:
+        report.merged += 1
+    elif decision.outcome == REPLACED:
+        report.replaced += 1
+    elif decision.outcome == COVERED:
+        skipped[SKIP_COVERED] += 1
+
+
+def _export_fields(row: MusicRow | EpisodeRow, keep_personal: bool) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "ms_played": row.ms_played,
+        "ms_played_source": "export",
+        "platform": row.platform,
+        "conn_country": row.conn_country,
+        "reason_start": row.reason_start,
+        "reason_end": row.reason_end,
+        "shuffle": row.shuffle,
+        "skipped": row.skipped,
+        "offline": row.offline,
+        "incognito": row.incognito,
+    }
+    if isinstance(row, MusicRow):
+        fields["offline_at"] = parse_stored(row.offline_at) if row.offline_at else None
+    if keep_personal:
+        fields["ip_addr"] = row.ip_addr
+        fields["user_agent"] = row.user_agent
+    return fields
+
+
+def _merge_change(decision: Decision, row: MusicRow, keep_personal: bool) -> dict[str, Any]:
+    if row.origin == "account":
+        # Account data knows only how long: the API play keeps its id, time and context.
+        return {
+            "pid": decision.play_id,
+            "source": "both",
+            "ms_played": row.ms_played,
+            "ms_played_source": "export",
+        }
+    return {"pid": decision.play_id, "source": "both", **_export_fields(row, keep_personal)}
+
+
+def _replace_change(decision: Decision, row: MusicRow, keep_personal: bool) -> dict[str, Any]:
+    return {
+        "pid": decision.play_id,
+        "track_id": row.track_id,
+        "played_at": parse_stored(row.played_at),
+        "source": "export",
+        **_export_fields(row, keep_personal),
+    }
+
+
+def _replace_episode_change(decision: Decision, row: EpisodeRow, keep_personal: bool) -> dict[str, Any]:
+    return {
+        "pid": decision.play_id,
+        "episode_id": row.episode_id,
+        "played_at": parse_stored(row.played_at),
+        "source": "export",
+        **_export_fields(row, keep_personal),
+    }
+
+
+def _window(rows: Sequence[MusicRow] | Sequence[EpisodeRow]) -> tuple[datetime, datetime]:
+    first = min(r.played_at for r in rows)
+    last = max(r.played_at for r in rows)
+    return parse_stored(first) - _MARGIN, parse_stored(last) + _MARGIN
+
+
+def _end_ms(text: str) -> int:
+    return round(parse_stored(text).timestamp() * 1000)
+
+
+def _decide_music(conn: Connection, user: str, rows: Sequence[MusicRow]) -> list[Decision]:
+    start, end = _window(rows)
+    stored = bulk.stored_music(conn, user, start, end)
+    if not stored:  # the common first import: nothing to compare with
+        return [Decision(NEW)] * len(rows)
+    names: dict[str, str] = {}
+
+    def norm(name: str | None) -> str | None:
+        if name is None:
+            return None
+        found = names.get(name)
+        if found is None:
+            found = names[name] = identity.normalise(name)
+        return found
+
+    incoming = [
+        Incoming(
+            _end_ms(r.played_at),
+            r.track_id,
+            r.origin,
+            r.ms_played,
+            norm(r.track_name) or "",
+            norm(r.artist_name),
+        )
+        for r in rows
+    ]
+    return decide(incoming, stored)
+
+
+def _decide_episodes(conn: Connection, user: str, rows: Sequence[EpisodeRow]) -> list[Decision]:
+    start, end = _window(rows)
+    stored = bulk.stored_episodes(conn, user, start, end)
+    if not stored:
+        return [Decision(NEW)] * len(rows)
+    incoming = [
+        Incoming(
+            _end_ms(r.played_at),
+            r.episode_id,
+            r.origin,
+            r.ms_played,
+            identity.normalise(r.name),
+            identity.normalise(r.show_name) if r.show_name else None,
+        )
+        for r in rows
+    ]
+    # API plays never hold episodes; only export-vs-export rules apply.
+    return decide(incoming, [s for s in stored if s.source != "api"])
+
+
+def _record_file(
+    conn: Connection, parsed: ParsedFile, report: FileReport, now: datetime, run_id: int
+) -> None:
+    known = conn.execute(select(imported_files.c.id).where(imported_files.c.sha256 == parsed.sha256)).first()
+    if known is not None:
+        return
+    conn.execute(
+        insert(imported_files).values(
+            sha256=parsed.sha256,
+            name=parsed.name[-1000:],
+            format=parsed.format,
+            records=parsed.records,
+            first_played_at=report.first_played_at,
+            last_played_at=report.last_played_at,
+            imported_at=now,
+            run_id=run_id,
+        )
+    )
+
+
+def _reestimate(conn: Connection, user: str, since: datetime) -> None:
+    """Export plays are new neighbours of API plays whose length was estimated from the gap."""
+    has_api = conn.execute(
+        select(exists().where(plays.c.user_id == user, plays.c.source == "api", plays.c.played_at >= since))
+    ).scalar()
+    if not has_api:
+        return
+    from brapped.estimate import update_estimates
+
+    update_estimates(conn, user, since)
+
+
+def _fill_gaps(store: Store, user: str, imported: Sequence[FileReport], now: datetime) -> int:
+    """Mark recorded sync gaps that the imported files' periods cover as filled."""
+    spans = sorted(
+        (f.first_played_at, f.last_played_at)
+        for f in imported
+        if f.first_played_at is not None and f.last_played_at is not None
+    )
+    if not spans:
+        return 0
+    # Files of one export are consecutive slices of a history: join periods that touch (a day's
+    # slack for the quiet night between two files).
+    merged: list[list[datetime]] = []
+    for first, last in spans:
+        assert first is not None and last is not None
+        if merged and first <= merged[-1][1] + timedelta(days=1):
+            merged[-1][1] = max(merged[-1][1], last)
+        else:
+            merged.append([first, last])
+    filled = 0
+    with store.begin() as conn:
+        for first, last in merged:
+            result = conn.execute(
+                update(gaps)
+                .where(
+                    gaps.c.user_id == user,
+                    gaps.c.filled_at.is_(None),
+                    gaps.c.gap_from >= first,
+                    gaps.c.gap_to <= last,
+                )
+                .values(filled_at=now)
+            )
+            filled += int(result.rowcount or 0)
+    return filled
+
+
+def count_plays(conn: Connection, user: str) -> int:
+    """Music plays stored for `user` (a convenience for summaries and tests)."""
+    return int(
+        conn.execute(select(func.count()).select_from(plays).where(plays.c.user_id == user)).scalar_one()
+    )

@@ -1,0 +1,340 @@
+"""Bulk loading of imported plays: a staging table filled fast, then set-based SQL into the schema.
+
+SQLite: `executemany` into a temporary table inside the caller's transaction. PostgreSQL: `COPY`
+into a temporary table (psycopg 3). From there plain `INSERT ... SELECT` statements, the same on
+both databases, add the missing artists, albums, tracks, episodes and the new plays. Everything runs
+in the caller's transaction, so a failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, select, text, update
+
+from brapped import identity
+from brapped.imports.formats import EpisodeRow, MusicRow
+from brapped.imports.merge import Stored
+from brapped.store.tables import artists, episode_plays, episodes, plays, track_artists, tracks
+from brapped.store.types import to_utc_ms
+
+MUSIC_STAGE = "import_music_stage"
+EPISODE_STAGE = "import_episode_stage"
+# The staging tables hold MusicRow / EpisodeRow fields in order, plus `is_new`.
+_MUSIC_TYPES = (
+    ("played_at", "TIMESTAMP"),
+    ("track_id", "TEXT"),
+    ("track_name", "TEXT"),
+    ("artist_id", "TEXT"),
+    ("artist_name", "TEXT"),
+    ("album_id", "TEXT"),
+    ("album_name", "TEXT"),
+    ("uri", "TEXT"),
+    ("ms_played", "INTEGER"),
+    ("platform", "TEXT"),
+    ("conn_country", "TEXT"),
+    ("reason_start", "TEXT"),
+    ("reason_end", "TEXT"),
+    ("shuffle", "BOOLEAN"),
+    ("skipped", "BOOLEAN"),
+    ("offline", "BOOLEAN"),
+    ("incognito", "BOOLEAN"),
+    ("offline_at", "TIMESTAMP"),
+    ("ip_addr", "TEXT"),
+    ("user_agent", "TEXT"),
+    ("origin", "TEXT"),
+    ("is_new", "BOOLEAN"),
+)
+_EPISODE_TYPES = (
+    ("played_at", "TIMESTAMP"),
+    ("episode_id", "TEXT"),
+    ("kind", "TEXT"),
+    ("name", "TEXT"),
+    ("show_name", "TEXT"),
+    ("uri", "TEXT"),
+    ("show_uri", "TEXT"),
+    ("ms_played", "INTEGER"),
+    ("platform", "TEXT"),
+    ("conn_country", "TEXT"),
+    ("reason_start", "TEXT"),
+    ("reason_end", "TEXT"),
+    ("shuffle", "BOOLEAN"),
+    ("skipped", "BOOLEAN"),
+    ("offline", "BOOLEAN"),
+    ("incognito", "BOOLEAN"),
+    ("ip_addr", "TEXT"),
+    ("user_agent", "TEXT"),
+    ("origin", "TEXT"),
+    ("is_new", "BOOLEAN"),
+)
+assert [c for c, _ in _MUSIC_TYPES[:-1]] == list(MusicRow._fields)
+assert [c for c, _ in _EPISODE_TYPES[:-1]] == list(EpisodeRow._fields)
+
+
+def _create_stage(conn: Connection, name: str, columns: Sequence[tuple[str, str]]) -> None:
+    postgres = conn.dialect.name == "postgresql"
+    # SQLite keeps instants as text in the stored form; PostgreSQL reads that text as UTC below.
+    cols = ", ".join(
+        f"{c} {'TIMESTAMPTZ' if postgres else 'TEXT'}" if t == "TIMESTAMP" else f"{c} {t}" for c, t in columns
+    )
+    if postgres:
+        conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} ({cols}) ON COMMIT DROP")
+    else:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{name}")
+        conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} ({cols})")
+
+
+def _fill_stage(
+    conn: Connection, name: str, columns: Sequence[tuple[str, str]], rows: Iterable[Sequence[Any]]
+) -> None:
+    names = [c for c, _ in columns]
+    if conn.dialect.name == "postgresql":
+        # The stored text has no zone: make the session's zone UTC for this transaction.
+        conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
+        raw: Any = conn.connection.dbapi_connection
+        with raw.cursor() as cursor, cursor.copy(f"COPY {name} ({', '.join(names)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    placeholders = ", ".join("?" for _ in names)
+    raw_sqlite: Any = conn.connection.dbapi_connection
+    cursor = raw_sqlite.cursor()
+    try:
+        cursor.executemany(f"INSERT INTO {name} ({', '.join(names)}) VALUES ({placeholders})", rows)
+    finally:
+        cursor.close()
+
+
+def stage_music(conn: Connection, rows: Iterable[tuple[MusicRow, bool]]) -> None:
+    """Put music rows (each with whether it is a new play) into the staging table."""
+    _create_stage(conn, MUSIC_STAGE, _MUSIC_TYPES)
+    _fill_stage(conn, MUSIC_STAGE, _MUSIC_TYPES, ((*row, is_new) for row, is_new in rows))
+
+
+def stage_episodes(conn: Connection, rows: Iterable[tuple[EpisodeRow, bool]]) -> None:
+    """Put episode rows (each with whether it is a new play) into the staging table."""
+    _create_stage(conn, EPISODE_STAGE, _EPISODE_TYPES)
+    _fill_stage(conn, EPISODE_STAGE, _EPISODE_TYPES, ((*row, is_new) for row, is_new in rows))
+
+
+def drop_stages(conn: Connection) -> None:
+    """Remove the staging tables (PostgreSQL drops them at commit by itself)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{MUSIC_STAGE}")
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{EPISODE_STAGE}")
+
+
+# Typed, because PostgreSQL must infer one type for a parameter used in two places.
+_USER = "CAST(:user_id AS VARCHAR(64))"
+_PLAY_FIELDS = ", ".join(
+    [
+        "platform",
+        "conn_country",
+        "reason_start",
+        "reason_end",
+        "shuffle",
+        "skipped",
+        "offline",
+        "incognito",
+        "ip_addr",
+        "user_agent",
+    ]
+)
+
+
+def load_music_dimensions(conn: Connection) -> None:
+    """Add the artists, albums and tracks the staged music names that are not stored yet."""
+    s = MUSIC_STAGE
+    conn.execute(
+        text(
+            f"INSERT INTO artists (id, name) SELECT artist_id, MIN(artist_name) FROM {s} "
+            f"WHERE is_new AND artist_id IS NOT NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM artists a WHERE a.id = {s}.artist_id) GROUP BY artist_id"
+        )
+    )
+    conn.execute(
+        text(
+            f"INSERT INTO albums (id, name) SELECT album_id, MIN(album_name) FROM {s} "
+            f"WHERE is_new AND album_id IS NOT NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM albums a WHERE a.id = {s}.album_id) GROUP BY album_id"
+        )
+    )
+    conn.execute(
+        text(
+            f"INSERT INTO album_artists (album_id, position, artist_id) "
+            f"SELECT album_id, 0, MIN(artist_id) FROM {s} "
+            f"WHERE is_new AND album_id IS NOT NULL AND artist_id IS NOT NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM album_artists a WHERE a.album_id = {s}.album_id) "
+            f"GROUP BY album_id"
+        )
+    )
+    conn.execute(
+        text(
+            f"INSERT INTO tracks (id, name, album_id, uri, is_resolved) "
+            f"SELECT track_id, MIN(track_name), MIN(album_id), MIN(uri), :unresolved FROM {s} "
+            f"WHERE is_new AND NOT EXISTS (SELECT 1 FROM tracks t WHERE t.id = {s}.track_id) "
+            f"GROUP BY track_id"
+        ),
+        {"unresolved": False},
+    )
+    conn.execute(
+        text(
+            f"INSERT INTO track_artists (track_id, position, artist_id) "
+            f"SELECT track_id, 0, MIN(artist_id) FROM {s} "
+            f"WHERE is_new AND artist_id IS NOT NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM track_artists a WHERE a.track_id = {s}.track_id) "
+            f"GROUP BY track_id"
+        )
+    )
+
+
+def insert_music_plays(conn: Connection, user_id: str) -> int:
+    """Insert the staged new plays (skipping any stored meanwhile); returns plays inserted."""
+    s = MUSIC_STAGE
+    result = conn.execute(
+        text(
+            f"INSERT INTO plays (user_id, played_at, track_id, ms_played, ms_played_source, source, "
+            f"offline_at, {_PLAY_FIELDS}) "
+            f"SELECT {_USER}, played_at, track_id, ms_played, 'export', 'export', offline_at, "
+            f"{_PLAY_FIELDS} "
+            f"FROM {s} WHERE is_new AND NOT EXISTS (SELECT 1 FROM plays p WHERE p.user_id = :user_id "
+            f"AND p.played_at = {s}.played_at AND p.track_id = {s}.track_id)"
+        ),
+        {"user_id": user_id},
+    )
+    return int(result.rowcount or 0)
+
+
+def load_episode_dimensions(conn: Connection) -> None:
+    """Add the staged episodes that are not stored yet."""
+    s = EPISODE_STAGE
+    conn.execute(
+        text(
+            f"INSERT INTO episodes (id, kind, name, show_name, uri, show_uri) "
+            f"SELECT episode_id, MIN(kind), MIN(name), MIN(show_name), MIN(uri), MIN(show_uri) FROM {s} "
+            f"WHERE is_new AND NOT EXISTS (SELECT 1 FROM episodes e WHERE e.id = {s}.episode_id) "
+            f"GROUP BY episode_id"
+        )
+    )
+
+
+def insert_episode_plays(conn: Connection, user_id: str) -> int:
+    """Insert the staged new episode plays; returns plays inserted."""
+    s = EPISODE_STAGE
+    result = conn.execute(
+        text(
+            f"INSERT INTO episode_plays (user_id, played_at, episode_id, ms_played, ms_played_source, "
+            f"source, {_PLAY_FIELDS}) "
+            f"SELECT {_USER}, played_at, episode_id, ms_played, 'export', 'export', {_PLAY_FIELDS} "
+            f"FROM {s} WHERE is_new AND NOT EXISTS (SELECT 1 FROM episode_plays p "
+            f"WHERE p.user_id = :user_id AND p.played_at = {s}.played_at AND p.episode_id = {s}.episode_id)"
+        ),
+        {"user_id": user_id},
+    )
+    return int(result.rowcount or 0)
+
+
+def stored_music(conn: Connection, user_id: str, start: datetime, end: datetime) -> list[Stored]:
+    """The user's music plays ending in [start, end], as the merge rules need them."""
+    rows = conn.execute(
+        select(
+            plays.c.id,
+            plays.c.played_at,
+            plays.c.track_id,
+            plays.c.source,
+            plays.c.ms_played,
+            plays.c.ms_played_source,
+            tracks.c.name,
+        )
+        .join(tracks, tracks.c.id == plays.c.track_id)
+        .where(plays.c.user_id == user_id, plays.c.played_at.between(start, end))
+    ).all()
+    api_tracks = sorted({r.track_id for r in rows if r.source == "api"})
+    names: dict[str, set[str]] = defaultdict(set)
+    for chunk_start in range(0, len(api_tracks), 500):
+        chunk = api_tracks[chunk_start : chunk_start + 500]
+        for track_id, artist_name in conn.execute(
+            select(track_artists.c.track_id, artists.c.name)
+            .join(artists, artists.c.id == track_artists.c.artist_id)
+            .where(track_artists.c.track_id.in_(chunk))
+        ):
+            names[track_id].add(identity.normalise(artist_name))
+    return [
+        Stored(
+            play_id=int(r.id),
+            end_ms=_epoch_ms(r.played_at),
+            item_id=r.track_id,
+            source=r.source,
+            ms_played=r.ms_played,
+            ms_source=r.ms_played_source,
+            synthetic=identity.is_synthetic(r.track_id),
+            name=identity.normalise(r.name),
+            artists=frozenset(names.get(r.track_id, ())),
+        )
+        for r in rows
+    ]
+
+
+def stored_episodes(conn: Connection, user_id: str, start: datetime, end: datetime) -> list[Stored]:
+    """The user's episode plays ending in [start, end], as the merge rules need them."""
+    rows = conn.execute(
+        select(
+            episode_plays.c.id,
+            episode_plays.c.played_at,
+            episode_plays.c.episode_id,
+            episode_plays.c.source,
+            episode_plays.c.ms_played,
+            episode_plays.c.ms_played_source,
+            episodes.c.name,
+            episodes.c.show_name,
+        )
+        .join(episodes, episodes.c.id == episode_plays.c.episode_id)
+        .where(episode_plays.c.user_id == user_id, episode_plays.c.played_at.between(start, end))
+    ).all()
+    return [
+        Stored(
+            play_id=int(r.id),
+            end_ms=_epoch_ms(r.played_at),
+            item_id=r.episode_id,
+            source=r.source,
+            ms_played=r.ms_played,
+            ms_source=r.ms_played_source,
+            synthetic=identity.is_synthetic(r.episode_id),
+            name=identity.normalise(r.name),
+            artists=frozenset({identity.normalise(r.show_name)} if r.show_name else ()),
+        )
+        for r in rows
+    ]
+
+
+def _epoch_ms(when: datetime) -> int:
+    return round(to_utc_ms(when).timestamp() * 1000)
+
+
+def update_music(conn: Connection, changes: Sequence[Mapping[str, Any]]) -> None:
+    """Apply merges and replacements: each change names `pid` and the columns to set."""
+    _update(conn, plays, changes)
+
+
+def update_episodes(conn: Connection, changes: Sequence[Mapping[str, Any]]) -> None:
+    _update(conn, episode_plays, changes)
+
+
+def _update(conn: Connection, table: Any, changes: Sequence[Mapping[str, Any]]) -> None:
+    # executemany needs one statement shape: group the changes by the columns they set.
+    by_shape: dict[tuple[str, ...], list[Mapping[str, Any]]] = defaultdict(list)
+    for change in changes:
+        by_shape[tuple(sorted(k for k in change if k != "pid"))].append(change)
+    for shape, group in by_shape.items():
+        statement = (
+            update(table)
+            .where(and_(table.c.id == bindparam("pid")))
+            .values({column: bindparam(f"v_{column}", type_=table.c[column].type) for column in shape})
+        )
+        conn.execute(
+            statement,
+            [{"pid": c["pid"], **{f"v_{k}": v for k, v in c.items() if k != "pid"}} for c in group],
+        )
