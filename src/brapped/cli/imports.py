@@ -1,7 +1,143 @@
-"""Commands of this group are being built (see the issue tracker); nothing is registered yet."""
+"""`brapped import`: load Spotify's "Download your data" files (zip, folder or single files)."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
 import click
 
-commands: list[click.Command] = []
+from brapped.cli.context import AppContext, emit_json, escape_markup, pass_app
+from brapped.pipeline_import import ImportResult, Progress, import_paths
+
+
+@contextmanager
+def _progress_bar(app: AppContext) -> Iterator[Progress | None]:
+    """A Rich progress bar on a terminal; nothing at all otherwise (pipes, CI, tests)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
+
+    with Bar(
+        TextColumn("importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=app.err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("", total=None)
+
+        def update(done: int, total: int, name: str) -> None:
+            short = name.replace("\\", "/").rsplit("/", 1)[-1]
+            bar.update(task, completed=done, total=total, description=escape_markup(short))
+
+        yield update
+
+
+def _summary(result: ImportResult) -> dict[str, Any]:
+    return {
+        "user_id": result.user_id,
+        "user_source": result.user_source,
+        "run_id": result.run_id,
+        "ok": result.ok,
+        "totals": result.totals(),
+        "warnings": result.warnings,
+        "files": [
+            {
+                "name": f.name,
+                "status": f.status,
+                "format": f.format,
+                "records": f.records,
+                "new": f.new,
+                "known": f.known,
+                "merged": f.merged,
+                "replaced": f.replaced,
+                "skipped": f.skipped,
+                "message": f.message,
+            }
+            for f in result.files
+        ],
+    }
+
+
+def _print_table(app: AppContext, result: ImportResult) -> None:
+    totals = result.totals()
+    out = app.out
+    for warning in result.warnings:
+        app.err.print(f"warning: {escape_markup(warning)}")
+    out.print(f"Imported for user {escape_markup(result.user_id)} ({result.user_source})", markup=False)
+    out.print(
+        f"files read: {totals['files_read']:,}   failed: {totals['files_failed']:,}   "
+        f"not history: {totals['files_skipped']:,}"
+    )
+    out.print(
+        f"plays new: {totals['new']:,}   already known: {totals['known']:,}   "
+        f"merged with synced: {totals['merged']:,}   replaced account-data: {totals['replaced']:,}"
+    )
+    if totals["skipped"]:
+        out.print("skipped records:")
+        for reason, count in totals["skipped"].items():
+            out.print(f"  {count:,}  {reason}", markup=False)
+    if totals["gaps_filled"]:
+        out.print(f"sync gaps filled: {totals['gaps_filled']:,}")
+    not_history = [f for f in result.files if f.status == "skipped"]
+    if not_history:
+        out.print("not listening history (skipped):")
+        for f in not_history:
+            out.print(f"  {f.name} ({f.message})", markup=False)
+    for f in result.failed:
+        app.err.print(f"Error: {f.message}", markup=False)
+
+
+@click.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--user", "user_id", metavar="ID", help="Spotify user id the plays belong to.")
+@click.option(
+    "--keep-personal",
+    is_flag=True,
+    help="Also store IP addresses and user agents from the files (not stored by default).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format of the summary.",
+)
+@pass_app
+def import_command(
+    app: AppContext, paths: tuple[Path, ...], user_id: str | None, keep_personal: bool, fmt: str
+) -> None:
+    """Import Spotify's data export: the zip Spotify sends, a folder, or single JSON files.
+
+    Reads extended streaming history (Streaming_History_Audio_*.json, endsong_*.json) and account
+    data (StreamingHistory_music_*.json, podcasts, audiobooks), detected by content. Plays already
+    known are not added again; plays that sync saw too are merged into one (docs/merge.md). No
+    Spotify API calls. Each file is imported whole or not at all; the exit status is 1 when any
+    file failed. The user is --user, else the one synced account, else the files' username, else
+    "me".
+    """
+    store = app.store()
+    with _progress_bar(app) as progress:
+        result = import_paths(
+            store, list(paths), app.clock, user_id=user_id, keep_personal=keep_personal, progress=progress
+        )
+    if fmt == "json":
+        emit_json(app, _summary(result))
+        for f in result.failed:
+            click.echo(f"Error: {f.message}", err=True)
+    else:
+        _print_table(app, result)
+    if not result.ok:
+        raise SystemExit(1)
+
+
+commands: list[click.Command] = [import_command]
