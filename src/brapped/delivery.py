@@ -51,7 +51,8 @@ def _default(value: Any) -> Any:
 
 def report_json(report: Mapping[str, Any]) -> bytes:
     """The report as indented JSON (instants in ISO 8601 UTC)."""
-    return orjson.dumps(report, default=_default, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    options = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+    return orjson.dumps(report, default=_default, option=options)
 
 
 def _num(value: Any) -> str:

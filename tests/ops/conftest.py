@@ -133,3 +133,112 @@ def fill(store: Store, plays: int = 300, seed: int = 7) -> dict[str, Any]:
             insert(tables.state).values(scope="global", key="resume_after", value="x", updated_at=START)
         )
     return {"plays": play_rows, "tracks": tracks, "artists": artists, "track_artists": track_artists}
+
+
+# --- local delivery endpoints -------------------------------------------------------------------------
+
+import json as _json  # noqa: E402
+import socketserver  # noqa: E402
+import threading  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@dataclass
+class Webhook:
+    """A tiny HTTP server on 127.0.0.1 that records what is POSTed to it."""
+
+    url: str
+    received: list[dict[str, Any]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    status: int = 204
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            hook.received.append(_json.loads(body))
+            hook.paths.append(self.path)
+            self.send_response(hook.status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    hook.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/T000/SECRETPART"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield hook
+    server.shutdown()
+    server.server_close()
+
+
+@dataclass
+class Mailbox:
+    """A minimal SMTP server on 127.0.0.1 (no TLS): enough for smtplib to deliver one message."""
+
+    port: int = 0
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    box = Mailbox()
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            def say(line: str) -> None:
+                self.wfile.write((line + "\r\n").encode())
+
+            say("220 localhost test SMTP")
+            current: dict[str, Any] = {"rcpt": [], "auth": None}
+            while True:
+                raw = self.rfile.readline()
+                if not raw:
+                    return
+                line = raw.decode().rstrip("\r\n")
+                verb = line.split(" ", 1)[0].upper()
+                if verb in ("EHLO", "HELO"):
+                    say("250-localhost")
+                    say("250 AUTH PLAIN")
+                elif verb == "AUTH":
+                    current["auth"] = line
+                    say("235 ok")
+                elif verb == "MAIL":
+                    current["from"] = line
+                    say("250 ok")
+                elif verb == "RCPT":
+                    current["rcpt"].append(line)
+                    say("250 ok")
+                elif verb == "DATA":
+                    say("354 go on")
+                    lines = []
+                    while (data := self.rfile.readline().decode()) not in (".\r\n", ""):
+                        lines.append(data)
+                    current["data"] = "".join(lines)
+                    box.messages.append(current)
+                    current = {"rcpt": [], "auth": None}
+                    say("250 queued")
+                elif verb == "QUIT":
+                    say("221 bye")
+                    return
+                else:
+                    say("250 ok")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    box.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield box
+    server.shutdown()
+    server.server_close()
