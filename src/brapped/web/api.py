@@ -6,16 +6,26 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from brapped.insights.scope import Scope
-from brapped.insights.top import By, Kind, top
+from brapped.insights.top import By, Kind
 from brapped.web import reports
 from brapped.web.app import Dashboard
 from brapped.web.health import health
-from brapped.web.params import DayPath, PeriodQuery, check_day, dashboard, period_query
+from brapped.web.params import (
+    DayPath,
+    ItemId,
+    PeriodQuery,
+    WrappedQuery,
+    all_time_query,
+    check_day,
+    dashboard,
+    period_query,
+    wrapped_query,
+)
 
 router = APIRouter(prefix="/api", tags=["api"])
 Board = Annotated[Dashboard, Depends(dashboard)]
 Picker = Annotated[PeriodQuery, Depends(period_query)]
+WrappedPick = Annotated[WrappedQuery, Depends(wrapped_query)]
 
 
 @router.get("/overview", summary="Totals, minutes per day, listening clock and top lists of a period")
@@ -39,19 +49,61 @@ def api_day(board: Board, day: DayPath) -> dict[str, Any]:
         return reports.day(conn, day, board.timezone, board.settings.stream_threshold_ms)
 
 
+@router.get("/wrapped", summary="Wrapped for a year or range (`brapped report wrapped --format json`)")
+def api_wrapped(
+    board: Board,
+    which: WrappedPick,
+    limit: Annotated[int, Query(ge=1, le=1000, description="length of each top list")] = 100,
+) -> dict[str, Any]:
+    period = which.period(board.today(), board.timezone)
+    settings = board.settings
+    with board.store.connect() as conn:
+        return reports.wrapped_report(
+            conn, period, settings.stream_threshold_ms, settings.session_gap_minutes, limit=limit
+        )
+
+
 @router.get("/top/{kind}", summary="A top list (`brapped report top KIND --format json`)")
 def api_top(
     board: Board,
-    picker: Picker,
     kind: Kind,
+    picker: Annotated[PeriodQuery, Depends(all_time_query)],
     by: Annotated[By, Query(description="rank by plays, streams or minutes")] = "plays",
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
-) -> list[dict[str, Any]]:
+) -> dict[str, Any]:
     picked = picker.resolve(board.today())
     with board.store.connect() as conn:
-        period = reports.period_of(conn, picked, board.timezone)
-        scope = Scope.of(period, None, board.settings.stream_threshold_ms)
-        return top(conn, kind, scope, by=by, limit=limit)
+        chosen = None if picked.key == "all" else reports.period_of(conn, picked, board.timezone)
+        return reports.top_document(conn, kind, chosen, by, limit, board.settings.stream_threshold_ms)
+
+
+@router.get("/search", summary="Tracks, artists and albums you played whose name matches (as you type)")
+def api_search(
+    board: Board,
+    q: Annotated[str, Query(max_length=200, description="words to look for (case and accents ignored)")] = "",
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> dict[str, Any]:
+    # insights keeps a folded-name table up to date as it searches: a short write transaction.
+    with board.store.begin() as conn:
+        return reports.search_results(conn, q, limit=limit)
+
+
+@router.get("/artist/{artist_id}", summary="An artist's story (`brapped artist ID --format json`)")
+def api_artist(board: Board, artist_id: ItemId) -> dict[str, Any]:
+    with board.store.begin() as conn:
+        return reports.artist(conn, artist_id, board.timezone, board.settings.stream_threshold_ms)
+
+
+@router.get("/track/{track_id}", summary="A track's story (`brapped track ID --format json`)")
+def api_track(board: Board, track_id: ItemId) -> dict[str, Any]:
+    with board.store.begin() as conn:
+        return reports.track(conn, track_id, board.timezone, board.settings.stream_threshold_ms)
+
+
+@router.get("/album/{album_id}", summary="An album: details and its tracks' statistics (all time)")
+def api_album(board: Board, album_id: ItemId) -> dict[str, Any]:
+    with board.store.connect() as conn:
+        return reports.album(conn, album_id, board.settings.stream_threshold_ms)
 
 
 @router.get("/health", summary="Data health: syncs, gaps, enrichment, token expiry, imports, runs")

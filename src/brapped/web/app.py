@@ -21,6 +21,7 @@ from brapped import __version__
 from brapped.clock import Clock, SystemClock
 from brapped.config import Settings
 from brapped.errors import BrappedError
+from brapped.insights.search import NotFound
 from brapped.store import Store
 from brapped.web.encoding import DataResponse, jsonable
 from brapped.web.security import SecurityHeadersMiddleware, TokenMiddleware
@@ -28,10 +29,6 @@ from brapped.web.security import SecurityHeadersMiddleware, TokenMiddleware
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
-
-
-class NotFound(BrappedError):
-    """The page asks for an artist, track, album or day brapped has no plays of."""
 
 
 class Dashboard:

@@ -11,13 +11,24 @@ from starlette.responses import RedirectResponse, Response
 
 from brapped.web import reports
 from brapped.web.app import Dashboard
+from brapped.web.cards import story_cards
 from brapped.web.health import health
-from brapped.web.params import DayPath, PeriodQuery, check_day, dashboard, period_query
+from brapped.web.params import (
+    DayPath,
+    ItemId,
+    PeriodQuery,
+    WrappedQuery,
+    check_day,
+    dashboard,
+    period_query,
+    wrapped_query,
+)
 from brapped.web.picker import PRESETS
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 Board = Annotated[Dashboard, Depends(dashboard)]
 Picker = Annotated[PeriodQuery, Depends(period_query)]
+WrappedPick = Annotated[WrappedQuery, Depends(wrapped_query)]
 
 
 @router.get("/")
@@ -35,8 +46,7 @@ def overview_page(request: Request, board: Board, picker: Picker) -> Response:
             "images": pictures,
             "picked": picked,
             "presets": PRESETS,
-            "weekdays": reports.WEEKDAYS,
-            "charts": {"days": data["days"], "clock": data["clock"], "genres": data["top_genres"]},
+            "charts": {"days": data["days"], "clock": data["listening_clock"], "genres": data["top_genres"]},
         },
     )
 
@@ -80,3 +90,81 @@ def health_page(request: Request, board: Board) -> Response:
     with board.store.connect() as conn:
         data = health(conn, board.settings.token_file, board.clock.now())
     return board.render(request, "health.html", {"data": data})
+
+
+@router.get("/wrapped")
+def wrapped_page(request: Request, board: Board, which: WrappedPick) -> Response:
+    period = which.period(board.today(), board.timezone)
+    settings = board.settings
+    with board.store.connect() as conn:
+        data = reports.wrapped_report(
+            conn, period, settings.stream_threshold_ms, settings.session_gap_minutes
+        )
+        shown = {"top_artists": data["top_artists"][:10], "top_tracks": data["top_tracks"][:10]}
+        pictures = reports.attach_images(conn, shown)
+    this_year = board.today().year
+    return board.render(
+        request,
+        "wrapped.html",
+        {
+            "data": data,
+            "images": pictures,
+            "which": which,
+            "cards": story_cards(data),
+            "years": list(range(this_year, this_year - 6, -1)),
+            "charts": {"clock": data["listening_clock"]},
+        },
+    )
+
+
+@router.get("/search")
+def search_page(
+    request: Request,
+    board: Board,
+    q: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    with board.store.begin() as conn:
+        data = reports.search_results(conn, q)
+        pictures = reports.attach_images(conn, {"artists": data["artists"], "albums": data["albums"]})
+    return board.render(request, "search.html", {"data": data, "q": q, "images": pictures})
+
+
+@router.get("/artist/{artist_id}")
+def artist_page(request: Request, board: Board, artist_id: ItemId) -> Response:
+    with board.store.begin() as conn:
+        data = reports.artist(conn, artist_id, board.timezone, board.settings.stream_threshold_ms)
+        pictures = reports.attach_images(conn, {"top_tracks": data["top_tracks"]})
+    months = data["months"]
+    return board.render(
+        request,
+        "artist.html",
+        {
+            "data": data,
+            "images": pictures,
+            "charts": {"months": months, "month_series": [["plays", "plays"]]},
+        },
+    )
+
+
+@router.get("/track/{track_id}")
+def track_page(request: Request, board: Board, track_id: ItemId) -> Response:
+    with board.store.begin() as conn:
+        data = reports.track(conn, track_id, board.timezone, board.settings.stream_threshold_ms)
+        album = data["track"]["album"]
+        pictures = reports.images(conn, [], [album["id"]] if album else [])
+    return board.render(
+        request,
+        "track.html",
+        {
+            "data": data,
+            "images": pictures,
+            "charts": {"months": data.get("months", []), "month_series": [["plays", "plays"]]},
+        },
+    )
+
+
+@router.get("/album/{album_id}")
+def album_page(request: Request, board: Board, album_id: ItemId) -> Response:
+    with board.store.connect() as conn:
+        data = reports.album(conn, album_id, board.settings.stream_threshold_ms)
+    return board.render(request, "album.html", {"data": data, "images": {}})

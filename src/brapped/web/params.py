@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import HTTPException, Path, Query, Request
 
+from brapped.insights.period import Period
 from brapped.web.app import Dashboard
 from brapped.web.picker import PeriodError, PeriodKey, Picked, pick
 
@@ -42,19 +44,61 @@ class PeriodQuery:
             raise HTTPException(422, str(exc)) from exc
 
 
-def period_query(
-    period: Annotated[
-        PeriodKey, Query(description="today, 7d, 30d, year (this year), all (all time) or custom")
-    ] = "30d",
-    start: Annotated[date | None, Query(alias="from", description="first local day (custom)")] = None,
-    end: Annotated[date | None, Query(alias="to", description="last local day (custom)")] = None,
-) -> PeriodQuery:
-    """Parse the picker; `from`/`to` given without `period=custom` still mean a custom range."""
-    check_day(start, "from")
-    check_day(end, "to")
-    if start is not None or end is not None:
-        period = "custom"
-    return PeriodQuery(period, start, end)
+def _picker(default: PeriodKey) -> Callable[..., PeriodQuery]:
+    def period_query(
+        period: Annotated[
+            PeriodKey, Query(description="today, 7d, 30d, year (this year), all (all time) or custom")
+        ] = default,
+        start: Annotated[date | None, Query(alias="from", description="first local day (custom)")] = None,
+        end: Annotated[date | None, Query(alias="to", description="last local day (custom)")] = None,
+    ) -> PeriodQuery:
+        """Parse the picker; `from`/`to` given without `period=custom` still mean a custom range."""
+        check_day(start, "from")
+        check_day(end, "to")
+        if start is not None or end is not None:
+            period = "custom"
+        return PeriodQuery(period, start, end)
+
+    return period_query
+
+
+period_query = _picker("30d")
+all_time_query = _picker("all")
 
 
 DayPath = Annotated[date, Path(description="a local day, YYYY-MM-DD")]
+
+
+@dataclass(frozen=True)
+class WrappedQuery:
+    """Which Wrapped: a year (calendar or Spotify's window) or a custom range."""
+
+    year: int | None
+    window: Literal["calendar", "spotify"]
+    start: date | None
+    end: date | None
+
+    def period(self, today: date, timezone: str) -> Period:
+        if self.start is not None or self.end is not None:
+            first = self.start or date(today.year, 1, 1)
+            last = self.end or today
+            if first > last:
+                raise HTTPException(422, f"the period starts ({first}) after it ends ({last})")
+            return Period(first, last, timezone)
+        return Period.year(self.year or today.year, timezone, window=self.window)
+
+
+def wrapped_query(
+    year: Annotated[int | None, Query(ge=1971, le=2998, description="calendar year")] = None,
+    window: Annotated[
+        Literal["calendar", "spotify"], Query(description="the whole year, or 1 January to 15 November")
+    ] = "calendar",
+    start: Annotated[date | None, Query(alias="from", description="first local day (range)")] = None,
+    end: Annotated[date | None, Query(alias="to", description="last local day of a custom range")] = None,
+) -> WrappedQuery:
+    check_day(start, "from")
+    check_day(end, "to")
+    return WrappedQuery(year, window, start, end)
+
+
+ItemId = Annotated[str, Path(min_length=1, max_length=200, description="a Spotify id or name:...")]

@@ -7,17 +7,31 @@ and only rearranges their results for charts (per-day and per-hour sums of the i
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from brapped.insights.daily import day_report
-from brapped.insights.period import Period, day_to_date
+from brapped.insights.period import Period, date_to_day, day_to_date
 from brapped.insights.scope import Scope, minutes
+from brapped.insights.search import NotFound, fold, search
+from brapped.insights.stories import artist_story, track_story
 from brapped.insights.summary import day_hour_grid, first_play_at, totals
-from brapped.insights.top import top_albums, top_artists, top_genres, top_tracks
-from brapped.store.tables import albums, artists
+from brapped.insights.top import (
+    By,
+    Kind,
+    album_credits,
+    top,
+    top_albums,
+    top_artists,
+    top_genres,
+    top_tracks,
+    track_query,
+    track_rows,
+)
+from brapped.insights.wrapped import listening_clock, wrapped
+from brapped.store.tables import albums, artists, tracks
 from brapped.web.picker import Picked
 
 TOP_SHOWN = 10
@@ -79,27 +93,19 @@ def overview(conn: Connection, period: Period, stream_threshold_ms: int) -> dict
     """Totals, minutes per day, the listening clock and the top lists of a period."""
     scope = Scope.of(period, None, stream_threshold_ms)
     grid = day_hour_grid(conn, scope, period)
-    per_day: dict[date, int] = defaultdict(int)
-    clock: dict[tuple[int, int], int] = defaultdict(int)
+    per_day: dict[int, int] = defaultdict(int)
     for cell in grid:
-        day = day_to_date(cell.day)
-        per_day[day] += cell.ms_played
-        clock[(day.weekday(), cell.hour)] += cell.ms_played
+        per_day[cell.day] += cell.ms_played
+    first = date_to_day(period.start)
     days = [
-        {
-            "date": (period.start + timedelta(days=i)),
-            "minutes": minutes(per_day.get(period.start + timedelta(days=i))),
-        }
+        {"date": day_to_date(first + i), "minutes": minutes(per_day.get(first + i, 0))}
         for i in range(period.days)
     ]
     return {
         "period": period.as_dict(),
         **totals(conn, scope),
         "days": days,
-        "clock": [
-            {"weekday": weekday, "hour": hour, "minutes": minutes(ms)}
-            for (weekday, hour), ms in sorted(clock.items())
-        ],
+        "listening_clock": listening_clock(grid),
         "top_artists": top_artists(conn, scope, limit=TOP_SHOWN),
         "top_tracks": top_tracks(conn, scope, limit=TOP_SHOWN),
         "top_albums": top_albums(conn, scope, limit=TOP_SHOWN),
@@ -110,3 +116,86 @@ def overview(conn: Connection, period: Period, stream_threshold_ms: int) -> dict
 def day(conn: Connection, when: date, timezone: str, stream_threshold_ms: int) -> dict[str, Any]:
     """The daily report, exactly as `brapped report day --format json` gives it."""
     return day_report(conn, when, timezone, stream_threshold_ms=stream_threshold_ms)
+
+
+def top_document(
+    conn: Connection, kind: Kind, period: Period | None, by: By, limit: int, stream_threshold_ms: int
+) -> dict[str, Any]:
+    """A top list as `brapped report top KIND --format json` prints it (period None: all time)."""
+    scope = Scope.of(period, None, stream_threshold_ms)
+    rows = top(conn, kind, scope, by=by, limit=limit)
+    return {"kind": kind, "by": by, "period": period.as_dict() if period else None, "items": rows}
+
+
+def wrapped_report(
+    conn: Connection, period: Period, stream_threshold_ms: int, session_gap_minutes: int, limit: int = 100
+) -> dict[str, Any]:
+    """Wrapped, as `brapped report wrapped --format json` gives it."""
+    return wrapped(
+        conn,
+        period,
+        stream_threshold_ms=stream_threshold_ms,
+        session_gap_minutes=session_gap_minutes,
+        limit=limit,
+    )
+
+
+def search_results(conn: Connection, query: str, limit: int = 10) -> dict[str, Any]:
+    """Search results as `brapped search --format json` gives them; nothing for a blank query.
+
+    `conn` must be in a transaction that may write (insights refreshes its folded-name table).
+    """
+    if not fold(query):
+        return {"query": query, "tracks": [], "artists": [], "albums": []}
+    return search(conn, query, limit=limit)
+
+
+def artist(conn: Connection, artist_id: str, timezone: str, stream_threshold_ms: int) -> dict[str, Any]:
+    """The artist story (all time), as `brapped artist ID --format json` gives it."""
+    return artist_story(conn, artist_id, timezone, stream_threshold_ms=stream_threshold_ms)
+
+
+def track(conn: Connection, track_id: str, timezone: str, stream_threshold_ms: int) -> dict[str, Any]:
+    """The track story (all time), as `brapped track ID --format json` gives it."""
+    return track_story(conn, track_id, timezone, stream_threshold_ms=stream_threshold_ms)
+
+
+def album(conn: Connection, album_id: str, stream_threshold_ms: int) -> dict[str, Any]:
+    """An album (all time): its details and its tracks' statistics.
+
+    insights has no album story; each track row is insights' own track statistic (`track_query`,
+    `track_rows`) limited to the album, and the album's totals are the sums of those rows.
+    """
+    info = conn.execute(
+        select(albums.c.id, albums.c.name, albums.c.release_date, albums.c.image_url, albums.c.label).where(
+            albums.c.id == album_id
+        )
+    ).first()
+    if info is None:
+        raise NotFound(f"no album with id {album_id!r}")
+    scope = Scope(stream_threshold_ms=stream_threshold_ms)
+    sub = track_query(scope).where(tracks.c.album_id == album_id).subquery()
+    rows = [
+        r._mapping
+        for r in conn.execute(
+            select(sub).order_by(sub.c.plays.desc(), sub.c.ms_played.desc(), sub.c.name, sub.c.id)
+        )
+    ]
+    if not rows:
+        raise NotFound(f"you never played {info.name!r}")
+    track_list = track_rows(conn, rows)
+    return {
+        "album": {
+            "id": info.id,
+            "name": info.name,
+            "release_date": info.release_date,
+            "label": info.label,
+            "image_url": info.image_url,
+            "artists": album_credits(conn, [album_id])[album_id],
+        },
+        "plays": sum(t["plays"] for t in track_list),
+        "streams": sum(t["streams"] for t in track_list),
+        "ms_played": sum(t["ms_played"] for t in track_list),
+        "minutes": minutes(sum(t["ms_played"] for t in track_list)),
+        "tracks": track_list,
+    }

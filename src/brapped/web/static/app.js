@@ -118,3 +118,79 @@ document.addEventListener("DOMContentLoaded", function () {
   initCountdown();
   if (brapped.initWrapped) brapped.initWrapped();
 });
+
+/* Wrapped cards as PNG: each card is drawn on a canvas from its data (no HTML rendering, no
+   external images, so the canvas is never tainted) and saved with canvas.toBlob. */
+var THEMES = [
+  ["#1ed760", "#0e7a3b", "#04140a"], ["#7c5cff", "#2b1a8f", "#ffffff"], ["#ff5c7a", "#8f1a4b", "#ffffff"],
+  ["#ffb547", "#c2410c", "#1a0d00"], ["#22d3ee", "#1e3a8a", "#ffffff"], ["#f0abfc", "#6d28d9", "#16052b"]
+];
+var FONT = "Inter, 'Segoe UI', system-ui, -apple-system, Roboto, Arial, sans-serif";
+
+function fitText(ctx, text, maxWidth, size, weight) {
+  var s = size;
+  ctx.font = weight + " " + s + "px " + FONT;
+  while (s > 18 && ctx.measureText(text).width > maxWidth) { s -= 4; ctx.font = weight + " " + s + "px " + FONT; }
+  if (ctx.measureText(text).width <= maxWidth) return text;
+  var cut = text;
+  while (cut.length > 1 && ctx.measureText(cut + "…").width > maxWidth) cut = cut.slice(0, -1);
+  return cut + "…";
+}
+
+brapped.drawCard = function (card) {
+  var W = 1080, H = 1350, P = 90;
+  var canvas = document.createElement("canvas");
+  canvas.width = W; canvas.height = H;
+  var ctx = canvas.getContext("2d");
+  var theme = THEMES[card.theme % THEMES.length];
+  var bg = ctx.createLinearGradient(0, 0, W, H);
+  bg.addColorStop(0, theme[0]); bg.addColorStop(0.75, theme[1]); bg.addColorStop(1, theme[1]);
+  ctx.fillStyle = bg; ctx.fillRect(0, 0, W, H);
+  ctx.globalAlpha = 0.12; ctx.fillStyle = "#ffffff";
+  ctx.beginPath(); ctx.arc(W - 120, 160, 320, 0, Math.PI * 2); ctx.fill();
+  ctx.globalAlpha = 1;
+  ctx.fillStyle = theme[2]; ctx.textBaseline = "alphabetic";
+  ctx.font = "800 34px " + FONT;
+  ctx.fillText(fitText(ctx, String(card.eyebrow || "").toUpperCase(), W - 2 * P, 34, "800"), P, P + 30);
+  var y = 430;
+  if (card.big) {
+    var big = fitText(ctx, String(card.big), W - 2 * P, 190, "900");
+    ctx.fillText(big, P, y); y += 90;
+  } else { y = 330; }
+  var headline = fitText(ctx, String(card.headline || ""), W - 2 * P, 76, "800");
+  ctx.fillText(headline, P, y); y += 110;
+  (card.lines || []).slice(0, 5).forEach(function (line, i) {
+    ctx.globalAlpha = 1;
+    var label = (card.big ? "" : (i + 1) + ".  ") + line[0];
+    ctx.fillText(fitText(ctx, label, W - 2 * P - 300, 44, "700"), P, y);
+    ctx.globalAlpha = 0.75;
+    ctx.font = "500 36px " + FONT;
+    var note = String(line[1] || "");
+    ctx.fillText(note, W - P - ctx.measureText(note).width, y);
+    y += 78;
+  });
+  ctx.globalAlpha = 0.85;
+  if (card.note) ctx.fillText(fitText(ctx, String(card.note), W - 2 * P, 32, "600"), P, H - P - 60);
+  ctx.font = "800 30px " + FONT;
+  ctx.fillText(String(card.foot || "brapped"), P, H - P);
+  ctx.globalAlpha = 1;
+  return canvas;
+};
+
+brapped.initWrapped = function () {
+  document.querySelectorAll(".story-card[data-card]").forEach(function (node) {
+    var button = node.querySelector("[data-download]");
+    if (!button) return;
+    button.addEventListener("click", function () {
+      var card = JSON.parse(node.getAttribute("data-card"));
+      brapped.drawCard(card).toBlob(function (blob) {
+        var url = URL.createObjectURL(blob);
+        var a = el("a", { href: url, download: card.file || "brapped-wrapped.png" });
+        document.body.appendChild(a);
+        a.click();
+        a.remove();
+        setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
+      }, "image/png");
+    });
+  });
+};

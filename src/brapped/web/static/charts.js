@@ -26,14 +26,18 @@
       return merge({
         tooltip: Object.assign({ trigger: "axis" }, base.tooltip),
         xAxis: axis({ type: "category", data: days.map(function (d) { return d.date; }), splitLine: { show: false } }),
-        yAxis: axis({ type: "value", name: "min", nameTextStyle: { color: MUTED } }),
+        yAxis: axis({ type: "value" }),
         series: [{ type: days.length > 60 ? "line" : "bar", data: days.map(function (d) { return d.minutes; }),
           itemStyle: { color: gradient(), borderRadius: [4, 4, 0, 0] }, areaStyle: days.length > 60 ? { color: gradient() } : undefined,
           lineStyle: { color: ACCENT }, showSymbol: false, name: "minutes" }]
       });
     },
     clock: function (data) {
-      var cells = (data.clock || []).map(function (c) { return [c.hour, c.weekday, c.minutes]; });
+      // insights' listening_clock: minutes[weekday][hour], Monday first.
+      var cells = [];
+      ((data.clock && data.clock.minutes) || []).forEach(function (row, weekday) {
+        row.forEach(function (value, hour) { cells.push([hour, weekday, value]); });
+      });
       return merge({
         grid: { left: 48, right: 16, top: 8, bottom: 56 },
         tooltip: Object.assign({ formatter: function (p) { return WEEKDAYS[p.value[1]] + " " + HOURS[p.value[0]] + ":00 · " + p.value[2] + " min"; } }, base.tooltip),
@@ -54,7 +58,7 @@
       return merge({
         tooltip: Object.assign({ formatter: function (p) { return p.value[0] + " · " + p.value[1] + " min"; } }, base.tooltip),
         visualMap: { min: 0, max: maxOf(values.map(function (v) { return v[1]; })), show: false, inRange: { color: ["#1c2130", "#2a6b4a", ACCENT] } },
-        calendar: { range: [start, end], cellSize: ["auto", 18], left: 40, right: 16, top: 28, bottom: 8,
+        calendar: { range: [start, end], cellSize: values.length > 200 ? ["auto", 18] : [18, 18], left: 40, right: 16, top: 28, bottom: 8,
           itemStyle: { color: "#151923", borderColor: "#0b0d12", borderWidth: 3 }, splitLine: { show: false },
           dayLabel: { color: MUTED, firstDay: 1, nameMap: "en" }, monthLabel: { color: MUTED }, yearLabel: { show: false } },
         series: [{ type: "heatmap", coordinateSystem: "calendar", data: values, name: "minutes" }]
@@ -67,7 +71,7 @@
         tooltip: Object.assign({ trigger: "axis" }, base.tooltip),
         xAxis: axis({ type: "value" }),
         yAxis: axis({ type: "category", data: rows.map(function (g) { return g.genre; }), splitLine: { show: false } }),
-        series: [{ type: "bar", data: rows.map(function (g) { return g.plays; }), name: "plays",
+        series: [{ type: "bar", data: rows.map(function (g) { return g.plays; }), name: "plays", barMaxWidth: 28,
           itemStyle: { color: new echarts.graphic.LinearGradient(0, 0, 1, 0, [{ offset: 0, color: ACCENT2 }, { offset: 1, color: ACCENT }]), borderRadius: [0, 6, 6, 0] } }]
       });
     },
@@ -76,7 +80,7 @@
       return merge({
         tooltip: Object.assign({ trigger: "axis" }, base.tooltip),
         xAxis: axis({ type: "category", data: HOURS.slice(0, hours.length), splitLine: { show: false } }),
-        yAxis: axis({ type: "value", name: "min", nameTextStyle: { color: MUTED } }),
+        yAxis: axis({ type: "value" }),
         series: [{ type: "bar", data: hours, name: "minutes", itemStyle: { color: gradient(), borderRadius: [4, 4, 0, 0] } }]
       });
     },
