@@ -271,12 +271,11 @@ def _store_sync(
         result.cursor_before = cursor
         now = clock.now()
         store_load.ensure_account(conn, uid, now)
-        first_items = (
-            [p["played_at"] for p in recently_played(pages[0].get("items") or [], uid).plays] if pages else []
-        )
+        first_page = (pages[0].get("items") or []) if pages else []
+        first_items = [p["played_at"] for p in recently_played(first_page, uid).plays]
         if (
             cursor is not None
-            and len(pages[0].get("items") or []) >= RECENTLY_PLAYED_LIMIT
+            and len(first_page) >= RECENTLY_PLAYED_LIMIT
             and first_items
             and min(first_items) > cursor
         ):

@@ -190,10 +190,17 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _raise_rate_limit(response: httpx.Response) -> httpx.Response:
+    # authlib reads any JSON error body as an OAuth error; a 429 must keep its Retry-After.
+    if response.status_code == 429:
+        response.raise_for_status()
+    return response
+
+
 def _oauth_client(
     app: AppCredentials, transport: httpx.BaseTransport | None, redirect_uri: str | None = None
 ) -> OAuth2Client:
-    return OAuth2Client(
+    client = OAuth2Client(
         client_id=app.client_id,
         client_secret=app.client_secret or None,
         token_endpoint_auth_method="none" if app.pkce else "client_secret_basic",
@@ -204,6 +211,9 @@ def _oauth_client(
         timeout=httpx.Timeout(30.0, connect=10.0),
         trust_env=transport is None,
     )
+    client.register_compliance_hook("access_token_response", _raise_rate_limit)
+    client.register_compliance_hook("refresh_token_response", _raise_rate_limit)
+    return client
 
 
 def _token_request(call: Callable[[], dict[str, Any]], clock: Clock, retry_after_cap: int) -> dict[str, Any]:
