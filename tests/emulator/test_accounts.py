@@ -102,6 +102,8 @@ def test_authorize_refuses_what_spotify_refuses(emu: Emulator) -> None:
             response = _authorize(client, redirect_uri=insecure)
             assert response.status_code == 400
             assert "INVALID_CLIENT: Insecure redirect URI" in response.text
+        missing = _authorize(client, redirect_uri="")
+        assert "INVALID_CLIENT: Invalid redirect URI" in missing.text
         unregistered = _authorize(client, redirect_uri="http://127.0.0.1:8888/elsewhere")
         assert "INVALID_CLIENT: Invalid redirect URI" in unregistered.text
         bad_type = _authorize(client, response_type="token")

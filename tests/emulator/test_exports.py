@@ -158,3 +158,14 @@ def test_unzipped_export_and_bad_format(emu: Emulator, tmp_path: Path) -> None:
     assert not (tmp_path / "Spotify Extended Streaming History").exists()
     with pytest.raises(ValueError, match="unknown export format"):
         emu.write_export(tmp_path, *MONTH, formats=("csv",))
+
+
+def test_legacy_account_data_mixes_music_and_podcasts(emu: Emulator) -> None:
+    files = build_files(emu, *MONTH, ("account_legacy",))
+    assert list(files) == ["MyData/StreamingHistory0.json"]
+    records = json.loads(files["MyData/StreamingHistory0.json"])
+    public = [p for p in emu.ground_truth(*MONTH) if not p.incognito and p.kind != "chapter"]
+    assert len(records) == len(public)
+    assert {tuple(r) for r in records} == {("endTime", "artistName", "trackName", "msPlayed")}
+    shows = {s.name for s in emu.catalogue.shows.values()}
+    assert any(r["artistName"] in shows for r in records)

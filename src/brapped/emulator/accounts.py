@@ -172,6 +172,8 @@ class Accounts:
         if client is None:
             return _html(400, "INVALID_CLIENT: Invalid client")
         redirect_uri = params.get("redirect_uri", "")
+        if not redirect_uri:
+            return _html(400, "INVALID_CLIENT: Invalid redirect URI")
         try:
             check_redirect_uri(redirect_uri)
         except RedirectURIError:

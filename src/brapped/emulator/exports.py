@@ -5,6 +5,8 @@
 - endsong (older extended): `MyData/endsong_N.json`, 21 keys: `username`, `ip_addr_decrypted`,
   `user_agent_decrypted` instead of `ip_addr`, no audiobook keys (audiobook plays are left out),
   `offline_timestamp` in milliseconds, long platform strings, `skipped` null unless skipped.
+- account_legacy (older account data, not written unless asked): `MyData/StreamingHistoryN.json`,
+  music and podcasts in one list with the same four keys.
 - account: `Spotify Account Data/StreamingHistory_music_N.json` (10,000 records a file, `endTime`
   "YYYY-MM-DD HH:MM" UTC), `StreamingHistory_podcast_N.json`, `StreamingHistory_audiobook_N.json`
   and files importers must skip (`Userdata.json`, `Identity.json`, `YourLibrary.json`, ...).
@@ -34,7 +36,8 @@ ENDSONG_DIR = "MyData"
 ZIP_NAME = "my_spotify_data.zip"
 EXTENDED_MAX_BYTES = 12_000_000
 ACCOUNT_RECORDS_PER_FILE = 10_000
-FORMATS = ("extended", "endsong", "account")
+FORMATS = ("extended", "endsong", "account", "account_legacy")
+DEFAULT_FORMATS = ("extended", "endsong", "account")
 
 _LONG_PLATFORM = {
     "android": "Android OS 12 API 31 (Google, Pixel 6)",
@@ -224,7 +227,37 @@ def build_files(
             files[f"{ENDSONG_DIR}/endsong_{n}.json"] = content
     if "account" in formats:
         files.update(_account_files(emu, [p for p in plays if not p.incognito], names))
+    if "account_legacy" in formats:
+        files.update(_legacy_account_files([p for p in plays if not p.incognito], names))
     return files
+
+
+def _legacy_account_files(plays: list[TruePlay], names: _Names) -> dict[str, bytes]:
+    """The older account data: `MyData/StreamingHistoryN.json`, music and podcasts in one list
+    (an episode's show as `artistName`, the episode as `trackName`); audiobooks did not exist."""
+    records = []
+    for play in plays:
+        if play.kind == "track":
+            track, artist, _album = names.track(play)
+        elif play.kind == "episode":
+            track, artist = names.episode(play)
+        else:
+            continue
+        records.append(
+            {
+                "endTime": play.played_at.strftime("%Y-%m-%d %H:%M"),
+                "artistName": artist,
+                "trackName": track,
+                "msPlayed": play.ms_played,
+            }
+        )
+    chunks = [
+        records[i : i + ACCOUNT_RECORDS_PER_FILE] for i in range(0, len(records), ACCOUNT_RECORDS_PER_FILE)
+    ]
+    return {
+        f"{ENDSONG_DIR}/StreamingHistory{n}.json": ACCOUNT_STYLE.whole(c)
+        for n, c in enumerate(chunks or [[]])
+    }
 
 
 def _account_files(emu: Emulator, plays: list[TruePlay], names: _Names) -> dict[str, bytes]:
@@ -358,7 +391,7 @@ def write_export(
     dest: Path,
     start: datetime,
     end: datetime,
-    formats: tuple[str, ...] = FORMATS,
+    formats: tuple[str, ...] = DEFAULT_FORMATS,
     zip: bool = True,
     max_file_bytes: int | None = None,
 ) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import random
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -112,20 +113,23 @@ class Listener:
         self.audiobook = rng.choice(list(catalogue.audiobooks))
         self._days: OrderedDict[date, list[TruePlay]] = OrderedDict()
         self._cache_days = cache_days
+        # The served emulator and a test thread may ask for days at the same time.
+        self._lock = threading.Lock()
 
     # -- public views -------------------------------------------------------------------------
 
     def day(self, day: date) -> list[TruePlay]:
         """Every play of sessions that started on `day` (listener local date), in order."""
-        plays = self._days.get(day)
-        if plays is None:
-            plays = self._generate(day)
-            self._days[day] = plays
-            if len(self._days) > self._cache_days:
-                self._days.popitem(last=False)
-        else:
-            self._days.move_to_end(day)
-        return plays
+        with self._lock:
+            plays = self._days.get(day)
+            if plays is None:
+                plays = self._generate(day)
+                self._days[day] = plays
+                if len(self._days) > self._cache_days:
+                    self._days.popitem(last=False)
+            else:
+                self._days.move_to_end(day)
+            return plays
 
     def plays_between(self, start: datetime, end: datetime) -> list[TruePlay]:
         """Every play that ended in [start, end), oldest first."""
