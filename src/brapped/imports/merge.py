@@ -19,6 +19,8 @@ TOLERANCE_MS = 5_000
 # Account data gives the end to the minute: a play of it may be any of the plays ending in the
 # minute before, the minute itself or the minute after (rounding is not documented).
 MINUTE_MS = 60_000
+# Recently-played lists only plays of at least about 30 seconds.
+API_MIN_MS = 30_000
 
 NEW = "new"
 KNOWN = "known"
@@ -120,13 +122,17 @@ def decide(incoming: Sequence[Incoming], stored: Iterable[Stored]) -> list[Decis
         if decisions[index] is not None or row.origin != Origin.ACCOUNT:
             continue
         middle = row.end_ms + MINUTE_MS // 2
+        minute = row.end_ms // MINUTE_MS
         for s in near_minute(row.end_ms):
             if s.synthetic or s.name != row.name:
                 continue
             if s.source in ("export", "both") and s.ms_source == "export" and s.ms_played == row.ms_played:
                 pairs.append((0, abs(s.end_ms - middle), index, _key(s, COVERED)))
             elif s.source == "api" and (row.artist is None or row.artist in s.artists):
-                pairs.append((1, abs(s.end_ms - middle), index, _key(s, MERGED)))
+                # Prefer the row of the API play's own minute, and plays long enough for the API
+                # to report (a skip of the same track in the same minute is the usual decoy).
+                rank = 1 + (s.end_ms // MINUTE_MS != minute) + 2 * (row.ms_played < API_MIN_MS)
+                pairs.append((rank, abs(s.end_ms - middle), index, _key(s, MERGED)))
 
     # Nearest first, each side at most once: a greedy assignment, good because candidates of one
     # play are rarely more than one.
