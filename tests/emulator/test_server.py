@@ -85,7 +85,12 @@ def test_drop_and_slow_over_real_http(emu: Emulator, served: str) -> None:
 
 
 def test_cli_serves_on_loopback_and_prints_the_urls() -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    src = str(REPO / "src")
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]),
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "brapped", "emulator", "--port", "0", "--seed", "5", "--frozen"],
         stdout=subprocess.PIPE,
