@@ -1,7 +1,159 @@
-"""Commands of this group are being built (see the issue tracker); nothing is registered yet."""
+"""`brapped search`, `brapped artist`, `brapped track`: find things in your history and their stories."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-commands: list[click.Command] = []
+from brapped.cli.context import AppContext, emit_json, emit_rows, format_option, pass_app
+from brapped.cli.report import _artists_text, flatten, user_option
+from brapped.insights import artist_story, search, track_story
+
+
+def _when(value: Any) -> str:
+    return value.isoformat(timespec="seconds").replace("+00:00", "Z") if value is not None else ""
+
+
+@click.command("search")
+@click.argument("query")
+@click.option("--limit", default=10, show_default=True, help="Most results per kind.")
+@user_option
+@format_option
+@pass_app
+def search_cmd(app: AppContext, query: str, limit: int, user_id: str | None, fmt: str) -> None:
+    """Tracks, artists and albums you played whose name contains QUERY (case and accents ignored)."""
+    with app.store().begin() as conn:
+        found = search(conn, query, user_id=user_id, limit=limit)
+    if fmt == "json":
+        emit_json(app, found)
+        return
+    rows = [
+        {
+            "kind": kind[:-1],
+            "name": item["name"],
+            "artists": _artists_text(item.get("artists", [])),
+            "plays": item["plays"],
+            "minutes": item["minutes"],
+            "last_played": _when(item["last_played"]),
+            "id": item["id"],
+        }
+        for kind in ("artists", "tracks", "albums")
+        for item in found[kind]
+    ]
+    if not rows and fmt == "table":
+        click.echo(f"Nothing you played matches {query!r}.")
+        return
+    emit_rows(app, fmt, rows, ["kind", "name", "artists", "plays", "minutes", "last_played", "id"])
+
+
+def _others_note(story: dict[str, Any]) -> str:
+    others = story["also_matched"]
+    if not others:
+        return ""
+    names = ", ".join(f"{o['name']} ({o['id']})" for o in others)
+    return f"; also matched: {names}"
+
+
+@click.command("artist")
+@click.argument("name_or_id", metavar="NAME|ID")
+@click.option("--limit", default=10, show_default=True, help="Top tracks and companions to list.")
+@user_option
+@format_option
+@pass_app
+def artist_cmd(app: AppContext, name_or_id: str, limit: int, user_id: str | None, fmt: str) -> None:
+    """An artist's story: first and last play, plays, rank, main vs featured, months, top tracks."""
+    settings = app.settings
+    with app.store().begin() as conn:
+        story = artist_story(
+            conn,
+            name_or_id,
+            settings.tz,
+            user_id=user_id,
+            stream_threshold_ms=settings.stream_threshold_ms,
+            limit=limit,
+        )
+    if fmt == "json":
+        emit_json(app, story)
+        return
+    if fmt == "csv":
+        emit_rows(app, fmt, flatten(story), ["key", "value"])
+        return
+    artist = story["artist"]
+    summary = [
+        ("first played", story["first_played_local"]),
+        ("last played", story["last_played_local"]),
+        ("rank (plays, all artists)", story["rank"] if story["rank"] is not None else "not ranked"),
+        ("plays", story["plays"]),
+        ("  as main artist", story["main_plays"]),
+        ("  as featured artist", story["featured_plays"]),
+        ("streams", story["streams"]),
+        ("minutes", story["minutes"]),
+        ("  as main artist", story["main_minutes"]),
+        ("  as featured artist", story["featured_minutes"]),
+        ("genres", ", ".join(artist["genres"])),
+    ]
+    emit_rows(
+        app,
+        fmt,
+        [{"": k, "value": v} for k, v in summary],
+        title=f"{artist['name']} ({artist['id']}){_others_note(story)}",
+    )
+    tracks = [
+        {
+            "rank": t["rank"],
+            "track": t["name"],
+            "artists": _artists_text(t["artists"]),
+            "plays": t["plays"],
+            "minutes": t["minutes"],
+        }
+        for t in story["top_tracks"]
+    ]
+    emit_rows(app, fmt, tracks, title="Top tracks")
+    if story["featured_with"]:
+        emit_rows(app, fmt, story["featured_with"], ["name", "plays", "tracks"], title="Featured with")
+    emit_rows(app, fmt, story["months"], title="Month by month")
+
+
+@click.command("track")
+@click.argument("name_or_id", metavar="NAME|ID")
+@user_option
+@format_option
+@pass_app
+def track_cmd(app: AppContext, name_or_id: str, user_id: str | None, fmt: str) -> None:
+    """A track's story: first and last play, plays, rank, skips, busiest day, month by month."""
+    settings = app.settings
+    with app.store().begin() as conn:
+        story = track_story(
+            conn, name_or_id, settings.tz, user_id=user_id, stream_threshold_ms=settings.stream_threshold_ms
+        )
+    if fmt == "json":
+        emit_json(app, story)
+        return
+    if fmt == "csv":
+        emit_rows(app, fmt, flatten(story), ["key", "value"])
+        return
+    track = story["track"]
+    busiest = story["busiest_day"]
+    summary = [
+        ("artists", _artists_text(track["artists"])),
+        ("album", track["album"]["name"] if track["album"] else ""),
+        ("first played", story["first_played_local"]),
+        ("last played", story["last_played_local"]),
+        ("rank (plays, all tracks)", story["rank"]),
+        ("plays", story["plays"]),
+        ("streams", story["streams"]),
+        ("skipped", story["skipped"]),
+        ("minutes", story["minutes"]),
+        ("busiest day", f"{busiest['date']} ({busiest['plays']} plays)"),
+    ]
+    emit_rows(
+        app,
+        fmt,
+        [{"": k, "value": v} for k, v in summary],
+        title=f"{track['name']} ({track['id']}){_others_note(story)}",
+    )
+    emit_rows(app, fmt, story["months"], title="Month by month")
+
+
+commands: list[click.Command] = [search_cmd, artist_cmd, track_cmd]

@@ -1,7 +1,364 @@
-"""Commands of this group are being built (see the issue tracker); nothing is registered yet."""
+"""`brapped report today|day|wrapped|top`: the daily report, Wrapped for any period, top lists."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import Any, TypeVar
+
 import click
 
-commands: list[click.Command] = []
+from brapped.cli.context import AppContext, emit_json, emit_rows, format_option, pass_app
+from brapped.insights import KINDS, Period, Scope, day_report, top, wrapped
+from brapped.insights.daily import today as local_today
+
+F = TypeVar("F", bound=Callable[..., Any])
+TABLE_TOP = 5  # rows of each top list shown as a table (JSON and CSV carry every row)
+
+
+def user_option(func: F) -> F:
+    """`--user ID`: one account's plays when several share the database."""
+    return click.option(
+        "--user", "user_id", metavar="ID", help="Only this Spotify account's plays (default: every account)."
+    )(func)
+
+
+def flatten(data: Any, prefix: str = "") -> list[dict[str, Any]]:
+    """A nested report as key/value rows ("top_tracks.1.name"), the CSV form of one report."""
+    rows: list[dict[str, Any]] = []
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            rows.extend(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(data, list) and any(isinstance(v, (Mapping, list)) for v in data):
+        for index, value in enumerate(data, 1):
+            rows.extend(flatten(value, f"{prefix}.{index}"))
+    elif isinstance(data, list):
+        rows.append({"key": prefix, "value": " ".join(str(v) for v in data)})
+    else:
+        rows.append({"key": prefix, "value": data})
+    return rows
+
+
+def _artists_text(credits: list[dict[str, Any]]) -> str:
+    main = [a["name"] for a in credits if a.get("role", "main") == "main"]
+    featured = [a["name"] for a in credits if a.get("role") == "featured"]
+    return ", ".join(main) + (f" (feat. {', '.join(featured)})" if featured else "")
+
+
+def _track_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "rank": t["rank"],
+            "track": t["name"],
+            "artists": _artists_text(t["artists"]),
+            "plays": t["plays"],
+            "minutes": t["minutes"],
+        }
+        for t in rows
+    ]
+
+
+def _artist_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "rank": a["rank"],
+            "artist": a["name"],
+            "plays": a["plays"],
+            "as_main": a["main_plays"],
+            "as_featured": a["featured_plays"],
+            "minutes": a["minutes"],
+        }
+        for a in rows
+    ]
+
+
+def _album_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "rank": a["rank"],
+            "album": a["name"],
+            "artists": _artists_text(a["artists"]),
+            "plays": a["plays"],
+            "minutes": a["minutes"],
+        }
+        for a in rows
+    ]
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{value * 100:+.0f}%"
+
+
+def _emit_day(app: AppContext, fmt: str, report: dict[str, Any]) -> None:
+    if fmt == "json":
+        emit_json(app, report)
+        return
+    if fmt == "csv":
+        emit_rows(app, fmt, flatten(report), ["key", "value"])
+        return
+    average = report["average_day"]
+    summary = [
+        {
+            "": "minutes listened",
+            "value": report["minutes_listened"],
+            "vs average day": _pct(report["vs_average"]["minutes_listened"]),
+        },
+        {"": "plays", "value": report["plays"], "vs average day": _pct(report["vs_average"]["plays"])},
+        {"": "streams (>= threshold)", "value": report["streams"], "vs average day": ""},
+        {"": "distinct tracks", "value": report["distinct_tracks"], "vs average day": ""},
+        {"": "distinct artists", "value": report["distinct_artists"], "vs average day": ""},
+        {"": "new tracks", "value": report["discoveries"]["new_tracks"], "vs average day": ""},
+        {"": "new artists", "value": report["discoveries"]["new_artists"], "vs average day": ""},
+        {
+            "": "estimated share of time",
+            "value": _pct_plain(report["time_sources"]["estimated_share"]),
+            "vs average day": "",
+        },
+    ]
+    title = f"{report['date']} ({report['timezone']}, {report['hours_in_day']} h)"
+    if average["days"]:
+        title += f"; average day over {average['days']} days: {average['minutes_listened']} min"
+    emit_rows(app, fmt, summary, title=title)
+    if report["top_tracks"]:
+        emit_rows(app, fmt, _track_table(report["top_tracks"]), title="Top tracks")
+    if report["top_artists"]:
+        emit_rows(app, fmt, _artist_table(report["top_artists"]), title="Top artists")
+    if report["plays"]:
+        peak = max(report["hours"]) or 1.0
+        hours = [
+            {"hour": f"{h:02d}", "minutes": m, "": "█" * round(30 * m / peak)}
+            for h, m in enumerate(report["hours"])
+        ]
+        emit_rows(app, fmt, hours, title="Minutes per local hour")
+
+
+def _pct_plain(value: float | None) -> str:
+    return "" if value is None else f"{value * 100:.1f}%"
+
+
+@click.group("report")
+def report() -> None:
+    """Reports in your timezone: a day, Wrapped for any period, top lists."""
+
+
+@report.command("today")
+@user_option
+@format_option
+@pass_app
+def today_cmd(app: AppContext, user_id: str | None, fmt: str) -> None:
+    """Today's listening so far, in your timezone, compared with your average day."""
+    tz = app.settings.tz
+    day = local_today(app.clock.now(), tz)
+    with app.store().connect() as conn:
+        data = day_report(
+            conn, day, tz, user_id=user_id, stream_threshold_ms=app.settings.stream_threshold_ms
+        )
+    _emit_day(app, fmt, data)
+
+
+@report.command("day")
+@click.argument("day", metavar="YYYY-MM-DD")
+@user_option
+@format_option
+@pass_app
+def day_cmd(app: AppContext, day: str, user_id: str | None, fmt: str) -> None:
+    """One local day: minutes, streams, discoveries, top 5, minutes per hour, vs your average day."""
+    try:
+        parsed = date.fromisoformat(day)
+    except ValueError as exc:
+        raise click.BadParameter(f"{day!r} is not a date like 2024-10-27", param_hint="DAY") from exc
+    with app.store().connect() as conn:
+        data = day_report(
+            conn,
+            parsed,
+            app.settings.tz,
+            user_id=user_id,
+            stream_threshold_ms=app.settings.stream_threshold_ms,
+        )
+    _emit_day(app, fmt, data)
+
+
+def _period(app: AppContext, year: int | None, start: str | None, end: str | None, window: str) -> Period:
+    tz = app.settings.tz
+    if year is not None and (start or end):
+        raise click.UsageError("give --year or --from/--to, not both")
+    if start or end:
+        if not start:
+            raise click.UsageError("--to needs --from")
+        first = Period.parse(start, tz).start
+        last = Period.parse(end, tz).end if end else local_today(app.clock.now(), tz)
+        return Period(first, last, tz)
+    return Period.year(year or local_today(app.clock.now(), tz).year, tz, window=window)
+
+
+@report.command("wrapped")
+@click.option("--year", type=int, help="Calendar year (default: this year).")
+@click.option("--from", "start", metavar="DATE", help="First local day (YYYY, YYYY-MM or YYYY-MM-DD).")
+@click.option("--to", "end", metavar="DATE", help="Last local day, inclusive (default: today).")
+@click.option(
+    "--window",
+    type=click.Choice(["calendar", "spotify"]),
+    default="calendar",
+    show_default=True,
+    help="With --year: the whole year, or Spotify's window (1 January to 15 November).",
+)
+@click.option("--limit", default=100, show_default=True, help="Length of each top list in JSON/CSV.")
+@user_option
+@format_option
+@pass_app
+def wrapped_cmd(
+    app: AppContext,
+    year: int | None,
+    start: str | None,
+    end: str | None,
+    window: str,
+    limit: int,
+    user_id: str | None,
+    fmt: str,
+) -> None:
+    """Your Wrapped for any period: totals, top lists, listening clock, streaks, sessions and more."""
+    period = _period(app, year, start, end, window)
+    settings = app.settings
+    with app.store().connect() as conn:
+        data = wrapped(
+            conn,
+            period,
+            user_id=user_id,
+            stream_threshold_ms=settings.stream_threshold_ms,
+            session_gap_minutes=settings.session_gap_minutes,
+            limit=limit,
+        )
+    if fmt == "json":
+        emit_json(app, data)
+        return
+    if fmt == "csv":
+        emit_rows(app, fmt, flatten(data), ["key", "value"])
+        return
+    _emit_wrapped_table(app, fmt, data)
+
+
+def _emit_wrapped_table(app: AppContext, fmt: str, data: dict[str, Any]) -> None:
+    p = data["period"]
+    streak = data["longest_streak"] or {}
+    session = data["longest_session"] or {}
+    busiest = data["busiest_day"] or {}
+    repeated = data["most_repeated_track_in_a_day"] or {}
+    age = data["listening_age"]
+    change = data["change"]
+    summary = [
+        ("minutes listened", data["minutes_listened"], _pct(change["minutes_listened"])),
+        ("plays", data["plays"], _pct(change["plays"])),
+        ("streams", data["streams"], _pct(change["streams"])),
+        ("distinct tracks", data["distinct_tracks"], _pct(change["distinct_tracks"])),
+        ("distinct artists", data["distinct_artists"], _pct(change["distinct_artists"])),
+        ("distinct albums", data["distinct_albums"], ""),
+        ("new artists", data["discoveries"]["new_artists"], ""),
+        (
+            "busiest day",
+            f"{busiest.get('date', '')} ({busiest.get('minutes', 0)} min)" if busiest else "",
+            "",
+        ),
+        ("longest streak", f"{streak['days']} days from {streak['start']}" if streak else "", ""),
+        ("longest session", f"{session['minutes']} min from {session['start']}" if session else "", ""),
+        (
+            "most repeated in a day",
+            f"{repeated['track']['name']} x{repeated['plays']} on {repeated['date']}" if repeated else "",
+            "",
+        ),
+        ("median release year", f"{age['median_release_year']:g}" if age["median_release_year"] else "", ""),
+        ("skip rate", _pct_plain(data["skip_rate"]["rate"]), ""),
+        ("estimated share of time", _pct_plain(data["estimated_share"]), ""),
+        ("podcast minutes", data["spoken_word"]["podcasts"]["minutes"], ""),
+        ("audiobook minutes", data["spoken_word"]["audiobooks"]["minutes"], ""),
+    ]
+    emit_rows(
+        app,
+        fmt,
+        [{"": k, "value": v, "vs previous period": c} for k, v, c in summary],
+        title=f"Wrapped {p['start']} to {p['end']} ({p['timezone']})",
+    )
+    emit_rows(app, fmt, _artist_table(data["top_artists"][:TABLE_TOP]), title="Top artists")
+    emit_rows(app, fmt, _track_table(data["top_tracks"][:TABLE_TOP]), title="Top tracks")
+    emit_rows(app, fmt, _album_table(data["top_albums"][:TABLE_TOP]), title="Top albums")
+    if data["top_genres"]:
+        emit_rows(app, fmt, _plain(data["top_genres"][:TABLE_TOP], "genre"), title="Top genres")
+    months = [
+        {"month": m["month"], "artist": m["artist"]["name"], "plays": m["plays"]}
+        for m in data["top_artist_by_month"]
+    ]
+    if months:
+        emit_rows(app, fmt, months, title="Top artist of each month")
+
+
+def _plain(rows: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [{"rank": r["rank"], name: r[name], "plays": r["plays"], "minutes": r["minutes"]} for r in rows]
+
+
+@report.command("top")
+@click.argument("kind", type=click.Choice(KINDS))
+@click.option("--from", "start", metavar="DATE", help="First local day (YYYY, YYYY-MM or YYYY-MM-DD).")
+@click.option("--to", "end", metavar="DATE", help="Last local day, inclusive (default: today).")
+@click.option("--period", metavar="PERIOD", help="YYYY, YYYY-MM, YYYY-MM-DD or A..B (default: all time).")
+@click.option(
+    "--by",
+    type=click.Choice(["plays", "streams", "minutes"]),
+    default="plays",
+    show_default=True,
+    help="Rank by.",
+)
+@click.option("--limit", default=10, show_default=True, help="How many.")
+@user_option
+@format_option
+@pass_app
+def top_cmd(
+    app: AppContext,
+    kind: str,
+    start: str | None,
+    end: str | None,
+    period: str | None,
+    by: str,
+    limit: int,
+    user_id: str | None,
+    fmt: str,
+) -> None:
+    """Top artists, tracks, albums or genres for any period (all time by default)."""
+    tz = app.settings.tz
+    chosen: Period | None = None
+    if period and (start or end):
+        raise click.UsageError("give --period or --from/--to, not both")
+    if period:
+        chosen = Period.parse(period, tz)
+    elif start or end:
+        chosen = _period(app, None, start, end, "calendar")
+    scope = Scope.of(chosen, user_id, app.settings.stream_threshold_ms)
+    with app.store().connect() as conn:
+        rows = top(conn, kind, scope, by=by, limit=limit)  # type: ignore[arg-type]
+    document = {"kind": kind, "by": by, "period": chosen.as_dict() if chosen else None, "items": rows}
+    if fmt == "json":
+        emit_json(app, document)
+        return
+    if fmt == "csv":
+        emit_rows(app, fmt, [_csv_item(r) for r in rows])
+        return
+    if kind == "artists":
+        table = _artist_table(rows)
+    elif kind == "tracks":
+        table = _track_table(rows)
+    elif kind == "albums":
+        table = _album_table(rows)
+    else:
+        table = _plain(rows, "genre")  # fmt: skip
+    span = f"{chosen.start} to {chosen.end}" if chosen else "all time"
+    emit_rows(app, fmt, table, title=f"Top {kind} by {by}, {span}")
+
+
+def _csv_item(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    if "artists" in out:
+        out["artists"] = _artists_text(out["artists"])
+    if isinstance(out.get("album"), dict):
+        out["album"] = out["album"]["name"]
+    return out
+
+
+commands: list[click.Command] = [report]

@@ -11,9 +11,11 @@ Every function takes an open SQLAlchemy `Connection` and returns plain JSON-read
 - `wrapped(conn, period, *, user_id=None, stream_threshold_ms=30000, session_gap_minutes=30, limit=100)`.
 - `top(conn, kind, scope, *, by="plays"|"streams"|"minutes", limit=10)` with kind in
   "artists" | "tracks" | "albums" | "genres"; also `top_artists`, `top_tracks`, `top_albums`, `top_genres`.
-- `search(conn, query, *, user_id=None, limit=10)`: tracks, artists, albums you played.
-- `artist_story(conn, name_or_id, timezone, *, user_id=None, stream_threshold_ms=30000)`,
-  `track_story(conn, name_or_id, timezone, *, user_id=None, stream_threshold_ms=30000)`.
+- `search(conn, query, *, user_id=None, limit=10)`: tracks, artists, albums you played (needs a
+  connection that may write: it refreshes the `search_names` table; use `store.begin()`).
+- `artist_story(conn, name_or_id, timezone, *, user_id=None, stream_threshold_ms=30000, limit=10)`,
+  `track_story(conn, name_or_id, timezone, *, user_id=None, stream_threshold_ms=30000)`
+  (also write: they may refresh `search_names` to match a name).
 Errors: `PeriodError` (bad zone/period), `ReportError` (unknown kind/ordering), `NotFound`
 (search/story found nothing), all `BrappedError`s.
 """
@@ -23,6 +25,8 @@ from __future__ import annotations
 from brapped.insights.daily import average_day, day_report
 from brapped.insights.period import LocalTime, Period, PeriodError
 from brapped.insights.scope import Scope
+from brapped.insights.search import NotFound, fold, refresh_search_names, resolve, search
+from brapped.insights.stories import artist_story, track_story
 from brapped.insights.summary import spoken_word, totals
 from brapped.insights.top import KINDS, ReportError, top, top_albums, top_artists, top_genres, top_tracks
 from brapped.insights.wrapped import wrapped
@@ -30,12 +34,18 @@ from brapped.insights.wrapped import wrapped
 __all__ = [
     "KINDS",
     "LocalTime",
+    "NotFound",
     "Period",
     "PeriodError",
     "ReportError",
     "Scope",
+    "artist_story",
     "average_day",
     "day_report",
+    "fold",
+    "refresh_search_names",
+    "resolve",
+    "search",
     "spoken_word",
     "top",
     "top_albums",
@@ -43,5 +53,6 @@ __all__ = [
     "top_genres",
     "top_tracks",
     "totals",
+    "track_story",
     "wrapped",
 ]

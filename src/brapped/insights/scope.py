@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, true
+from sqlalchemy import ColumnElement, Text, and_, case, func, true
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement as Col
+from sqlalchemy.sql.functions import FunctionElement
 
 from brapped.insights.period import Period
 from brapped.store.tables import artists, episode_plays, plays
@@ -52,6 +54,23 @@ class Scope:
     def is_stream(self, table: Any = plays) -> Col[int]:
         """1 when the play lasted at least the stream threshold, else 0 (unknown time: 0)."""
         return case((table.c.ms_played >= self.stream_threshold_ms, 1), else_=0)
+
+
+class by_codepoint(FunctionElement[str]):
+    """A text column ordered by code point on both databases (PostgreSQL's collation may differ)."""
+
+    type = Text()
+    inherit_cache = True
+
+
+@compiles(by_codepoint, "sqlite")
+def _codepoint_sqlite(element: by_codepoint, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(next(iter(element.clauses)), **kw))  # BINARY is SQLite's default
+
+
+@compiles(by_codepoint, "postgresql")
+def _codepoint_pg(element: by_codepoint, compiler: Any, **kw: Any) -> str:
+    return f'({compiler.process(next(iter(element.clauses)), **kw)}) COLLATE "C"'
 
 
 def not_various_artists() -> ColumnElement[bool]:

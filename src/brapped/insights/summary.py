@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, case, exists, func, select
 
 from brapped.insights.period import LocalTime, Period
-from brapped.insights.scope import Scope, minutes, not_various_artists, ratio
+from brapped.insights.scope import Scope, by_codepoint, minutes, not_various_artists, ratio
 from brapped.store.tables import artists, episode_plays, episodes, plays, track_artists, tracks
 
 
@@ -134,7 +134,11 @@ def new_tracks(conn: Connection, scope: Scope, *, limit: int = 5) -> tuple[int, 
     )
     count = int(conn.execute(select(func.count()).select_from(sub)).scalar_one())
     rows = conn.execute(
-        select(sub).order_by(sub.c.plays.desc(), sub.c.ms_played.desc(), sub.c.name, sub.c.id).limit(limit)
+        select(sub)
+        .order_by(
+            sub.c.plays.desc(), sub.c.ms_played.desc(), by_codepoint(sub.c.name), by_codepoint(sub.c.id)
+        )
+        .limit(limit)
     ).all()
     from brapped.insights.top import track_credits
 
@@ -181,7 +185,11 @@ def new_artists(conn: Connection, scope: Scope, *, limit: int = 5) -> tuple[int,
     new = select(sub).where(~before_sub).subquery()
     count = int(conn.execute(select(func.count()).select_from(new)).scalar_one())
     rows = conn.execute(
-        select(new).order_by(new.c.plays.desc(), new.c.ms_played.desc(), new.c.name, new.c.id).limit(limit)
+        select(new)
+        .order_by(
+            new.c.plays.desc(), new.c.ms_played.desc(), by_codepoint(new.c.name), by_codepoint(new.c.id)
+        )
+        .limit(limit)
     ).all()
     return count, [
         {"id": r.id, "name": r.name, "plays": int(r.plays), "minutes": minutes(r.ms_played)} for r in rows
@@ -208,7 +216,7 @@ def spoken_word(conn: Connection, scope: Scope, *, limit: int = 5) -> dict[str, 
             .select_from(joined)
             .where(where, episodes.c.kind == kind)
             .group_by(show)
-            .order_by(n_plays.desc(), total_ms.desc(), show)
+            .order_by(n_plays.desc(), total_ms.desc(), by_codepoint(show))
             .limit(limit)
         ).all()
         result[key] = {

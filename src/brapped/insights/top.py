@@ -8,7 +8,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Select, and_, case, func, select
 
 from brapped.errors import BrappedError
-from brapped.insights.scope import Scope, minutes, not_various_artists
+from brapped.insights.scope import Scope, by_codepoint, minutes, not_various_artists
 from brapped.store.tables import album_artists, albums, artist_genres, artists, plays, track_artists, tracks
 
 Kind = Literal["artists", "tracks", "albums", "genres"]
@@ -64,7 +64,11 @@ def top_artists(conn: Connection, scope: Scope, *, by: By = "plays", limit: int 
         )
         .where(scope.where(), not_various_artists())
         .group_by(artists.c.id, artists.c.name)
-        .order_by(*_order(by, n_plays, n_streams, total_ms, artists.c.name, artists.c.id))
+        .order_by(
+            *_order(
+                by, n_plays, n_streams, total_ms, by_codepoint(artists.c.name), by_codepoint(artists.c.id)
+            )
+        )
         .limit(limit)
     )
     return [artist_row(row._mapping, rank) for rank, row in enumerate(conn.execute(query), 1)]
@@ -124,7 +128,7 @@ def album_credits(conn: Connection, album_ids: Iterable[str]) -> dict[str, list[
     return credits
 
 
-def _track_query(scope: Scope) -> Select[Any]:
+def track_query(scope: Scope) -> Select[Any]:
     return (
         select(
             tracks.c.id,
@@ -148,10 +152,19 @@ def _track_query(scope: Scope) -> Select[Any]:
 def top_tracks(conn: Connection, scope: Scope, *, by: By = "plays", limit: int = 10) -> list[dict[str, Any]]:
     """Tracks by plays (or streams/minutes), each with all its credited artists."""
     _check_limit(limit)
-    sub = _track_query(scope).subquery()
+    sub = track_query(scope).subquery()
     query = (
         select(sub)
-        .order_by(*_order(by, sub.c.plays, sub.c.streams, sub.c.ms_played, sub.c.name, sub.c.id))
+        .order_by(
+            *_order(
+                by,
+                sub.c.plays,
+                sub.c.streams,
+                sub.c.ms_played,
+                by_codepoint(sub.c.name),
+                by_codepoint(sub.c.id),
+            )
+        )
         .limit(limit)
     )
     rows = [row._mapping for row in conn.execute(query)]
@@ -190,7 +203,9 @@ def top_albums(conn: Connection, scope: Scope, *, by: By = "plays", limit: int =
         )
         .where(scope.where())
         .group_by(albums.c.id, albums.c.name, albums.c.release_date)
-        .order_by(*_order(by, n_plays, n_streams, total_ms, albums.c.name, albums.c.id))
+        .order_by(
+            *_order(by, n_plays, n_streams, total_ms, by_codepoint(albums.c.name), by_codepoint(albums.c.id))
+        )
         .limit(limit)
     )
     rows = [row._mapping for row in conn.execute(query)]
@@ -227,7 +242,7 @@ def top_genres(conn: Connection, scope: Scope, *, by: By = "plays", limit: int =
         )
         .where(scope.where())
         .group_by(artist_genres.c.genre)
-        .order_by(*_order(by, n_plays, n_streams, total_ms, artist_genres.c.genre))
+        .order_by(*_order(by, n_plays, n_streams, total_ms, by_codepoint(artist_genres.c.genre)))
         .limit(limit)
     )
     return [

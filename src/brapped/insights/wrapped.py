@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, case, func, select
 
 from brapped.insights.period import LocalTime, Period, day_to_date
-from brapped.insights.scope import Scope, change, minutes, not_various_artists, ratio
+from brapped.insights.scope import Scope, by_codepoint, change, minutes, not_various_artists, ratio
 from brapped.insights.summary import Cell, day_hour_grid, new_artists, spoken_word, totals
 from brapped.insights.top import top_albums, top_artists, top_genres, top_tracks, track_credits
 from brapped.store.tables import albums, artists, plays, track_artists, tracks
@@ -140,7 +140,10 @@ def top_artist_by_month(conn: Connection, scope: Scope, period: Period) -> list[
             n_plays.label("plays"),
             total_ms.label("ms_played"),
             func.row_number()
-            .over(partition_by=inner.c.month, order_by=[n_plays.desc(), total_ms.desc(), inner.c.artist_id])
+            .over(
+                partition_by=inner.c.month,
+                order_by=[n_plays.desc(), total_ms.desc(), by_codepoint(inner.c.artist_id)],
+            )
             .label("place"),
         )
         .group_by(inner.c.month, inner.c.artist_id)
@@ -176,7 +179,7 @@ def most_repeated_track(conn: Connection, scope: Scope, period: Period) -> dict[
     row = conn.execute(
         select(inner.c.day, inner.c.track_id, n_plays.label("plays"), total_ms.label("ms_played"))
         .group_by(inner.c.day, inner.c.track_id)
-        .order_by(n_plays.desc(), total_ms.desc(), inner.c.day, inner.c.track_id)
+        .order_by(n_plays.desc(), total_ms.desc(), inner.c.day, by_codepoint(inner.c.track_id))
         .limit(1)
     ).first()
     if row is None:

@@ -245,6 +245,17 @@ locks = Table(
     Column("expires_at", UTCDateTime, nullable=False),
 )
 
+# Derived: names folded (lower case, no accents) for search; rebuilt from tracks/artists/albums on
+# demand by brapped.insights.search, so it is not copied or exported (not in TABLES_IN_ORDER).
+search_names = Table(
+    "search_names",
+    metadata,
+    Column("kind", String(8), primary_key=True, comment="'track' | 'artist' | 'album'"),
+    Column("item_id", String(64), primary_key=True),
+    Column("name", Text, nullable=False, comment="the name that was folded (to spot renames)"),
+    Column("folded", Text, nullable=False),
+)
+
 # Tables in an order that satisfies foreign keys (for copying, truncating, counting).
 TABLES_IN_ORDER: tuple[Table, ...] = (
     accounts,

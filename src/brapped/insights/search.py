@@ -1,0 +1,206 @@
+"""Case- and accent-insensitive search over the tracks, artists and albums you have played.
+
+Neither database folds accents the same way (SQLite has no unaccent, PostgreSQL's needs an
+extension), so names are folded here in Python, once per name, into the `search_names` table;
+`refresh_search_names` adds what is new or renamed before each search. The search itself is then a
+LIKE over already-folded text: the same answer on both databases.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Table, and_, delete, exists, func, insert, or_, select
+
+from brapped.errors import BrappedError
+from brapped.insights.scope import Scope, by_codepoint, minutes, not_various_artists
+from brapped.insights.top import album_credits, track_credits
+from brapped.store.tables import albums, artists, plays, search_names, track_artists, tracks
+
+SearchKind = Literal["track", "artist", "album"]
+ENTITIES: dict[SearchKind, Table] = {"track": tracks, "artist": artists, "album": albums}
+_CHUNK = 500
+
+
+class NotFound(BrappedError):
+    """Nothing you played matches the name or id asked for."""
+
+    exit_code = 4
+
+
+def fold(text: str) -> str:
+    """Lower-case, accent-free, single-spaced `text`: "Björk  Guðmundsdóttir" -> "bjork gudmundsdottir"."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    # Letters that do not decompose into a base letter plus an accent.
+    stripped = stripped.translate(_NON_DECOMPOSING)
+    return " ".join(stripped.split())
+
+
+_NON_DECOMPOSING = str.maketrans({"ø": "o", "đ": "d", "ð": "d", "ł": "l", "æ": "ae", "œ": "oe", "þ": "th"})
+
+
+def refresh_search_names(conn: Connection) -> int:
+    """Fold names that are new or changed since the last refresh; returns how many were (re)folded."""
+    changed = 0
+    for kind, table in ENTITIES.items():
+        known = search_names.alias("known")
+        rows = conn.execute(
+            select(table.c.id, table.c.name)
+            .outerjoin(known, and_(known.c.kind == kind, known.c.item_id == table.c.id))
+            .where(or_(known.c.item_id.is_(None), known.c.name != table.c.name))
+        ).all()
+        if not rows:
+            continue
+        changed += len(rows)
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            conn.execute(
+                delete(search_names).where(
+                    search_names.c.kind == kind, search_names.c.item_id.in_([r.id for r in chunk])
+                )
+            )
+            conn.execute(
+                insert(search_names),
+                [{"kind": kind, "item_id": r.id, "name": r.name, "folded": fold(r.name)} for r in chunk],
+            )
+        # Ids can disappear (enrich replaces a synthetic id by the real one): drop their names.
+        conn.execute(
+            delete(search_names).where(
+                search_names.c.kind == kind, ~exists().where(table.c.id == search_names.c.item_id)
+            )
+        )
+    return changed
+
+
+def _matches(kind: SearchKind, query: str) -> Any:
+    folded = fold(query)
+    return and_(search_names.c.kind == kind, search_names.c.folded.contains(folded, autoescape=True))
+
+
+def _exact_first(query: str) -> Any:
+    return (search_names.c.folded == fold(query)).desc()
+
+
+def search(conn: Connection, query: str, *, user_id: str | None = None, limit: int = 10) -> dict[str, Any]:
+    """Tracks, artists and albums whose name contains `query`, among what the scope played.
+
+    Each list: exact matches first, then by plays. Needs a connection in a transaction that may write
+    (it refreshes `search_names`).
+    """
+    if not fold(query):
+        raise BrappedError("search needs some letters or digits")
+    refresh_search_names(conn)
+    scope = Scope(user_id=user_id)
+    ms = scope.ms()
+    n_plays = func.count().label("plays")
+    total_ms = func.sum(ms).label("ms_played")
+    first = func.min(plays.c.played_at).label("first_played")
+    last = func.max(plays.c.played_at).label("last_played")
+
+    track_rows = conn.execute(
+        select(tracks.c.id, tracks.c.name, n_plays, total_ms, first, last)
+        .select_from(
+            search_names.join(tracks, tracks.c.id == search_names.c.item_id).join(
+                plays, plays.c.track_id == tracks.c.id
+            )
+        )
+        .where(_matches("track", query), scope.where())
+        .group_by(tracks.c.id, tracks.c.name, search_names.c.folded)
+        .order_by(_exact_first(query), n_plays.desc(), by_codepoint(tracks.c.name), by_codepoint(tracks.c.id))
+        .limit(limit)
+    ).all()
+    artist_rows = conn.execute(
+        select(artists.c.id, artists.c.name, n_plays, total_ms, first, last)
+        .select_from(
+            search_names.join(artists, artists.c.id == search_names.c.item_id)
+            .join(track_artists, track_artists.c.artist_id == artists.c.id)
+            .join(plays, plays.c.track_id == track_artists.c.track_id)
+        )
+        .where(_matches("artist", query), scope.where(), not_various_artists())
+        .group_by(artists.c.id, artists.c.name, search_names.c.folded)
+        .order_by(
+            _exact_first(query), n_plays.desc(), by_codepoint(artists.c.name), by_codepoint(artists.c.id)
+        )
+        .limit(limit)
+    ).all()
+    album_rows = conn.execute(
+        select(albums.c.id, albums.c.name, n_plays, total_ms, first, last)
+        .select_from(
+            search_names.join(albums, albums.c.id == search_names.c.item_id)
+            .join(tracks, tracks.c.album_id == albums.c.id)
+            .join(plays, plays.c.track_id == tracks.c.id)
+        )
+        .where(_matches("album", query), scope.where())
+        .group_by(albums.c.id, albums.c.name, search_names.c.folded)
+        .order_by(_exact_first(query), n_plays.desc(), by_codepoint(albums.c.name), by_codepoint(albums.c.id))
+        .limit(limit)
+    ).all()
+    track_artist_map = track_credits(conn, (r.id for r in track_rows))
+    album_artist_map = album_credits(conn, (r.id for r in album_rows))
+
+    def shape(row: Any, **extra: Any) -> dict[str, Any]:
+        return {
+            "id": row.id,
+            "name": row.name,
+            **extra,
+            "plays": int(row.plays),
+            "minutes": minutes(row.ms_played),
+            "first_played": row.first_played,
+            "last_played": row.last_played,
+        }
+
+    return {
+        "query": query,
+        "tracks": [shape(r, artists=track_artist_map[r.id]) for r in track_rows],
+        "artists": [shape(r) for r in artist_rows],
+        "albums": [shape(r, artists=album_artist_map[r.id]) for r in album_rows],
+    }
+
+
+def resolve(
+    conn: Connection, kind: SearchKind, name_or_id: str, *, user_id: str | None = None
+) -> dict[str, Any]:
+    """The track or artist meant by an id or a name: {"id", "name", "others": [...]}.
+
+    An exact id wins; then names equal to it once folded; then names containing it. Among several
+    candidates the most played is chosen and the rest are listed in "others" (up to 5).
+    """
+    table = ENTITIES[kind]
+    row = conn.execute(select(table.c.id, table.c.name).where(table.c.id == name_or_id)).first()
+    if row is not None:
+        return {"id": row.id, "name": row.name, "others": []}
+    if not fold(name_or_id):
+        raise NotFound(f"no {kind} named {name_or_id!r}")
+    refresh_search_names(conn)
+    scope = Scope(user_id=user_id)
+    played: Any
+    if kind == "artist":
+        played = track_artists.join(plays, plays.c.track_id == track_artists.c.track_id)
+        item = track_artists.c.artist_id
+    else:
+        played = plays
+        item = plays.c.track_id
+    for condition in (
+        search_names.c.folded == fold(name_or_id),
+        search_names.c.folded.contains(fold(name_or_id), autoescape=True),
+    ):
+        candidates = conn.execute(
+            select(search_names.c.item_id, search_names.c.name, func.count().label("plays"))
+            .select_from(search_names.join(played, item == search_names.c.item_id))
+            .where(search_names.c.kind == kind, condition, scope.where())
+            .group_by(search_names.c.item_id, search_names.c.name)
+            .order_by(
+                func.count().desc(), by_codepoint(search_names.c.name), by_codepoint(search_names.c.item_id)
+            )
+            .limit(6)
+        ).all()
+        if candidates:
+            best, *others = candidates
+            return {
+                "id": best.item_id,
+                "name": best.name,
+                "others": [{"id": o.item_id, "name": o.name, "plays": int(o.plays)} for o in others],
+            }
+    raise NotFound(f"no {kind} you played matches {name_or_id!r} (try `brapped search`)")

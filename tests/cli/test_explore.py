@@ -1,0 +1,50 @@
+"""`brapped search`, `brapped artist`, `brapped track` end to end on the hand-made history (SQLite)."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from tests.cli.test_report import db, run  # noqa: F401  (db is a fixture)
+
+
+def test_search(runner: CliRunner, db: str) -> None:  # noqa: F811
+    code, out, err = run(runner, db, "search", "ÁLPHA", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert [a["id"] for a in data["artists"]] == ["a1"]
+    assert data["tracks"] == [] and data["albums"] == []
+    code, out, _ = run(runner, db, "search", "two", "--format", "csv")
+    assert code == 0
+    assert out.splitlines()[1] == "track,Two (feat. Beta),Alpha (feat. Beta),2,1.33,2024-10-27T01:30:00Z,t2"
+    code, out, _ = run(runner, db, "search", "zzz")
+    assert code == 0 and "Nothing you played matches" in out
+
+
+def test_artist_and_track(runner: CliRunner, db: str) -> None:  # noqa: F811
+    code, out, err = run(runner, db, "artist", "beta", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert (data["main_plays"], data["featured_plays"]) == (2, 2)
+    code, out, _ = run(runner, db, "artist", "Beta")
+    assert code == 0 and "as featured artist" in out and "Featured with" in out
+    code, out, _ = run(runner, db, "track", "t1", "--format", "csv")
+    assert code == 0 and "track.name,One" in out
+    code, out, _ = run(runner, db, "track", "One")
+    assert code == 0 and "busiest day" in out
+
+
+def test_not_found_exits_4(runner: CliRunner, db: str) -> None:  # noqa: F811
+    code, _, err = run(runner, db, "artist", "Nobody at all")
+    assert code == 4 and "no artist you played" in err
+    code, _, err = run(runner, db, "track", "Nothing")
+    assert code == 4
+
+
+def test_help(runner: CliRunner) -> None:
+    from brapped.cli import cli
+
+    for name in ("search", "artist", "track"):
+        result = runner.invoke(cli, [name, "--help"])
+        assert result.exit_code == 0 and "Usage" in result.stdout

@@ -1,0 +1,150 @@
+"""`brapped report today|day|wrapped|top` end to end on the hand-made history (SQLite)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from brapped.cli import cli
+from brapped.cli.context import AppContext
+from brapped.store import open_store
+from tests.insights.conftest import FALL_BACK_DAY, SPRING_FORWARD_DAY, TZ, add_catalogue, add_plays
+
+
+class FixedClock:
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        return self._now
+
+    def sleep(self, seconds: float) -> None:
+        raise AssertionError("reports never wait")
+
+
+@pytest.fixture
+def db(tmp_home: Path) -> str:
+    url = f"sqlite:///{tmp_home / 'history.db'}"
+    store = open_store(url)
+    with store.begin() as conn:
+        add_catalogue(conn)
+        add_plays(conn, FALL_BACK_DAY + SPRING_FORWARD_DAY)
+    store.close()
+    return url
+
+
+def run(runner: CliRunner, db: str, *args: str, now: datetime | None = None) -> tuple[int, str, str]:
+    obj = AppContext(clock=FixedClock(now)) if now else None
+    result = runner.invoke(cli, ["--db", db, "--timezone", TZ, *args], obj=obj)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_day_json_has_the_documented_keys(runner: CliRunner, db: str) -> None:
+    code, out, err = run(runner, db, "report", "day", "2024-10-27", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert {"date", "timezone", "minutes_listened", "plays", "top_tracks", "top_artists", "hours"} <= set(
+        data
+    )
+    assert data["date"] == "2024-10-27" and data["timezone"] == TZ
+    assert len(data["hours"]) == 24 and data["hours_in_day"] == 25
+    assert data["plays"] == 5
+    assert data["utc_start"] == "2024-10-26T22:00:00Z"
+
+
+def test_today_uses_the_local_date_of_the_clock(runner: CliRunner, db: str) -> None:
+    # 23:30 UTC on 26 October is already 27 October in Berlin.
+    now = datetime(2024, 10, 26, 23, 30, tzinfo=UTC)
+    code, out, err = run(runner, db, "report", "today", "--format", "json", now=now)
+    assert code == 0, err
+    assert json.loads(out)["date"] == "2024-10-27"
+
+
+def test_day_table_and_csv(runner: CliRunner, db: str) -> None:
+    code, out, _ = run(runner, db, "report", "day", "2024-10-27")
+    assert code == 0
+    assert "Two (feat. Beta)" in out and "Alpha (feat. Beta)" in out
+    assert "25 h" in out and "Minutes per local hour" in out
+    code, out, _ = run(runner, db, "report", "day", "2024-10-27", "--format", "csv")
+    rows = {r["key"]: r["value"] for r in csv.DictReader(io.StringIO(out))}
+    assert rows["plays"] == "5"
+    assert rows["top_tracks.1.name"] == "Two (feat. Beta)"
+    assert rows["top_tracks.1.artists.2.role"] == "featured"
+
+
+def test_wrapped_year_window_and_range(runner: CliRunner, db: str) -> None:
+    code, out, err = run(runner, db, "report", "wrapped", "--year", "2024", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["period"] == {"start": "2024-01-01", "end": "2024-12-31", "timezone": TZ}
+    assert data["plays"] == 10
+    first = data["top_artists"][0]
+    assert {k: first[k] for k in ("id", "name", "plays", "main_plays", "featured_plays")} == {
+        "id": "a1",
+        "name": "Alpha",
+        "plays": 6,
+        "main_plays": 6,
+        "featured_plays": 0,
+    }
+    code, out, _ = run(
+        runner, db, "report", "wrapped", "--from", "2024-10", "--to", "2024-10-27", "--format", "json"
+    )
+    assert json.loads(out)["plays"] == 6  # 26 and 27 October
+    code, out, _ = run(runner, db, "report", "wrapped", "--year", "2024", "--window", "spotify")
+    assert code == 0 and "Wrapped 2024-01-01 to 2024-11-15" in out
+
+
+def test_top_lists(runner: CliRunner, db: str) -> None:
+    code, out, _ = run(runner, db, "report", "top", "artists", "--format", "json")
+    data = json.loads(out)
+    assert data["period"] is None and data["by"] == "plays"
+    assert [a["name"] for a in data["items"]] == ["Alpha", "Beta", "Gamma"]
+    code, out, _ = run(
+        runner, db, "report", "top", "tracks", "--period", "2024-03", "--by", "minutes", "--format", "csv"
+    )
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["name"], r["plays"]) for r in rows] == [("One", "2"), ("Four", "1")]
+    code, out, _ = run(runner, db, "report", "top", "genres", "--limit", "1")
+    assert code == 0 and "pop" in out and "rock" not in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["report", "day", "27/10/2024"], "not a date"),
+        (["report", "wrapped", "--year", "2024", "--from", "2024-01"], "not both"),
+        (["report", "wrapped", "--to", "2024-01"], "--to needs --from"),
+        (["report", "wrapped", "--from", "2024-05", "--to", "2024-01"], "before it starts"),
+        (["report", "top", "artists", "--period", "last week"], "not a date or period"),
+        (["report", "top", "moods"], "Invalid value"),
+        (["report", "top", "tracks", "--limit", "0"], "limit must be at least 1"),
+    ],
+)
+def test_bad_input_is_one_clear_line(runner: CliRunner, db: str, args: list[str], message: str) -> None:
+    code, _, err = run(runner, db, *args)
+    assert code != 0
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_bad_timezone(runner: CliRunner, db: str) -> None:
+    result = runner.invoke(cli, ["--db", db, "--timezone", "Mars/Base", "report", "day", "2024-01-01"])
+    assert result.exit_code != 0 and "unknown timezone" in result.stderr
+
+
+def test_every_command_has_help(runner: CliRunner) -> None:
+    for args in (
+        ["report"],
+        ["report", "today"],
+        ["report", "day"],
+        ["report", "wrapped"],
+        ["report", "top"],
+    ):
+        result = runner.invoke(cli, [*args, "--help"])
+        assert result.exit_code == 0 and "Usage" in result.stdout
