@@ -169,3 +169,16 @@ def test_legacy_account_data_mixes_music_and_podcasts(emu: Emulator) -> None:
     assert {tuple(r) for r in records} == {("endTime", "artistName", "trackName", "msPlayed")}
     shows = {s.name for s in emu.catalogue.shows.values()}
     assert any(r["artistName"] in shows for r in records)
+
+
+def test_old_and_video_records_carry_the_real_quirks(emu: Emulator) -> None:
+    files = build_files(
+        emu, datetime(2021, 1, 1, tzinfo=UTC), datetime(2021, 3, 1, tzinfo=UTC), ("extended",)
+    )
+    audio = [r for n, c in files.items() if "Audio" in n for r in json.loads(c)]
+    assert audio and all(r["offline_timestamp"] is None for r in audio)
+    assert all(r["platform"] not in ("android", "ios", "windows", "osx", "web_player") for r in audio)
+    video = [r for n, c in files.items() if "Video" in n for r in json.loads(c)]
+    assert video and all(
+        (r["reason_start"], r["offline"], r["offline_timestamp"]) == ("unknown", None, None) for r in video
+    )

@@ -84,14 +84,24 @@ class _Names:
         return chapter.title, book.title, f"spotify:audiobook:{book.id}", book.author
 
 
+# Records of plays before this date carry the old long platform strings and no offline_timestamp,
+# as in the real files (a 2022-05 record: "Android OS 11 API 30 (Xiaomi, 21061119BI)", null).
+OLD_CLIENTS_UNTIL = datetime(2022, 6, 1, tzinfo=UTC)
+
+
 def extended_record(play: TruePlay, names: _Names) -> dict[str, Any]:
-    """One record of Streaming_History_Audio/Video_*.json (23 keys, in Spotify's order)."""
+    """One record of Streaming_History_Audio/Video_*.json (23 keys, in Spotify's order).
+
+    Video records have `reason_start` "unknown" and null `offline` / `offline_timestamp`, as the
+    real Video file does.
+    """
+    old = play.played_at < OLD_CLIENTS_UNTIL
     track = names.track(play) if play.kind == "track" else (None, None, None)
     episode = names.episode(play) if play.kind == "episode" else (None, None)
     chapter = names.chapter(play) if play.kind == "chapter" else (None, None, None, None)
     return {
         "ts": _ts(play),
-        "platform": play.platform,
+        "platform": _LONG_PLATFORM.get(play.platform, play.platform) if old else play.platform,
         "ms_played": play.ms_played,
         "conn_country": play.conn_country,
         "ip_addr": play.ip_addr,
@@ -106,12 +116,12 @@ def extended_record(play: TruePlay, names: _Names) -> dict[str, Any]:
         "audiobook_uri": chapter[2],
         "audiobook_chapter_uri": play.uri if play.kind == "chapter" else None,
         "audiobook_chapter_title": chapter[0],
-        "reason_start": play.reason_start,
+        "reason_start": "unknown" if play.video else play.reason_start,
         "reason_end": play.reason_end,
         "shuffle": play.shuffle,
         "skipped": play.skipped,
-        "offline": play.offline,
-        "offline_timestamp": _start_s(play),
+        "offline": None if play.video else play.offline,
+        "offline_timestamp": None if play.video or old else _start_s(play),
         "incognito_mode": play.incognito,
     }
 
