@@ -22,7 +22,7 @@ test: lint
 	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) -q
 
 demo: install
-	$(VENV)/bin/brapped db info
+	$(VENV)/bin/brapped demo
 
 bench: install
 	$(PY) -m bench

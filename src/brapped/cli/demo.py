@@ -1,7 +1,168 @@
-"""Commands of this group are being built (see the issue tracker); nothing is registered yet."""
+"""`brapped demo`: see brapped work end to end on a simulated listener, offline, in about a minute."""
 
 from __future__ import annotations
 
-import click
+import os
+import sys
+import threading
+import webbrowser
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
-commands: list[click.Command] = []
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from brapped.cli.context import AppContext, emit_json, format_option, pass_app
+from brapped.config import default_home
+from brapped.demo import DEMO_DAYS, DEMO_SEED, DemoResult, demo_settings, run_demo
+
+_STEPS = {
+    "authorise": "Authorising with Spotify (PKCE, emulated)",
+    "sync": "Syncing hourly",
+    "import": "Importing last year's export",
+    "enrich": "Resolving and enriching",
+}
+
+
+def _demo_home(app: AppContext) -> Path:
+    if app.home is not None:  # --home given: the demo lives there
+        return app.home
+    base = os.environ.get("BRAPPED_HOME")
+    return (Path(base).expanduser() if base else default_home()) / "demo"
+
+
+def _summary_lines(result: DemoResult) -> list[str]:
+    imported = result.imported
+    resolved, total = result.resolved
+    who = f"{result.display_name} ({result.user_id})" if result.display_name else result.user_id
+    return [
+        f"Demo home: {result.home}  (database {result.db_url})",
+        f"Authorised as {who} through the {result.auth_flow.upper()} flow; tokens in "
+        f"{result.home / 'token.json'} (mode 0600).",
+        f"Synced {result.syncs:,} times, hourly from {result.sync_from:%Y-%m-%d %H:%M} to "
+        f"{result.now:%Y-%m-%d %H:%M} UTC: {result.synced_plays:,} plays, {result.sync_api_calls:,} "
+        f"API calls, {result.token_requests:,} token refreshes, {result.gaps} gaps.",
+        f"Imported the year before from {len(result.import_files)} export files: {imported.get('new', 0):,} "
+        f"new plays, {imported.get('merged', 0):,} merged with synced ones, "
+        f"{imported.get('known', 0):,} already known.",
+        f"Enriched: {resolved:,} of {total:,} tracks resolved with {result.enrich_api_calls:,} API calls.",
+        f"The database holds {result.plays:,} plays of {result.tracks:,} tracks by "
+        f"{result.artists:,} artists (done in {result.seconds:.0f} s).",
+    ]
+
+
+def _progress_bar(app: AppContext) -> tuple[Any, Any]:
+    """A progress callback: a bar on a terminal, one line per step otherwise."""
+    if app.err.is_terminal:
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=app.err,
+            transient=True,
+        )
+        tasks: dict[str, Any] = {}
+
+        def update(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(_STEPS.get(step, step), total=total)
+            bar.update(tasks[step], completed=done, total=total)
+
+        return bar, update
+
+    announced: set[str] = set()
+
+    def plain(step: str, done: int, total: int) -> None:
+        if step not in announced:
+            announced.add(step)
+            click.echo(f"{_STEPS.get(step, step)}...", err=True)
+
+    return None, plain
+
+
+@click.command("demo")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 90),
+    default=DEMO_DAYS,
+    show_default=True,
+    help="Simulated days of syncs.",
+)
+@click.option("--seed", type=int, default=DEMO_SEED, show_default=True, help="The simulated listener.")
+@click.option("--serve", is_flag=True, help="Then open the dashboard on the demo database.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Dashboard port with --serve.",
+)
+@format_option
+@pass_app
+@click.pass_context
+def demo_command(
+    ctx: click.Context, app: AppContext, days: int, seed: int, serve: bool, port: int, fmt: str
+) -> None:
+    """Run brapped end to end on a simulated Spotify listener: nothing to configure, no network.
+
+    Starts the built-in Spotify emulator, authorises through the real PKCE flow, syncs a simulated
+    month hourly, imports the listener's export of the year before, enriches, then prints today's
+    report and a Wrapped of the last twelve months. Everything lands in an SQLite database in the
+    demo home (HOME/demo, or the folder given with --home), replaced on every run; your own
+    brapped home, settings and tokens are never touched. Explore it afterwards with
+    `brapped --home DEMO_HOME report ...`, or add --serve for the dashboard.
+    """
+    from brapped.cli.report import _emit_day, _emit_wrapped_table
+    from brapped.insights import Period, day_report, wrapped
+    from brapped.insights.daily import today as local_today
+
+    home = _demo_home(app)
+    # The user's timezone (flag, environment or system) is the one setting the demo keeps.
+    settings = demo_settings(home, app.flags.get("timezone") or os.environ.get("BRAPPED_TIMEZONE"))
+    bar, update = _progress_bar(app)
+    if bar is not None:
+        with bar:
+            result = run_demo(home, days=days, seed=seed, timezone=settings.tz, progress=update)
+    else:
+        result = run_demo(home, days=days, seed=seed, timezone=settings.tz, progress=update)
+
+    # From here on every command-line helper works on the demo database.
+    app.home = home
+    app._settings = settings
+    tz = settings.tz
+    today = local_today(result.now, tz)
+    period = Period(today - timedelta(days=364), today, tz)
+    with app.store().connect() as conn:
+        day = day_report(conn, today, tz, stream_threshold_ms=settings.stream_threshold_ms)
+        year = wrapped(
+            conn,
+            period,
+            stream_threshold_ms=settings.stream_threshold_ms,
+            session_gap_minutes=settings.session_gap_minutes,
+            limit=10,
+        )
+    if fmt == "json":
+        summary = {k: v for k, v in vars(result).items() if k != "import_files"}
+        summary["import_files"] = len(result.import_files)
+        emit_json(app, {"demo": summary, "today": day, "wrapped": year})
+    else:
+        for line in _summary_lines(result):
+            click.echo(line)
+        click.echo()
+        _emit_day(app, "table", day)
+        click.echo()
+        _emit_wrapped_table(app, "table", year)
+        click.echo()
+        click.echo(f"Explore further: brapped --home {home} report top artists | brapped --home {home} serve")
+    if serve:
+        from brapped.cli.serve import serve as serve_command
+
+        if sys.stdout.isatty():
+            url = f"http://127.0.0.1:{port}/"
+            threading.Timer(1.5, webbrowser.open, args=(url,)).start()
+        ctx.invoke(serve_command, host="127.0.0.1", port=port)
+
+
+commands: list[click.Command] = [demo_command]
