@@ -109,4 +109,9 @@ def api_album(board: Board, album_id: ItemId) -> dict[str, Any]:
 @router.get("/health", summary="Data health: syncs, gaps, enrichment, token expiry, imports, runs")
 def api_health(board: Board) -> dict[str, Any]:
     with board.store.connect() as conn:
-        return health(conn, board.settings.token_file, board.clock.now())
+        return health(
+            conn,
+            board.settings.token_file,
+            board.clock.now(),
+            env_refresh_token=bool(board.settings.refresh_token),
+        )

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from brapped.pipeline import backlog, resolve_progress, resume_after
+from brapped.spotify import AuthRequired, TokenStore
 from brapped.store.runs import last_run
-from brapped.store.tables import albums, artists, gaps, imported_files, plays, runs, state, tracks
+from brapped.store.tables import gaps, imported_files, plays, runs
 
 RUNS_SHOWN = 25
 GAPS_SHOWN = 50
+TOKEN_WARNING_DAYS = 14  # as `brapped status`
 
 
 def _run(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -41,44 +44,41 @@ def _run(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def _progress(conn: Connection, done: Any, total_from: Any) -> dict[str, int]:
-    total = int(conn.execute(select(func.count()).select_from(total_from)).scalar_one())
-    finished = int(conn.execute(select(func.count()).select_from(total_from).where(done)).scalar_one())
-    return {"done": finished, "total": total}
-
-
-def token_status(token_file: Path, now: datetime) -> dict[str, Any]:
-    """Expiry facts of the stored Spotify token; never the token itself."""
-    if not token_file.exists():
-        return {"present": False}
+def token_status(token_file: Path, now: datetime, env_refresh_token: bool) -> dict[str, Any]:
+    """When the Spotify authorisation expires (as `brapped status` reports it); never the token itself."""
     try:
-        data = json.loads(token_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {"present": True, "readable": False}
-    if not isinstance(data, dict):
-        return {"present": True, "readable": False}
-    found: dict[str, Any] = {"present": True, "readable": True}
-    for key in ("expires_at", "refresh_expires_at", "refresh_token_expires_at", "obtained_at", "created_at"):
-        value = data.get(key)
-        when: datetime | None = None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            when = datetime.fromtimestamp(value, UTC)
-        elif isinstance(value, str):
-            try:
-                when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                when = None
-            if when is not None and when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
-        if when is not None:
-            found[key] = when
-    expiry = found.get("refresh_expires_at") or found.get("refresh_token_expires_at")
-    if expiry is not None:
-        found["expires_in_days"] = round((expiry - now).total_seconds() / 86400, 1)
-    return found
+        saved = TokenStore(token_file).load()
+    except AuthRequired as exc:
+        return {"present": False, "warning": str(exc), "expires_at": None, "expires_in_days": None}
+    if saved is None:
+        return {
+            "present": env_refresh_token,
+            "source": "environment" if env_refresh_token else None,
+            "expires_at": None,
+            "expires_in_days": None,
+            "warning": None if env_refresh_token else "no authorisation yet: run `brapped auth`",
+        }
+    expires = saved.refresh_expires_at
+    days = (expires - now).total_seconds() / 86400
+    warning = None
+    if days < 0:
+        warning = "the Spotify authorisation has expired: run `brapped auth`"
+    elif days < TOKEN_WARNING_DAYS:
+        warning = f"the Spotify authorisation expires in {int(days)} days: run `brapped auth`"
+    return {
+        "present": True,
+        "source": "auth" if saved.issued_at_known else "environment",
+        "user_id": saved.user_id,
+        "issued_at": saved.issued_at,
+        "expires_at": expires,
+        "expires_in_days": int(days) if days >= 0 else int(days) - 1,
+        "warning": warning,
+    }
 
 
-def health(conn: Connection, token_file: Path, now: datetime) -> dict[str, Any]:
+def health(
+    conn: Connection, token_file: Path, now: datetime, *, env_refresh_token: bool = False
+) -> dict[str, Any]:
     """Everything the Data health page shows, as plain data."""
     last = _run(last_run(conn, "sync"))
     last_ok = _run(last_run(conn, "sync", "ok"))
@@ -113,9 +113,8 @@ def health(conn: Connection, token_file: Path, now: datetime) -> dict[str, Any]:
             imported_files.c.imported_at,
         ).order_by(imported_files.c.imported_at.desc())
     ).mappings()
-    resume = conn.execute(
-        select(state.c.scope, state.c.value).where(state.c.key == "resume_after")
-    ).mappings()
+    waiting = resume_after(conn)
+    resolved, total = resolve_progress(conn)
     newest_play = conn.execute(select(func.max(plays.c.played_at))).scalar_one()
     age_hours = None
     if last_ok is not None and last_ok["finished_at"] is not None:
@@ -128,13 +127,9 @@ def health(conn: Connection, token_file: Path, now: datetime) -> dict[str, Any]:
         "newest_play": newest_play,
         "open_gaps": open_gaps,
         "gaps": gap_list,
-        "resume_after": [dict(r) for r in resume],
-        "enrichment": {
-            "artists": _progress(conn, artists.c.enriched_at.is_not(None), artists),
-            "albums": _progress(conn, albums.c.enriched_at.is_not(None), albums),
-            "tracks": _progress(conn, tracks.c.is_resolved.is_(True), tracks),
-        },
-        "token": token_status(token_file, now),
+        "resume_after": waiting if waiting is not None and waiting > now else None,
+        "enrichment": {**backlog(conn), "tracks_resolved": resolved, "tracks_total": total},
+        "token": token_status(token_file, now, env_refresh_token),
         "imports": [dict(r) for r in import_rows],
         "runs": [_run(dict(r)) for r in run_rows.mappings()],
     }

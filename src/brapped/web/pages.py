@@ -88,7 +88,12 @@ def _day(request: Request, board: Board, day: date) -> Response:
 @router.get("/health")
 def health_page(request: Request, board: Board) -> Response:
     with board.store.connect() as conn:
-        data = health(conn, board.settings.token_file, board.clock.now())
+        data = health(
+            conn,
+            board.settings.token_file,
+            board.clock.now(),
+            env_refresh_token=bool(board.settings.refresh_token),
+        )
     return board.render(request, "health.html", {"data": data})
 
 

@@ -1,0 +1,177 @@
+"""Who may open the dashboard: loopback by default, the token everywhere else, no secrets shown."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from fastapi import FastAPI
+
+from brapped.cli import cli
+from brapped.store import Store
+from brapped.web import UnsafeBind, check_bind, create_app, is_loopback
+from brapped.web.security import COOKIE, cookie_value
+from tests.web.conftest import NOW, FixedClock, make_settings
+
+pytestmark = pytest.mark.anyio
+TOKEN = "correct-horse-battery-staple-42"
+
+
+@pytest.fixture
+def token_app(web_store: Store, tmp_path: Path) -> FastAPI:
+    return create_app(web_store, make_settings(tmp_path / "home", dashboard_token=TOKEN), FixedClock(NOW))
+
+
+@pytest.fixture
+async def token_client(token_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=token_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://dashboard.example") as c:
+        yield c
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.20", False),
+        ("example.org", False),
+        ("", False),
+    ],
+)
+def test_is_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_check_bind_refuses_the_network_without_a_token() -> None:
+    with pytest.raises(UnsafeBind, match=r"refusing to listen on 0\.0\.0\.0"):
+        check_bind("0.0.0.0", None)
+    with pytest.raises(UnsafeBind):
+        check_bind("192.168.1.20", "")
+    check_bind("0.0.0.0", TOKEN)
+    check_bind("127.0.0.1", None)
+
+
+async def test_without_the_token_nothing_is_shown(token_client: httpx.AsyncClient) -> None:
+    for path in ("/", "/api/overview", "/health", "/openapi.json", "/static/app.js"):
+        response = await token_client.get(path)
+        assert response.status_code == 401, path
+        assert response.headers["www-authenticate"] == "Bearer"
+    api = await token_client.get("/api/today")
+    assert api.json() == {"detail": "a dashboard token is required"}
+
+
+@pytest.mark.parametrize("given", ["wrong", TOKEN + "x", TOKEN[:-1], ""])
+async def test_a_wrong_token_is_refused(token_client: httpx.AsyncClient, given: str) -> None:
+    headers = {"Authorization": f"Bearer {given}"}
+    assert (await token_client.get("/api/today", headers=headers)).status_code == 401
+    assert (await token_client.get(f"/?token={given}")).status_code == 401
+    token_client.cookies.set(COOKIE, given)
+    assert (await token_client.get("/")).status_code == 401
+
+
+async def test_bearer_header(token_client: httpx.AsyncClient) -> None:
+    response = await token_client.get("/api/today", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200
+    assert response.json()["date"] == NOW.date().isoformat()
+
+
+async def test_query_token_becomes_a_cookie(token_client: httpx.AsyncClient) -> None:
+    response = await token_client.get(f"/?period=7d&token={TOKEN}")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/?period=7d"  # the token leaves the address bar
+    set_cookie = response.headers["set-cookie"]
+    assert f"{COOKIE}={cookie_value(TOKEN)}" in set_cookie
+    assert TOKEN not in set_cookie
+    assert "HttpOnly" in set_cookie and "SameSite=strict" in set_cookie
+    followed = await token_client.get("/?period=7d")  # the client kept the cookie
+    assert followed.status_code == 200
+    assert "7 days" in followed.text
+
+
+async def test_trusted_hosts_stop_dns_rebinding(web_store: Store, tmp_path: Path) -> None:
+    app = create_app(web_store, make_settings(tmp_path / "h"), FixedClock(NOW), trusted_hosts=["127.0.0.1"])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        assert (await client.get("/api/today")).status_code == 200
+        rebound = await client.get("/api/today", headers={"Host": "attacker.example"})
+        assert rebound.status_code == 400
+
+
+async def test_no_secret_is_ever_rendered(web_store: Store, tmp_path: Path) -> None:
+    """A stored Spotify token and configured secrets never appear on a page or in the API."""
+    home = tmp_path / "home"
+    home.mkdir()
+    secrets = {
+        "refresh_token": "REFRESH-SECRET-abcdef123456",
+        "access_token": "ACCESS-SECRET-abcdef123456",
+    }
+    issued = datetime(2025, 9, 26, 18, 30, tzinfo=UTC)  # authorisation lasts until 2026-03-26 18:30
+    (home / "token.json").write_text(
+        json.dumps(
+            {
+                "client_id": "client-id-1",
+                "issued_at": issued.isoformat(),
+                "expires_at": (NOW + timedelta(minutes=30)).isoformat(),
+                "user_id": "listener",
+                **secrets,
+            }
+        )
+    )
+    settings = make_settings(
+        home,
+        client_secret="CLIENT-SECRET-abcdef123456",
+        webhook_url="https://hooks.example/SECRET-HOOK",
+        smtp_url="smtp://user:SMTP-SECRET@mail.example:587",
+    )
+    app = create_app(web_store, settings, FixedClock(NOW))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        health = (await client.get("/api/health")).json()
+        assert health["token"]["present"] is True
+        assert health["token"]["expires_at"] == "2026-03-26T18:30:00Z"
+        assert health["token"]["expires_in_days"] == 11
+        assert health["token"]["warning"].startswith("the Spotify authorisation expires in")
+        bodies = [json.dumps(health)]
+        for path in ("/health", "/", "/day", "/wrapped", "/search?q=a", "/api/today", "/openapi.json"):
+            bodies.append((await client.get(path)).text)
+    for body in bodies:
+        for secret in [*secrets.values(), "CLIENT-SECRET", "SECRET-HOOK", "SMTP-SECRET"]:
+            assert secret not in body
+
+
+def test_serve_refuses_a_network_address_without_a_token(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert "refusing to listen on 0.0.0.0" in result.stderr
+    assert "BRAPPED_DASHBOARD_TOKEN" in result.stderr
+
+
+def test_serve_starts_uvicorn_with_the_app(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_home: Path
+) -> None:
+    import uvicorn
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
+    result = runner.invoke(cli, ["serve", "--port", "9999"])
+    assert result.exit_code == 0, result.output
+    assert (calls[0]["host"], calls[0]["port"]) == ("127.0.0.1", 9999)
+    assert isinstance(calls[0]["app"], FastAPI)
+    assert "http://127.0.0.1:9999/" in result.stderr
+
+    monkeypatch.setenv("BRAPPED_DASHBOARD_TOKEN", TOKEN)
+    result = runner.invoke(cli, ["serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 0, result.output
+    assert calls[1]["host"] == "0.0.0.0"
+    assert TOKEN not in result.output + result.stderr
