@@ -77,6 +77,8 @@ def _walk_folder(folder: Path) -> Iterator[Item]:
 def _file_items(path: Path, name: str) -> Iterator[Item]:
     if zipfile.is_zipfile(path):
         yield from _zip_items(path, name)
+    elif path.suffix.lower() == ".zip":
+        yield Broken(name, f"{name}: not a readable zip (damaged or incomplete download?)")
     else:
         yield Source(name, lambda: _read_file(path, name))
 
