@@ -5,6 +5,10 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from brapped.clock import Clock
 
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -73,3 +77,8 @@ class TickingClock(EmulatedClock):
             self._now = _aware(when)
             self._t0 = time.monotonic()
         return self.now()
+
+
+if TYPE_CHECKING:  # both are brapped.clock.Clock implementations (checked by mypy)
+    _emulated: Clock = EmulatedClock()
+    _ticking: Clock = TickingClock()
