@@ -341,8 +341,9 @@ class Scheduler:
                 return
             if now >= next_sync:
                 self._sync(summary)
+                # A sync slower than the interval is followed by the next one at once, but the
+                # report and the heartbeat below still get their turn.
                 next_sync = max(next_sync + self.schedule.sync_every, self.clock.now())
-                continue
             if not self.stop.is_set():
                 self._report_if_due(summary)
             if once:

@@ -80,7 +80,8 @@ def run_row(store: Store, run_id: int | None) -> dict[str, Any]:
 def test_a_simulated_day_syncs_on_schedule_and_reports_once(store: Store) -> None:
     clock = EmulatedClock(START)
     fake = Recorder(clock)
-    summary = Scheduler(store, clock, schedule(), fake.steps()).run(until=START + timedelta(days=1))
+    quiet = schedule(heartbeat_every=timedelta(minutes=10), lock_ttl=timedelta(minutes=30))
+    summary = Scheduler(store, clock, quiet, fake.steps()).run(until=START + timedelta(days=1))
     # Every 30 minutes from the start, measured from when each sync was due (not when it ended).
     assert fake.syncs == [START + timedelta(minutes=30 * i) for i in range(48)]
     assert len(fake.enrichs) == 48

@@ -154,7 +154,7 @@ STEPS_FACTORY: list[StepsFactory] = [spotify_steps]
     metavar="DURATION",
     default="5m",
     show_default=True,
-    help="How long a crashed scheduler blocks the next one.",
+    help="How long a crashed scheduler blocks the next one; the heartbeat comes 5 times as often.",
 )
 @pass_app
 def run_command(
@@ -185,7 +185,7 @@ def run_command(
             sync_every=every,
             report_at=parse_report_time(report_time or str(settings.report_time)),
             timezone=settings.tz,
-            heartbeat_every=min(timedelta(seconds=60), ttl / 3),
+            heartbeat_every=ttl / 5,
             lock_ttl=ttl,
         )
     except SchedulerError as exc:
