@@ -19,6 +19,7 @@ from brapped import identity
 from brapped.errors import BrappedError
 from brapped.estimate import update_estimates
 from brapped.extract import fetch_in_batches, fetch_one_by_one, fetch_recently_played, fetch_track_search
+from brapped.imports.merge import TOLERANCE_MS as MERGE_TOLERANCE_MS
 from brapped.spotify.client import BATCH_LIMITS, RECENTLY_PLAYED_LIMIT, SpotifyClient
 from brapped.spotify.errors import RateLimited, SpotifyError
 from brapped.store import Store
@@ -69,6 +70,7 @@ class SyncResult:
     run_id: int
     new_plays: int = 0
     seen_plays: int = 0
+    merged_plays: int = 0  # already imported from an export: now one play, source 'both'
     new_tracks: int = 0
     new_albums: int = 0
     new_artists: int = 0
@@ -91,6 +93,7 @@ class SyncResult:
         return {
             "new_plays": self.new_plays,
             "seen_plays": self.seen_plays,
+            "merged_plays": self.merged_plays,
             "new_tracks": self.new_tracks,
             "new_albums": self.new_albums,
             "new_artists": self.new_artists,
@@ -291,9 +294,10 @@ def _store_sync(
             loaded.new_albums,
             loaded.new_artists,
         )
+        result.merged_plays = store_load.merge_into_exported(conn, uid, batch.plays, MERGE_TOLERANCE_MS)
         added = store_load.insert_plays(conn, batch.plays)
         result.new_plays = len(added)
-        result.seen_plays = len(batch.plays) - len(added)
+        result.seen_plays = len(batch.plays) - len(added) - result.merged_plays
         if added:
             update_estimates(conn, uid, min(added))
         result.cursor_after = _cursor(conn, uid)

@@ -7,7 +7,7 @@ on SQLite and PostgreSQL and a re-run (or a second sync racing this one) never d
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Table, delete, exists, select, update
@@ -205,3 +205,58 @@ def move_plays(conn: Connection, from_track: str, to_track: str) -> tuple[int, i
 def _chunked(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def merge_into_exported(conn: Connection, user_id: str, rows: Sequence[Row], tolerance_ms: int) -> int:
+    """Synced plays an imported export already holds become one play (source 'both').
+
+    The export's `ts` is the end cut to the second; the API's `played_at` has milliseconds. A stored
+    export play of the same track ending within `tolerance_ms` is the same play: it takes the API's
+    exact instant and keeps the export's measured ms_played (the rule of docs/merge.md, applied in
+    the other direction). Returns how many plays were merged; the caller's insert skips them.
+    """
+    if not rows:
+        return 0
+    window = timedelta(milliseconds=tolerance_ms)
+    low = min(r["played_at"] for r in rows) - window
+    high = max(r["played_at"] for r in rows) + window
+    candidates = conn.execute(
+        select(plays.c.id, plays.c.track_id, plays.c.played_at).where(
+            plays.c.user_id == user_id,
+            plays.c.source == "export",
+            plays.c.played_at >= low,
+            plays.c.played_at <= high,
+        )
+    ).all()
+    if not candidates:
+        return 0
+    exact = {(c.played_at, c.track_id) for c in candidates}
+    pairs = sorted(
+        (abs((c.played_at - r["played_at"]).total_seconds()), c.id, i)
+        for i, r in enumerate(rows)
+        for c in candidates
+        if c.track_id == r["track_id"]
+        and abs(c.played_at - r["played_at"]) < window
+        and (r["played_at"], r["track_id"]) not in exact
+    )
+    used_plays: set[int] = set()
+    used_rows: set[int] = set()
+    merged = 0
+    for _delta, play_id, index in pairs:  # nearest first, each side at most once
+        if play_id in used_plays or index in used_rows:
+            continue
+        used_plays.add(play_id)
+        used_rows.add(index)
+        row = rows[index]
+        conn.execute(
+            update(plays)
+            .where(plays.c.id == play_id)
+            .values(
+                played_at=row["played_at"],
+                source="both",
+                context_type=row.get("context_type"),
+                context_uri=row.get("context_uri"),
+            )
+        )
+        merged += 1
+    return merged
