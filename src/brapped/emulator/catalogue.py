@@ -433,7 +433,7 @@ class Catalogue:
         return name
 
     def _build_releases(self, rng: random.Random) -> None:
-        artist_ids = [a for a in self.artists if a != getattr(self, "various_artists_id", None)]
+        artist_ids = [a for a in self.artists if a != self.various_artists_id]
         html_placed = False
         for artist_id in artist_ids:
             start_year = rng.randint(1962, 2024)

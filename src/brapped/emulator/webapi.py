@@ -192,8 +192,7 @@ class WebAPI:
     def _play_item(self, play: TruePlay, r: Renderer) -> dict[str, Any]:
         context = None
         if play.context is not None:
-            kind, _, item_id = play.context.uri.rpartition(":")
-            kind = play.context.type
+            kind, item_id = play.context.type, play.context.uri.rpartition(":")[2]
             context = {
                 "type": kind,
                 "external_urls": {"spotify": f"https://open.spotify.com/{kind}/{item_id}"},
