@@ -109,7 +109,8 @@ def decide(incoming: Sequence[Incoming], stored: Iterable[Stored]) -> list[Decis
             if s.source == "both" and s.ms_source == "export" and s.ms_played == row.ms_played:
                 pairs.append((0, delta, index, _key(s, KNOWN)))
             elif s.source == "api":
-                pairs.append((2, delta, index, _key(s, MERGED)))
+                # A skip under 30 s is never the API's play: it goes after any real candidate.
+                pairs.append((2 + 2 * (row.ms_played < API_MIN_MS), delta, index, _key(s, MERGED)))
         for s in near_minute(row.end_ms):
             if s.synthetic and s.source == "export" and s.ms_played == row.ms_played and s.name == row.name:
                 pairs.append((1, abs(s.end_ms - row.end_ms), index, _key(s, REPLACED)))
