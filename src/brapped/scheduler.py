@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from brapped.clock import Clock, SystemClock
 from brapped.errors import BrappedError
+from brapped.spotify.errors import RateLimited
 from brapped.store import Store
 from brapped.store.runs import finish_run, heartbeat, start_run
 from brapped.store.state import get_state, set_state
@@ -103,6 +104,7 @@ class RunSummary:
     reports: list[str] = field(default_factory=list)
     report_failures: int = 0
     stopped_by: str = ""
+    last_sync_error: Exception | None = None
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -361,8 +363,16 @@ class Scheduler:
         started = self.clock.now()
         try:
             counts = dict(self.steps.sync())
+        except RateLimited as exc:
+            # Spotify asked for a pause: the pipeline stored the resume time and later syncs skip
+            # the API until then. A warning, not an error: nothing is wrong and nothing is lost yet.
+            summary.sync_failures += 1
+            summary.last_sync_error = exc
+            event("sync.rate_limited", str(exc), logging.WARNING, resume_at=exc.resume_at.isoformat())
+            return
         except Exception as exc:  # one failed sync must not end an unattended scheduler
             summary.sync_failures += 1
+            summary.last_sync_error = exc
             event("sync.failed", f"sync failed: {_reason(exc)}", logging.ERROR, error=_reason(exc))
             return
         summary.syncs += 1

@@ -206,8 +206,12 @@ def run_command(
             server.should_exit = True
         if steps.close is not None:
             steps.close()
-    if once and summary.sync_failures:
-        raise BrappedError("the sync failed (see the log above)")
+    if once and summary.last_sync_error is not None:
+        # Cron and CI see the sync's own exit code (75 rate limited, 77 authorisation needed, ...).
+        error = summary.last_sync_error
+        if isinstance(error, BrappedError):
+            raise error
+        raise BrappedError(f"the sync failed: {type(error).__name__}: {error}")
 
 
 def _serve(app: AppContext, store: Store, host: str, port: int) -> Any:
