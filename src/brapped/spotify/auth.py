@@ -17,7 +17,8 @@ import secrets
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -35,6 +36,11 @@ with warnings.catch_warnings():
     from authlib.integrations.httpx_client import OAuth2Client
 
 from brapped.clock import Clock
+
+try:
+    import fcntl
+except ImportError:  # Windows: one brapped process at a time is the documented limit there
+    fcntl = None  # type: ignore[assignment]
 from brapped.spotify.errors import AuthExpired, AuthFlowError, AuthRequired, RateLimited, SpotifyError
 
 # /me's id and display name need no scope; recently-played is the only grant brapped asks for.
@@ -166,6 +172,18 @@ class TokenStore:
             Path(tmp).unlink(missing_ok=True)
             raise
         _fsync_dir(self.path.parent)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the token lock (a 0600 file beside the tokens) across processes and threads."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
     def delete(self) -> bool:
         """Forget the tokens; True when there was a file."""
@@ -350,7 +368,7 @@ class TokenManager:
                 and tokens.access_valid(self.clock.now())
             ):
                 return tokens.access_token
-            tokens = self._refresh_locked(tokens)
+            tokens = self._refresh_locked(tokens, stale_access_token)
             assert tokens.access_token is not None
             return tokens.access_token
 
@@ -360,7 +378,23 @@ class TokenManager:
             self._tokens = replace(self.tokens, user_id=user_id, display_name=display_name)
             self.store.save(self._tokens)
 
-    def _refresh_locked(self, tokens: TokenSet) -> TokenSet:
+    def _refresh_locked(self, tokens: TokenSet, stale: str | None = None) -> TokenSet:
+        with self.store.locked():
+            # Another process (a second sync, the scheduler) may have refreshed meanwhile; PKCE
+            # refresh tokens are single-use, so take its result instead of spending a dead token.
+            disk = self.store.load()
+            if (
+                disk is not None
+                and disk.client_id == tokens.client_id
+                and disk.refresh_token != tokens.refresh_token
+            ):
+                tokens = disk
+                self._tokens = disk
+                if disk.access_valid(self.clock.now()) and disk.access_token != stale:
+                    return disk
+            return self._refresh_unlocked(tokens)
+
+    def _refresh_unlocked(self, tokens: TokenSet) -> TokenSet:
         app = self._require_app()
         oauth = _oauth_client(app, self.transport)
         try:

@@ -1,0 +1,109 @@
+"""`brapped sync` and `brapped enrich` as a user runs them: real HTTP to the emulator, exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from brapped.cli import cli
+from brapped.cli.context import AppContext
+from brapped.emulator import DEFAULT_CLIENT_ID, Emulator, Fault, serve_in_thread
+from tests.spotify import harness
+
+emu = harness.emu
+
+
+@pytest.fixture
+def env(emu: Emulator, tmp_home: Path, db_url: str) -> Iterator[dict[str, str]]:
+    """Environment of a headless install pointed at the emulator served over HTTP."""
+    with serve_in_thread(emu) as base:
+        yield {
+            "SPOTIFY_CLIENT_ID": DEFAULT_CLIENT_ID,
+            "SPOTIFY_REFRESH_TOKEN": emu.issue_refresh_token(),
+            "BRAPPED_SPOTIFY_API_URL": base + "/v1",
+            "BRAPPED_SPOTIFY_ACCOUNTS_URL": base,
+            "BRAPPED_DATABASE_URL": db_url,
+        }
+
+
+def _run(runner: CliRunner, emu: Emulator, env: dict[str, str], *args: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(cli, list(args), env=env, obj=AppContext(clock=emu.clock))
+
+
+def test_sync_prints_one_summary_line(runner: CliRunner, emu: Emulator, env: dict[str, str]) -> None:
+    result = _run(runner, emu, env, "sync", "--enrich-budget", "0")
+    assert result.exit_code == 0, result.output
+    match = re.fullmatch(
+        r"Synced: 50 new plays, (\d+) new tracks, (\d+) new artists, 0 gaps, 3 API calls\.\n", result.stdout
+    )
+    assert match, result.stdout
+    again = _run(runner, emu, env, "sync", "--enrich-budget", "0", "--format", "json")
+    data = json.loads(again.stdout)
+    assert (data["new_plays"], data["api_calls"], data["outcome"], data["gaps"]) == (0, 1, "ok", [])
+
+
+def test_sync_warns_about_a_gap(runner: CliRunner, emu: Emulator, env: dict[str, str]) -> None:
+    _run(runner, emu, env, "sync", "--enrich-budget", "0")
+    emu.clock.advance(timedelta(days=3))
+    result = _run(runner, emu, env, "sync", "--enrich-budget", "0", "--format", "json")
+    assert result.exit_code == 0
+    gap = json.loads(result.stdout)["gaps"][0]
+    assert f"plays between {gap['from']} and {gap['to']} may be missing" in result.stderr
+
+
+def test_huge_retry_after_exits_75_within_seconds(
+    runner: CliRunner, emu: Emulator, env: dict[str, str]
+) -> None:
+    emu.faults.add(Fault(kind="429", path="/v1/me/player/recently-played", retry_after=74214))
+    wall = time.monotonic()
+    result = _run(runner, emu, env, "sync")
+    assert time.monotonic() - wall < 10
+    assert result.exit_code == 75
+    resume = (emu.clock.now() + timedelta(seconds=74214)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    assert f"asked to wait 74,214 s; resume after {resume}" in result.stderr
+    early = _run(runner, emu, env, "sync")
+    assert early.exit_code == 75 and "next sync possible after" in early.stderr
+    emu.clock.advance(74215)
+    late = _run(runner, emu, env, "sync", "--enrich-budget", "0")
+    assert late.exit_code == 0 and late.stdout.startswith("Synced: 50 new plays")
+
+
+@pytest.mark.parametrize(
+    ("spec", "code", "words"),
+    [
+        (dict(kind="invalid_grant"), 77, "run `brapped auth` again"),
+        (dict(kind="5xx", path="/v1/me/player/recently-played", count=None), 69, "Service unavailable"),
+        (dict(kind="drop", path="/v1/me/player/recently-played", count=None), 69, "no answer"),
+    ],
+    ids=["invalid_grant", "5xx", "drop"],
+)
+def test_fault_exit_codes(
+    runner: CliRunner, emu: Emulator, env: dict[str, str], spec: dict[str, object], code: int, words: str
+) -> None:
+    emu.faults.add(Fault(**spec))  # type: ignore[arg-type]
+    result = _run(runner, emu, env, "sync")
+    assert result.exit_code == code, result.output
+    assert words in result.stderr and "Traceback" not in result.output
+    assert env["SPOTIFY_REFRESH_TOKEN"] not in result.output
+
+
+def test_enrich_reports_progress(runner: CliRunner, emu: Emulator, env: dict[str, str]) -> None:
+    _run(runner, emu, env, "sync", "--enrich-budget", "0")
+    partial = _run(runner, emu, env, "enrich", "--max-calls", "3")
+    assert partial.exit_code == 0
+    assert "Stopped at --max-calls; run again to continue." in partial.stdout
+    assert "API calls: 3." in partial.stdout
+    done = _run(runner, emu, env, "enrich", "--resolve", "--format", "json")
+    data = json.loads(done.stdout)
+    assert data["stopped"] is None and data["backlog"]["artists"] == 0
+    assert data["tracks_resolved_total"] == data["tracks_total"] > 0
+    text = _run(runner, emu, env, "enrich", "--resolve")
+    total = data["tracks_total"]
+    assert f"{total:,} of {total:,} tracks resolved" in text.stdout
