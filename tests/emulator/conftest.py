@@ -2,7 +2,8 @@
 
 The spec is used as published, with two kinds of documented adjustments:
 - errata that the REAL samples prove (the empty recently-played page has `cursors: null` and
-  `next: null`; a play without context has `context: null`): applied in both modes;
+  `next: null`; a play without context has `context: null`) or Spotify's reference states (batch
+  lookups answer `null` for unknown ids): applied in both modes;
 - development mode: every property the spec flags `deprecated` must be ABSENT (its schema becomes
   "not anything" and it leaves `required`), because Spotify removed those fields for such apps.
 """
@@ -51,6 +52,12 @@ def _errata(spec: dict[str, Any]) -> None:
         "nullable": True,
         "properties": schemas["ContextObject"]["properties"],
     }
+    # Spotify's reference: objects come back in the order requested, and "if an object is not
+    # found, a null value is returned in the appropriate position".
+    responses = spec["components"]["responses"]
+    for name, key in (("ManyTracks", "tracks"), ("ManyArtists", "artists"), ("ManyAlbums", "albums")):
+        array = responses[name]["content"]["application/json"]["schema"]["properties"][key]
+        array["items"] = {"anyOf": [array["items"], {"enum": [None]}]}
 
 
 def _strip_deprecated(node: Any) -> None:
