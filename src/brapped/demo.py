@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -130,7 +131,10 @@ def _browser(emu: Any) -> Callable[[str], None]:
         location = answer.headers.get("location")
         if answer.status_code not in (302, 303) or not location:
             raise DemoError(f"the emulator did not approve the authorisation (HTTP {answer.status_code})")
-        httpx.get(location, timeout=10, trust_env=False)
+        # urllib, not httpx: httpx logs request URLs, and this one carries the authorisation code.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(location, timeout=10) as reply:
+            reply.read()
 
     return open_url
 
