@@ -67,7 +67,10 @@ def emulator_command(
             f"  client id:     {DEFAULT_CLIENT_ID}   (redirect URIs: {', '.join(DEFAULT_REDIRECT_URIS)})"
         )
         click.echo(f"  emulated now:  {clock.now():%Y-%m-%dT%H:%M:%SZ}{' (frozen)' if frozen else ''}")
-        click.echo("Press Ctrl+C to stop.", nl=True)
+        click.echo("Point brapped at it (another terminal):")
+        click.echo(f"  export BRAPPED_SPOTIFY_ACCOUNTS_URL={base_url} BRAPPED_SPOTIFY_API_URL={base_url}/v1")
+        click.echo(f"  export SPOTIFY_CLIENT_ID={DEFAULT_CLIENT_ID}")
+        click.echo("Press Ctrl+C to stop.")
         try:
             while True:
                 time.sleep(3600)
