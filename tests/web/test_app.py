@@ -154,6 +154,11 @@ async def test_overview_period_picker(client: httpx.AsyncClient) -> None:
         ("/day/not-a-day", 422),
         ("/artist/nobody-at-all", 404),
         ("/no/such/page", 404),
+        ("/api/search?q=a%00b", 422),
+        ("/api/artist/a%00b", 422),
+        ("/api/album/%00", 422),
+        ("/search?q=%00x", 422),
+        ("/track/x%00", 422),
     ],
 )
 async def test_bad_requests_are_4xx(client: httpx.AsyncClient, path: str, status: int) -> None:

@@ -14,6 +14,7 @@ from brapped.web.params import (
     DayPath,
     ItemId,
     PeriodQuery,
+    SearchText,
     WrappedQuery,
     all_time_query,
     check_day,
@@ -80,7 +81,7 @@ def api_top(
 @router.get("/search", summary="Tracks, artists and albums you played whose name matches (as you type)")
 def api_search(
     board: Board,
-    q: Annotated[str, Query(max_length=200, description="words to look for (case and accents ignored)")] = "",
+    q: SearchText = "",
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> dict[str, Any]:
     # insights keeps a folded-name table up to date as it searches: a short write transaction.

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import Response
@@ -152,6 +153,11 @@ def create_app(
     async def brapped_error(request: Request, exc: BrappedError) -> Response:
         status = 404 if isinstance(exc, NotFound) else 400
         return _error(request, dashboard, status, str(exc))
+
+    @app.exception_handler(DataError)
+    async def bad_data(request: Request, exc: DataError) -> Response:
+        # A value the database refuses (validation should have stopped it first): the request's fault.
+        return _error(request, dashboard, 400, "the database cannot use a value in this request")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

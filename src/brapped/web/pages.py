@@ -17,6 +17,7 @@ from brapped.web.params import (
     DayPath,
     ItemId,
     PeriodQuery,
+    SearchText,
     WrappedQuery,
     check_day,
     dashboard,
@@ -126,7 +127,7 @@ def wrapped_page(request: Request, board: Board, which: WrappedPick) -> Response
 def search_page(
     request: Request,
     board: Board,
-    q: Annotated[str, Query(max_length=200)] = "",
+    q: SearchText = "",
 ) -> Response:
     with board.store.begin() as conn:
         data = reports.search_results(conn, q)

@@ -101,4 +101,11 @@ def wrapped_query(
     return WrappedQuery(year, window, start, end)
 
 
-ItemId = Annotated[str, Path(min_length=1, max_length=200, description="a Spotify id or name:...")]
+# PostgreSQL text cannot hold NUL: refuse it at the door rather than as a database error.
+NO_NUL = r"^[^\x00]*$"
+ItemId = Annotated[
+    str, Path(min_length=1, max_length=200, pattern=NO_NUL, description="a Spotify id or name:...")
+]
+SearchText = Annotated[
+    str, Query(max_length=200, pattern=NO_NUL, description="words to look for (case and accents ignored)")
+]
