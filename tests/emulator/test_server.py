@@ -117,7 +117,7 @@ def test_cli_serves_on_loopback_and_prints_the_urls() -> None:
         me = httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
         assert me.status_code == 200
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

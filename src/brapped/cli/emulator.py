@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import signal
 import time
 from datetime import UTC, datetime
 
@@ -10,6 +11,10 @@ import click
 
 from brapped.emulator import DEFAULT_CLIENT_ID, DEFAULT_REDIRECT_URIS, Emulator, serve_in_thread
 from brapped.emulator.clock import EmulatedClock, TickingClock
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _is_loopback(host: str) -> bool:
@@ -71,6 +76,8 @@ def emulator_command(
         click.echo(f"  export BRAPPED_SPOTIFY_ACCOUNTS_URL={base_url} BRAPPED_SPOTIFY_API_URL={base_url}/v1")
         click.echo(f"  export SPOTIFY_CLIENT_ID={DEFAULT_CLIENT_ID}")
         click.echo("Press Ctrl+C to stop.")
+        # A service manager stops with SIGTERM; background jobs may ignore SIGINT.
+        signal.signal(signal.SIGTERM, _stop)
         try:
             while True:
                 time.sleep(3600)
