@@ -177,11 +177,12 @@ def test_resolve_by_id_replaces_name_based_albums_and_artists(
         assert Counter(conn.execute(select(plays.c.track_id)).scalars()) == plays_before
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # search is the emulator's slow part
 def test_resolve_name_only_tracks_by_search(
     store: Store, emu: Emulator, spotify: SpotifyClient, tmp_path: Path
 ) -> None:
     emu.clock.advance(timedelta(days=5))
-    _import(store, emu, tmp_path, ("account",), days=2)
+    _import(store, emu, tmp_path, ("account",), days=1)
     with store.connect() as conn:
         before = conn.execute(
             select(plays.c.played_at, tracks.c.name).join(tracks, tracks.c.id == plays.c.track_id)

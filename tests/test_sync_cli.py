@@ -107,3 +107,12 @@ def test_enrich_reports_progress(runner: CliRunner, emu: Emulator, env: dict[str
     text = _run(runner, emu, env, "enrich", "--resolve")
     total = data["tracks_total"]
     assert f"{total:,} of {total:,} tracks resolved" in text.stdout
+
+
+def test_sync_without_authorisation_exits_77(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["sync"])
+    assert result.exit_code == 77
+    assert "SPOTIFY_CLIENT_ID" in result.stderr
+    result = runner.invoke(cli, ["sync"], env={"SPOTIFY_CLIENT_ID": DEFAULT_CLIENT_ID})
+    assert result.exit_code == 77
+    assert "not authorised with Spotify: run `brapped auth`" in result.stderr

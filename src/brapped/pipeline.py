@@ -300,7 +300,7 @@ def _store_sync(
         result.seen_plays = len(batch.plays) - len(added) - result.merged_plays
         if added:
             update_estimates(conn, uid, min(added))
-        result.cursor_after = _cursor(conn, uid)
+        result.cursor_after = max([t for t in (cursor, *added) if t is not None], default=None)
         if limited is not None:
             set_state(conn, RESUME_AFTER, _iso(limited.resume_at), now)
             result.rate_limited = limited
