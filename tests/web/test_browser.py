@@ -1,0 +1,242 @@
+"""The dashboard in a real headless Chromium (Debian's package, driven by Playwright's Python API).
+
+One browser for the whole module, one uvicorn server on a seeded SQLite database. Screenshots are
+kept under test-artifacts/ (gitignored) for people to look at.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from brapped.store import open_store
+from brapped.web import create_app
+from tests.conftest import IN_CI, REPO
+from tests.web.conftest import NOW, SEEDED, XSS, FixedClock, make_settings, seed
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO / "test-artifacts" / "web"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TODAY = NOW.date()
+ODD_DAY = TODAY - timedelta(days=1)  # the seed plays the script-named track on odd days back
+PAGES = {
+    "overview": "/",
+    "overview-all": "/?period=all",
+    "day": f"/day/{ODD_DAY}",
+    "wrapped": "/wrapped",
+    "search": "/search?q=script",
+    "artist": f"/artist/{SEEDED.main_artist}",
+    "artist-xss": f"/artist/{SEEDED.xss_artist}",
+    "track": f"/track/{SEEDED.xss_track}",
+    "album": "/album/alb_xss",
+    "health": "/health",
+}
+# Pages that list the track named like a script, and so must show that name as text.
+SHOWS_XSS_TRACK = {"overview", "overview-all", "day", "wrapped", "search", "artist-xss", "track"}
+
+
+def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A plain-colour PNG: what the fake CDN serves as a cover."""
+    raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing (apt-get install chromium)"
+        if IN_CI:
+            pytest.fail(message + ": CI=true, browser tests must run")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    import uvicorn
+
+    folder = tmp_path_factory.mktemp("browser")
+    store = open_store(f"sqlite:///{folder / 'brapped.db'}")
+    seed(store)
+    app = create_app(store, make_settings(folder / "home"), FixedClock(NOW))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the dashboard server did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+    store.close()
+
+
+class Watched:
+    """A page with its console errors, uncaught exceptions and dialogs recorded."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.problems: list[str] = []
+        self.dialogs: list[str] = []
+        page.on(
+            "console",
+            lambda m: self.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+        )
+        page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+        page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+
+
+@pytest.fixture(scope="module")
+def context(browser: Any, base_url: str) -> Iterator[Any]:
+    """One browser context for the module, so the 1 MB chart library comes from cache after one page."""
+    made = browser.new_context(
+        base_url=base_url, viewport={"width": 1360, "height": 900}, accept_downloads=True
+    )
+    cover = _png(64, 64, (124, 92, 255))
+    # The CDN, as if online: every cover is a small purple square.
+    made.route(
+        "https://*.scdn.co/**", lambda route: route.fulfill(status=200, content_type="image/png", body=cover)
+    )
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def watched(context: Any) -> Iterator[Watched]:
+    page = context.new_page()
+    yield Watched(page)
+    page.close()
+
+
+def _rendered_charts(page: Any) -> list[int]:
+    """SVG shapes drawn in each chart container of the page."""
+    counts: list[int] = page.eval_on_selector_all(
+        "[data-chart]", "nodes => nodes.map(n => n.querySelectorAll('svg path, svg rect').length)"
+    )
+    return counts
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_page_loads_cleanly_with_charts(watched: Watched, name: str) -> None:
+    page = watched.page
+    response = page.goto(PAGES[name], wait_until="load")
+    assert response is not None and response.status == 200
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-chart]')].every(n => n.dataset.rendered)"
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    assert watched.problems == []
+    assert watched.dialogs == []
+    charts = _rendered_charts(page)
+    if name != "album" and name != "search" and name != "health":
+        assert charts, "the page has no chart"
+    assert all(count > 5 for count in charts), charts
+    body = page.inner_text("body")
+    if name in SHOWS_XSS_TRACK:
+        assert XSS in body
+    assert page.evaluate("() => window.__xss === undefined")
+
+
+def test_period_picker(watched: Watched) -> None:
+    page = watched.page
+    page.goto("/", wait_until="load")
+    page.click("a[data-period='7d']")
+    page.wait_for_url("**/?period=7d")
+    assert page.inner_text("[data-period-label]").startswith("7 days")
+    assert page.get_attribute("a[data-period='7d']", "class") == "chip active"
+    days = page.evaluate("() => brapped.pageData().days.length")
+    assert days == 7
+    page.fill("input[name=from]", str(TODAY - timedelta(days=2)))
+    page.fill("input[name=to]", str(TODAY))
+    page.click(".picker-custom button[type=submit]")
+    page.wait_for_url("**period=custom**")
+    assert page.inner_text("[data-period-label]").startswith(f"{TODAY - timedelta(days=2)} – {TODAY}")
+    assert page.evaluate("() => brapped.pageData().days.length") == 3
+    assert watched.problems == []
+
+
+def test_search_as_you_type(watched: Watched) -> None:
+    page = watched.page
+    page.goto("/search", wait_until="load")
+    page.type("[data-search-input]", "duet", delay=30)
+    page.wait_for_selector("[data-search-results][data-state=results] [data-group=tracks] a.name")
+    assert page.inner_text("[data-group=tracks] a.name") == "Duet Song"
+    assert page.url.endswith("/search?q=duet")
+    page.fill("[data-search-input]", "")
+    page.type("[data-search-input]", "<script", delay=20)
+    page.wait_for_url("**/search?q=%3Cscript")
+    page.wait_for_function(
+        "() => (document.querySelector('[data-group=tracks]') || {}).innerText?.includes('alert(1)')"
+    )
+    assert XSS in page.inner_text("[data-group=tracks]")
+    page.fill("[data-search-input]", "zzqx")
+    page.wait_for_selector("[data-search-results][data-state=none]")
+    assert watched.dialogs == [] and watched.problems == []
+
+
+def test_wrapped_card_downloads_as_png(watched: Watched) -> None:
+    page = watched.page
+    page.goto("/wrapped", wait_until="load")
+    cards = page.locator(".story-card")
+    assert cards.count() >= 4
+    with page.expect_download() as info:
+        cards.nth(1).locator("[data-download]").click()
+    download = info.value
+    assert download.suggested_filename == "brapped-wrapped-2026-artists.png"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    target = ARTIFACTS / download.suggested_filename
+    download.save_as(str(target))
+    data = target.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert (width, height) == (1080, 1350)
+    assert len(data) > 20_000  # a drawn card, not an empty canvas
+    assert watched.problems == []
+
+
+def test_offline_covers_become_placeholders(browser: Any, base_url: str) -> None:
+    context = browser.new_context(base_url=base_url)
+    context.route("https://*.scdn.co/**", lambda route: route.abort("internetdisconnected"))
+    page = context.new_page()
+    page.goto("/", wait_until="load")
+    page.wait_for_function("() => document.querySelectorAll('img.pic').length === 0")
+    placeholders = page.eval_on_selector_all(".pic-empty", "nodes => nodes.map(n => n.dataset.initial)")
+    assert "M" in placeholders  # Main Artist's photo and First Album's cover, now initials
+    assert "F" in placeholders
+    context.close()
