@@ -33,6 +33,17 @@ def test_same_seed_gives_byte_identical_data(tmp_path: Path) -> None:
     assert other.ground_truth(*MONTH) != a.ground_truth(*MONTH)
 
 
+def test_catalogue_is_the_same_for_a_seed_when_built_again() -> None:
+    from brapped.emulator.catalogue import Catalogue
+
+    first, second = Catalogue(7), Catalogue(7)
+    assert first.tracks == second.tracks and first.artists == second.artists
+    assert [(a.id, a.track_ids) for a in first.albums.values()] == [
+        (a.id, a.track_ids) for a in second.albums.values()
+    ]
+    assert Catalogue(8).tracks != first.tracks
+
+
 def test_a_day_does_not_depend_on_what_was_asked_before() -> None:
     day = (datetime(2025, 6, 10, tzinfo=UTC), datetime(2025, 6, 11, tzinfo=UTC))
     first = Emulator(seed=3)

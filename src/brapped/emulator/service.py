@@ -16,7 +16,7 @@ from brapped.emulator.accounts import (
     DEFAULT_REDIRECT_URIS,
     Accounts,
 )
-from brapped.emulator.catalogue import Catalogue
+from brapped.emulator.catalogue import catalogue_for
 from brapped.emulator.clock import EmulatedClock
 from brapped.emulator.faults import Counters, Fault, FaultSet, RateLimiter
 from brapped.emulator.listener import Listener, TruePlay
@@ -50,7 +50,7 @@ class Emulator:
         self.seed = seed
         self.mode = mode
         self.clock = clock if clock is not None else EmulatedClock()
-        self.catalogue = Catalogue(seed)
+        self.catalogue = catalogue_for(seed)
         self.listener = Listener(self.catalogue, seed)
         self.accounts = Accounts()
         self.accounts.register_client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, list(DEFAULT_REDIRECT_URIS))
