@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select
 
 from brapped import identity
 from brapped.emulator import EmulatedClock, Emulator, Fault
-from brapped.pipeline import enrich, sync
+from brapped.pipeline import NotYet, enrich, sync
 from brapped.pipeline_import import import_paths
 from brapped.spotify import SpotifyClient, connect
 from brapped.store import Store
@@ -127,6 +127,16 @@ def test_rate_limit_mid_enrich_keeps_what_was_done(
     assert result.stopped == "rate_limited" and result.rate_limited is not None
     assert result.rate_limited.retry_after == 74214
     assert _ids(store, artists.c.id, artists.c.enriched_at.is_not(None)) == set(order[:3])
+    # Until the resume time nothing asks Spotify again, neither enrich nor sync.
+    emu.counters.reset()
+    with pytest.raises(NotYet):
+        enrich(store, spotify)
+    with pytest.raises(NotYet):
+        sync(store, spotify)
+    assert dict(emu.counters) == {}
+    emu.clock.advance(74215)
+    again = enrich(store, spotify, albums=False)
+    assert again.stopped is None and again.artists_enriched == len(order) - 3
 
 
 # -- resolve -------------------------------------------------------------------------------------

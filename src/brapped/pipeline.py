@@ -548,13 +548,20 @@ def enrich(
     started = clock.now()
     result = EnrichResult()
     budget = _Budget(client, max_calls)
+    with store.connect() as conn:
+        waiting_until = resume_after(conn)
+    if waiting_until is not None and started < waiting_until:
+        raise NotYet(waiting_until, started)
     try:
+        if resolve:
+            with store.connect() as conn:
+                to_resolve = _tracks_to_resolve(conn)
+            if to_resolve:
+                _resolve(store, client, to_resolve, budget, result)
+        # Asked after resolving: the artists and albums it brought in are enriched in the same run.
         with store.connect() as conn:
-            artist_ids = _artists_to_enrich(conn) if artists_ else []
-            album_ids = _albums_to_enrich(conn) if albums else []
-            to_resolve = _tracks_to_resolve(conn) if resolve else []
-        if resolve and to_resolve:
-            _resolve(store, client, to_resolve, budget, result)
+            artist_ids = _artists_to_enrich(conn) if artists_ and result.stopped is None else []
+            album_ids = _albums_to_enrich(conn) if albums and result.stopped is None else []
         if artist_ids and result.stopped is None:
             for got in _lookups(store, client, "artists", artist_ids, budget, result):
                 _store_artists(store, client, got, result)
@@ -573,9 +580,11 @@ def enrich(
         if result.rate_limited is not None:
             set_state(conn, RESUME_AFTER, _iso(result.rate_limited.resume_at), now)
         outcome = {"rate_limited": "rate_limited", "budget": "partial"}.get(result.stopped or "", "ok")
-        result.run_id = record_run(
-            conn, "enrich", started, now, outcome, result.counts(), str(result.rate_limited or "") or None
-        )
+        if result.api_calls or result.stopped:
+            # A pass with nothing to do (the usual case after a sync) leaves no run record.
+            result.run_id = record_run(
+                conn, "enrich", started, now, outcome, result.counts(), str(result.rate_limited or "") or None
+            )
     return result
 
 
