@@ -159,15 +159,22 @@ brapped.drawCard = function (card) {
   } else { y = 330; }
   var headline = fitText(ctx, String(card.headline || ""), W - 2 * P, 76, "800");
   ctx.fillText(headline, P, y); y += 110;
-  (card.lines || []).slice(0, 5).forEach(function (line, i) {
+  var lines = (card.lines || []).slice(0, 5);
+  var labels = lines.map(function (line, i) { return (card.big ? "" : (i + 1) + ".  ") + line[0]; });
+  // One size for every line (the smallest that fits the longest, never under 30 px), then ellipsis.
+  var size = 48;
+  while (size > 30 && labels.some(function (t) { ctx.font = "700 " + size + "px " + FONT; return ctx.measureText(t).width > W - 2 * P - 300; })) size -= 2;
+  lines.forEach(function (line, i) {
     ctx.globalAlpha = 1;
-    var label = (card.big ? "" : (i + 1) + ".  ") + line[0];
-    ctx.fillText(fitText(ctx, label, W - 2 * P - 300, 44, "700"), P, y);
+    ctx.font = "700 " + size + "px " + FONT;
+    var label = labels[i];
+    while (label.length > 1 && ctx.measureText(label).width > W - 2 * P - 300) label = label.slice(0, -2) + "…";
+    ctx.fillText(label, P, y);
     ctx.globalAlpha = 0.75;
     ctx.font = "500 36px " + FONT;
     var note = String(line[1] || "");
     ctx.fillText(note, W - P - ctx.measureText(note).width, y);
-    y += 78;
+    y += 92;
   });
   ctx.globalAlpha = 0.85;
   if (card.note) ctx.fillText(fitText(ctx, String(card.note), W - 2 * P, 32, "600"), P, H - P - 60);

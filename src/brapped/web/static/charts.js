@@ -48,7 +48,7 @@
         series: [{ type: "heatmap", data: cells, itemStyle: { borderColor: "#0b0d12", borderWidth: 2, borderRadius: 3 }, name: "minutes" }]
       });
     },
-    calendar: function (data) {
+    calendar: function (data, node) {
       var days = data.days || [];
       if (!days.length) return null;
       var start = days[0].date, end = days[days.length - 1].date;
@@ -58,9 +58,12 @@
       return merge({
         tooltip: Object.assign({ formatter: function (p) { return p.value[0] + " · " + p.value[1] + " min"; } }, base.tooltip),
         visualMap: { min: 0, max: maxOf(values.map(function (v) { return v[1]; })), show: false, inRange: { color: ["#1c2130", "#2a6b4a", ACCENT] } },
-        calendar: { range: [start, end], cellSize: values.length > 200 ? ["auto", 18] : [18, 18], left: 40, right: 16, top: 28, bottom: 8,
+        calendar: Object.assign({ range: [start, end], top: 28, bottom: 8 },
+          // Long periods fill the width; short ones get wide-ish cells, centred.
+          values.length > 200 ? { cellSize: ["auto", 18], left: 40, right: 16 }
+            : { cellSize: [Math.max(16, Math.min(44, Math.floor((node.clientWidth - 80) / (Math.ceil(values.length / 7) + 1)))), 20], left: "center" }, {
           itemStyle: { color: "#151923", borderColor: "#0b0d12", borderWidth: 3 }, splitLine: { show: false },
-          dayLabel: { color: MUTED, firstDay: 1, nameMap: "en" }, monthLabel: { color: MUTED }, yearLabel: { show: false } },
+          dayLabel: { color: MUTED, firstDay: 1, nameMap: "en" }, monthLabel: { color: MUTED }, yearLabel: { show: false } }),
         series: [{ type: "heatmap", coordinateSystem: "calendar", data: values, name: "minutes" }]
       });
     },
@@ -107,7 +110,7 @@
     var charts = [];
     document.querySelectorAll("[data-chart]").forEach(function (node) {
       var build = builders[node.getAttribute("data-chart")];
-      var option = build ? build(data) : null;
+      var option = build ? build(data, node) : null;
       if (!option) return;
       var chart = echarts.init(node, null, { renderer: "svg" });
       chart.setOption(option);
