@@ -242,3 +242,13 @@ def mailbox() -> Iterator[Mailbox]:
     yield box
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def sqlite_store(sqlite_url: str) -> Iterator[Store]:
+    """A migrated SQLite store, for tests whose subject does not depend on the database."""
+    from brapped.store import open_store
+
+    opened = open_store(sqlite_url)
+    yield opened
+    opened.close()

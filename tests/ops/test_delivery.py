@@ -65,11 +65,11 @@ def test_report_written_and_posted(store: Store, tmp_path: Path, webhook: Webhoo
 
 
 def test_webhook_failure_keeps_the_files_and_hides_the_secret(
-    store: Store, tmp_path: Path, webhook: Webhook
+    sqlite_store: Store, tmp_path: Path, webhook: Webhook
 ) -> None:
     webhook.status = 500
     settings = settings_for(tmp_path, "sqlite://", BRAPPED_WEBHOOK_URL=webhook.url)
-    result = deliver_day_report(store, settings, date(2026, 3, 1))
+    result = deliver_day_report(sqlite_store, settings, date(2026, 3, 1))
     assert (tmp_path / "reports" / "2026-03-01.md").exists()
     [problem] = result["delivery_errors"]
     assert "answered 500" in problem and "SECRETPART" not in problem
@@ -84,15 +84,15 @@ def test_long_reports_fit_discord() -> None:
     assert len(payload["content"]) <= DISCORD_LIMIT and payload["content"].startswith("x" * 1000)
 
 
-def test_report_is_mailed(store: Store, tmp_path: Path, mailbox: Mailbox) -> None:
-    fill(store, plays=50)
+def test_report_is_mailed(sqlite_store: Store, tmp_path: Path, mailbox: Mailbox) -> None:
+    fill(sqlite_store, plays=50)
     settings = settings_for(
         tmp_path,
         "sqlite://",
         BRAPPED_SMTP_URL=f"smtp://me%40example.org:p%40ss@127.0.0.1:{mailbox.port}",
         BRAPPED_MAIL_TO="you@example.org",
     )
-    result = deliver_day_report(store, settings, date(2026, 3, 1))
+    result = deliver_day_report(sqlite_store, settings, date(2026, 3, 1))
     assert result["mailed_to"] == "you@example.org" and "delivery_errors" not in result
     [message] = mailbox.messages
     assert [r.upper() for r in message["rcpt"]] == ["RCPT TO:<YOU@EXAMPLE.ORG>"]
@@ -103,9 +103,9 @@ def test_report_is_mailed(store: Store, tmp_path: Path, mailbox: Mailbox) -> Non
     assert base64.b64decode(message["auth"].split()[-1]) == b"\0me@example.org\0p@ss"
 
 
-def test_mail_settings_must_come_in_pairs_and_parse(store: Store, tmp_path: Path) -> None:
+def test_mail_settings_must_come_in_pairs_and_parse(sqlite_store: Store, tmp_path: Path) -> None:
     settings = settings_for(tmp_path, "sqlite://", BRAPPED_MAIL_TO="you@example.org")
-    result = deliver_day_report(store, settings, date(2026, 3, 1))
+    result = deliver_day_report(sqlite_store, settings, date(2026, 3, 1))
     assert result["delivery_errors"] == ["e-mail needs both BRAPPED_SMTP_URL and BRAPPED_MAIL_TO"]
     with pytest.raises(DeliveryError, match="must look like"):
         parse_smtp_url("http://host")

@@ -129,47 +129,51 @@ def test_a_second_scheduler_refuses_and_an_expired_lock_is_taken_over(store: Sto
     assert summary.syncs == 1
 
 
-def test_failed_sync_is_logged_and_the_loop_goes_on(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+def test_failed_sync_is_logged_and_the_loop_goes_on(
+    sqlite_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
     clock = EmulatedClock(START)
     fake = Recorder(clock, fail_syncs={2})
     with caplog.at_level("INFO", logger="brapped.scheduler"):
-        summary = Scheduler(store, clock, schedule(), fake.steps()).run(until=START + timedelta(hours=2))
+        summary = Scheduler(sqlite_store, clock, schedule(), fake.steps()).run(
+            until=START + timedelta(hours=2)
+        )
     assert (summary.syncs, summary.sync_failures) == (3, 1)
     assert len(fake.enrichs) == 3  # no enrichment after the failed sync
     failed = [r for r in caplog.records if getattr(r, "event", "") == "sync.failed"]
     assert len(failed) == 1 and "RuntimeError: Spotify is down" in failed[0].getMessage()
 
 
-def test_stop_request_ends_after_the_step_in_progress(store: Store) -> None:
+def test_stop_request_ends_after_the_step_in_progress(sqlite_store: Store) -> None:
     clock = EmulatedClock(START)
     stop = threading.Event()
     fake = Recorder(clock)
     fake.on_sync = lambda n: stop.set() if n == 3 else None
-    summary = Scheduler(store, clock, schedule(), fake.steps(), stop=stop).run()
+    summary = Scheduler(sqlite_store, clock, schedule(), fake.steps(), stop=stop).run()
     assert len(fake.syncs) == 3 and summary.syncs == 3  # the third sync finished
     assert len(fake.enrichs) == 2  # but nothing new started after the stop request
     assert summary.stopped_by == "signal"
-    assert run_row(store, summary.run_id)["outcome"] == "ok"
+    assert run_row(sqlite_store, summary.run_id)["outcome"] == "ok"
 
 
-def test_once_reports_only_when_due_and_only_once(store: Store) -> None:
+def test_once_reports_only_when_due_and_only_once(sqlite_store: Store) -> None:
     clock = EmulatedClock(datetime(2026, 3, 2, 6, 30, tzinfo=UTC))  # 07:30 in Berlin: not yet due
     fake = Recorder(clock)
-    Scheduler(store, clock, schedule(), fake.steps()).run(once=True)
+    Scheduler(sqlite_store, clock, schedule(), fake.steps()).run(once=True)
     # The newest due report (28 February's, due 1 March 08:00) fell due before the first start.
     assert fake.reports == []
     clock.set(datetime(2026, 3, 2, 7, 5, tzinfo=UTC))
-    Scheduler(store, clock, schedule(), fake.steps()).run(once=True)
-    Scheduler(store, clock, schedule(), fake.steps()).run(once=True)
+    Scheduler(sqlite_store, clock, schedule(), fake.steps()).run(once=True)
+    Scheduler(sqlite_store, clock, schedule(), fake.steps()).run(once=True)
     assert [d for d, _ in fake.reports] == [date(2026, 3, 1)]
     assert len(fake.syncs) == 3
     # Down for three days: on return only the newest report is written.
     clock.set(datetime(2026, 3, 5, 9, 0, tzinfo=UTC))
-    Scheduler(store, clock, schedule(), fake.steps()).run(once=True)
+    Scheduler(sqlite_store, clock, schedule(), fake.steps()).run(once=True)
     assert [d for d, _ in fake.reports] == [date(2026, 3, 1), date(2026, 3, 4)]
 
 
-def test_a_failing_report_is_retried_then_given_up(store: Store) -> None:
+def test_a_failing_report_is_retried_then_given_up(sqlite_store: Store) -> None:
     clock = EmulatedClock(datetime(2026, 3, 2, 6, 0, tzinfo=UTC))
     attempts: list[date] = []
 
@@ -178,7 +182,7 @@ def test_a_failing_report_is_retried_then_given_up(store: Store) -> None:
         raise OSError("disk full")
 
     steps = Steps(sync=lambda: {}, report=report)
-    summary = Scheduler(store, clock, schedule(), steps).run(until=clock.now() + timedelta(hours=3))
+    summary = Scheduler(sqlite_store, clock, schedule(), steps).run(until=clock.now() + timedelta(hours=3))
     assert attempts == [date(2026, 3, 1)] * 3
     assert summary.report_failures == 3 and summary.reports == []
 
