@@ -309,3 +309,18 @@ def test_auth_forget_deletes_the_token_file(runner: CliRunner, tmp_home: Path) -
 
 def test_app_credentials_choose_the_flow() -> None:
     assert AppCredentials("id").pkce and not AppCredentials("id", "secret").pkce
+
+
+def test_client_secret_flow(tmp_path: Path, emu: Emulator) -> None:
+    settings = make_settings(tmp_path, None, SPOTIFY_CLIENT_SECRET=DEFAULT_CLIENT_SECRET)
+    opened: list[str] = []
+
+    def open_url(url: str) -> None:
+        opened.append(url)
+        threading.Thread(target=_approve_in_emulator, args=(emu, url)).start()
+
+    result = authorise(settings, emu.clock, open_url, port=0, transport=emu.transport(), timeout=10)
+    assert "code_challenge" not in dict(httpx.URL(opened[0]).params)
+    assert not result.pkce and result.tokens.user_id == emu.listener.user_id
+    grant = emu.accounts.grants[result.tokens.refresh_token]
+    assert grant.pkce is False  # a secret-authenticated grant: refresh tokens are not rotated

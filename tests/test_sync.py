@@ -105,7 +105,7 @@ def test_rows_come_from_the_payload(store: Store, emu: Emulator, spotify: Spotif
             .all()
         )
         play = conn.execute(select(plays).where(plays.c.played_at == newest.played_at)).mappings().one()
-        account = conn.execute(select(accounts.c.id)).scalars().all()
+        account = conn.execute(select(accounts.c.id, accounts.c.display_name)).all()
     assert row["duration_ms"] == track.duration_ms and row["album_id"] == track.album_id
     assert row["is_resolved"] is True
     assert list(credited) == list(track.artist_ids)  # every artist, Spotify's order
@@ -113,7 +113,7 @@ def test_rows_come_from_the_payload(store: Store, emu: Emulator, spotify: Spotif
     assert play["source"] == "api" and play["track_id"] == newest.id
     expected_context = (newest.context.type, newest.context.uri) if newest.context else (None, None)
     assert (play["context_type"], play["context_uri"]) == expected_context
-    assert account == [emu.listener.user_id]
+    assert [tuple(a) for a in account] == [(emu.listener.user_id, emu.listener.display_name)]
 
 
 def test_a_long_silence_records_the_exact_gap(store: Store, emu: Emulator, spotify: SpotifyClient) -> None:

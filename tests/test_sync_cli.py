@@ -116,3 +116,16 @@ def test_sync_without_authorisation_exits_77(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["sync"], env={"SPOTIFY_CLIENT_ID": DEFAULT_CLIENT_ID})
     assert result.exit_code == 77
     assert "not authorised with Spotify: run `brapped auth`" in result.stderr
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_debug_logs_never_show_tokens(
+    runner: CliRunner, emu: Emulator, env: dict[str, str], tmp_home: Path
+) -> None:
+    emu.faults.add(Fault(kind="401", path="/v1/me/player/recently-played"))  # forces a logged refresh
+    result = _run(runner, emu, env, "--log-level", "debug", "sync", "--enrich-budget", "0")
+    assert result.exit_code == 0, result.output
+    assert "HTTP Request" in result.stderr or "recently-played" in result.stderr  # logging was on
+    saved = json.loads((tmp_home / "token.json").read_text())
+    for secret in (env["SPOTIFY_REFRESH_TOKEN"], saved["refresh_token"], saved["access_token"]):
+        assert secret not in result.output

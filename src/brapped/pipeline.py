@@ -274,6 +274,9 @@ def _store_sync(
         result.cursor_before = cursor
         now = clock.now()
         store_load.ensure_account(conn, uid, now)
+        display_name = getattr(getattr(client.tokens, "tokens", None), "display_name", None)
+        if display_name:
+            store_load.set_display_name(conn, uid, str(display_name))
         first_page = (pages[0].get("items") or []) if pages else []
         first_items = [p["played_at"] for p in recently_played(first_page, uid).plays]
         if (

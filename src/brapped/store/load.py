@@ -146,6 +146,15 @@ def ensure_account(conn: Connection, user_id: str, now: datetime) -> None:
     )
 
 
+def set_display_name(conn: Connection, user_id: str, display_name: str) -> None:
+    """The account's name as Spotify shows it (from /me, remembered with the tokens)."""
+    conn.execute(
+        update(accounts)
+        .where(accounts.c.id == user_id, accounts.c.display_name.is_distinct_from(display_name))
+        .values(display_name=display_name)
+    )
+
+
 def insert_gap(
     conn: Connection, user_id: str, gap_from: datetime, gap_to: datetime, now: datetime, run_id: int | None
 ) -> bool:
