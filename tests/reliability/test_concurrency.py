@@ -1,0 +1,151 @@
+"""Concurrency: two syncs and an import started at the same moment, in separate processes, on one
+database. Whoever wins each lock, the result is the truth: every play once.
+
+Two races found here are marked xfail until fixed (see the markers' reasons).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, text
+
+from brapped.emulator import EmulatedClock, Emulator
+from brapped.pipeline import sync
+from brapped.spotify import connect
+from brapped.store import Store, open_store
+from brapped.store.state import set_state
+from tests.reliability.conftest import (
+    START,
+    Probe,
+    Served,
+    api_truth,
+    clean_env,
+    export_truth,
+    run,
+    second,
+    start,
+    stored_plays,
+)
+from tests.spotify.harness import make_settings
+
+
+def _extended_files(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("Streaming_History_*.json"))  # video files hold music plays too
+
+
+def _together(commands: list[list[str]], env: dict[str, str]) -> list[subprocess.CompletedProcess[str]]:
+    procs = [start(args, env) for args in commands]
+    done = []
+    for args, proc in zip(commands, procs, strict=True):
+        out, err = proc.communicate(timeout=180)
+        done.append(subprocess.CompletedProcess(args, proc.returncode, out, err))
+    return done
+
+
+IMPORT_RACE = (
+    "brapped.pipeline_import takes no advisory lock on PostgreSQL: an import racing a sync fails with "
+    "'duplicate key value violates unique constraint pk_tracks' (fix: pipeline.lock(conn) at the start "
+    "of each file transaction, as sync does)"
+)
+ENRICH_RACE = (
+    "brapped.pipeline.enrich's closing transaction reads, then writes, without BEGIN IMMEDIATE: on SQLite "
+    "a writer committing in between makes it fail at once with 'database is locked' (busy_timeout does "
+    "not apply to a stale read snapshot); fix: store.begin(immediate=True) there"
+)
+
+
+@pytest.fixture
+def racing_db_url(request: pytest.FixtureRequest, db_url: str) -> str:
+    if "postgresql" in request.node.callspec.id:
+        request.applymarker(pytest.mark.xfail(reason=IMPORT_RACE, strict=False))
+    return db_url
+
+
+def test_two_syncs_and_an_import_at_once(racing_db_url: str, tmp_path: Path, served: Served) -> None:
+    db_url = racing_db_url
+    emu = served.emu
+    env = clean_env(tmp_path / "home", **served.env())
+    # Enrichment off: its own race is the next test's subject.
+    sync_args = ["--db", db_url, "sync", "--enrich-budget", "0"]
+    probe = Probe(db_url)
+    try:
+        run(sync_args, env)  # authorised and with a first window of plays
+        first = min(at for at, _ in stored_plays(probe))
+        # Two rounds: the second also meets an export overlapping what sync already stored.
+        exports = []
+        for round_, (since, until) in enumerate(
+            [(START - timedelta(days=20), START), (START - timedelta(days=3), START + timedelta(hours=1))]
+        ):
+            emu.clock.advance(timedelta(minutes=50))
+            folder = emu.write_export(
+                tmp_path / f"export{round_}", since, until, formats=("extended",), zip=False
+            )
+            exports.append(folder)
+            results = _together(
+                [
+                    sync_args,
+                    sync_args,
+                    ["--db", db_url, "import", str(folder), "--user", emu.listener.user_id],
+                ],
+                env,
+            )
+            for result in results:
+                assert result.returncode == 0, f"{' '.join(result.args)}:\n{result.stderr}"
+
+        music: set[tuple] = set()
+        for folder in exports:
+            music |= export_truth(_extended_files(folder))[0]
+        expected = music | api_truth(emu, first, emu.clock.now())
+        rows = stored_plays(probe)
+        assert len(rows) == len(set(rows)), "a play was stored twice"
+        assert set(rows) == expected
+        # Plays both sources saw were merged into one row marked as such.
+        with probe.engine.connect() as conn:
+            both = {
+                (
+                    second(
+                        at if isinstance(at, datetime) else datetime.fromisoformat(at).replace(tzinfo=UTC)
+                    ),
+                    t,
+                )
+                for at, t in conn.execute(text("SELECT played_at, track_id FROM plays WHERE source = 'both'"))
+            }
+        overlap = music & api_truth(emu, first, emu.clock.now())
+        assert overlap and overlap <= both <= music
+    finally:
+        probe.close()
+
+
+def test_enrichment_survives_a_writer_committing_meanwhile(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """Deterministic: another process's write commits between enrich's last read and its write."""
+    from brapped import pipeline
+
+    if store.dialect == "sqlite":
+        request.applymarker(pytest.mark.xfail(reason=ENRICH_RACE, strict=True))
+    emu = Emulator(seed=3, clock=EmulatedClock(START))
+    client = connect(
+        make_settings(tmp_path / "home", emu.issue_refresh_token()), emu.clock, transport=emu.transport()
+    )
+    other = open_store(store.engine.url.render_as_string(hide_password=False), migrate=False)
+    real = pipeline.resolve_progress
+
+    def meanwhile(conn: Connection) -> tuple[int, int]:
+        progress = real(conn)
+        with other.begin(immediate=True) as write:  # e.g. an import's file transaction
+            set_state(write, "elsewhere", "1", datetime.now(UTC))
+        return progress
+
+    try:
+        sync(store, client, enrich_budget=0)
+        monkeypatch.setattr(pipeline, "resolve_progress", meanwhile)
+        result = pipeline.enrich(store, client, max_calls=3)
+        assert result.api_calls == 3
+    finally:
+        client.http.close()
+        other.close()
