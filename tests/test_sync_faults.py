@@ -166,3 +166,20 @@ def test_rate_limit_on_token_endpoint_is_typed(store: Store, emu: Emulator, spot
     assert result.new_plays == 0
     with pytest.raises(NotYet):
         sync(store, spotify)  # the resume time was stored even though no play was fetched
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [dict(kind="5xx", path="/api/token", count=2, status=503), dict(kind="drop", path="/api/token", count=2)],
+    ids=["token 503", "token drop"],
+)
+def test_token_endpoint_hiccups_are_retried(
+    store: Store, emu: Emulator, spotify: SpotifyClient, spec: dict[str, Any]
+) -> None:
+    sync(store, spotify)
+    expected = advance_to_new_plays(emu)  # the access token expired meanwhile
+    emu.faults.add(Fault(**spec))
+    emu.counters.reset()
+    result = sync(store, spotify)
+    assert result.new_plays == expected
+    assert emu.counters["POST /api/token"] == 3 and result.token_requests == 1
