@@ -262,6 +262,7 @@ class Scheduler:
         *,
         stop: threading.Event | None = None,
         owner: str | None = None,
+        keepalive: bool | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -269,7 +270,11 @@ class Scheduler:
         self.steps = steps
         self.stop = stop or threading.Event()
         self.owner = owner or default_owner()
+        # On the wall clock a thread keeps the lock alive while a long step runs (a sync waiting on
+        # Spotify's rate limit can outlast the lock); an emulated clock only moves between steps.
+        self.keepalive = isinstance(clock, SystemClock) if keepalive is None else keepalive
         self._failed_days: dict[date, int] = {}
+        self._lock_lost = threading.Event()
 
     def _wait(self, seconds: float) -> None:
         if seconds <= 0:
@@ -308,6 +313,12 @@ class Scheduler:
             owner=self.owner,
         )
         outcome, message = "ok", None
+        done = threading.Event()
+        keeper = threading.Thread(
+            target=self._keep_alive, args=(run_id, done), name="brapped-heartbeat", daemon=True
+        )
+        if self.keepalive:
+            keeper.start()
         try:
             self.check_interval()
             self._loop(summary, until, once)
@@ -318,6 +329,9 @@ class Scheduler:
             summary.stopped_by = summary.stopped_by or type(exc).__name__
             raise
         finally:
+            done.set()
+            if keeper.is_alive():
+                keeper.join()
             end = self.clock.now()
             with self.store.begin() as conn:
                 finish_run(conn, run_id, end, outcome, summary.counts(), message)
@@ -335,6 +349,8 @@ class Scheduler:
         next_sync = self.clock.now()
         next_beat = self.clock.now() + self.schedule.heartbeat_every
         while True:
+            if self._lock_lost.is_set():
+                raise SchedulerLocked("the scheduler lock expired and another scheduler took it; stopping")
             if self.stop.is_set():
                 summary.stopped_by = summary.stopped_by or "signal"
                 return
@@ -422,6 +438,23 @@ class Scheduler:
     def _mark_reported(self, day: date) -> None:
         with self.store.begin() as conn:
             set_state(conn, REPORT_STATE_KEY, day.isoformat(), self.clock.now())
+
+    def _keep_alive(self, run_id: int, done: threading.Event) -> None:
+        """Heartbeat and lock refresh from a thread, every `heartbeat_every`, until `done`."""
+        while not done.wait(self.schedule.heartbeat_every.total_seconds()):
+            now = self.clock.now()
+            try:
+                with self.store.begin() as conn:
+                    heartbeat(conn, run_id, now)
+                    ours = refresh_lock(conn, self.owner, now, self.schedule.lock_ttl)
+            except Exception as exc:  # a database hiccup: the lock has slack, the next beat retries
+                event("heartbeat.failed", f"heartbeat failed: {_reason(exc)}", logging.WARNING)
+                continue
+            if not ours:
+                event("lock.lost", "the scheduler lock was taken over; stopping", logging.ERROR)
+                self._lock_lost.set()
+                self.stop.set()
+                return
 
     def _heartbeat(self, summary: RunSummary, now: datetime) -> None:
         with self.store.begin() as conn:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time as wallclock
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -250,3 +251,49 @@ def test_interval_warning_follows_the_listeners_pace(store: Store) -> None:
     assert (
         warning is not None and "60 plays an hour" in warning and "sync every 50 minutes or less" in warning
     )
+
+
+def test_the_lock_stays_held_through_a_step_longer_than_its_ttl(store: Store) -> None:
+    from brapped.clock import SystemClock
+
+    clock = SystemClock()
+    attempts: list[str] = []
+
+    def slow_sync() -> dict[str, Any]:
+        wallclock.sleep(1.2)  # longer than the lock's 0.6 s: only the heartbeat thread keeps it
+        try:
+            with store.begin() as conn:
+                acquire_lock(conn, "intruder", clock.now(), timedelta(seconds=5))
+            attempts.append("taken")
+        except SchedulerLocked:
+            attempts.append("refused")
+        return {}
+
+    tight = schedule(heartbeat_every=timedelta(seconds=0.1), lock_ttl=timedelta(seconds=0.6))
+    summary = Scheduler(store, clock, tight, Steps(sync=slow_sync)).run(once=True)
+    assert attempts == ["refused"] and summary.syncs == 1
+    with store.connect() as conn:
+        assert conn.execute(select(tables.locks)).all() == []
+
+
+def test_a_scheduler_whose_lock_was_taken_stops(sqlite_store: Store) -> None:
+    from brapped.clock import SystemClock
+
+    clock = SystemClock()
+
+    def steal() -> dict[str, Any]:
+        with sqlite_store.begin() as conn:
+            conn.execute(tables.locks.update().values(owner="thief"))
+        wallclock.sleep(0.5)
+        return {}
+
+    tight = schedule(
+        sync_every=timedelta(seconds=0.2),
+        heartbeat_every=timedelta(seconds=0.1),
+        lock_ttl=timedelta(seconds=1),
+    )
+    with pytest.raises(SchedulerLocked, match="another scheduler took it"):
+        Scheduler(sqlite_store, clock, tight, Steps(sync=steal)).run()
+    with sqlite_store.connect() as conn:
+        assert conn.execute(select(tables.runs.c.outcome)).scalar_one() == "failed"
+        assert conn.execute(select(tables.locks.c.owner)).scalar_one() == "thief"  # not ours to release
