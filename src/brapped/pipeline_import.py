@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -224,7 +225,7 @@ def _import_one(
     report.first_played_at = parse_stored(first) if first else None
     report.last_played_at = parse_stored(last) if last else None
     try:
-        with store.begin(immediate=True) as conn:
+        with _file_transaction(store) as conn:
             _load(conn, parsed, user, report, keep_personal)
             _record_file(conn, parsed, report, clock.now(), run_id)
             if report.first_played_at is not None and (report.new or report.replaced):
@@ -244,42 +245,66 @@ def _import_one(
     return report
 
 
+@contextmanager
+def _file_transaction(store: Store) -> Iterator[Connection]:
+    """One write transaction (SQLite: the write lock taken at BEGIN) for one file."""
+    with store.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            # Outside the transaction (SQLite refuses inside): staging in memory, a bigger page
+            # cache for the index updates of a big file.
+            raw: Any = conn.connection.dbapi_connection
+            raw.execute("PRAGMA temp_store = MEMORY")
+            raw.execute("PRAGMA cache_size = -65536")
+        conn.info["immediate"] = True
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            conn.info.pop("immediate", None)
+
+
 def _load(conn: Connection, parsed: ParsedFile, user: str, report: FileReport, keep_personal: bool) -> None:
     skipped: Counter[str] = Counter(report.skipped)
     if parsed.music:
         decisions = _decide_music(conn, user, parsed.music)
         changes: list[dict[str, Any]] = []
-        staged: list[tuple[MusicRow, bool]] = []
-        new = 0
-        for row, decision in zip(parsed.music, decisions, strict=True):
-            _count(report, skipped, decision)
-            if decision.outcome == NEW:
-                new += 1
-                staged.append((row, True))
-            elif decision.outcome == REPLACED:
-                # Staged for its track, album and artist rows; the insert finds it already moved.
-                staged.append((row, True))
-                changes.append(_replace_change(decision, row, keep_personal))
-            elif decision.play_id is not None and (
-                decision.outcome == MERGED or (decision.outcome == KNOWN and row.origin == "extended")
-            ):
-                changes.append(_merge_change(decision, row, keep_personal))
+        if decisions is None:  # nothing stored in the period: every play is new
+            staged = parsed.music
+            report.new += len(staged)
+        else:
+            staged = []
+            for row, decision in zip(parsed.music, decisions, strict=True):
+                _count(report, skipped, decision)
+                if decision.outcome == NEW:
+                    staged.append(row)
+                elif decision.outcome == REPLACED:
+                    # Staged for its track, album and artist rows; the insert finds it already moved.
+                    staged.append(row)
+                    changes.append(_replace_change(decision, row, keep_personal))
+                elif decision.play_id is not None and (
+                    decision.outcome == MERGED or (decision.outcome == KNOWN and row.origin == "extended")
+                ):
+                    changes.append(_merge_change(decision, row, keep_personal))
+        new = len(staged) - len([c for c in changes if "track_id" in c])
         bulk.stage_music(conn, staged)
         bulk.load_music_dimensions(conn)
         bulk.update_music(conn, changes)
         _settle(report, new, bulk.insert_music_plays(conn, user))
     if parsed.episodes:
-        decisions = _decide_episodes(conn, user, parsed.episodes)
+        episode_decisions = _decide_episodes(conn, user, parsed.episodes)
         episode_changes: list[dict[str, Any]] = []
-        staged_episodes: list[tuple[EpisodeRow, bool]] = []
-        new = 0
-        for erow, decision in zip(parsed.episodes, decisions, strict=True):
-            _count(report, skipped, decision)
-            if decision.outcome in (NEW, REPLACED):
-                new += decision.outcome == NEW
-                staged_episodes.append((erow, True))
-            if decision.outcome == REPLACED:
-                episode_changes.append(_replace_episode_change(decision, erow, keep_personal))
+        if episode_decisions is None:
+            staged_episodes = parsed.episodes
+            report.new += len(staged_episodes)
+        else:
+            staged_episodes = []
+            for erow, decision in zip(parsed.episodes, episode_decisions, strict=True):
+                _count(report, skipped, decision)
+                if decision.outcome in (NEW, REPLACED):
+                    staged_episodes.append(erow)
+                if decision.outcome == REPLACED:
+                    episode_changes.append(_replace_episode_change(decision, erow, keep_personal))
+        new = len(staged_episodes) - len(episode_changes)
         bulk.stage_episodes(conn, staged_episodes)
         bulk.load_episode_dimensions(conn)
         bulk.update_episodes(conn, episode_changes)
@@ -324,7 +349,8 @@ def _export_fields(row: MusicRow | EpisodeRow, keep_personal: bool) -> dict[str,
         "incognito": row.incognito,
     }
     if isinstance(row, MusicRow):
-        fields["offline_at"] = parse_stored(row.offline_at) if row.offline_at else None
+        offline_ms = row.offline_ms
+        fields["offline_at"] = None if offline_ms is None else datetime.fromtimestamp(offline_ms / 1000, UTC)
     if keep_personal:
         fields["ip_addr"] = row.ip_addr
         fields["user_agent"] = row.user_agent
@@ -373,11 +399,12 @@ def _end_ms(text: str) -> int:
     return round(parse_stored(text).timestamp() * 1000)
 
 
-def _decide_music(conn: Connection, user: str, rows: Sequence[MusicRow]) -> list[Decision]:
+def _decide_music(conn: Connection, user: str, rows: Sequence[MusicRow]) -> list[Decision] | None:
+    """A decision per row, or None when nothing is stored in the rows' period (all are new)."""
     start, end = _window(rows)
     stored = bulk.stored_music(conn, user, start, end)
     if not stored:  # the common first import: nothing to compare with
-        return [Decision(NEW)] * len(rows)
+        return None
     names: dict[str, str] = {}
 
     def norm(name: str | None) -> str | None:
@@ -402,11 +429,11 @@ def _decide_music(conn: Connection, user: str, rows: Sequence[MusicRow]) -> list
     return decide(incoming, stored)
 
 
-def _decide_episodes(conn: Connection, user: str, rows: Sequence[EpisodeRow]) -> list[Decision]:
+def _decide_episodes(conn: Connection, user: str, rows: Sequence[EpisodeRow]) -> list[Decision] | None:
     start, end = _window(rows)
-    stored = bulk.stored_episodes(conn, user, start, end)
+    stored = [s for s in bulk.stored_episodes(conn, user, start, end) if s.source != "api"]
     if not stored:
-        return [Decision(NEW)] * len(rows)
+        return None
     incoming = [
         Incoming(
             _end_ms(r.played_at),
@@ -419,7 +446,7 @@ def _decide_episodes(conn: Connection, user: str, rows: Sequence[EpisodeRow]) ->
         for r in rows
     ]
     # API plays never hold episodes; only export-vs-export rules apply.
-    return decide(incoming, [s for s in stored if s.source != "api"])
+    return decide(incoming, stored)
 
 
 def _record_file(

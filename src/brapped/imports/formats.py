@@ -13,6 +13,7 @@ by position keeps that stable when the same plays arrive again in another downlo
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import re
 from collections import Counter
@@ -43,6 +44,9 @@ MAX_NAME = 2000
 _HISTORY_NAME = re.compile(r"(streaming_?history|endsong|endvideo)", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ID = re.compile(r"^[0-9A-Za-z]{1,64}$")
+_TS_FAST = re.compile(r"\d{4}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\dZ")
+# JSON cannot hold a raw control character in a string, only an escape of one.
+_ESCAPED_CONTROL = re.compile(rb"\\(?:u00[01][0-9a-fA-F]|u007[fF]|[bfnrt])")
 
 R = TypeVar("R", "MusicRow", "EpisodeRow")
 
@@ -72,7 +76,7 @@ class MusicRow(NamedTuple):
     skipped: bool | None
     offline: bool | None
     incognito: bool | None
-    offline_at: str | None
+    offline_ms: int | None  # Unix ms the play started offline (SQL turns it into `offline_at`)
     ip_addr: str | None
     user_agent: str | None
     origin: str  # 'extended' (real track id) or 'account' (name-based id)
@@ -135,6 +139,18 @@ def looks_like_history_name(name: str) -> bool:
 
 def parse_file(name: str, data: bytes, now: datetime, *, keep_personal: bool = False) -> ParsedFile | Skipped:
     """Detect the format of one file by its content and turn its records into rows."""
+    # A file is hundreds of thousands of new objects and no reference cycles: the cycle
+    # collector would rescan them again and again (it doubled the time), so it waits.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse_file(name, data, now, keep_personal)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _parse_file(name: str, data: bytes, now: datetime, keep_personal: bool) -> ParsedFile | Skipped:
     history_name = looks_like_history_name(name)
     is_json_name = name.lower().endswith(".json")
     head = data[:64].lstrip()
@@ -146,14 +162,14 @@ def parse_file(name: str, data: bytes, now: datetime, *, keep_personal: bool = F
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ImportFileError(f"{name}: UTF-16 text; Spotify's exports are UTF-8")
     try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ImportFileError(
-            f"{name}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
-        ) from exc
-    try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise ImportFileError(
+                f"{name}: not UTF-8 text (byte 0x{data[bad.start]:02x} at offset {bad.start})"
+            ) from bad
         if not data.strip():
             raise ImportFileError(f"{name}: empty file") from exc
         raise ImportFileError(f"{name}: not valid JSON (truncated or damaged?): {exc}") from exc
@@ -175,13 +191,13 @@ def parse_file(name: str, data: bytes, now: datetime, *, keep_personal: bool = F
     parsed = ParsedFile(name, sha256, fmt, len(document))
     reader = _Reader(name, now, keep_personal, parsed)
     if fmt in (EXTENDED, ENDSONG):
-        reader.extended(document)
+        reader.extended(document, clean=_ESCAPED_CONTROL.search(data) is None)
     elif fmt == ACCOUNT_MUSIC:
         reader.account_music(document)
     else:
         reader.account_spoken(document, "podcast" if fmt == ACCOUNT_PODCAST else "audiobook")
-    parsed.music = _spread(parsed.music, lambda r: (r.played_at, r.track_id), _music_order)
-    parsed.episodes = _spread(parsed.episodes, lambda r: (r.played_at, r.episode_id), _episode_order)
+    parsed.music = _spread(parsed.music, _music_key, _music_order)
+    parsed.episodes = _spread(parsed.episodes, _episode_key, _episode_order)
     return parsed
 
 
@@ -236,6 +252,9 @@ class _Reader:
         self.latest_ts = self.latest.strftime("%Y-%m-%dT%H:%M:%SZ")
         self.latest_minute = self.latest.strftime("%Y-%m-%d %H:%M")
         self.earliest_minute = EARLIEST.strftime("%Y-%m-%d %H:%M")
+        self.earliest_ms = int(EARLIEST.timestamp() * 1000)
+        self.latest_ms = int(self.latest.timestamp() * 1000)
+        self.valid_dates: set[str] = set()
         # Names repeat across a history: hash each distinct one once.
         self.artist_ids: dict[str, str] = {}
         self.album_ids: dict[tuple[str, str], str] = {}
@@ -341,23 +360,14 @@ class _Reader:
             return f"time {shown} is before Spotify existed (2008)"
         return f"time {shown} is in the future"
 
-    def offline_at(self, value: Any, index: int) -> str | None:
+    def offline_ms(self, value: Any, index: int) -> int | None:
         if value is None:
             return None
-        if type(value) is float:
+        if type(value) is float and value == value and abs(value) < 1e18:
             value = int(value)
         if type(value) is not int:
             raise self.fail(index, f"offline_timestamp must be a number, not {_kind(value)}")
-        # endsong files count milliseconds, newer files seconds; the magnitude tells them apart.
-        seconds = value / 1000 if value > 100_000_000_000 else float(value)
-        try:
-            when = datetime.fromtimestamp(seconds, UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-        # 0 and other impossible values occur in real files: unknown, not an error.
-        if not EARLIEST <= when <= self.latest:
-            return None
-        return _stored(when)
+        return _offline_ms(value, self.earliest_ms, self.latest_ms)
 
     def record(self, document: Sequence[Any], index: int) -> dict[str, Any]:
         record = document[index]
@@ -367,109 +377,204 @@ class _Reader:
 
     # -- formats ------------------------------------------------------------------------------
 
-    def extended(self, document: list[Any]) -> None:
+    def extended(self, document: list[Any], clean: bool) -> None:
+        """Extended history. `clean`: the file has no escaped control characters at all."""
+        music = self.parsed.music
+        append = music.append
+        earliest, latest = self.earliest_ts, self.latest_ts
+        earliest_ms, latest_ms = self.earliest_ms, self.latest_ms
+        valid_dates = self.valid_dates
+        fast = clean and not self.keep_personal
+        for index, r in enumerate(document):
+            # The fast path takes the common record (a track play, every field well-typed) in
+            # a few inline checks; anything else goes through the careful path below, which
+            # accepts exactly the same records and explains what is wrong with the others.
+            if fast and type(r) is dict:
+                get = r.get
+                ts = get("ts")
+                ms = get("ms_played")
+                uri = get("spotify_track_uri")
+                platform = get("platform")
+                country = get("conn_country")
+                start = get("reason_start")
+                end = get("reason_end")
+                name = get("master_metadata_track_name")
+                artist = get("master_metadata_album_artist_name")
+                album = get("master_metadata_album_album_name")
+                shuffle = get("shuffle")
+                skipped_flag = get("skipped")
+                offline = get("offline")
+                incognito = get("incognito_mode")
+                offline_ts = get("offline_timestamp")
+                username = get("username")
+                if (
+                    type(ts) is str
+                    and len(ts) == 20
+                    and earliest <= ts <= latest
+                    and _TS_FAST.match(ts) is not None
+                    and (ts[:10] in valid_dates or self._valid_date(ts[:10]))
+                    and type(ms) is int
+                    and 0 <= ms <= MAX_MS_PLAYED
+                    and type(uri) is str
+                    and len(uri) == 36
+                    and uri.startswith("spotify:track:")
+                    and uri.isascii()
+                    and uri[14:].isalnum()
+                    and (platform is None or type(platform) is str)
+                    and (country is None or (type(country) is str and len(country) <= 8))
+                    and (start is None or (type(start) is str and len(start) <= 32))
+                    and (end is None or (type(end) is str and len(end) <= 32))
+                    and (name is None or type(name) is str)
+                    and (artist is None or type(artist) is str)
+                    and (album is None or type(album) is str)
+                    and len(platform or "") + len(name or "") + len(artist or "") + len(album or "")
+                    <= MAX_NAME
+                    and (shuffle is None or shuffle is True or shuffle is False)
+                    and (skipped_flag is None or skipped_flag is True or skipped_flag is False)
+                    and (offline is None or offline is True or offline is False)
+                    and (incognito is None or incognito is True or incognito is False)
+                    and (offline_ts is None or type(offline_ts) is int)
+                    and (username is None or (username == self.parsed.username))
+                ):
+                    track_id = uri[14:]
+                    append(
+                        MusicRow(
+                            f"{ts[:10]} {ts[11:19]}.000",
+                            track_id,
+                            name or track_id,
+                            self.artist_id(artist) if artist else None,
+                            artist,
+                            self.album_id(artist, album) if artist and album else None,
+                            album,
+                            uri,
+                            ms,
+                            platform,
+                            country,
+                            start,
+                            end,
+                            shuffle,
+                            skipped_flag,
+                            offline,
+                            incognito,
+                            None if offline_ts is None else _offline_ms(offline_ts, earliest_ms, latest_ms),
+                            None,
+                            None,
+                            "extended",
+                        )
+                    )
+                    continue
+            self._extended_record(document, index)
+
+    def _valid_date(self, day: str) -> bool:
+        try:
+            datetime.fromisoformat(day)
+        except ValueError:
+            return False
+        self.valid_dates.add(day)
+        return True
+
+    def _extended_record(self, document: list[Any], index: int) -> None:
         music = self.parsed.music
         episodes = self.parsed.episodes
         skipped = self.parsed.skipped
         keep = self.keep_personal
-        for index in range(len(document)):
-            r = self.record(document, index)
-            played_at = self.ts(r.get("ts"), index)
-            ms_played = self.ms(r, "ms_played", index)
-            platform = self.text(r, "platform", index)
-            country = self.short(r, "conn_country", index, 8)
-            reason_start = self.short(r, "reason_start", index, 32)
-            reason_end = self.short(r, "reason_end", index, 32)
-            shuffle = self.flag(r, "shuffle", index)
-            skipped_flag = self.flag(r, "skipped", index)
-            offline = self.flag(r, "offline", index)
-            incognito = self.flag(r, "incognito_mode", index)
-            username = r.get("username")
-            if username is not None and self.parsed.username is None:
-                self.parsed.username = self.text(r, "username", index, 64)
-            ip_addr = user_agent = None
-            if keep:
-                ip_addr = self.text(r, "ip_addr", index) or self.text(r, "ip_addr_decrypted", index)
-                user_agent = self.text(r, "user_agent_decrypted", index)
-            track_uri = self.text(r, "spotify_track_uri", index, 200)
-            track_name = self.text(r, "master_metadata_track_name", index)
-            if track_uri is not None:
-                track_id = identity.spotify_id(track_uri, "track")
-                if track_id is None or not _ID.match(track_id):
-                    if track_uri.startswith("spotify:local:"):
-                        skipped[SKIP_LOCAL] += 1
-                        continue
-                    raise self.fail(index, f"spotify_track_uri {_show(track_uri)} is not a track URI")
-                artist = self.text(r, "master_metadata_album_artist_name", index)
-                album = self.text(r, "master_metadata_album_album_name", index)
-                music.append(
-                    MusicRow(
-                        played_at,
-                        track_id,
-                        track_name if track_name else track_id,
-                        self.artist_id(artist) if artist else None,
-                        artist,
-                        self.album_id(artist, album) if artist and album else None,
-                        album,
-                        track_uri,
-                        ms_played,
-                        platform,
-                        country,
-                        reason_start,
-                        reason_end,
-                        shuffle,
-                        skipped_flag,
-                        offline,
-                        incognito,
-                        self.offline_at(r.get("offline_timestamp"), index),
-                        ip_addr,
-                        user_agent,
-                        "extended",
-                    )
+        r = self.record(document, index)
+        played_at = self.ts(r.get("ts"), index)
+        ms_played = self.ms(r, "ms_played", index)
+        platform = self.text(r, "platform", index)
+        country = self.short(r, "conn_country", index, 8)
+        reason_start = self.short(r, "reason_start", index, 32)
+        reason_end = self.short(r, "reason_end", index, 32)
+        shuffle = self.flag(r, "shuffle", index)
+        skipped_flag = self.flag(r, "skipped", index)
+        offline = self.flag(r, "offline", index)
+        incognito = self.flag(r, "incognito_mode", index)
+        username = r.get("username")
+        if username is not None and self.parsed.username is None:
+            self.parsed.username = self.text(r, "username", index, 64)
+        ip_addr = user_agent = None
+        if keep:
+            ip_addr = self.text(r, "ip_addr", index) or self.text(r, "ip_addr_decrypted", index)
+            user_agent = self.text(r, "user_agent_decrypted", index)
+        track_uri = self.text(r, "spotify_track_uri", index, 200)
+        track_name = self.text(r, "master_metadata_track_name", index)
+        if track_uri is not None:
+            track_id = identity.spotify_id(track_uri, "track")
+            if track_id is None or not _ID.match(track_id):
+                if track_uri.startswith("spotify:local:"):
+                    skipped[SKIP_LOCAL] += 1
+                    return
+                raise self.fail(index, f"spotify_track_uri {_show(track_uri)} is not a track URI")
+            artist = self.text(r, "master_metadata_album_artist_name", index)
+            album = self.text(r, "master_metadata_album_album_name", index)
+            music.append(
+                MusicRow(
+                    played_at,
+                    track_id,
+                    track_name if track_name else track_id,
+                    self.artist_id(artist) if artist else None,
+                    artist,
+                    self.album_id(artist, album) if artist and album else None,
+                    album,
+                    track_uri,
+                    ms_played,
+                    platform,
+                    country,
+                    reason_start,
+                    reason_end,
+                    shuffle,
+                    skipped_flag,
+                    offline,
+                    incognito,
+                    self.offline_ms(r.get("offline_timestamp"), index),
+                    ip_addr,
+                    user_agent,
+                    "extended",
                 )
-                continue
-            episode_uri = self.text(r, "spotify_episode_uri", index, 200)
-            chapter_uri = self.text(r, "audiobook_chapter_uri", index, 200)
-            if episode_uri is not None or chapter_uri is not None:
-                uri: str = episode_uri or chapter_uri or ""
-                if episode_uri is not None:
-                    kind = "podcast"
-                    name = self.text(r, "episode_name", index)
-                    show = self.text(r, "episode_show_name", index)
-                    show_uri = None
-                else:
-                    kind = "audiobook"
-                    name = self.text(r, "audiobook_chapter_title", index)
-                    show = self.text(r, "audiobook_title", index)
-                    show_uri = self.text(r, "audiobook_uri", index, 200)
-                episode_id = _uri_id(uri)
-                if episode_id is None:
-                    raise self.fail(index, f"{kind} URI {_show(uri)} is not a Spotify URI")
-                episodes.append(
-                    EpisodeRow(
-                        played_at,
-                        episode_id,
-                        kind,
-                        name or episode_id,
-                        show,
-                        uri,
-                        show_uri,
-                        ms_played,
-                        platform,
-                        country,
-                        reason_start,
-                        reason_end,
-                        shuffle,
-                        skipped_flag,
-                        offline,
-                        incognito,
-                        ip_addr,
-                        user_agent,
-                        "extended",
-                    )
+            )
+            return
+        episode_uri = self.text(r, "spotify_episode_uri", index, 200)
+        chapter_uri = self.text(r, "audiobook_chapter_uri", index, 200)
+        if episode_uri is not None or chapter_uri is not None:
+            uri: str = episode_uri or chapter_uri or ""
+            if episode_uri is not None:
+                kind = "podcast"
+                name = self.text(r, "episode_name", index)
+                show = self.text(r, "episode_show_name", index)
+                show_uri = None
+            else:
+                kind = "audiobook"
+                name = self.text(r, "audiobook_chapter_title", index)
+                show = self.text(r, "audiobook_title", index)
+                show_uri = self.text(r, "audiobook_uri", index, 200)
+            episode_id = _uri_id(uri)
+            if episode_id is None:
+                raise self.fail(index, f"{kind} URI {_show(uri)} is not a Spotify URI")
+            episodes.append(
+                EpisodeRow(
+                    played_at,
+                    episode_id,
+                    kind,
+                    name or episode_id,
+                    show,
+                    uri,
+                    show_uri,
+                    ms_played,
+                    platform,
+                    country,
+                    reason_start,
+                    reason_end,
+                    shuffle,
+                    skipped_flag,
+                    offline,
+                    incognito,
+                    ip_addr,
+                    user_agent,
+                    "extended",
                 )
-                continue
-            skipped[SKIP_LOCAL if track_name else SKIP_NO_CONTENT] += 1
+            )
+            return
+        skipped[SKIP_LOCAL if track_name else SKIP_NO_CONTENT] += 1
 
     def account_music(self, document: list[Any]) -> None:
         music = self.parsed.music
@@ -547,6 +652,13 @@ class _Reader:
             )
 
 
+def _offline_ms(value: int, earliest_ms: int, latest_ms: int) -> int | None:
+    # endsong files count milliseconds, newer files seconds; the magnitude tells them apart.
+    ms = value if value > 100_000_000_000 else value * 1000
+    # 0 and other impossible values occur in real files: unknown, not an error.
+    return ms if earliest_ms <= ms <= latest_ms else None
+
+
 def _uri_id(uri: str) -> str | None:
     parts = uri.split(":")
     if len(parts) == 3 and parts[0] == "spotify" and _ID.match(parts[2]):
@@ -576,8 +688,16 @@ def _show(value: str) -> str:
     return repr(value if len(value) <= 40 else value[:40] + "…")
 
 
+def _music_key(row: MusicRow) -> tuple[str, str]:
+    return (row[0], row[1])
+
+
+def _episode_key(row: EpisodeRow) -> tuple[str, str]:
+    return (row[0], row[1])
+
+
 def _music_order(row: MusicRow) -> tuple[Any, ...]:
-    return (row.ms_played, row.offline_at or "", row.reason_start or "", row.reason_end or "")
+    return (row.ms_played, row.offline_ms or 0, row.reason_start or "", row.reason_end or "")
 
 
 def _episode_order(row: EpisodeRow) -> tuple[Any, ...]:
@@ -588,14 +708,12 @@ def _spread(
     rows: list[R], key: Callable[[R], tuple[str, str]], order: Callable[[R], tuple[Any, ...]]
 ) -> list[R]:
     """Give plays of one item that end at the same stored instant distinct ends, 1 ms apart."""
-    groups: dict[tuple[str, str], list[int]] = {}
-    duplicated = False
-    for position, row in enumerate(rows):
-        bucket = groups.setdefault(key(row), [])
-        bucket.append(position)
-        duplicated = duplicated or len(bucket) > 1
-    if not duplicated:
+    keys = [key(row) for row in rows]
+    if len(set(keys)) == len(keys):  # the usual case, checked at C speed
         return rows
+    groups: dict[tuple[str, str], list[int]] = {}
+    for position, k in enumerate(keys):
+        groups.setdefault(k, []).append(position)
     taken = {k for k in groups}
     for positions in groups.values():
         if len(positions) < 2:

@@ -23,7 +23,7 @@ from brapped.store.types import to_utc_ms
 
 MUSIC_STAGE = "import_music_stage"
 EPISODE_STAGE = "import_episode_stage"
-# The staging tables hold MusicRow / EpisodeRow fields in order, plus `is_new`.
+# The staging tables hold the MusicRow / EpisodeRow fields, in order, of the rows to load.
 _MUSIC_TYPES = (
     ("played_at", "TIMESTAMP"),
     ("track_id", "TEXT"),
@@ -42,11 +42,10 @@ _MUSIC_TYPES = (
     ("skipped", "BOOLEAN"),
     ("offline", "BOOLEAN"),
     ("incognito", "BOOLEAN"),
-    ("offline_at", "TIMESTAMP"),
+    ("offline_ms", "BIGINT"),
     ("ip_addr", "TEXT"),
     ("user_agent", "TEXT"),
     ("origin", "TEXT"),
-    ("is_new", "BOOLEAN"),
 )
 _EPISODE_TYPES = (
     ("played_at", "TIMESTAMP"),
@@ -68,10 +67,9 @@ _EPISODE_TYPES = (
     ("ip_addr", "TEXT"),
     ("user_agent", "TEXT"),
     ("origin", "TEXT"),
-    ("is_new", "BOOLEAN"),
 )
-assert [c for c, _ in _MUSIC_TYPES[:-1]] == list(MusicRow._fields)
-assert [c for c, _ in _EPISODE_TYPES[:-1]] == list(EpisodeRow._fields)
+assert [c for c, _ in _MUSIC_TYPES] == list(MusicRow._fields)
+assert [c for c, _ in _EPISODE_TYPES] == list(EpisodeRow._fields)
 
 
 def _create_stage(conn: Connection, name: str, columns: Sequence[tuple[str, str]]) -> None:
@@ -108,16 +106,16 @@ def _fill_stage(
         cursor.close()
 
 
-def stage_music(conn: Connection, rows: Iterable[tuple[MusicRow, bool]]) -> None:
-    """Put music rows (each with whether it is a new play) into the staging table."""
+def stage_music(conn: Connection, rows: Sequence[MusicRow]) -> None:
+    """Put the music rows to load (new plays, and plays replacing account data) into staging."""
     _create_stage(conn, MUSIC_STAGE, _MUSIC_TYPES)
-    _fill_stage(conn, MUSIC_STAGE, _MUSIC_TYPES, ((*row, is_new) for row, is_new in rows))
+    _fill_stage(conn, MUSIC_STAGE, _MUSIC_TYPES, rows)
 
 
-def stage_episodes(conn: Connection, rows: Iterable[tuple[EpisodeRow, bool]]) -> None:
-    """Put episode rows (each with whether it is a new play) into the staging table."""
+def stage_episodes(conn: Connection, rows: Sequence[EpisodeRow]) -> None:
+    """Put the episode rows to load into staging."""
     _create_stage(conn, EPISODE_STAGE, _EPISODE_TYPES)
-    _fill_stage(conn, EPISODE_STAGE, _EPISODE_TYPES, ((*row, is_new) for row, is_new in rows))
+    _fill_stage(conn, EPISODE_STAGE, _EPISODE_TYPES, rows)
 
 
 def drop_stages(conn: Connection) -> None:
@@ -151,14 +149,14 @@ def load_music_dimensions(conn: Connection) -> None:
     conn.execute(
         text(
             f"INSERT INTO artists (id, name) SELECT artist_id, MIN(artist_name) FROM {s} "
-            f"WHERE is_new AND artist_id IS NOT NULL "
+            f"WHERE artist_id IS NOT NULL "
             f"AND NOT EXISTS (SELECT 1 FROM artists a WHERE a.id = {s}.artist_id) GROUP BY artist_id"
         )
     )
     conn.execute(
         text(
             f"INSERT INTO albums (id, name) SELECT album_id, MIN(album_name) FROM {s} "
-            f"WHERE is_new AND album_id IS NOT NULL "
+            f"WHERE album_id IS NOT NULL "
             f"AND NOT EXISTS (SELECT 1 FROM albums a WHERE a.id = {s}.album_id) GROUP BY album_id"
         )
     )
@@ -166,7 +164,7 @@ def load_music_dimensions(conn: Connection) -> None:
         text(
             f"INSERT INTO album_artists (album_id, position, artist_id) "
             f"SELECT album_id, 0, MIN(artist_id) FROM {s} "
-            f"WHERE is_new AND album_id IS NOT NULL AND artist_id IS NOT NULL "
+            f"WHERE album_id IS NOT NULL AND artist_id IS NOT NULL "
             f"AND NOT EXISTS (SELECT 1 FROM album_artists a WHERE a.album_id = {s}.album_id) "
             f"GROUP BY album_id"
         )
@@ -175,7 +173,7 @@ def load_music_dimensions(conn: Connection) -> None:
         text(
             f"INSERT INTO tracks (id, name, album_id, uri, is_resolved) "
             f"SELECT track_id, MIN(track_name), MIN(album_id), MIN(uri), :unresolved FROM {s} "
-            f"WHERE is_new AND NOT EXISTS (SELECT 1 FROM tracks t WHERE t.id = {s}.track_id) "
+            f"WHERE NOT EXISTS (SELECT 1 FROM tracks t WHERE t.id = {s}.track_id) "
             f"GROUP BY track_id"
         ),
         {"unresolved": False},
@@ -184,11 +182,18 @@ def load_music_dimensions(conn: Connection) -> None:
         text(
             f"INSERT INTO track_artists (track_id, position, artist_id) "
             f"SELECT track_id, 0, MIN(artist_id) FROM {s} "
-            f"WHERE is_new AND artist_id IS NOT NULL "
+            f"WHERE artist_id IS NOT NULL "
             f"AND NOT EXISTS (SELECT 1 FROM track_artists a WHERE a.track_id = {s}.track_id) "
             f"GROUP BY track_id"
         )
     )
+
+
+def _offline_at(conn: Connection) -> str:
+    if conn.dialect.name == "postgresql":
+        return "to_timestamp(offline_ms / 1000.0)"
+    # %f is seconds with milliseconds: the stored text form exactly.
+    return "strftime('%Y-%m-%d %H:%M:%f', offline_ms / 1000.0, 'unixepoch')"
 
 
 def insert_music_plays(conn: Connection, user_id: str) -> int:
@@ -198,9 +203,9 @@ def insert_music_plays(conn: Connection, user_id: str) -> int:
         text(
             f"INSERT INTO plays (user_id, played_at, track_id, ms_played, ms_played_source, source, "
             f"offline_at, {_PLAY_FIELDS}) "
-            f"SELECT {_USER}, played_at, track_id, ms_played, 'export', 'export', offline_at, "
+            f"SELECT {_USER}, played_at, track_id, ms_played, 'export', 'export', {_offline_at(conn)}, "
             f"{_PLAY_FIELDS} "
-            f"FROM {s} WHERE is_new AND NOT EXISTS (SELECT 1 FROM plays p WHERE p.user_id = :user_id "
+            f"FROM {s} WHERE NOT EXISTS (SELECT 1 FROM plays p WHERE p.user_id = :user_id "
             f"AND p.played_at = {s}.played_at AND p.track_id = {s}.track_id)"
         ),
         {"user_id": user_id},
@@ -215,7 +220,7 @@ def load_episode_dimensions(conn: Connection) -> None:
         text(
             f"INSERT INTO episodes (id, kind, name, show_name, uri, show_uri) "
             f"SELECT episode_id, MIN(kind), MIN(name), MIN(show_name), MIN(uri), MIN(show_uri) FROM {s} "
-            f"WHERE is_new AND NOT EXISTS (SELECT 1 FROM episodes e WHERE e.id = {s}.episode_id) "
+            f"WHERE NOT EXISTS (SELECT 1 FROM episodes e WHERE e.id = {s}.episode_id) "
             f"GROUP BY episode_id"
         )
     )
@@ -229,7 +234,7 @@ def insert_episode_plays(conn: Connection, user_id: str) -> int:
             f"INSERT INTO episode_plays (user_id, played_at, episode_id, ms_played, ms_played_source, "
             f"source, {_PLAY_FIELDS}) "
             f"SELECT {_USER}, played_at, episode_id, ms_played, 'export', 'export', {_PLAY_FIELDS} "
-            f"FROM {s} WHERE is_new AND NOT EXISTS (SELECT 1 FROM episode_plays p "
+            f"FROM {s} WHERE NOT EXISTS (SELECT 1 FROM episode_plays p "
             f"WHERE p.user_id = :user_id AND p.played_at = {s}.played_at AND p.episode_id = {s}.episode_id)"
         ),
         {"user_id": user_id},
