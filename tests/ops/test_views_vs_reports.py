@@ -31,3 +31,27 @@ def test_v_daily_returns_what_the_daily_report_returns(store: Store) -> None:
                 report["distinct_artists"],
             )
             assert round(float(row["minutes_played"]), 2) == report["minutes_listened"]
+
+
+def test_v_artist_credit_returns_what_the_top_artists_report_returns(store: Store) -> None:
+    from brapped.insights.scope import Scope
+    from brapped.insights.top import top_artists
+
+    fill(store, plays=300)
+    credited = rows(
+        store,
+        "SELECT artist_id, SUM(CASE WHEN role = 'main' THEN 1 ELSE 0 END) AS main_plays, "
+        "SUM(CASE WHEN role = 'featured' THEN 1 ELSE 0 END) AS featured_plays, "
+        "SUM(COALESCE(ms_played, 0)) AS ms_played FROM v_artist_credit GROUP BY artist_id",
+    )
+    with store.connect() as conn:
+        report = top_artists(conn, Scope(), limit=1000)
+    assert len(report) == len(credited) > 5
+    by_id = {row["artist_id"]: row for row in credited}
+    for artist in report:
+        view = by_id[artist["id"]]
+        assert (int(view["main_plays"]), int(view["featured_plays"]), int(view["ms_played"])) == (
+            artist["main_plays"],
+            artist["featured_plays"],
+            artist["ms_played"],
+        )
