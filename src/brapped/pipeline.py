@@ -195,7 +195,7 @@ def sync(
     with store.connect() as conn:
         waiting_until = resume_after(conn)
     if waiting_until is not None and started < waiting_until:
-        with store.begin() as conn:
+        with store.begin(immediate=True) as conn:
             record_run(
                 conn,
                 "sync",
@@ -327,7 +327,7 @@ def _record_failure(
     calls: int,
 ) -> None:
     try:
-        with store.begin() as conn:
+        with store.begin(immediate=True) as conn:
             outcome = "rate_limited" if isinstance(exc, RateLimited) else "failed"
             if isinstance(exc, RateLimited):
                 set_state(conn, RESUME_AFTER, _iso(exc.resume_at), now)
@@ -529,7 +529,7 @@ def _lookups(
 
 
 def _remember_batch(store: Store, client: SpotifyClient, allowed: bool) -> None:
-    with store.begin() as conn:
+    with store.begin(immediate=True) as conn:
         set_state(conn, BATCH_ALLOWED, "true" if allowed else "false", client.clock.now())
 
 
@@ -576,9 +576,12 @@ def enrich(
         _record_failure(store, "enrich", started, clock.now(), exc, None, budget.used)
         raise
     result.api_calls = budget.used
-    with store.begin() as conn:
+    with store.connect() as conn:
         result.backlog = backlog(conn)
         result.resolved_total, result.tracks_total = resolve_progress(conn)
+    # Reads above, writes in their own IMMEDIATE transaction: on SQLite a transaction that read and
+    # then writes fails at once if another writer committed in between.
+    with store.begin(immediate=True) as conn:
         now = clock.now()
         if result.rate_limited is not None:
             set_state(conn, RESUME_AFTER, _iso(result.rate_limited.resume_at), now)
