@@ -108,7 +108,8 @@ def spotify_steps(app: AppContext, store: Store) -> Steps:
         return {**result.counts(), "outcome": result.outcome}
 
     def enrich() -> Mapping[str, Any]:
-        result = pipeline.enrich(store, client, max_calls=int(settings.enrich_budget))
+        # Within the budget, background enrichment also resolves tracks only an export named.
+        result = pipeline.enrich(store, client, max_calls=int(settings.enrich_budget), resolve=True)
         return result.counts()
 
     return Steps(sync=sync, enrich=enrich, report=report_step(store, settings), close=client.http.close)
