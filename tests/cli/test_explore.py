@@ -17,7 +17,7 @@ def test_search(runner: CliRunner, db: str) -> None:  # noqa: F811
     assert data["tracks"] == [] and data["albums"] == []
     code, out, _ = run(runner, db, "search", "two", "--format", "csv")
     assert code == 0
-    assert out.splitlines()[1] == "track,Two (feat. Beta),Alpha (feat. Beta),2,1.33,2024-10-27T01:30:00Z,t2"
+    assert out.splitlines()[1] == "track,Two (feat. Beta),Alpha (feat. Beta),2,2024-10-27T01:30:00Z,t2"
     code, out, _ = run(runner, db, "search", "zzz")
     assert code == 0 and "Nothing you played matches" in out
 

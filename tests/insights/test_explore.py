@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from brapped.insights import NotFound, ReportError, Scope, artist_story, fold, search, top, track_story
+from brapped.insights import (
+    NotFound,
+    ReportError,
+    Scope,
+    artist_story,
+    fold,
+    refresh_search_names,
+    search,
+    top,
+    track_story,
+)
 from brapped.store import Store, tables
 from tests.insights.conftest import TZ, add_plays, at
 
@@ -50,6 +60,11 @@ def test_search_names_follow_renames_and_removals(history: Store) -> None:
         assert search(conn, "three")["tracks"] == []
         names = conn.execute(select(func.count()).select_from(tables.search_names)).scalar_one()
     assert names == 5 + 5 + 3  # tracks, artists, albums
+    with history.begin() as conn:
+        assert refresh_search_names(conn) == 0  # up to date: counts match, nothing refolded
+        conn.execute(update(tables.artists).where(tables.artists.c.id == "a2").values(name="Bêta Band"))
+        assert refresh_search_names(conn) == 1  # the trigger dropped the old name
+        assert [a["id"] for a in search(conn, "beta band")["artists"]] == ["a2"]
 
 
 def test_search_needs_letters(history: Store) -> None:

@@ -34,7 +34,6 @@ def search_cmd(app: AppContext, query: str, limit: int, user_id: str | None, fmt
             "name": item["name"],
             "artists": _artists_text(item.get("artists", [])),
             "plays": item["plays"],
-            "minutes": item["minutes"],
             "last_played": _when(item["last_played"]),
             "id": item["id"],
         }
@@ -44,7 +43,7 @@ def search_cmd(app: AppContext, query: str, limit: int, user_id: str | None, fmt
     if not rows and fmt == "table":
         click.echo(f"Nothing you played matches {query!r}.")
         return
-    emit_rows(app, fmt, rows, ["kind", "name", "artists", "plays", "minutes", "last_played", "id"])
+    emit_rows(app, fmt, rows, ["kind", "name", "artists", "plays", "last_played", "id"])
 
 
 def _others_note(story: dict[str, Any]) -> str:

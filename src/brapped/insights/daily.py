@@ -15,6 +15,7 @@ from brapped.insights.summary import (
     new_artists,
     new_tracks,
     spoken_word,
+    sums,
     totals,
 )
 from brapped.insights.top import top_artists, top_tracks
@@ -85,7 +86,7 @@ def average_day(
     if first is None or start > end:
         return {"days": 0, "start": None, "end": None, "minutes_listened": 0.0, "plays": 0.0, "streams": 0.0}
     window = Period(start, end, period.timezone)
-    summary = totals(conn, Scope.of(window, user_id, stream_threshold_ms))
+    summary = sums(conn, Scope.of(window, user_id, stream_threshold_ms))
     days = window.days
     return {
         "days": days,

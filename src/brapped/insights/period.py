@@ -180,6 +180,7 @@ class _floor_int(FunctionElement[int]):
     inherit_cache = True
 
 
+@compiles(_floor_int)  # str() of a statement, and SQLite
 @compiles(_floor_int, "sqlite")
 def _floor_sqlite(element: _floor_int, compiler: Any, **kw: Any) -> str:
     # CAST truncates toward zero, which is floor for the positive epochs brapped stores.
@@ -199,6 +200,7 @@ class month_text(FunctionElement[str]):
     inherit_cache = True
 
 
+@compiles(month_text)  # str() of a statement, and SQLite
 @compiles(month_text, "sqlite")
 def _month_sqlite(element: month_text, compiler: Any, **kw: Any) -> str:
     return f"strftime('%Y-%m', {compiler.process(next(iter(element.clauses)), **kw)}, 'unixepoch')"
@@ -218,16 +220,17 @@ def local_seconds(
     Instants outside the range get the offset in force at the nearest end of it.
     """
     table = offsets(zone(timezone), start, end)
-    seconds = epoch(column)
     if len(table) == 1:
-        shifted: ColumnElement[Any] = seconds + _int(table[0][1])
+        offset: ColumnElement[Any] = _int(table[0][1])
     else:
+        # Compare the stored instant itself (cheap: text on SQLite, timestamptz on PostgreSQL) and
+        # convert it to epoch seconds once: SQLite would evaluate epoch() again in every branch.
         whens = [
-            (seconds < _int(table[i + 1][0]), seconds + _int(offset))
+            (column < datetime.fromtimestamp(table[i + 1][0], UTC), _int(offset))
             for i, (_, offset) in enumerate(table[:-1])
         ]
-        shifted = case(*whens, else_=seconds + _int(table[-1][1]))
-    return _floor_int(shifted)
+        offset = case(*whens, else_=_int(table[-1][1]))
+    return _floor_int(epoch(column) + offset)
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,7 @@ def artist_story(
     is_various = artist_id == VARIOUS_ARTISTS_ID or str(m["name"]).lower() == VARIOUS_ARTISTS_NAME
 
     artist_tracks = select(track_artists.c.track_id).where(track_artists.c.artist_id == artist_id)
-    sub = track_query(scope).where(plays.c.track_id.in_(artist_tracks)).subquery()
+    sub = track_query(scope).where(tracks.c.id.in_(artist_tracks)).subquery()
     top_rows = conn.execute(
         select(sub)
         .order_by(

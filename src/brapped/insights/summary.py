@@ -6,48 +6,47 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, exists, func, select
+from sqlalchemy import Connection, FromClause, exists, func, select
 
 from brapped.insights.period import LocalTime, Period
-from brapped.insights.scope import Scope, by_codepoint, minutes, not_various_artists, ratio
+from brapped.insights.scope import Scope, by_codepoint, minutes, not_various_artists, per_track, ratio
 from brapped.store.tables import artists, episode_plays, episodes, plays, track_artists, tracks
 
 
-def totals(conn: Connection, scope: Scope) -> dict[str, Any]:
-    """Plays, streams, listening time (measured vs estimated) and distinct tracks/albums/artists."""
-    ms = scope.ms()
+def totals(conn: Connection, scope: Scope, *, source: FromClause | None = None) -> dict[str, Any]:
+    """Plays, streams, listening time (measured vs estimated) and distinct tracks/albums/artists.
+
+    `source`: the scope's per-track sums already materialised (`scope.materialized(per_track(...))`).
+    """
+    pt = source if source is not None else per_track(scope).subquery("per_track")
     row = (
         conn.execute(
             select(
-                func.count().label("plays"),
-                func.coalesce(func.sum(scope.is_stream()), 0).label("streams"),
-                func.coalesce(func.sum(ms), 0).label("ms_played"),
-                func.coalesce(func.sum(case((plays.c.ms_played_source == "export", ms), else_=0)), 0).label(
-                    "measured_ms"
-                ),
-                func.coalesce(func.sum(case((plays.c.ms_played_source == "estimate", ms), else_=0)), 0).label(
-                    "estimated_ms"
-                ),
-                func.coalesce(func.sum(case((plays.c.ms_played.is_(None), 1), else_=0)), 0).label(
-                    "unknown_plays"
-                ),
-                func.count(func.distinct(plays.c.track_id)).label("distinct_tracks"),
-                func.count(func.distinct(tracks.c.album_id)).label("distinct_albums"),
-            )
-            .select_from(plays.join(tracks, tracks.c.id == plays.c.track_id))
-            .where(scope.where())
+                func.count().label("distinct_tracks"),
+                func.coalesce(func.sum(pt.c.plays), 0).label("plays"),
+                func.coalesce(func.sum(pt.c.streams), 0).label("streams"),
+                func.coalesce(func.sum(pt.c.ms_played), 0).label("ms_played"),
+                func.coalesce(func.sum(pt.c.measured_ms), 0).label("measured_ms"),
+                func.coalesce(func.sum(pt.c.estimated_ms), 0).label("estimated_ms"),
+                func.coalesce(func.sum(pt.c.unknown_plays), 0).label("unknown_plays"),
+            ).select_from(pt)
         )
         .one()
         ._mapping
     )
+    distinct_albums = conn.execute(
+        select(func.count(func.distinct(tracks.c.album_id))).select_from(
+            pt.join(tracks, tracks.c.id == pt.c.track_id)
+        )
+    ).scalar_one()
     distinct_artists = conn.execute(
         select(func.count(func.distinct(track_artists.c.artist_id)))
         .select_from(
-            plays.join(track_artists, track_artists.c.track_id == plays.c.track_id).join(
+            pt.join(track_artists, track_artists.c.track_id == pt.c.track_id).join(
                 artists, artists.c.id == track_artists.c.artist_id
             )
         )
-        .where(scope.where(), not_various_artists())
+        .where(not_various_artists())
     ).scalar_one()
     total_ms = int(row["ms_played"])
     # ms_played_source NULL with a value (older rows) counts as measured: it came with the play.
@@ -59,7 +58,7 @@ def totals(conn: Connection, scope: Scope) -> dict[str, Any]:
         "streams": int(row["streams"]),
         "distinct_tracks": int(row["distinct_tracks"]),
         "distinct_artists": int(distinct_artists),
-        "distinct_albums": int(row["distinct_albums"]),
+        "distinct_albums": int(distinct_albums),
         "time_sources": {
             "measured_minutes": minutes(int(row["measured_ms"]) + other_ms),
             "estimated_minutes": minutes(int(row["estimated_ms"])),
@@ -67,6 +66,18 @@ def totals(conn: Connection, scope: Scope) -> dict[str, Any]:
             "unknown_plays": int(row["unknown_plays"]),
         },
     }
+
+
+def sums(conn: Connection, scope: Scope) -> dict[str, int]:
+    """Just plays, streams and milliseconds of the scope: one pass, no joins."""
+    row = conn.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(scope.is_stream()), 0),
+            func.coalesce(func.sum(scope.ms()), 0),
+        ).where(scope.where())
+    ).one()
+    return {"plays": int(row[0]), "streams": int(row[1]), "ms_played": int(row[2])}
 
 
 @dataclass(frozen=True)
@@ -155,44 +166,46 @@ def new_tracks(conn: Connection, scope: Scope, *, limit: int = 5) -> tuple[int, 
     ]
 
 
-def new_artists(conn: Connection, scope: Scope, *, limit: int = 5) -> tuple[int, list[dict[str, Any]]]:
+def new_artists(
+    conn: Connection, scope: Scope, *, limit: int = 5, source: FromClause | None = None
+) -> tuple[int, list[dict[str, Any]]]:
     """Artists (any credit) first ever played inside the scope: (how many, the most played of them)."""
     assert scope.start is not None
-    earlier_play = plays.alias("earlier_play")
-    earlier_credit = track_artists.alias("earlier_credit")
+    pt = source if source is not None else per_track(scope).subquery("per_track")
     sub = (
         select(
             artists.c.id,
             artists.c.name,
-            func.count().label("plays"),
-            func.sum(scope.ms()).label("ms_played"),
+            func.sum(pt.c.plays).label("plays"),
+            func.sum(pt.c.ms_played).label("ms_played"),
         )
         .select_from(
-            plays.join(track_artists, track_artists.c.track_id == plays.c.track_id).join(
+            pt.join(track_artists, track_artists.c.track_id == pt.c.track_id).join(
                 artists, artists.c.id == track_artists.c.artist_id
             )
         )
-        .where(scope.where(), not_various_artists())
+        .where(not_various_artists())
         .group_by(artists.c.id, artists.c.name)
         .subquery()
     )
-    before_sub = exists().where(
+    earlier_play = plays.alias("earlier_play")
+    earlier_credit = track_artists.alias("earlier_credit")
+    before = exists().where(
         earlier_credit.c.artist_id == sub.c.id,
         earlier_play.c.track_id == earlier_credit.c.track_id,
         earlier_play.c.played_at < scope.start,
         *([earlier_play.c.user_id == scope.user_id] if scope.user_id is not None else []),
     )
-    new = select(sub).where(~before_sub).subquery()
-    count = int(conn.execute(select(func.count()).select_from(new)).scalar_one())
+    new = select(sub).where(~before).subquery()
+    # One pass: all new artists in rank order (hundreds at most in a year), counted here.
     rows = conn.execute(
-        select(new)
-        .order_by(
+        select(new).order_by(
             new.c.plays.desc(), new.c.ms_played.desc(), by_codepoint(new.c.name), by_codepoint(new.c.id)
         )
-        .limit(limit)
     ).all()
-    return count, [
-        {"id": r.id, "name": r.name, "plays": int(r.plays), "minutes": minutes(r.ms_played)} for r in rows
+    return len(rows), [
+        {"id": r.id, "name": r.name, "plays": int(r.plays), "minutes": minutes(r.ms_played)}
+        for r in rows[:limit]
     ]
 
 

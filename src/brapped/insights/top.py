@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Select, and_, case, func, select
+from sqlalchemy import Connection, FromClause, Select, and_, case, func, select
 
 from brapped.errors import BrappedError
-from brapped.insights.scope import Scope, by_codepoint, minutes, not_various_artists
-from brapped.store.tables import album_artists, albums, artist_genres, artists, plays, track_artists, tracks
+from brapped.insights.scope import Scope, by_codepoint, minutes, not_various_artists, per_track
+from brapped.store.tables import album_artists, albums, artist_genres, artists, track_artists, tracks
 
 Kind = Literal["artists", "tracks", "albums", "genres"]
 By = Literal["plays", "streams", "minutes"]
@@ -34,17 +34,25 @@ def _check_limit(limit: int) -> None:
         raise ReportError(f"limit must be at least 1, not {limit}")
 
 
-def top_artists(conn: Connection, scope: Scope, *, by: By = "plays", limit: int = 10) -> list[dict[str, Any]]:
+def _source(scope: Scope, source: FromClause | None) -> FromClause:
+    """Per-track sums: the given (materialised) table, else the aggregate as a subquery."""
+    return source if source is not None else per_track(scope).subquery("per_track")
+
+
+def top_artists(
+    conn: Connection, scope: Scope, *, by: By = "plays", limit: int = 10, source: FromClause | None = None
+) -> list[dict[str, Any]]:
     """Artists by plays (or streams/minutes), every credited artist counted, main and featured apart.
 
     A play credits each artist of its track once: position 0 as main artist, others as featured.
+    `source`: per-track sums of `scope` already materialised (see `scope.materialized`).
     """
     _check_limit(limit)
-    ms = scope.ms()
+    pt = _source(scope, source)
     main = track_artists.c.position == 0
-    n_plays = func.count().label("plays")
-    n_streams = func.sum(scope.is_stream()).label("streams")
-    total_ms = func.sum(ms).label("ms_played")
+    n_plays = func.sum(pt.c.plays).label("plays")
+    n_streams = func.sum(pt.c.streams).label("streams")
+    total_ms = func.sum(pt.c.ms_played).label("ms_played")
     query = (
         select(
             artists.c.id,
@@ -52,17 +60,17 @@ def top_artists(conn: Connection, scope: Scope, *, by: By = "plays", limit: int 
             n_plays,
             n_streams,
             total_ms,
-            func.sum(case((main, 1), else_=0)).label("main_plays"),
-            func.sum(case((main, 0), else_=1)).label("featured_plays"),
-            func.sum(case((main, ms), else_=0)).label("main_ms"),
-            func.sum(case((main, 0), else_=ms)).label("featured_ms"),
+            func.sum(case((main, pt.c.plays), else_=0)).label("main_plays"),
+            func.sum(case((main, 0), else_=pt.c.plays)).label("featured_plays"),
+            func.sum(case((main, pt.c.ms_played), else_=0)).label("main_ms"),
+            func.sum(case((main, 0), else_=pt.c.ms_played)).label("featured_ms"),
         )
         .select_from(
-            plays.join(track_artists, track_artists.c.track_id == plays.c.track_id).join(
+            pt.join(track_artists, track_artists.c.track_id == pt.c.track_id).join(
                 artists, artists.c.id == track_artists.c.artist_id
             )
         )
-        .where(scope.where(), not_various_artists())
+        .where(not_various_artists())
         .group_by(artists.c.id, artists.c.name)
         .order_by(
             *_order(
@@ -128,31 +136,28 @@ def album_credits(conn: Connection, album_ids: Iterable[str]) -> dict[str, list[
     return credits
 
 
-def track_query(scope: Scope) -> Select[Any]:
-    return (
-        select(
-            tracks.c.id,
-            tracks.c.name,
-            tracks.c.album_id,
-            albums.c.name.label("album_name"),
-            func.count().label("plays"),
-            func.sum(scope.is_stream()).label("streams"),
-            func.sum(scope.ms()).label("ms_played"),
-        )
-        .select_from(
-            plays.join(tracks, tracks.c.id == plays.c.track_id).outerjoin(
-                albums, albums.c.id == tracks.c.album_id
-            )
-        )
-        .where(scope.where())
-        .group_by(tracks.c.id, tracks.c.name, tracks.c.album_id, albums.c.name)
+def track_query(scope: Scope, source: FromClause | None = None) -> Select[Any]:
+    """Per-track sums with the track's name and album (one row per track played in the scope)."""
+    pt = _source(scope, source)
+    return select(
+        tracks.c.id,
+        tracks.c.name,
+        tracks.c.album_id,
+        albums.c.name.label("album_name"),
+        pt.c.plays,
+        pt.c.streams,
+        pt.c.ms_played,
+    ).select_from(
+        pt.join(tracks, tracks.c.id == pt.c.track_id).outerjoin(albums, albums.c.id == tracks.c.album_id)
     )
 
 
-def top_tracks(conn: Connection, scope: Scope, *, by: By = "plays", limit: int = 10) -> list[dict[str, Any]]:
+def top_tracks(
+    conn: Connection, scope: Scope, *, by: By = "plays", limit: int = 10, source: FromClause | None = None
+) -> list[dict[str, Any]]:
     """Tracks by plays (or streams/minutes), each with all its credited artists."""
     _check_limit(limit)
-    sub = track_query(scope).subquery()
+    sub = track_query(scope, source).subquery()
     query = (
         select(sub)
         .order_by(
@@ -190,18 +195,20 @@ def track_rows(conn: Connection, rows: list[Any], first_rank: int = 1) -> list[d
     ]
 
 
-def top_albums(conn: Connection, scope: Scope, *, by: By = "plays", limit: int = 10) -> list[dict[str, Any]]:
+def top_albums(
+    conn: Connection, scope: Scope, *, by: By = "plays", limit: int = 10, source: FromClause | None = None
+) -> list[dict[str, Any]]:
     """Albums by plays of their tracks (or streams/minutes)."""
     _check_limit(limit)
-    n_plays = func.count().label("plays")
-    n_streams = func.sum(scope.is_stream()).label("streams")
-    total_ms = func.sum(scope.ms()).label("ms_played")
+    pt = _source(scope, source)
+    n_plays = func.sum(pt.c.plays).label("plays")
+    n_streams = func.sum(pt.c.streams).label("streams")
+    total_ms = func.sum(pt.c.ms_played).label("ms_played")
     query = (
         select(albums.c.id, albums.c.name, albums.c.release_date, n_plays, n_streams, total_ms)
         .select_from(
-            plays.join(tracks, tracks.c.id == plays.c.track_id).join(albums, albums.c.id == tracks.c.album_id)
+            pt.join(tracks, tracks.c.id == pt.c.track_id).join(albums, albums.c.id == tracks.c.album_id)
         )
-        .where(scope.where())
         .group_by(albums.c.id, albums.c.name, albums.c.release_date)
         .order_by(
             *_order(by, n_plays, n_streams, total_ms, by_codepoint(albums.c.name), by_codepoint(albums.c.id))
@@ -226,21 +233,22 @@ def top_albums(conn: Connection, scope: Scope, *, by: By = "plays", limit: int =
     ]
 
 
-def top_genres(conn: Connection, scope: Scope, *, by: By = "plays", limit: int = 10) -> list[dict[str, Any]]:
+def top_genres(
+    conn: Connection, scope: Scope, *, by: By = "plays", limit: int = 10, source: FromClause | None = None
+) -> list[dict[str, Any]]:
     """Genres of the main artist of each play (plays whose main artist has no known genre: none)."""
     _check_limit(limit)
-    n_plays = func.count().label("plays")
-    n_streams = func.sum(scope.is_stream()).label("streams")
-    total_ms = func.sum(scope.ms()).label("ms_played")
+    pt = _source(scope, source)
+    n_plays = func.sum(pt.c.plays).label("plays")
+    n_streams = func.sum(pt.c.streams).label("streams")
+    total_ms = func.sum(pt.c.ms_played).label("ms_played")
     query = (
         select(artist_genres.c.genre, n_plays, n_streams, total_ms)
         .select_from(
-            plays.join(
-                track_artists,
-                and_(track_artists.c.track_id == plays.c.track_id, track_artists.c.position == 0),
+            pt.join(
+                track_artists, and_(track_artists.c.track_id == pt.c.track_id, track_artists.c.position == 0)
             ).join(artist_genres, artist_genres.c.artist_id == track_artists.c.artist_id)
         )
-        .where(scope.where())
         .group_by(artist_genres.c.genre)
         .order_by(*_order(by, n_plays, n_streams, total_ms, by_codepoint(artist_genres.c.genre)))
         .limit(limit)
@@ -259,10 +267,16 @@ def top_genres(conn: Connection, scope: Scope, *, by: By = "plays", limit: int =
 
 
 def top(
-    conn: Connection, kind: Kind, scope: Scope, *, by: By = "plays", limit: int = 10
+    conn: Connection,
+    kind: Kind,
+    scope: Scope,
+    *,
+    by: By = "plays",
+    limit: int = 10,
+    source: FromClause | None = None,
 ) -> list[dict[str, Any]]:
     """The top list of `kind` ('artists', 'tracks', 'albums', 'genres')."""
     functions = {"artists": top_artists, "tracks": top_tracks, "albums": top_albums, "genres": top_genres}
     if kind not in functions:
         raise ReportError(f"unknown list {kind!r}: use artists, tracks, albums or genres")
-    return functions[kind](conn, scope, by=by, limit=limit)
+    return functions[kind](conn, scope, by=by, limit=limit, source=source)

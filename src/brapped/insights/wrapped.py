@@ -6,10 +6,19 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection, FromClause, Integer, Select, case, func, literal_column, select
 
-from brapped.insights.period import LocalTime, Period, day_to_date
-from brapped.insights.scope import Scope, by_codepoint, change, minutes, not_various_artists, ratio
+from brapped.insights.period import DAY, LocalTime, Period, day_to_date, month_text
+from brapped.insights.scope import (
+    Scope,
+    by_codepoint,
+    change,
+    materialized,
+    minutes,
+    not_various_artists,
+    per_track,
+    ratio,
+)
 from brapped.insights.summary import Cell, day_hour_grid, new_artists, spoken_word, totals
 from brapped.insights.top import top_albums, top_artists, top_genres, top_tracks, track_credits
 from brapped.store.tables import albums, artists, plays, track_artists, tracks
@@ -27,44 +36,70 @@ def wrapped(
     session_gap_minutes: int = 30,
     limit: int = 100,
 ) -> dict[str, Any]:
-    """The Wrapped report for `period`; keys documented in docs/reports.md."""
+    """The Wrapped report for `period`; keys documented in docs/reports.md.
+
+    Plays are read in four passes (per track, per local day and track, per local day and hour,
+    sessions); everything else is computed from those small temporary tables.
+    """
     scope = Scope.of(period, user_id, stream_threshold_ms)
-    summary = totals(conn, scope)
-    grid = day_hour_grid(conn, scope, period)
     previous_period = period.previous()
-    previous = totals(conn, Scope.of(previous_period, user_id, stream_threshold_ms))
-    new_count, new_list = new_artists(conn, scope, limit=5)
-    return {
-        "period": period.as_dict(),
-        **summary,
-        "top_artists": top_artists(conn, scope, limit=limit),
-        "top_tracks": top_tracks(conn, scope, limit=limit),
-        "top_albums": top_albums(conn, scope, limit=limit),
-        "top_genres": top_genres(conn, scope, limit=limit),
-        "top_artist_by_month": top_artist_by_month(conn, scope, period),
-        "listening_clock": listening_clock(grid),
-        "busiest_day": busiest_day(grid),
-        "longest_streak": longest_streak(grid),
-        "longest_session": longest_session(conn, scope, period, session_gap_minutes),
-        "most_repeated_track_in_a_day": most_repeated_track(conn, scope, period),
-        "discoveries": {"new_artists": new_count, "top_new_artists": new_list},
-        "listening_age": listening_age(conn, scope),
-        "skip_rate": skip_rate(conn, scope),
-        "estimated_share": summary["time_sources"]["estimated_share"],
-        "previous_period": {
-            "period": previous_period.as_dict(),
-            "minutes_listened": previous["minutes_listened"],
-            "plays": previous["plays"],
-            "streams": previous["streams"],
-            "distinct_tracks": previous["distinct_tracks"],
-            "distinct_artists": previous["distinct_artists"],
-        },
-        "change": {
-            key: change(summary[key], previous[key])
-            for key in ("minutes_listened", "plays", "streams", "distinct_tracks", "distinct_artists")
-        },
-        "spoken_word": spoken_word(conn, scope),
-    }
+    previous_scope = Scope.of(previous_period, user_id, stream_threshold_ms)
+    with (
+        materialized(conn, per_track(scope)) as pt,
+        materialized(conn, per_day_track(scope, period)) as dt,
+        materialized(conn, per_track(previous_scope)) as previous_pt,
+    ):
+        summary = totals(conn, scope, source=pt)
+        previous = totals(conn, previous_scope, source=previous_pt)
+        grid = day_hour_grid(conn, scope, period)
+        new_count, new_list = new_artists(conn, scope, limit=5, source=pt)
+        return {
+            "period": period.as_dict(),
+            **summary,
+            "top_artists": top_artists(conn, scope, limit=limit, source=pt),
+            "top_tracks": top_tracks(conn, scope, limit=limit, source=pt),
+            "top_albums": top_albums(conn, scope, limit=limit, source=pt),
+            "top_genres": top_genres(conn, scope, limit=limit, source=pt),
+            "top_artist_by_month": top_artist_by_month(conn, scope, period, source=dt),
+            "listening_clock": listening_clock(grid),
+            "busiest_day": busiest_day(grid),
+            "longest_streak": longest_streak(grid),
+            "longest_session": longest_session(conn, scope, period, session_gap_minutes),
+            "most_repeated_track_in_a_day": most_repeated_track(conn, scope, period, source=dt),
+            "discoveries": {"new_artists": new_count, "top_new_artists": new_list},
+            "listening_age": listening_age(conn, scope, source=pt),
+            "skip_rate": skip_rate(conn, scope),
+            "estimated_share": summary["time_sources"]["estimated_share"],
+            "previous_period": {
+                "period": previous_period.as_dict(),
+                "minutes_listened": previous["minutes_listened"],
+                "plays": previous["plays"],
+                "streams": previous["streams"],
+                "distinct_tracks": previous["distinct_tracks"],
+                "distinct_artists": previous["distinct_artists"],
+            },
+            "change": {
+                key: change(summary[key], previous[key])
+                for key in ("minutes_listened", "plays", "streams", "distinct_tracks", "distinct_artists")
+            },
+            "spoken_word": spoken_word(conn, scope),
+        }
+
+
+def per_day_track(scope: Scope, period: Period) -> Select[Any]:
+    """One row per local day and track played in the scope: plays and milliseconds."""
+    local = LocalTime.of(plays.c.played_at, period.timezone, period.start_utc, period.end_utc)
+    inner = (
+        select(local.day.label("day"), plays.c.track_id, scope.ms().label("ms"))
+        .where(scope.where())
+        .subquery()
+    )
+    return select(
+        inner.c.day,
+        inner.c.track_id.label("track_id"),
+        func.count().label("plays"),
+        func.sum(inner.c.ms).label("ms_played"),
+    ).group_by(inner.c.day, inner.c.track_id)
 
 
 def listening_clock(grid: list[Cell]) -> dict[str, Any]:
@@ -114,25 +149,27 @@ def longest_streak(grid: list[Cell]) -> dict[str, Any] | None:
     }
 
 
-def top_artist_by_month(conn: Connection, scope: Scope, period: Period) -> list[dict[str, Any]]:
-    """The most played artist (any credit) of each local month with plays."""
-    local = LocalTime.of(plays.c.played_at, period.timezone, period.start_utc, period.end_utc)
+def top_artist_by_month(
+    conn: Connection, scope: Scope, period: Period, *, source: FromClause | None = None
+) -> list[dict[str, Any]]:
+    """The most played artist (any credit) of each local month with plays.
+
+    `source`: `per_day_track(scope, period)` already materialised.
+    """
+    dt = source if source is not None else per_day_track(scope, period).subquery("per_day_track")
+    month = month_text(dt.c.day * literal_column(str(DAY), Integer))
     inner = (
-        select(
-            local.month.label("month"),
-            track_artists.c.artist_id,
-            scope.ms().label("ms"),
-        )
+        select(month.label("month"), track_artists.c.artist_id, dt.c.plays, dt.c.ms_played)
         .select_from(
-            plays.join(track_artists, track_artists.c.track_id == plays.c.track_id).join(
+            dt.join(track_artists, track_artists.c.track_id == dt.c.track_id).join(
                 artists, artists.c.id == track_artists.c.artist_id
             )
         )
-        .where(scope.where(), not_various_artists())
+        .where(not_various_artists())
         .subquery()
     )
-    n_plays = func.count()
-    total_ms = func.sum(inner.c.ms)
+    n_plays = func.sum(inner.c.plays)
+    total_ms = func.sum(inner.c.ms_played)
     ranked = (
         select(
             inner.c.month,
@@ -166,20 +203,14 @@ def top_artist_by_month(conn: Connection, scope: Scope, period: Period) -> list[
     ]
 
 
-def most_repeated_track(conn: Connection, scope: Scope, period: Period) -> dict[str, Any] | None:
+def most_repeated_track(
+    conn: Connection, scope: Scope, period: Period, *, source: FromClause | None = None
+) -> dict[str, Any] | None:
     """The track played most times within one local day (most minutes, then earliest day on a tie)."""
-    local = LocalTime.of(plays.c.played_at, period.timezone, period.start_utc, period.end_utc)
-    inner = (
-        select(local.day.label("day"), plays.c.track_id, scope.ms().label("ms"))
-        .where(scope.where())
-        .subquery()
-    )
-    n_plays = func.count()
-    total_ms = func.sum(inner.c.ms)
+    dt = source if source is not None else per_day_track(scope, period).subquery("per_day_track")
     row = conn.execute(
-        select(inner.c.day, inner.c.track_id, n_plays.label("plays"), total_ms.label("ms_played"))
-        .group_by(inner.c.day, inner.c.track_id)
-        .order_by(n_plays.desc(), total_ms.desc(), inner.c.day, by_codepoint(inner.c.track_id))
+        select(dt.c.day, dt.c.track_id, dt.c.plays, dt.c.ms_played)
+        .order_by(dt.c.plays.desc(), dt.c.ms_played.desc(), dt.c.day, by_codepoint(dt.c.track_id))
         .limit(1)
     ).first()
     if row is None:
@@ -258,15 +289,16 @@ def _new_session(start_s: Any, prev_end_s: Any, gap_seconds: int) -> Any:
     return case((prev_end_s.is_(None), 1), (start_s - prev_end_s >= gap_seconds, 1), else_=0)
 
 
-def listening_age(conn: Connection, scope: Scope) -> dict[str, Any]:
+def listening_age(conn: Connection, scope: Scope, *, source: FromClause | None = None) -> dict[str, Any]:
     """Median release year of the period's plays (each play one vote; plays of undated albums skipped)."""
+    pt = source if source is not None else per_track(scope).subquery("per_track")
     year = func.substr(albums.c.release_date, 1, 4)
     rows = conn.execute(
-        select(year.label("year"), func.count().label("plays"))
+        select(year.label("year"), func.sum(pt.c.plays).label("plays"))
         .select_from(
-            plays.join(tracks, tracks.c.id == plays.c.track_id).join(albums, albums.c.id == tracks.c.album_id)
+            pt.join(tracks, tracks.c.id == pt.c.track_id).join(albums, albums.c.id == tracks.c.album_id)
         )
-        .where(scope.where(), albums.c.release_date.is_not(None), func.length(albums.c.release_date) >= 4)
+        .where(albums.c.release_date.is_not(None), func.length(albums.c.release_date) >= 4)
         .group_by(year)
         .order_by(year)
     ).all()

@@ -105,6 +105,7 @@ tracks = Table(
     Column("is_resolved", Boolean, nullable=False, server_default="0"),
     Column("resolve_attempted_at", UTCDateTime),
     Index("ix_tracks_album_id", "album_id"),
+    Index("ix_tracks_id_album_id", "id", "album_id"),  # revision 0004: reports, index-only
 )
 
 track_artists = Table(
@@ -115,6 +116,8 @@ track_artists = Table(
     Column("artist_id", String(64), ForeignKey("artists.id"), nullable=False),
     UniqueConstraint("track_id", "artist_id"),
     Index("ix_track_artists_artist_id", "artist_id"),
+    # revision 0004: every artist report reads credits from this index alone
+    Index("ix_track_artists_track_id_position_artist_id", "track_id", "position", "artist_id"),
 )
 
 plays = Table(
@@ -143,6 +146,7 @@ plays = Table(
     UniqueConstraint("user_id", "played_at", "track_id"),
     Index("ix_plays_played_at", "played_at"),
     Index("ix_plays_track_id", "track_id"),
+    Index("ix_plays_track_id_played_at", "track_id", "played_at"),  # revision 0004: discoveries
 )
 
 episodes = Table(
