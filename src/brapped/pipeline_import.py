@@ -12,6 +12,7 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -139,20 +140,33 @@ def import_paths(
 
     reports: list[FileReport] = []
     sources = [i for i in items if isinstance(i, Source)]
+    now = clock.now()
     done = 0
-    for item in items:
-        if isinstance(item, Skipped):
-            reports.append(FileReport(item.name, "skipped", message=item.reason))
-            continue
-        if isinstance(item, Broken):
-            reports.append(FileReport(item.name, "failed", message=item.message))
-            continue
-        if progress is not None:
-            progress(done, len(sources), item.name)
-        reports.append(_import_one(store, item, user, clock, keep_personal, run_id))
-        done += 1
-        if progress is not None:
-            progress(done, len(sources), item.name)
+    # Reading and parsing the next file (pure Python) overlaps loading this one (the database
+    # works without the GIL): one file ahead, so at most two are in memory.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="brapped-read") as reader:
+        ahead: Future[ParsedFile | FileReport] | None = None
+        for index, item in enumerate(items):
+            if isinstance(item, Skipped):
+                reports.append(FileReport(item.name, "skipped", message=item.reason))
+                continue
+            if isinstance(item, Broken):
+                reports.append(FileReport(item.name, "failed", message=item.message))
+                continue
+            if progress is not None:
+                progress(done, len(sources), item.name)
+            current = ahead if ahead is not None else reader.submit(_read, item, now, keep_personal)
+            following = next((i for i in items[index + 1 :] if isinstance(i, Source)), None)
+            ahead = reader.submit(_read, following, now, keep_personal) if following is not None else None
+            prepared = current.result()
+            if isinstance(prepared, FileReport):
+                reports.append(prepared)
+            else:
+                reports.append(_load_file(store, prepared, user, clock, keep_personal, run_id))
+            del prepared, current
+            done += 1
+            if progress is not None:
+                progress(done, len(sources), item.name)
 
     result = ImportResult(user, user_source, run_id, reports, warnings)
     if not result.imported and not result.failed:
@@ -211,15 +225,20 @@ def _choose_user(store: Store, items: Sequence[Any], explicit: str | None) -> tu
     return DEFAULT_USER, "default", [warning]
 
 
-def _import_one(
-    store: Store, source: Source, user: str, clock: Clock, keep_personal: bool, run_id: int
-) -> FileReport:
+def _read(source: Source, now: datetime, keep_personal: bool) -> ParsedFile | FileReport:
+    """A file's rows, or the report of why it is skipped or failed."""
     try:
-        parsed = parse_file(source.name, source.read(), clock.now(), keep_personal=keep_personal)
+        parsed = parse_file(source.name, source.read(), now, keep_personal=keep_personal)
     except ImportFileError as exc:
         return FileReport(source.name, "failed", message=str(exc))
     if isinstance(parsed, Skipped):
         return FileReport(parsed.name, "skipped", message=parsed.reason)
+    return parsed
+
+
+def _load_file(
+    store: Store, parsed: ParsedFile, user: str, clock: Clock, keep_personal: bool, run_id: int
+) -> FileReport:
     report = FileReport(parsed.name, "imported", parsed.format, parsed.records, skipped=dict(parsed.skipped))
     first, last = parsed.first, parsed.last
     report.first_played_at = parse_stored(first) if first else None

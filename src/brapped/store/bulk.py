@@ -205,8 +205,8 @@ def insert_music_plays(conn: Connection, user_id: str) -> int:
             f"offline_at, {_PLAY_FIELDS}) "
             f"SELECT {_USER}, played_at, track_id, ms_played, 'export', 'export', {_offline_at(conn)}, "
             f"{_PLAY_FIELDS} "
-            f"FROM {s} WHERE NOT EXISTS (SELECT 1 FROM plays p WHERE p.user_id = :user_id "
-            f"AND p.played_at = {s}.played_at AND p.track_id = {s}.track_id)"
+            # The unique key skips a play stored meanwhile (SQLite needs the WHERE to parse it).
+            f"FROM {s} WHERE true ON CONFLICT (user_id, played_at, track_id) DO NOTHING"
         ),
         {"user_id": user_id},
     )
@@ -234,8 +234,7 @@ def insert_episode_plays(conn: Connection, user_id: str) -> int:
             f"INSERT INTO episode_plays (user_id, played_at, episode_id, ms_played, ms_played_source, "
             f"source, {_PLAY_FIELDS}) "
             f"SELECT {_USER}, played_at, episode_id, ms_played, 'export', 'export', {_PLAY_FIELDS} "
-            f"FROM {s} WHERE NOT EXISTS (SELECT 1 FROM episode_plays p "
-            f"WHERE p.user_id = :user_id AND p.played_at = {s}.played_at AND p.episode_id = {s}.episode_id)"
+            f"FROM {s} WHERE true ON CONFLICT (user_id, played_at, episode_id) DO NOTHING"
         ),
         {"user_id": user_id},
     )
