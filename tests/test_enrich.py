@@ -283,3 +283,24 @@ def test_sync_after_import_merges_instead_of_duplicating(
     stored_keys = {(r[0], r[1]) for r in rows} | {(r[0].replace(microsecond=0), r[1]) for r in rows}
     assert {(at.replace(microsecond=0), tid) for at, tid in window} <= stored_keys
     assert len({(r[0].replace(microsecond=0), r[1]) for r in rows}) == len(rows)
+
+
+def test_sync_after_account_data_import_merges_by_name(
+    store: Store, emu: Emulator, spotify: SpotifyClient, tmp_path: Path
+) -> None:
+    _import(store, emu, tmp_path, ("account",), days=1)
+    with store.connect() as conn:
+        before = int(conn.execute(select(func.count()).select_from(plays)).scalar_one())
+        synthetic_before = conn.execute(select(func.count()).where(tracks.c.id.startswith("name:"))).scalar()
+    result = sync(store, spotify)
+    with store.connect() as conn:
+        after = int(conn.execute(select(func.count()).select_from(plays)).scalar_one())
+        both = conn.execute(select(plays.c.played_at, plays.c.track_id).where(plays.c.source == "both")).all()
+        synthetic_after = conn.execute(select(func.count()).where(tracks.c.id.startswith("name:"))).scalar()
+    # The export covers everything up to now: every play the API shows past the cursor is one the
+    # account data already had (minute precision), so nothing is added, some are merged.
+    window = {(p.played_at, p.id) for p in emu.recently_played_window()}
+    assert result.merged_plays == len(both) > 0 and result.new_plays == 0
+    assert after == before
+    assert {(at, tid) for at, tid in both} <= window  # merged plays now carry the API's instant and id
+    assert synthetic_after <= synthetic_before

@@ -236,6 +236,21 @@ def sync(
     return result
 
 
+def _names(entities: Entities) -> dict[str, tuple[str, frozenset[str]]]:
+    """Track id -> (normalised title, normalised names of its artists), for name-based matching."""
+    return {
+        track_id: (
+            identity.normalise(str(row["name"])),
+            frozenset(
+                identity.normalise(str(entities.artists[p["artist_id"]]["name"]))
+                for p in entities.track_artists.get(track_id, [])
+                if p["artist_id"] in entities.artists
+            ),
+        )
+        for track_id, row in entities.tracks.items()
+    }
+
+
 def _token_requests(client: SpotifyClient) -> int:
     return int(getattr(client.tokens, "refreshes", 0))
 
@@ -297,7 +312,9 @@ def _store_sync(
             loaded.new_albums,
             loaded.new_artists,
         )
-        result.merged_plays = store_load.merge_into_exported(conn, uid, batch.plays, MERGE_TOLERANCE_MS)
+        result.merged_plays = store_load.merge_into_exported(
+            conn, uid, batch.plays, MERGE_TOLERANCE_MS, _names(batch.entities)
+        )
         added = store_load.insert_plays(conn, batch.plays)
         result.new_plays = len(added)
         result.seen_plays = len(batch.plays) - len(added) - result.merged_plays

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Table, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
-from brapped.identity import PREFIX
+from brapped.identity import PREFIX, normalise
 from brapped.store.tables import (
     accounts,
     album_artists,
@@ -216,21 +216,41 @@ def _chunked(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
         yield items[start : start + size]
 
 
-def merge_into_exported(conn: Connection, user_id: str, rows: Sequence[Row], tolerance_ms: int) -> int:
+MINUTE = timedelta(minutes=1)
+
+
+def merge_into_exported(
+    conn: Connection,
+    user_id: str,
+    rows: Sequence[Row],
+    tolerance_ms: int,
+    names: Mapping[str, tuple[str, frozenset[str]]] | None = None,
+) -> int:
     """Synced plays an imported export already holds become one play (source 'both').
 
-    The export's `ts` is the end cut to the second; the API's `played_at` has milliseconds. A stored
-    export play of the same track ending within `tolerance_ms` is the same play: it takes the API's
-    exact instant and keeps the export's measured ms_played (the rule of docs/merge.md, applied in
-    the other direction). Returns how many plays were merged; the caller's insert skips them.
+    The rules of docs/merge.md, applied in the other direction (sync after import):
+    - extended history: a stored export play of the same track ending within `tolerance_ms` (its
+      `ts` is the end cut to the second);
+    - account data (name-based track id, end to the minute): a stored play whose track has the same
+      normalised name, whose main artist is one of the synced track's artists (`names`: track id ->
+      (name, artist names), both normalised), ending in the same minute or the one before or after.
+    The stored play takes the API's exact instant and real track id and keeps the export's measured
+    ms_played. Name-based tracks left without plays are deleted. Returns how many plays merged; the
+    caller's insert then skips them.
     """
     if not rows:
         return 0
     window = timedelta(milliseconds=tolerance_ms)
-    low = min(r["played_at"] for r in rows) - window
-    high = max(r["played_at"] for r in rows) + window
+    reach = max(window, 2 * MINUTE)
+    low = min(r["played_at"] for r in rows) - reach
+    high = max(r["played_at"] for r in rows) + reach
+    main = track_artists.alias("main")
     candidates = conn.execute(
-        select(plays.c.id, plays.c.track_id, plays.c.played_at).where(
+        select(plays.c.id, plays.c.track_id, plays.c.played_at, tracks.c.name, artists.c.name.label("artist"))
+        .join(tracks, tracks.c.id == plays.c.track_id)
+        .outerjoin(main, (main.c.track_id == tracks.c.id) & (main.c.position == 0))
+        .outerjoin(artists, artists.c.id == main.c.artist_id)
+        .where(
             plays.c.user_id == user_id,
             plays.c.source == "export",
             plays.c.played_at >= low,
@@ -239,33 +259,68 @@ def merge_into_exported(conn: Connection, user_id: str, rows: Sequence[Row], tol
     ).all()
     if not candidates:
         return 0
-    exact = {(c.played_at, c.track_id) for c in candidates}
-    pairs = sorted(
-        (abs((c.played_at - r["played_at"]).total_seconds()), c.id, i)
-        for i, r in enumerate(rows)
-        for c in candidates
-        if c.track_id == r["track_id"]
-        and abs(c.played_at - r["played_at"]) < window
-        and (r["played_at"], r["track_id"]) not in exact
-    )
+    names = names or {}
+    # A synced play already stored (a racing sync) must not be merged into a second one.
+    exact = {
+        (at, tid)
+        for at, tid in conn.execute(
+            select(plays.c.played_at, plays.c.track_id).where(
+                plays.c.user_id == user_id, plays.c.played_at >= low, plays.c.played_at <= high
+            )
+        ).all()
+    }
+    pairs: list[tuple[int, float, int, int]] = []
+    for i, r in enumerate(rows):
+        if (r["played_at"], r["track_id"]) in exact:
+            continue
+        want = names.get(r["track_id"])
+        api_minute = _minute(r["played_at"])
+        for c in candidates:
+            delta = abs((c.played_at - r["played_at"]).total_seconds())
+            if c.track_id == r["track_id"] and delta * 1000 < tolerance_ms:
+                pairs.append((0, delta, c.id, i))
+            elif (
+                c.track_id.startswith(PREFIX)
+                and want is not None
+                and normalise(c.name) == want[0]
+                and (c.artist is None or normalise(c.artist) in want[1])
+                and abs(_minute(c.played_at) - api_minute) <= 1
+            ):
+                # Prefer the account-data row of the API play's own minute.
+                pairs.append((1 + (_minute(c.played_at) != api_minute), delta, c.id, i))
+    pairs.sort()
     used_plays: set[int] = set()
     used_rows: set[int] = set()
-    merged = 0
-    for _delta, play_id, index in pairs:  # nearest first, each side at most once
+    emptied: set[str] = set()
+    by_id = {c.id: c for c in candidates}
+    for _rank, _delta, play_id, index in pairs:  # best first, each side at most once
         if play_id in used_plays or index in used_rows:
             continue
         used_plays.add(play_id)
         used_rows.add(index)
         row = rows[index]
+        if by_id[play_id].track_id != row["track_id"]:
+            emptied.add(by_id[play_id].track_id)
         conn.execute(
             update(plays)
             .where(plays.c.id == play_id)
             .values(
                 played_at=row["played_at"],
+                track_id=row["track_id"],
                 source="both",
                 context_type=row.get("context_type"),
                 context_uri=row.get("context_uri"),
             )
         )
-        merged += 1
-    return merged
+    for track_id in sorted(emptied):
+        if conn.execute(select(exists().where(plays.c.track_id == track_id))).scalar():
+            continue
+        album_id = conn.execute(select(tracks.c.album_id).where(tracks.c.id == track_id)).scalar_one_or_none()
+        old_artists = replace_positions(conn, track_artists, "track_id", {track_id: []})
+        conn.execute(delete(tracks).where(tracks.c.id == track_id))
+        delete_orphans(conn, [album_id] if album_id else [], old_artists)
+    return len(used_rows)
+
+
+def _minute(value: datetime) -> int:
+    return int(value.timestamp() // 60)
