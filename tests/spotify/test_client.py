@@ -186,3 +186,14 @@ def test_lookups_single_and_batch() -> None:
     client, _, _, seen = make([ok({"artists": [{"id": "a"}, None]})])
     assert list(fetch_in_batches(client, "artists", ["a", "b"])) == [("a", {"id": "a"}), ("b", None)]
     assert seen[0].url.params["ids"] == "a,b"
+
+
+def test_missing_scope_asks_for_a_new_authorisation() -> None:
+    client, _, _, _ = make([error(403, "Insufficient client scope")])
+    with pytest.raises(AuthRequired, match="Insufficient client scope; run `brapped auth` again") as caught:
+        client.recently_played()
+    assert caught.value.exit_code == 77
+    client, _, _, _ = make([error(403, "Forbidden")])
+    with pytest.raises(SpotifyError) as refused:
+        client.several("artists", ["a"])
+    assert refused.value.status == 403  # what batch detection relies on

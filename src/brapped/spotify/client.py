@@ -113,7 +113,12 @@ class SpotifyClient:
                     raise SpotifyError(status, _error_message(response))
                 self._backoff(failures, f"HTTP {status} on {httpx.URL(url).path}")
                 continue
-            raise SpotifyError(status, _error_message(response))
+            message = _error_message(response)
+            if status == 403 and "scope" in message.lower():
+                raise AuthRequired(
+                    f"Spotify refused: {message}; run `brapped auth` again to grant the needed access"
+                )
+            raise SpotifyError(status, message)
 
     def _backoff(self, failures: int, why: str) -> None:
         # Exponential with "full jitter" between half and the whole step: retries from many
