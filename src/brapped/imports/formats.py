@@ -131,9 +131,14 @@ class ParsedFile:
         return max(times) if times else None
 
 
+def _base_name(name: str) -> str:
+    """The file's own name, without folders or the zip it came from."""
+    return name.replace("\\", "/").rsplit("!", 1)[-1].rsplit("/", 1)[-1]
+
+
 def looks_like_history_name(name: str) -> bool:
     """True when a file's name is one Spotify gives listening history (used to judge odd content)."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1].rsplit("!", 1)[-1]
+    base = _base_name(name)
     return bool(_HISTORY_NAME.search(base)) and base.lower().endswith(".json")
 
 
@@ -202,7 +207,7 @@ def _parse_file(name: str, data: bytes, now: datetime, keep_personal: bool) -> P
 
 
 def _format_from_name(name: str) -> str:
-    base = name.lower().rsplit("/", 1)[-1]
+    base = _base_name(name).lower()
     if "endsong" in base or "endvideo" in base:
         return ENDSONG
     if "podcast" in base:
@@ -219,7 +224,7 @@ def _detect(document: list[Any], name: str) -> str | None:
         return None
     keys = document[0].keys()
     if "ts" in keys and "ms_played" in keys:
-        lowered = name.lower()
+        lowered = _base_name(name).lower()
         if (
             "username" in keys
             or "ip_addr_decrypted" in keys
