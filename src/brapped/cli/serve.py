@@ -34,13 +34,19 @@ def serve(app: AppContext, host: str, port: int) -> None:
         # Only this machine's names: a page elsewhere cannot reach us by DNS rebinding.
         trusted = [*LOOPBACK_HOSTS, host]
     web = create_app(store, app.settings, app.clock, trusted_hosts=trusted)
+    # Long histories take seconds to sum up: compute the usual pages in the background, again
+    # whenever a sync or import changes the data.
+    warmer = web.state.dashboard.start_warming()
     shown = f"[{host}]" if ":" in host else host
     app.err.print(f"brapped dashboard on http://{shown}:{port}/  (Ctrl+C to stop)", highlight=False)
     if token:
         app.err.print(
             "A token is required: open it with ?token=… or send Authorization: Bearer.", highlight=False
         )
-    uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False, server_header=False)
+    try:
+        uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False, server_header=False)
+    finally:
+        warmer.stop()
 
 
 commands: list[click.Command] = [serve]

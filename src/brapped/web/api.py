@@ -34,20 +34,22 @@ def api_overview(board: Board, picker: Picker) -> dict[str, Any]:
     picked = picker.resolve(board.today())
     with board.store.connect() as conn:
         period = reports.period_of(conn, picked, board.timezone)
-        return reports.overview(conn, period, board.settings.stream_threshold_ms)
+        return board.report(conn, reports.overview, period, board.settings.stream_threshold_ms)
 
 
 @router.get("/today", summary="Today's daily report (`brapped report today --format json`)")
 def api_today(board: Board) -> dict[str, Any]:
     with board.store.connect() as conn:
-        return reports.day(conn, board.today(), board.timezone, board.settings.stream_threshold_ms)
+        return board.report(
+            conn, reports.day, board.today(), board.timezone, board.settings.stream_threshold_ms
+        )
 
 
 @router.get("/day/{day}", summary="The daily report of a local day (`brapped report day DAY --format json`)")
 def api_day(board: Board, day: DayPath) -> dict[str, Any]:
     check_day(day, "day")
     with board.store.connect() as conn:
-        return reports.day(conn, day, board.timezone, board.settings.stream_threshold_ms)
+        return board.report(conn, reports.day, day, board.timezone, board.settings.stream_threshold_ms)
 
 
 @router.get("/wrapped", summary="Wrapped for a year or range (`brapped report wrapped --format json`)")
@@ -59,8 +61,13 @@ def api_wrapped(
     period = which.period(board.today(), board.timezone)
     settings = board.settings
     with board.store.connect() as conn:
-        return reports.wrapped_report(
-            conn, period, settings.stream_threshold_ms, settings.session_gap_minutes, limit=limit
+        return board.report(
+            conn,
+            reports.wrapped_report,
+            period,
+            settings.stream_threshold_ms,
+            settings.session_gap_minutes,
+            limit,
         )
 
 
@@ -75,7 +82,9 @@ def api_top(
     picked = picker.resolve(board.today())
     with board.store.connect() as conn:
         chosen = None if picked.key == "all" else reports.period_of(conn, picked, board.timezone)
-        return reports.top_document(conn, kind, chosen, by, limit, board.settings.stream_threshold_ms)
+        return board.report(
+            conn, reports.top_document, kind, chosen, by, limit, board.settings.stream_threshold_ms
+        )
 
 
 @router.get("/search", summary="Tracks, artists and albums you played whose name matches (as you type)")
@@ -86,33 +95,36 @@ def api_search(
 ) -> dict[str, Any]:
     # insights keeps a folded-name table up to date as it searches: a short write transaction.
     with board.store.begin() as conn:
-        return reports.search_results(conn, q, limit=limit)
+        return board.report(conn, reports.search_results, q, limit)
 
 
 @router.get("/artist/{artist_id}", summary="An artist's story (`brapped artist ID --format json`)")
 def api_artist(board: Board, artist_id: ItemId) -> dict[str, Any]:
     with board.store.begin() as conn:
-        return reports.artist(conn, artist_id, board.timezone, board.settings.stream_threshold_ms)
+        return board.report(
+            conn, reports.artist, artist_id, board.timezone, board.settings.stream_threshold_ms
+        )
 
 
 @router.get("/track/{track_id}", summary="A track's story (`brapped track ID --format json`)")
 def api_track(board: Board, track_id: ItemId) -> dict[str, Any]:
     with board.store.begin() as conn:
-        return reports.track(conn, track_id, board.timezone, board.settings.stream_threshold_ms)
+        return board.report(conn, reports.track, track_id, board.timezone, board.settings.stream_threshold_ms)
 
 
 @router.get("/album/{album_id}", summary="An album: details and its tracks' statistics (all time)")
 def api_album(board: Board, album_id: ItemId) -> dict[str, Any]:
     with board.store.connect() as conn:
-        return reports.album(conn, album_id, board.settings.stream_threshold_ms)
+        return board.report(conn, reports.album, album_id, board.settings.stream_threshold_ms)
 
 
 @router.get("/health", summary="Data health: syncs, gaps, enrichment, token expiry, imports, runs")
 def api_health(board: Board) -> dict[str, Any]:
     with board.store.connect() as conn:
-        return health(
+        data = health(
             conn,
             board.settings.token_file,
             board.clock.now(),
             env_refresh_token=bool(board.settings.refresh_token),
         )
+    return {**data, "dashboard": board.status()}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import Connection
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -22,14 +23,18 @@ from brapped import __version__
 from brapped.clock import Clock, SystemClock
 from brapped.config import Settings
 from brapped.errors import BrappedError
+from brapped.insights.period import Period
 from brapped.insights.search import NotFound
 from brapped.store import Store
+from brapped.web.cache import ResultCache, Warmer, data_version
 from brapped.web.encoding import DataResponse, jsonable
+from brapped.web.picker import pick
 from brapped.web.security import SecurityHeadersMiddleware, TokenMiddleware
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
+T = TypeVar("T")
 
 
 class Dashboard:
@@ -40,6 +45,49 @@ class Dashboard:
         self.settings = settings
         self.clock = clock
         self.templates = Jinja2Templates(env=_environment())
+        self.cache = ResultCache()
+        self.warmer: Warmer | None = None
+
+    def report(self, conn: Connection, function: Callable[..., T], *args: Hashable) -> T:
+        """`function(conn, *args)`, remembered until the data changes (see brapped.web.cache)."""
+        return self.cache.get_or_compute(conn, (function.__qualname__, args), lambda: function(conn, *args))
+
+    def warm(self) -> tuple[Any, ...]:
+        """Compute what people open first (unless the data is unchanged since the last warm-up)."""
+        from brapped.web import reports
+
+        with self.store.connect() as conn:
+            version = data_version(conn)
+        if self.warmer is not None and self.warmer.warmed_version == version:
+            return version
+        settings, today = self.settings, self.today()
+        threshold = settings.stream_threshold_ms
+        with self.store.connect() as conn:
+            self.report(conn, reports.day, today, self.timezone, threshold)
+            for key in ("30d", "7d", "today", "year", "all"):
+                period = reports.period_of(conn, pick(key, today), self.timezone)
+                self.report(conn, reports.overview, period, threshold)
+            for year in (today.year, today.year - 1):
+                period = Period.year(year, self.timezone)
+                self.report(
+                    conn, reports.wrapped_report, period, threshold, settings.session_gap_minutes, 100
+                )
+            for kind in ("artists", "tracks", "albums", "genres"):
+                self.report(conn, reports.top_document, kind, None, "plays", 10, threshold)
+        return version
+
+    def status(self) -> dict[str, Any]:
+        """The dashboard's own state: its result cache and background warm-up."""
+        return {
+            "cache": self.cache.stats(),
+            "warm_rounds": self.warmer.rounds if self.warmer is not None else None,
+        }
+
+    def start_warming(self, interval: float = 60.0) -> Warmer:
+        """Keep the usual pages computed in a background thread (checked every `interval` seconds)."""
+        self.warmer = Warmer(self.warm, interval)
+        self.warmer.start()
+        return self.warmer
 
     @property
     def timezone(self) -> str:

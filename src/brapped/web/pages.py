@@ -37,7 +37,7 @@ def overview_page(request: Request, board: Board, picker: Picker) -> Response:
     picked = picker.resolve(board.today())
     with board.store.connect() as conn:
         period = reports.period_of(conn, picked, board.timezone)
-        data = reports.overview(conn, period, board.settings.stream_threshold_ms)
+        data = board.report(conn, reports.overview, period, board.settings.stream_threshold_ms)
         pictures = reports.attach_images(conn, data)
     return board.render(
         request,
@@ -70,7 +70,7 @@ def day_page(request: Request, board: Board, day: DayPath) -> Response:
 
 def _day(request: Request, board: Board, day: date) -> Response:
     with board.store.connect() as conn:
-        data = reports.day(conn, day, board.timezone, board.settings.stream_threshold_ms)
+        data = board.report(conn, reports.day, day, board.timezone, board.settings.stream_threshold_ms)
         pictures = reports.attach_images(conn, data)
     return board.render(
         request,
@@ -103,8 +103,13 @@ def wrapped_page(request: Request, board: Board, which: WrappedPick) -> Response
     period = which.period(board.today(), board.timezone)
     settings = board.settings
     with board.store.connect() as conn:
-        data = reports.wrapped_report(
-            conn, period, settings.stream_threshold_ms, settings.session_gap_minutes
+        data = board.report(
+            conn,
+            reports.wrapped_report,
+            period,
+            settings.stream_threshold_ms,
+            settings.session_gap_minutes,
+            100,
         )
         shown = {"top_artists": data["top_artists"][:10], "top_tracks": data["top_tracks"][:10]}
         pictures = reports.attach_images(conn, shown)
@@ -130,7 +135,7 @@ def search_page(
     q: SearchText = "",
 ) -> Response:
     with board.store.begin() as conn:
-        data = reports.search_results(conn, q)
+        data = board.report(conn, reports.search_results, q, 10)
         pictures = reports.attach_images(conn, {"artists": data["artists"], "albums": data["albums"]})
     return board.render(request, "search.html", {"data": data, "q": q, "images": pictures})
 
@@ -138,7 +143,9 @@ def search_page(
 @router.get("/artist/{artist_id}")
 def artist_page(request: Request, board: Board, artist_id: ItemId) -> Response:
     with board.store.begin() as conn:
-        data = reports.artist(conn, artist_id, board.timezone, board.settings.stream_threshold_ms)
+        data = board.report(
+            conn, reports.artist, artist_id, board.timezone, board.settings.stream_threshold_ms
+        )
         pictures = reports.attach_images(conn, {"top_tracks": data["top_tracks"]})
     months = data["months"]
     return board.render(
@@ -155,7 +162,7 @@ def artist_page(request: Request, board: Board, artist_id: ItemId) -> Response:
 @router.get("/track/{track_id}")
 def track_page(request: Request, board: Board, track_id: ItemId) -> Response:
     with board.store.begin() as conn:
-        data = reports.track(conn, track_id, board.timezone, board.settings.stream_threshold_ms)
+        data = board.report(conn, reports.track, track_id, board.timezone, board.settings.stream_threshold_ms)
         album = data["track"]["album"]
         pictures = reports.images(conn, [], [album["id"]] if album else [])
     return board.render(
@@ -172,5 +179,5 @@ def track_page(request: Request, board: Board, track_id: ItemId) -> Response:
 @router.get("/album/{album_id}")
 def album_page(request: Request, board: Board, album_id: ItemId) -> Response:
     with board.store.connect() as conn:
-        data = reports.album(conn, album_id, board.settings.stream_threshold_ms)
+        data = board.report(conn, reports.album, album_id, board.settings.stream_threshold_ms)
     return board.render(request, "album.html", {"data": data, "images": {}})

@@ -1,0 +1,81 @@
+"""Cached report results: reused while the data is unchanged, never served stale after a write."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from brapped.store import Store
+from brapped.store.runs import record_run
+from brapped.store.tables import plays
+from brapped.web import create_app
+from brapped.web.cache import ResultCache
+from tests.web.conftest import NOW, FixedClock, make_settings, seed
+
+pytestmark = pytest.mark.anyio
+
+
+def test_lru_keeps_the_newest(store: Store) -> None:
+    cache = ResultCache(max_entries=2)
+    calls: list[str] = []
+    with store.connect() as conn:
+        for key in ("a", "b", "a", "c", "b"):
+            cache.get_or_compute(conn, key, lambda k=key: calls.append(k) or k)  # type: ignore[func-returns-value]
+    # "a" was reused once; "b" was evicted by "c" (the least recently used) and computed again.
+    assert calls == ["a", "b", "c", "b"]
+    assert cache.stats() == {"entries": 2, "hits": 1, "misses": 4}
+
+
+async def test_a_sync_makes_cached_pages_fresh(store: Store, tmp_path: Path) -> None:
+    seed(store)
+    app = create_app(store, make_settings(tmp_path / "home"), FixedClock(NOW))
+    board = app.state.dashboard
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        first = (await client.get("/api/today")).json()
+        again = (await client.get("/api/today")).json()
+        assert again == first
+        assert board.cache.stats()["hits"] == 1
+        # A play arrives (as a sync would write it): the next answer includes it.
+        with store.begin() as conn:
+            conn.execute(
+                plays.insert().values(
+                    user_id="listener",
+                    played_at=NOW - timedelta(minutes=5),
+                    track_id="trk_hit",
+                    ms_played=60_000,
+                    ms_played_source="export",
+                    source="api",
+                )
+            )
+        fresh = (await client.get("/api/today")).json()
+        assert fresh["plays"] == first["plays"] + 1
+        assert fresh["minutes_listened"] == round(first["minutes_listened"] + 1, 2)
+        # A finished run (enrich renaming things, an import) also invalidates.
+        before = board.cache.stats()["misses"]
+        with store.begin() as conn:
+            record_run(conn, "enrich", NOW, NOW, "ok")
+        await client.get("/api/today")
+        assert board.cache.stats()["misses"] == before + 1
+
+
+def test_warm_computes_the_usual_pages_once(store: Store, tmp_path: Path) -> None:
+    seed(store)
+    app = create_app(store, make_settings(tmp_path / "home"), FixedClock(NOW))
+    board = app.state.dashboard
+    warmer = board.start_warming(interval=3600)
+    try:
+        for _ in range(200):
+            if warmer.rounds:
+                break
+            time.sleep(0.05)
+        assert warmer.rounds == 1
+        # today's report, 5 overview periods, 2 Wrapped years, 4 top lists
+        assert board.cache.stats()["entries"] == 12
+        assert board.warm() == warmer.warmed_version  # unchanged data: nothing recomputed
+        assert board.cache.stats()["misses"] == 12
+    finally:
+        warmer.stop()
