@@ -2,8 +2,9 @@
 
 `brapped serve` runs in its own process (as a user runs it) on a database from `bench.generate`
 whose history ends now, so "today", "7 days" and this year's Wrapped have data; requests come one
-at a time over HTTP from this process. Each route is requested once to warm up (that first time is
-reported too), then `REQUESTS` times.
+at a time over HTTP from this process, after the server's background warm-up has finished, once to
+warm up and then `REQUESTS` times. The same routes are also timed uncached, in-process, with an
+empty result cache: what the first visitor after a sync waits for a page the warm-up does not cover.
 """
 
 from __future__ import annotations
@@ -30,8 +31,12 @@ TIMEZONE = "Europe/Berlin"
 NOTES = (
     f"`brapped serve` (uvicorn, one process) on a generated 1,000,000-play SQLite database whose history "
     f"ends at the time of the run, timezone {TIMEZONE}; sequential requests over HTTP from another "
-    f"process, {REQUESTS} per route after one warm-up request. Value: p95 in ms (target: under "
-    f"{BUDGET_MS} ms); the notes give p50 and the first (cold) request. Pages are full HTML responses "
+    f"process, {REQUESTS} per route after the server's background warm-up and one warm-up request. "
+    f"Value: p95 in ms (target: under {BUDGET_MS} ms), answered from the dashboard's result cache, "
+    "which is valid until the data changes (a sync, import or enrich). The notes give p50, and "
+    "*uncached*: the same route computed from scratch (in-process, empty cache), which is what the "
+    "first visitor waits for a page the warm-up does not cover (the warm-up covers today, the overview "
+    "presets, this and last year's Wrapped and the all-time top lists). Pages are full HTML responses "
     "(assets are static files, cached by browsers, not measured)."
 )
 
@@ -109,6 +114,47 @@ def _wait_ready(client: httpx.Client, server: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("brapped serve did not start within 60 s")
 
 
+def _uncached(url: str, home: Path, routes: list[str]) -> dict[str, float]:
+    """Seconds each route takes with an empty result cache (in-process, one request each)."""
+    import anyio
+
+    from brapped.config import load_settings
+    from brapped.store import open_store
+    from brapped.web import create_app
+    from brapped.web.cache import ResultCache
+
+    store = open_store(url)
+    app = create_app(store, load_settings({"timezone": TIMEZONE}, env={}, home=home))
+    board = app.state.dashboard
+    timings: dict[str, float] = {}
+
+    async def measure_all() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=600) as client:
+            for route in routes:
+                board.cache = ResultCache()
+                started = time.perf_counter()
+                response = await client.get(route)
+                timings[route] = time.perf_counter() - started
+                response.raise_for_status()
+
+    try:
+        anyio.run(measure_all)
+    finally:
+        store.close()
+    return timings
+
+
+def _wait_warm(client: httpx.Client, timeout: float) -> float:
+    """Seconds until the server's first background warm-up round has finished."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if (client.get("/api/health").json()["dashboard"]["warm_rounds"] or 0) >= 1:
+            return time.monotonic() - started
+        time.sleep(1)
+    raise RuntimeError(f"the dashboard warm-up did not finish within {timeout:.0f} s")
+
+
 def run(quick: bool) -> list[Result]:
     plays = 3_000 if quick else 1_000_000
     repeat = 2 if quick else REQUESTS
@@ -121,11 +167,20 @@ def run(quick: bool) -> list[Result]:
         assert summary.plays == plays
         port = _free_port()
         server = _start_server(url, folder / "home", port)
+        warm_seconds = 0.0
         try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as client:
                 _wait_ready(client, server)
+                warm_seconds = _wait_warm(client, 1800)
                 today = now.astimezone(_zone()).date().isoformat()
-                for route in _routes(client, today, now.year):
+                routes = _routes(client, today, now.year)
+                server.terminate()
+                server.wait(10)
+                uncached = _uncached(url, folder / "home", routes)
+                server = _start_server(url, folder / "home", port)
+                _wait_ready(client, server)
+                _wait_warm(client, 1800)
+                for route in routes:
                     started = time.perf_counter()
                     first = client.get(route)
                     cold = time.perf_counter() - started
@@ -139,12 +194,15 @@ def run(quick: bool) -> list[Result]:
                         response.raise_for_status()
                     p50, p95 = percentile(samples, 50) * 1000, percentile(samples, 95) * 1000
                     verdict = "" if p95 < BUDGET_MS else f"; over the {BUDGET_MS} ms target"
+                    cold_ms = uncached[route] * 1000
+                    slow = "" if cold_ms < BUDGET_MS else " (over the target)"
                     results.append(
                         Result(
                             name=f"GET {route}",
                             value=round(p95, 1),
                             unit="ms p95",
-                            notes=f"p50 {p50:.0f} ms; first request {cold * 1000:.0f} ms{verdict}",
+                            notes=f"p50 {p50:.0f} ms; first request {cold * 1000:.0f} ms; "
+                            f"uncached {cold_ms:.0f} ms{slow}{verdict}",
                             samples=[round(s * 1000, 2) for s in samples],
                         )
                     )
@@ -156,6 +214,14 @@ def run(quick: bool) -> list[Result]:
                 server.kill()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    results.append(
+        Result(
+            name="background warm-up after start (or after new data)",
+            value=round(warm_seconds, 1),
+            unit="s",
+            notes="the server answers meanwhile; uncovered pages compute on demand",
+        )
+    )
     return results
 
 
