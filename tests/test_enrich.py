@@ -304,3 +304,14 @@ def test_sync_after_account_data_import_merges_by_name(
     assert after == before
     assert {(at, tid) for at, tid in both} <= window  # merged plays now carry the API's instant and id
     assert synthetic_after <= synthetic_before
+
+
+def test_progress_is_reported_per_committed_chunk(
+    store: Store, emu: Emulator, spotify: SpotifyClient
+) -> None:
+    sync(store, spotify)
+    artist_count = len(_ids(store, artists.c.id))
+    seen: list[tuple[str, int, int]] = []
+    enrich(store, spotify, max_calls=6, albums=False, progress=lambda *step: seen.append(step))
+    # One refused batch probe, then chunks of single lookups as far as the budget goes.
+    assert seen == [("artists", 5, artist_count)]

@@ -8,7 +8,7 @@ re-reads the cursor, and writes everything or nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -39,6 +39,9 @@ from brapped.transform import (
 )
 
 log = logging.getLogger(__name__)
+
+EnrichProgress = Callable[[str, int, int], None]
+"""Called with (stage: 'tracks' | 'artists' | 'albums', items done, items in that stage)."""
 
 RESUME_AFTER = "resume_after"  # state key: ISO instant before which Spotify asked us not to call
 BATCH_ALLOWED = "batch_allowed"  # state key: 'true' | 'false' once detected
@@ -558,12 +561,15 @@ def enrich(
     artists_: bool = True,
     albums: bool = True,
     resolve: bool = False,
+    progress: EnrichProgress | None = None,
 ) -> EnrichResult:
     """Fill in what is missing, most-played first, committing after every chunk (resumable).
 
     `resolve` also looks up unresolved tracks: real ids through GET /tracks, name-only tracks
-    through search (a confident match moves their plays to the real track).
+    through search (a confident match moves their plays to the real track). `progress` is called
+    with (stage, items done, items in the stage) after every committed chunk.
     """
+    report: EnrichProgress = progress or (lambda stage, done, total: None)
     clock = client.clock
     started = clock.now()
     result = EnrichResult()
@@ -577,17 +583,23 @@ def enrich(
             with store.connect() as conn:
                 to_resolve = _tracks_to_resolve(conn)
             if to_resolve:
-                _resolve(store, client, to_resolve, budget, result)
+                _resolve(store, client, to_resolve, budget, result, report)
         # Asked after resolving: the artists and albums it brought in are enriched in the same run.
         with store.connect() as conn:
             artist_ids = _artists_to_enrich(conn) if artists_ and result.stopped is None else []
             album_ids = _albums_to_enrich(conn) if albums and result.stopped is None else []
         if artist_ids and result.stopped is None:
+            done = 0
             for got in _lookups(store, client, "artists", artist_ids, budget, result):
                 _store_artists(store, client, got, result)
+                done += len(got)
+                report("artists", done, len(artist_ids))
         if album_ids and result.stopped is None:
+            done = 0
             for got in _lookups(store, client, "albums", album_ids, budget, result):
                 _store_albums(store, client, got, result)
+                done += len(got)
+                report("albums", done, len(album_ids))
     except BrappedError as exc:
         result.api_calls = budget.used
         _record_failure(store, "enrich", started, clock.now(), exc, None, budget.used)
@@ -674,8 +686,10 @@ def _resolve(
     to_resolve: list[tuple[str, str, str | None]],
     budget: _Budget,
     result: EnrichResult,
+    report: EnrichProgress,
 ) -> None:
     real = [tid for tid, _, _ in to_resolve if not identity.is_synthetic(tid)]
+    done = 0
     named = [(tid, name, artist) for tid, name, artist in to_resolve if identity.is_synthetic(tid)]
     for got in _lookups(store, client, "tracks", real, budget, result):
         now = client.clock.now()
@@ -699,6 +713,8 @@ def _resolve(
                 conn.execute(update(tracks).where(tracks.c.id.in_(missing)).values(resolve_attempted_at=now))
                 result.tracks_unmatched += len(missing)
             result.tracks_resolved += len(entities.tracks)
+        done += len(got)
+        report("tracks", done, len(to_resolve))
     if result.stopped is not None:
         return
     for tid, name, artist in named:
@@ -717,18 +733,25 @@ def _resolve(
             if match is None:
                 conn.execute(update(tracks).where(tracks.c.id == tid).values(resolve_attempted_at=now))
                 result.tracks_unmatched += 1
-                continue
-            entities = Entities()
-            entities.add_track(match)
-            _load_entities(conn, entities)
-            moved, dropped = store_load.move_plays(conn, tid, str(match["id"]))
-            old_album = conn.execute(select(tracks.c.album_id).where(tracks.c.id == tid)).scalar_one_or_none()
-            old_artists = store_load.replace_positions(conn, track_artists, "track_id", {tid: []})
-            conn.execute(tracks.delete().where(tracks.c.id == tid))
-            store_load.delete_orphans(conn, [old_album] if old_album else [], old_artists)
-            result.tracks_merged += 1
-            result.plays_moved += moved
-            result.plays_dropped += dropped
+            else:
+                _merge_found(conn, tid, match, result)
+        done += 1
+        report("tracks", done, len(to_resolve))
+
+
+def _merge_found(conn: Connection, tid: str, match: dict[str, Any], result: EnrichResult) -> None:
+    """Move a name-only track's plays to the real track search found, then drop the stand-in."""
+    entities = Entities()
+    entities.add_track(match)
+    _load_entities(conn, entities)
+    moved, dropped = store_load.move_plays(conn, tid, str(match["id"]))
+    old_album = conn.execute(select(tracks.c.album_id).where(tracks.c.id == tid)).scalar_one_or_none()
+    old_artists = store_load.replace_positions(conn, track_artists, "track_id", {tid: []})
+    conn.execute(tracks.delete().where(tracks.c.id == tid))
+    store_load.delete_orphans(conn, [old_album] if old_album else [], old_artists)
+    result.tracks_merged += 1
+    result.plays_moved += moved
+    result.plays_dropped += dropped
 
 
 __all__ = [

@@ -2,11 +2,42 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
+from rich.progress import TaskID
 
 from brapped.cli.auth import spotify_client
 from brapped.cli.context import AppContext, emit_json, format_option, pass_app
-from brapped.pipeline import enrich
+from brapped.pipeline import EnrichProgress, enrich
+
+
+@contextmanager
+def _progress_bar(app: AppContext) -> Iterator[EnrichProgress | None]:
+    """A Rich progress bar per stage on a terminal; nothing otherwise (pipes, CI, tests)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=app.err,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
 
 
 @click.command("enrich")
@@ -32,8 +63,8 @@ def enrich_command(app: AppContext, resolve: bool, max_calls: int | None, fmt: s
     Exit codes: 0 done (or --max-calls reached), 75 rate limited, 77 authorisation needed.
     """
     store = app.store()
-    with spotify_client(app) as client:
-        result = enrich(store, client, max_calls=max_calls, resolve=resolve)
+    with spotify_client(app) as client, _progress_bar(app) as progress:
+        result = enrich(store, client, max_calls=max_calls, resolve=resolve, progress=progress)
     if fmt == "json":
         emit_json(
             app,
