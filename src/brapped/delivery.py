@@ -5,6 +5,7 @@ The numbers come from `brapped.insights` (the day report's JSON); this module on
 
 from __future__ import annotations
 
+import re
 import smtplib
 import socket
 import ssl
@@ -137,10 +138,17 @@ def write_report_files(directory: Path, report: Mapping[str, Any], markdown: str
     return files
 
 
+def slack_text(markdown: str) -> str:
+    """Slack's mrkdwn flavour of the report: *bold* instead of **bold**, no # headings."""
+    text = re.sub(r"^#+ (.+)$", r"*\1*", markdown, flags=re.MULTILINE)
+    return re.sub(r"\*\*(.+?)\*\*", r"*\1*", text)
+
+
 def webhook_payload(markdown: str) -> dict[str, Any]:
-    """One JSON body both Slack (`text`) and Discord (`content`, at most 2000 characters) accept."""
+    """One JSON body both Slack (`text`, mrkdwn) and Discord (`content`, Markdown, at most 2000
+    characters) accept; each ignores the other's field."""
     content = markdown if len(markdown) <= DISCORD_LIMIT else markdown[: DISCORD_LIMIT - 2] + "…\n"
-    return {"text": markdown, "content": content, "username": "brapped"}
+    return {"text": slack_text(markdown), "content": content, "username": "brapped"}
 
 
 def post_webhook(url: str, markdown: str, client: httpx.Client | None = None) -> int:

@@ -19,6 +19,7 @@ from brapped.delivery import (
     post_webhook,
     render_markdown,
     send_mail,
+    slack_text,
     webhook_payload,
 )
 from brapped.insights.daily import day_report
@@ -60,7 +61,10 @@ def test_report_written_and_posted(store: Store, tmp_path: Path, webhook: Webhoo
         "plays": expected["plays"],
         "webhook_status": 204,
     }
-    assert webhook.received == [{"text": markdown, "content": markdown, "username": "brapped"}]
+    assert webhook.received == [{"text": slack_text(markdown), "content": markdown, "username": "brapped"}]
+    slack = webhook.received[0]["text"]
+    assert slack.startswith(f"*brapped: {day} (Europe/Berlin)*\n") and "**" not in slack
+    assert f"*{expected['plays']:,} plays*" in slack
     assert webhook.paths == ["/hooks/T000/SECRETPART"]
 
 
@@ -80,7 +84,7 @@ def test_webhook_failure_keeps_the_files_and_hides_the_secret(
 
 def test_long_reports_fit_discord() -> None:
     payload = webhook_payload("x" * 5000)
-    assert payload["text"] == "x" * 5000
+    assert payload["text"] == "x" * 5000  # Slack takes up to 40,000 characters
     assert len(payload["content"]) <= DISCORD_LIMIT and payload["content"].startswith("x" * 1000)
 
 

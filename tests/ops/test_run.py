@@ -108,7 +108,7 @@ def test_a_simulated_day_of_brapped_run(
         if datetime(2026, 2, 28, 23, tzinfo=UTC) <= at < START - timedelta(hours=1)
     }
     assert report["plays"] == len(berlin_day)
-    assert [m["text"] for m in webhook.received] == [(reports / "2026-03-01.md").read_text()]
+    assert [m["content"] for m in webhook.received] == [(reports / "2026-03-01.md").read_text()]
     [done] = [e for e in events if e["event"] == "report.done"]
     assert done["day"] == "2026-03-01" and done["webhook_status"] == 204
 
