@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from brapped.cli import cli
 from brapped.store import Store
-from brapped.web import UnsafeBind, check_bind, create_app, is_loopback
+from brapped.web import UnsafeBind, app_for_host, check_bind, create_app, is_loopback
 from brapped.web.security import COOKIE, cookie_value
 from tests.web.conftest import NOW, FixedClock, make_settings
 
@@ -175,3 +175,21 @@ def test_serve_starts_uvicorn_with_the_app(
     assert result.exit_code == 0, result.output
     assert calls[1]["host"] == "0.0.0.0"
     assert TOKEN not in result.output + result.stderr
+
+
+async def test_app_for_host_applies_the_rules(web_store: Store, tmp_path: Path) -> None:
+    """What `serve` and `run --serve` build: refusal, then the Host check on loopback."""
+    plain = make_settings(tmp_path / "a")
+    with pytest.raises(UnsafeBind):
+        app_for_host(web_store, plain, FixedClock(NOW), "0.0.0.0")
+    local = app_for_host(web_store, plain, FixedClock(NOW), "127.0.0.1")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=local), base_url="http://localhost:8765"
+    ) as c:
+        assert (await c.get("/api/today")).status_code == 200
+        assert (await c.get("/api/today", headers={"Host": "rebound.example:8765"})).status_code == 400
+    tokened = make_settings(tmp_path / "b", dashboard_token=TOKEN)
+    open_app = app_for_host(web_store, tokened, FixedClock(NOW), "0.0.0.0")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=open_app), base_url="http://nas.lan") as c:
+        assert (await c.get("/api/today")).status_code == 401
+        assert (await c.get("/api/today", headers={"Authorization": f"Bearer {TOKEN}"})).status_code == 200

@@ -6,8 +6,6 @@ import click
 
 from brapped.cli.context import AppContext, pass_app
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
-
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -24,16 +22,12 @@ def serve(app: AppContext, host: str, port: int) -> None:
     """
     import uvicorn
 
-    from brapped.web import check_bind, create_app, is_loopback
+    from brapped.web import app_for_host, check_bind
 
     token = app.settings.values.get("dashboard_token")
+    # Checked before opening the database: refusing to start should not migrate anything.
     check_bind(host, token)
-    store = app.store()
-    trusted = None
-    if is_loopback(host) and not token:
-        # Only this machine's names: a page elsewhere cannot reach us by DNS rebinding.
-        trusted = [*LOOPBACK_HOSTS, host]
-    web = create_app(store, app.settings, app.clock, trusted_hosts=trusted)
+    web = app_for_host(app.store(), app.settings, app.clock, host)
     # Long histories take seconds to sum up: compute the usual pages in the background, again
     # whenever a sync or import changes the data.
     warmer = web.state.dashboard.start_warming()

@@ -235,3 +235,20 @@ def _error(request: Request, dashboard: Dashboard, status: int, message: str) ->
     if request.url.path.startswith("/api/"):
         return DataResponse({"detail": message}, status_code=status)
     return dashboard.render(request, "error.html", {"status": status, "message": message}, status_code=status)
+
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def app_for_host(store: Store, settings: Settings, clock: Clock | None, host: str) -> FastAPI:
+    """The dashboard as it must be served on `host`: what `brapped serve` (and `run --serve`) use.
+
+    Refuses a non-loopback `host` without a dashboard token (UnsafeBind); on loopback without a
+    token, only loopback Host headers are accepted (no DNS rebinding).
+    """
+    from brapped.web.security import check_bind, is_loopback
+
+    token = settings.values.get("dashboard_token")
+    check_bind(host, token)
+    trusted = [*LOOPBACK_NAMES, host] if is_loopback(host) and not token else None
+    return create_app(store, settings, clock, trusted_hosts=trusted)
