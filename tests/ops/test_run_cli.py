@@ -134,3 +134,11 @@ def test_run_serves_the_dashboard(tmp_path: Path, sqlite_url: str) -> None:
             proc.kill()
     assert proc.returncode == 0, err
     assert "dashboard.started" in err and "scheduler.stopped" in err
+
+
+def test_serving_beyond_this_machine_needs_a_token(runner: CliRunner, tmp_path: Path) -> None:
+    db = tmp_path / "never.db"
+    result = runner.invoke(cli, ["--db", f"sqlite:///{db}", "run", "--once", "--serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert "token" in result.stderr.lower()
+    assert not db.exists()  # refused before the database was opened

@@ -191,6 +191,11 @@ def run_command(
         )
     except SchedulerError as exc:
         raise click.BadParameter(str(exc)) from exc
+    if serve:
+        from brapped.web import check_bind
+
+        # Before the database is opened: refusing to start should not migrate anything.
+        check_bind(host, app.settings.values.get("dashboard_token"))
     store = app.store()
     steps = STEPS_FACTORY[0](app, store)
     stop = threading.Event()
@@ -216,14 +221,24 @@ def run_command(
 
 
 def _serve(app: AppContext, store: Store, host: str, port: int) -> Any:
-    """The dashboard in a background thread, sharing the scheduler's store."""
+    """The dashboard in a background thread, sharing the scheduler's store (same rules as `serve`)."""
     import uvicorn
 
-    from brapped.web.app import create_app
+    from brapped.web import app_for_host
 
-    web = create_app(store, app.settings, app.clock)
-    server = uvicorn.Server(uvicorn.Config(web, host=host, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="dashboard", daemon=True)
+    web = app_for_host(store, app.settings, app.clock, host)
+    warmer = web.state.dashboard.start_warming()
+    server = uvicorn.Server(
+        uvicorn.Config(web, host=host, port=port, log_level="warning", access_log=False, server_header=False)
+    )
+
+    def serve_then_stop_warming() -> None:
+        try:
+            server.run()
+        finally:
+            warmer.stop()
+
+    thread = threading.Thread(target=serve_then_stop_warming, name="dashboard", daemon=True)
     thread.start()
     logging.getLogger("brapped.scheduler").info(
         f"dashboard on http://{host}:{port}/", extra={"event": "dashboard.started", "data": {"port": port}}
