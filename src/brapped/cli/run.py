@@ -141,7 +141,7 @@ STEPS_FACTORY: list[StepsFactory] = [spotify_steps]
 @click.option("--serve", is_flag=True, help="Also serve the dashboard.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Dashboard address with --serve.")
 @click.option(
-    "--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Dashboard port."
+    "--port", default=8765, show_default=True, type=click.IntRange(1, 65535), help="Dashboard port."
 )
 @click.option(
     "--log-format",
