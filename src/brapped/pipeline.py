@@ -20,6 +20,7 @@ from brapped.errors import BrappedError
 from brapped.estimate import update_estimates
 from brapped.extract import fetch_in_batches, fetch_one_by_one, fetch_recently_played, fetch_track_search
 from brapped.imports.merge import TOLERANCE_MS as MERGE_TOLERANCE_MS
+from brapped.logs import mask_secrets
 from brapped.spotify.client import BATCH_LIMITS, RECENTLY_PLAYED_LIMIT, SpotifyClient
 from brapped.spotify.errors import RateLimited, SpotifyError
 from brapped.store import Store
@@ -224,7 +225,7 @@ def sync(
         items = [item for page in pages for item in (page.get("items") or []) if isinstance(item, dict)]
         batch = recently_played(items, uid)
         result = _store_sync(store, client, uid, started, pages, batch, limited, calls_before, tokens_before)
-    except BrappedError as exc:
+    except Exception as exc:  # recorded whatever it was (a database error too), then re-raised
         _record_failure(store, "sync", started, clock.now(), exc, user_id, client.calls - calls_before)
         raise
 
@@ -351,7 +352,10 @@ def _record_failure(
             outcome = "rate_limited" if isinstance(exc, RateLimited) else "failed"
             if isinstance(exc, RateLimited):
                 set_state(conn, RESUME_AFTER, _iso(exc.resume_at), now)
-            record_run(conn, kind, started, now, outcome, {"api_calls": calls}, str(exc), user_id)
+            message = str(exc) if isinstance(exc, BrappedError) else f"{type(exc).__name__}: {exc}"
+            record_run(
+                conn, kind, started, now, outcome, {"api_calls": calls}, mask_secrets(message)[:1000], user_id
+            )
     except Exception:  # the original error matters more than a failed bookkeeping write
         log.exception("could not record the failed %s run", kind)
 
@@ -600,7 +604,7 @@ def enrich(
                 _store_albums(store, client, got, result)
                 done += len(got)
                 report("albums", done, len(album_ids))
-    except BrappedError as exc:
+    except Exception as exc:  # recorded whatever it was, then re-raised
         result.api_calls = budget.used
         _record_failure(store, "enrich", started, clock.now(), exc, None, budget.used)
         raise
