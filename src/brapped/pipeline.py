@@ -309,7 +309,7 @@ def _store_sync(
             gap = (cursor, min(first_items))
             store_load.insert_gap(conn, uid, gap[0], gap[1], now, run_id)
             result.gaps.append(gap)
-            log.warning("possible gap in history from %s to %s", _iso(gap[0]), _iso(gap[1]))
+            log.info("possible gap in history from %s to %s", _iso(gap[0]), _iso(gap[1]))
         loaded = _load_entities(conn, batch.entities)
         result.new_tracks, result.new_albums, result.new_artists = (
             loaded.new_tracks,

@@ -67,9 +67,12 @@ def sync_command(app: AppContext, enrich_budget: int | None, fmt: str) -> None:
             f"{_plural(len(result.gaps), 'gap')}",
             f"{_plural(result.api_calls, 'API call')}",
         ]
-        click.echo("Synced: " + ", ".join(parts) + ".")
-        if result.enrichment and result.enrichment.artists_enriched:
-            click.echo(f"Artist details fetched for {result.enrichment.artists_enriched:,}.")
+        line = "Synced: " + ", ".join(parts)
+        enriched = result.enrichment
+        if enriched and enriched.api_calls:
+            artists = _plural(enriched.artists_enriched, "artist")
+            line += f" ({enriched.api_calls:,} of them for details of {artists})"
+        click.echo(line + ".")
         if result.enrichment_error:
             click.echo(f"Warning: enrichment stopped: {result.enrichment_error}", err=True)
     for gap_from, gap_to in result.gaps:
