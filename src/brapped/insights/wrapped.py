@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, FromClause, Integer, Select, case, func, literal_column, select
+from sqlalchemy import Connection, FromClause, Integer, Select, case, func, literal_column, or_, select, true
 
 from brapped.insights.period import DAY, LocalTime, Period, day_to_date, month_text
 from brapped.insights.scope import (
@@ -236,9 +236,16 @@ def longest_session(
     A play starts `ms_played` before it ended; the gap is from the previous play's end to this
     play's start (overlaps count as no gap). Plays of different accounts never share a session.
     """
-    end_s = epoch(plays.c.played_at)
-    start_s = end_s - scope.ms() / 1000.0
+    gap = gap_minutes * 60
+    ms = scope.ms()
     order = [plays.c.played_at, plays.c.id]
+
+    def over(function: Any) -> Any:
+        # Every window below is the same one: the database sorts the period's plays once.
+        return function.over(partition_by=plays.c.user_id, order_by=order)
+
+    end_s = epoch(plays.c.played_at)
+    start_s = end_s - ms / 1000.0
     timed = (
         select(
             plays.c.user_id,
@@ -246,29 +253,44 @@ def longest_session(
             plays.c.id,
             start_s.label("start_s"),
             end_s.label("end_s"),
-            scope.ms().label("ms"),
-            func.lag(end_s).over(partition_by=plays.c.user_id, order_by=order).label("prev_end_s"),
+            over(func.lag(end_s)).label("prev_end_s"),
+            over(func.lead(start_s)).label("next_start_s"),
+            over(func.row_number()).label("n"),
+            over(func.sum(ms)).label("ms_so_far"),
+            ms.label("ms"),
         )
         .where(scope.where())
         .subquery()
     )
-    flagged = select(
-        timed,
-        func.sum(_new_session(timed.c.start_s, timed.c.prev_end_s, gap_minutes * 60))
-        .over(partition_by=timed.c.user_id, order_by=[timed.c.played_at, timed.c.id])
-        .label("session"),
+    first = or_(timed.c.prev_end_s.is_(None), timed.c.start_s - timed.c.prev_end_s >= gap)
+    last = or_(timed.c.next_start_s.is_(None), timed.c.next_start_s - timed.c.end_s >= gap)
+    # Only the first and last play of each session remain: a few rows per day, cheap to pair up.
+    edges = select(timed, first.label("is_first"), last.label("is_last")).where(or_(first, last)).subquery()
+
+    def following(column: Any) -> Any:
+        return func.lead(column).over(partition_by=edges.c.user_id, order_by=[edges.c.played_at, edges.c.id])
+
+    paired = select(
+        edges.c.is_first,
+        edges.c.start_s,
+        edges.c.n,
+        edges.c.ms,
+        edges.c.ms_so_far,
+        case((edges.c.is_last, edges.c.end_s), else_=following(edges.c.end_s)).label("end_s"),
+        case((edges.c.is_last, edges.c.n), else_=following(edges.c.n)).label("last_n"),
+        case((edges.c.is_last, edges.c.ms_so_far), else_=following(edges.c.ms_so_far)).label(
+            "last_ms_so_far"
+        ),
     ).subquery()
-    length = func.max(flagged.c.end_s) - func.min(flagged.c.start_s)
     row = conn.execute(
         select(
-            flagged.c.user_id,
-            func.min(flagged.c.start_s).label("start_s"),
-            func.max(flagged.c.end_s).label("end_s"),
-            func.count().label("plays"),
-            func.sum(flagged.c.ms).label("ms_played"),
+            paired.c.start_s,
+            paired.c.end_s,
+            (paired.c.last_n - paired.c.n + 1).label("plays"),
+            (paired.c.last_ms_so_far - paired.c.ms_so_far + paired.c.ms).label("ms_played"),
         )
-        .group_by(flagged.c.user_id, flagged.c.session)
-        .order_by(length.desc(), func.min(flagged.c.start_s))
+        .where(paired.c.is_first == true())
+        .order_by((paired.c.end_s - paired.c.start_s).desc(), paired.c.start_s)
         .limit(1)
     ).first()
     if row is None:
@@ -283,10 +305,6 @@ def longest_session(
         "plays": int(row.plays),
         "minutes_listened": minutes(row.ms_played),
     }
-
-
-def _new_session(start_s: Any, prev_end_s: Any, gap_seconds: int) -> Any:
-    return case((prev_end_s.is_(None), 1), (start_s - prev_end_s >= gap_seconds, 1), else_=0)
 
 
 def listening_age(conn: Connection, scope: Scope, *, source: FromClause | None = None) -> dict[str, Any]:
