@@ -69,6 +69,7 @@ class TransferResult:
     finished_at: datetime
     tables: list[TableCheck] = field(default_factory=list)
     run_id: int | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -85,6 +86,7 @@ class TransferResult:
             "target": self.target,
             "ok": self.ok,
             "copied": self.copied,
+            "warnings": self.warnings,
             "tables": {
                 c.table: {
                     "source_rows": c.source_rows,
@@ -229,6 +231,19 @@ def copy_database(
             f"{head_revision()}: run `brapped --db SOURCE db upgrade` first"
         )
     started = clock.now()
+    warnings = []
+    with source.connect() as conn:
+        holders = (
+            conn.execute(select(tables.locks.c.owner).where(tables.locks.c.expires_at > started))
+            .scalars()
+            .all()
+        )
+    if holders:
+        # Not refused: the holder may be a crashed scheduler whose lock has not expired yet.
+        warnings.append(
+            f"a scheduler ({', '.join(holders)}) holds a lock on the source: it may change the data "
+            "during the copy; stop it and run migrate again to catch up"
+        )
     target.upgrade()
     copied: dict[str, int] = {}
     with source.connect() as src:
@@ -262,7 +277,7 @@ def copy_database(
             result.counts(),
             None if result.ok else "verification failed: " + ", ".join(c.table for c in checks if not c.ok),
         )
-    return TransferResult(source.url, target.url, started, finished, checks, run_id)
+    return TransferResult(source.url, target.url, started, finished, checks, run_id, warnings)
 
 
 def verify(source: Store, target: Store, copied: Mapping[str, int] | None = None) -> list[TableCheck]:

@@ -173,3 +173,21 @@ def test_unreachable_target_is_one_line_error(source: str, runner: CliRunner) ->
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: cannot use database postgresql")
     assert "Traceback" not in result.stderr
+
+
+def test_a_running_scheduler_on_the_source_is_warned_about(
+    source: str, tmp_path: Path, runner: CliRunner
+) -> None:
+    from datetime import timedelta
+
+    from brapped.scheduler import acquire_lock
+
+    src = open_store(source)
+    with src.begin() as conn:
+        acquire_lock(conn, "laptop:42:abcd", datetime.now(UTC), timedelta(minutes=5))
+    src.close()
+    result = runner.invoke(
+        cli, ["--db", source, "migrate", "--to", f"sqlite:///{tmp_path / 't.db'}", "--no-progress"]
+    )
+    assert result.exit_code == 0
+    assert "Warning: a scheduler (laptop:42:abcd) holds a lock on the source" in result.stderr

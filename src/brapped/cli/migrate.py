@@ -66,6 +66,8 @@ def migrate_command(
         if from_url:
             source.close()
         target.close()
+    for warning in result.warnings:
+        click.echo(f"Warning: {warning}", err=True)
     _show(app, fmt, result)
     if not result.ok:
         bad = ", ".join(c.table for c in result.tables if not c.ok)
