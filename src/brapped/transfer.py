@@ -266,7 +266,7 @@ def copy_database(
         _advance_sequences(tgt)
     checks = verify(source, target, copied)
     finished = clock.now()
-    result = TransferResult(source.url, target.url, started, finished, checks)
+    result = TransferResult(source.url, target.url, started, finished, checks, None, warnings)
     with target.begin() as tgt:
         run_id = record_run(
             tgt,
