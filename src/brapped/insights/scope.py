@@ -154,6 +154,10 @@ def materialized(conn: Connection, query: Select[Any]) -> Iterator[Table]:
     table.create(conn)
     try:
         conn.execute(insert(table).from_select([c.name for c in query.selected_columns], query))
+        if conn.dialect.name == "postgresql":
+            # Autovacuum never analyses temporary tables: without statistics the planner guesses
+            # badly for the joins that follow.
+            conn.exec_driver_sql(f"ANALYZE {table.name}")
         yield table
     finally:
         table.drop(conn)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, FromClause, exists, func, select
+from sqlalchemy import Connection, FromClause, func, select
 
 from brapped.insights.period import LocalTime, Period
 from brapped.insights.scope import Scope, by_codepoint, minutes, not_various_artists, per_track, ratio
@@ -122,15 +122,19 @@ def day_hour_grid(conn: Connection, scope: Scope, period: Period) -> list[Cell]:
     return [Cell(int(d), int(h), int(n), int(s or 0), int(m or 0)) for d, h, n, s, m in rows]
 
 
+def first_play_of(track_id: Any, scope: Scope) -> Any:
+    """When `track_id` was first played (by the scope's account, at any time): a scalar subquery."""
+    earlier = plays.alias("earlier")
+    conditions = [earlier.c.track_id == track_id]
+    if scope.user_id is not None:
+        conditions.append(earlier.c.user_id == scope.user_id)
+    return select(func.min(earlier.c.played_at)).where(*conditions).scalar_subquery()
+
+
 def new_tracks(conn: Connection, scope: Scope, *, limit: int = 5) -> tuple[int, list[dict[str, Any]]]:
     """Tracks first ever played inside the scope: (how many, the most played of them)."""
     assert scope.start is not None
-    earlier = plays.alias("earlier")
-    before = exists().where(
-        earlier.c.track_id == plays.c.track_id,
-        earlier.c.played_at < scope.start,
-        *([earlier.c.user_id == scope.user_id] if scope.user_id is not None else []),
-    )
+    before = first_play_of(plays.c.track_id, scope) < scope.start
     sub = (
         select(
             tracks.c.id,
@@ -188,14 +192,14 @@ def new_artists(
         .group_by(artists.c.id, artists.c.name)
         .subquery()
     )
-    earlier_play = plays.alias("earlier_play")
-    earlier_credit = track_artists.alias("earlier_credit")
-    before = exists().where(
-        earlier_credit.c.artist_id == sub.c.id,
-        earlier_play.c.track_id == earlier_credit.c.track_id,
-        earlier_play.c.played_at < scope.start,
-        *([earlier_play.c.user_id == scope.user_id] if scope.user_id is not None else []),
+    # An artist is old when any of its tracks has a play before the scope. "First play of a track"
+    # is one probe of the (track_id, played_at) index, written as a scalar MIN so that neither
+    # database turns it into a join over every earlier play.
+    credit = track_artists.alias("credit")
+    old = select(credit.c.artist_id).where(
+        credit.c.artist_id.in_(select(sub.c.id)), first_play_of(credit.c.track_id, scope) < scope.start
     )
+    before = sub.c.id.in_(old)
     new = select(sub).where(~before).subquery()
     # One pass: all new artists in rank order (hundreds at most in a year), counted here.
     rows = conn.execute(
