@@ -1,7 +1,7 @@
 """Concurrency: two syncs and an import started at the same moment, in separate processes, on one
 database. Whoever wins each lock, the result is the truth: every play once.
 
-Two races found here are marked xfail until fixed (see the markers' reasons).
+A race found here is marked xfail until fixed (see the marker's reason).
 """
 
 from __future__ import annotations
@@ -51,11 +51,6 @@ IMPORT_RACE = (
     "'duplicate key value violates unique constraint pk_tracks' (fix: pipeline.lock(conn) at the start "
     "of each file transaction, as sync does)"
 )
-ENRICH_RACE = (
-    "brapped.pipeline.enrich's closing transaction reads, then writes, without BEGIN IMMEDIATE: on SQLite "
-    "a writer committing in between makes it fail at once with 'database is locked' (busy_timeout does "
-    "not apply to a stale read snapshot); fix: store.begin(immediate=True) there"
-)
 
 
 @pytest.fixture
@@ -69,8 +64,7 @@ def test_two_syncs_and_an_import_at_once(racing_db_url: str, tmp_path: Path, ser
     db_url = racing_db_url
     emu = served.emu
     env = clean_env(tmp_path / "home", **served.env())
-    # Enrichment off: its own race is the next test's subject.
-    sync_args = ["--db", db_url, "sync", "--enrich-budget", "0"]
+    sync_args = ["--db", db_url, "sync"]
     probe = Probe(db_url)
     try:
         run(sync_args, env)  # authorised and with a first window of plays
@@ -121,13 +115,12 @@ def test_two_syncs_and_an_import_at_once(racing_db_url: str, tmp_path: Path, ser
 
 
 def test_enrichment_survives_a_writer_committing_meanwhile(
-    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Deterministic: another process's write commits between enrich's last read and its write."""
+    """Deterministic: another process's write commits between enrich's last read and its write
+    (on SQLite a deferred transaction that read first then failed at once: 'database is locked')."""
     from brapped import pipeline
 
-    if store.dialect == "sqlite":
-        request.applymarker(pytest.mark.xfail(reason=ENRICH_RACE, strict=True))
     emu = Emulator(seed=3, clock=EmulatedClock(START))
     client = connect(
         make_settings(tmp_path / "home", emu.issue_refresh_token()), emu.clock, transport=emu.transport()
