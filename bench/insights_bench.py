@@ -266,14 +266,15 @@ def _pandas_wrapped(conn: Any, period: Any) -> dict[str, Any]:
     monthly = p.merge(dims["credits"], on="track_id").groupby(["month", "artist_id"]).size()
     result["top_artist_by_month"] = monthly.groupby(level=0).idxmax()
     result["most_repeated"] = p.groupby(["day", "track_id"]).size().idxmax() if len(p) else None
-    ordered = p.sort_values(["user_id", "played_at"])
-    end_s = ordered["played_at"].astype("int64") / 1e9
+    ordered = p.sort_values(["user_id", "played_at"], kind="stable")
+    end_s = (ordered["played_at"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
     start_s = end_s - ordered["ms"] / 1000
     prev_end = end_s.groupby(ordered["user_id"]).shift()
     new = prev_end.isna() | ((start_s - prev_end) >= GAP_S)
     session = new.cumsum()
     spans = end_s.groupby(session).max() - start_s.groupby(session).min()
-    result["longest_session_s"] = float(spans.max()) if len(spans) else None
+    result["longest_session_minutes"] = round(float(spans.max()) / 60, 2) if len(spans) else None
+    result["busiest_day_minutes"] = round(int(per_day.max()) / 60_000, 2) if len(per_day) else None
     credited_first = dims["credits"].merge(first.rename("first").reset_index(), on="track_id")
     artist_first = credited_first.groupby("artist_id")["first"].min()
     new_artists = artist_first[(artist_first >= period.start_utc) & (artist_first < period.end_utc)]
@@ -369,6 +370,24 @@ def _agree(
         ),
         "longest streak": ((mine["longest_streak"] or {}).get("days", 0), theirs["longest_streak"]),
         "new artists": (mine["discoveries"]["new_artists"], theirs["new_artists"]),
+        "longest session": (
+            (mine["longest_session"] or {}).get("minutes"),
+            theirs["longest_session_minutes"],
+        ),
+        "busiest day": (
+            ((mine["busiest_day"] or {}).get("date"), (mine["busiest_day"] or {}).get("minutes")),
+            (str(theirs["busiest_day"]), theirs["busiest_day_minutes"]),
+        ),
+        "most repeated": (
+            (
+                (mine["most_repeated_track_in_a_day"] or {}).get("date"),
+                ((mine["most_repeated_track_in_a_day"] or {}).get("track") or {}).get("id"),
+            ),
+            (str(theirs["most_repeated"][0]), theirs["most_repeated"][1])
+            if theirs["most_repeated"]
+            else (None, None),
+        ),
+        "median release year": (mine["listening_age"]["median_release_year"], theirs["median_release_year"]),
         "previous plays": (mine["previous_period"]["plays"], theirs["previous_plays"]),
         "day plays": (day["plays"], their_day["plays"]),
         "day hours": (day["hours"], [round(ms / 60_000, 2) for ms in their_day["hours_ms"]]),
