@@ -300,9 +300,7 @@ def _load(conn: Connection, parsed: ParsedFile, user: str, report: FileReport, k
                     # Staged for its track, album and artist rows; the insert finds it already moved.
                     staged.append(row)
                     changes.append(_replace_change(decision, row, keep_personal))
-                elif decision.play_id is not None and (
-                    decision.outcome == MERGED or (decision.outcome == KNOWN and row.origin == "extended")
-                ):
+                elif decision.play_id is not None and (decision.outcome == MERGED or decision.refresh):
                     changes.append(_merge_change(decision, row, keep_personal))
         new = len(staged) - len([c for c in changes if "track_id" in c])
         bulk.stage_music(conn, staged)

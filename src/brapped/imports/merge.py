@@ -27,6 +27,7 @@ KNOWN = "known"
 MERGED = "merged"
 REPLACED = "replaced"
 COVERED = "covered"
+REFRESHED = "refreshed"  # internal: known, and the stored 'both' play takes the export's fields
 
 
 class Origin(StrEnum):
@@ -64,7 +65,8 @@ class Stored:
 @dataclass(frozen=True, slots=True)
 class Decision:
     outcome: str  # new | known | merged | replaced | covered
-    play_id: int | None = None  # the stored play it merges with / replaces / refreshes
+    play_id: int | None = None  # the stored play it matched
+    refresh: bool = False  # known, but the stored play should take this row's export fields
 
 
 def decide(incoming: Sequence[Incoming], stored: Iterable[Stored]) -> list[Decision]:
@@ -107,7 +109,7 @@ def decide(incoming: Sequence[Incoming], stored: Iterable[Stored]) -> list[Decis
             if delta >= TOLERANCE_MS:
                 continue
             if s.source == "both" and s.ms_source == "export" and s.ms_played == row.ms_played:
-                pairs.append((0, delta, index, _key(s, KNOWN)))
+                pairs.append((0, delta, index, _key(s, REFRESHED)))
             elif s.source == "api":
                 # A skip under 30 s is never the API's play: it goes after any real candidate.
                 pairs.append((2 + 2 * (row.ms_played < API_MIN_MS), delta, index, _key(s, MERGED)))
@@ -144,7 +146,10 @@ def decide(incoming: Sequence[Incoming], stored: Iterable[Stored]) -> list[Decis
         if decisions[index] is not None or pid in used:
             continue
         used.add(pid)
-        decisions[index] = Decision(outcome, pid)
+        if outcome == REFRESHED:
+            decisions[index] = Decision(KNOWN, pid, refresh=True)
+        else:
+            decisions[index] = Decision(outcome, pid)
     return [d if d is not None else Decision(NEW) for d in decisions]
 
 

@@ -19,7 +19,6 @@ from brapped import identity
 from brapped.imports.formats import EpisodeRow, MusicRow
 from brapped.imports.merge import Stored
 from brapped.store.tables import artists, episode_plays, episodes, plays, track_artists, tracks
-from brapped.store.types import to_utc_ms
 
 MUSIC_STAGE = "import_music_stage"
 EPISODE_STAGE = "import_episode_stage"
@@ -266,6 +265,21 @@ def stored_music(conn: Connection, user_id: str, start: datetime, end: datetime)
             .where(track_artists.c.track_id.in_(chunk))
         ):
             names[track_id].add(identity.normalise(artist_name))
+    normalised: dict[str, str] = {}
+    artist_sets: dict[str, frozenset[str]] = {}
+
+    def norm(name: str) -> str:
+        found = normalised.get(name)
+        if found is None:
+            found = normalised[name] = identity.normalise(name)
+        return found
+
+    def credits(track_id: str) -> frozenset[str]:
+        found = artist_sets.get(track_id)
+        if found is None:
+            found = artist_sets[track_id] = frozenset(names.get(track_id, ()))
+        return found
+
     return [
         Stored(
             play_id=int(r.id),
@@ -274,9 +288,9 @@ def stored_music(conn: Connection, user_id: str, start: datetime, end: datetime)
             source=r.source,
             ms_played=r.ms_played,
             ms_source=r.ms_played_source,
-            synthetic=identity.is_synthetic(r.track_id),
-            name=identity.normalise(r.name),
-            artists=frozenset(names.get(r.track_id, ())),
+            synthetic=r.track_id.startswith(identity.PREFIX),
+            name=norm(r.name),
+            artists=credits(r.track_id),
         )
         for r in rows
     ]
@@ -315,7 +329,8 @@ def stored_episodes(conn: Connection, user_id: str, start: datetime, end: dateti
 
 
 def _epoch_ms(when: datetime) -> int:
-    return round(to_utc_ms(when).timestamp() * 1000)
+    # Stored instants are whole milliseconds already.
+    return round(when.timestamp() * 1000)
 
 
 def update_music(conn: Connection, changes: Sequence[Mapping[str, Any]]) -> None:
