@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, exists, func, insert, select, update
+from sqlalchemy import Connection, exists, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from brapped import identity
@@ -54,8 +54,8 @@ Progress = Callable[[int, int, str], None]
 """Called with (files done, files in total, the file just started or finished)."""
 
 
-class ImportError_(BrappedError):
-    """The import as a whole cannot start (no user can be chosen, nothing to read)."""
+class UserChoiceError(BrappedError):
+    """Whose plays these are is ambiguous (several accounts or usernames and no --user)."""
 
 
 @dataclass
@@ -202,7 +202,7 @@ def _choose_user(store: Store, items: Sequence[Any], explicit: str | None) -> tu
     if len(ids) == 1:
         return ids[0], "account", []
     if len(ids) > 1:
-        raise ImportError_(
+        raise UserChoiceError(
             f"the database holds {len(ids)} accounts ({', '.join(ids)}): choose one with --user"
         )
     names: set[str] = set()
@@ -217,7 +217,7 @@ def _choose_user(store: Store, items: Sequence[Any], explicit: str | None) -> tu
     if len(names) == 1:
         return names.pop(), "username", []
     if len(names) > 1:
-        raise ImportError_(f"the files belong to several users ({', '.join(sorted(names))}): use --user")
+        raise UserChoiceError(f"the files belong to several users ({', '.join(sorted(names))}): use --user")
     warning = (
         f"no --user given, no synced account and no username in the files: plays are stored for "
         f"user {DEFAULT_USER!r}"
@@ -531,10 +531,3 @@ def _fill_gaps(store: Store, user: str, imported: Sequence[FileReport], now: dat
             )
             filled += int(result.rowcount or 0)
     return filled
-
-
-def count_plays(conn: Connection, user: str) -> int:
-    """Music plays stored for `user` (a convenience for summaries and tests)."""
-    return int(
-        conn.execute(select(func.count()).select_from(plays).where(plays.c.user_id == user)).scalar_one()
-    )
