@@ -35,7 +35,8 @@ def update_estimates(conn: Connection, user_id: str, since: datetime | None = No
         .scalar_subquery()
     )
     duration = select(tracks.c.duration_ms).where(tracks.c.id == plays.c.track_id).scalar_subquery()
-    gap_ms = cast((epoch(plays.c.played_at) - epoch(prev_at)) * 1000, Integer)
+    # Rounded, not truncated: the epoch difference is a float and 45.5 s may come out as 45499.99.. ms.
+    gap_ms = cast(func.round((epoch(plays.c.played_at) - epoch(prev_at)) * 1000), Integer)
     estimate = case(
         (prev_at.is_(None), duration),
         (duration.is_(None), gap_ms),
