@@ -14,7 +14,7 @@ from sqlalchemy import Connection, select
 
 from brapped.insights.daily import day_report
 from brapped.insights.period import Period, date_to_day, day_to_date
-from brapped.insights.scope import Scope, minutes
+from brapped.insights.scope import Scope, minutes, per_track
 from brapped.insights.search import NotFound, fold, search
 from brapped.insights.stories import artist_story, track_story
 from brapped.insights.summary import day_hour_grid, first_play_at, totals
@@ -31,7 +31,7 @@ from brapped.insights.top import (
     track_rows,
 )
 from brapped.insights.wrapped import listening_clock, wrapped
-from brapped.store.tables import albums, artists, tracks
+from brapped.store.tables import albums, artists, plays, tracks
 from brapped.web.picker import Picked
 
 TOP_SHOWN = 10
@@ -163,8 +163,8 @@ def track(conn: Connection, track_id: str, timezone: str, stream_threshold_ms: i
 def album(conn: Connection, album_id: str, stream_threshold_ms: int) -> dict[str, Any]:
     """An album (all time): its details and its tracks' statistics.
 
-    insights has no album story; each track row is insights' own track statistic (`track_query`,
-    `track_rows`) limited to the album, and the album's totals are the sums of those rows.
+    insights has no album story; each track row is insights' own track statistic (`per_track`,
+    `track_query`, `track_rows`) limited to the album, and the album's totals are the sums of those rows.
     """
     info = conn.execute(
         select(albums.c.id, albums.c.name, albums.c.release_date, albums.c.image_url, albums.c.label).where(
@@ -174,7 +174,10 @@ def album(conn: Connection, album_id: str, stream_threshold_ms: int) -> dict[str
     if info is None:
         raise NotFound(f"no album with id {album_id!r}")
     scope = Scope(stream_threshold_ms=stream_threshold_ms)
-    sub = track_query(scope).where(tracks.c.album_id == album_id).subquery()
+    # insights' per-track sums, for the album's tracks only (the plays.track_id index does the work).
+    album_tracks = select(tracks.c.id).where(tracks.c.album_id == album_id)
+    source = per_track(scope).where(plays.c.track_id.in_(album_tracks)).subquery("per_track")
+    sub = track_query(scope, source).subquery()
     rows = [
         r._mapping
         for r in conn.execute(
