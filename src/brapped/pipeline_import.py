@@ -12,7 +12,6 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -48,6 +47,7 @@ DEFAULT_USER = "me"
 # Plays stored this close to a file's first/last play can still be the same play (account data's
 # minute precision, the merge tolerance).
 _MARGIN = timedelta(minutes=3)
+_MARGIN_MS = 3 * 60_000
 _USERNAME = re.compile(rb'"username"\s*:\s*"([^"\\]{1,64})"')
 
 Progress = Callable[[int, int, str], None]
@@ -142,31 +142,26 @@ def import_paths(
     sources = [i for i in items if isinstance(i, Source)]
     now = clock.now()
     done = 0
-    # Reading and parsing the next file (pure Python) overlaps loading this one (the database
-    # works without the GIL): one file ahead, so at most two are in memory.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="brapped-read") as reader:
-        ahead: Future[ParsedFile | FileReport] | None = None
-        for index, item in enumerate(items):
-            if isinstance(item, Skipped):
-                reports.append(FileReport(item.name, "skipped", message=item.reason))
-                continue
-            if isinstance(item, Broken):
-                reports.append(FileReport(item.name, "failed", message=item.message))
-                continue
-            if progress is not None:
-                progress(done, len(sources), item.name)
-            current = ahead if ahead is not None else reader.submit(_read, item, now, keep_personal)
-            following = next((i for i in items[index + 1 :] if isinstance(i, Source)), None)
-            ahead = reader.submit(_read, following, now, keep_personal) if following is not None else None
-            prepared = current.result()
-            if isinstance(prepared, FileReport):
-                reports.append(prepared)
-            else:
-                reports.append(_load_file(store, prepared, user, clock, keep_personal, run_id))
-            del prepared, current
-            done += 1
-            if progress is not None:
-                progress(done, len(sources), item.name)
+    # One file at a time: reading the next one in a thread while this one loads was measured
+    # slower on 2 busy cores (parsing and binding rows both need the GIL) and doubles memory.
+    for item in items:
+        if isinstance(item, Skipped):
+            reports.append(FileReport(item.name, "skipped", message=item.reason))
+            continue
+        if isinstance(item, Broken):
+            reports.append(FileReport(item.name, "failed", message=item.message))
+            continue
+        if progress is not None:
+            progress(done, len(sources), item.name)
+        prepared = _read(item, now, keep_personal)
+        if isinstance(prepared, FileReport):
+            reports.append(prepared)
+        else:
+            reports.append(_load_file(store, prepared, user, clock, keep_personal, run_id))
+        del prepared  # the file's rows: free them before reading the next file
+        done += 1
+        if progress is not None:
+            progress(done, len(sources), item.name)
 
     result = ImportResult(user, user_source, run_id, reports, warnings)
     if not result.imported and not result.failed:
@@ -432,6 +427,11 @@ def _decide_music(conn: Connection, user: str, rows: Sequence[MusicRow]) -> list
             found = names[name] = identity.normalise(name)
         return found
 
+    # Only rows near a stored play can match one (consecutive files share a few minutes at their
+    # boundary): the others are new without building anything for them.
+    low = _stored_text(min(s.end_ms for s in stored) - _MARGIN_MS)
+    high = _stored_text(max(s.end_ms for s in stored) + _MARGIN_MS)
+    near = [i for i, r in enumerate(rows) if low <= r.played_at <= high]
     incoming = [
         Incoming(
             _end_ms(r.played_at),
@@ -441,9 +441,17 @@ def _decide_music(conn: Connection, user: str, rows: Sequence[MusicRow]) -> list
             norm(r.track_name) or "",
             norm(r.artist_name),
         )
-        for r in rows
+        for r in (rows[i] for i in near)
     ]
-    return decide(incoming, stored)
+    decisions = [Decision(NEW)] * len(rows)
+    for i, decision in zip(near, decide(incoming, stored), strict=True):
+        decisions[i] = decision
+    return decisions
+
+
+def _stored_text(end_ms: int) -> str:
+    when = datetime.fromtimestamp(end_ms / 1000, UTC)
+    return when.strftime("%Y-%m-%d %H:%M:%S") + f".{when.microsecond // 1000:03d}"
 
 
 def _decide_episodes(conn: Connection, user: str, rows: Sequence[EpisodeRow]) -> list[Decision] | None:
