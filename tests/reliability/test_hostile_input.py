@@ -217,7 +217,7 @@ def test_a_named_pipe_in_the_folder_does_not_hang_the_import(tmp_path: Path) -> 
             env=clean_env(tmp_path / "home"),
             capture_output=True,
             text=True,
-            timeout=20,
+            timeout=8,
         )
     except subprocess.TimeoutExpired:
         pytest.fail("the import hung on a named pipe")
