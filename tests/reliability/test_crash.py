@@ -1,10 +1,11 @@
-"""Crash safety: brapped killed with SIGKILL mid-import, mid-sync and mid-migrate, then run again.
+"""Crash safety: brapped killed with SIGKILL mid-import, mid-sync, mid-migrate (the copy to another
+database) and mid schema upgrade, then run again.
 
 Each kill point is chosen by watching the victim make progress (files recorded in the database,
 requests reaching the emulator, rows arriving in the target) and then waiting a further random
 delay, so kills land inside transactions, between them, and during HTTP. After every kill the
 database must be consistent (each file all or nothing, no play twice); after the final, uninterrupted
-run it must equal the ground truth. 13 kill points per database, 26 per run of the suite.
+run it must equal the ground truth. 17 kill points per database, 34 per run of the suite.
 """
 
 from __future__ import annotations
@@ -149,3 +150,68 @@ def test_migrate_killed_at_four_points_then_rerun(db_url: str, tmp_path: Path) -
     finally:
         source.close()
         target.close()
+
+
+def _schema_holders(probe: Probe, dialect: str) -> bool:
+    """True while another connection holds the database's write lock (SQLite) or any lock (PG):
+    the upgrade's one transaction has begun."""
+    if dialect == "sqlite":
+        try:
+            with probe.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA busy_timeout = 0")
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                conn.exec_driver_sql("ROLLBACK")
+            return False
+        except Exception:
+            return True
+    return bool(
+        probe.scalar(
+            "SELECT count(*) FROM pg_locks WHERE pid <> pg_backend_pid() AND locktype = 'relation' "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+    )
+
+
+def test_schema_upgrade_killed_at_four_points_then_rerun(db_url: str, tmp_path: Path) -> None:
+    from alembic import command
+
+    from brapped.store import open_store
+    from brapped.store.migrate import alembic_config, current_revision, head_revision
+
+    generate_database(db_url, plays=120_000, seed=6, end=datetime(2025, 6, 1, tzinfo=UTC))
+    store = open_store(db_url, migrate=False)
+    dialect = store.dialect
+
+    def revision() -> str | None:
+        with store.engine.connect() as conn:
+            return current_revision(conn)
+
+    def back_to_first() -> None:
+        with store.engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0001")
+
+    probe = Probe(db_url)
+    counts = {t: probe.count(t) for t in ("plays", "tracks", "artists", "track_artists", "episode_plays")}
+    env = clean_env(tmp_path / "home")
+    rng = random.Random(11)
+    try:
+        rolled_back = 0
+        for _ in range(4):
+            if revision() != "0001":
+                back_to_first()
+            proc = start(["--db", db_url, "db", "upgrade"], env)
+            kill_when(proc, lambda: _schema_holders(probe, dialect), delay=rng.uniform(0, 0.3))
+            # One transaction: either nothing happened or everything did, and no row was touched.
+            after = revision()
+            assert after in ("0001", head_revision())
+            rolled_back += after == "0001"
+            assert {t: probe.count(t) for t in counts} == counts
+        assert rolled_back >= 2, f"only {rolled_back} of 4 kills landed inside the upgrade"
+
+        run(["--db", db_url, "db", "upgrade"], env)
+        assert revision() == head_revision()
+        assert {t: probe.count(t) for t in counts} == counts
+        assert probe.count("v_plays") == counts["plays"]  # the views are back
+    finally:
+        probe.close()
+        store.close()
