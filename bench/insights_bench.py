@@ -260,7 +260,7 @@ def _pandas_wrapped(conn: Any, period: Any) -> dict[str, Any]:
     local = p["local"]
     p["day"] = local.dt.date
     p["hour"] = local.dt.hour
-    p["weekday"] = local.dt.weekday
+    p["weekday"] = local.dt.day_of_week
     result["clock"] = p.groupby(["weekday", "hour"])["ms"].sum()
     per_day = p.groupby("day")["ms"].sum()
     result["busiest_day"] = per_day.idxmax() if len(per_day) else None
