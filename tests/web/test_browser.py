@@ -6,6 +6,7 @@ kept under test-artifacts/ (gitignored) for people to look at.
 
 from __future__ import annotations
 
+import json
 import struct
 import threading
 import time
@@ -90,7 +91,12 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("browser")
     store = open_store(f"sqlite:///{folder / 'brapped.db'}")
     seed(store)
-    app = create_app(store, make_settings(folder / "home"), FixedClock(NOW))
+    home = folder / "home"
+    home.mkdir()
+    # An authorisation given 170 days before NOW: it lasts six months, until 2026-03-26 18:30.
+    token = {"client_id": "c", "refresh_token": "r-secret", "issued_at": "2025-09-26T18:30:00+00:00"}
+    (home / "token.json").write_text(json.dumps(token))
+    app = create_app(store, make_settings(home), FixedClock(NOW))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -240,3 +246,14 @@ def test_offline_covers_become_placeholders(browser: Any, base_url: str) -> None
     assert "M" in placeholders  # Main Artist's photo and First Album's cover, now initials
     assert "F" in placeholders
     context.close()
+
+
+def test_token_countdown(watched: Watched) -> None:
+    page = watched.page
+    page.goto("/health", wait_until="load")
+    page.wait_for_function("() => document.querySelector('.countdown').textContent.length > 0")
+    # 11 days from the server's now (not the browser's): 2026-03-15 18:30 to 2026-03-26 18:30,
+    # less the moments between rendering the page and running its script.
+    expected = ("Token expires in 11 d 0 h 0 min.", "Token expires in 10 d 23 h 59 min.")
+    assert page.inner_text(".countdown") in expected
+    assert "r-secret" not in page.content()

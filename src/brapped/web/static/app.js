@@ -100,10 +100,14 @@ function renderResults(target, data, q) {
 function initCountdown() {
   var node = document.querySelector(".countdown[data-expires]");
   if (!node) return;
-  var expires;
-  try { expires = new Date(JSON.parse(node.getAttribute("data-expires"))); } catch (e) { return; }
+  var expires, skew = 0;
+  try {
+    expires = new Date(JSON.parse(node.getAttribute("data-expires")));
+    // Count from the server's "now" (an emulated clock in the demo), advancing with real time.
+    if (node.getAttribute("data-now")) skew = new Date(JSON.parse(node.getAttribute("data-now"))) - Date.now();
+  } catch (e) { return; }
   function tick() {
-    var ms = expires - new Date();
+    var ms = expires - (Date.now() + skew);
     if (ms <= 0) { node.textContent = "The Spotify token has expired: run brapped auth."; return; }
     var d = Math.floor(ms / 864e5), h = Math.floor(ms / 36e5) % 24, m = Math.floor(ms / 6e4) % 60;
     node.textContent = "Token expires in " + d + " d " + h + " h " + m + " min.";
