@@ -187,7 +187,8 @@ def create_app(
         title="brapped dashboard API",
         version=__version__,
         description="The numbers behind the brapped dashboard: the same JSON as the CLI's `--format json`.",
-        docs_url="/api/docs",
+        # Swagger UI would load from a CDN: the document itself is at /openapi.json.
+        docs_url=None,
         redoc_url=None,
         default_response_class=DataResponse,
     )
