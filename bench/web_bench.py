@@ -36,7 +36,9 @@ NOTES = (
     "which is valid until the data changes (a sync, import or enrich). The notes give p50, and "
     "*uncached*: the same route computed from scratch (in-process, empty cache), which is what the "
     "first visitor waits for a page the warm-up does not cover (the warm-up covers today, the overview "
-    "presets, this and last year's Wrapped and the all-time top lists). Pages are full HTML responses "
+    "presets, this and last year's Wrapped, the all-time top lists and the pages of their top 5 artists, "
+    "tracks and albums; the story routes below use the all-time #1, so they are covered; search is not). "
+    "Pages are full HTML responses "
     "(assets are static files, cached by browsers, not measured)."
 )
 

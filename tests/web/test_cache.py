@@ -73,9 +73,10 @@ def test_warm_computes_the_usual_pages_once(store: Store, tmp_path: Path) -> Non
                 break
             time.sleep(0.05)
         assert warmer.rounds == 1
-        # today's report, 5 overview periods, 2 Wrapped years, 4 top lists
-        assert board.cache.stats()["entries"] == 12
+        # today's report, 5 overview periods, 2 Wrapped years, 4 top lists, and the story pages of
+        # the seed's 3 artists, 3 tracks and 2 albums (fewer than five of each)
+        assert board.cache.stats()["entries"] == 12 + 3 + 3 + 2
         assert board.warm() == warmer.warmed_version  # unchanged data: nothing recomputed
-        assert board.cache.stats()["misses"] == 12
+        assert board.cache.stats()["misses"] == 20
     finally:
         warmer.stop()

@@ -72,8 +72,16 @@ class Dashboard:
                 self.report(
                     conn, reports.wrapped_report, period, threshold, settings.session_gap_minutes, 100
                 )
+            tops = {}
             for kind in ("artists", "tracks", "albums", "genres"):
-                self.report(conn, reports.top_document, kind, None, "plays", 10, threshold)
+                tops[kind] = self.report(conn, reports.top_document, kind, None, "plays", 10, threshold)
+            # The pages people click first from the overview: the all-time top 5 of each.
+            for row in tops["artists"]["items"][:5]:
+                self.report(conn, reports.artist, row["id"], self.timezone, threshold)
+            for row in tops["tracks"]["items"][:5]:
+                self.report(conn, reports.track, row["id"], self.timezone, threshold)
+            for row in tops["albums"]["items"][:5]:
+                self.report(conn, reports.album, row["id"], threshold)
         return version
 
     def status(self) -> dict[str, Any]:
