@@ -16,6 +16,8 @@ The same `plays` and `seed` always give the same history. `generate_exports` wri
 `generate_database` writes what importing those files and resolving every track would give, straight
 into the star schema with bulk inserts (executemany on SQLite, COPY on PostgreSQL). Timestamps are
 whole seconds, as in the export; the last `api_days` days are marked as seen by both sync and export.
+Every play ends before `end` (default 2026-01-01; pass the current time for a history ending today);
+a day holds at most ~185 plays (about nine hours), so `plays` must fit in `days`.
 
     python -m bench.generate db sqlite:////tmp/brapped-bench.db --plays 1000000
     python -m bench.generate exports /tmp/export --plays 500000 --zip
@@ -100,6 +102,7 @@ _SHOWS = (
 )  # fmt: skip
 
 SECOND = 1000
+END_MARGIN_MS = 15 * 60 * SECOND  # the last play ends at least this long before `end`
 
 
 # --------------------------------------------------------------------------------------------------
@@ -356,20 +359,43 @@ def default_days(plays: int) -> int:
     return max(7, min(MAX_DAYS, math.ceil(plays / PLAYS_PER_DAY)))
 
 
-def _daily_quotas(rng: random.Random, plays: int, start: date, days: int) -> list[int]:
+def _daily_quotas(
+    rng: random.Random, plays: int, start: date, days: int, caps: dict[int, int] | None = None
+) -> list[int]:
     weights = []
     for offset in range(days):
         weekday = (start + timedelta(days=offset)).weekday()
         silent = rng.random() < 0.04
         weights.append(0.0 if silent else (1.25 if weekday >= 5 else 1.0) * rng.lognormvariate(0, 0.45))
     if not any(weights):
-        weights[-1] = 1.0
+        weights[0] = 1.0
     total = sum(weights)
     quotas = [int(plays * w / total) for w in weights]
     # Hand out what flooring left over to the busiest days, one each.
     for index in sorted(range(days), key=lambda i: -weights[i])[: plays - sum(quotas)]:
         quotas[index] += 1
+    # No day holds more than fits in its listening window (so no day spills into the next, and none
+    # past `end`); the others take the rest, busiest first.
+    caps = caps or {}
+    excess = 0
+    for index, cap in caps.items():
+        excess += max(0, quotas[index] - cap)
+        quotas[index] = min(quotas[index], cap)
+    order = sorted(range(days), key=lambda i: -weights[i])
+    while excess:
+        moved = 0
+        for index in order:
+            if quotas[index] < caps.get(index, plays) and excess:
+                quotas[index] += 1
+                excess -= 1
+                moved += 1
+        if not moved:
+            raise ValueError(f"{plays:,} plays do not fit in {days} days (about 180 a day at most)")
     return quotas
+
+
+def _midnight_ms(day: date) -> int:
+    return int(datetime.combine(day, datetime.min.time(), UTC).timestamp()) * SECOND
 
 
 class _State:
@@ -396,11 +422,24 @@ def iter_history(
     days: int | None = None,
     podcasts: bool = True,
 ) -> Iterator[Play]:
-    """Every play in time order: exactly `plays` track plays, plus podcast episodes when `podcasts`."""
+    """Every play in time order: exactly `plays` track plays, plus podcast episodes when `podcasts`.
+
+    Every play ends before `end`; the last day is the one `end` falls in (or the day before, when `end`
+    is midnight), so a history ending now has plays today.
+    """
     rng = random.Random(f"history:{seed}:{plays}")
     days = days or default_days(plays)
-    first_day = (end - timedelta(days=days)).date()
-    quotas = _daily_quotas(rng, plays, first_day, days)
+    end_ms = int(end.timestamp() * 1000)
+    last_day = (end - timedelta(milliseconds=1)).astimezone(UTC).date()
+    first_day = last_day - timedelta(days=days - 1)
+    # What fits in each day's listening window: 60% of it at the mean play length, counted from the
+    # latest start of a day, leaves room for a podcast session and for longer plays than the mean.
+    caps = {}
+    for offset in range(days):
+        midnight = _midnight_ms(first_day + timedelta(days=offset))
+        window = min(midnight + 25 * 3600 * SECOND, end_ms - END_MARGIN_MS) - (midnight + 10 * 3600 * SECOND)
+        caps[offset] = max(0, int(0.6 * window / (175 * SECOND)))
+    quotas = _daily_quotas(rng, plays, first_day, days, caps)
     platforms = [name for name, _ in _PLATFORMS]
     platform_cum = list(itertools.accumulate(weight for _, weight in _PLATFORMS))
     playlists = [
@@ -409,16 +448,14 @@ def iter_history(
     ]
     tracks = catalogue.tracks
     n_tracks = len(tracks)
-    state = _State(int(datetime.combine(first_day, datetime.min.time(), UTC).timestamp()) * SECOND)
+    state = _State(_midnight_ms(first_day))
     home_ip = f"192.0.2.{rng.randint(1, 254)}"
 
     for offset, quota in enumerate(quotas):
-        midnight_ms = int(
-            datetime.combine(first_day + timedelta(days=offset), datetime.min.time(), UTC).timestamp()
-        )
-        midnight_ms *= SECOND
+        midnight_ms = _midnight_ms(first_day + timedelta(days=offset))
         day_start = midnight_ms + rng.randint(6 * 3600, 10 * 3600) * SECOND
-        window_end = midnight_ms + 25 * 3600 * SECOND  # 01:00 the next night
+        # Until 01:00 the next night, or shortly before `end`.
+        window_end = min(midnight_ms + 25 * 3600 * SECOND, end_ms - END_MARGIN_MS)
         state.cursor_ms = max(state.cursor_ms + 30 * 60 * SECOND, day_start)
         sizes: list[int] = []
         left = quota
@@ -427,8 +464,13 @@ def iter_history(
             sizes.append(size)
             left -= size
         podcast_at = rng.randrange(len(sizes) + 1) if podcasts and rng.random() < 0.25 else -1
-        listening = quota * 175 * SECOND
-        mean_gap = max(0, window_end - state.cursor_ms - listening) / (len(sizes) + 1)
+        if offset >= days - 2 and end_ms - midnight_ms < 26 * 3600 * SECOND:
+            podcast_at = -1  # an episode can last over an hour: none on a day `end` cuts short
+        listening = quota * 175 * SECOND + (3 * 3600 * SECOND if podcast_at >= 0 else 0)
+        # The pauses between sessions share 85% of the free time, in random proportions (their sum is
+        # fixed, so the day ends inside its window; plays average less than the 175 s counted).
+        shares = [rng.uniform(0.2, 1.8) for _ in range(len(sizes) + 1)]
+        free = max(0, window_end - state.cursor_ms - listening) * 0.85 / sum(shares)
         travelling = rng.random() < 0.05
         country = rng.choice(_TRAVEL) if travelling else "DE"
 
@@ -437,7 +479,7 @@ def iter_history(
                 yield from _podcast_session(rng, catalogue, state, platforms, platform_cum, country, home_ip)
             if session_index == len(sizes):
                 break
-            state.cursor_ms += int(mean_gap * rng.uniform(0.2, 1.8)) + SECOND
+            state.cursor_ms += int(free * shares[session_index]) + SECOND
             size = sizes[session_index]
             platform = platforms[bisect.bisect_left(platform_cum, rng.random() * platform_cum[-1])]
             ip = home_ip if rng.random() < 0.7 else f"198.51.100.{rng.randint(1, 254)}"
@@ -518,7 +560,7 @@ def _podcast_session(
     country: str,
     ip: str,
 ) -> Iterator[Play]:
-    state.cursor_ms += rng.randint(5, 90) * 60 * SECOND
+    state.cursor_ms += rng.randint(5, 30) * 60 * SECOND
     platform = platforms[bisect.bisect_left(platform_cum, rng.random() * platform_cum[-1])]
     show = rng.randrange(len(_SHOWS))
     for _ in range(rng.randint(1, 2)):

@@ -119,3 +119,20 @@ def test_database_holds_the_exports_history(db_url: str, tmp_path: Path) -> None
         store.close()
     with pytest.raises(ValueError, match="already holds 2000 plays"):
         generate_database(db_url, plays=10, seed=5)
+
+
+def test_history_ends_before_end_and_reaches_its_day(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    end = datetime(2026, 5, 5, 15, 30, tzinfo=UTC)
+    summary = generate_exports(tmp_path, plays=1500, seed=2, end=end, days=10)
+    stamps = sorted(str(r["ts"]) for r in _records(tmp_path))
+    assert stamps[-1] < "2026-05-05T15:30:00Z"
+    assert stamps[-1].startswith("2026-05-05")  # a history ending now has plays today
+    assert stamps[0] >= "2026-04-26"
+    assert summary.plays == 1500
+
+
+def test_more_plays_than_days_can_hold_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="do not fit in 3 days"):
+        generate_exports(tmp_path, plays=5000, days=3)
