@@ -37,6 +37,7 @@ from brapped.imports import (
     parse_stored,
 )
 from brapped.imports.merge import COVERED, KNOWN, MERGED, NEW, REPLACED, Decision, Incoming, decide
+from brapped.pipeline import lock
 from brapped.store import Store, bulk
 from brapped.store.runs import finish_run, start_run
 from brapped.store.tables import accounts, gaps, imported_files, plays
@@ -272,6 +273,9 @@ def _file_transaction(store: Store) -> Iterator[Connection]:
         conn.info["immediate"] = True
         try:
             with conn.begin():
+                # PostgreSQL: the advisory lock every brapped writer takes, so a sync running now
+                # waits instead of inserting the same tracks or plays under this file's feet.
+                lock(conn)
                 yield conn
         finally:
             conn.info.pop("immediate", None)

@@ -9,6 +9,7 @@ is only ever a name in a message.
 from __future__ import annotations
 
 import os
+import stat
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -59,7 +60,7 @@ def iter_inputs(paths: Iterable[Path | str]) -> Iterator[Item]:
         path = Path(raw)
         if path.is_dir():
             yield from _walk_folder(path)
-        elif path.is_file():
+        elif path.exists() or path.is_symlink():
             yield from _file_items(path, str(path))
         else:
             yield Broken(str(path), f"{path}: no such file or folder")
@@ -74,7 +75,18 @@ def _walk_folder(folder: Path) -> Iterator[Item]:
         yield from _file_items(path, str(path))
 
 
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
+
+
 def _file_items(path: Path, name: str) -> Iterator[Item]:
+    # A named pipe or device would block or never end: only regular files are read.
+    if not _regular(path):
+        yield Broken(name, f"{name}: not a regular file (a pipe, device or broken link)")
+        return
     if zipfile.is_zipfile(path):
         yield from _zip_items(path, name)
     elif path.suffix.lower() == ".zip":
