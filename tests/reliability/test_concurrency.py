@@ -1,8 +1,5 @@
 """Concurrency: two syncs and an import started at the same moment, in separate processes, on one
-database. Whoever wins each lock, the result is the truth: every play once.
-
-A race found here is marked xfail until fixed (see the marker's reason).
-"""
+database. Whoever wins each lock, the result is the truth: every play once."""
 
 from __future__ import annotations
 
@@ -46,22 +43,9 @@ def _together(commands: list[list[str]], env: dict[str, str]) -> list[subprocess
     return done
 
 
-IMPORT_RACE = (
-    "brapped.pipeline_import takes no advisory lock on PostgreSQL: an import racing a sync fails with "
-    "'duplicate key value violates unique constraint pk_tracks' (fix: pipeline.lock(conn) at the start "
-    "of each file transaction, as sync does)"
-)
-
-
-@pytest.fixture
-def racing_db_url(request: pytest.FixtureRequest, db_url: str) -> str:
-    if "postgresql" in request.node.callspec.id:
-        request.applymarker(pytest.mark.xfail(reason=IMPORT_RACE, strict=False))
-    return db_url
-
-
-def test_two_syncs_and_an_import_at_once(racing_db_url: str, tmp_path: Path, served: Served) -> None:
-    db_url = racing_db_url
+def test_two_syncs_and_an_import_at_once(db_url: str, tmp_path: Path, served: Served) -> None:
+    """(Found: on PostgreSQL an import racing a sync failed on pk_tracks until imports took the
+    writers' advisory lock.)"""
     emu = served.emu
     env = clean_env(tmp_path / "home", **served.env())
     sync_args = ["--db", db_url, "sync"]
