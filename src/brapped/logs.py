@@ -13,6 +13,7 @@ _SECRET_PATTERNS = (
     re.compile(r"(?i)(client_secret[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+"),
     re.compile(r"(?i)(code_verifier[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+"),
     re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]+"),
+    re.compile(r"([?&](?:code|state)=)[^&\s\"']+"),  # the authorisation code in a callback URL
     re.compile(r"(://[^/:@\s]+:)[^@\s/]+(@)"),
 )
 
