@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
+from brapped.cli import cli
 from tests.cli.test_report import db, run  # noqa: F401  (db is a fixture)
 
 
@@ -48,3 +50,13 @@ def test_help(runner: CliRunner) -> None:
     for name in ("search", "artist", "track"):
         result = runner.invoke(cli, [name, "--help"])
         assert result.exit_code == 0 and "Usage" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["search", "artist", "track"])
+def test_control_characters_are_refused_before_the_database(
+    runner: CliRunner, db_url: str, command: str
+) -> None:
+    result = runner.invoke(cli, ["--db", db_url, command, "a\x00b"])
+    assert result.exit_code == 2, result.output
+    assert "control characters" in result.output
+    assert "Traceback" not in result.output

@@ -163,3 +163,11 @@ def escape_markup(text: str) -> str:
 def echo_lines(lines: Iterable[str]) -> None:
     for line in lines:
         click.echo(line)
+
+
+def printable_text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Click callback refusing NUL and other control characters in free text (PostgreSQL cannot even
+    compare a NUL, and no name in Spotify's catalogue has one)."""
+    if value is not None and any(ord(ch) < 32 for ch in value):
+        raise click.BadParameter("must not contain control characters")
+    return value

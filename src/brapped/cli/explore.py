@@ -6,7 +6,14 @@ from typing import Any
 
 import click
 
-from brapped.cli.context import AppContext, emit_json, emit_rows, format_option, pass_app
+from brapped.cli.context import (
+    AppContext,
+    emit_json,
+    emit_rows,
+    format_option,
+    pass_app,
+    printable_text,
+)
 from brapped.cli.report import _artists_text, flatten, user_option
 from brapped.insights import artist_story, search, track_story
 
@@ -16,7 +23,7 @@ def _when(value: Any) -> str:
 
 
 @click.command("search")
-@click.argument("query")
+@click.argument("query", callback=printable_text)
 @click.option("--limit", default=10, show_default=True, help="Most results per kind.")
 @user_option
 @format_option
@@ -55,7 +62,7 @@ def _others_note(story: dict[str, Any]) -> str:
 
 
 @click.command("artist")
-@click.argument("name_or_id", metavar="NAME|ID")
+@click.argument("name_or_id", metavar="NAME|ID", callback=printable_text)
 @click.option("--limit", default=10, show_default=True, help="Top tracks and companions to list.")
 @user_option
 @format_option
@@ -115,7 +122,7 @@ def artist_cmd(app: AppContext, name_or_id: str, limit: int, user_id: str | None
 
 
 @click.command("track")
-@click.argument("name_or_id", metavar="NAME|ID")
+@click.argument("name_or_id", metavar="NAME|ID", callback=printable_text)
 @user_option
 @format_option
 @pass_app
