@@ -6,93 +6,34 @@ from datetime import datetime
 from typing import Any
 
 import click
-from sqlalchemy import func, select
 
 from brapped.cli.context import AppContext, emit_json, format_option, pass_app
-from brapped.pipeline import backlog, resolve_progress, resume_after
-from brapped.spotify import AuthRequired, TokenStore
-from brapped.spotify.auth import REFRESH_TOKEN_LIFETIME_MONTHS, add_months
-from brapped.store.runs import last_run
-from brapped.store.tables import gaps, plays
-
-TOKEN_WARNING_DAYS = 14
+from brapped.health import collection_status
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z") if value else None
 
 
+def _isos(data: Any) -> Any:
+    """Every datetime in `data` as ISO text with milliseconds and Z (the documented JSON form)."""
+    if isinstance(data, datetime):
+        return _iso(data)
+    if isinstance(data, dict):
+        return {key: _isos(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_isos(value) for value in data]
+    return data
+
+
 def collect_status(app: AppContext) -> dict[str, Any]:
     """The health report as data (what `status --format json` prints)."""
-    now = app.clock.now()
     store = app.store()
     with store.connect() as conn:
-        ok = last_run(conn, "sync", "ok")
-        latest = last_run(conn, "sync")
-        per_account = conn.execute(
-            select(plays.c.user_id, func.count(), func.max(plays.c.played_at))
-            .group_by(plays.c.user_id)
-            .order_by(plays.c.user_id)
-        ).all()
-        open_gaps = conn.execute(
-            select(gaps.c.user_id, gaps.c.gap_from, gaps.c.gap_to, gaps.c.filled_at).order_by(gaps.c.gap_from)
-        ).all()
-        waiting = resume_after(conn)
-        work = backlog(conn)
-        resolved, total = resolve_progress(conn)
-
-    last_sync = None
-    if ok is not None:
-        at = ok["finished_at"] or ok["started_at"]
-        last_sync = {"at": _iso(at), "age_seconds": int((now - at).total_seconds()), "run_id": ok["id"]}
-    token: dict[str, Any] = {"present": False, "source": None, "issued_at": None, "expires_at": None}
-    token["expires_in_days"] = None
-    token["warning"] = None
-    try:
-        saved = TokenStore(app.settings.token_file).load()
-    except AuthRequired as exc:
-        saved, token["warning"] = None, str(exc)
-    if saved is not None:
-        expires = add_months(saved.issued_at, REFRESH_TOKEN_LIFETIME_MONTHS)
-        days = (expires - now).total_seconds() / 86400
-        token.update(
-            present=True,
-            source="auth" if saved.issued_at_known else "environment",
-            user_id=saved.user_id,
-            issued_at=_iso(saved.issued_at),
-            issued_at_known=saved.issued_at_known,
-            expires_at=_iso(expires),
-            expires_in_days=int(days) if days >= 0 else int(days) - 1,
+        data = collection_status(
+            conn, app.settings.token_file, app.clock.now(), env_refresh_token=bool(app.settings.refresh_token)
         )
-        if days < 0:
-            token["warning"] = "the Spotify authorisation has expired: run `brapped auth`"
-        elif days < TOKEN_WARNING_DAYS:
-            token["warning"] = f"the Spotify authorisation expires in {int(days)} days: run `brapped auth`"
-    elif app.settings.refresh_token:
-        token.update(present=True, source="environment")
-    return {
-        "now": _iso(now),
-        "database": store.url,
-        "last_sync": last_sync,
-        "last_run": {
-            "at": _iso(latest["started_at"]),
-            "outcome": latest["outcome"],
-            "message": latest["message"],
-        }
-        if latest
-        else None,
-        "accounts": [
-            {"user_id": user, "plays": int(count), "newest_play": _iso(newest)}
-            for user, count, newest in per_account
-        ],
-        "gaps": [
-            {"user_id": user, "from": _iso(a), "to": _iso(b), "filled": filled is not None}
-            for user, a, b, filled in open_gaps
-        ],
-        "resume_after": _iso(waiting) if waiting is not None and waiting > now else None,
-        "token": token,
-        "enrichment": {**work, "tracks_resolved": resolved, "tracks_total": total},
-    }
+    return {"database": store.url, **_isos(data)}
 
 
 def _age(seconds: int) -> str:
@@ -136,7 +77,7 @@ def status_command(app: AppContext, fmt: str) -> None:
         click.echo(f"Rate limited:  next sync after {data['resume_after']}")
     token = data["token"]
     if token["expires_at"]:
-        known = "" if token.get("issued_at_known", True) else " (estimated: token came from the environment)"
+        known = "" if token["issued_at_known"] else " (estimated: token came from the environment)"
         click.echo(
             f"Authorisation: expires {token['expires_at'][:10]}, in {token['expires_in_days']} days{known}"
         )

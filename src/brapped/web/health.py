@@ -14,14 +14,13 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from brapped.health import token_status
 from brapped.pipeline import backlog, resolve_progress, resume_after
-from brapped.spotify import AuthRequired, TokenStore
 from brapped.store.runs import last_run
 from brapped.store.tables import gaps, imported_files, plays, runs
 
 RUNS_SHOWN = 25
 GAPS_SHOWN = 50
-TOKEN_WARNING_DAYS = 14  # as `brapped status`
 
 
 def _run(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -41,38 +40,6 @@ def _run(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
         "outcome": row["outcome"],
         "counts": counts,
         "message": row["message"],
-    }
-
-
-def token_status(token_file: Path, now: datetime, env_refresh_token: bool) -> dict[str, Any]:
-    """When the Spotify authorisation expires (as `brapped status` reports it); never the token itself."""
-    try:
-        saved = TokenStore(token_file).load()
-    except AuthRequired as exc:
-        return {"present": False, "warning": str(exc), "expires_at": None, "expires_in_days": None}
-    if saved is None:
-        return {
-            "present": env_refresh_token,
-            "source": "environment" if env_refresh_token else None,
-            "expires_at": None,
-            "expires_in_days": None,
-            "warning": None if env_refresh_token else "no authorisation yet: run `brapped auth`",
-        }
-    expires = saved.refresh_expires_at
-    days = (expires - now).total_seconds() / 86400
-    warning = None
-    if days < 0:
-        warning = "the Spotify authorisation has expired: run `brapped auth`"
-    elif days < TOKEN_WARNING_DAYS:
-        warning = f"the Spotify authorisation expires in {int(days)} days: run `brapped auth`"
-    return {
-        "present": True,
-        "source": "auth" if saved.issued_at_known else "environment",
-        "user_id": saved.user_id,
-        "issued_at": saved.issued_at,
-        "expires_at": expires,
-        "expires_in_days": int(days) if days >= 0 else int(days) - 1,
-        "warning": warning,
     }
 
 
