@@ -11,19 +11,18 @@ import socket
 import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import date
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
-import orjson
 
 from brapped.config import Settings
 from brapped.errors import BrappedError
 from brapped.logs import mask_secrets
+from brapped.serialise import json_bytes
 from brapped.store import Store
 
 DISCORD_LIMIT = 2000  # Discord refuses `content` longer than this
@@ -40,20 +39,9 @@ class ReportFiles:
     json: Path
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
 def report_json(report: Mapping[str, Any]) -> bytes:
     """The report as indented JSON (instants in ISO 8601 UTC)."""
-    options = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
-    return orjson.dumps(report, default=_default, option=options)
+    return json_bytes(report, indent=True)
 
 
 def _num(value: Any) -> str:

@@ -7,18 +7,17 @@ import io
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import orjson
 from rich.console import Console
 from rich.table import Table
 
 from brapped.clock import Clock, SystemClock
 from brapped.config import Settings, load_settings
+from brapped.serialise import json_bytes
 from brapped.store import Store, open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,27 +73,9 @@ def format_option(func: F) -> F:
     )(func)
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "_asdict"):
-        return value._asdict()
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
 def to_json(data: Any) -> str:
     """JSON text for data holding datetimes, dates, decimals and dataclasses."""
-    return orjson.dumps(
-        data,
-        default=_default,
-        option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME,
-    ).decode()
+    return json_bytes(data, indent=True).decode()
 
 
 def emit_json(app: AppContext, data: Any) -> None:
