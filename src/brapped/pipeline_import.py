@@ -12,6 +12,7 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -49,6 +50,8 @@ DEFAULT_USER = "me"
 # minute precision, the merge tolerance).
 _MARGIN = timedelta(minutes=3)
 _MARGIN_MS = 3 * 60_000
+# WAL pages (4 KiB each by default) a file's commit may leave before copying them back: 256 MiB.
+_CHECKPOINT_PAGES = 65_536
 _USERNAME = re.compile(rb'"username"\s*:\s*"([^"\\]{1,64})"')
 
 Progress = Callable[[int, int, str], None]
@@ -143,26 +146,40 @@ def import_paths(
     sources = [i for i in items if isinstance(i, Source)]
     now = clock.now()
     done = 0
-    # One file at a time: reading the next one in a thread while this one loads was measured
+    # SQLite: one file at a time; reading the next one in a thread while this one loads was measured
     # slower on 2 busy cores (parsing and binding rows both need the GIL) and doubles memory.
-    for item in items:
-        if isinstance(item, Skipped):
-            reports.append(FileReport(item.name, "skipped", message=item.reason))
-            continue
-        if isinstance(item, Broken):
-            reports.append(FileReport(item.name, "failed", message=item.message))
-            continue
-        if progress is not None:
-            progress(done, len(sources), item.name)
-        prepared = _read(item, now, keep_personal)
-        if isinstance(prepared, FileReport):
-            reports.append(prepared)
-        else:
-            reports.append(_load_file(store, prepared, user, clock, keep_personal, run_id))
-        del prepared  # the file's rows: free them before reading the next file
-        done += 1
-        if progress is not None:
-            progress(done, len(sources), item.name)
+    # PostgreSQL does the loading in its own process while this one only waits on the socket, so
+    # there the next file is read meanwhile: at most two files in memory.
+    reader = ThreadPoolExecutor(1, "brapped-import-read") if store.dialect == "postgresql" else None
+    ahead: dict[int, Future[ParsedFile | FileReport]] = {}
+    try:
+        for position, item in enumerate(items):
+            if isinstance(item, Skipped):
+                reports.append(FileReport(item.name, "skipped", message=item.reason))
+                continue
+            if isinstance(item, Broken):
+                reports.append(FileReport(item.name, "failed", message=item.message))
+                continue
+            if progress is not None:
+                progress(done, len(sources), item.name)
+            early = ahead.pop(position, None)
+            prepared = early.result() if early is not None else _read(item, now, keep_personal)
+            if isinstance(prepared, FileReport):
+                reports.append(prepared)
+            else:
+                following = next(
+                    (i for i in range(position + 1, len(items)) if isinstance(items[i], Source)), None
+                )
+                if reader is not None and following is not None:
+                    ahead[following] = reader.submit(_read, items[following], now, keep_personal)
+                reports.append(_load_file(store, prepared, user, clock, keep_personal, run_id))
+            del prepared  # the file's rows: free them before reading the next file
+            done += 1
+            if progress is not None:
+                progress(done, len(sources), item.name)
+    finally:
+        if reader is not None:
+            reader.shutdown(wait=True, cancel_futures=True)
 
     result = ImportResult(user, user_source, run_id, reports, warnings)
     if not result.imported and not result.failed:
@@ -270,6 +287,12 @@ def _file_transaction(store: Store) -> Iterator[Connection]:
             raw: Any = conn.connection.dbapi_connection
             raw.execute("PRAGMA temp_store = MEMORY")
             raw.execute("PRAGMA cache_size = -65536")
+            # Each file's commit would copy the write-ahead log back into the database once it
+            # passes 1,000 pages, rewriting the same index pages file after file (a third of the
+            # import's time). Here the log may grow to 64 Ki pages first; the setting goes back at
+            # the end of the file, and the next commit checkpoints.
+            checkpoint_after = raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+            raw.execute(f"PRAGMA wal_autocheckpoint = {max(int(checkpoint_after), _CHECKPOINT_PAGES)}")
         conn.info["immediate"] = True
         try:
             with conn.begin():
@@ -279,6 +302,8 @@ def _file_transaction(store: Store) -> Iterator[Connection]:
                 yield conn
         finally:
             conn.info.pop("immediate", None)
+            if conn.dialect.name == "sqlite":
+                raw.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint_after)}")
 
 
 def _load(conn: Connection, parsed: ParsedFile, user: str, report: FileReport, keep_personal: bool) -> None:
@@ -418,9 +443,33 @@ def _end_ms(text: str) -> int:
 def _decide_music(conn: Connection, user: str, rows: Sequence[MusicRow]) -> list[Decision] | None:
     """A decision per row, or None when nothing is stored in the rows' period (all are new)."""
     start, end = _window(rows)
-    stored = bulk.stored_music(conn, user, start, end)
+    # The merge rules' first step (the same export play again: same end, same track) as one
+    # dictionary lookup per row against the stored keys; only the rows left over, usually none on a
+    # re-import and all on a first import, go through the neighbour rules. Each row's key is
+    # distinct (formats.py spreads equal ends) and so is each stored play's (the unique key), so the
+    # exact matches cannot compete, and leaving the matched plays out of the rest's candidates is
+    # what `decide` does with them (used plays are never matched twice).
+    exact = bulk.stored_export_keys(conn, user, start, end)
+    decisions: list[Decision] = [Decision(NEW)] * len(rows)
+    rest = list(range(len(rows)))
+    used: set[int] = set()
+    if exact:
+        get = exact.get
+        rest = []
+        for i, r in enumerate(rows):
+            play_id = get((r.played_at, r.track_id))
+            if play_id is None or play_id in used:
+                rest.append(i)
+            else:
+                used.add(play_id)
+                decisions[i] = Decision(KNOWN, play_id)
+        if not rest:
+            return decisions
+    left = [rows[i] for i in rest]
+    start, end = _window(left)
+    stored = [s for s in bulk.stored_music(conn, user, start, end) if s.play_id not in used]
     if not stored:  # the common first import: nothing to compare with
-        return None
+        return decisions if used else None
     names: dict[str, str] = {}
 
     def norm(name: str | None) -> str | None:
@@ -435,7 +484,7 @@ def _decide_music(conn: Connection, user: str, rows: Sequence[MusicRow]) -> list
     # boundary): the others are new without building anything for them.
     low = _stored_text(min(s.end_ms for s in stored) - _MARGIN_MS)
     high = _stored_text(max(s.end_ms for s in stored) + _MARGIN_MS)
-    near = [i for i, r in enumerate(rows) if low <= r.played_at <= high]
+    near = [i for i in rest if low <= rows[i].played_at <= high]
     incoming = [
         Incoming(
             _end_ms(r.played_at),
@@ -447,7 +496,6 @@ def _decide_music(conn: Connection, user: str, rows: Sequence[MusicRow]) -> list
         )
         for r in (rows[i] for i in near)
     ]
-    decisions = [Decision(NEW)] * len(rows)
     for i, decision in zip(near, decide(incoming, stored), strict=True):
         decisions[i] = decision
     return decisions

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, select, text, update
@@ -21,17 +22,14 @@ from brapped.imports.merge import Stored
 from brapped.store.tables import artists, episode_plays, episodes, plays, track_artists, tracks
 
 MUSIC_STAGE = "import_music_stage"
+MUSIC_DIMENSION_STAGE = "import_music_dimension_stage"
 EPISODE_STAGE = "import_episode_stage"
-# The staging tables hold the MusicRow / EpisodeRow fields, in order, of the rows to load.
+# A file repeats each track's names and ids in every play of it: the plays' own fields and the
+# distinct dimension fields are staged apart, so the big stage binds 14 values a play, not 21.
+# Each list names the MusicRow fields, in order, that its stage holds.
 _MUSIC_TYPES = (
     ("played_at", "TIMESTAMP"),
     ("track_id", "TEXT"),
-    ("track_name", "TEXT"),
-    ("artist_id", "TEXT"),
-    ("artist_name", "TEXT"),
-    ("album_id", "TEXT"),
-    ("album_name", "TEXT"),
-    ("uri", "TEXT"),
     ("ms_played", "INTEGER"),
     ("platform", "TEXT"),
     ("conn_country", "TEXT"),
@@ -44,8 +42,18 @@ _MUSIC_TYPES = (
     ("offline_ms", "BIGINT"),
     ("ip_addr", "TEXT"),
     ("user_agent", "TEXT"),
-    ("origin", "TEXT"),
 )
+_MUSIC_DIMENSION_TYPES = (
+    ("track_id", "TEXT"),
+    ("track_name", "TEXT"),
+    ("artist_id", "TEXT"),
+    ("artist_name", "TEXT"),
+    ("album_id", "TEXT"),
+    ("album_name", "TEXT"),
+    ("uri", "TEXT"),
+)
+_music_fields = itemgetter(*(MusicRow._fields.index(c) for c, _ in _MUSIC_TYPES))
+_music_dimension_fields = itemgetter(*(MusicRow._fields.index(c) for c, _ in _MUSIC_DIMENSION_TYPES))
 _EPISODE_TYPES = (
     ("played_at", "TIMESTAMP"),
     ("episode_id", "TEXT"),
@@ -67,7 +75,6 @@ _EPISODE_TYPES = (
     ("user_agent", "TEXT"),
     ("origin", "TEXT"),
 )
-assert [c for c, _ in _MUSIC_TYPES] == list(MusicRow._fields)
 assert [c for c, _ in _EPISODE_TYPES] == list(EpisodeRow._fields)
 
 
@@ -108,7 +115,12 @@ def _fill_stage(
 def stage_music(conn: Connection, rows: Sequence[MusicRow]) -> None:
     """Put the music rows to load (new plays, and plays replacing account data) into staging."""
     _create_stage(conn, MUSIC_STAGE, _MUSIC_TYPES)
-    _fill_stage(conn, MUSIC_STAGE, _MUSIC_TYPES, rows)
+    _fill_stage(conn, MUSIC_STAGE, _MUSIC_TYPES, map(_music_fields, rows))
+    # Distinct combinations only: the dimension SQL takes MIN per id, the same over these as over
+    # every play; first-seen order keeps the load deterministic.
+    _create_stage(conn, MUSIC_DIMENSION_STAGE, _MUSIC_DIMENSION_TYPES)
+    distinct = dict.fromkeys(map(_music_dimension_fields, rows))
+    _fill_stage(conn, MUSIC_DIMENSION_STAGE, _MUSIC_DIMENSION_TYPES, distinct)
 
 
 def stage_episodes(conn: Connection, rows: Sequence[EpisodeRow]) -> None:
@@ -121,6 +133,7 @@ def drop_stages(conn: Connection) -> None:
     """Remove the staging tables (PostgreSQL drops them at commit by itself)."""
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{MUSIC_STAGE}")
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{MUSIC_DIMENSION_STAGE}")
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{EPISODE_STAGE}")
 
 
@@ -144,7 +157,7 @@ _PLAY_FIELDS = ", ".join(
 
 def load_music_dimensions(conn: Connection) -> None:
     """Add the artists, albums and tracks the staged music names that are not stored yet."""
-    s = MUSIC_STAGE
+    s = MUSIC_DIMENSION_STAGE
     conn.execute(
         text(
             f"INSERT INTO artists (id, name) SELECT artist_id, MIN(artist_name) FROM {s} "
@@ -294,6 +307,28 @@ def stored_music(conn: Connection, user_id: str, start: datetime, end: datetime)
         )
         for r in rows
     ]
+
+
+def stored_export_keys(
+    conn: Connection, user_id: str, start: datetime, end: datetime
+) -> dict[tuple[str, str], int]:
+    """The user's export or merged music plays ending in [start, end]: (stored end text, track) → id.
+
+    The end is the stored text form (`YYYY-MM-DD HH:MM:SS.fff`, UTC) imported rows carry, so a
+    re-imported play is found by one dictionary lookup, without building a `Stored` for it.
+    """
+    if conn.dialect.name == "postgresql":
+        ended = "to_char(played_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS')"
+    else:
+        ended = "played_at"
+    statement = text(
+        f"SELECT {ended}, track_id, id FROM plays WHERE user_id = :user_id "
+        f"AND played_at BETWEEN :start AND :end AND source IN ('export', 'both')"
+    ).bindparams(
+        bindparam("start", type_=plays.c.played_at.type), bindparam("end", type_=plays.c.played_at.type)
+    )
+    result = conn.execute(statement, {"user_id": user_id, "start": start, "end": end})
+    return {(ended_at, track_id): int(play_id) for ended_at, track_id, play_id in result}
 
 
 def stored_episodes(conn: Connection, user_id: str, start: datetime, end: datetime) -> list[Stored]:
