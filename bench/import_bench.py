@@ -31,8 +31,9 @@ per file into one flat SQLite table, and a plain `orjson.loads` + `executemany` 
 table (no validation, no dimensions, no indexes: the floor for a Python loader). brapped validates
 every record, detects formats, keeps per-file transactions, and loads the star schema (plays with
 its unique key and indexes, tracks, albums, artists and credits) through a staging table
-(SQLite: `executemany`; PostgreSQL: `COPY`). Medians of the runs; the machine is shared, so
-absolute seconds vary between runs, ratios less.
+(SQLite: `executemany`; PostgreSQL: `COPY`, with the next file parsed while the server loads
+this one). Medians of the runs; the machine is shared, so absolute seconds vary between runs,
+ratios less: the first row's notes give the load average when the measures started.
 
 Command: `.venv/bin/python -m bench import`"""
 
@@ -153,6 +154,7 @@ def run(quick: bool) -> list[Result]:
                 assert runs[-1]["records"] == records, (mode, runs[-1], records)
             return runs
 
+        load = "/".join(f"{x:.1f}" for x in os.getloadavg())
         ours = series("brapped", "brapped.db")
         assert all(r["new"] == records for r in ours)
         pandas_runs = series("pandas", "pandas.db")
@@ -171,7 +173,7 @@ def run(quick: bool) -> list[Result]:
                 "s",
                 t_pandas,
                 faster_ratio(t_ours, t_pandas),
-                "baseline: pandas.read_json + DataFrame.to_sql",
+                f"baseline: pandas.read_json + DataFrame.to_sql; load average {load} (1/5/15 min)",
                 [r["seconds"] for r in ours],
             ),
             Result(

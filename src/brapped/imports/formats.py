@@ -390,6 +390,8 @@ class _Reader:
         earliest_ms, latest_ms = self.earliest_ms, self.latest_ms
         valid_dates = self.valid_dates
         fast = clean and not self.keep_personal
+        artist_ids, album_ids = self.artist_ids, self.album_ids
+        new_row = tuple.__new__
         for index, r in enumerate(document):
             # The fast path takes the common record (a track play, every field well-typed) in
             # a few inline checks; anything else goes through the careful path below, which
@@ -442,29 +444,41 @@ class _Reader:
                     and (username is None or (username == self.parsed.username))
                 ):
                     track_id = uri[14:]
+                    artist_key = album_key = None
+                    if artist:
+                        artist_key = artist_ids.get(artist) or self.artist_id(artist)
+                        if album:
+                            album_key = album_ids.get((artist, album)) or self.album_id(artist, album)
+                    # tuple.__new__ skips the named tuple's Python-level constructor: a
+                    # microsecond a play.
                     append(
-                        MusicRow(
-                            f"{ts[:10]} {ts[11:19]}.000",
-                            track_id,
-                            name or track_id,
-                            self.artist_id(artist) if artist else None,
-                            artist,
-                            self.album_id(artist, album) if artist and album else None,
-                            album,
-                            uri,
-                            ms,
-                            platform,
-                            country,
-                            start,
-                            end,
-                            shuffle,
-                            skipped_flag,
-                            offline,
-                            incognito,
-                            None if offline_ts is None else _offline_ms(offline_ts, earliest_ms, latest_ms),
-                            None,
-                            None,
-                            "extended",
+                        new_row(
+                            MusicRow,
+                            (
+                                f"{ts[:10]} {ts[11:19]}.000",
+                                track_id,
+                                name or track_id,
+                                artist_key,
+                                artist,
+                                album_key,
+                                album,
+                                uri,
+                                ms,
+                                platform,
+                                country,
+                                start,
+                                end,
+                                shuffle,
+                                skipped_flag,
+                                offline,
+                                incognito,
+                                None
+                                if offline_ts is None
+                                else _offline_ms(offline_ts, earliest_ms, latest_ms),
+                                None,
+                                None,
+                                "extended",
+                            ),
                         )
                     )
                     continue
