@@ -144,11 +144,12 @@ PER_TRACK_COLUMNS = ("plays", "streams", "ms_played", "measured_ms", "estimated_
 def materialized(conn: Connection, query: Select[Any]) -> Iterator[Table]:
     """`query`'s rows in a temporary table, for several reports to share one pass over plays.
 
-    Columns named `*_id` are text, every other column an integer. Dropped on exit: pooled
+    Columns named `*_id` or `name` are text, every other column an integer. Dropped on exit: pooled
     connections outlive the report.
     """
     columns = [
-        Column(c.name, String(64) if c.name.endswith("_id") else BigInteger) for c in query.selected_columns
+        Column(c.name, String(64) if c.name.endswith("_id") else Text if c.name == "name" else BigInteger)
+        for c in query.selected_columns
     ]
     table = Table(f"brapped_tmp_{uuid.uuid4().hex[:12]}", MetaData(), *columns, prefixes=["TEMPORARY"])
     table.create(conn)

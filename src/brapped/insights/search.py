@@ -84,31 +84,49 @@ def refresh_search_names(conn: Connection, *, full: bool = False) -> int:
     return changed
 
 
-def _matches(kind: SearchKind, query: str) -> Any:
-    folded = fold(query)
-    # `kind || ''` keeps SQLite from walking the primary-key index for kind = ..., which visits the
-    # table row by row: a plain scan of the narrow table is several times faster for a LIKE '%x%'.
-    return and_(
-        search_names.c.kind.concat("") == kind, search_names.c.folded.contains(folded, autoescape=True)
+_IN_LIST_MAX = 500
+
+
+def _matched(conn: Connection, query: str) -> dict[SearchKind, list[tuple[str, str]]]:
+    """(item_id, folded) of every folded name containing `query`, per kind: one scan of the table."""
+    rows = conn.execute(
+        select(search_names.c.kind, search_names.c.item_id, search_names.c.folded).where(
+            search_names.c.folded.contains(fold(query), autoescape=True)
+        )
     )
+    found: dict[SearchKind, list[tuple[str, str]]] = {kind: [] for kind in ENTITIES}
+    for kind, item_id, folded in rows:
+        if kind in found:
+            found[kind].append((item_id, folded))
+    return found
 
 
-def _matched(kind: SearchKind, query: str) -> Any:
-    """The folded names of `kind` containing `query`, as a CTE the database must compute first.
+def _candidates(
+    kind: SearchKind, query: str, matched: list[tuple[str, str]], id_column: Any
+) -> tuple[Any, Any]:
+    """(WHERE clause, exact-match-first ORDER BY term) restricting `id_column` to the matches.
 
-    MATERIALIZED (SQLite 3.35+, PostgreSQL 12+) makes the planner start from the few matches
-    instead of from plays: without statistics SQLite would otherwise scan every track's plays.
+    A few hundred matches go to the database as a list of ids (every statement then starts from
+    them); more (a query of one or two letters) as a MATERIALIZED CTE over `search_names`, so that
+    the planner still starts from the matches instead of from plays.
     """
-    return (
+    folded_query = fold(query)
+    if len(matched) <= _IN_LIST_MAX:
+        exact = [item_id for item_id, folded in matched if folded == folded_query]
+        return id_column.in_([item_id for item_id, _ in matched]), id_column.in_(exact).desc()
+    cte = (
         select(search_names.c.item_id, search_names.c.folded)
-        .where(_matches(kind, query))
+        .where(
+            # `kind || ''` keeps SQLite from walking the primary-key index for kind = ..., which
+            # visits the table row by row: a plain scan of the narrow table is faster for a LIKE.
+            search_names.c.kind.concat("") == kind,
+            search_names.c.folded.contains(folded_query, autoescape=True),
+        )
         .cte(f"matched_{kind}")
         .prefix_with("MATERIALIZED")
     )
-
-
-def _exact_first(matched: Any, query: str) -> Any:
-    return (matched.c.folded == fold(query)).desc()
+    exact_ids = select(cte.c.item_id).where(cte.c.folded == folded_query)
+    return id_column.in_(select(cte.c.item_id)), id_column.in_(exact_ids).desc()
 
 
 def search(conn: Connection, query: str, *, user_id: str | None = None, limit: int = 10) -> dict[str, Any]:
@@ -125,48 +143,55 @@ def search(conn: Connection, query: str, *, user_id: str | None = None, limit: i
     n_plays = func.count().label("plays")
     first = func.min(plays.c.played_at).label("first_played")
     last = func.max(plays.c.played_at).label("last_played")
+    matched = _matched(conn, query)
 
-    mt, ma, mb = (_matched(kind, query) for kind in ("track", "artist", "album"))
-    track_rows = conn.execute(
-        select(tracks.c.id, tracks.c.name, n_plays, first, last)
-        .select_from(
-            mt.join(tracks, tracks.c.id == mt.c.item_id).join(plays, plays.c.track_id == tracks.c.id)
-        )
-        .where(scope.where())
-        .group_by(tracks.c.id, tracks.c.name, mt.c.folded)
-        .order_by(
-            _exact_first(mt, query), n_plays.desc(), by_codepoint(tracks.c.name), by_codepoint(tracks.c.id)
-        )
-        .limit(limit)
-    ).all()
-    artist_rows = conn.execute(
-        select(artists.c.id, artists.c.name, n_plays, first, last)
-        .select_from(
-            ma.join(artists, artists.c.id == ma.c.item_id)
-            .join(track_artists, track_artists.c.artist_id == artists.c.id)
-            .join(plays, plays.c.track_id == track_artists.c.track_id)
-        )
-        .where(scope.where(), not_various_artists())
-        .group_by(artists.c.id, artists.c.name, ma.c.folded)
-        .order_by(
-            _exact_first(ma, query), n_plays.desc(), by_codepoint(artists.c.name), by_codepoint(artists.c.id)
-        )
-        .limit(limit)
-    ).all()
-    album_rows = conn.execute(
-        select(albums.c.id, albums.c.name, n_plays, first, last)
-        .select_from(
-            mb.join(albums, albums.c.id == mb.c.item_id)
-            .join(tracks, tracks.c.album_id == albums.c.id)
-            .join(plays, plays.c.track_id == tracks.c.id)
-        )
-        .where(scope.where())
-        .group_by(albums.c.id, albums.c.name, mb.c.folded)
-        .order_by(
-            _exact_first(mb, query), n_plays.desc(), by_codepoint(albums.c.name), by_codepoint(albums.c.id)
-        )
-        .limit(limit)
-    ).all()
+    track_where, track_exact = _candidates("track", query, matched["track"], tracks.c.id)
+    track_rows = (
+        conn.execute(
+            select(tracks.c.id, tracks.c.name, n_plays, first, last)
+            .select_from(tracks.join(plays, plays.c.track_id == tracks.c.id))
+            .where(track_where, scope.where())
+            .group_by(tracks.c.id, tracks.c.name)
+            .order_by(track_exact, n_plays.desc(), by_codepoint(tracks.c.name), by_codepoint(tracks.c.id))
+            .limit(limit)
+        ).all()
+        if matched["track"]
+        else []
+    )
+    artist_where, artist_exact = _candidates("artist", query, matched["artist"], artists.c.id)
+    artist_rows = (
+        conn.execute(
+            select(artists.c.id, artists.c.name, n_plays, first, last)
+            .select_from(
+                artists.join(track_artists, track_artists.c.artist_id == artists.c.id).join(
+                    plays, plays.c.track_id == track_artists.c.track_id
+                )
+            )
+            .where(artist_where, scope.where(), not_various_artists())
+            .group_by(artists.c.id, artists.c.name)
+            .order_by(artist_exact, n_plays.desc(), by_codepoint(artists.c.name), by_codepoint(artists.c.id))
+            .limit(limit)
+        ).all()
+        if matched["artist"]
+        else []
+    )
+    album_where, album_exact = _candidates("album", query, matched["album"], albums.c.id)
+    album_rows = (
+        conn.execute(
+            select(albums.c.id, albums.c.name, n_plays, first, last)
+            .select_from(
+                albums.join(tracks, tracks.c.album_id == albums.c.id).join(
+                    plays, plays.c.track_id == tracks.c.id
+                )
+            )
+            .where(album_where, scope.where())
+            .group_by(albums.c.id, albums.c.name)
+            .order_by(album_exact, n_plays.desc(), by_codepoint(albums.c.name), by_codepoint(albums.c.id))
+            .limit(limit)
+        ).all()
+        if matched["album"]
+        else []
+    )
     track_artist_map = track_credits(conn, (r.id for r in track_rows))
     album_artist_map = album_credits(conn, (r.id for r in album_rows))
 

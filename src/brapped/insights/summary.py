@@ -13,10 +13,17 @@ from brapped.insights.scope import Scope, by_codepoint, minutes, not_various_art
 from brapped.store.tables import artists, episode_plays, episodes, plays, track_artists, tracks
 
 
-def totals(conn: Connection, scope: Scope, *, source: FromClause | None = None) -> dict[str, Any]:
+def totals(
+    conn: Connection,
+    scope: Scope,
+    *,
+    source: FromClause | None = None,
+    artist_source: FromClause | None = None,
+) -> dict[str, Any]:
     """Plays, streams, listening time (measured vs estimated) and distinct tracks/albums/artists.
 
-    `source`: the scope's per-track sums already materialised (`scope.materialized(per_track(...))`).
+    `source`: the scope's per-track sums already materialised (`scope.materialized(per_track(...))`);
+    `artist_source`: its per-artist sums (`top.per_artist(source)`) already materialised.
     """
     pt = source if source is not None else per_track(scope).subquery("per_track")
     row = (
@@ -40,7 +47,9 @@ def totals(conn: Connection, scope: Scope, *, source: FromClause | None = None) 
         )
     ).scalar_one()
     distinct_artists = conn.execute(
-        select(func.count(func.distinct(track_artists.c.artist_id)))
+        select(func.count()).select_from(artist_source)
+        if artist_source is not None
+        else select(func.count(func.distinct(track_artists.c.artist_id)))
         .select_from(
             pt.join(track_artists, track_artists.c.track_id == pt.c.track_id).join(
                 artists, artists.c.id == track_artists.c.artist_id
@@ -127,7 +136,8 @@ def first_play_of(track_id: Any, scope: Scope) -> Any:
     earlier = plays.alias("earlier")
     conditions = [earlier.c.track_id == track_id]
     if scope.user_id is not None:
-        conditions.append(earlier.c.user_id == scope.user_id)
+        # `|| ''` keeps SQLite on the (track_id, played_at) index (see `new_artists`).
+        conditions.append(earlier.c.user_id.concat("") == scope.user_id)
     return select(func.min(earlier.c.played_at)).where(*conditions).scalar_subquery()
 
 
@@ -171,44 +181,63 @@ def new_tracks(conn: Connection, scope: Scope, *, limit: int = 5) -> tuple[int, 
 
 
 def new_artists(
-    conn: Connection, scope: Scope, *, limit: int = 5, source: FromClause | None = None
+    conn: Connection,
+    scope: Scope,
+    *,
+    limit: int = 5,
+    source: FromClause | None = None,
+    artist_source: FromClause | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
-    """Artists (any credit) first ever played inside the scope: (how many, the most played of them)."""
+    """Artists (any credit) first ever played inside the scope: (how many, the most played of them).
+
+    `source` / `artist_source`: the scope's per-track / per-artist sums already materialised.
+    """
+    from brapped.insights.top import per_artist
+
     assert scope.start is not None
-    pt = source if source is not None else per_track(scope).subquery("per_track")
-    sub = (
-        select(
-            artists.c.id,
-            artists.c.name,
-            func.sum(pt.c.plays).label("plays"),
-            func.sum(pt.c.ms_played).label("ms_played"),
-        )
-        .select_from(
-            pt.join(track_artists, track_artists.c.track_id == pt.c.track_id).join(
-                artists, artists.c.id == track_artists.c.artist_id
-            )
-        )
-        .where(not_various_artists())
-        .group_by(artists.c.id, artists.c.name)
+    if artist_source is not None:
+        sub = artist_source
+    else:
+        pt = source if source is not None else per_track(scope).subquery("per_track")
+        sub = per_artist(pt).subquery("per_artist")
+    # An artist is old when any of its tracks has a play before the scope. Asked per artist as
+    # "one such play, LIMIT 1": the search stops at the first old track (most artists of a long
+    # history are old at their first track), each track one probe of the (track_id, played_at)
+    # index; a scalar subquery so that neither database turns it into a join over every earlier play.
+    credit = track_artists.alias("credit")
+    earlier = plays.alias("earlier")
+    conditions = [
+        credit.c.artist_id == sub.c.artist_id,
+        earlier.c.track_id == credit.c.track_id,
+        earlier.c.played_at < scope.start,
+    ]
+    if scope.user_id is not None:
+        # `|| ''`: with a plain equality SQLite probes the (user_id, played_at, ...) index and reads
+        # every earlier play of the account per artist, instead of the few of the track.
+        conditions.append(earlier.c.user_id.concat("") == scope.user_id)
+    earlier_play = (
+        select(earlier.c.track_id)
+        .select_from(credit.join(earlier, earlier.c.track_id == credit.c.track_id))
+        .where(*conditions)
+        .limit(1)
+        .scalar_subquery()
+    )
+    new = (
+        select(sub.c.artist_id, sub.c.name, sub.c.plays, sub.c.ms_played)
+        .where(earlier_play.is_(None))
         .subquery()
     )
-    # An artist is old when any of its tracks has a play before the scope. "First play of a track"
-    # is one probe of the (track_id, played_at) index, written as a scalar MIN so that neither
-    # database turns it into a join over every earlier play.
-    credit = track_artists.alias("credit")
-    old = select(credit.c.artist_id).where(
-        credit.c.artist_id.in_(select(sub.c.id)), first_play_of(credit.c.track_id, scope) < scope.start
-    )
-    before = sub.c.id.in_(old)
-    new = select(sub).where(~before).subquery()
     # One pass: all new artists in rank order (hundreds at most in a year), counted here.
     rows = conn.execute(
         select(new).order_by(
-            new.c.plays.desc(), new.c.ms_played.desc(), by_codepoint(new.c.name), by_codepoint(new.c.id)
+            new.c.plays.desc(),
+            new.c.ms_played.desc(),
+            by_codepoint(new.c.name),
+            by_codepoint(new.c.artist_id),
         )
     ).all()
     return len(rows), [
-        {"id": r.id, "name": r.name, "plays": int(r.plays), "minutes": minutes(r.ms_played)}
+        {"id": r.artist_id, "name": r.name, "plays": int(r.plays), "minutes": minutes(r.ms_played)}
         for r in rows[:limit]
     ]
 

@@ -48,18 +48,21 @@ def top_artists(
     `source`: per-track sums of `scope` already materialised (see `scope.materialized`).
     """
     _check_limit(limit)
-    pt = _source(scope, source)
+    pa = per_artist(_source(scope, source)).subquery("per_artist")
+    return top_artists_from(conn, pa, by=by, limit=limit)
+
+
+def per_artist(pt: FromClause) -> Select[Any]:
+    """Per-artist sums (`artist_id`, `name`, plays, streams, ms and their main/featured split) of
+    per-track sums `pt`: every credited artist except "Various Artists"."""
     main = track_artists.c.position == 0
-    n_plays = func.sum(pt.c.plays).label("plays")
-    n_streams = func.sum(pt.c.streams).label("streams")
-    total_ms = func.sum(pt.c.ms_played).label("ms_played")
-    query = (
+    return (
         select(
-            artists.c.id,
-            artists.c.name,
-            n_plays,
-            n_streams,
-            total_ms,
+            artists.c.id.label("artist_id"),
+            artists.c.name.label("name"),
+            func.sum(pt.c.plays).label("plays"),
+            func.sum(pt.c.streams).label("streams"),
+            func.sum(pt.c.ms_played).label("ms_played"),
             func.sum(case((main, pt.c.plays), else_=0)).label("main_plays"),
             func.sum(case((main, 0), else_=pt.c.plays)).label("featured_plays"),
             func.sum(case((main, pt.c.ms_played), else_=0)).label("main_ms"),
@@ -72,9 +75,34 @@ def top_artists(
         )
         .where(not_various_artists())
         .group_by(artists.c.id, artists.c.name)
+    )
+
+
+def top_artists_from(
+    conn: Connection, pa: FromClause, *, by: By = "plays", limit: int = 10
+) -> list[dict[str, Any]]:
+    """`top_artists` from per-artist sums `pa` (`per_artist(...)`, possibly materialised)."""
+    _check_limit(limit)
+    query = (
+        select(
+            pa.c.artist_id.label("id"),
+            pa.c.name,
+            pa.c.plays,
+            pa.c.streams,
+            pa.c.ms_played,
+            pa.c.main_plays,
+            pa.c.featured_plays,
+            pa.c.main_ms,
+            pa.c.featured_ms,
+        )
         .order_by(
             *_order(
-                by, n_plays, n_streams, total_ms, by_codepoint(artists.c.name), by_codepoint(artists.c.id)
+                by,
+                pa.c.plays,
+                pa.c.streams,
+                pa.c.ms_played,
+                by_codepoint(pa.c.name),
+                by_codepoint(pa.c.artist_id),
             )
         )
         .limit(limit)

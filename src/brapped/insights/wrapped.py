@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, FromClause, Integer, Select, case, func, literal_column, or_, select, true
 
-from brapped.insights.period import DAY, LocalTime, Period, day_to_date, month_text
+from brapped.insights.period import LocalTime, Period, date_to_day, day_to_date
 from brapped.insights.scope import (
     Scope,
     by_codepoint,
@@ -20,7 +20,14 @@ from brapped.insights.scope import (
     ratio,
 )
 from brapped.insights.summary import Cell, day_hour_grid, new_artists, spoken_word, totals
-from brapped.insights.top import top_albums, top_artists, top_genres, top_tracks, track_credits
+from brapped.insights.top import (
+    per_artist,
+    top_albums,
+    top_artists_from,
+    top_genres,
+    top_tracks,
+    track_credits,
+)
 from brapped.store.tables import albums, artists, plays, track_artists, tracks
 from brapped.store.types import epoch
 
@@ -39,7 +46,8 @@ def wrapped(
     """The Wrapped report for `period`; keys documented in docs/reports.md.
 
     Plays are read in four passes (per track, per local day and track, per local day and hour,
-    sessions); everything else is computed from those small temporary tables.
+    sessions); everything else is computed from those small temporary tables (and the per-artist
+    sums, shared by the top artists, the distinct-artist count and the discoveries).
     """
     scope = Scope.of(period, user_id, stream_threshold_ms)
     previous_period = period.previous()
@@ -48,15 +56,16 @@ def wrapped(
         materialized(conn, per_track(scope)) as pt,
         materialized(conn, per_day_track(scope, period)) as dt,
         materialized(conn, per_track(previous_scope)) as previous_pt,
+        materialized(conn, per_artist(pt)) as pa,
     ):
-        summary = totals(conn, scope, source=pt)
+        summary = totals(conn, scope, source=pt, artist_source=pa)
         previous = totals(conn, previous_scope, source=previous_pt)
         grid = day_hour_grid(conn, scope, period)
-        new_count, new_list = new_artists(conn, scope, limit=5, source=pt)
+        new_count, new_list = new_artists(conn, scope, limit=5, artist_source=pa)
         return {
             "period": period.as_dict(),
             **summary,
-            "top_artists": top_artists(conn, scope, limit=limit, source=pt),
+            "top_artists": top_artists_from(conn, pa, limit=limit),
             "top_tracks": top_tracks(conn, scope, limit=limit, source=pt),
             "top_albums": top_albums(conn, scope, limit=limit, source=pt),
             "top_genres": top_genres(conn, scope, limit=limit, source=pt),
@@ -157,11 +166,25 @@ def top_artist_by_month(
     `source`: `per_day_track(scope, period)` already materialised.
     """
     dt = source if source is not None else per_day_track(scope, period).subquery("per_day_track")
-    month = month_text(dt.c.day * literal_column(str(DAY), Integer))
+    month = month_key(dt.c.day, period)
+    single_month = len(_months(period)) == 1
+    # Days to months first (integer arithmetic, no date formatting per row), then the fewer
+    # (month, track) rows to their credits.
+    per_month = (
+        select(
+            month.label("month"),
+            dt.c.track_id,
+            func.sum(dt.c.plays).label("plays"),
+            func.sum(dt.c.ms_played).label("ms_played"),
+        )
+        # A literal month (one-month period) cannot be grouped by: SQL reads it as a column number.
+        .group_by(*([] if single_month else [month]), dt.c.track_id)
+        .subquery()
+    )
     inner = (
-        select(month.label("month"), track_artists.c.artist_id, dt.c.plays, dt.c.ms_played)
+        select(per_month.c.month, track_artists.c.artist_id, per_month.c.plays, per_month.c.ms_played)
         .select_from(
-            dt.join(track_artists, track_artists.c.track_id == dt.c.track_id).join(
+            per_month.join(track_artists, track_artists.c.track_id == per_month.c.track_id).join(
                 artists, artists.c.id == track_artists.c.artist_id
             )
         )
@@ -192,15 +215,43 @@ def top_artist_by_month(
         .where(ranked.c.place == 1)
         .order_by(ranked.c.month)
     )
+    names = month_names(period)
     return [
         {
-            "month": r.month,
+            "month": names[int(r.month)],
             "artist": {"id": r.id, "name": r.name},
             "plays": int(r.plays),
             "minutes": minutes(r.ms_played),
         }
         for r in rows
     ]
+
+
+def _months(period: Period) -> list[date]:
+    """The first day of each calendar month the period touches."""
+    first = period.start.replace(day=1)
+    months = []
+    while first <= period.end:
+        months.append(first)
+        first = (first + timedelta(days=32)).replace(day=1)
+    return months
+
+
+def month_key(day: Any, period: Period) -> Any:
+    """The index (0 = the period's first month) of a local day number's month, as SQL."""
+    starts = [date_to_day(m) for m in _months(period)[1:]]
+    if not starts:
+        return literal_column("0", Integer)
+    whens = [
+        (day < literal_column(str(start), Integer), literal_column(str(i), Integer))
+        for i, start in enumerate(starts)
+    ]
+    return case(*whens, else_=literal_column(str(len(starts)), Integer))
+
+
+def month_names(period: Period) -> list[str]:
+    """'YYYY-MM' of each `month_key`."""
+    return [m.strftime("%Y-%m") for m in _months(period)]
 
 
 def most_repeated_track(
