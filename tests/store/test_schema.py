@@ -74,3 +74,13 @@ def test_naive_datetimes_are_refused(store: Store) -> None:
 
     with pytest.raises(StatementError), store.begin() as conn:
         conn.execute(insert(tables.runs).values(kind="sync", started_at=datetime(2026, 1, 1)))
+
+
+def test_migrations_build_exactly_the_declared_schema(store: Store) -> None:
+    """tables.py and the Alembic revisions must not drift apart (indexes and columns included)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with store.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), tables.metadata)
+    assert diff == []

@@ -145,7 +145,6 @@ plays = Table(
     Column("user_agent", Text, comment="only with import --keep-personal"),
     UniqueConstraint("user_id", "played_at", "track_id"),
     Index("ix_plays_played_at", "played_at"),
-    Index("ix_plays_track_id", "track_id"),
     Index("ix_plays_track_id_played_at", "track_id", "played_at"),  # revision 0004: discoveries
 )
 
