@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, text, update
+from sqlalchemy import Connection, Table, and_, func, select, text, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from brapped import identity
 from brapped.errors import BrappedError
@@ -448,36 +449,35 @@ def resolve_progress(conn: Connection) -> tuple[int, int]:
     return done, total
 
 
-def _artists_to_enrich(conn: Connection) -> list[str]:
-    plays_per_artist = (
-        select(track_artists.c.artist_id, func.count(plays.c.id).label("n"))
-        .join(plays, plays.c.track_id == track_artists.c.track_id)
-        .group_by(track_artists.c.artist_id)
+def _unenriched_most_played_first(
+    conn: Connection, table: Table, key: ColumnElement[Any], track_key: ColumnElement[Any]
+) -> list[str]:
+    """Ids of `table` rows not enriched yet (real Spotify ids only), most-played first.
+
+    `key` names the row in a table that reaches plays through its `track_key` column
+    (track_artists.artist_id via track_artists.track_id; tracks.album_id via tracks.id).
+    """
+    per_row = (
+        select(key.label("id"), func.count(plays.c.id).label("n"))
+        .join(plays, plays.c.track_id == track_key)
+        .group_by(key)
         .subquery()
     )
     query = (
-        select(artists.c.id)
-        .outerjoin(plays_per_artist, plays_per_artist.c.artist_id == artists.c.id)
-        .where(artists.c.enriched_at.is_(None), ~artists.c.id.startswith(identity.PREFIX))
-        .order_by(func.coalesce(plays_per_artist.c.n, 0).desc(), artists.c.id)
+        select(table.c.id)
+        .outerjoin(per_row, per_row.c.id == table.c.id)
+        .where(table.c.enriched_at.is_(None), ~table.c.id.startswith(identity.PREFIX))
+        .order_by(func.coalesce(per_row.c.n, 0).desc(), table.c.id)
     )
     return list(conn.execute(query).scalars().all())
+
+
+def _artists_to_enrich(conn: Connection) -> list[str]:
+    return _unenriched_most_played_first(conn, artists, track_artists.c.artist_id, track_artists.c.track_id)
 
 
 def _albums_to_enrich(conn: Connection) -> list[str]:
-    plays_per_album = (
-        select(tracks.c.album_id, func.count(plays.c.id).label("n"))
-        .join(plays, plays.c.track_id == tracks.c.id)
-        .group_by(tracks.c.album_id)
-        .subquery()
-    )
-    query = (
-        select(albums.c.id)
-        .outerjoin(plays_per_album, plays_per_album.c.album_id == albums.c.id)
-        .where(albums.c.enriched_at.is_(None), ~albums.c.id.startswith(identity.PREFIX))
-        .order_by(func.coalesce(plays_per_album.c.n, 0).desc(), albums.c.id)
-    )
-    return list(conn.execute(query).scalars().all())
+    return _unenriched_most_played_first(conn, albums, tracks.c.album_id, tracks.c.id)
 
 
 def _tracks_to_resolve(conn: Connection) -> list[tuple[str, str, str | None]]:
