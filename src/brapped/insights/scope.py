@@ -155,10 +155,11 @@ def materialized(conn: Connection, query: Select[Any]) -> Iterator[Table]:
     table.create(conn)
     try:
         conn.execute(insert(table).from_select([c.name for c in query.selected_columns], query))
-        if conn.dialect.name == "postgresql":
-            # Autovacuum never analyses temporary tables: without statistics the planner guesses
-            # badly for the joins that follow.
-            conn.exec_driver_sql(f"ANALYZE {table.name}")
+        # Nothing analyses temporary tables (PostgreSQL's autovacuum skips them, SQLite never
+        # gathers statistics on its own): without them both planners guess badly for the joins
+        # that follow; SQLite then scans a whole dimension table and builds an automatic index on
+        # this one (measured 4x slower on a year of a 1M-play history). Milliseconds on these sizes.
+        conn.exec_driver_sql(f"ANALYZE {table.name}")
         yield table
     finally:
         table.drop(conn)
