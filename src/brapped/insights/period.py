@@ -219,6 +219,13 @@ def local_seconds(
 
     Instants outside the range get the offset in force at the nearest end of it.
     """
+    return _floor_int(epoch(column) + utc_offset(column, timezone, start, end))
+
+
+def utc_offset(
+    column: ColumnElement[Any], timezone: str, start: datetime, end: datetime
+) -> ColumnElement[int]:
+    """The zone's UTC offset in seconds at a UTC instant column, valid for instants in [start, end)."""
     table = offsets(zone(timezone), start, end)
     if len(table) == 1:
         offset: ColumnElement[Any] = _int(table[0][1])
@@ -230,7 +237,7 @@ def local_seconds(
             for i, (_, offset) in enumerate(table[:-1])
         ]
         offset = case(*whens, else_=_int(table[-1][1]))
-    return _floor_int(epoch(column) + offset)
+    return offset
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,16 @@ from typing import Any
 from sqlalchemy import Connection, FromClause, func, select
 
 from brapped.insights.period import LocalTime, Period
-from brapped.insights.scope import Scope, by_codepoint, minutes, not_various_artists, per_track, ratio
+from brapped.insights.scope import (
+    Scope,
+    by_codepoint,
+    local_day,
+    local_hour,
+    minutes,
+    not_various_artists,
+    per_track,
+    ratio,
+)
 from brapped.store.tables import artists, episode_plays, episodes, plays, track_artists, tracks
 
 
@@ -100,23 +109,31 @@ class Cell:
     ms_played: int
 
 
-def day_hour_grid(conn: Connection, scope: Scope, period: Period) -> list[Cell]:
+def day_hour_grid(
+    conn: Connection, scope: Scope, period: Period, *, source: FromClause | None = None
+) -> list[Cell]:
     """Plays, streams and milliseconds per local day and local hour (only hours with plays).
 
     On the day clocks go back, the repeated hour's plays share one local hour label; on the day
-    they go forward, the skipped hour has none.
+    they go forward, the skipped hour has none. `source`: the scope's `period_plays` already
+    materialised.
     """
-    local = LocalTime.of(plays.c.played_at, period.timezone, period.start_utc, period.end_utc)
-    inner = (
-        select(
-            local.day.label("day"),
-            local.hour.label("hour"),
-            scope.is_stream().label("stream"),
-            scope.ms().label("ms"),
+    if source is not None:
+        inner = select(
+            local_day(source).label("day"), local_hour(source).label("hour"), source.c.stream, source.c.ms
+        ).subquery()
+    else:
+        local = LocalTime.of(plays.c.played_at, period.timezone, period.start_utc, period.end_utc)
+        inner = (
+            select(
+                local.day.label("day"),
+                local.hour.label("hour"),
+                scope.is_stream().label("stream"),
+                scope.ms().label("ms"),
+            )
+            .where(scope.where())
+            .subquery()
         )
-        .where(scope.where())
-        .subquery()
-    )
     rows = conn.execute(
         select(
             inner.c.day,

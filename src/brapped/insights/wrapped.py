@@ -6,17 +6,20 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, FromClause, Integer, Select, case, func, literal_column, or_, select, true
+from sqlalchemy import Connection, FromClause, Integer, Select, and_, case, func, literal_column, or_, select
 
 from brapped.insights.period import LocalTime, Period, date_to_day, day_to_date
 from brapped.insights.scope import (
+    PLAY_ORDER,
     Scope,
     by_codepoint,
     change,
+    local_day,
     materialized,
     minutes,
     not_various_artists,
     per_track,
+    period_plays,
     ratio,
 )
 from brapped.insights.summary import Cell, day_hour_grid, new_artists, spoken_word, totals
@@ -29,7 +32,6 @@ from brapped.insights.top import (
     track_credits,
 )
 from brapped.store.tables import albums, artists, plays, track_artists, tracks
-from brapped.store.types import epoch
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -45,22 +47,25 @@ def wrapped(
 ) -> dict[str, Any]:
     """The Wrapped report for `period`; keys documented in docs/reports.md.
 
-    Plays are read in four passes (per track, per local day and track, per local day and hour,
-    sessions); everything else is computed from those small temporary tables (and the per-artist
-    sums, shared by the top artists, the distinct-artist count and the discoveries).
+    The period's plays are read once, into a narrow temporary table (`period_plays`: instants
+    already parsed and shifted to local time); the per-track, per-day and per-hour sums, sessions
+    and the skip rate are computed from it, and the rest from those smaller sums (the per-artist
+    sums are shared by the top artists, the distinct-artist count and the discoveries). The
+    previous period needs only its totals: one more pass, per track.
     """
     scope = Scope.of(period, user_id, stream_threshold_ms)
     previous_period = period.previous()
     previous_scope = Scope.of(previous_period, user_id, stream_threshold_ms)
     with (
-        materialized(conn, per_track(scope)) as pt,
-        materialized(conn, per_day_track(scope, period)) as dt,
+        materialized(conn, period_plays(scope, period), numbered_by=PLAY_ORDER) as pp,
+        materialized(conn, per_track(scope, source=pp)) as pt,
+        materialized(conn, per_day_track(scope, period, source=pp)) as dt,
         materialized(conn, per_track(previous_scope)) as previous_pt,
         materialized(conn, per_artist(pt)) as pa,
     ):
         summary = totals(conn, scope, source=pt, artist_source=pa)
         previous = totals(conn, previous_scope, source=previous_pt)
-        grid = day_hour_grid(conn, scope, period)
+        grid = day_hour_grid(conn, scope, period, source=pp)
         new_count, new_list = new_artists(conn, scope, limit=5, artist_source=pa)
         return {
             "period": period.as_dict(),
@@ -69,15 +74,15 @@ def wrapped(
             "top_tracks": top_tracks(conn, scope, limit=limit, source=pt),
             "top_albums": top_albums(conn, scope, limit=limit, source=pt),
             "top_genres": top_genres(conn, scope, limit=limit, source=pt),
-            "top_artist_by_month": top_artist_by_month(conn, scope, period, source=dt),
+            "top_artist_by_month": top_artist_by_month(conn, scope, period, source=dt, artist_source=pa),
             "listening_clock": listening_clock(grid),
             "busiest_day": busiest_day(grid),
             "longest_streak": longest_streak(grid),
-            "longest_session": longest_session(conn, scope, period, session_gap_minutes),
+            "longest_session": longest_session(conn, pp, period, session_gap_minutes),
             "most_repeated_track_in_a_day": most_repeated_track(conn, scope, period, source=dt),
             "discoveries": {"new_artists": new_count, "top_new_artists": new_list},
             "listening_age": listening_age(conn, scope, source=pt),
-            "skip_rate": skip_rate(conn, scope),
+            "skip_rate": skip_rate(conn, scope, source=pp),
             "estimated_share": summary["time_sources"]["estimated_share"],
             "previous_period": {
                 "period": previous_period.as_dict(),
@@ -95,8 +100,19 @@ def wrapped(
         }
 
 
-def per_day_track(scope: Scope, period: Period) -> Select[Any]:
-    """One row per local day and track played in the scope: plays and milliseconds."""
+def per_day_track(scope: Scope, period: Period, *, source: FromClause | None = None) -> Select[Any]:
+    """One row per local day and track played in the scope: plays and milliseconds.
+
+    `source`: the scope's `period_plays` already materialised.
+    """
+    if source is not None:
+        day = local_day(source)
+        return select(
+            day.label("day"),
+            source.c.track_id,
+            func.count().label("plays"),
+            func.sum(source.c.ms).label("ms_played"),
+        ).group_by(day, source.c.track_id)
     local = LocalTime.of(plays.c.played_at, period.timezone, period.start_utc, period.end_utc)
     inner = (
         select(local.day.label("day"), plays.c.track_id, scope.ms().label("ms"))
@@ -159,38 +175,62 @@ def longest_streak(grid: list[Cell]) -> dict[str, Any] | None:
 
 
 def top_artist_by_month(
-    conn: Connection, scope: Scope, period: Period, *, source: FromClause | None = None
+    conn: Connection,
+    scope: Scope,
+    period: Period,
+    *,
+    source: FromClause | None = None,
+    artist_source: FromClause | None = None,
 ) -> list[dict[str, Any]]:
     """The most played artist (any credit) of each local month with plays.
 
-    `source`: `per_day_track(scope, period)` already materialised.
+    `source`: `per_day_track(scope, period)` already materialised; `artist_source`: the period's
+    per-artist sums (`per_artist`) already materialised, which lets the months be ranked among a
+    few candidates instead of every artist (see `_month_candidates`).
     """
     dt = source if source is not None else per_day_track(scope, period).subquery("per_day_track")
+    candidates = None
+    if artist_source is not None:
+        threshold = _month_candidates(conn, dt, artist_source, period)
+        if threshold > 0:
+            candidates = select(artist_source.c.artist_id).where(artist_source.c.plays >= threshold)
     month = month_key(dt.c.day, period)
-    single_month = len(_months(period)) == 1
-    # Days to months first (integer arithmetic, no date formatting per row), then the fewer
-    # (month, track) rows to their credits.
-    per_month = (
-        select(
-            month.label("month"),
-            dt.c.track_id,
-            func.sum(dt.c.plays).label("plays"),
-            func.sum(dt.c.ms_played).label("ms_played"),
-        )
-        # A literal month (one-month period) cannot be grouped by: SQL reads it as a column number.
-        .group_by(*([] if single_month else [month]), dt.c.track_id)
-        .subquery()
-    )
-    inner = (
-        select(per_month.c.month, track_artists.c.artist_id, per_month.c.plays, per_month.c.ms_played)
-        .select_from(
-            per_month.join(track_artists, track_artists.c.track_id == per_month.c.track_id).join(
-                artists, artists.c.id == track_artists.c.artist_id
+    if candidates is not None:
+        # From the few candidates to their tracks' days: no pass over every (day, track).
+        listed = candidates.subquery()
+        inner = (
+            select(month.label("month"), track_artists.c.artist_id, dt.c.plays, dt.c.ms_played)
+            .select_from(
+                listed.join(track_artists, track_artists.c.artist_id == listed.c.artist_id).join(
+                    dt, dt.c.track_id == track_artists.c.track_id
+                )
             )
+            .subquery()
         )
-        .where(not_various_artists())
-        .subquery()
-    )
+    else:
+        single_month = len(_months(period)) == 1
+        # Days to months first (integer arithmetic, no date formatting per row), then the fewer
+        # (month, track) rows to their credits.
+        per_month = (
+            select(
+                month.label("month"),
+                dt.c.track_id,
+                func.sum(dt.c.plays).label("plays"),
+                func.sum(dt.c.ms_played).label("ms_played"),
+            )
+            # A literal month (one-month period) cannot be grouped by: SQL reads it as a column number.
+            .group_by(*([] if single_month else [month]), dt.c.track_id)
+            .subquery()
+        )
+        credited = per_month.join(track_artists, track_artists.c.track_id == per_month.c.track_id).join(
+            artists, artists.c.id == track_artists.c.artist_id
+        )
+        inner = (
+            select(per_month.c.month, track_artists.c.artist_id, per_month.c.plays, per_month.c.ms_played)
+            .select_from(credited)
+            .where(not_various_artists())
+            .subquery()
+        )
     n_plays = func.sum(inner.c.plays)
     total_ms = func.sum(inner.c.ms_played)
     ranked = (
@@ -225,6 +265,53 @@ def top_artist_by_month(
         }
         for r in rows
     ]
+
+
+MONTH_PROBE_ARTISTS = 10
+
+
+def _month_candidates(conn: Connection, dt: FromClause, pa: FromClause, period: Period) -> int:
+    """The fewest plays in the period an artist needs to be some month's top artist; 0 = no bound.
+
+    The top artist of month m has at least as many plays in m as any other artist, in particular
+    as the best of the period's few most played artists (probed here); and an artist's plays in
+    one month are at most its plays in the period. So only artists with at least the smallest of
+    those monthly bests, over the months with plays, can top a month: a handful, instead of every
+    artist of the period joined to every (month, track). Exact, ties included; a month none of
+    the probed artists played gives no bound (0).
+    """
+    probe = (
+        select(pa.c.artist_id)
+        .order_by(pa.c.plays.desc(), by_codepoint(pa.c.artist_id))
+        .limit(MONTH_PROBE_ARTISTS)
+        .subquery()
+    )
+    month = month_key(dt.c.day, period)
+    single_month = len(_months(period)) == 1
+    per_artist_month = (
+        select(month.label("month"), track_artists.c.artist_id, func.sum(dt.c.plays).label("plays"))
+        .select_from(
+            probe.join(track_artists, track_artists.c.artist_id == probe.c.artist_id).join(
+                dt, dt.c.track_id == track_artists.c.track_id
+            )
+        )
+        .group_by(*([] if single_month else [month]), track_artists.c.artist_id)
+        .subquery()
+    )
+    best = dict(
+        conn.execute(
+            select(per_artist_month.c.month, func.max(per_artist_month.c.plays)).group_by(
+                per_artist_month.c.month
+            )
+        ).all()
+    )
+    months_with_plays = {
+        row[0]
+        for row in conn.execute(
+            select(month.label("month")).group_by(*([] if single_month else [month]))
+        ).all()
+    }
+    return min((int(best.get(m) or 0) for m in months_with_plays), default=0)
 
 
 def _months(period: Period) -> list[date]:
@@ -280,81 +367,77 @@ def most_repeated_track(
 
 
 def longest_session(
-    conn: Connection, scope: Scope, period: Period, gap_minutes: int
+    conn: Connection, pp: FromClause, period: Period, gap_minutes: int
 ) -> dict[str, Any] | None:
     """The longest listening session: plays less than `gap_minutes` apart, from first start to last end.
 
-    A play starts `ms_played` before it ended; the gap is from the previous play's end to this
-    play's start (overlaps count as no gap). Plays of different accounts never share a session.
+    `pp`: the period's `period_plays`, materialised. A play starts `ms_played` before it ended; the
+    gap is from the previous play's end to this play's start (overlaps count as no gap). Plays of
+    different accounts never share a session.
+
+    Each play is paired with its neighbours by play number `n` (joins, not window functions over
+    every play: SQLite's windows cost ~40 ms per function on a year of plays); only the first and
+    the last play of each session remain, and the k-th first and the k-th last of an account
+    bound its k-th session.
     """
-    gap = gap_minutes * 60
-    ms = scope.ms()
-    order = [plays.c.played_at, plays.c.id]
-
-    def over(function: Any) -> Any:
-        # Every window below is the same one: the database sorts the period's plays once.
-        return function.over(partition_by=plays.c.user_id, order_by=order)
-
-    end_s = epoch(plays.c.played_at)
-    start_s = end_s - ms / 1000.0
-    timed = (
-        select(
-            plays.c.user_id,
-            plays.c.played_at,
-            plays.c.id,
-            start_s.label("start_s"),
-            end_s.label("end_s"),
-            over(func.lag(end_s)).label("prev_end_s"),
-            over(func.lead(start_s)).label("next_start_s"),
-            over(func.row_number()).label("n"),
-            over(func.sum(ms)).label("ms_so_far"),
-            ms.label("ms"),
+    gap = gap_minutes * 60_000
+    play, previous, following = pp.alias("play"), pp.alias("previous"), pp.alias("following")
+    start_ms = play.c.end_ms - play.c.ms
+    firsts = (
+        select(play.c.user_id, play.c.n, start_ms.label("start_ms"))
+        .select_from(
+            # Joined on the number alone (an integer join either database hashes); a different
+            # account's play is no neighbour.
+            play.outerjoin(previous, previous.c.n == play.c.n - 1)
         )
-        .where(scope.where())
+        .where(
+            or_(
+                previous.c.n.is_(None),
+                previous.c.user_id != play.c.user_id,
+                start_ms - previous.c.end_ms >= gap,
+            )
+        )
         .subquery()
     )
-    first = or_(timed.c.prev_end_s.is_(None), timed.c.start_s - timed.c.prev_end_s >= gap)
-    last = or_(timed.c.next_start_s.is_(None), timed.c.next_start_s - timed.c.end_s >= gap)
-    # Only the first and last play of each session remain: a few rows per day, cheap to pair up.
-    edges = select(timed, first.label("is_first"), last.label("is_last")).where(or_(first, last)).subquery()
-
-    def following(column: Any) -> Any:
-        return func.lead(column).over(partition_by=edges.c.user_id, order_by=[edges.c.played_at, edges.c.id])
-
-    paired = select(
-        edges.c.is_first,
-        edges.c.start_s,
-        edges.c.n,
-        edges.c.ms,
-        edges.c.ms_so_far,
-        case((edges.c.is_last, edges.c.end_s), else_=following(edges.c.end_s)).label("end_s"),
-        case((edges.c.is_last, edges.c.n), else_=following(edges.c.n)).label("last_n"),
-        case((edges.c.is_last, edges.c.ms_so_far), else_=following(edges.c.ms_so_far)).label(
-            "last_ms_so_far"
-        ),
-    ).subquery()
-    row = conn.execute(
-        select(
-            paired.c.start_s,
-            paired.c.end_s,
-            (paired.c.last_n - paired.c.n + 1).label("plays"),
-            (paired.c.last_ms_so_far - paired.c.ms_so_far + paired.c.ms).label("ms_played"),
+    lasts = (
+        select(play.c.user_id, play.c.n, play.c.end_ms)
+        .select_from(play.outerjoin(following, following.c.n == play.c.n + 1))
+        .where(
+            or_(
+                following.c.n.is_(None),
+                following.c.user_id != play.c.user_id,
+                following.c.end_ms - following.c.ms - play.c.end_ms >= gap,
+            )
         )
-        .where(paired.c.is_first == true())
-        .order_by((paired.c.end_s - paired.c.start_s).desc(), paired.c.start_s)
+        .subquery()
+    )
+
+    def numbered(edges: Any) -> Any:
+        k = func.row_number().over(partition_by=edges.c.user_id, order_by=edges.c.n)
+        return select(edges, k.label("k")).subquery()
+
+    first, last = numbered(firsts), numbered(lasts)
+    row = conn.execute(
+        select(first.c.n.label("first_n"), last.c.n.label("last_n"), first.c.start_ms, last.c.end_ms)
+        .select_from(first.join(last, and_(last.c.user_id == first.c.user_id, last.c.k == first.c.k)))
+        .order_by((last.c.end_ms - first.c.start_ms).desc(), first.c.start_ms)
         .limit(1)
     ).first()
     if row is None:
         return None
+    listened = conn.execute(
+        select(func.sum(pp.c.ms)).where(pp.c.n >= row.first_n, pp.c.n <= row.last_n)
+    ).scalar_one()
     tz = period.tz
-    start = datetime.fromtimestamp(float(row.start_s), UTC)
-    end = datetime.fromtimestamp(float(row.end_s), UTC)
+    start_ms_value, end_ms_value = int(row.start_ms), int(row.end_ms)
+    start = datetime.fromtimestamp(start_ms_value / 1000, UTC)
+    end = datetime.fromtimestamp(end_ms_value / 1000, UTC)
     return {
         "start": start.astimezone(tz).isoformat(timespec="seconds"),
         "end": end.astimezone(tz).isoformat(timespec="seconds"),
-        "minutes": round((float(row.end_s) - float(row.start_s)) / 60, 2),
-        "plays": int(row.plays),
-        "minutes_listened": minutes(row.ms_played),
+        "minutes": round((end_ms_value - start_ms_value) / 60_000, 2),
+        "plays": int(row.last_n) - int(row.first_n) + 1,
+        "minutes_listened": minutes(listened),
     }
 
 
@@ -395,13 +478,18 @@ def weighted_median(values: list[tuple[int, int]]) -> float | None:
     return (nth(total // 2 - 1) + nth(total // 2)) / 2
 
 
-def skip_rate(conn: Connection, scope: Scope) -> dict[str, Any]:
-    """Share of plays marked skipped, among plays where the source says whether (exports do)."""
-    row = conn.execute(
-        select(
+def skip_rate(conn: Connection, scope: Scope, *, source: FromClause | None = None) -> dict[str, Any]:
+    """Share of plays marked skipped, among plays where the source says whether (exports do).
+
+    `source`: the scope's `period_plays` already materialised (its `skipped` is 1, 0 or NULL).
+    """
+    if source is not None:
+        query = select(func.coalesce(func.sum(source.c.skipped), 0), func.count(source.c.skipped))
+    else:
+        query = select(
             func.coalesce(func.sum(case((plays.c.skipped.is_(True), 1), else_=0)), 0),
             func.count(plays.c.skipped),
         ).where(scope.where())
-    ).one()
+    row = conn.execute(query).one()
     skipped, known = int(row[0]), int(row[1])
     return {"skipped": skipped, "plays_with_skip_flag": known, "rate": ratio(skipped, known)}

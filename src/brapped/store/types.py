@@ -11,7 +11,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.types import Float, TypeDecorator, TypeEngine
+from sqlalchemy.types import BigInteger, Float, TypeDecorator, TypeEngine
 
 # SQLite keeps instants as text that sorts chronologically, that SQLite's date functions read
 # and that BI tools show as a time: "2026-01-26 04:13:50.392" (always UTC, always milliseconds).
@@ -84,3 +84,28 @@ def _epoch_pg(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
 def epoch(column: ColumnElement[Any]) -> ColumnElement[float]:
     """`epoch_seconds(column)` with a friendlier signature."""
     return epoch_seconds(column)
+
+
+class epoch_milliseconds(FunctionElement[int]):
+    """Milliseconds since 1970 of a UTCDateTime column, as an exact integer, on either database."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(epoch_milliseconds, "sqlite")
+def _epoch_ms_sqlite(element: epoch_milliseconds, compiler: Any, **kw: Any) -> str:
+    arg = compiler.process(next(iter(element.clauses)), **kw)
+    return f"(CAST(strftime('%s', {arg}) AS INTEGER) * 1000 + CAST(substr({arg}, 21, 3) AS INTEGER))"
+
+
+@compiles(epoch_milliseconds, "postgresql")
+def _epoch_ms_pg(element: epoch_milliseconds, compiler: Any, **kw: Any) -> str:
+    # EXTRACT gives a numeric with the stored milliseconds exactly; ROUND only drops the scale.
+    arg = compiler.process(next(iter(element.clauses)), **kw)
+    return f"CAST(ROUND(EXTRACT(EPOCH FROM {arg}) * 1000) AS BIGINT)"
+
+
+def epoch_ms(column: ColumnElement[Any]) -> ColumnElement[int]:
+    """`epoch_milliseconds(column)`: integer arithmetic for windows over many rows (no floats)."""
+    return epoch_milliseconds(column)
