@@ -6,7 +6,21 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, FromClause, Integer, Select, and_, case, func, literal_column, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    FromClause,
+    Integer,
+    Select,
+    case,
+    cast,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
 
 from brapped.insights.period import LocalTime, Period, date_to_day, day_to_date
 from brapped.insights.scope import (
@@ -371,63 +385,62 @@ def longest_session(
 ) -> dict[str, Any] | None:
     """The longest listening session: plays less than `gap_minutes` apart, from first start to last end.
 
-    `pp`: the period's `period_plays`, materialised. A play starts `ms_played` before it ended; the
-    gap is from the previous play's end to this play's start (overlaps count as no gap). Plays of
-    different accounts never share a session.
+    `pp`: the period's `period_plays`, materialised with `numbered_by=PLAY_ORDER`. A play starts
+    `ms_played` before it ended; the gap is from the previous play's end to this play's start
+    (overlaps count as no gap). Plays of different accounts never share a session.
 
-    Each play is paired with its neighbours by play number `n` (joins, not window functions over
-    every play: SQLite's windows cost ~40 ms per function on a year of plays); only the first and
-    the last play of each session remain, and the k-th first and the k-th last of an account
-    bound its k-th session.
+    One join pairs each play with the one before it (by number `n`, an integer join): the pairs
+    with a gap, or a change of account, are the breaks between sessions, a few per day. The
+    sessions are then read off the breaks alone: each runs from the play after the previous
+    break to the play before the next one. (Window functions over every play would do the same
+    in one pass on PostgreSQL but cost ~40 ms per function on SQLite.)
     """
     gap = gap_minutes * 60_000
-    play, previous, following = pp.alias("play"), pp.alias("previous"), pp.alias("following")
-    start_ms = play.c.end_ms - play.c.ms
-    firsts = (
-        select(play.c.user_id, play.c.n, start_ms.label("start_ms"))
-        .select_from(
-            # Joined on the number alone (an integer join either database hashes); a different
-            # account's play is no neighbour.
-            play.outerjoin(previous, previous.c.n == play.c.n - 1)
+    play, previous = pp.alias("play"), pp.alias("previous")
+    ends = [  # after the very last play: a break with no next session
+        select(
+            pp.c.n.label("last_n"),
+            pp.c.end_ms.label("last_end_ms"),
+            cast(null(), BigInteger).label("next_n"),
+            cast(null(), BigInteger).label("next_start_ms"),
         )
+        .order_by(pp.c.n.desc())
+        .limit(1)
+        .subquery()
+    ]
+    breaks = union_all(
+        select(
+            previous.c.n.label("last_n"),
+            previous.c.end_ms.label("last_end_ms"),
+            play.c.n.label("next_n"),
+            (play.c.end_ms - play.c.ms).label("next_start_ms"),
+        )
+        .select_from(play.join(previous, previous.c.n == play.c.n - 1))
         .where(
             or_(
-                previous.c.n.is_(None),
                 previous.c.user_id != play.c.user_id,
-                start_ms - previous.c.end_ms >= gap,
+                play.c.end_ms - play.c.ms - previous.c.end_ms >= gap,
             )
-        )
-        .subquery()
-    )
-    lasts = (
-        select(play.c.user_id, play.c.n, play.c.end_ms)
-        .select_from(play.outerjoin(following, following.c.n == play.c.n + 1))
-        .where(
-            or_(
-                following.c.n.is_(None),
-                following.c.user_id != play.c.user_id,
-                following.c.end_ms - following.c.ms - play.c.end_ms >= gap,
-            )
-        )
-        .subquery()
-    )
-
-    def numbered(edges: Any) -> Any:
-        k = func.row_number().over(partition_by=edges.c.user_id, order_by=edges.c.n)
-        return select(edges, k.label("k")).subquery()
-
-    first, last = numbered(firsts), numbered(lasts)
+        ),
+        select(ends[0]),
+    ).subquery()
+    first_start = select(pp.c.end_ms - pp.c.ms).where(pp.c.n == 1).scalar_subquery()
+    order = breaks.c.last_n
+    sessions = select(
+        func.coalesce(func.lag(breaks.c.next_n).over(order_by=order), 1).label("first_n"),
+        func.coalesce(func.lag(breaks.c.next_start_ms).over(order_by=order), first_start).label("start_ms"),
+        breaks.c.last_n,
+        breaks.c.last_end_ms.label("end_ms"),
+    ).subquery()
     row = conn.execute(
-        select(first.c.n.label("first_n"), last.c.n.label("last_n"), first.c.start_ms, last.c.end_ms)
-        .select_from(first.join(last, and_(last.c.user_id == first.c.user_id, last.c.k == first.c.k)))
-        .order_by((last.c.end_ms - first.c.start_ms).desc(), first.c.start_ms)
+        select(sessions)
+        .order_by((sessions.c.end_ms - sessions.c.start_ms).desc(), sessions.c.start_ms)
         .limit(1)
     ).first()
     if row is None:
         return None
-    listened = conn.execute(
-        select(func.sum(pp.c.ms)).where(pp.c.n >= row.first_n, pp.c.n <= row.last_n)
-    ).scalar_one()
+    first_n, last_n = int(row.first_n), int(row.last_n)
+    listened = conn.execute(select(func.sum(pp.c.ms)).where(pp.c.n >= first_n, pp.c.n <= last_n)).scalar_one()
     tz = period.tz
     start_ms_value, end_ms_value = int(row.start_ms), int(row.end_ms)
     start = datetime.fromtimestamp(start_ms_value / 1000, UTC)
@@ -436,7 +449,7 @@ def longest_session(
         "start": start.astimezone(tz).isoformat(timespec="seconds"),
         "end": end.astimezone(tz).isoformat(timespec="seconds"),
         "minutes": round((end_ms_value - start_ms_value) / 60_000, 2),
-        "plays": int(row.last_n) - int(row.first_n) + 1,
+        "plays": last_n - first_n + 1,
         "minutes_listened": minutes(listened),
     }
 
