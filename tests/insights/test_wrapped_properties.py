@@ -18,7 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
 
-from brapped.insights import Period, wrapped
+from brapped.insights import Period, Scope, wrapped
+from brapped.insights.scope import materialized, per_track
+from brapped.insights.top import top_tracks
 from brapped.store import Store, tables
 from tests.insights.conftest import TZ, VA, add_catalogue, add_plays
 
@@ -137,3 +139,23 @@ def test_sessions_and_monthly_top_artists_match_a_plain_recomputation(
     assert report["longest_session"] == _longest_session(rows)
     assert report["top_artist_by_month"] == _top_artist_by_month(rows)
     assert all(m["artist"]["id"] != VA for m in report["top_artist_by_month"])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(history=histories, limit=st.integers(1, 4), by=st.sampled_from(["plays", "streams", "minutes"]))
+def test_top_tracks_from_contenders_equal_top_tracks_of_every_row(
+    store: Store, history: list[Any], limit: int, by: Any
+) -> None:
+    """Top tracks from materialised sums join only the rows that can make the list: same list."""
+    rows = _rows(history)
+    with store.begin() as conn:
+        if conn.execute(tables.artists.select().limit(1)).first() is None:
+            add_catalogue(conn)
+        conn.execute(delete(tables.plays))
+        add_plays(conn, rows)
+    scope = Scope.of(Period.year(2024, TZ))
+    with store.connect() as conn, materialized(conn, per_track(scope)) as pt:
+        shortcut = top_tracks(conn, scope, by=by, limit=limit, source=pt)
+        plain = top_tracks(conn, scope, by=by, limit=limit)
+    assert shortcut == plain
+    assert len(plain) == min(limit, len({r["track_id"] for r in rows}))

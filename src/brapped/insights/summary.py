@@ -28,11 +28,13 @@ def totals(
     *,
     source: FromClause | None = None,
     artist_source: FromClause | None = None,
+    album_source: FromClause | None = None,
 ) -> dict[str, Any]:
     """Plays, streams, listening time (measured vs estimated) and distinct tracks/albums/artists.
 
     `source`: the scope's per-track sums already materialised (`scope.materialized(per_track(...))`);
-    `artist_source`: its per-artist sums (`top.per_artist(source)`) already materialised.
+    `artist_source` / `album_source`: its per-artist / per-album sums (`top.per_artist(source)`,
+    `top.per_album(source)`) already materialised.
     """
     pt = source if source is not None else per_track(scope).subquery("per_track")
     row = (
@@ -51,7 +53,9 @@ def totals(
         ._mapping
     )
     distinct_albums = conn.execute(
-        select(func.count(func.distinct(tracks.c.album_id))).select_from(
+        select(func.count(album_source.c.album_id))  # one row per album (and NULL: no album yet)
+        if album_source is not None
+        else select(func.count(func.distinct(tracks.c.album_id))).select_from(
             pt.join(tracks, tracks.c.id == pt.c.track_id)
         )
     ).scalar_one()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from sqlalchemy import Connection, FromClause, Select, and_, case, func, select
+from sqlalchemy import Connection, FromClause, Select, and_, case, func, select, tuple_
 
 from brapped.errors import BrappedError
 from brapped.insights.scope import Scope, by_codepoint, minutes, not_various_artists, per_track
@@ -183,8 +183,14 @@ def track_query(scope: Scope, source: FromClause | None = None) -> Select[Any]:
 def top_tracks(
     conn: Connection, scope: Scope, *, by: By = "plays", limit: int = 10, source: FromClause | None = None
 ) -> list[dict[str, Any]]:
-    """Tracks by plays (or streams/minutes), each with all its credited artists."""
+    """Tracks by plays (or streams/minutes), each with all its credited artists.
+
+    `source`: the scope's per-track sums already materialised; then only the rows that can make
+    the list are joined to names and albums (`_contenders`).
+    """
     _check_limit(limit)
+    if source is not None:
+        source = _contenders(conn, source, by, limit)
     sub = track_query(scope, source).subquery()
     query = (
         select(sub)
@@ -202,6 +208,18 @@ def top_tracks(
     )
     rows = [row._mapping for row in conn.execute(query)]
     return track_rows(conn, rows)
+
+
+def _contenders(conn: Connection, pt: FromClause, by: By, limit: int) -> FromClause:
+    """The rows of per-track sums `pt` that can be among the top `limit`: those whose counts are at
+    least the `limit`-th row's. Only ties on every count are left for the names to order, so the
+    list is the same as ordering every row, but thousands of rows skip the joins."""
+    order = _order(by, pt.c.plays, pt.c.streams, pt.c.ms_played)
+    keys = [c.element for c in order]  # the counts, without DESC
+    cutoff = conn.execute(select(*keys).order_by(*order).offset(limit - 1).limit(1)).first()
+    if cutoff is None:  # fewer rows than the list holds
+        return pt
+    return select(pt).where(tuple_(*keys) >= tuple_(*cutoff)).subquery("contenders")
 
 
 def track_rows(conn: Connection, rows: list[Any], first_rank: int = 1) -> list[dict[str, Any]]:
@@ -223,23 +241,50 @@ def track_rows(conn: Connection, rows: list[Any], first_rank: int = 1) -> list[d
     ]
 
 
-def top_albums(
-    conn: Connection, scope: Scope, *, by: By = "plays", limit: int = 10, source: FromClause | None = None
-) -> list[dict[str, Any]]:
-    """Albums by plays of their tracks (or streams/minutes)."""
-    _check_limit(limit)
-    pt = _source(scope, source)
-    n_plays = func.sum(pt.c.plays).label("plays")
-    n_streams = func.sum(pt.c.streams).label("streams")
-    total_ms = func.sum(pt.c.ms_played).label("ms_played")
-    query = (
-        select(albums.c.id, albums.c.name, albums.c.release_date, n_plays, n_streams, total_ms)
-        .select_from(
-            pt.join(tracks, tracks.c.id == pt.c.track_id).join(albums, albums.c.id == tracks.c.album_id)
+def per_album(pt: FromClause) -> Select[Any]:
+    """Per-album sums (`album_id`, plays, streams, ms) of per-track sums `pt`; tracks without an
+    album (not resolved yet) sum up under a NULL `album_id`."""
+    return (
+        select(
+            tracks.c.album_id.label("album_id"),
+            func.sum(pt.c.plays).label("plays"),
+            func.sum(pt.c.streams).label("streams"),
+            func.sum(pt.c.ms_played).label("ms_played"),
         )
-        .group_by(albums.c.id, albums.c.name, albums.c.release_date)
+        .select_from(pt.join(tracks, tracks.c.id == pt.c.track_id))
+        .group_by(tracks.c.album_id)
+    )
+
+
+def top_albums(
+    conn: Connection,
+    scope: Scope,
+    *,
+    by: By = "plays",
+    limit: int = 10,
+    source: FromClause | None = None,
+    album_source: FromClause | None = None,
+) -> list[dict[str, Any]]:
+    """Albums by plays of their tracks (or streams/minutes).
+
+    `album_source`: the scope's per-album sums (`per_album`) already materialised.
+    """
+    _check_limit(limit)
+    pal = (
+        album_source if album_source is not None else per_album(_source(scope, source)).subquery("per_album")
+    )
+    query = (
+        select(albums.c.id, albums.c.name, albums.c.release_date, pal.c.plays, pal.c.streams, pal.c.ms_played)
+        .select_from(pal.join(albums, albums.c.id == pal.c.album_id))
         .order_by(
-            *_order(by, n_plays, n_streams, total_ms, by_codepoint(albums.c.name), by_codepoint(albums.c.id))
+            *_order(
+                by,
+                pal.c.plays,
+                pal.c.streams,
+                pal.c.ms_played,
+                by_codepoint(albums.c.name),
+                by_codepoint(albums.c.id),
+            )
         )
         .limit(limit)
     )

@@ -38,6 +38,7 @@ from brapped.insights.scope import (
 )
 from brapped.insights.summary import Cell, day_hour_grid, new_artists, spoken_word, totals
 from brapped.insights.top import (
+    per_album,
     per_artist,
     top_albums,
     top_artists_from,
@@ -76,8 +77,9 @@ def wrapped(
         materialized(conn, per_day_track(scope, period, source=pp)) as dt,
         materialized(conn, per_track(previous_scope)) as previous_pt,
         materialized(conn, per_artist(pt)) as pa,
+        materialized(conn, per_album(pt)) as pal,
     ):
-        summary = totals(conn, scope, source=pt, artist_source=pa)
+        summary = totals(conn, scope, source=pt, artist_source=pa, album_source=pal)
         previous = totals(conn, previous_scope, source=previous_pt)
         grid = day_hour_grid(conn, scope, period, source=pp)
         new_count, new_list = new_artists(conn, scope, limit=5, artist_source=pa)
@@ -86,7 +88,7 @@ def wrapped(
             **summary,
             "top_artists": top_artists_from(conn, pa, limit=limit),
             "top_tracks": top_tracks(conn, scope, limit=limit, source=pt),
-            "top_albums": top_albums(conn, scope, limit=limit, source=pt),
+            "top_albums": top_albums(conn, scope, limit=limit, album_source=pal),
             "top_genres": top_genres(conn, scope, limit=limit, source=pt),
             "top_artist_by_month": top_artist_by_month(conn, scope, period, source=dt, artist_source=pa),
             "listening_clock": listening_clock(grid),
@@ -95,7 +97,7 @@ def wrapped(
             "longest_session": longest_session(conn, pp, period, session_gap_minutes),
             "most_repeated_track_in_a_day": most_repeated_track(conn, scope, period, source=dt),
             "discoveries": {"new_artists": new_count, "top_new_artists": new_list},
-            "listening_age": listening_age(conn, scope, source=pt),
+            "listening_age": listening_age(conn, scope, album_source=pal),
             "skip_rate": skip_rate(conn, scope, source=pp),
             "estimated_share": summary["time_sources"]["estimated_share"],
             "previous_period": {
@@ -454,15 +456,25 @@ def longest_session(
     }
 
 
-def listening_age(conn: Connection, scope: Scope, *, source: FromClause | None = None) -> dict[str, Any]:
-    """Median release year of the period's plays (each play one vote; plays of undated albums skipped)."""
-    pt = source if source is not None else per_track(scope).subquery("per_track")
+def listening_age(
+    conn: Connection,
+    scope: Scope,
+    *,
+    source: FromClause | None = None,
+    album_source: FromClause | None = None,
+) -> dict[str, Any]:
+    """Median release year of the period's plays (each play one vote; plays of undated albums skipped).
+
+    `source` / `album_source`: the scope's per-track / per-album sums already materialised.
+    """
+    if album_source is not None:
+        pal = album_source
+    else:
+        pal = per_album(source if source is not None else per_track(scope).subquery("per_track")).subquery()
     year = func.substr(albums.c.release_date, 1, 4)
     rows = conn.execute(
-        select(year.label("year"), func.sum(pt.c.plays).label("plays"))
-        .select_from(
-            pt.join(tracks, tracks.c.id == pt.c.track_id).join(albums, albums.c.id == tracks.c.album_id)
-        )
+        select(year.label("year"), func.sum(pal.c.plays).label("plays"))
+        .select_from(pal.join(albums, albums.c.id == pal.c.album_id))
         .where(albums.c.release_date.is_not(None), func.length(albums.c.release_date) >= 4)
         .group_by(year)
         .order_by(year)
