@@ -13,20 +13,17 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from brapped.insights.daily import day_report
+from brapped.insights.overview import overview as insights_overview
 from brapped.insights.period import Period, date_to_day, day_to_date
 from brapped.insights.scope import Scope, minutes, per_track
 from brapped.insights.search import NotFound, fold, search
 from brapped.insights.stories import artist_story, track_story
-from brapped.insights.summary import day_hour_grid, first_play_at, totals
+from brapped.insights.summary import first_play_at
 from brapped.insights.top import (
     By,
     Kind,
     album_credits,
     top,
-    top_albums,
-    top_artists,
-    top_genres,
-    top_tracks,
     track_query,
     track_rows,
 )
@@ -91,8 +88,7 @@ def attach_images(conn: Connection, data: dict[str, Any]) -> dict[str, str]:
 
 def overview(conn: Connection, period: Period, stream_threshold_ms: int) -> dict[str, Any]:
     """Totals, minutes per day, the listening clock and the top lists of a period."""
-    scope = Scope.of(period, None, stream_threshold_ms)
-    grid = day_hour_grid(conn, scope, period)
+    summary, grid = insights_overview(conn, period, stream_threshold_ms=stream_threshold_ms, limit=TOP_SHOWN)
     per_day: dict[int, int] = defaultdict(int)
     for cell in grid:
         per_day[cell.day] += cell.ms_played
@@ -103,13 +99,10 @@ def overview(conn: Connection, period: Period, stream_threshold_ms: int) -> dict
     ]
     return {
         "period": period.as_dict(),
-        **totals(conn, scope),
+        **{k: v for k, v in summary.items() if not k.startswith("top_")},
         "days": days,
         "listening_clock": listening_clock(grid),
-        "top_artists": top_artists(conn, scope, limit=TOP_SHOWN),
-        "top_tracks": top_tracks(conn, scope, limit=TOP_SHOWN),
-        "top_albums": top_albums(conn, scope, limit=TOP_SHOWN),
-        "top_genres": top_genres(conn, scope, limit=TOP_SHOWN),
+        **{k: v for k, v in summary.items() if k.startswith("top_")},
     }
 
 
