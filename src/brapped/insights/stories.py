@@ -16,6 +16,7 @@ from brapped.insights.scope import (
     by_codepoint,
     minutes,
     not_various_artists,
+    per_track,
 )
 from brapped.insights.search import NotFound, resolve
 from brapped.insights.top import artist_row, track_credits, track_query, track_rows
@@ -96,10 +97,22 @@ def artist_story(
         raise NotFound(f"you never played {found['name']!r}")
     m = stats._mapping
     # Rank among every artist by plays (any credit), all time: 1 + artists with more plays.
+    # Plays per track first: counted from the (track_id, played_at) index alone, then the far
+    # fewer tracks to their credits (not every play joined to its credits: 2x slower).
+    per_track_plays = (
+        select(plays.c.track_id, func.count().label("plays"))
+        .where(scope.where())
+        .group_by(plays.c.track_id)
+        .subquery()
+    )
     per_artist = (
-        select(track_artists.c.artist_id, func.count().label("plays"))
-        .select_from(credited.join(artists, artists.c.id == track_artists.c.artist_id))
-        .where(scope.where(), not_various_artists())
+        select(track_artists.c.artist_id, func.sum(per_track_plays.c.plays).label("plays"))
+        .select_from(
+            per_track_plays.join(track_artists, track_artists.c.track_id == per_track_plays.c.track_id).join(
+                artists, artists.c.id == track_artists.c.artist_id
+            )
+        )
+        .where(not_various_artists())
         .group_by(track_artists.c.artist_id)
         .subquery()
     )
@@ -107,7 +120,10 @@ def artist_story(
     is_various = artist_id == VARIOUS_ARTISTS_ID or str(m["name"]).lower() == VARIOUS_ARTISTS_NAME
 
     artist_tracks = select(track_artists.c.track_id).where(track_artists.c.artist_id == artist_id)
-    sub = track_query(scope).where(tracks.c.id.in_(artist_tracks)).subquery()
+    # The artist's tracks' sums only: filtered inside the aggregate (SQLite does not push a filter
+    # on the joined track into it, and would sum every play of the history first).
+    artist_sums = per_track(scope).where(plays.c.track_id.in_(artist_tracks)).subquery("per_track")
+    sub = track_query(scope, artist_sums).subquery()
     top_rows = conn.execute(
         select(sub)
         .order_by(
