@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,6 +28,7 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement as Col
 from sqlalchemy.sql.functions import FunctionElement
@@ -231,26 +232,40 @@ def materialized(conn: Connection, query: Select[Any], *, numbered_by: Sequence[
             columns.insert(0, Column("n", BigInteger))
             query = select(func.row_number().over(order_by=order).label("n"), sub)
     # Named by nesting depth on this connection, not at random: the same report then builds the
-    # same statements, which SQLAlchemy compiles once and caches (a tenth of Wrapped's time).
+    # same statements, which SQLAlchemy compiles once and caches.
     depth = conn.info.get("brapped_materialized", 0)
-    conn.info["brapped_materialized"] = depth + 1
     table = Table(f"brapped_tmp_{depth}", MetaData(), *columns, prefixes=["TEMPORARY"])
-    table.create(conn)
+    conn.info["brapped_materialized"] = depth + 1
     try:
-        conn.execute(insert(table).from_select([c.name for c in query.selected_columns], query))
-        # Nothing analyses temporary tables (PostgreSQL's autovacuum skips them, SQLite never
-        # gathers statistics on its own): without them both planners guess badly for the joins
-        # that follow; SQLite then scans a whole dimension table and builds an automatic index on
-        # this one (measured 4x slower on a year of a 1M-play history).
-        if conn.dialect.name == "postgresql":
-            # A small sample (3,000 rows) is enough to choose join orders: the default one costs
-            # ~65 ms on a year of plays, this one ~5 ms.
-            conn.exec_driver_sql("SET default_statistics_target = 10")
-            conn.exec_driver_sql(f"ANALYZE {table.name}")
-            conn.exec_driver_sql("RESET default_statistics_target")
-        else:
-            conn.exec_driver_sql(f"ANALYZE {table.name}")
-        yield table
-    finally:
+        # A table left by a report that failed halfway on this pooled connection is in the way.
+        schema = "pg_temp" if conn.dialect.name == "postgresql" else "temp"
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {schema}.{table.name}")
+        table.create(conn)
+        try:
+            conn.execute(insert(table).from_select([c.name for c in query.selected_columns], query))
+            _analyze(conn, table.name)
+            yield table
+        except BaseException:
+            # On PostgreSQL a failed statement aborts the transaction: the DROP would fail too and
+            # hide the real error (the rollback that follows removes the table anyway).
+            with suppress(SQLAlchemyError):
+                table.drop(conn)
+            raise
         table.drop(conn)
+    finally:
         conn.info["brapped_materialized"] = depth
+
+
+def _analyze(conn: Connection, name: str) -> None:
+    # Nothing analyses temporary tables (PostgreSQL's autovacuum skips them, SQLite never gathers
+    # statistics on its own): without them both planners guess badly for the joins that follow;
+    # SQLite then scans a whole dimension table and builds an automatic index on this one
+    # (measured 4x slower on a year of a 1M-play history).
+    if conn.dialect.name == "postgresql":
+        # A small sample (3,000 rows) is enough to choose join orders: the default one costs
+        # ~65 ms on a year of plays, this one ~5 ms.
+        conn.exec_driver_sql("SET default_statistics_target = 10")
+        conn.exec_driver_sql(f"ANALYZE {name}")
+        conn.exec_driver_sql("RESET default_statistics_target")
+    else:
+        conn.exec_driver_sql(f"ANALYZE {name}")
