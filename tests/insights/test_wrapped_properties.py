@@ -55,6 +55,17 @@ def _rows(history: list[tuple[int, int, str, int | None, str]]) -> list[dict[str
     ]
 
 
+def _store(store: Store, history: list[tuple[int, int, str, int | None, str]]) -> list[dict[str, Any]]:
+    """Replace the stored plays with `history` (the catalogue is added once per database)."""
+    rows = _rows(history)
+    with store.begin() as conn:
+        if conn.execute(tables.artists.select().limit(1)).first() is None:
+            add_catalogue(conn)
+        conn.execute(delete(tables.plays))
+        add_plays(conn, rows)
+    return rows
+
+
 def _longest_session(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Sessions the obvious way: walk each account's plays in order, cut where the gap is 30 min+."""
     best: tuple[int, int, int, int] | None = None  # (start, end, plays, ms)
@@ -127,12 +138,7 @@ def test_sessions_and_monthly_top_artists_match_a_plain_recomputation(
 ) -> None:
     # probe=1: the candidate bound comes from one artist only, so it prunes the most.
     monkeypatch.setattr(wrapped_module, "MONTH_PROBE_ARTISTS", probe)
-    rows = _rows(history)
-    with store.begin() as conn:
-        if conn.execute(tables.artists.select().limit(1)).first() is None:
-            add_catalogue(conn)
-        conn.execute(delete(tables.plays))
-        add_plays(conn, rows)
+    rows = _store(store, history)
     with store.connect() as conn:
         report = wrapped(conn, Period.year(2024, TZ))
     assert report["plays"] == len(rows)
@@ -147,12 +153,7 @@ def test_top_tracks_from_contenders_equal_top_tracks_of_every_row(
     store: Store, history: list[Any], limit: int, by: Any
 ) -> None:
     """Top tracks from materialised sums join only the rows that can make the list: same list."""
-    rows = _rows(history)
-    with store.begin() as conn:
-        if conn.execute(tables.artists.select().limit(1)).first() is None:
-            add_catalogue(conn)
-        conn.execute(delete(tables.plays))
-        add_plays(conn, rows)
+    rows = _store(store, history)
     scope = Scope.of(Period.year(2024, TZ))
     with store.connect() as conn, materialized(conn, per_track(scope)) as pt:
         shortcut = top_tracks(conn, scope, by=by, limit=limit, source=pt)
