@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from brapped.cli import cli
+from brapped.cli import all_commands
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -12,7 +12,7 @@ README = (REPO / "README.md").read_text(encoding="utf-8")
 
 def test_every_command_has_a_readme_section() -> None:
     headings = set(re.findall(r"^### brapped ([a-z-]+)", README, flags=re.MULTILINE))
-    missing = sorted(set(cli.commands) - headings)
+    missing = sorted(set(all_commands()) - headings)
     assert not missing, f"README has no '### brapped <command>' section for: {missing}"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import pytest
 
-from brapped.cli import cli
+from brapped.cli import all_commands
 from brapped.store.views import VIEWS, view_columns
 from tests.conftest import REPO
 
@@ -13,7 +13,7 @@ from tests.conftest import REPO
 @pytest.mark.parametrize("name", ["run", "migrate", "export"])
 def test_every_option_is_documented_and_has_help(name: str) -> None:
     text = (REPO / "docs" / "operations.md").read_text()
-    command = cli.commands[name]
+    command = all_commands()[name]
     assert command.help and f"`brapped {name}" in text
     for param in command.params:
         if isinstance(param, click.Option):
