@@ -29,11 +29,14 @@ seed 1) imported into a fresh database, each run in its own Python process (peak
 process's). Baselines in the same run on the same files: `pandas.read_json` + `DataFrame.to_sql`
 per file into one flat SQLite table, and a plain `orjson.loads` + `executemany` loop into a flat
 table (no validation, no dimensions, no indexes: the floor for a Python loader). brapped validates
-every record, detects formats, keeps per-file transactions, and loads the star schema (plays with
-its unique key and indexes, tracks, albums, artists and credits) through a staging table
-(SQLite: `executemany`; PostgreSQL: `COPY`, with the next file parsed while the server loads
-this one). Medians of the runs; the machine is shared, so absolute seconds vary between runs,
-ratios less: the first row's notes give the load average when the measures started.
+every record (msgspec typed decoding, then column checks), detects formats, keeps every file all or
+nothing, and loads the star schema (plays with its unique key and indexes, tracks, albums, artists
+and credits) through staging tables of five values a play (SQLite: `executemany`; PostgreSQL:
+`COPY`, with the next file parsed while the server loads this one). An import this big into an
+empty database is a bulk load: one transaction, a savepoint per file, the secondary indexes of
+`plays` (and on PostgreSQL its foreign key) built at the end. Medians of the runs; the machine is
+shared, so absolute seconds vary between runs, ratios less: the first row's notes give the load
+average when the measures started.
 
 Command: `.venv/bin/python -m bench import`"""
 

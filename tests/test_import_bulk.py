@@ -74,7 +74,7 @@ def test_bulk_load_stores_what_file_by_file_does(store: Store, tmp_path: Path, b
     assert ours == theirs
     reference.close()
 
-    # The estimate keeps re-imports (everything known, as much stored as read) file by file.
+    # A re-import (as much stored as read, everything known) goes file by file.
     again = import_paths(store, [files[0].parent], SystemClock(), user_id="u")
     assert again.totals()["new"] == 0 and again.totals()["known"] == result.totals()["new"]
     assert bulk == [True]
