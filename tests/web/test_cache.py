@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -27,7 +28,50 @@ def test_lru_keeps_the_newest(store: Store) -> None:
             cache.get_or_compute(conn, key, lambda k=key: calls.append(k) or k)  # type: ignore[func-returns-value]
     # "a" was reused once; "b" was evicted by "c" (the least recently used) and computed again.
     assert calls == ["a", "b", "c", "b"]
-    assert cache.stats() == {"entries": 2, "hits": 1, "misses": 4}
+    assert cache.stats() == {"entries": 2, "hits": 1, "misses": 4, "waits": 0}
+
+
+def test_one_computation_per_result_at_a_time(store: Store) -> None:
+    """A request for a result being computed waits for it instead of computing it alongside."""
+    cache = ResultCache()
+    started, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def slow() -> str:
+        calls.append("slow")
+        started.set()
+        release.wait(10)
+        return "answer"
+
+    answers: list[str] = []
+
+    def ask() -> None:
+        with store.connect() as conn:
+            answers.append(cache.get_or_compute(conn, "wrapped", slow))
+
+    first = threading.Thread(target=ask)
+    first.start()
+    assert started.wait(10)
+    second = threading.Thread(target=ask)
+    second.start()
+    deadline = time.monotonic() + 10
+    while cache.stats()["waits"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert answers == ["answer", "answer"]
+    assert calls == ["slow"]
+    assert cache.stats() == {"entries": 1, "hits": 0, "misses": 1, "waits": 1}
+
+
+def test_a_failed_computation_is_not_shared(store: Store) -> None:
+    cache = ResultCache()
+    with store.connect() as conn:
+        with pytest.raises(RuntimeError):
+            cache.get_or_compute(conn, "k", lambda: (_ for _ in ()).throw(RuntimeError("boom")))
+        assert cache.get_or_compute(conn, "k", lambda: "fine") == "fine"
+    assert cache.stats()["entries"] == 1
 
 
 async def test_a_sync_makes_cached_pages_fresh(store: Store, tmp_path: Path) -> None:

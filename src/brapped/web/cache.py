@@ -30,15 +30,30 @@ def data_version(conn: Connection) -> tuple[Any, ...]:
     return (newest_play, run_row[0], run_row[1])
 
 
+class _InFlight:
+    """A computation under way: others asking for the same result wait for it."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.ok = False
+        self.value: Any = None
+
+
 class ResultCache:
-    """A small LRU of report results, keyed by what was asked and the data version."""
+    """A small LRU of report results, keyed by what was asked and the data version.
+
+    One computation per result at a time: a request for a result being computed (by the warm-up or
+    another request) waits for it rather than running the same seconds of SQL beside it.
+    """
 
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self.max_entries = max_entries
         self._entries: OrderedDict[Hashable, Any] = OrderedDict()
+        self._in_flight: dict[Hashable, _InFlight] = {}
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.waits = 0
 
     def get_or_compute(self, conn: Connection, key: Hashable, compute: Callable[[], T]) -> T:
         full_key = (data_version(conn), key)
@@ -48,20 +63,42 @@ class ResultCache:
                 self.hits += 1
                 value: T = self._entries[full_key]
                 return value
-            self.misses += 1
-        result = compute()
+            flight = self._in_flight.get(full_key)
+            if flight is None:
+                flight = self._in_flight[full_key] = _InFlight()
+                self.misses += 1
+                owner = True
+            else:
+                self.waits += 1
+                owner = False
+        if not owner:
+            flight.done.wait()
+            if flight.ok:
+                shared: T = flight.value
+                return shared
+            return compute()  # the other computation failed: try again here, for this caller
+        try:
+            result = compute()
+        except BaseException:
+            with self._lock:
+                del self._in_flight[full_key]
+            flight.done.set()
+            raise
         with self._lock:
             self._entries[full_key] = result
             self._entries.move_to_end(full_key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
+            del self._in_flight[full_key]
+        flight.value, flight.ok = result, True
+        flight.done.set()
         return result
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def stats(self) -> dict[str, int]:
-        return {"entries": len(self._entries), "hits": self.hits, "misses": self.misses}
+        return {"entries": len(self._entries), "hits": self.hits, "misses": self.misses, "waits": self.waits}
 
 
 class Warmer:
