@@ -18,7 +18,7 @@ import hashlib
 import heapq
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache, partial
@@ -470,7 +470,7 @@ class _Reader:
             raise self.fail(index, f"offline_timestamp must be a number, not {_kind(value)}")
         return _offline_ms(value, self.earliest_ms, self.latest_ms)
 
-    def record(self, document: Sequence[Any], index: int) -> dict[str, Any]:
+    def record(self, document: Sequence[Any] | Mapping[int, Any], index: int) -> dict[str, Any]:
         record = document[index]
         if type(record) is not dict:
             raise self.fail(index, f"expected an object, found {_kind(record)}")
@@ -625,7 +625,7 @@ class _Reader:
         kept: list[tuple[int, MusicRow]] = []
         for index in rest:
             before = len(music)
-            self._extended_record(rest, index)  # type: ignore[arg-type]
+            self._extended_record(rest, index)
             if len(music) > before:
                 kept.append((index, music[-1]))
         if kept:
@@ -709,7 +709,7 @@ class _Reader:
         self.valid_dates.add(day)
         return True
 
-    def _extended_record(self, document: list[Any], index: int) -> None:
+    def _extended_record(self, document: Sequence[Any] | Mapping[int, Any], index: int) -> None:
         music = self.parsed.music
         episodes = self.parsed.episodes
         skipped = self.parsed.skipped
@@ -924,12 +924,10 @@ def _show(value: str) -> str:
     return repr(value if len(value) <= 40 else value[:40] + "…")
 
 
-def _music_key(row: MusicRow) -> tuple[str, str]:
-    return (row[0], row[1])
-
-
-def _episode_key(row: EpisodeRow) -> tuple[str, str]:
-    return (row[0], row[1])
+# (played_at, item id): the key the unique constraint of plays and episode_plays holds per user;
+# itemgetter, not a function, so that `_spread` builds the keys at C speed.
+_music_key: Callable[[MusicRow], tuple[str, str]] = itemgetter(0, 1)
+_episode_key: Callable[[EpisodeRow], tuple[str, str]] = itemgetter(0, 1)
 
 
 def _music_order(row: MusicRow) -> tuple[Any, ...]:
@@ -944,7 +942,7 @@ def _spread(
     rows: list[R], key: Callable[[R], tuple[str, str]], order: Callable[[R], tuple[Any, ...]]
 ) -> list[R]:
     """Give plays of one item that end at the same stored instant distinct ends, 1 ms apart."""
-    keys = [key(row) for row in rows]
+    keys = list(map(key, rows))
     if len(set(keys)) == len(keys):  # the usual case, checked at C speed
         return rows
     groups: dict[tuple[str, str], list[int]] = {}
