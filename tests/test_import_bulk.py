@@ -16,7 +16,17 @@ from brapped import pipeline_import
 from brapped.clock import SystemClock
 from brapped.pipeline_import import import_paths
 from brapped.store import Store, open_store
-from brapped.store.tables import episode_plays, imported_files, plays, tracks
+from brapped.store.tables import (
+    album_artists,
+    albums,
+    artists,
+    episode_plays,
+    episodes,
+    imported_files,
+    plays,
+    track_artists,
+    tracks,
+)
 
 PLAY_COLUMNS = [c for c in plays.c if c.name != "id"]
 
@@ -33,6 +43,15 @@ def _plays(store: Store) -> list[tuple[Any, ...]]:
     with store.connect() as conn:
         rows = conn.execute(select(*PLAY_COLUMNS).order_by(plays.c.played_at, plays.c.track_id)).all()
     return [tuple(row) for row in rows]
+
+
+def _dimensions(store: Store) -> list[list[tuple[Any, ...]]]:
+    found = []
+    with store.connect() as conn:
+        for table in (artists, albums, album_artists, tracks, track_artists, episodes):
+            rows = conn.execute(select(table).order_by(*table.primary_key.columns)).all()
+            found.append([tuple(row) for row in rows])
+    return found
 
 
 def _schema(store: Store) -> tuple[list[str], list[str]]:
@@ -57,7 +76,11 @@ def bulk(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     return taken
 
 
-def test_bulk_load_stores_what_file_by_file_does(store: Store, tmp_path: Path, bulk: list[bool]) -> None:
+@pytest.mark.parametrize("kept", [50_000, 5])  # dimension fields remembered across files
+def test_bulk_load_stores_what_file_by_file_does(
+    store: Store, tmp_path: Path, bulk: list[bool], monkeypatch: pytest.MonkeyPatch, kept: int
+) -> None:
+    monkeypatch.setattr(pipeline_import, "_DIMENSIONS_KEPT", kept)
     files = _export(tmp_path)
     schema = _schema(store)
     result = import_paths(store, [files[0].parent], SystemClock(), user_id="u")
@@ -72,6 +95,7 @@ def test_bulk_load_stores_what_file_by_file_does(store: Store, tmp_path: Path, b
     ours, theirs = _plays(store), _plays(reference)
     assert len(ours) == expected.totals()["new"] - _count(reference, episode_plays)
     assert ours == theirs
+    assert _dimensions(store) == _dimensions(reference)
     reference.close()
 
     # A re-import (as much stored as read, everything known) goes file by file.

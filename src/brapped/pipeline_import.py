@@ -63,6 +63,7 @@ _USERNAME = re.compile(rb'"username"\s*:\s*"([^"\\]{1,64})"')
 # them current play by play (random inserts into the (track_id, played_at) index above all) was
 # measured at 3.3 s of a 500,000-play load's 8.5 s of database time, building them at the end 1 s.
 BULK_MIN_PLAYS = 100_000
+_DIMENSIONS_KEPT = 50_000  # see _BulkLoad.dimensions: memory stays bounded whatever the history
 
 _played_at = itemgetter(0)  # of a MusicRow or an EpisodeRow
 
@@ -309,7 +310,7 @@ def _load_file(
             if report.first_played_at is not None and (report.new or report.replaced):
                 _reestimate(conn, user, report.first_played_at)
             bulk_module.drop_stages(conn)
-        if bulk is not None:
+        if bulk is not None and len(bulk.dimensions) < _DIMENSIONS_KEPT:
             bulk.dimensions.update(staged)
     except SQLAlchemyError as exc:
         first_line = _first_line(exc)
@@ -336,7 +337,8 @@ class _BulkLoad:
     conn: Connection
     loaded: list[FileReport] = field(default_factory=list)
     # Track, album and artist fields the files loaded so far staged: stored already, in this very
-    # transaction, so the next files need not stage them again.
+    # transaction, so the next files need not stage them again. At most about _DIMENSIONS_KEPT
+    # (half a kilobyte each): past that, files stage all theirs, as outside a bulk load.
     dimensions: set[tuple[Any, ...]] = field(default_factory=set)
 
 
