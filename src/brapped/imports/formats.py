@@ -637,7 +637,7 @@ class _Reader:
 
     def _track_rows(self, tracks: list[_ExtendedRecord], uris: list[str]) -> list[MusicRow] | None:
         """Rows for well-formed track plays, or None when one is not (the column checks)."""
-        # One pass over the records (each a cache miss), then columns.
+        # A pass per column: measured faster than transposing with zip(*records).
         (
             ts,
             ms,
@@ -652,7 +652,7 @@ class _Reader:
             skipped,
             offline,
             incognito,
-        ) = zip(*map(_TRACK_FIELDS, tracks), strict=True)
+        ) = (list(map(get, tracks)) for get in _TRACK_COLUMNS)
         if _TS_COLUMN.fullmatch("\n".join(ts) + "\n") is None:
             return None
         if min(ts) < self.earliest_ts or max(ts) > self.latest_ts:
@@ -664,7 +664,7 @@ class _Reader:
         played_at = "\n".join(ts).replace("T", " ").replace("Z", ".000").split("\n")
         track_ids = "\n".join(uris).replace("spotify:track:", "").split("\n")
         if not all(names):
-            names = tuple(n or t for n, t in zip(names, track_ids, strict=True))
+            names = [n or t for n, t in zip(names, track_ids, strict=True)]
         artist_keys = {a: _artist_id(a) for a in set(artists) if a}
         album_keys = {(a, b): _album_id(a, b) for a, b in set(zip(artists, albums, strict=True)) if a and b}
         earliest_ms, latest_ms = self.earliest_ms, self.latest_ms
@@ -971,21 +971,24 @@ _played_at = itemgetter(0)  # of a MusicRow or an EpisodeRow
 _username = attrgetter("username")
 _track_uri = attrgetter("spotify_track_uri")
 _offline_ts = attrgetter("offline_timestamp")
-_TRACK_FIELDS = attrgetter(
-    "ts",
-    "ms_played",
-    "platform",
-    "conn_country",
-    "reason_start",
-    "reason_end",
-    "master_metadata_track_name",
-    "master_metadata_album_artist_name",
-    "master_metadata_album_album_name",
-    "shuffle",
-    "skipped",
-    "offline",
-    "incognito_mode",
-)
+_TRACK_COLUMNS = [
+    attrgetter(name)
+    for name in (
+        "ts",
+        "ms_played",
+        "platform",
+        "conn_country",
+        "reason_start",
+        "reason_end",
+        "master_metadata_track_name",
+        "master_metadata_album_artist_name",
+        "master_metadata_album_album_name",
+        "shuffle",
+        "skipped",
+        "offline",
+        "incognito_mode",
+    )
+]
 # Ids are hashes of names: a history repeats the same few thousand across all its files.
 _artist_id = lru_cache(maxsize=1 << 16)(identity.artist_id)
 _album_id = lru_cache(maxsize=1 << 16)(identity.album_id)
