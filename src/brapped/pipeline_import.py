@@ -582,8 +582,8 @@ def _decide_music(conn: Connection, user: str, rows: Sequence[MusicRow]) -> list
                 decisions[i] = Decision(KNOWN, play_id)
         if not rest:
             return decisions
-    left = [rows[i] for i in rest]
-    start, end = _window(left)
+    if used:  # else every row is left, and so is the window
+        start, end = _window([rows[i] for i in rest])
     stored = [s for s in bulk_module.stored_music(conn, user, start, end) if s.play_id not in used]
     if not stored:  # the common first import: nothing to compare with
         return decisions if used else None
