@@ -8,6 +8,7 @@ recompute both the slow, obvious way from the same rows and require identical an
 from __future__ import annotations
 
 import sys
+import threading
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -160,3 +161,32 @@ def test_top_tracks_from_contenders_equal_top_tracks_of_every_row(
         plain = top_tracks(conn, scope, by=by, limit=limit)
     assert shortcut == plain
     assert len(plain) == min(limit, len({r["track_id"] for r in rows}))
+
+
+def test_alongside_runs_on_another_connection_and_passes_errors_on(store: Store) -> None:
+    from brapped.insights.scope import alongside
+
+    def whose(other: Any) -> tuple[str, int]:
+        return threading.current_thread().name, id(other.connection.dbapi_connection)
+
+    def fails(other: Any) -> None:
+        raise ValueError("boom")
+
+    with store.connect() as conn:
+        thread, connection = alongside(conn, whose)()
+        assert thread.startswith("brapped-report") and connection != id(conn.connection.dbapi_connection)
+        with pytest.raises(ValueError, match="boom"):
+            alongside(conn, fails)()
+
+
+def test_alongside_on_an_in_memory_database_stays_on_the_connection() -> None:
+    from brapped.insights.scope import alongside
+    from brapped.store import open_store
+
+    memory = open_store("sqlite://")
+    try:
+        with memory.connect() as conn:
+            thread, connection = alongside(conn, lambda other: (threading.current_thread().name, other))()
+            assert connection is conn and not thread.startswith("brapped-report")
+    finally:
+        memory.close()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -269,3 +270,29 @@ def _analyze(conn: Connection, name: str) -> None:
         conn.exec_driver_sql("RESET default_statistics_target")
     else:
         conn.exec_driver_sql(f"ANALYZE {name}")
+
+
+T = TypeVar("T")
+
+
+def alongside(conn: Connection, work: Callable[[Connection], T]) -> Callable[[], T]:
+    """Start `work` on a second connection to `conn`'s database, in a thread; call the result to
+    wait for its answer.
+
+    For parts of a report that need nothing the caller's connection made (its temporary tables,
+    its uncommitted writes): the database computes them on another core meanwhile (SQLite
+    releases the GIL while it works; PostgreSQL runs another backend). An in-memory SQLite
+    database exists once per connection: there `work` runs on `conn`, when the answer is asked for.
+    """
+    url = conn.engine.url
+    if conn.dialect.name == "sqlite" and (url.database in (None, "", ":memory:") or "memory" in str(url)):
+        return lambda: work(conn)
+
+    def run() -> T:
+        with conn.engine.connect() as other:
+            return work(other)
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="brapped-report")
+    future = pool.submit(run)
+    pool.shutdown(wait=False)  # the thread ends with `run`
+    return future.result

@@ -26,6 +26,7 @@ from brapped.insights.period import LocalTime, Period, date_to_day, day_to_date
 from brapped.insights.scope import (
     PLAY_ORDER,
     Scope,
+    alongside,
     by_codepoint,
     change,
     local_day,
@@ -66,23 +67,24 @@ def wrapped(
     already parsed and shifted to local time); the per-track, per-day and per-hour sums, sessions
     and the skip rate are computed from it, and the rest from those smaller sums (the per-artist
     sums are shared by the top artists, the distinct-artist count and the discoveries). The
-    previous period needs only its totals: one more pass, per track.
+    previous period needs only its totals: computed meanwhile on a second connection (`alongside`),
+    so from committed data.
     """
     scope = Scope.of(period, user_id, stream_threshold_ms)
     previous_period = period.previous()
     previous_scope = Scope.of(previous_period, user_id, stream_threshold_ms)
+    previous_totals = alongside(conn, lambda other: _totals(other, previous_scope))
     with (
         materialized(conn, period_plays(scope, period), numbered_by=PLAY_ORDER) as pp,
         materialized(conn, per_track(scope, source=pp)) as pt,
         materialized(conn, per_day_track(scope, period, source=pp)) as dt,
-        materialized(conn, per_track(previous_scope)) as previous_pt,
         materialized(conn, per_artist(pt)) as pa,
         materialized(conn, per_album(pt)) as pal,
     ):
         summary = totals(conn, scope, source=pt, artist_source=pa, album_source=pal)
-        previous = totals(conn, previous_scope, source=previous_pt)
         grid = day_hour_grid(conn, scope, period, source=pp)
         new_count, new_list = new_artists(conn, scope, limit=5, artist_source=pa)
+        previous = previous_totals()
         return {
             "period": period.as_dict(),
             **summary,
@@ -114,6 +116,12 @@ def wrapped(
             },
             "spoken_word": spoken_word(conn, scope),
         }
+
+
+def _totals(conn: Connection, scope: Scope) -> dict[str, Any]:
+    """`totals` of a scope, its plays read once (per track)."""
+    with materialized(conn, per_track(scope)) as pt:
+        return totals(conn, scope, source=pt)
 
 
 def per_day_track(scope: Scope, period: Period, *, source: FromClause | None = None) -> Select[Any]:
