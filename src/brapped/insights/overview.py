@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from brapped.insights.period import Period
-from brapped.insights.scope import Scope, materialized, per_track, period_plays
+from brapped.insights.scope import Scope, alongside, materialized, per_track, period_plays
 from brapped.insights.summary import Cell, day_hour_grid, totals
 from brapped.insights.top import per_album, per_artist, top_albums, top_artists_from, top_genres, top_tracks
 
@@ -23,18 +23,18 @@ def overview(
     """Totals and the top `limit` artists, tracks, albums and genres of `period`, and its grid.
 
     The same numbers as `totals`, `day_hour_grid` and the `top_*` functions, computed the way
-    Wrapped does: the period's plays read once (`period_plays`), then small per-track,
-    per-artist and per-album sums. (Each function on its own reads every play of the period
-    again: on all of a 1,000,000-play history, several times slower.)
+    Wrapped does: small per-track, per-artist and per-album sums, each made once and shared (each
+    function on its own reads every play of the period again: on all of a 1,000,000-play history,
+    several times slower). Meanwhile a second connection reads the plays into local days and hours
+    for the grid (`alongside`).
     """
     scope = Scope.of(period, user_id, stream_threshold_ms)
+    grid_later = alongside(conn, lambda other: _grid(other, scope, period))
     with (
-        materialized(conn, period_plays(scope, period)) as pp,
-        materialized(conn, per_track(scope, source=pp)) as pt,
+        materialized(conn, per_track(scope)) as pt,
         materialized(conn, per_artist(pt)) as pa,
         materialized(conn, per_album(pt)) as pal,
     ):
-        grid = day_hour_grid(conn, scope, period, source=pp)
         report = {
             **totals(conn, scope, source=pt, artist_source=pa, album_source=pal),
             "top_artists": top_artists_from(conn, pa, limit=limit),
@@ -42,4 +42,11 @@ def overview(
             "top_albums": top_albums(conn, scope, limit=limit, album_source=pal),
             "top_genres": top_genres(conn, scope, limit=limit, source=pt),
         }
-    return report, grid
+    return report, grid_later()
+
+
+def _grid(conn: Connection, scope: Scope, period: Period) -> list[Cell]:
+    # Through `period_plays`: the zone's offset evaluated once a play, not once for the day and
+    # again for the hour.
+    with materialized(conn, period_plays(scope, period)) as pp:
+        return day_hour_grid(conn, scope, period, source=pp)
