@@ -37,7 +37,10 @@ NOTES = (
     "*uncached*: the same route computed from scratch (in-process, empty cache), which is what the "
     "first visitor waits for a page the warm-up does not cover (the warm-up covers today, the overview "
     "presets, this and last year's Wrapped, the all-time top lists and the pages of their top 5 artists, "
-    "tracks and albums; the story routes below use the all-time #1, so they are covered; search is not). "
+    "tracks and albums; the story routes below use the all-time #1, so they are covered; search results "
+    "are not, but the warm-up folds new names for search, so the first search does not). The uncached "
+    "figures are measured in the run's order: the first search route also folds every name of the "
+    "freshly generated database once. "
     "Pages are full HTML responses "
     "(assets are static files, cached by browsers, not measured)."
 )

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from brapped.insights.search import refresh_search_names
 from brapped.store import Store
 from brapped.store.runs import record_run
-from brapped.store.tables import plays
+from brapped.store.tables import plays, search_names
 from brapped.web import create_app
 from brapped.web.cache import ResultCache
 from tests.web.conftest import NOW, FixedClock, make_settings, seed
@@ -122,5 +124,9 @@ def test_warm_computes_the_usual_pages_once(store: Store, tmp_path: Path) -> Non
         assert board.cache.stats()["entries"] == 12 + 3 + 3 + 2
         assert board.warm() == warmer.warmed_version  # unchanged data: nothing recomputed
         assert board.cache.stats()["misses"] == 20
+        # Every name is folded for search already: the first search finds nothing left to do.
+        with store.begin() as conn:
+            assert refresh_search_names(conn) == 0
+            assert conn.execute(select(func.count()).select_from(search_names)).scalar_one() > 0
     finally:
         warmer.stop()

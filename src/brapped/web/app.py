@@ -24,7 +24,7 @@ from brapped.clock import Clock, SystemClock
 from brapped.config import Settings
 from brapped.errors import BrappedError
 from brapped.insights.period import Period
-from brapped.insights.search import NotFound
+from brapped.insights.search import NotFound, refresh_search_names
 from brapped.store import Store
 from brapped.web.cache import ResultCache, Warmer, data_version
 from brapped.web.encoding import DataResponse, jsonable
@@ -62,6 +62,10 @@ class Dashboard:
             return version
         settings, today = self.settings, self.today()
         threshold = settings.stream_threshold_ms
+        # Search folds every new name once (seconds for a first import of a big history): here
+        # rather than in the first search someone types.
+        with self.store.begin() as conn:
+            refresh_search_names(conn)
         with self.store.connect() as conn:
             self.report(conn, reports.day, today, self.timezone, threshold)
             for key in ("30d", "7d", "today", "year", "all"):
