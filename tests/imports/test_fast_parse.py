@@ -20,33 +20,10 @@ from bench.generate import generate_exports
 from brapped.imports import formats
 from brapped.imports.sources import ImportFileError
 from tests.conftest import SAMPLES
+from tests.imports.test_bad_input import GOOD_RECORD
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
-RECORD: dict[str, Any] = {
-    "ts": "2023-02-25T11:20:37Z",
-    "platform": "android",
-    "ms_played": 61839,
-    "conn_country": "IN",
-    "ip_addr": "192.0.2.222",
-    "master_metadata_track_name": "Forever",
-    "master_metadata_album_artist_name": "Labrinth",
-    "master_metadata_album_album_name": "Euphoria",
-    "spotify_track_uri": "spotify:track:6potEImiklXkwD9qFzpu15",
-    "episode_name": None,
-    "episode_show_name": None,
-    "spotify_episode_uri": None,
-    "audiobook_title": None,
-    "audiobook_uri": None,
-    "audiobook_chapter_uri": None,
-    "audiobook_chapter_title": None,
-    "reason_start": "trackdone",
-    "reason_end": "endplay",
-    "shuffle": False,
-    "skipped": False,
-    "offline": False,
-    "offline_timestamp": 1677323975,
-    "incognito_mode": False,
-}
+RECORD = GOOD_RECORD  # the extended-history record the bad-input tests start from
 EPISODE = dict(
     RECORD,
     ts="2023-02-25T12:00:00Z",
