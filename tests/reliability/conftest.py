@@ -111,6 +111,8 @@ def kill_when(
         return False
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
+    if proc.returncode == 0:  # it finished in the instant between the check above and the signal
+        return False
     assert proc.returncode == -signal.SIGKILL
     return True
 
