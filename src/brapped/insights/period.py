@@ -167,7 +167,7 @@ def offsets(tz: ZoneInfo, start: datetime, end: datetime) -> list[tuple[int, int
     return result
 
 
-def _int(value: int) -> ColumnElement[int]:
+def int_literal(value: int) -> ColumnElement[int]:
     # Integers we computed, inlined: the same expression then appears identically in SELECT and
     # GROUP BY on PostgreSQL (bound parameters would get different placeholders).
     return literal_column(str(int(value)), Integer)
@@ -228,15 +228,15 @@ def utc_offset(
     """The zone's UTC offset in seconds at a UTC instant column, valid for instants in [start, end)."""
     table = offsets(zone(timezone), start, end)
     if len(table) == 1:
-        offset: ColumnElement[Any] = _int(table[0][1])
+        offset: ColumnElement[Any] = int_literal(table[0][1])
     else:
         # Compare the stored instant itself (cheap: text on SQLite, timestamptz on PostgreSQL) and
         # convert it to epoch seconds once: SQLite would evaluate epoch() again in every branch.
         whens = [
-            (column < datetime.fromtimestamp(table[i + 1][0], UTC), _int(offset))
+            (column < datetime.fromtimestamp(table[i + 1][0], UTC), int_literal(offset))
             for i, (_, offset) in enumerate(table[:-1])
         ]
-        offset = case(*whens, else_=_int(table[-1][1]))
+        offset = case(*whens, else_=int_literal(table[-1][1]))
     return offset
 
 
@@ -253,16 +253,16 @@ class LocalTime:
     @property
     def day(self) -> ColumnElement[int]:
         """Days since 1970-01-01 (local); `day_to_date` turns it back into a date."""
-        return self.seconds // _int(DAY)
+        return self.seconds // int_literal(DAY)
 
     @property
     def hour(self) -> ColumnElement[int]:
-        return (self.seconds % _int(DAY)) // _int(3600)
+        return (self.seconds % int_literal(DAY)) // int_literal(3600)
 
     @property
     def weekday(self) -> ColumnElement[int]:
         """0 = Monday .. 6 = Sunday (1970-01-01 was a Thursday)."""
-        return (self.seconds // _int(DAY) + _int(3)) % _int(7)
+        return (self.seconds // int_literal(DAY) + int_literal(3)) % int_literal(7)
 
     @property
     def month(self) -> ColumnElement[str]:

@@ -25,7 +25,6 @@ from sqlalchemy import (
     case,
     func,
     insert,
-    literal_column,
     select,
     true,
 )
@@ -34,7 +33,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement as Col
 from sqlalchemy.sql.functions import FunctionElement
 
-from brapped.insights.period import Period, utc_offset
+from brapped.insights.period import Period, int_literal, utc_offset
 from brapped.store.tables import artists, plays
 from brapped.store.types import epoch_ms
 
@@ -156,21 +155,17 @@ def period_plays(scope: Scope, period: Period) -> Select[Any]:
 
 def local_day(pp: FromClause) -> ColumnElement[int]:
     """The local day number (`LocalTime.day`) of a `period_plays` row."""
-    return _local_s(pp) // _int_literal(86_400)
+    return _local_s(pp) // int_literal(86_400)
 
 
 def local_hour(pp: FromClause) -> ColumnElement[int]:
     """The local hour (0-23) of a `period_plays` row."""
-    return (_local_s(pp) % _int_literal(86_400)) // _int_literal(3600)
+    return (_local_s(pp) % int_literal(86_400)) // int_literal(3600)
 
 
 def _local_s(pp: FromClause) -> ColumnElement[int]:
     # Integer division of positive epochs: floor on both databases.
-    return pp.c.end_ms // _int_literal(1000) + pp.c.offset_s
-
-
-def _int_literal(value: int) -> ColumnElement[int]:
-    return literal_column(str(value), Integer)
+    return pp.c.end_ms // int_literal(1000) + pp.c.offset_s
 
 
 def per_track(scope: Scope, source: FromClause | None = None) -> Select[Any]:

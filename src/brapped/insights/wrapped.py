@@ -10,19 +10,17 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     FromClause,
-    Integer,
     Select,
     case,
     cast,
     func,
-    literal_column,
     null,
     or_,
     select,
     union_all,
 )
 
-from brapped.insights.period import LocalTime, Period, date_to_day, day_to_date
+from brapped.insights.period import Period, date_to_day, day_to_date, int_literal
 from brapped.insights.scope import (
     PLAY_ORDER,
     Scope,
@@ -47,7 +45,7 @@ from brapped.insights.top import (
     top_tracks,
     track_credits,
 )
-from brapped.store.tables import albums, artists, plays, track_artists, tracks
+from brapped.store.tables import albums, artists, track_artists, tracks
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -77,7 +75,7 @@ def wrapped(
     with (
         materialized(conn, period_plays(scope, period), numbered_by=PLAY_ORDER) as pp,
         materialized(conn, per_track(scope, source=pp)) as pt,
-        materialized(conn, per_day_track(scope, period, source=pp)) as dt,
+        materialized(conn, per_day_track(pp)) as dt,
         materialized(conn, per_artist(pt)) as pa,
         materialized(conn, per_album(pt)) as pal,
     ):
@@ -92,15 +90,15 @@ def wrapped(
             "top_tracks": top_tracks(conn, scope, limit=limit, source=pt),
             "top_albums": top_albums(conn, scope, limit=limit, album_source=pal),
             "top_genres": top_genres(conn, scope, limit=limit, source=pt),
-            "top_artist_by_month": top_artist_by_month(conn, scope, period, source=dt, artist_source=pa),
+            "top_artist_by_month": top_artist_by_month(conn, period, dt, pa),
             "listening_clock": listening_clock(grid),
             "busiest_day": busiest_day(grid),
             "longest_streak": longest_streak(grid),
             "longest_session": longest_session(conn, pp, period, session_gap_minutes),
-            "most_repeated_track_in_a_day": most_repeated_track(conn, scope, period, source=dt),
+            "most_repeated_track_in_a_day": most_repeated_track(conn, dt),
             "discoveries": {"new_artists": new_count, "top_new_artists": new_list},
-            "listening_age": listening_age(conn, scope, album_source=pal),
-            "skip_rate": skip_rate(conn, scope, source=pp),
+            "listening_age": listening_age(conn, pal),
+            "skip_rate": skip_rate(conn, pp),
             "estimated_share": summary["time_sources"]["estimated_share"],
             "previous_period": {
                 "period": previous_period.as_dict(),
@@ -124,31 +122,15 @@ def _totals(conn: Connection, scope: Scope) -> dict[str, Any]:
         return totals(conn, scope, source=pt)
 
 
-def per_day_track(scope: Scope, period: Period, *, source: FromClause | None = None) -> Select[Any]:
-    """One row per local day and track played in the scope: plays and milliseconds.
-
-    `source`: the scope's `period_plays` already materialised.
-    """
-    if source is not None:
-        day = local_day(source)
-        return select(
-            day.label("day"),
-            source.c.track_id,
-            func.count().label("plays"),
-            func.sum(source.c.ms).label("ms_played"),
-        ).group_by(day, source.c.track_id)
-    local = LocalTime.of(plays.c.played_at, period.timezone, period.start_utc, period.end_utc)
-    inner = (
-        select(local.day.label("day"), plays.c.track_id, scope.ms().label("ms"))
-        .where(scope.where())
-        .subquery()
-    )
+def per_day_track(pp: FromClause) -> Select[Any]:
+    """One row per local day and track of materialised `period_plays`: plays and milliseconds."""
+    day = local_day(pp)
     return select(
-        inner.c.day,
-        inner.c.track_id.label("track_id"),
+        day.label("day"),
+        pp.c.track_id,
         func.count().label("plays"),
-        func.sum(inner.c.ms).label("ms_played"),
-    ).group_by(inner.c.day, inner.c.track_id)
+        func.sum(pp.c.ms).label("ms_played"),
+    ).group_by(day, pp.c.track_id)
 
 
 def listening_clock(grid: list[Cell]) -> dict[str, Any]:
@@ -199,25 +181,19 @@ def longest_streak(grid: list[Cell]) -> dict[str, Any] | None:
 
 
 def top_artist_by_month(
-    conn: Connection,
-    scope: Scope,
-    period: Period,
-    *,
-    source: FromClause | None = None,
-    artist_source: FromClause | None = None,
+    conn: Connection, period: Period, dt: FromClause, pa: FromClause | None = None
 ) -> list[dict[str, Any]]:
     """The most played artist (any credit) of each local month with plays.
 
-    `source`: `per_day_track(scope, period)` already materialised; `artist_source`: the period's
-    per-artist sums (`per_artist`) already materialised, which lets the months be ranked among a
-    few candidates instead of every artist (see `_month_candidates`).
+    `dt`: the period's `per_day_track`, materialised; `pa`: its per-artist sums (`per_artist`),
+    materialised, which lets the months be ranked among a few candidates instead of every artist
+    (see `_month_candidates`).
     """
-    dt = source if source is not None else per_day_track(scope, period).subquery("per_day_track")
     candidates = None
-    if artist_source is not None:
-        threshold = _month_candidates(conn, dt, artist_source, period)
+    if pa is not None:
+        threshold = _month_candidates(conn, dt, pa, period)
         if threshold > 0:
-            candidates = select(artist_source.c.artist_id).where(artist_source.c.plays >= threshold)
+            candidates = select(pa.c.artist_id).where(pa.c.plays >= threshold)
     month = month_key(dt.c.day, period)
     if candidates is not None:
         # From the few candidates to their tracks' days: no pass over every (day, track).
@@ -352,12 +328,9 @@ def month_key(day: Any, period: Period) -> Any:
     """The index (0 = the period's first month) of a local day number's month, as SQL."""
     starts = [date_to_day(m) for m in _months(period)[1:]]
     if not starts:
-        return literal_column("0", Integer)
-    whens = [
-        (day < literal_column(str(start), Integer), literal_column(str(i), Integer))
-        for i, start in enumerate(starts)
-    ]
-    return case(*whens, else_=literal_column(str(len(starts)), Integer))
+        return int_literal(0)
+    whens = [(day < int_literal(start), int_literal(i)) for i, start in enumerate(starts)]
+    return case(*whens, else_=int_literal(len(starts)))
 
 
 def month_names(period: Period) -> list[str]:
@@ -365,11 +338,11 @@ def month_names(period: Period) -> list[str]:
     return [m.strftime("%Y-%m") for m in _months(period)]
 
 
-def most_repeated_track(
-    conn: Connection, scope: Scope, period: Period, *, source: FromClause | None = None
-) -> dict[str, Any] | None:
-    """The track played most times within one local day (most minutes, then earliest day on a tie)."""
-    dt = source if source is not None else per_day_track(scope, period).subquery("per_day_track")
+def most_repeated_track(conn: Connection, dt: FromClause) -> dict[str, Any] | None:
+    """The track played most times within one local day (most minutes, then earliest day on a tie).
+
+    `dt`: the period's `per_day_track`, materialised.
+    """
     row = conn.execute(
         select(dt.c.day, dt.c.track_id, dt.c.plays, dt.c.ms_played)
         .order_by(dt.c.plays.desc(), dt.c.ms_played.desc(), dt.c.day, by_codepoint(dt.c.track_id))
@@ -464,21 +437,11 @@ def longest_session(
     }
 
 
-def listening_age(
-    conn: Connection,
-    scope: Scope,
-    *,
-    source: FromClause | None = None,
-    album_source: FromClause | None = None,
-) -> dict[str, Any]:
+def listening_age(conn: Connection, pal: FromClause) -> dict[str, Any]:
     """Median release year of the period's plays (each play one vote; plays of undated albums skipped).
 
-    `source` / `album_source`: the scope's per-track / per-album sums already materialised.
+    `pal`: the period's per-album sums (`per_album`), materialised.
     """
-    if album_source is not None:
-        pal = album_source
-    else:
-        pal = per_album(source if source is not None else per_track(scope).subquery("per_track")).subquery()
     year = func.substr(albums.c.release_date, 1, 4)
     rows = conn.execute(
         select(year.label("year"), func.sum(pal.c.plays).label("plays"))
@@ -511,18 +474,11 @@ def weighted_median(values: list[tuple[int, int]]) -> float | None:
     return (nth(total // 2 - 1) + nth(total // 2)) / 2
 
 
-def skip_rate(conn: Connection, scope: Scope, *, source: FromClause | None = None) -> dict[str, Any]:
+def skip_rate(conn: Connection, pp: FromClause) -> dict[str, Any]:
     """Share of plays marked skipped, among plays where the source says whether (exports do).
 
-    `source`: the scope's `period_plays` already materialised (its `skipped` is 1, 0 or NULL).
+    `pp`: the period's `period_plays`, materialised (its `skipped` is 1, 0 or NULL).
     """
-    if source is not None:
-        query = select(func.coalesce(func.sum(source.c.skipped), 0), func.count(source.c.skipped))
-    else:
-        query = select(
-            func.coalesce(func.sum(case((plays.c.skipped.is_(True), 1), else_=0)), 0),
-            func.count(plays.c.skipped),
-        ).where(scope.where())
-    row = conn.execute(query).one()
+    row = conn.execute(select(func.coalesce(func.sum(pp.c.skipped), 0), func.count(pp.c.skipped))).one()
     skipped, known = int(row[0]), int(row[1])
     return {"skipped": skipped, "plays_with_skip_flag": known, "rate": ratio(skipped, known)}
