@@ -11,6 +11,7 @@ run it must equal the ground truth. 17 kill points per database, 34 per run of t
 from __future__ import annotations
 
 import random
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -190,17 +191,27 @@ def test_schema_upgrade_killed_at_four_points_then_rerun(db_url: str, tmp_path: 
         with store.engine.begin() as conn:
             command.downgrade(alembic_config(conn), "0001")
 
+    def upgrade_seconds() -> float:
+        back_to_first()
+        started = time.perf_counter()
+        with store.engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "head")
+        return time.perf_counter() - started
+
     probe = Probe(db_url)
     counts = {t: probe.count(t) for t in ("plays", "tracks", "artists", "track_artists", "episode_plays")}
     env = clean_env(tmp_path / "home")
     rng = random.Random(11)
+    # Kills spread over the first half of an upgrade as long as one takes on this machine (a fixed
+    # range missed the whole upgrade half of the time once SQLite ran it in ~0.15 s).
+    span = upgrade_seconds()
     try:
         rolled_back = 0
         for _ in range(4):
             if revision() != "0001":
                 back_to_first()
             proc = start(["--db", db_url, "db", "upgrade"], env)
-            kill_when(proc, lambda: _schema_holders(probe, dialect), delay=rng.uniform(0, 0.3))
+            kill_when(proc, lambda: _schema_holders(probe, dialect), delay=rng.uniform(0, span / 2))
             # One transaction: either nothing happened or everything did, and no row was touched.
             after = revision()
             assert after in ("0001", head_revision())
