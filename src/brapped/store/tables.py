@@ -145,7 +145,8 @@ plays = Table(
     Column("user_agent", Text, comment="only with import --keep-personal"),
     UniqueConstraint("user_id", "played_at", "track_id"),
     Index("ix_plays_played_at", "played_at"),
-    Index("ix_plays_track_id_played_at", "track_id", "played_at"),  # revision 0004: discoveries
+    # revision 0006 (0004 without the sums): discoveries, search, and per-track sums from the index
+    Index("ix_plays_track_id_played_at_ms", "track_id", "played_at", "ms_played", "ms_played_source"),
 )
 
 episodes = Table(
