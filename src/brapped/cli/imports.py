@@ -140,6 +140,11 @@ def import_command(
         result = import_paths(
             store, list(paths), app.clock, user_id=user_id, keep_personal=keep_personal, progress=progress
         )
+    if result.totals()["new"] or result.totals().get("merged"):
+        from brapped.insights.summaries import try_refresh
+
+        settings = app.settings
+        try_refresh(store, settings.tz, settings.stream_threshold_ms, app.clock.now())
     if fmt == "json":
         emit_json(app, _summary(result))
         for f in result.failed:

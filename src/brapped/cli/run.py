@@ -104,7 +104,11 @@ def spotify_steps(app: AppContext, store: Store) -> Steps:
     client = connect(settings, app.clock)
 
     def sync() -> Mapping[str, Any]:
+        from brapped.insights.summaries import try_refresh
+
         result = pipeline.sync(store, client)
+        # Cheap unless the sums are missing, stale or a month behind (then seconds, in the loop's time).
+        try_refresh(store, settings.tz, settings.stream_threshold_ms, app.clock.now())
         return {**result.counts(), "outcome": result.outcome}
 
     def enrich() -> Mapping[str, Any]:

@@ -7,8 +7,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from brapped.insights.period import Period
-from brapped.insights.scope import Scope, alongside, materialized, per_track, period_plays
-from brapped.insights.summary import Cell, day_hour_grid, totals
+from brapped.insights.scope import Scope, alongside, materialized
+from brapped.insights.summaries import grid_of, per_track_of
+from brapped.insights.summary import Cell, totals
 from brapped.insights.top import per_album, per_artist, top_albums, top_artists_from, top_genres, top_tracks
 
 
@@ -29,9 +30,9 @@ def overview(
     for the grid (`alongside`).
     """
     scope = Scope.of(period, user_id, stream_threshold_ms)
-    grid_later = alongside(conn, lambda other: _grid(other, scope, period))
+    grid_later = alongside(conn, lambda other: grid_of(other, scope, period))
     with (
-        materialized(conn, per_track(scope)) as pt,
+        materialized(conn, per_track_of(conn, scope)) as pt,
         materialized(conn, per_artist(pt)) as pa,
         materialized(conn, per_album(pt)) as pal,
     ):
@@ -43,10 +44,3 @@ def overview(
             "top_genres": top_genres(conn, scope, limit=limit, source=pt),
         }
     return report, grid_later()
-
-
-def _grid(conn: Connection, scope: Scope, period: Period) -> list[Cell]:
-    # Through `period_plays`: the zone's offset evaluated once a play, not once for the day and
-    # again for the hour.
-    with materialized(conn, period_plays(scope, period)) as pp:
-        return day_hour_grid(conn, scope, period, source=pp)

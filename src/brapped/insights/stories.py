@@ -16,9 +16,9 @@ from brapped.insights.scope import (
     by_codepoint,
     minutes,
     not_various_artists,
-    per_track,
 )
 from brapped.insights.search import NotFound, resolve
+from brapped.insights.summaries import per_track_of
 from brapped.insights.top import artist_row, track_credits, track_query, track_rows
 from brapped.store.tables import albums, artists, plays, track_artists, tracks
 
@@ -99,12 +99,7 @@ def artist_story(
     # Rank among every artist by plays (any credit), all time: 1 + artists with more plays.
     # Plays per track first: counted from the (track_id, played_at) index alone, then the far
     # fewer tracks to their credits (not every play joined to its credits: 2x slower).
-    per_track_plays = (
-        select(plays.c.track_id, func.count().label("plays"))
-        .where(scope.where())
-        .group_by(plays.c.track_id)
-        .subquery()
-    )
+    per_track_plays = per_track_of(conn, scope).subquery("per_track")
     per_artist = (
         select(track_artists.c.artist_id, func.sum(per_track_plays.c.plays).label("plays"))
         .select_from(
@@ -122,7 +117,7 @@ def artist_story(
     artist_tracks = select(track_artists.c.track_id).where(track_artists.c.artist_id == artist_id)
     # The artist's tracks' sums only: filtered inside the aggregate (SQLite does not push a filter
     # on the joined track into it, and would sum every play of the history first).
-    artist_sums = per_track(scope).where(plays.c.track_id.in_(artist_tracks)).subquery("per_track")
+    artist_sums = per_track_of(conn, scope, artist_tracks).subquery("per_track")
     sub = track_query(scope, artist_sums).subquery()
     top_rows = conn.execute(
         select(sub)
@@ -234,12 +229,7 @@ def track_story(
         .select_from(tracks.outerjoin(albums, albums.c.id == tracks.c.album_id))
         .where(tracks.c.id == track_id)
     ).one()
-    per_track = (
-        select(plays.c.track_id, func.count().label("plays"))
-        .where(scope.where())
-        .group_by(plays.c.track_id)
-        .subquery()
-    )
+    per_track = per_track_of(conn, scope).subquery("per_track")
     ahead = conn.execute(select(func.count()).where(per_track.c.plays > int(stats.plays))).scalar_one()
 
     local = LocalTime.of(

@@ -16,9 +16,9 @@ from brapped.insights.scope import (
     local_hour,
     minutes,
     not_various_artists,
-    per_track,
     ratio,
 )
+from brapped.insights.summaries import per_track_of
 from brapped.store.tables import artists, episode_plays, episodes, plays, track_artists, tracks
 
 
@@ -36,7 +36,7 @@ def totals(
     `artist_source` / `album_source`: its per-artist / per-album sums (`top.per_artist(source)`,
     `top.per_album(source)`) already materialised.
     """
-    pt = source if source is not None else per_track(scope).subquery("per_track")
+    pt = source if source is not None else per_track_of(conn, scope).subquery("per_track")
     row = (
         conn.execute(
             select(
@@ -219,7 +219,7 @@ def new_artists(
     if artist_source is not None:
         sub = artist_source
     else:
-        pt = source if source is not None else per_track(scope).subquery("per_track")
+        pt = source if source is not None else per_track_of(conn, scope).subquery("per_track")
         sub = per_artist(pt).subquery("per_artist")
     # An artist is old when any of its tracks has a play before the scope. Asked per artist as
     # "one such play, LIMIT 1": the search stops at the first old track (most artists of a long

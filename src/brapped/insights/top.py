@@ -9,6 +9,7 @@ from sqlalchemy import Connection, FromClause, Select, and_, case, func, select,
 
 from brapped.errors import BrappedError
 from brapped.insights.scope import Scope, by_codepoint, minutes, not_various_artists, per_track
+from brapped.insights.summaries import per_track_of
 from brapped.store.tables import album_artists, albums, artist_genres, artists, track_artists, tracks
 
 Kind = Literal["artists", "tracks", "albums", "genres"]
@@ -34,9 +35,9 @@ def _check_limit(limit: int) -> None:
         raise ReportError(f"limit must be at least 1, not {limit}")
 
 
-def _source(scope: Scope, source: FromClause | None) -> FromClause:
+def _source(conn: Connection, scope: Scope, source: FromClause | None) -> FromClause:
     """Per-track sums: the given (materialised) table, else the aggregate as a subquery."""
-    return source if source is not None else per_track(scope).subquery("per_track")
+    return source if source is not None else per_track_of(conn, scope).subquery("per_track")
 
 
 def top_artists(
@@ -48,7 +49,7 @@ def top_artists(
     `source`: per-track sums of `scope` already materialised (see `scope.materialized`).
     """
     _check_limit(limit)
-    pa = per_artist(_source(scope, source)).subquery("per_artist")
+    pa = per_artist(_source(conn, scope, source)).subquery("per_artist")
     return top_artists_from(conn, pa, by=by, limit=limit)
 
 
@@ -166,7 +167,7 @@ def album_credits(conn: Connection, album_ids: Iterable[str]) -> dict[str, list[
 
 def track_query(scope: Scope, source: FromClause | None = None) -> Select[Any]:
     """Per-track sums with the track's name and album (one row per track played in the scope)."""
-    pt = _source(scope, source)
+    pt = source if source is not None else per_track(scope).subquery("per_track")
     return select(
         tracks.c.id,
         tracks.c.name,
@@ -191,7 +192,7 @@ def top_tracks(
     _check_limit(limit)
     if source is not None:
         source = _contenders(conn, source, by, limit)
-    sub = track_query(scope, source).subquery()
+    sub = track_query(scope, _source(conn, scope, source)).subquery()
     query = (
         select(sub)
         .order_by(
@@ -270,9 +271,9 @@ def top_albums(
     `album_source`: the scope's per-album sums (`per_album`) already materialised.
     """
     _check_limit(limit)
-    pal = (
-        album_source if album_source is not None else per_album(_source(scope, source)).subquery("per_album")
-    )
+    if album_source is None:
+        album_source = per_album(_source(conn, scope, source)).subquery("per_album")
+    pal = album_source
     query = (
         select(albums.c.id, albums.c.name, albums.c.release_date, pal.c.plays, pal.c.streams, pal.c.ms_played)
         .select_from(pal.join(albums, albums.c.id == pal.c.album_id))
@@ -311,7 +312,7 @@ def top_genres(
 ) -> list[dict[str, Any]]:
     """Genres of the main artist of each play (plays whose main artist has no known genre: none)."""
     _check_limit(limit)
-    pt = _source(scope, source)
+    pt = _source(conn, scope, source)
     n_plays = func.sum(pt.c.plays).label("plays")
     n_streams = func.sum(pt.c.streams).label("streams")
     total_ms = func.sum(pt.c.ms_played).label("ms_played")

@@ -260,6 +260,45 @@ search_names = Table(
     Column("folded", Text, nullable=False),
 )
 
+# Derived: sums of the plays before `summary_state.cutoff`, so that reports over all of a long
+# history (the all-time overview, top lists, artist pages) read tens of thousands of rows instead
+# of every play. Rebuilt by brapped.insights.summaries; triggers on `plays` (revision 0007) mark
+# them stale when a play before the cutoff is added, changed or removed, and readers then fall back
+# to `plays`. Not copied or exported (not in TABLES_IN_ORDER): a new database rebuilds them.
+summary_state = Table(
+    "summary_state",
+    metadata,
+    Column("id", Integer, primary_key=True, comment="always 1: one row"),
+    Column("cutoff", UTCDateTime, nullable=False, comment="the sums hold the plays that ended before this"),
+    Column("first_played_at", UTCDateTime, comment="the earliest play summed (NULL: none)"),
+    Column("timezone", String(64), nullable=False, comment="the zone of hour_totals' local days and hours"),
+    Column("stream_threshold_ms", Integer, nullable=False, comment="what counted as a stream"),
+    Column("stale", Boolean, nullable=False, comment="true once a play before the cutoff changed"),
+    Column("built_at", UTCDateTime, nullable=False),
+)
+track_totals = Table(
+    "track_totals",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("track_id", String(64), primary_key=True),
+    Column("plays", Integer, nullable=False),
+    Column("streams", Integer, nullable=False),
+    Column("ms_played", BigInteger, nullable=False),
+    Column("measured_ms", BigInteger, nullable=False),
+    Column("estimated_ms", BigInteger, nullable=False),
+    Column("unknown_plays", Integer, nullable=False),
+)
+hour_totals = Table(
+    "hour_totals",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("day", Integer, primary_key=True, comment="local day number (days since 1970-01-01)"),
+    Column("hour", Integer, primary_key=True, comment="local hour, 0-23"),
+    Column("plays", Integer, nullable=False),
+    Column("streams", Integer, nullable=False),
+    Column("ms_played", BigInteger, nullable=False),
+)
+
 # Tables in an order that satisfies foreign keys (for copying, truncating, counting).
 TABLES_IN_ORDER: tuple[Table, ...] = (
     accounts,

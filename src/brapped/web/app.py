@@ -25,6 +25,7 @@ from brapped.config import Settings
 from brapped.errors import BrappedError
 from brapped.insights.period import Period
 from brapped.insights.search import NotFound, refresh_search_names
+from brapped.insights.summaries import try_refresh
 from brapped.store import Store
 from brapped.web.cache import ResultCache, Warmer, data_version
 from brapped.web.encoding import DataResponse, jsonable
@@ -66,6 +67,9 @@ class Dashboard:
         # rather than in the first search someone types.
         with self.store.begin() as conn:
             refresh_search_names(conn)
+        # The sums long-period reports read (brapped.insights.summaries): rebuilt here when an
+        # import, enrich or settings change made them stale, before the pages that read them.
+        try_refresh(self.store, self.timezone, threshold, self.clock.now())
         with self.store.connect() as conn:
             self.report(conn, reports.day, today, self.timezone, threshold)
             for key in ("30d", "7d", "today", "year", "all"):

@@ -15,9 +15,10 @@ from sqlalchemy import Connection, select
 from brapped.insights.daily import day_report
 from brapped.insights.overview import overview as insights_overview
 from brapped.insights.period import Period, date_to_day, day_to_date
-from brapped.insights.scope import Scope, minutes, per_track
+from brapped.insights.scope import Scope, minutes
 from brapped.insights.search import NotFound, fold, search
 from brapped.insights.stories import artist_story, track_story
+from brapped.insights.summaries import per_track_of
 from brapped.insights.summary import first_play_at
 from brapped.insights.top import (
     By,
@@ -28,7 +29,7 @@ from brapped.insights.top import (
     track_rows,
 )
 from brapped.insights.wrapped import listening_clock, wrapped
-from brapped.store.tables import albums, artists, plays, tracks
+from brapped.store.tables import albums, artists, tracks
 from brapped.web.picker import Picked
 
 TOP_SHOWN = 10
@@ -169,7 +170,7 @@ def album(conn: Connection, album_id: str, stream_threshold_ms: int) -> dict[str
     scope = Scope(stream_threshold_ms=stream_threshold_ms)
     # insights' per-track sums, for the album's tracks only (the plays.track_id index does the work).
     album_tracks = select(tracks.c.id).where(tracks.c.album_id == album_id)
-    source = per_track(scope).where(plays.c.track_id.in_(album_tracks)).subquery("per_track")
+    source = per_track_of(conn, scope, album_tracks).subquery("per_track")
     sub = track_query(scope, source).subquery()
     rows = [
         r._mapping

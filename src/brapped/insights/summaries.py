@@ -1,0 +1,318 @@
+"""Sums of older plays kept in the database, so reports over a long history read thousands of rows.
+
+An all-time report on a heavy listener's 1,000,000 plays spent most of its time summing every play
+per track (for top lists and totals) and turning every instant into a local day and hour (for the
+calendar and the listening clock). Those sums hardly change: a sync only adds plays at the end of
+the history. So brapped keeps them for every play before a cutoff a week before the newest play:
+
+- `track_totals`: per account and track, what `scope.per_track` sums;
+- `hour_totals`: per account, local day and local hour (in the zone of the build), what
+  `summary.day_hour_grid` sums.
+
+A report whose period takes in every summed play reads the summary rows and adds the plays after
+the cutoff from `plays` (a week or a few of them). Triggers on `plays` (revision 0007) mark the
+summaries stale the moment any play before the cutoff is inserted, changed or deleted (an import of
+old history, enrich merging tracks, a migration); stale summaries, or ones built for another zone
+or stream threshold, are never read: reports then sum `plays` as before and give the same numbers,
+only slower. `refresh` rebuilds them (the dashboard's warm-up, `brapped run`, import and enrich call
+it); it also moves the cutoff forward once it lags the newest play by more than `REBUILD_AFTER`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    delete,
+    func,
+    insert,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from brapped.insights.period import LocalTime, Period, date_to_day, zone
+from brapped.insights.scope import PER_TRACK_COLUMNS, Scope, materialized, per_track, period_plays
+from brapped.store import Store
+from brapped.store.tables import hour_totals, plays, summary_state, track_totals
+
+if TYPE_CHECKING:
+    from brapped.insights.summary import Cell
+
+log = logging.getLogger(__name__)
+
+# Plays of the last week stay out of the sums: sync keeps adjusting them (estimated lengths are
+# re-estimated when the next play arrives), and a change to a summed play forces a rebuild.
+KEEP_RECENT = timedelta(days=7)
+# Past this lag the cutoff moves forward (a rebuild), so reports never add more than about a
+# month of recent plays.
+REBUILD_AFTER = timedelta(days=35)
+
+
+@dataclass(frozen=True)
+class State:
+    """What the stored summaries hold."""
+
+    cutoff: datetime
+    first_played_at: datetime | None
+    timezone: str
+    stream_threshold_ms: int
+    stale: bool
+    built_at: datetime
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """What `refresh` did: `action` is "fresh" (nothing to do), "built" or "cleared"."""
+
+    action: str
+    reason: str
+    cutoff: datetime | None = None
+    tracks: int = 0
+    hours: int = 0
+
+
+def state(conn: Connection) -> State | None:
+    """The summaries' state, None when never built."""
+    row = conn.execute(select(summary_state).where(summary_state.c.id == 1)).first()
+    if row is None:
+        return None
+    return State(
+        cutoff=row.cutoff,
+        first_played_at=row.first_played_at,
+        timezone=row.timezone,
+        stream_threshold_ms=int(row.stream_threshold_ms),
+        stale=bool(row.stale),
+        built_at=row.built_at,
+    )
+
+
+def usable(conn: Connection, stream_threshold_ms: int, timezone: str | None = None) -> State | None:
+    """The summaries' state when a report with these settings may read them, else None."""
+    found = state(conn)
+    if found is None or found.stale or found.first_played_at is None:
+        return None
+    if found.stream_threshold_ms != stream_threshold_ms:
+        return None
+    if timezone is not None and found.timezone != timezone:
+        return None
+    return found
+
+
+def _why_rebuild(found: State | None, timezone: str, threshold: int, newest: datetime) -> str | None:
+    if found is None:
+        return "never built"
+    if found.stale:
+        return "plays before the cutoff changed"
+    if found.timezone != timezone:
+        return f"built for {found.timezone}"
+    if found.stream_threshold_ms != threshold:
+        return f"built for a {found.stream_threshold_ms} ms stream threshold"
+    if newest - found.cutoff > REBUILD_AFTER + KEEP_RECENT:
+        return "the cutoff lags the newest play"
+    return None
+
+
+def refresh(conn: Connection, timezone: str, stream_threshold_ms: int, now: datetime) -> Refreshed:
+    """Rebuild the summaries if they are missing, stale, for other settings or lagging.
+
+    `conn` must be in a transaction that may write, begun with the write lock on SQLite
+    (`Store.begin(immediate=True)`, or use `refresh_store`): no other writer can then change a play
+    between the sums and their state. The rebuild is all or nothing with the transaction. On a
+    1,000,000-play history it takes a few seconds (one pass over `plays` for each table).
+    """
+    zone(timezone)  # an unknown zone fails here, before anything is deleted
+    if conn.dialect.name == "postgresql":
+        # Writers of plays wait until this commits (readers do not), for the same reason.
+        conn.exec_driver_sql("LOCK TABLE plays IN SHARE MODE")
+    found = state(conn)
+    newest = conn.execute(select(func.max(plays.c.played_at))).scalar_one()
+    if newest is None:
+        if found is None:
+            return Refreshed("fresh", "no plays")
+        _clear(conn)
+        return Refreshed("cleared", "no plays")
+    reason = _why_rebuild(found, timezone, stream_threshold_ms, newest)
+    if reason is None:
+        assert found is not None
+        return Refreshed("fresh", "up to date", found.cutoff)
+    _clear(conn)
+    day = newest.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    cutoff = day - KEEP_RECENT
+    first = conn.execute(select(func.min(plays.c.played_at)).where(plays.c.played_at < cutoff)).scalar_one()
+    tracks = hours = 0
+    if first is not None:
+        scope = Scope(None, None, cutoff, stream_threshold_ms)
+        sums = per_track(scope).add_columns(plays.c.user_id).group_by(plays.c.user_id)
+        columns = ["track_id", *PER_TRACK_COLUMNS, "user_id"]
+        tracks = conn.execute(insert(track_totals).from_select(columns, sums)).rowcount or 0
+        hours = _build_hours(conn, timezone, stream_threshold_ms, first, cutoff)
+    conn.execute(
+        insert(summary_state).values(
+            id=1,
+            cutoff=cutoff,
+            first_played_at=first,
+            timezone=timezone,
+            stream_threshold_ms=stream_threshold_ms,
+            stale=False,
+            built_at=now,
+        )
+    )
+    return Refreshed("built", reason, cutoff, tracks, hours)
+
+
+def refresh_store(store: Store, timezone: str, stream_threshold_ms: int, now: datetime) -> Refreshed:
+    """`refresh` in its own transaction, with SQLite's write lock taken at its start."""
+    with store.begin(immediate=True) as conn:
+        return refresh(conn, timezone, stream_threshold_ms, now)
+
+
+def try_refresh(store: Store, timezone: str, stream_threshold_ms: int, now: datetime) -> Refreshed | None:
+    """`refresh_store` after a command's real work: a failure is logged, not raised (the summaries
+    only make reports faster, and readers ignore stale ones)."""
+    try:
+        done = refresh_store(store, timezone, stream_threshold_ms, now)
+    except (SQLAlchemyError, ValueError, KeyError) as exc:  # KeyError: ZoneInfoNotFoundError
+        log.warning("could not rebuild the report summaries: %s", str(exc).splitlines()[0])
+        return None
+    if done.action != "fresh":
+        # DEBUG: `brapped run` logs INFO records as its event stream.
+        log.debug(
+            "report summaries %s (%s): %s tracks, %s hours", done.action, done.reason, done.tracks, done.hours
+        )
+    return done
+
+
+def _clear(conn: Connection) -> None:
+    for table in (summary_state, track_totals, hour_totals):
+        conn.execute(delete(table))
+
+
+def _build_hours(conn: Connection, timezone: str, threshold: int, first: datetime, cutoff: datetime) -> int:
+    """Sum the plays before `cutoff` per local day and hour, a local year at a time.
+
+    A year at a time keeps the zone's offset expression to that year's few transitions (over all
+    of a long history it would test dozens per play); years start at local midnight, so no local
+    day is split between two statements (its hours are the table's key).
+    """
+    tz = zone(timezone)
+    total = 0
+    year = first.astimezone(tz).year
+    last = cutoff.astimezone(tz).year
+    while year <= last:
+        period = Period.year(year, timezone)
+        start, end = period.start_utc, min(period.end_utc, cutoff)
+        local = LocalTime.of(plays.c.played_at, timezone, start, end)
+        scope = Scope(None, start, end, threshold)
+        query = (
+            select(
+                plays.c.user_id,
+                local.day.label("day"),
+                local.hour.label("hour"),
+                func.count(),
+                func.sum(scope.is_stream()),
+                func.sum(scope.ms()),
+            )
+            .where(scope.where())
+            .group_by(plays.c.user_id, local.day, local.hour)
+        )
+        columns = ["user_id", "day", "hour", "plays", "streams", "ms_played"]
+        total += conn.execute(insert(hour_totals).from_select(columns, query)).rowcount or 0
+        year += 1
+    return total
+
+
+def mark_stale(conn: Connection) -> None:
+    """Make readers ignore the summaries (for writes that the triggers cannot see)."""
+    conn.execute(update(summary_state).values(stale=True))
+
+
+def per_track_of(conn: Connection, scope: Scope, track_ids: Any = None) -> Select[Any]:
+    """`scope.per_track(scope)`, read from `track_totals` when the scope takes in every summed play.
+
+    `track_ids`: only these tracks (a subquery or a list). The columns and the numbers are those
+    of `per_track`; only the work differs.
+    """
+    found = usable(conn, scope.stream_threshold_ms)
+    covered = (
+        found is not None
+        and found.first_played_at is not None
+        and (scope.start is None or scope.start <= found.first_played_at)
+        and (scope.end is None or scope.end >= found.cutoff)
+    )
+    if not covered:
+        query = per_track(scope)
+        return query.where(plays.c.track_id.in_(track_ids)) if track_ids is not None else query
+    assert found is not None
+    summed = select(track_totals.c.track_id, *(track_totals.c[c] for c in PER_TRACK_COLUMNS))
+    if scope.user_id is not None:
+        summed = summed.where(track_totals.c.user_id == scope.user_id)
+    recent = per_track(Scope(scope.user_id, found.cutoff, scope.end, scope.stream_threshold_ms))
+    if track_ids is not None:
+        summed = summed.where(track_totals.c.track_id.in_(track_ids))
+        recent = recent.where(plays.c.track_id.in_(track_ids))
+    both = union_all(summed, recent).subquery("summed")
+    return select(
+        both.c.track_id.label("track_id"), *(func.sum(both.c[c]).label(c) for c in PER_TRACK_COLUMNS)
+    ).group_by(both.c.track_id)
+
+
+def grid_of(conn: Connection, scope: Scope, period: Period) -> list[Cell]:
+    """`summary.day_hour_grid(conn, scope, period)`, from `hour_totals` where it can."""
+    # Imported here: brapped.insights.summary reads per-track sums through this module.
+    from brapped.insights.summary import Cell, day_hour_grid
+
+    found = usable(conn, scope.stream_threshold_ms, period.timezone)
+    if found is None or period.start_utc >= found.cutoff:
+        # Through `period_plays`: the zone's offset evaluated once a play, not once for the day
+        # and again for the hour.
+        with materialized(conn, period_plays(scope, period)) as pp:
+            return day_hour_grid(conn, scope, period, source=pp)
+    first, end = date_to_day(period.start), date_to_day(period.end)
+    conditions: list[ColumnElement[bool]] = [hour_totals.c.day >= first, hour_totals.c.day <= end]
+    if scope.user_id is not None:
+        conditions.append(hour_totals.c.user_id == scope.user_id)
+    rows = conn.execute(
+        select(
+            hour_totals.c.day,
+            hour_totals.c.hour,
+            func.sum(hour_totals.c.plays),
+            func.sum(hour_totals.c.streams),
+            func.sum(hour_totals.c.ms_played),
+        )
+        .where(*conditions)
+        .group_by(hour_totals.c.day, hour_totals.c.hour)
+    )
+    cells = {(int(d), int(h)): [int(n), int(s), int(m)] for d, h, n, s, m in rows}
+    if period.end_utc > found.cutoff:
+        later = Scope(scope.user_id, found.cutoff, period.end_utc, scope.stream_threshold_ms)
+        for cell in day_hour_grid(conn, later, period):
+            sums = cells.setdefault((cell.day, cell.hour), [0, 0, 0])
+            sums[0] += cell.plays
+            sums[1] += cell.streams
+            sums[2] += cell.ms_played
+    return [Cell(d, h, n, s, m) for (d, h), (n, s, m) in sorted(cells.items())]
+
+
+def describe(conn: Connection) -> dict[str, Any]:
+    """The summaries' state for `brapped status` and the health page."""
+    found = state(conn)
+    if found is None:
+        return {"built": False}
+    return {
+        "built": True,
+        "stale": found.stale,
+        "cutoff": found.cutoff.isoformat(),
+        "timezone": found.timezone,
+        "stream_threshold_ms": found.stream_threshold_ms,
+        "built_at": found.built_at.isoformat(),
+        "tracks": conn.execute(select(func.count()).select_from(track_totals)).scalar_one(),
+        "hours": conn.execute(select(func.count()).select_from(hour_totals)).scalar_one(),
+    }

@@ -1,0 +1,259 @@
+"""The stored sums of older plays (brapped.insights.summaries): same numbers, honest staleness.
+
+Reports read `track_totals` and `hour_totals` only while they match `plays`; these tests check on
+both databases that a report gives the same answer with and without them, that the triggers mark
+them stale for every kind of change to a summed play (and not for changes they cannot see), and
+that readers then ignore them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from brapped.insights import Period, Scope
+from brapped.insights import summaries as summaries_module
+from brapped.insights.overview import overview
+from brapped.insights.scope import per_track
+from brapped.insights.stories import artist_story, track_story
+from brapped.insights.summaries import grid_of, per_track_of, refresh, refresh_store, state
+from brapped.insights.summary import day_hour_grid
+from brapped.insights.top import top
+from brapped.store import Store, tables
+from tests.insights.conftest import TZ, add_catalogue, add_plays
+
+START = datetime(2024, 1, 1, tzinfo=UTC)
+NOW = datetime(2024, 4, 1, tzinfo=UTC)
+TRACKS = ["t1", "t2", "t3", "t4", "t5"]
+
+play = st.tuples(
+    st.integers(0, 80),  # day of 2024 (the cutoff falls a week before the newest play's day)
+    st.integers(0, 24 * 60 - 1),  # minute of the day (UTC)
+    st.sampled_from(TRACKS),
+    st.one_of(st.none(), st.integers(0, 400_000)),
+    st.sampled_from(["export", "estimate"]),
+    st.sampled_from(["u1", "u2"]),
+)
+histories = st.lists(play, min_size=1, max_size=50, unique_by=lambda p: (p[0], p[1], p[2], p[5]))
+
+
+def _store(store: Store, history: list[tuple[int, int, str, int | None, str, str]]) -> None:
+    with store.begin() as conn:
+        if conn.execute(select(tables.artists).limit(1)).first() is None:
+            add_catalogue(conn)
+        for table in (tables.summary_state, tables.track_totals, tables.hour_totals, tables.plays):
+            conn.execute(delete(table))
+        add_plays(
+            conn,
+            [
+                {
+                    "played_at": START + timedelta(days=day, minutes=minute),
+                    "track_id": track,
+                    "ms_played": ms,
+                    "ms_played_source": source if ms is not None else None,
+                    "user_id": user,
+                }
+                for day, minute, track, ms, source, user in history
+            ],
+        )
+
+
+def _rows(conn: Connection, query: Any) -> list[tuple[Any, ...]]:
+    return sorted(tuple(int(v) if not isinstance(v, str) else v for v in row) for row in conn.execute(query))
+
+
+def _all_time(conn: Connection) -> Period:
+    first = conn.execute(select(func.min(tables.plays.c.played_at))).scalar_one()
+    return Period(first.astimezone(Period.day(date(2024, 1, 1), TZ).tz).date(), NOW.date(), TZ)
+
+
+def _stale(store: Store) -> bool:
+    with store.connect() as conn:
+        found = state(conn)
+    assert found is not None
+    return found.stale
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    history=histories,
+    threshold=st.sampled_from([30_000, 120_000]),
+    zone=st.sampled_from([TZ, "Asia/Kathmandu"]),
+)
+def test_reports_read_from_the_sums_equal_reports_read_from_plays(
+    store: Store, history: list[Any], threshold: int, zone: str
+) -> None:
+    _store(store, history)
+    done = refresh_store(store, zone, threshold, NOW)
+    assert done.action == "built"
+    with store.connect() as conn:
+        first = _all_time(conn).start
+        periods = [Period(first, NOW.date(), zone), Period(date(2024, 2, 10), date(2024, 3, 31), zone)]
+        for user in (None, "u1"):
+            for scope in (Scope(user, None, None, threshold), Scope.of(periods[0], user, threshold)):
+                assert _rows(conn, per_track_of(conn, scope)) == _rows(conn, per_track(scope))
+                chosen = ["t1", "t2"]
+                assert _rows(conn, per_track_of(conn, scope, chosen)) == _rows(
+                    conn, per_track(scope).where(tables.plays.c.track_id.in_(chosen))
+                )
+            for period in periods:
+                scope = Scope.of(period, user, threshold)
+                assert grid_of(conn, scope, period) == day_hour_grid(conn, scope, period)
+
+
+def _history(store: Store) -> None:
+    """Plays on 30 days up to 2024-03-31: the sums cover up to 2024-03-24 00:00 UTC."""
+    _store(
+        store,
+        [(day, 600 + day, TRACKS[day % 5], 100_000 + day, "export", "u1") for day in range(61, 91)],
+    )
+
+
+def test_refresh_builds_once_and_reports_why(store: Store) -> None:
+    _history(store)
+    built = refresh_store(store, TZ, 30_000, NOW)
+    assert (built.action, built.reason) == ("built", "never built")
+    assert built.cutoff == datetime(2024, 3, 24, tzinfo=UTC)  # a week before the newest play's day
+    with store.connect() as conn:
+        summed = conn.execute(select(func.sum(tables.track_totals.c.plays))).scalar_one()
+        before = conn.execute(
+            select(func.count()).where(tables.plays.c.played_at < built.cutoff)
+        ).scalar_one()
+    assert summed == before == 22  # days 61-82 of 2024: 2024-03-02 to 2024-03-23
+    assert refresh_store(store, TZ, 30_000, NOW).action == "fresh"
+    assert refresh_store(store, "America/New_York", 30_000, NOW).reason == "built for Europe/Berlin"
+    assert refresh_store(store, "America/New_York", 10_000, NOW).reason.startswith("built for a 30000 ms")
+    with store.begin() as conn:
+        conn.execute(delete(tables.plays))
+    assert refresh_store(store, TZ, 10_000, NOW).action == "cleared"
+    with store.connect() as conn:
+        assert state(conn) is None
+        assert conn.execute(select(func.count()).select_from(tables.track_totals)).scalar_one() == 0
+
+
+def test_the_cutoff_moves_forward_once_it_lags(store: Store) -> None:
+    _history(store)
+    refresh_store(store, TZ, 30_000, NOW)
+    later = datetime(2024, 5, 20, 12, tzinfo=UTC)
+    with store.begin() as conn:
+        add_plays(conn, [{"played_at": later, "track_id": "t1", "ms_played": 60_000}])
+    assert not _stale(store)  # a play after the cutoff changes no sum
+    again = refresh_store(store, TZ, 30_000, later)
+    assert (again.action, again.reason) == ("built", "the cutoff lags the newest play")
+    assert again.cutoff == datetime(2024, 5, 13, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "insert old play",
+        "delete old play",
+        "change old ms",
+        "change old track",
+        "move recent play before the cutoff",
+        "change old source",
+    ],
+)
+def test_any_change_to_a_summed_play_makes_the_sums_stale(store: Store, change: str) -> None:
+    _history(store)
+    cutoff = refresh_store(store, TZ, 30_000, NOW).cutoff
+    assert cutoff is not None
+    plays = tables.plays
+    old = plays.c.played_at < cutoff
+    with store.begin() as conn:
+        one_old = select(func.min(plays.c.id)).where(old).scalar_subquery()
+        if change == "insert old play":
+            add_plays(conn, [{"played_at": cutoff - timedelta(hours=5), "track_id": "t2", "ms_played": 5}])
+        elif change == "delete old play":
+            conn.execute(delete(plays).where(plays.c.id == one_old))
+        elif change == "change old ms":
+            conn.execute(update(plays).where(plays.c.id == one_old).values(ms_played=1))
+        elif change == "change old track":
+            conn.execute(update(plays).where(plays.c.id == one_old).values(track_id="t5"))
+        elif change == "change old source":
+            conn.execute(update(plays).where(plays.c.id == one_old).values(ms_played_source="estimate"))
+        else:
+            newest = select(func.max(plays.c.id)).scalar_subquery()
+            conn.execute(
+                update(plays).where(plays.c.id == newest).values(played_at=cutoff - timedelta(days=1))
+            )
+    assert _stale(store)
+    # Stale sums are not read: every report is back to plays, and the numbers are the plain ones.
+    with store.connect() as conn:
+        scope = Scope()
+        assert _rows(conn, per_track_of(conn, scope)) == _rows(conn, per_track(scope))
+    assert refresh_store(store, TZ, 30_000, NOW).reason == "plays before the cutoff changed"
+    assert not _stale(store)
+
+
+def test_changes_the_sums_do_not_read_leave_them_fresh(store: Store) -> None:
+    _history(store)
+    cutoff = refresh_store(store, TZ, 30_000, NOW).cutoff
+    assert cutoff is not None
+    plays = tables.plays
+    with store.begin() as conn:
+        # An old play's flags and context, and any change to a play after the cutoff.
+        conn.execute(update(plays).where(plays.c.played_at < cutoff).values(skipped=True, platform="ios"))
+        conn.execute(update(plays).where(plays.c.played_at >= cutoff).values(ms_played=1))
+        add_plays(conn, [{"played_at": cutoff + timedelta(hours=1), "track_id": "t3", "ms_played": 9}])
+        conn.execute(delete(plays).where(plays.c.played_at > cutoff + timedelta(days=5)))
+    assert not _stale(store)
+
+
+def test_reports_read_the_sums_while_they_are_fresh(store: Store) -> None:
+    """Planted sums show up in all-time reports (so the sums are what they read), until stale."""
+    _history(store)
+    refresh_store(store, TZ, 30_000, NOW)
+    with store.begin() as conn:
+        conn.execute(
+            update(tables.track_totals).where(tables.track_totals.c.track_id == "t4").values(plays=1000)
+        )
+        period = _all_time(conn)
+    with store.connect() as conn:
+        assert top(conn, "tracks", Scope(), limit=1)[0]["id"] == "t4"
+        report, _ = overview(conn, period)
+        assert report["top_tracks"][0]["id"] == "t4" and report["plays"] > 1000
+        # a1 and a2 have 12 plays each (t1, t2; t2, t4): with t4 planted, a2 is ahead of a1.
+        assert artist_story(conn, "a1", TZ)["rank"] == 2
+    with store.begin() as conn:
+        summaries_module.mark_stale(conn)
+    with store.connect() as conn:
+        assert top(conn, "tracks", Scope(), limit=1)[0]["plays"] < 1000
+        assert overview(conn, period)[0]["plays"] == 30
+        assert track_story(conn, "t4", TZ)["plays"] == 6
+        assert artist_story(conn, "a1", TZ)["rank"] == 1
+
+
+def test_refresh_is_all_or_nothing(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    _history(store)
+    refresh_store(store, TZ, 30_000, NOW)
+    with store.begin() as conn:
+        summaries_module.mark_stale(conn)
+        before = conn.execute(select(func.count()).select_from(tables.track_totals)).scalar_one()
+
+    def broken(*args: Any) -> int:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(summaries_module, "_build_hours", broken)
+    with pytest.raises(RuntimeError), store.begin(immediate=True) as conn:
+        refresh(conn, TZ, 30_000, NOW)
+    assert _stale(store)
+    with store.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(tables.track_totals)).scalar_one() == before
+
+
+def test_a_new_database_has_no_sums_and_triggers_stay_quiet(store: Store) -> None:
+    with store.begin() as conn:
+        add_catalogue(conn)
+        add_plays(conn, [{"played_at": START, "track_id": "t1", "ms_played": 1}])
+        conn.execute(
+            insert(tables.plays).values(
+                user_id="u1", played_at=START + timedelta(1), track_id="t2", source="api"
+            )
+        )
+        assert state(conn) is None
