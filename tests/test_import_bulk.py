@@ -4,12 +4,14 @@ each file still all or nothing, and a failure at the end keeps nothing, indexes 
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from bench.generate import generate_exports
-from sqlalchemy import Index, inspect, select
+from sqlalchemy import Index, insert, inspect, select
 from sqlalchemy.exc import OperationalError
 
 from brapped import pipeline_import
@@ -153,3 +155,206 @@ def test_bulk_load_failing_at_the_end_keeps_nothing(
     assert _schema(store) == schema
     assert _count(store, plays) == _count(store, episode_plays) == _count(store, imported_files) == 0
     assert _count(store, tracks) == 0
+
+
+@pytest.fixture
+def paths_taken(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How many files' new music plays went in by COPY and how many through staging."""
+    from brapped.store import bulk as bulk_module
+
+    taken = {"copy": 0, "staged": 0}
+    copy, insert_staged = bulk_module.copy_new_music_plays, bulk_module.insert_music_plays
+
+    def copying(*args: Any) -> int:
+        taken["copy"] += 1
+        return copy(*args)
+
+    def staging(*args: Any) -> int:
+        taken["staged"] += 1
+        return insert_staged(*args)
+
+    monkeypatch.setattr(bulk_module, "copy_new_music_plays", copying)
+    monkeypatch.setattr(bulk_module, "insert_music_plays", staging)
+    return taken
+
+
+def test_bulk_load_of_overlapping_files_stores_what_file_by_file_does(
+    store: Store, tmp_path: Path, bulk: list[bool], paths_taken: dict[str, int]
+) -> None:
+    files = _export(tmp_path)
+    first, second = (json.loads(path.read_bytes()) for path in (files[1], files[3]))
+    # Spotify's files can overlap: one that repeats the end of a file and the start of another,
+    # with a few plays of its own a second after plays stored already (new, next to stored ones).
+    shifted = [dict(r, ts=_later(r["ts"], seconds=1)) for r in first[-40:-30]]
+    overlap = first[len(first) // 2 :] + shifted + second[: len(second) // 2]
+    # Read after the file it repeats the end of and before the one it repeats the start of.
+    assert files[1].name.endswith("_1.json") and files[3].name.endswith("_2.json")
+    (files[0].parent / files[1].name.replace(".json", "b.json")).write_text(json.dumps(overlap))
+
+    result = import_paths(store, [files[0].parent], SystemClock(), user_id="u")
+    taken = dict(paths_taken)
+    assert bulk == [True]
+    assert result.ok and len(result.imported) == len(files) + 1
+    repeated = len(first) - len(first) // 2 + len(second) // 2
+    assert result.totals()["known"] == repeated
+
+    reference = open_store(f"sqlite:///{tmp_path / 'reference.db'}")
+    pipeline_import.BULK_MIN_PLAYS = 10**12  # restored by monkeypatch
+    expected = import_paths(reference, [files[0].parent], SystemClock(), user_id="u")
+    assert expected.totals() == result.totals()
+    assert [(f.name, f.new, f.known) for f in expected.files] == [
+        (f.name, f.new, f.known) for f in result.files
+    ]
+    assert _plays(store) == _plays(reference)
+    assert _dimensions(store) == _dimensions(reference)
+    reference.close()
+    if store.dialect == "postgresql":
+        # Every file's new plays by COPY, the overlapping one's next to stored plays included.
+        assert taken == {"copy": len(files) + 1, "staged": 0}
+    else:
+        assert taken == {"copy": 0, "staged": len(files) + 1}
+
+    again = import_paths(store, [files[0].parent], SystemClock(), user_id="u")
+    assert again.totals()["new"] == 0 and again.totals()["known"] == result.totals()["new"] + repeated
+
+
+def _later(ts: str, seconds: int) -> str:
+    moved = datetime.fromisoformat(ts.replace("Z", "+00:00")) + timedelta(seconds=seconds)
+    return moved.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize("bulk_load", [True, False])
+def test_a_new_play_on_the_key_of_a_stored_play_is_skipped_in_a_bulk_load_too(
+    store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    paths_taken: dict[str, int],
+    bulk_load: bool,
+) -> None:
+    if bulk_load:
+        monkeypatch.setattr(pipeline_import, "BULK_MIN_PLAYS", 1)
+    track = "0000000000000000000001"
+    with store.begin() as conn:
+        conn.execute(insert(tracks).values(id=track, name="Song", is_resolved=True))
+        # A synced play ending at 10:00:00.000 exactly.
+        conn.execute(
+            insert(plays).values(
+                user_id="u",
+                played_at=datetime(2025, 5, 1, 10, 0, tzinfo=UTC),
+                track_id=track,
+                source="api",
+                ms_played=200_000,
+                ms_played_source="estimate",
+            )
+        )
+    record = {
+        "ts": "2025-05-01T10:00:00Z",
+        "platform": "ios",
+        "ms_played": 5_000,
+        "conn_country": "DE",
+        "master_metadata_track_name": "Song",
+        "master_metadata_album_artist_name": "Band",
+        "master_metadata_album_album_name": "Album",
+        "spotify_track_uri": f"spotify:track:{track}",
+        "reason_start": "clickrow",
+        "reason_end": "fwdbtn",
+        "shuffle": False,
+        "skipped": True,
+        "offline": False,
+        "offline_timestamp": 1746093595,
+        "incognito_mode": False,
+    }
+    # A 5 s skip ending on the synced play's very instant, and a long play 2 s later: the long one
+    # is the synced play (a skip ranks after it), so the skip is decided new on a stored key, which
+    # only the unique key can skip. Later plays of other tracks keep the file big enough to matter.
+    records = [
+        record,
+        dict(record, ts="2025-05-01T10:00:02Z", ms_played=180_000, skipped=False, reason_end="trackdone"),
+    ] + [
+        dict(
+            record,
+            ts=f"2025-05-01T{11 + i // 60}:{i % 60:02d}:00Z",
+            spotify_track_uri=f"spotify:track:{i:022d}",
+        )
+        for i in range(2, 40)
+    ]
+    path = tmp_path / "Streaming_History_Audio_2025.json"
+    path.write_text(json.dumps(records))
+    result = import_paths(store, [path], SystemClock(), user_id="u")
+    assert result.ok
+    assert (result.totals()["new"], result.totals()["merged"], result.totals()["known"]) == (38, 1, 1)
+    with store.connect() as conn:
+        ours = conn.execute(
+            select(plays.c.played_at, plays.c.source, plays.c.ms_played).where(plays.c.track_id == track)
+        ).all()
+    assert [(row.source, row.ms_played) for row in ours] == [("both", 180_000)]
+    assert _count(store, plays) == 39
+    # The file stayed on the staged way (its ON CONFLICT) although it was a bulk load.
+    assert paths_taken == {"copy": 0, "staged": 1}
+
+
+def test_bulk_copy_keeps_text_that_copy_must_escape(
+    store: Store, tmp_path: Path, bulk: list[bool], paths_taken: dict[str, int]
+) -> None:
+    # Files cannot hold control characters (the reader refuses them), but a backslash is COPY's
+    # escape and \N its null; the user id (--user) may hold anything.
+    odd = "back\\slash, \\N, \\t, \\\\ end\\"
+    records = [
+        {
+            "ts": f"2025-05-01T10:{m:02d}:00Z",
+            "platform": odd,
+            "ms_played": 60_000 + m,
+            "conn_country": "DE",
+            "ip_addr": "192.0.2.1",
+            "user_agent_decrypted": odd,
+            "master_metadata_track_name": odd,
+            "master_metadata_album_artist_name": odd,
+            "master_metadata_album_album_name": odd,
+            "spotify_track_uri": f"spotify:track:{m:022d}",
+            "reason_start": "clickrow",
+            "reason_end": "trackdone",
+            "shuffle": None,
+            "skipped": m % 2 == 0,
+            "offline": True,
+            # Seconds, none, or out of range (stored as unknown).
+            "offline_timestamp": [1746093000 + m, None, 0][m % 3],
+            "incognito_mode": False,
+        }
+        for m in range(30)
+    ]
+    path = tmp_path / "Streaming_History_Audio_2025.json"
+    path.write_text(json.dumps(records))
+    result = import_paths(store, [path], SystemClock(), user_id="tab\tuser", keep_personal=True)
+    assert [f.message for f in result.files] == [None]
+    assert bulk == [True] and result.ok and result.totals()["new"] == 30
+    assert paths_taken["copy"] == (1 if store.dialect == "postgresql" else 0)
+    with store.connect() as conn:
+        rows = conn.execute(
+            select(
+                plays.c.user_id, plays.c.platform, plays.c.user_agent, plays.c.offline_at, plays.c.skipped
+            ).order_by(plays.c.played_at)
+        ).all()
+        names = set(conn.execute(select(tracks.c.name)).scalars())
+    assert names == {odd}
+    assert [tuple(row) for row in rows] == [
+        (
+            "tab\tuser",
+            odd,
+            odd,
+            [datetime.fromtimestamp(1746093000 + m, UTC), None, None][m % 3],
+            m % 2 == 0,
+        )
+        for m in range(30)
+    ]
+
+
+def test_copy_instants_match_datetime() -> None:
+    from brapped.store.bulk import _copy_instants
+
+    values = [0, 1, 999, 1000, 86_399_999, 86_400_000, 1_746_093_000_123, 4_102_444_799_999, -1, None]
+    expected = [
+        "\\N" if v is None else datetime.fromtimestamp(v / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        for v in values
+    ]
+    assert _copy_instants(values) == expected
+    assert _copy_instants([5, 6]) == ["1970-01-01 00:00:00.005", "1970-01-01 00:00:00.006"]

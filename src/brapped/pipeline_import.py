@@ -425,28 +425,39 @@ def _load(
     skipped: Counter[str] = Counter(report.skipped)
     staged_dimensions: list[tuple[Any, ...]] = []
     if parsed.music:
-        decisions = _decide_music(conn, user, parsed.music)
+        decisions, clash = _decide_music(conn, user, parsed.music)
         changes: list[dict[str, Any]] = []
         if decisions is None:  # nothing stored in the period: every play is new
-            staged = parsed.music
+            staged = fresh = parsed.music
             report.new += len(staged)
         else:
-            staged = []
+            staged, fresh = [], []
             for row, decision in zip(parsed.music, decisions, strict=True):
                 _count(report, skipped, decision)
                 if decision.outcome == NEW:
                     staged.append(row)
+                    fresh.append(row)
                 elif decision.outcome == REPLACED:
                     # Staged for its track, album and artist rows; the insert finds it already moved.
                     staged.append(row)
                     changes.append(_replace_change(decision, row, keep_personal))
                 elif decision.play_id is not None and (decision.outcome == MERGED or decision.refresh):
                     changes.append(_merge_change(decision, row, keep_personal))
-        new = len(staged) - len([c for c in changes if "track_id" in c])
-        staged_dimensions = bulk_module.stage_music(conn, staged, stored_dimensions)
+        # A bulk load holds the lock from its start to its end, so only a stored play with a new
+        # play's very key (which `clash` tells) could collide with one: without it, the new plays
+        # can skip staging and its ON CONFLICT.
+        copy = stored_dimensions is not None and not clash and bulk_module.copies_new_plays(conn)
+        if copy:
+            staged_dimensions = bulk_module.stage_music_dimensions(conn, staged, stored_dimensions)
+        else:
+            staged_dimensions = bulk_module.stage_music(conn, staged, stored_dimensions)
         bulk_module.load_music_dimensions(conn)
         bulk_module.update_music(conn, changes)
-        _settle(report, new, bulk_module.insert_music_plays(conn, user))
+        if copy:
+            inserted = bulk_module.copy_new_music_plays(conn, user, fresh)
+        else:
+            inserted = bulk_module.insert_music_plays(conn, user)
+        _settle(report, len(fresh), inserted)
     if parsed.episodes:
         episode_decisions = _decide_episodes(conn, user, parsed.episodes)
         episode_changes: list[dict[str, Any]] = []
@@ -557,8 +568,11 @@ def _end_ms(text: str) -> int:
     return round(parse_stored(text).timestamp() * 1000)
 
 
-def _decide_music(conn: Connection, user: str, rows: Sequence[MusicRow]) -> list[Decision] | None:
-    """A decision per row, or None when nothing is stored in the rows' period (all are new)."""
+def _decide_music(
+    conn: Connection, user: str, rows: Sequence[MusicRow]
+) -> tuple[list[Decision] | None, bool]:
+    """A decision per row, or None when nothing is stored in the rows' period (all are new); and
+    whether a row decided new has the key of a stored play (which only ON CONFLICT then skips)."""
     start, end = _window(rows)
     # The merge rules' first step (the same export play again: same end, same track) as one
     # dictionary lookup per row against the stored keys; only the rows left over, usually none on a
@@ -581,12 +595,12 @@ def _decide_music(conn: Connection, user: str, rows: Sequence[MusicRow]) -> list
                 used.add(play_id)
                 decisions[i] = Decision(KNOWN, play_id)
         if not rest:
-            return decisions
+            return decisions, False
     if used:  # else every row is left, and so is the window
         start, end = _window([rows[i] for i in rest])
     stored = [s for s in bulk_module.stored_music(conn, user, start, end) if s.play_id not in used]
     if not stored:  # the common first import: nothing to compare with
-        return decisions if used else None
+        return (decisions if used else None), False
     names: dict[str, str] = {}
 
     def norm(name: str | None) -> str | None:
@@ -628,7 +642,13 @@ def _decide_music(conn: Connection, user: str, rows: Sequence[MusicRow]) -> list
     ]
     for i, decision in zip(near, decide(incoming, stored), strict=True):
         decisions[i] = decision
-    return decisions
+    # A row far from every stored play cannot share a key with one: only the near ones can clash.
+    keys = {(s.end_ms, s.item_id) for s in stored}
+    clash = any(
+        decisions[i].outcome == NEW and (play.end_ms, play.item_id) in keys
+        for i, play in zip(near, incoming, strict=True)
+    )
+    return decisions, clash
 
 
 def _stored_text(end_ms: int) -> str:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Container, Iterable, Mapping, Sequence
-from datetime import datetime
-from operator import itemgetter
+from datetime import date, datetime, timedelta
+from itertools import repeat
+from operator import floordiv, itemgetter, mod
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, select, text, update
@@ -185,6 +186,13 @@ def stage_music(
             zip(played_at, track_id, ms_played, offline_ms, profile, strict=True),
         )
     del played_at, track_id, ms_played, offline_ms, profile
+    return stage_music_dimensions(conn, rows, stored)
+
+
+def stage_music_dimensions(
+    conn: Connection, rows: Sequence[MusicRow], stored: Container[tuple[Any, ...]] | None = None
+) -> list[tuple[Any, ...]]:
+    """Put the track, album and artist fields of `rows` into staging (see `stage_music`)."""
     # Distinct combinations only: the dimension SQL takes MIN per id, the same over these as over
     # every play; first-seen order keeps the load deterministic.
     _create_stage(conn, MUSIC_DIMENSION_STAGE, _MUSIC_DIMENSION_TYPES)
@@ -194,6 +202,98 @@ def stage_music(
         distinct = [fields for fields in distinct if fields not in stored]
     _fill_stage(conn, MUSIC_DIMENSION_STAGE, _MUSIC_DIMENSION_TYPES, distinct)
     return distinct
+
+
+def copies_new_plays(conn: Connection) -> bool:
+    """Whether `copy_new_music_plays` can load plays here (PostgreSQL's COPY)."""
+    return conn.dialect.name == "postgresql"
+
+
+def copy_new_music_plays(conn: Connection, user_id: str, rows: Sequence[MusicRow]) -> int:
+    """COPY new plays straight into `plays` (PostgreSQL); returns plays copied.
+
+    For a bulk load only, and only rows no stored play can collide with: COPY knows no
+    `ON CONFLICT`, so a play already stored under the same key would fail the whole file. The
+    caller knows none can be there when nothing of the user's is stored in the rows' period (the
+    rows' own keys are distinct, see `brapped.imports.formats`). Against staging and `INSERT ...
+    SELECT ... ON CONFLICT` this saves the stage's write and read, the join with the profiles and
+    the speculative insertion per play (measured 6.4 s -> 3.3 s, client and server, on 500,000
+    plays).
+    """
+    if not rows:
+        return 0
+    # Each distinct profile (the play's few-valued fields, see _MUSIC_PROFILE_TYPES) becomes its
+    # COPY text once, with the columns every play shares; a play's line joins four values to it.
+    profiles = list(map(_music_profile_fields, rows))
+    shared = "\t" + "\t".join(map(_copy_value, (user_id, "export", "export")))
+    texts = {profile: "\t".join(map(_copy_value, profile)) + shared for profile in dict.fromkeys(profiles)}
+    played_at, track_id, ms_played, offline_ms = (list(map(get, rows)) for get in _music_columns)
+    if _COPY_UNSAFE.search("".join(track_id)):
+        track_id = list(map(_copy_value, track_id))
+    lines = zip(
+        played_at,
+        track_id,
+        map(str, ms_played),
+        _copy_instants(offline_ms),
+        map(texts.__getitem__, profiles),
+        strict=True,
+    )
+    payload = "\n".join(map("\t".join, lines)) + "\n"
+    del profiles, played_at, track_id, ms_played, offline_ms, lines
+    columns = f"played_at, track_id, ms_played, offline_at, {_PLAY_FIELDS}, user_id, ms_played_source, source"
+    conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
+    raw: Any = conn.connection.dbapi_connection
+    with raw.cursor() as cursor:
+        with cursor.copy(f"COPY plays ({columns}) FROM STDIN") as copy:
+            copy.write(payload)
+        return int(cursor.rowcount)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_value(value: Any) -> str:
+    """A value in COPY's text form."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    return str(value).translate(_COPY_ESCAPES)
+
+
+_EPOCH_DAY = date(1970, 1, 1)
+_CLOCK_MINUTES = [f"{m // 60:02d}:{m % 60:02d}:" for m in range(24 * 60)]
+_CLOCK_SECONDS = [f"{s:02d}" for s in range(60)]
+_CLOCK_MILLIS = [f".{ms:03d}" for ms in range(1000)]
+
+
+def _copy_instants(values: Sequence[int | None]) -> list[str]:
+    """Unix milliseconds as COPY text in UTC (`YYYY-MM-DD HH:MM:SS.fff`), absent ones as null.
+
+    Passes over the column at C speed and a table lookup per part: 0.5 µs a value, against 1.2 µs
+    for a `datetime` each (this is every play's offline instant).
+    """
+    absent = None in values
+    ms = [0 if v is None else v for v in values] if absent else values
+    seconds = list(map(floordiv, ms, repeat(1000)))
+    minutes = list(map(floordiv, seconds, repeat(60)))
+    days = list(map(floordiv, minutes, repeat(24 * 60)))
+    dates = {day: f"{_EPOCH_DAY + timedelta(days=day)} " for day in set(days)}
+    texts = list(
+        map(
+            "".join,
+            zip(
+                map(dates.__getitem__, days),
+                map(_CLOCK_MINUTES.__getitem__, map(mod, minutes, repeat(24 * 60))),
+                map(_CLOCK_SECONDS.__getitem__, map(mod, seconds, repeat(60))),
+                map(_CLOCK_MILLIS.__getitem__, map(mod, ms, repeat(1000))),
+                strict=True,
+            ),
+        )
+    )
+    if absent:
+        texts = ["\\N" if v is None else t for v, t in zip(values, texts, strict=True)]
+    return texts
 
 
 def stage_episodes(conn: Connection, rows: Sequence[EpisodeRow]) -> None:
