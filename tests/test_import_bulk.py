@@ -59,7 +59,9 @@ def _dimensions(store: Store) -> list[list[tuple[Any, ...]]]:
 def _schema(store: Store) -> tuple[list[str], list[str]]:
     found = inspect(store.engine)
     indexes = sorted(str(i["name"]) for i in found.get_indexes("plays"))
-    keys = sorted(str(k["name"]) for k in found.get_foreign_keys("plays"))
+    # On PostgreSQL a bulk load drops the foreign keys of these tables and adds them back.
+    keyed = ("plays", "tracks", "track_artists", "album_artists")
+    keys = sorted(str(k["name"]) for table in keyed for k in found.get_foreign_keys(table))
     return indexes, keys
 
 
