@@ -21,9 +21,10 @@ from brapped.insights import summaries as summaries_module
 from brapped.insights.overview import overview
 from brapped.insights.scope import per_track
 from brapped.insights.stories import artist_story, track_story
-from brapped.insights.summaries import grid_of, per_track_of, refresh, refresh_store, state
+from brapped.insights.summaries import days_and_clock, grid_of, per_track_of, refresh, refresh_store, state
 from brapped.insights.summary import day_hour_grid
-from brapped.insights.top import top
+from brapped.insights.top import per_album, per_album_of, per_artist, per_artist_of, top
+from brapped.insights.wrapped import listening_clock
 from brapped.store import Store, tables
 from tests.insights.conftest import TZ, add_catalogue, add_plays
 
@@ -97,13 +98,24 @@ def test_reports_read_from_the_sums_equal_reports_read_from_plays(
         for user in (None, "u1"):
             for scope in (Scope(user, None, None, threshold), Scope.of(periods[0], user, threshold)):
                 assert _rows(conn, per_track_of(conn, scope)) == _rows(conn, per_track(scope))
+                plain = per_track(scope).subquery()
+                assert _rows(conn, per_artist_of(conn, scope)) == _rows(conn, per_artist(plain))
+                albums = per_album(plain).subquery()
+                assert _rows(conn, per_album_of(conn, scope)) == _rows(
+                    conn, select(albums).where(albums.c.album_id.is_not(None))
+                )
                 chosen = ["t1", "t2"]
                 assert _rows(conn, per_track_of(conn, scope, chosen)) == _rows(
                     conn, per_track(scope).where(tables.plays.c.track_id.in_(chosen))
                 )
             for period in periods:
                 scope = Scope.of(period, user, threshold)
-                assert grid_of(conn, scope, period) == day_hour_grid(conn, scope, period)
+                grid = day_hour_grid(conn, scope, period)
+                assert grid_of(conn, scope, period) == grid
+                per_day: dict[int, int] = {}
+                for cell in grid:
+                    per_day[cell.day] = per_day.get(cell.day, 0) + cell.ms_played
+                assert days_and_clock(conn, scope, period) == (per_day, listening_clock(grid))
 
 
 def _history(store: Store) -> None:
@@ -191,6 +203,55 @@ def test_any_change_to_a_summed_play_makes_the_sums_stale(store: Store, change: 
     assert not _stale(store)
 
 
+@pytest.mark.parametrize(
+    "change",
+    ["add a credit", "drop a credit", "move a credit", "change an album", "rename an artist"],
+)
+def test_changes_to_the_credits_or_albums_of_summed_tracks_make_the_sums_stale(
+    store: Store, change: str
+) -> None:
+    _history(store)
+    refresh_store(store, TZ, 30_000, NOW)
+    credits = tables.track_artists
+    with store.begin() as conn:
+        if change == "add a credit":
+            conn.execute(insert(credits).values(track_id="t1", position=1, artist_id="a3"))
+        elif change == "drop a credit":
+            conn.execute(delete(credits).where(credits.c.track_id == "t2", credits.c.position == 1))
+        elif change == "move a credit":
+            conn.execute(update(credits).where(credits.c.track_id == "t3").values(artist_id="a1"))
+        elif change == "change an album":
+            conn.execute(update(tables.tracks).where(tables.tracks.c.id == "t3").values(album_id="al1"))
+        else:
+            conn.execute(
+                update(tables.artists).where(tables.artists.c.id == "a3").values(name="Various Artists")
+            )
+    assert _stale(store)
+    with store.connect() as conn:
+        scope = Scope()
+        assert _rows(conn, per_artist_of(conn, scope)) == _rows(conn, per_artist(per_track(scope).subquery()))
+
+
+def test_catalogue_changes_the_sums_do_not_read_leave_them_fresh(store: Store) -> None:
+    _history(store)
+    refresh_store(store, TZ, 30_000, NOW)
+    with store.begin() as conn:
+        # A new track with its credits (what sync adds), a summed track's other details, an
+        # artist's other details, a rename of an artist no summed play credits.
+        conn.execute(insert(tables.tracks).values(id="t9", name="Nine", album_id="al1"))
+        conn.execute(insert(tables.track_artists).values(track_id="t9", position=0, artist_id="a1"))
+        conn.execute(
+            update(tables.tracks).where(tables.tracks.c.id == "t3").values(duration_ms=1, album_id="al2")
+        )
+        conn.execute(
+            update(tables.artists).where(tables.artists.c.id == "a3").values(image_url="x", name="Gamma")
+        )
+        conn.execute(
+            update(tables.artists).where(tables.artists.c.id == "name:0123456789abcdef0123").values(name="Z")
+        )
+    assert not _stale(store)
+
+
 def test_changes_the_sums_do_not_read_leave_them_fresh(store: Store) -> None:
     _history(store)
     cutoff = refresh_store(store, TZ, 30_000, NOW).cutoff
@@ -213,18 +274,23 @@ def test_reports_read_the_sums_while_they_are_fresh(store: Store) -> None:
         conn.execute(
             update(tables.track_totals).where(tables.track_totals.c.track_id == "t4").values(plays=1000)
         )
+        at = tables.artist_totals
+        conn.execute(update(at).where(at.c.artist_id == "a2").values(plays=at.c.plays + 1000))
         period = _all_time(conn)
     with store.connect() as conn:
         assert top(conn, "tracks", Scope(), limit=1)[0]["id"] == "t4"
-        report, _ = overview(conn, period)
+        report = overview(conn, period)[0]
         assert report["top_tracks"][0]["id"] == "t4" and report["plays"] > 1000
+        assert report["top_artists"][0]["id"] == "a2"
+        assert top(conn, "artists", Scope(), limit=1)[0]["id"] == "a2"
         # a1 and a2 have 12 plays each (t1, t2; t2, t4): with t4 planted, a2 is ahead of a1.
         assert artist_story(conn, "a1", TZ)["rank"] == 2
     with store.begin() as conn:
         summaries_module.mark_stale(conn)
     with store.connect() as conn:
         assert top(conn, "tracks", Scope(), limit=1)[0]["plays"] < 1000
-        assert overview(conn, period)[0]["plays"] == 30
+        report = overview(conn, period)[0]
+        assert report["plays"] == 30 and report["top_artists"][0]["plays"] < 1000
         assert track_story(conn, "t4", TZ)["plays"] == 6
         assert artist_story(conn, "a1", TZ)["rank"] == 1
 

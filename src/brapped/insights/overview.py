@@ -8,9 +8,18 @@ from sqlalchemy import Connection
 
 from brapped.insights.period import Period
 from brapped.insights.scope import Scope, alongside, materialized
-from brapped.insights.summaries import grid_of, per_track_of
-from brapped.insights.summary import Cell, totals
-from brapped.insights.top import per_album, per_artist, top_albums, top_artists_from, top_genres, top_tracks
+from brapped.insights.summaries import covering, days_and_clock, per_track_of
+from brapped.insights.summary import totals
+from brapped.insights.top import (
+    per_album,
+    per_album_of,
+    per_artist,
+    per_artist_of,
+    top_albums,
+    top_artists_from,
+    top_genres,
+    top_tracks,
+)
 
 
 def overview(
@@ -20,27 +29,31 @@ def overview(
     user_id: str | None = None,
     stream_threshold_ms: int = 30_000,
     limit: int = 10,
-) -> tuple[dict[str, Any], list[Cell]]:
-    """Totals and the top `limit` artists, tracks, albums and genres of `period`, and its grid.
+) -> tuple[dict[str, Any], dict[int, int], dict[str, Any]]:
+    """Totals and top `limit` artists, tracks, albums and genres of `period`; then milliseconds per
+    local day and the listening clock (`summaries.days_and_clock`).
 
     The same numbers as `totals`, `day_hour_grid` and the `top_*` functions, computed the way
     Wrapped does: small per-track, per-artist and per-album sums, each made once and shared (each
     function on its own reads every play of the period again: on all of a 1,000,000-play history,
-    several times slower). Meanwhile a second connection reads the plays into local days and hours
-    for the grid (`alongside`).
+    several times slower). Over all time they come from the stored summaries
+    (`brapped.insights.summaries`). Meanwhile a second connection sums the days and the clock
+    (`alongside`).
     """
     scope = Scope.of(period, user_id, stream_threshold_ms)
-    grid_later = alongside(conn, lambda other: grid_of(other, scope, period))
+    calendar_later = alongside(conn, lambda other: days_and_clock(other, scope, period))
+    covered = covering(conn, scope) is not None
     with (
         materialized(conn, per_track_of(conn, scope)) as pt,
-        materialized(conn, per_artist(pt)) as pa,
-        materialized(conn, per_album(pt)) as pal,
+        # All time: from the stored per-artist and per-album sums, not ~50,000 tracks' credits.
+        materialized(conn, per_artist_of(conn, scope) if covered else per_artist(pt)) as pa,
+        materialized(conn, per_album_of(conn, scope) if covered else per_album(pt)) as pal,
     ):
         report = {
             **totals(conn, scope, source=pt, artist_source=pa, album_source=pal),
             "top_artists": top_artists_from(conn, pa, limit=limit),
             "top_tracks": top_tracks(conn, scope, limit=limit, source=pt),
             "top_albums": top_albums(conn, scope, limit=limit, album_source=pal),
-            "top_genres": top_genres(conn, scope, limit=limit, source=pt),
+            "top_genres": top_genres(conn, scope, limit=limit, artist_source=pa),
         }
-    return report, grid_later()
+    return (report, *calendar_later())

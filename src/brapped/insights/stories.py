@@ -19,7 +19,7 @@ from brapped.insights.scope import (
 )
 from brapped.insights.search import NotFound, resolve
 from brapped.insights.summaries import per_track_of
-from brapped.insights.top import artist_row, track_credits, track_query, track_rows
+from brapped.insights.top import artist_row, per_artist_of, track_credits, track_query, track_rows
 from brapped.store.tables import albums, artists, plays, track_artists, tracks
 
 
@@ -97,20 +97,9 @@ def artist_story(
         raise NotFound(f"you never played {found['name']!r}")
     m = stats._mapping
     # Rank among every artist by plays (any credit), all time: 1 + artists with more plays.
-    # Plays per track first: counted from the (track_id, played_at) index alone, then the far
-    # fewer tracks to their credits (not every play joined to its credits: 2x slower).
-    per_track_plays = per_track_of(conn, scope).subquery("per_track")
-    per_artist = (
-        select(track_artists.c.artist_id, func.sum(per_track_plays.c.plays).label("plays"))
-        .select_from(
-            per_track_plays.join(track_artists, track_artists.c.track_id == per_track_plays.c.track_id).join(
-                artists, artists.c.id == track_artists.c.artist_id
-            )
-        )
-        .where(not_various_artists())
-        .group_by(track_artists.c.artist_id)
-        .subquery()
-    )
+    # Per-artist sums of per-track sums (not every play joined to its credits: 2x slower), read
+    # from the stored sums when they are fresh (brapped.insights.summaries).
+    per_artist = per_artist_of(conn, scope).subquery("per_artist")
     ahead = conn.execute(select(func.count()).where(per_artist.c.plays > int(m["plays"]))).scalar_one()
     is_various = artist_id == VARIOUS_ARTISTS_ID or str(m["name"]).lower() == VARIOUS_ARTISTS_NAME
 

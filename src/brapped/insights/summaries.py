@@ -21,14 +21,18 @@ it); it also moves the cutoff forward once it lags the newest play by more than 
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
     Select,
+    case,
+    cast,
     delete,
     func,
     insert,
@@ -39,9 +43,26 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from brapped.insights.period import LocalTime, Period, date_to_day, zone
-from brapped.insights.scope import PER_TRACK_COLUMNS, Scope, materialized, per_track, period_plays
+from brapped.insights.scope import (
+    PER_TRACK_COLUMNS,
+    Scope,
+    materialized,
+    not_various_artists,
+    per_track,
+    period_plays,
+)
 from brapped.store import Store
-from brapped.store.tables import hour_totals, plays, summary_state, track_totals
+from brapped.store.tables import (
+    album_totals,
+    artist_totals,
+    artists,
+    hour_totals,
+    plays,
+    summary_state,
+    track_artists,
+    track_totals,
+    tracks,
+)
 
 if TYPE_CHECKING:
     from brapped.insights.summary import Cell
@@ -153,6 +174,7 @@ def refresh(conn: Connection, timezone: str, stream_threshold_ms: int, now: date
         sums = per_track(scope).add_columns(plays.c.user_id).group_by(plays.c.user_id)
         columns = ["track_id", *PER_TRACK_COLUMNS, "user_id"]
         tracks = conn.execute(insert(track_totals).from_select(columns, sums)).rowcount or 0
+        _build_artists_and_albums(conn)
         hours = _build_hours(conn, timezone, stream_threshold_ms, first, cutoff)
     conn.execute(
         insert(summary_state).values(
@@ -191,8 +213,54 @@ def try_refresh(store: Store, timezone: str, stream_threshold_ms: int, now: date
 
 
 def _clear(conn: Connection) -> None:
-    for table in (summary_state, track_totals, hour_totals):
+    for table in (summary_state, track_totals, artist_totals, album_totals, hour_totals):
         conn.execute(delete(table))
+
+
+def _build_artists_and_albums(conn: Connection) -> None:
+    """Per-artist and per-album sums from `track_totals`, as `top.per_artist` and `top.per_album`
+    compute them from per-track sums (Various Artists left out; tracks without an album too)."""
+    tt = track_totals
+    main = track_artists.c.position == 0
+    conn.execute(
+        insert(artist_totals).from_select(
+            [c.name for c in artist_totals.columns],
+            select(
+                tt.c.user_id,
+                track_artists.c.artist_id,
+                func.sum(tt.c.plays),
+                func.sum(tt.c.streams),
+                func.sum(tt.c.ms_played),
+                func.sum(case((main, tt.c.plays), else_=0)),
+                func.sum(case((main, 0), else_=tt.c.plays)),
+                func.sum(case((main, tt.c.ms_played), else_=0)),
+                func.sum(case((main, 0), else_=tt.c.ms_played)),
+                func.sum(case((main, tt.c.streams), else_=0)),
+            )
+            .select_from(
+                tt.join(track_artists, track_artists.c.track_id == tt.c.track_id).join(
+                    artists, artists.c.id == track_artists.c.artist_id
+                )
+            )
+            .where(not_various_artists())
+            .group_by(tt.c.user_id, track_artists.c.artist_id),
+        )
+    )
+    conn.execute(
+        insert(album_totals).from_select(
+            [c.name for c in album_totals.columns],
+            select(
+                tt.c.user_id,
+                tracks.c.album_id,
+                func.sum(tt.c.plays),
+                func.sum(tt.c.streams),
+                func.sum(tt.c.ms_played),
+            )
+            .select_from(tt.join(tracks, tracks.c.id == tt.c.track_id))
+            .where(tracks.c.album_id.is_not(None))
+            .group_by(tt.c.user_id, tracks.c.album_id),
+        )
+    )
 
 
 def _build_hours(conn: Connection, timezone: str, threshold: int, first: datetime, cutoff: datetime) -> int:
@@ -234,31 +302,44 @@ def mark_stale(conn: Connection) -> None:
     conn.execute(update(summary_state).values(stale=True))
 
 
+def covering(conn: Connection, scope: Scope) -> State | None:
+    """The summaries' state when every summed play lies in `scope` and they may be read, else None.
+
+    The scope's plays are then the summed plays (of its account) and its plays from the cutoff on.
+    """
+    found = usable(conn, scope.stream_threshold_ms)
+    if found is None or found.first_played_at is None:
+        return None
+    if scope.start is not None and scope.start > found.first_played_at:
+        return None
+    if scope.end is not None and scope.end < found.cutoff:
+        return None
+    return found
+
+
+def recent(scope: Scope, found: State) -> Scope:
+    """The part of a covering `scope` that the summaries do not hold: from the cutoff on."""
+    return Scope(scope.user_id, found.cutoff, scope.end, scope.stream_threshold_ms)
+
+
 def per_track_of(conn: Connection, scope: Scope, track_ids: Any = None) -> Select[Any]:
     """`scope.per_track(scope)`, read from `track_totals` when the scope takes in every summed play.
 
     `track_ids`: only these tracks (a subquery or a list). The columns and the numbers are those
     of `per_track`; only the work differs.
     """
-    found = usable(conn, scope.stream_threshold_ms)
-    covered = (
-        found is not None
-        and found.first_played_at is not None
-        and (scope.start is None or scope.start <= found.first_played_at)
-        and (scope.end is None or scope.end >= found.cutoff)
-    )
-    if not covered:
+    found = covering(conn, scope)
+    if found is None:
         query = per_track(scope)
         return query.where(plays.c.track_id.in_(track_ids)) if track_ids is not None else query
-    assert found is not None
     summed = select(track_totals.c.track_id, *(track_totals.c[c] for c in PER_TRACK_COLUMNS))
     if scope.user_id is not None:
         summed = summed.where(track_totals.c.user_id == scope.user_id)
-    recent = per_track(Scope(scope.user_id, found.cutoff, scope.end, scope.stream_threshold_ms))
+    later = per_track(recent(scope, found))
     if track_ids is not None:
         summed = summed.where(track_totals.c.track_id.in_(track_ids))
-        recent = recent.where(plays.c.track_id.in_(track_ids))
-    both = union_all(summed, recent).subquery("summed")
+        later = later.where(plays.c.track_id.in_(track_ids))
+    both = union_all(summed, later).subquery("summed")
     return select(
         both.c.track_id.label("track_id"), *(func.sum(both.c[c]).label(c) for c in PER_TRACK_COLUMNS)
     ).group_by(both.c.track_id)
@@ -279,26 +360,85 @@ def grid_of(conn: Connection, scope: Scope, period: Period) -> list[Cell]:
     conditions: list[ColumnElement[bool]] = [hour_totals.c.day >= first, hour_totals.c.day <= end]
     if scope.user_id is not None:
         conditions.append(hour_totals.c.user_id == scope.user_id)
+    total = [
+        cast(func.sum(hour_totals.c[c]), BigInteger) for c in ("plays", "streams", "ms_played")
+    ]  # BIGINT: PostgreSQL's SUM of BIGINT is NUMERIC, which psycopg turns into Decimal
     rows = conn.execute(
-        select(
-            hour_totals.c.day,
-            hour_totals.c.hour,
-            func.sum(hour_totals.c.plays),
-            func.sum(hour_totals.c.streams),
-            func.sum(hour_totals.c.ms_played),
-        )
+        select(hour_totals.c.day, hour_totals.c.hour, *total)
         .where(*conditions)
         .group_by(hour_totals.c.day, hour_totals.c.hour)
+        .order_by(hour_totals.c.day, hour_totals.c.hour)
     )
-    cells = {(int(d), int(h)): [int(n), int(s), int(m)] for d, h, n, s, m in rows}
+    cells = list(map(Cell._make, rows))
+    if period.end_utc <= found.cutoff:
+        return cells
+    later = Scope(scope.user_id, found.cutoff, period.end_utc, scope.stream_threshold_ms)
+    recent = day_hour_grid(conn, later, period)
+    if not recent:
+        return cells
+    # The plays after the cutoff fall on its local day and later: only those cells can meet.
+    split = bisect_left(cells, (recent[0].day,))
+    merged = {(c.day, c.hour): c for c in cells[split:]}
+    for cell in recent:
+        known = merged.get((cell.day, cell.hour))
+        if known is not None:
+            cell = Cell(
+                cell.day,
+                cell.hour,
+                known.plays + cell.plays,
+                known.streams + cell.streams,
+                known.ms_played + cell.ms_played,
+            )
+        merged[(cell.day, cell.hour)] = cell
+    return cells[:split] + sorted(merged.values())
+
+
+def days_and_clock(conn: Connection, scope: Scope, period: Period) -> tuple[dict[int, int], dict[str, Any]]:
+    """Milliseconds per local day and the listening clock of `period`: what the overview draws.
+
+    The same as summing `grid_of` per day and per weekday and hour (`wrapped.listening_clock`), but
+    summed in SQL from `hour_totals` where it can: a long history has ~100,000 cells and only
+    ~6,000 days and 168 clock cells.
+    """
+    from brapped.insights.wrapped import clock_document, listening_clock
+
+    found = usable(conn, scope.stream_threshold_ms, period.timezone)
+    if found is None or period.start_utc >= found.cutoff:
+        grid = grid_of(conn, scope, period)
+        per_day: dict[int, int] = {}
+        for cell in grid:
+            per_day[cell.day] = per_day.get(cell.day, 0) + cell.ms_played
+        return per_day, listening_clock(grid)
+    from brapped.insights.summary import day_hour_grid
+
+    ht = hour_totals
+    conditions: list[ColumnElement[bool]] = [
+        ht.c.day >= date_to_day(period.start),
+        ht.c.day <= date_to_day(period.end),
+    ]
+    if scope.user_id is not None:
+        conditions.append(ht.c.user_id == scope.user_id)
+    ms_sum = cast(func.sum(ht.c.ms_played), BigInteger)
+    per_day = dict(
+        conn.execute(select(ht.c.day, ms_sum).where(*conditions).group_by(ht.c.day)).tuples().all()
+    )
+    weekday = (ht.c.day + 3) % 7  # day 0, 1970-01-01, was a Thursday
+    ms = [[0] * 24 for _ in range(7)]
+    counts = [[0] * 24 for _ in range(7)]
+    for day, hour, n, m in conn.execute(
+        select(weekday, ht.c.hour, cast(func.sum(ht.c.plays), BigInteger), ms_sum)
+        .where(*conditions)
+        .group_by(weekday, ht.c.hour)
+    ):
+        ms[day][hour] += m
+        counts[day][hour] += n
     if period.end_utc > found.cutoff:
         later = Scope(scope.user_id, found.cutoff, period.end_utc, scope.stream_threshold_ms)
         for cell in day_hour_grid(conn, later, period):
-            sums = cells.setdefault((cell.day, cell.hour), [0, 0, 0])
-            sums[0] += cell.plays
-            sums[1] += cell.streams
-            sums[2] += cell.ms_played
-    return [Cell(d, h, n, s, m) for (d, h), (n, s, m) in sorted(cells.items())]
+            per_day[cell.day] = per_day.get(cell.day, 0) + cell.ms_played
+            ms[(cell.day + 3) % 7][cell.hour] += cell.ms_played
+            counts[(cell.day + 3) % 7][cell.hour] += cell.plays
+    return per_day, clock_document(ms, counts)
 
 
 def describe(conn: Connection) -> dict[str, Any]:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, FromClause, func, select
 
@@ -102,9 +101,8 @@ def sums(conn: Connection, scope: Scope) -> dict[str, int]:
     return {"plays": int(row[0]), "streams": int(row[1]), "ms_played": int(row[2])}
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One local hour of one local day."""
+class Cell(NamedTuple):
+    """One local hour of one local day (a named tuple: a long history's grid has 100,000 of them)."""
 
     day: int  # local day number (days since 1970-01-01)
     hour: int

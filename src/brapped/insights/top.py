@@ -5,12 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from sqlalchemy import Connection, FromClause, Select, and_, case, func, select, tuple_
+from sqlalchemy import Connection, FromClause, Select, case, func, select, tuple_, union_all
 
 from brapped.errors import BrappedError
+from brapped.insights import summaries
 from brapped.insights.scope import Scope, by_codepoint, minutes, not_various_artists, per_track
 from brapped.insights.summaries import per_track_of
-from brapped.store.tables import album_artists, albums, artist_genres, artists, track_artists, tracks
+from brapped.store.tables import (
+    album_artists,
+    album_totals,
+    albums,
+    artist_genres,
+    artist_totals,
+    artists,
+    track_artists,
+    tracks,
+)
 
 Kind = Literal["artists", "tracks", "albums", "genres"]
 By = Literal["plays", "streams", "minutes"]
@@ -49,7 +59,10 @@ def top_artists(
     `source`: per-track sums of `scope` already materialised (see `scope.materialized`).
     """
     _check_limit(limit)
-    pa = per_artist(_source(conn, scope, source)).subquery("per_artist")
+    if source is None:
+        pa = per_artist_of(conn, scope).subquery("per_artist")
+    else:
+        pa = per_artist(source).subquery("per_artist")
     return top_artists_from(conn, pa, by=by, limit=limit)
 
 
@@ -68,6 +81,8 @@ def per_artist(pt: FromClause) -> Select[Any]:
             func.sum(case((main, 0), else_=pt.c.plays)).label("featured_plays"),
             func.sum(case((main, pt.c.ms_played), else_=0)).label("main_ms"),
             func.sum(case((main, 0), else_=pt.c.ms_played)).label("featured_ms"),
+            # What genres need: the main artist's streams (plays and ms are above).
+            func.sum(case((main, pt.c.streams), else_=0)).label("main_streams"),
         )
         .select_from(
             pt.join(track_artists, track_artists.c.track_id == pt.c.track_id).join(
@@ -77,6 +92,61 @@ def per_artist(pt: FromClause) -> Select[Any]:
         .where(not_various_artists())
         .group_by(artists.c.id, artists.c.name)
     )
+
+
+ARTIST_SUMS = (
+    "plays",
+    "streams",
+    "ms_played",
+    "main_plays",
+    "featured_plays",
+    "main_ms",
+    "featured_ms",
+    "main_streams",
+)
+ALBUM_SUMS = ("plays", "streams", "ms_played")
+
+
+def per_artist_of(conn: Connection, scope: Scope) -> Select[Any]:
+    """`per_artist` of the scope's per-track sums, from `artist_totals` when the summaries cover
+    the scope (brapped.insights.summaries): the same columns and numbers, thousands of rows read."""
+    found = summaries.covering(conn, scope)
+    if found is None:
+        return per_artist(per_track_of(conn, scope).subquery("per_track"))
+    at = artist_totals
+    summed = select(at.c.artist_id, *(at.c[c] for c in ARTIST_SUMS))
+    if scope.user_id is not None:
+        summed = summed.where(at.c.user_id == scope.user_id)
+    later = per_artist(per_track(summaries.recent(scope, found)).subquery("later_track")).subquery("later")
+    both = union_all(summed, select(later.c.artist_id, *(later.c[c] for c in ARTIST_SUMS))).subquery("both")
+    merged = (
+        select(both.c.artist_id, *(func.sum(both.c[c]).label(c) for c in ARTIST_SUMS))
+        .group_by(both.c.artist_id)
+        .subquery("merged")
+    )
+    return select(
+        merged.c.artist_id, artists.c.name.label("name"), *(merged.c[c] for c in ARTIST_SUMS)
+    ).select_from(merged.join(artists, artists.c.id == merged.c.artist_id))
+
+
+def per_album_of(conn: Connection, scope: Scope) -> Select[Any]:
+    """`per_album` of the scope's per-track sums, from `album_totals` when the summaries cover the
+    scope; then without the NULL album (tracks not resolved yet), which no report shows or counts."""
+    found = summaries.covering(conn, scope)
+    if found is None:
+        return per_album(per_track_of(conn, scope).subquery("per_track"))
+    al = album_totals
+    summed = select(al.c.album_id, *(al.c[c] for c in ALBUM_SUMS))
+    if scope.user_id is not None:
+        summed = summed.where(al.c.user_id == scope.user_id)
+    later = per_album(per_track(summaries.recent(scope, found)).subquery("later_track")).subquery("later")
+    both = union_all(
+        summed,
+        select(later.c.album_id, *(later.c[c] for c in ALBUM_SUMS)).where(later.c.album_id.is_not(None)),
+    ).subquery("both")
+    return select(
+        both.c.album_id.label("album_id"), *(func.sum(both.c[c]).label(c) for c in ALBUM_SUMS)
+    ).group_by(both.c.album_id)
 
 
 def top_artists_from(
@@ -272,7 +342,9 @@ def top_albums(
     """
     _check_limit(limit)
     if album_source is None:
-        album_source = per_album(_source(conn, scope, source)).subquery("per_album")
+        album_source = (per_album(source) if source is not None else per_album_of(conn, scope)).subquery(
+            "per_album"
+        )
     pal = album_source
     query = (
         select(albums.c.id, albums.c.name, albums.c.release_date, pal.c.plays, pal.c.streams, pal.c.ms_played)
@@ -308,21 +380,36 @@ def top_albums(
 
 
 def top_genres(
-    conn: Connection, scope: Scope, *, by: By = "plays", limit: int = 10, source: FromClause | None = None
+    conn: Connection,
+    scope: Scope,
+    *,
+    by: By = "plays",
+    limit: int = 10,
+    source: FromClause | None = None,
+    artist_source: FromClause | None = None,
 ) -> list[dict[str, Any]]:
-    """Genres of the main artist of each play (plays whose main artist has no known genre: none)."""
+    """Genres of the main artist of each play (plays whose main artist has no known genre, or is
+    Various Artists: none).
+
+    `artist_source`: the scope's per-artist sums (`per_artist`) already materialised: their main
+    credits' plays, streams and ms are the genre sums, without joining every track to its credits.
+    Otherwise from `source` or the scope's per-artist sums (`per_artist_of`).
+    """
     _check_limit(limit)
-    pt = _source(conn, scope, source)
-    n_plays = func.sum(pt.c.plays).label("plays")
-    n_streams = func.sum(pt.c.streams).label("streams")
-    total_ms = func.sum(pt.c.ms_played).label("ms_played")
+    pa: FromClause = (
+        artist_source
+        if artist_source is not None
+        else (
+            (per_artist(source) if source is not None else per_artist_of(conn, scope)).subquery("per_artist")
+        )
+    )
+    n_plays = func.sum(pa.c.main_plays).label("plays")
+    n_streams = func.sum(pa.c.main_streams).label("streams")
+    total_ms = func.sum(pa.c.main_ms).label("ms_played")
     query = (
         select(artist_genres.c.genre, n_plays, n_streams, total_ms)
-        .select_from(
-            pt.join(
-                track_artists, and_(track_artists.c.track_id == pt.c.track_id, track_artists.c.position == 0)
-            ).join(artist_genres, artist_genres.c.artist_id == track_artists.c.artist_id)
-        )
+        .select_from(pa.join(artist_genres, artist_genres.c.artist_id == pa.c.artist_id))
+        .where(pa.c.main_plays > 0)
         .group_by(artist_genres.c.genre)
         .order_by(*_order(by, n_plays, n_streams, total_ms, by_codepoint(artist_genres.c.genre)))
         .limit(limit)

@@ -89,7 +89,7 @@ def wrapped(
             "top_artists": top_artists_from(conn, pa, limit=limit),
             "top_tracks": top_tracks(conn, scope, limit=limit, source=pt),
             "top_albums": top_albums(conn, scope, limit=limit, album_source=pal),
-            "top_genres": top_genres(conn, scope, limit=limit, source=pt),
+            "top_genres": top_genres(conn, scope, limit=limit, artist_source=pa),
             "top_artist_by_month": top_artist_by_month(conn, period, dt, pa),
             "listening_clock": listening_clock(grid),
             "busiest_day": busiest_day(grid),
@@ -138,9 +138,15 @@ def listening_clock(grid: list[Cell]) -> dict[str, Any]:
     ms = [[0] * 24 for _ in WEEKDAYS]
     counts = [[0] * 24 for _ in WEEKDAYS]
     for cell in grid:
-        weekday = day_to_date(cell.day).weekday()
+        # Day 0, 1970-01-01, was a Thursday: no date object per cell (90,000 on a long history).
+        weekday = (cell.day + 3) % 7
         ms[weekday][cell.hour] += cell.ms_played
         counts[weekday][cell.hour] += cell.plays
+    return clock_document(ms, counts)
+
+
+def clock_document(ms: list[list[int]], counts: list[list[int]]) -> dict[str, Any]:
+    """The listening clock's JSON shape from milliseconds and plays per [weekday][hour]."""
     return {
         "weekdays": list(WEEKDAYS),
         "minutes": [[minutes(v) for v in row] for row in ms],

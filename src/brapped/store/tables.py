@@ -287,16 +287,44 @@ track_totals = Table(
     Column("measured_ms", BigInteger, nullable=False),
     Column("estimated_ms", BigInteger, nullable=False),
     Column("unknown_plays", Integer, nullable=False),
+    Index("ix_track_totals_track_id", "track_id"),
+)
+# Per account and artist, and per account and album, from track_totals and the credits and albums
+# of its tracks (triggers on track_artists, tracks and artists mark them stale too).
+artist_totals = Table(
+    "artist_totals",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("artist_id", String(64), primary_key=True),
+    Column("plays", Integer, nullable=False),
+    Column("streams", Integer, nullable=False),
+    Column("ms_played", BigInteger, nullable=False),
+    Column("main_plays", Integer, nullable=False),
+    Column("featured_plays", Integer, nullable=False),
+    Column("main_ms", BigInteger, nullable=False),
+    Column("featured_ms", BigInteger, nullable=False),
+    Column("main_streams", Integer, nullable=False),
+)
+album_totals = Table(
+    "album_totals",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("album_id", String(64), primary_key=True),
+    Column("plays", Integer, nullable=False),
+    Column("streams", Integer, nullable=False),
+    Column("ms_played", BigInteger, nullable=False),
 )
 hour_totals = Table(
     "hour_totals",
     metadata,
-    Column("user_id", String(64), primary_key=True),
+    # Day first: a period's cells are read in order from a range of the key.
     Column("day", Integer, primary_key=True, comment="local day number (days since 1970-01-01)"),
     Column("hour", Integer, primary_key=True, comment="local hour, 0-23"),
+    Column("user_id", String(64), primary_key=True),
     Column("plays", Integer, nullable=False),
     Column("streams", Integer, nullable=False),
     Column("ms_played", BigInteger, nullable=False),
+    sqlite_with_rowid=False,  # stored in key order: a range of days is read without lookups
 )
 
 # Tables in an order that satisfies foreign keys (for copying, truncating, counting).

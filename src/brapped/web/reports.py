@@ -6,7 +6,6 @@ and only rearranges their results for charts (per-day and per-hour sums of the i
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date
 from typing import Any
 
@@ -28,7 +27,7 @@ from brapped.insights.top import (
     track_query,
     track_rows,
 )
-from brapped.insights.wrapped import listening_clock, wrapped
+from brapped.insights.wrapped import wrapped
 from brapped.store.tables import albums, artists, tracks
 from brapped.web.picker import Picked
 
@@ -89,10 +88,9 @@ def attach_images(conn: Connection, data: dict[str, Any]) -> dict[str, str]:
 
 def overview(conn: Connection, period: Period, stream_threshold_ms: int) -> dict[str, Any]:
     """Totals, minutes per day, the listening clock and the top lists of a period."""
-    summary, grid = insights_overview(conn, period, stream_threshold_ms=stream_threshold_ms, limit=TOP_SHOWN)
-    per_day: dict[int, int] = defaultdict(int)
-    for cell in grid:
-        per_day[cell.day] += cell.ms_played
+    summary, per_day, clock = insights_overview(
+        conn, period, stream_threshold_ms=stream_threshold_ms, limit=TOP_SHOWN
+    )
     first = date_to_day(period.start)
     days = [
         {"date": day_to_date(first + i), "minutes": minutes(per_day.get(first + i, 0))}
@@ -102,7 +100,7 @@ def overview(conn: Connection, period: Period, stream_threshold_ms: int) -> dict
         "period": period.as_dict(),
         **{k: v for k, v in summary.items() if not k.startswith("top_")},
         "days": days,
-        "listening_clock": listening_clock(grid),
+        "listening_clock": clock,
         **{k: v for k, v in summary.items() if k.startswith("top_")},
     }
 

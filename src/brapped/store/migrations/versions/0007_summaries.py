@@ -74,84 +74,188 @@ def upgrade() -> None:
         sa.Column("unknown_plays", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("user_id", "track_id", name=op.f("pk_track_totals")),
     )
+    # Keyed by day first: a period's cells are read in order from a range of the key.
     op.create_table(
         "hour_totals",
-        sa.Column("user_id", sa.String(length=64), nullable=False),
         sa.Column("day", sa.Integer(), nullable=False, comment="local day number (days since 1970-01-01)"),
         sa.Column("hour", sa.Integer(), nullable=False, comment="local hour, 0-23"),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
         sa.Column("plays", sa.Integer(), nullable=False),
         sa.Column("streams", sa.Integer(), nullable=False),
         sa.Column("ms_played", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("user_id", "day", "hour", name=op.f("pk_hour_totals")),
+        sa.PrimaryKeyConstraint("day", "hour", "user_id", name=op.f("pk_hour_totals")),
+        sqlite_with_rowid=False,
+    )
+    op.create_index("ix_track_totals_track_id", "track_totals", ["track_id"], unique=False)
+    op.create_table(
+        "artist_totals",
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("artist_id", sa.String(length=64), nullable=False),
+        sa.Column("plays", sa.Integer(), nullable=False),
+        sa.Column("streams", sa.Integer(), nullable=False),
+        sa.Column("ms_played", sa.BigInteger(), nullable=False),
+        sa.Column("main_plays", sa.Integer(), nullable=False),
+        sa.Column("featured_plays", sa.Integer(), nullable=False),
+        sa.Column("main_ms", sa.BigInteger(), nullable=False),
+        sa.Column("featured_ms", sa.BigInteger(), nullable=False),
+        sa.Column("main_streams", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("user_id", "artist_id", name=op.f("pk_artist_totals")),
+    )
+    op.create_table(
+        "album_totals",
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("album_id", sa.String(length=64), nullable=False),
+        sa.Column("plays", sa.Integer(), nullable=False),
+        sa.Column("streams", sa.Integer(), nullable=False),
+        sa.Column("ms_played", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("user_id", "album_id", name=op.f("pk_album_totals")),
     )
     if op.get_bind().dialect.name == "postgresql":
+        _postgresql_triggers()
+    else:
+        _sqlite_triggers()
+
+
+STALE_SQLITE = "UPDATE summary_state SET stale = 1 WHERE id = 1 AND stale = 0;"
+CUTOFF_SQLITE = "(SELECT cutoff FROM summary_state WHERE id = 1)"
+
+
+def _summed_track(row: str) -> str:
+    return f"EXISTS (SELECT 1 FROM track_totals WHERE track_id = {row})"
+
+
+# (name, event, WHEN) of the SQLite row triggers: each marks the sums stale.
+SQLITE_TRIGGERS = (
+    ("summaries_insert", "INSERT ON plays", f"NEW.played_at < {CUTOFF_SQLITE}"),
+    (
+        "summaries_update",
+        f"UPDATE OF {SUMMED} ON plays",
+        f"OLD.played_at < {CUTOFF_SQLITE} OR NEW.played_at < {CUTOFF_SQLITE}",
+    ),
+    ("summaries_delete", "DELETE ON plays", f"OLD.played_at < {CUTOFF_SQLITE}"),
+    # Credits and albums of summed tracks, and the names that decide "Various Artists": the
+    # per-artist and per-album sums depend on them.
+    ("summaries_credits_insert", "INSERT ON track_artists", _summed_track("NEW.track_id")),
+    (
+        "summaries_credits_update",
+        "UPDATE ON track_artists",
+        f"{_summed_track('OLD.track_id')} OR {_summed_track('NEW.track_id')}",
+    ),
+    ("summaries_credits_delete", "DELETE ON track_artists", _summed_track("OLD.track_id")),
+    (
+        "summaries_track_album",
+        "UPDATE OF id, album_id ON tracks",
+        f"(OLD.id IS NOT NEW.id OR OLD.album_id IS NOT NEW.album_id) AND {_summed_track('OLD.id')}",
+    ),
+    (
+        "summaries_artist_name",
+        "UPDATE OF id, name ON artists",
+        "(OLD.id IS NOT NEW.id OR OLD.name IS NOT NEW.name) "
+        "AND EXISTS (SELECT 1 FROM artist_totals WHERE artist_id = OLD.id)",
+    ),
+)
+
+
+def _sqlite_triggers() -> None:
+    for name, event, when in SQLITE_TRIGGERS:
+        op.execute(f"CREATE TRIGGER {name} AFTER {event} WHEN {when} BEGIN {STALE_SQLITE} END")
+
+
+# PostgreSQL: statement triggers over transition tables (one check per statement). Transition
+# tables rule out UPDATE OF a column list, so updates compare the columns the sums read instead:
+# updating a play's flags, or a track's other details, leaves the sums alone, as on SQLite.
+# (function, trigger table, the EXISTS condition over `old_rows` / `new_rows`)
+def _changed(columns: str) -> str:
+    old = ", ".join(f"o.{c.strip()}" for c in columns.split(","))
+    new = ", ".join(f"n.{c.strip()}" for c in columns.split(","))
+    return f"({old}) IS DISTINCT FROM ({new})"
+
+
+PG_CHECKS = {
+    "summaries_plays_new": "SELECT 1 FROM new_rows c, summary_state s WHERE c.played_at < s.cutoff",
+    "summaries_plays_old": "SELECT 1 FROM old_rows c, summary_state s WHERE c.played_at < s.cutoff",
+    "summaries_plays_update": "SELECT 1 FROM old_rows o JOIN new_rows n ON n.id = o.id, summary_state s "
+    f"WHERE (o.played_at < s.cutoff OR n.played_at < s.cutoff) AND {_changed(SUMMED)}",
+    "summaries_credits_new": "SELECT 1 FROM new_rows c JOIN track_totals t ON t.track_id = c.track_id",
+    "summaries_credits_old": "SELECT 1 FROM old_rows c JOIN track_totals t ON t.track_id = c.track_id",
+    "summaries_credits_update": "SELECT 1 FROM track_totals t WHERE t.track_id IN "
+    "(SELECT track_id FROM old_rows UNION ALL SELECT track_id FROM new_rows)",
+    "summaries_tracks_update": "SELECT 1 FROM old_rows o JOIN new_rows n ON n.id = o.id "
+    "JOIN track_totals t ON t.track_id = o.id WHERE o.album_id IS DISTINCT FROM n.album_id",
+    "summaries_artists_update": "SELECT 1 FROM old_rows o JOIN new_rows n ON n.id = o.id "
+    "JOIN artist_totals t ON t.artist_id = o.id WHERE o.name IS DISTINCT FROM n.name",
+}
+# (trigger, event and table, function, transition tables)
+PG_TRIGGERS = (
+    ("summaries_insert", "INSERT ON plays", "summaries_plays_new", "NEW TABLE AS new_rows"),
+    (
+        "summaries_update",
+        "UPDATE ON plays",
+        "summaries_plays_update",
+        "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+    ),
+    ("summaries_delete", "DELETE ON plays", "summaries_plays_old", "OLD TABLE AS old_rows"),
+    ("summaries_credits_insert", "INSERT ON track_artists", "summaries_credits_new", "NEW TABLE AS new_rows"),
+    (
+        "summaries_credits_update",
+        "UPDATE ON track_artists",
+        "summaries_credits_update",
+        "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+    ),
+    ("summaries_credits_delete", "DELETE ON track_artists", "summaries_credits_old", "OLD TABLE AS old_rows"),
+    (
+        "summaries_track_album",
+        "UPDATE ON tracks",
+        "summaries_tracks_update",
+        "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+    ),
+    (
+        "summaries_artist_name",
+        "UPDATE ON artists",
+        "summaries_artists_update",
+        "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+    ),
+)
+
+
+def _postgresql_triggers() -> None:
+    for function, condition in PG_CHECKS.items():
         op.execute(
-            "CREATE FUNCTION summaries_check() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            "UPDATE summary_state s SET stale = true WHERE s.id = 1 AND NOT s.stale "
-            "AND EXISTS (SELECT 1 FROM changed_plays c WHERE c.played_at < s.cutoff); "
+            f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF EXISTS ({condition}) THEN "
+            "UPDATE summary_state SET stale = true WHERE id = 1 AND NOT stale; END IF; "
             "RETURN NULL; END $$"
         )
-        for name, event, table in (
-            ("summaries_insert", "INSERT", "NEW"),
-            ("summaries_delete", "DELETE", "OLD"),
-        ):
-            op.execute(
-                f"CREATE TRIGGER {name} AFTER {event} ON plays REFERENCING {table} TABLE AS changed_plays "
-                f"FOR EACH STATEMENT EXECUTE FUNCTION summaries_check()"
-            )
-        # Transition tables rule out UPDATE OF a column list: compare the summed columns instead,
-        # so that updating a play's flags or context leaves the sums alone, as on SQLite.
-        columns = [c.strip() for c in SUMMED.split(",")]
-        old = ", ".join(f"o.{c}" for c in columns)
-        new = ", ".join(f"n.{c}" for c in columns)
+    for name, event, function, tables in PG_TRIGGERS:
         op.execute(
-            "CREATE FUNCTION summaries_check_update() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            "UPDATE summary_state s SET stale = true WHERE s.id = 1 AND NOT s.stale "
-            "AND EXISTS (SELECT 1 FROM old_plays o JOIN new_plays n ON n.id = o.id "
-            "WHERE (o.played_at < s.cutoff OR n.played_at < s.cutoff) "
-            f"AND ({old}) IS DISTINCT FROM ({new})); "
-            "RETURN NULL; END $$"
+            f"CREATE TRIGGER {name} AFTER {event} REFERENCING {tables} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
         )
+    op.execute(
+        "CREATE FUNCTION summaries_forget() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "UPDATE summary_state SET stale = true WHERE id = 1; RETURN NULL; END $$"
+    )
+    for table in ("plays", "track_artists"):
         op.execute(
-            "CREATE TRIGGER summaries_update AFTER UPDATE ON plays "
-            "REFERENCING OLD TABLE AS old_plays NEW TABLE AS new_plays "
-            "FOR EACH STATEMENT EXECUTE FUNCTION summaries_check_update()"
-        )
-        op.execute(
-            "CREATE FUNCTION summaries_forget() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            "UPDATE summary_state SET stale = true WHERE id = 1; RETURN NULL; END $$"
-        )
-        op.execute(
-            "CREATE TRIGGER summaries_truncate AFTER TRUNCATE ON plays "
+            f"CREATE TRIGGER summaries_truncate AFTER TRUNCATE ON {table} "
             "FOR EACH STATEMENT EXECUTE FUNCTION summaries_forget()"
         )
-        return
-    cutoff = "(SELECT cutoff FROM summary_state WHERE id = 1)"
-    stale = "UPDATE summary_state SET stale = 1 WHERE id = 1 AND stale = 0;"
-    op.execute(
-        f"CREATE TRIGGER summaries_insert AFTER INSERT ON plays "
-        f"WHEN NEW.played_at < {cutoff} BEGIN {stale} END"
-    )
-    op.execute(
-        f"CREATE TRIGGER summaries_update AFTER UPDATE OF {SUMMED} ON plays "
-        f"WHEN OLD.played_at < {cutoff} OR NEW.played_at < {cutoff} BEGIN {stale} END"
-    )
-    op.execute(
-        f"CREATE TRIGGER summaries_delete AFTER DELETE ON plays "
-        f"WHEN OLD.played_at < {cutoff} BEGIN {stale} END"
-    )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        for name in ("summaries_insert", "summaries_update", "summaries_delete", "summaries_truncate"):
-            op.execute(f"DROP TRIGGER IF EXISTS {name} ON plays")
-        op.execute("DROP FUNCTION IF EXISTS summaries_check()")
-        op.execute("DROP FUNCTION IF EXISTS summaries_check_update()")
-        op.execute("DROP FUNCTION IF EXISTS summaries_forget()")
+        for name, event, _function, _tables in PG_TRIGGERS:
+            op.execute(f"DROP TRIGGER IF EXISTS {name} ON {event.split(' ON ')[1]}")
+        for table in ("plays", "track_artists"):
+            op.execute(f"DROP TRIGGER IF EXISTS summaries_truncate ON {table}")
+        for function in (*PG_CHECKS, "summaries_forget"):
+            op.execute(f"DROP FUNCTION IF EXISTS {function}()")
     else:
-        for name in ("summaries_insert", "summaries_update", "summaries_delete"):
+        for name, _event, _when in SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
+    op.drop_table("album_totals")
+    op.drop_table("artist_totals")
+    op.drop_index("ix_track_totals_track_id", table_name="track_totals")
     op.drop_table("hour_totals")
     op.drop_table("track_totals")
     op.drop_table("summary_state")
