@@ -58,6 +58,31 @@ def test_played_at_round_trips_in_utc_with_milliseconds(store: Store) -> None:
     assert row[1] == pytest.approx(row[0].timestamp(), abs=1e-6)
 
 
+def test_epoch_milliseconds_are_exact_on_every_instant(store: Store) -> None:
+    """Integer epoch milliseconds in SQL (reports' local days and sessions) equal Python's."""
+    from brapped.store.types import epoch_ms
+
+    moments = [
+        datetime(2008, 1, 1, tzinfo=UTC),
+        datetime(2016, 2, 29, 23, 59, 59, 999_000, tzinfo=UTC),
+        datetime(2024, 10, 27, 1, 0, 0, 1_000, tzinfo=UTC),
+        datetime(2038, 1, 19, 3, 14, 8, 500_000, tzinfo=UTC),
+    ]
+    with store.begin() as conn:
+        conn.execute(insert(tables.tracks).values(id="t1", name="Song"))
+        for moment in moments:
+            conn.execute(
+                insert(tables.plays).values(user_id="u", played_at=moment, track_id="t1", source="api")
+            )
+    with store.connect() as conn:
+        rows = conn.execute(
+            select(tables.plays.c.played_at, epoch_ms(tables.plays.c.played_at)).order_by(
+                tables.plays.c.played_at
+            )
+        ).all()
+    assert [ms for _, ms in rows] == [int(m.timestamp()) * 1000 + m.microsecond // 1000 for m in moments]
+
+
 def test_unique_key_rejects_the_same_play_twice(store: Store) -> None:
     from sqlalchemy.exc import IntegrityError
 
