@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from brapped.insights import summaries
 from brapped.insights.search import refresh_search_names
 from brapped.store import Store
 from brapped.store.runs import record_run
@@ -124,9 +125,30 @@ def test_warm_computes_the_usual_pages_once(store: Store, tmp_path: Path) -> Non
         assert board.cache.stats()["entries"] == 12 + 3 + 3 + 2
         assert board.warm() == warmer.warmed_version  # unchanged data: nothing recomputed
         assert board.cache.stats()["misses"] == 20
+        # The summaries long-period pages read are built, for the dashboard's zone.
+        with store.connect() as conn:
+            described = summaries.describe(conn)
+        assert described["built"] and not described["stale"] and described["timezone"] == board.timezone
         # Every name is folded for search already: the first search finds nothing left to do.
         with store.begin() as conn:
             assert refresh_search_names(conn) == 0
             assert conn.execute(select(func.count()).select_from(search_names)).scalar_one() > 0
     finally:
         warmer.stop()
+
+
+async def test_health_page_says_whether_the_summaries_are_fresh(store: Store, tmp_path: Path) -> None:
+    seed(store)
+    app = create_app(store, make_settings(tmp_path / "home"), FixedClock(NOW))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert "Not built yet" in (await client.get("/health")).text
+        assert (await client.get("/api/health")).json()["summaries"] == {"built": False}
+        summaries.refresh_store(store, app.state.dashboard.timezone, 30_000, NOW)
+        page = (await client.get("/health")).text
+        assert ">fresh</span>" in page and ">stale</span>" not in page
+        api = (await client.get("/api/health")).json()["summaries"]
+        assert api["built"] is True and api["stale"] is False
+        with store.begin() as conn:
+            summaries.mark_stale(conn)
+        assert ">stale</span>" in (await client.get("/health")).text

@@ -449,10 +449,10 @@ def describe(conn: Connection) -> dict[str, Any]:
     return {
         "built": True,
         "stale": found.stale,
-        "cutoff": found.cutoff.isoformat(),
+        "cutoff": found.cutoff,
         "timezone": found.timezone,
         "stream_threshold_ms": found.stream_threshold_ms,
-        "built_at": found.built_at.isoformat(),
+        "built_at": found.built_at,
         "tracks": conn.execute(select(func.count()).select_from(track_totals)).scalar_one(),
         "hours": conn.execute(select(func.count()).select_from(hour_totals)).scalar_one(),
     }
