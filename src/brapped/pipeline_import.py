@@ -166,7 +166,7 @@ def import_paths(
     # PostgreSQL does the loading in its own process while this one only waits on the socket, so
     # there the next file is read meanwhile: at most two files in memory.
     reader = ThreadPoolExecutor(1, "brapped-import-read") if store.dialect == "postgresql" else None
-    ahead: dict[int, Future[ParsedFile | FileReport]] = {}
+    ahead: dict[int, Future[tuple[ParsedFile | FileReport, str | None]]] = {}
     bulk: _BulkLoad | None = None
     try:
         with ExitStack() as stack:
@@ -180,22 +180,27 @@ def import_paths(
                 if progress is not None:
                     progress(done, len(sources), item.name)
                 early = ahead.pop(position, None)
-                prepared = early.result() if early is not None else _read(item, now, keep_personal)
+                prepared, copy_text = (
+                    early.result() if early is not None else (_read(item, now, keep_personal), None)
+                )
                 if isinstance(prepared, FileReport):
                     reports.append(prepared)
                 else:
+                    if bulk is None and done == 0 and _worth_bulk(store, prepared.records * len(sources)):
+                        bulk = stack.enter_context(_bulk_load(store))
                     following = next(
                         (i for i in range(position + 1, len(items)) if isinstance(items[i], Source)), None
                     )
                     if reader is not None and following is not None:
-                        ahead[following] = reader.submit(_read, items[following], now, keep_personal)
-                    if bulk is None and done == 0 and _worth_bulk(store, prepared.records * len(sources)):
-                        bulk = stack.enter_context(_bulk_load(store))
-                    report = _load_file(store, prepared, user, clock, keep_personal, run_id, bulk)
+                        copy_for = user if bulk is not None else None
+                        ahead[following] = reader.submit(
+                            _read_ahead, items[following], now, keep_personal, copy_for
+                        )
+                    report = _load_file(store, prepared, user, clock, keep_personal, run_id, bulk, copy_text)
                     reports.append(report)
                     if bulk is not None and report.status == "imported":
                         bulk.loaded.append(report)
-                del prepared  # the file's rows: free them before reading the next file
+                del prepared, copy_text  # the file's rows: free them before reading the next file
                 done += 1
                 if progress is not None:
                     progress(done, len(sources), item.name)
@@ -280,6 +285,18 @@ def _read(source: Source, now: datetime, keep_personal: bool) -> ParsedFile | Fi
     return _report_skipped(parsed)
 
 
+def _read_ahead(
+    source: Source, now: datetime, keep_personal: bool, copy_for: str | None
+) -> tuple[ParsedFile | FileReport, str | None]:
+    """`_read`, and with `copy_for` (the user of a bulk load on PostgreSQL) the COPY text of the
+    file's music plays: built in the reader thread while the server loads the previous file, it is
+    used when every play turns out new (the usual file of a first import)."""
+    parsed = _read(source, now, keep_personal)
+    if copy_for is None or isinstance(parsed, FileReport) or not parsed.music:
+        return parsed, None
+    return parsed, bulk_module.music_copy_text(parsed.music, copy_for)
+
+
 def _report_skipped(parsed: ParsedFile | Skipped) -> ParsedFile | FileReport:
     if isinstance(parsed, Skipped):
         return FileReport(parsed.name, "skipped", message=parsed.reason)
@@ -294,6 +311,7 @@ def _load_file(
     keep_personal: bool,
     run_id: int,
     bulk: _BulkLoad | None = None,
+    copy_text: str | None = None,
 ) -> FileReport:
     report = FileReport(parsed.name, "imported", parsed.format, parsed.records, skipped=dict(parsed.skipped))
     first, last = parsed.first, parsed.last
@@ -307,7 +325,9 @@ def _load_file(
                 # The file's own savepoint inside the bulk load's transaction: all or nothing still.
                 conn = bulk.conn
                 stack.enter_context(conn.begin_nested())
-            staged = _load(conn, parsed, user, report, keep_personal, bulk.dimensions if bulk else None)
+            staged = _load(
+                conn, parsed, user, report, keep_personal, bulk.dimensions if bulk else None, copy_text
+            )
             _record_file(conn, parsed, report, clock.now(), run_id)
             if report.first_played_at is not None and (report.new or report.replaced):
                 _reestimate(conn, user, report.first_played_at)
@@ -425,8 +445,11 @@ def _load(
     report: FileReport,
     keep_personal: bool,
     stored_dimensions: set[tuple[Any, ...]] | None = None,
+    copy_text: str | None = None,
 ) -> list[tuple[Any, ...]]:
-    """Load one file's rows; returns the dimension fields it staged (see `bulk.stage_music`)."""
+    """Load one file's rows; returns the dimension fields it staged (see `bulk.stage_music`).
+
+    `copy_text`: `bulk.music_copy_text` of all the file's music rows, if built already."""
     skipped: Counter[str] = Counter(report.skipped)
     staged_dimensions: list[tuple[Any, ...]] = []
     if parsed.music:
@@ -459,7 +482,9 @@ def _load(
         bulk_module.load_music_dimensions(conn)
         bulk_module.update_music(conn, changes)
         if copy:
-            inserted = bulk_module.copy_new_music_plays(conn, user, fresh)
+            # `fresh` keeps the file's order: as long as the file, it is the file's music rows.
+            payload = copy_text if len(fresh) == len(parsed.music) else None
+            inserted = bulk_module.copy_new_music_plays(conn, user, fresh, payload)
         else:
             inserted = bulk_module.insert_music_plays(conn, user)
         _settle(report, len(fresh), inserted)
