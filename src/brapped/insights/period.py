@@ -227,17 +227,21 @@ def utc_offset(
 ) -> ColumnElement[int]:
     """The zone's UTC offset in seconds at a UTC instant column, valid for instants in [start, end)."""
     table = offsets(zone(timezone), start, end)
-    if len(table) == 1:
-        offset: ColumnElement[Any] = int_literal(table[0][1])
-    else:
-        # Compare the stored instant itself (cheap: text on SQLite, timestamptz on PostgreSQL) and
-        # convert it to epoch seconds once: SQLite would evaluate epoch() again in every branch.
-        whens = [
-            (column < datetime.fromtimestamp(table[i + 1][0], UTC), int_literal(offset))
-            for i, (_, offset) in enumerate(table[:-1])
-        ]
-        offset = case(*whens, else_=int_literal(table[-1][1]))
-    return offset
+
+    def between(first: int, last: int) -> ColumnElement[Any]:
+        """The offset for instants under entries first..last of the table: a balanced search.
+
+        Compares the stored instant itself (cheap: text on SQLite, timestamptz on PostgreSQL), and
+        nests the comparisons in halves: a 17-year history has 34 transitions, so a flat CASE
+        tested 17 per play on average, this one 5 or 6.
+        """
+        if first == last:
+            return int_literal(table[first][1])
+        middle = (first + last + 1) // 2  # the first entry of the upper half
+        boundary = datetime.fromtimestamp(table[middle][0], UTC)
+        return case((column < boundary, between(first, middle - 1)), else_=between(middle, last))
+
+    return between(0, len(table) - 1)
 
 
 @dataclass(frozen=True)

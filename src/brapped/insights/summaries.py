@@ -69,6 +69,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+
 # Plays of the last week stay out of the sums: sync keeps adjusting them (estimated lengths are
 # re-estimated when the next play arrives), and a change to a summed play forces a rebuild.
 KEEP_RECENT = timedelta(days=7)
@@ -318,8 +320,13 @@ def covering(conn: Connection, scope: Scope) -> State | None:
 
 
 def recent(scope: Scope, found: State) -> Scope:
-    """The part of a covering `scope` that the summaries do not hold: from the cutoff on."""
-    return Scope(scope.user_id, found.cutoff, scope.end, scope.stream_threshold_ms)
+    """The part of a covering `scope` that the summaries do not hold: from the cutoff on.
+
+    Always bounded: with "from the cutoff" alone SQLite's planner (no statistics) scans the whole
+    (track_id, ...) index to group by track, a million entries for the week of plays that a
+    range of the played_at index gives at once.
+    """
+    return Scope(scope.user_id, found.cutoff, scope.end or END_OF_TIME, scope.stream_threshold_ms)
 
 
 def per_track_of(conn: Connection, scope: Scope, track_ids: Any = None) -> Select[Any]:
@@ -419,9 +426,10 @@ def days_and_clock(conn: Connection, scope: Scope, period: Period) -> tuple[dict
     if scope.user_id is not None:
         conditions.append(ht.c.user_id == scope.user_id)
     ms_sum = cast(func.sum(ht.c.ms_played), BigInteger)
-    per_day = dict(
-        conn.execute(select(ht.c.day, ms_sum).where(*conditions).group_by(ht.c.day)).tuples().all()
-    )
+    per_day = {
+        int(day): int(ms)
+        for day, ms in conn.execute(select(ht.c.day, ms_sum).where(*conditions).group_by(ht.c.day))
+    }
     weekday = (ht.c.day + 3) % 7  # day 0, 1970-01-01, was a Thursday
     ms = [[0] * 24 for _ in range(7)]
     counts = [[0] * 24 for _ in range(7)]
