@@ -35,7 +35,10 @@ NOTES = (
     f"Value: p95 in ms (target: under {BUDGET_MS} ms), answered from the dashboard's result cache, "
     "which is valid until the data changes (a sync, import or enrich). The notes give p50, and "
     "*uncached*: the same route computed from scratch (in-process, empty cache), which is what the "
-    "first visitor waits for a page the warm-up does not cover (the warm-up covers today, the overview "
+    "first visitor waits for a page the warm-up does not cover; the database's report summaries "
+    "(sums of plays older than a week, kept by `brapped run`, import and enrich and rebuilt by the "
+    "warm-up; see docs/reports.md) are in place, as they are on any database brapped keeps. "
+    "(The warm-up covers today, the overview "
     "presets, this and last year's Wrapped, the all-time top lists and the pages of their top 5 artists, "
     "tracks and albums; the story routes below use the all-time #1, so they are covered; search results "
     "are not, but the warm-up folds new names for search, so the first search does not). The uncached "
@@ -224,7 +227,8 @@ def run(quick: bool) -> list[Result]:
             name="background warm-up after start (or after new data)",
             value=round(warm_seconds, 1),
             unit="s",
-            notes="the server answers meanwhile; uncovered pages compute on demand",
+            notes="the server answers meanwhile; uncovered pages compute on demand; on this fresh "
+            "database it includes building the report summaries once",
         )
     )
     return results
