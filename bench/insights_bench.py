@@ -6,7 +6,10 @@ artists) on each database. Measured, median of several runs in one process:
 - `report wrapped` for the last full year (`brapped.insights.wrapped`, every number of the report);
 - `report today` for the last day with plays (`brapped.insights.day_report`);
 - `search` for an artist-name fragment (`brapped.insights.search`);
-- `report top artists` for the same year, top 100 (`brapped.insights.top_artists`).
+- `report top artists` for the same year, top 100 (`brapped.insights.top_artists`);
+- `report top artists` over all time, top 100, with the report summaries built as `brapped import`,
+  `brapped run` and the dashboard keep them (`brapped.insights.summaries`: sums of the plays older
+  than a week, plus the plays since); pandas reads every play.
 
 The baseline computes the same numbers with pandas from the same database in the same run: it reads
 the rows it needs (the period's plays, the dimension tables, every play's track and time for
@@ -26,7 +29,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import unicodedata
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +78,9 @@ def _bench(url: str, label: str, plays: int, repeat: int) -> list[Result]:
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM (ANALYZE)")
     period = Period.year(YEAR, TZ)
+    from brapped.insights.summaries import refresh_store
+
+    refresh_store(store, TZ, THRESHOLD, datetime.now().astimezone())
     try:
         with store.connect() as conn:
             mine = wrapped(conn, period)
@@ -93,6 +99,13 @@ def _bench(url: str, label: str, plays: int, repeat: int) -> list[Result]:
             (r.artist_id, int(r.plays)) for r in their_top.itertuples()
         ]:
             raise AssertionError("brapped and pandas disagree on the top 100 artists")
+        with store.connect() as conn:
+            my_all = top_artists(conn, Scope(), limit=100)
+            their_all = _pandas_top_all(conn)
+        if [(a["id"], a["plays"]) for a in my_all] != [
+            (r.artist_id, int(r.plays)) for r in their_all.itertuples()
+        ]:
+            raise AssertionError("brapped and pandas disagree on the all-time top 100 artists")
 
         def run_wrapped() -> None:
             with store.connect() as conn:
@@ -109,6 +122,14 @@ def _bench(url: str, label: str, plays: int, repeat: int) -> list[Result]:
         def run_top() -> None:
             with store.connect() as conn:
                 top_artists(conn, Scope.of(period), limit=100)
+
+        def run_top_all() -> None:
+            with store.connect() as conn:
+                top_artists(conn, Scope(), limit=100)
+
+        def pandas_top_all() -> None:
+            with store.connect() as conn:
+                _pandas_top_all(conn)
 
         def pandas_top() -> None:
             with store.connect() as conn:
@@ -132,6 +153,7 @@ def _bench(url: str, label: str, plays: int, repeat: int) -> list[Result]:
             ("today", run_today, pandas_today, f"day report {DAY}, {day['plays']} plays"),
             ("search", run_search, pandas_search, f"search {QUERY!r}"),
             ("top", run_top, pandas_top, f"top 100 artists of {YEAR}"),
+            ("top all time", run_top_all, pandas_top_all, "top 100 artists of all time, summaries built"),
         ):
             value, samples = measure(action, repeat)
             base, _ = measure(baseline, max(1, repeat // 2))
@@ -317,6 +339,15 @@ def _pandas_wrapped(conn: Any, period: Any) -> dict[str, Any]:
     known = p["skipped"].dropna()
     result["skip_rate"] = float(known.astype(bool).mean()) if len(known) else None
     return result
+
+
+def _pandas_top_all(conn: Any) -> Any:
+    """`report top artists` over all time, in DataFrames (every play read)."""
+    return _top_artists(
+        _plays(conn, datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)),
+        _dimensions(conn),
+        100,
+    )
 
 
 def _pandas_top(conn: Any, period: Any) -> Any:
