@@ -72,9 +72,9 @@ def bulk(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     taken: list[bool] = []
     original = pipeline_import._bulk_load
 
-    def recording(store: Store) -> Any:
+    def recording(store: Store, user: str) -> Any:
         taken.append(True)
-        return original(store)
+        return original(store, user)
 
     monkeypatch.setattr(pipeline_import, "_bulk_load", recording)
     return taken
@@ -113,11 +113,14 @@ def _count(store: Store, table: Any) -> int:
         return len(conn.execute(select(table.c.id)).all())
 
 
+# The first file's failure also takes the staging tables it made with it (PostgreSQL keeps them
+# from file to file in a bulk load): the next file makes them again.
+@pytest.mark.parametrize("failing", [0, 2])
 def test_bulk_load_a_file_failing_in_the_database_rolls_back_alone(
-    store: Store, tmp_path: Path, bulk: list[bool], monkeypatch: pytest.MonkeyPatch
+    store: Store, tmp_path: Path, bulk: list[bool], monkeypatch: pytest.MonkeyPatch, failing: int
 ) -> None:
     files = _export(tmp_path)
-    victim = files[2].name
+    victim = files[failing].name
     original = pipeline_import._record_file
 
     def failing(conn: Any, parsed: Any, *args: Any) -> None:
@@ -368,3 +371,44 @@ def test_copy_instants_match_datetime() -> None:
     ]
     assert _copy_instants(values) == expected
     assert _copy_instants([5, 6]) == ["1970-01-01 00:00:00.005", "1970-01-01 00:00:00.006"]
+
+
+def test_bulk_load_recomputes_the_estimates_of_api_plays_after_a_file(
+    store: Store, tmp_path: Path, bulk: list[bool]
+) -> None:
+    with store.begin() as conn:
+        conn.execute(
+            insert(tracks).values(id="apitrack", name="Other", duration_ms=400_000, is_resolved=True)
+        )
+        conn.execute(
+            insert(plays).values(
+                user_id="u",
+                played_at=datetime(2025, 5, 1, 10, 3, tzinfo=UTC),
+                track_id="apitrack",
+                source="api",
+                ms_played=400_000,
+                ms_played_source="estimate",
+            )
+        )
+    record = {
+        "ts": "2025-05-01T10:00:00Z",
+        "ms_played": 100_000,
+        "master_metadata_track_name": "Song",
+        "master_metadata_album_artist_name": "Band",
+        "master_metadata_album_album_name": "Album",
+        "spotify_track_uri": "spotify:track:0000000000000000000001",
+    }
+    # A later file whose plays all end after the API play: nothing to re-estimate there.
+    late = dict(record, ts="2025-05-02T10:00:00Z", spotify_track_uri="spotify:track:0000000000000000000002")
+    paths = [
+        tmp_path / "Streaming_History_Audio_2025_0.json",
+        tmp_path / "Streaming_History_Audio_2025_1.json",
+    ]
+    paths[0].write_text(json.dumps([record]))
+    paths[1].write_text(json.dumps([late]))
+    result = import_paths(store, [tmp_path], SystemClock(), user_id="u")
+    assert bulk == [True] and result.ok and result.totals()["new"] == 2
+    with store.connect() as conn:
+        estimate = conn.execute(select(plays.c.ms_played).where(plays.c.track_id == "apitrack")).scalar()
+    # The export play ended at 10:00:00, three minutes before: the API play lasted at most that.
+    assert estimate == 180_000

@@ -187,7 +187,7 @@ def import_paths(
                     reports.append(prepared)
                 else:
                     if bulk is None and done == 0 and _worth_bulk(store, prepared.records * len(sources)):
-                        bulk = stack.enter_context(_bulk_load(store))
+                        bulk = stack.enter_context(_bulk_load(store, user))
                     following = next(
                         (i for i in range(position + 1, len(items)) if isinstance(items[i], Source)), None
                     )
@@ -329,8 +329,13 @@ def _load_file(
                 conn, parsed, user, report, keep_personal, bulk.dimensions if bulk else None, copy_text
             )
             _record_file(conn, parsed, report, clock.now(), run_id)
-            if report.first_played_at is not None and (report.new or report.replaced):
-                _reestimate(conn, user, report.first_played_at)
+            since = report.first_played_at
+            if (
+                since is not None
+                and (report.new or report.replaced)
+                and (bulk is None or bulk.api_after(since))
+            ):
+                _reestimate(conn, user, since)
             bulk_module.drop_stages(conn)
         if bulk is not None and len(bulk.dimensions) < _DIMENSIONS_KEPT:
             bulk.dimensions.update(staged)
@@ -362,6 +367,11 @@ class _BulkLoad:
     # transaction, so the next files need not stage them again. At most about _DIMENSIONS_KEPT
     # (half a kilobyte each): past that, files stage all theirs, as outside a bulk load.
     dimensions: set[tuple[Any, ...]] = field(default_factory=set)
+    last_api: datetime | None = None  # the user's last API play when the load began
+
+    def api_after(self, since: datetime) -> bool:
+        """Whether the user may have API plays ending at `since` or later (see `_reestimate`)."""
+        return self.last_api is not None and self.last_api >= since
 
 
 def _worth_bulk(store: Store, estimate: int) -> bool:
@@ -374,7 +384,7 @@ def _worth_bulk(store: Store, estimate: int) -> bool:
 
 
 @contextmanager
-def _bulk_load(store: Store) -> Iterator[_BulkLoad]:
+def _bulk_load(store: Store, user: str) -> Iterator[_BulkLoad]:
     """One transaction for the whole import, the secondary indexes of `plays` rebuilt at its end.
 
     DDL is transactional on both databases: a failure or a crash anywhere leaves the indexes and
@@ -396,7 +406,13 @@ def _bulk_load(store: Store) -> Iterator[_BulkLoad]:
             conn.execute(DropConstraint(key))
         for index in indexes:
             index.drop(conn)
-        yield _BulkLoad(conn)
+        # Without its indexes, finding the user's API plays after each file's start reads `plays`
+        # through: their last end, asked once here, rules most files out (an import never adds an
+        # API play and holds the lock that sync takes, so there are no later ones).
+        last_api = conn.execute(
+            select(func.max(plays.c.played_at)).where(plays.c.user_id == user, plays.c.source == "api")
+        ).scalar()
+        yield _BulkLoad(conn, last_api=last_api)
         for index in indexes:
             index.create(conn)
         for key in keys:
