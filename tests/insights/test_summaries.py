@@ -19,7 +19,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from brapped.insights import Period, Scope
 from brapped.insights import summaries as summaries_module
 from brapped.insights.overview import overview
-from brapped.insights.scope import per_track
+from brapped.insights.scope import LONG_RANGE, per_track
 from brapped.insights.stories import artist_story, track_story
 from brapped.insights.summaries import days_and_clock, grid_of, per_track_of, refresh, refresh_store, state
 from brapped.insights.summary import day_hour_grid
@@ -323,3 +323,30 @@ def test_a_new_database_has_no_sums_and_triggers_stay_quiet(store: Store) -> Non
             )
         )
         assert state(conn) is None
+
+
+def test_long_ranges_sum_the_same_plays_through_the_track_index(store: Store) -> None:
+    """Past a year and a half, per-track sums avoid SQLite's played_at index: same rows, same sums."""
+    moments = [START + timedelta(days=40 * i, hours=i % 24) for i in range(30)]  # over three years
+    with store.begin() as conn:
+        add_catalogue(conn)
+        add_plays(
+            conn,
+            [
+                {"played_at": m, "track_id": TRACKS[i % 5], "ms_played": 1000 * i}
+                for i, m in enumerate(moments)
+            ],
+        )
+    start, end = moments[2], moments[27]  # inclusive start, exclusive end: plays 2..26
+    scope = Scope(None, start, end)
+    assert end - start > LONG_RANGE
+    expected: dict[str, list[int]] = {}
+    for i in range(2, 27):
+        sums = expected.setdefault(TRACKS[i % 5], [0, 0])
+        sums[0] += 1
+        sums[1] += 1000 * i
+    with store.connect() as conn:
+        rows = {r.track_id: [r.plays, int(r.ms_played)] for r in conn.execute(per_track(scope))}
+        if conn.dialect.name == "sqlite":
+            assert "+plays.played_at" in str(per_track(scope).compile(conn))
+    assert rows == expected

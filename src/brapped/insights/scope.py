@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -59,15 +59,19 @@ class Scope:
             return cls(user_id, None, None, stream_threshold_ms)
         return cls(user_id, period.start_utc, period.end_utc, stream_threshold_ms)
 
-    def where(self, table: Any = plays) -> ColumnElement[bool]:
-        """The WHERE clause selecting this scope's rows of `plays` (or `episode_plays`)."""
+    def where(self, table: Any = plays, *, by_instant: bool = True) -> ColumnElement[bool]:
+        """The WHERE clause selecting this scope's rows of `plays` (or `episode_plays`).
+
+        `by_instant=False`: SQLite may not use an index of `played_at` for it (the same rows).
+        """
         conditions: list[ColumnElement[bool]] = []
         if self.user_id is not None:
             conditions.append(table.c.user_id == self.user_id)
+        instant = table.c.played_at if by_instant else unindexed(table.c.played_at)
         if self.start is not None:
-            conditions.append(table.c.played_at >= self.start)
+            conditions.append(instant >= self.start)
         if self.end is not None:
-            conditions.append(table.c.played_at < self.end)
+            conditions.append(instant < self.end)
         return and_(true(), *conditions)
 
     def ms(self, table: Any = plays) -> Col[int]:
@@ -77,6 +81,26 @@ class Scope:
     def is_stream(self, table: Any = plays) -> Col[int]:
         """1 when the play lasted at least the stream threshold, else 0 (unknown time: 0)."""
         return case((table.c.ms_played >= self.stream_threshold_ms, 1), else_=0)
+
+
+class unindexed(FunctionElement[Any]):
+    """A column that SQLite's planner may not look up in an index (`+column`); itself elsewhere."""
+
+    inherit_cache = True
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        super().__init__(column)
+        self.type = column.type  # values compared with it are bound as the column's type
+
+
+@compiles(unindexed)
+def _unindexed(element: unindexed, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(next(iter(element.clauses)), **kw))
+
+
+@compiles(unindexed, "sqlite")
+def _unindexed_sqlite(element: unindexed, compiler: Any, **kw: Any) -> str:
+    return f"+{compiler.process(next(iter(element.clauses)), **kw)}"
 
 
 class by_codepoint(FunctionElement[str]):
@@ -120,6 +144,8 @@ def change(current: float, previous: float) -> float | None:
 
 
 PLAY_ORDER = ("user_id", "end_ms", "seq")
+# Past this span a period's per-track sums read the whole track index (see `per_track`).
+LONG_RANGE = timedelta(days=550)
 
 
 def period_plays(scope: Scope, period: Period) -> Select[Any]:
@@ -186,6 +212,11 @@ def per_track(scope: Scope, source: FromClause | None = None) -> Select[Any]:
             func.sum(source.c.unknown).label("unknown_plays"),
         ).group_by(source.c.track_id)
     ms = scope.ms()
+    # SQLite's planner (no statistics) takes any two-sided range of played_at through its index,
+    # looking up every play's row and sorting them by track: 0.5 s for six years of a
+    # 1,000,000-play history. Past a year and a half, the (track_id, played_at, ms_played, ...)
+    # index read whole is faster (in track order, every column in it: 0.13 s whatever the range).
+    long_range = scope.start is not None and scope.end is not None and scope.end - scope.start > LONG_RANGE
     return (
         select(
             plays.c.track_id.label("track_id"),
@@ -196,7 +227,7 @@ def per_track(scope: Scope, source: FromClause | None = None) -> Select[Any]:
             func.sum(case((plays.c.ms_played_source == "estimate", ms), else_=0)).label("estimated_ms"),
             func.sum(case((plays.c.ms_played.is_(None), 1), else_=0)).label("unknown_plays"),
         )
-        .where(scope.where())
+        .where(scope.where(by_instant=not long_range))
         .group_by(plays.c.track_id)
     )
 
