@@ -113,7 +113,11 @@ def spotify_steps(app: AppContext, store: Store) -> Steps:
 
     def enrich() -> Mapping[str, Any]:
         # Within the budget, background enrichment also resolves tracks only an export named.
+        from brapped.insights.summaries import try_refresh
+
         result = pipeline.enrich(store, client, max_calls=int(settings.enrich_budget), resolve=True)
+        # Resolving merges tracks and credits of older plays: rebuild the sums now, not next round.
+        try_refresh(store, settings.tz, settings.stream_threshold_ms, app.clock.now())
         return result.counts()
 
     return Steps(sync=sync, enrich=enrich, report=report_step(store, settings), close=client.http.close)
