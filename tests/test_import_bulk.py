@@ -412,3 +412,32 @@ def test_bulk_load_recomputes_the_estimates_of_api_plays_after_a_file(
         estimate = conn.execute(select(plays.c.ms_played).where(plays.c.track_id == "apitrack")).scalar()
     # The export play ended at 10:00:00, three minutes before: the API play lasted at most that.
     assert estimate == 180_000
+
+
+def test_bulk_load_a_file_whose_copy_fails_rolls_back_alone(
+    store: Store, tmp_path: Path, bulk: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _export(tmp_path)[:3]
+    # The same file twice, once told (wrongly) that nothing is stored in its period: on PostgreSQL
+    # its COPY meets the unique key, on SQLite the staged insert skips every play.
+    again = tmp_path / "again" / files[0].name.replace("_0.", "_0b.")
+    again.parent.mkdir()
+    again.write_bytes(files[0].read_bytes())
+    decide = pipeline_import._decide_music
+
+    def blind(conn: Any, user: str, rows: Any) -> Any:
+        decisions, clash = decide(conn, user, rows)
+        return (None, False) if decisions is not None and len(rows) > 100 else (decisions, clash)
+
+    monkeypatch.setattr(pipeline_import, "_decide_music", blind)
+    # In the middle: the files after it still load, in the same transaction.
+    result = import_paths(store, [files[0], again, *files[1:]], SystemClock(), user_id="u")
+    assert bulk == [True]
+    assert [f.name for f in result.imported] == [str(f) for f in files[:1]] + (
+        [] if store.dialect == "postgresql" else [str(again)]
+    ) + [str(f) for f in files[1:]]
+    if store.dialect == "postgresql":
+        assert [f.name for f in result.failed] == [str(again)]
+        assert "duplicate key" in (result.failed[0].message or "")
+    # The failed file left nothing: every stored play is one the others report as new.
+    assert _count(store, plays) == sum(f.new for f in result.imported) - _count(store, episode_plays)

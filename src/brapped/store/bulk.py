@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from itertools import repeat
 from operator import floordiv, itemgetter, mod
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from brapped import identity
 from brapped.imports.formats import EpisodeRow, MusicRow
@@ -114,6 +116,17 @@ def _temp(conn: Connection) -> str:
     return "pg_temp" if conn.dialect.name == "postgresql" else "temp"
 
 
+@contextmanager
+def _raw_errors(conn: Connection, statement: str) -> Iterator[None]:
+    """Errors of the driver's own calls (COPY) raised as SQLAlchemy's, as those of `execute` are:
+    the import rolls back the file and reports it, instead of stopping on a psycopg error."""
+    dbapi: Any = conn.dialect.dbapi
+    try:
+        yield
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, dbapi.Error, dialect=conn.dialect) from exc
+
+
 def _fill_stage(
     conn: Connection, name: str, columns: Sequence[tuple[str, str]], rows: Iterable[Sequence[Any]]
 ) -> None:
@@ -122,7 +135,8 @@ def _fill_stage(
         # The stored text has no zone: make the session's zone UTC for this transaction.
         conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
         raw: Any = conn.connection.dbapi_connection
-        with raw.cursor() as cursor, cursor.copy(f"COPY {name} ({', '.join(names)}) FROM STDIN") as copy:
+        statement = f"COPY {name} ({', '.join(names)}) FROM STDIN"
+        with _raw_errors(conn, statement), raw.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row(row)
         return
@@ -141,7 +155,8 @@ _COPY_UNSAFE = re.compile(r"[\\\t\n\r]")
 def _copy_text(conn: Connection, name: str, columns: str, payload: str) -> None:
     conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
     raw: Any = conn.connection.dbapi_connection
-    with raw.cursor() as cursor, cursor.copy(f"COPY {name} ({columns}) FROM STDIN") as copy:
+    statement = f"COPY {name} ({columns}) FROM STDIN"
+    with _raw_errors(conn, statement), raw.cursor() as cursor, cursor.copy(statement) as copy:
         copy.write(payload)
 
 
@@ -235,8 +250,9 @@ def copy_new_music_plays(
     columns = f"played_at, track_id, ms_played, offline_at, {_PLAY_FIELDS}, user_id, ms_played_source, source"
     conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
     raw: Any = conn.connection.dbapi_connection
-    with raw.cursor() as cursor:
-        with cursor.copy(f"COPY plays ({columns}) FROM STDIN") as copy:
+    statement = f"COPY plays ({columns}) FROM STDIN"
+    with _raw_errors(conn, statement), raw.cursor() as cursor:
+        with cursor.copy(statement) as copy:
             copy.write(payload)
         return int(cursor.rowcount)
 
