@@ -8,6 +8,7 @@ that readers then ignore them.
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -350,3 +351,31 @@ def test_long_ranges_sum_the_same_plays_through_the_track_index(store: Store) ->
         if conn.dialect.name == "sqlite":
             assert "+plays.played_at" in str(per_track(scope).compile(conn))
     assert rows == expected
+
+
+@pytest.mark.parametrize("query", ["e", "an", "o"])
+def test_short_searches_ranked_by_the_sums_equal_searches_over_every_play(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, query: str
+) -> None:
+    """A query matching many names ranks them from the stored sums: the same hits, counts and dates."""
+    from bench.generate import generate_database
+
+    from brapped.store import open_store
+
+    search_module = sys.modules["brapped.insights.search"]  # the module, not the function of that name
+
+    generate_database(db_url, plays=3_000, tracks=300, artists=80)
+    monkeypatch.setattr(search_module, "_IN_LIST_MAX", 10)  # "many matches" at this size
+    store = open_store(db_url)
+    try:
+        refresh_store(store, TZ, 30_000, datetime(2026, 1, 2, tzinfo=UTC))
+        with store.begin() as conn:
+            assert summaries_module.covering(conn, Scope()) is not None
+            ranked = search_module.search(conn, query)  # (folds the names first)
+            assert all(len(hits) > 10 for hits in search_module._matched(conn, query).values())
+            summaries_module.mark_stale(conn)
+            plain = search_module.search(conn, query)
+        assert ranked == plain
+        assert all(len(ranked[kind]) == 10 for kind in ("tracks", "artists", "albums"))
+    finally:
+        store.close()

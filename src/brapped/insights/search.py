@@ -9,13 +9,16 @@ LIKE over already-folded text: the same answer on both databases.
 from __future__ import annotations
 
 import unicodedata
-from typing import Any, Literal
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import Connection, Table, and_, delete, exists, func, insert, or_, select
+from sqlalchemy import Connection, Select, Table, and_, delete, exists, func, insert, or_, select
 
 from brapped.errors import BrappedError
 from brapped.insights.scope import Scope, by_codepoint, not_various_artists
-from brapped.insights.top import album_credits, track_credits
+from brapped.insights.summaries import covering, per_track_of
+from brapped.insights.top import album_credits, per_album_of, per_artist_of, track_credits
 from brapped.store.tables import albums, artists, plays, search_names, track_artists, tracks
 
 SearchKind = Literal["track", "artist", "album"]
@@ -129,6 +132,33 @@ def _candidates(
     return id_column.in_(select(cte.c.item_id)), id_column.in_(exact_ids).desc()
 
 
+class _Hit(NamedTuple):
+    id: str
+    name: str
+    plays: int
+    first_played: datetime
+    last_played: datetime
+
+
+def _with_first_last(
+    conn: Connection, ranked: Select[Any], key: Any, joined: Any, scope: Scope
+) -> list[_Hit]:
+    """The ranked (id, name, plays) rows with when each was first and last played (a few index probes)."""
+    rows = conn.execute(ranked).all()
+    if not rows:
+        return []
+    when = dict(
+        (item, (first, last))
+        for item, first, last in conn.execute(
+            select(key, func.min(plays.c.played_at), func.max(plays.c.played_at))
+            .select_from(joined)
+            .where(key.in_([r[0] for r in rows]), scope.where())
+            .group_by(key)
+        )
+    )
+    return [_Hit(r[0], r[1], int(r[2]), *when[r[0]]) for r in rows]
+
+
 def search(conn: Connection, query: str, *, user_id: str | None = None, limit: int = 10) -> dict[str, Any]:
     """Tracks, artists and albums whose name contains `query`, among what the scope played.
 
@@ -145,53 +175,100 @@ def search(conn: Connection, query: str, *, user_id: str | None = None, limit: i
     last = func.max(plays.c.played_at).label("last_played")
     matched = _matched(conn, query)
 
+    # A query of a letter or two matches most of a long history: rank those by the stored sums
+    # (brapped.insights.summaries) rather than counting every play, when they are fresh.
+    summed = covering(conn, scope) is not None
     track_where, track_exact = _candidates("track", query, matched["track"], tracks.c.id)
-    track_rows = (
-        conn.execute(
-            select(tracks.c.id, tracks.c.name, n_plays, first, last)
-            .select_from(tracks.join(plays, plays.c.track_id == tracks.c.id))
-            .where(track_where, scope.where())
-            .group_by(tracks.c.id, tracks.c.name)
-            .order_by(track_exact, n_plays.desc(), by_codepoint(tracks.c.name), by_codepoint(tracks.c.id))
-            .limit(limit)
-        ).all()
-        if matched["track"]
-        else []
-    )
-    artist_where, artist_exact = _candidates("artist", query, matched["artist"], artists.c.id)
-    artist_rows = (
-        conn.execute(
-            select(artists.c.id, artists.c.name, n_plays, first, last)
-            .select_from(
-                artists.join(track_artists, track_artists.c.artist_id == artists.c.id).join(
-                    plays, plays.c.track_id == track_artists.c.track_id
+    if summed and len(matched["track"]) > _IN_LIST_MAX:
+        pt = per_track_of(conn, scope).subquery("per_track")
+        track_rows: Sequence[Any] = _with_first_last(
+            conn,
+            select(tracks.c.id, tracks.c.name, pt.c.plays)
+            .select_from(tracks.join(pt, pt.c.track_id == tracks.c.id))
+            .where(track_where)
+            .order_by(track_exact, pt.c.plays.desc(), by_codepoint(tracks.c.name), by_codepoint(tracks.c.id))
+            .limit(limit),
+            plays.c.track_id,
+            plays,
+            scope,
+        )
+    else:
+        track_rows = (
+            conn.execute(
+                select(tracks.c.id, tracks.c.name, n_plays, first, last)
+                .select_from(tracks.join(plays, plays.c.track_id == tracks.c.id))
+                .where(track_where, scope.where())
+                .group_by(tracks.c.id, tracks.c.name)
+                .order_by(track_exact, n_plays.desc(), by_codepoint(tracks.c.name), by_codepoint(tracks.c.id))
+                .limit(limit)
+            ).all()
+            if matched["track"]
+            else []
+        )
+    if summed and len(matched["artist"]) > _IN_LIST_MAX:
+        pa = per_artist_of(conn, scope).subquery("per_artist")
+        artist_where, artist_exact = _candidates("artist", query, matched["artist"], pa.c.artist_id)
+        artist_rows: Sequence[Any] = _with_first_last(
+            conn,
+            select(pa.c.artist_id.label("id"), pa.c.name, pa.c.plays)
+            .where(artist_where)
+            .order_by(artist_exact, pa.c.plays.desc(), by_codepoint(pa.c.name), by_codepoint(pa.c.artist_id))
+            .limit(limit),
+            track_artists.c.artist_id,
+            track_artists.join(plays, plays.c.track_id == track_artists.c.track_id),
+            scope,
+        )
+    else:
+        artist_where, artist_exact = _candidates("artist", query, matched["artist"], artists.c.id)
+        artist_rows = (
+            conn.execute(
+                select(artists.c.id, artists.c.name, n_plays, first, last)
+                .select_from(
+                    artists.join(track_artists, track_artists.c.artist_id == artists.c.id).join(
+                        plays, plays.c.track_id == track_artists.c.track_id
+                    )
                 )
-            )
-            .where(artist_where, scope.where(), not_various_artists())
-            .group_by(artists.c.id, artists.c.name)
-            .order_by(artist_exact, n_plays.desc(), by_codepoint(artists.c.name), by_codepoint(artists.c.id))
-            .limit(limit)
-        ).all()
-        if matched["artist"]
-        else []
-    )
+                .where(artist_where, scope.where(), not_various_artists())
+                .group_by(artists.c.id, artists.c.name)
+                .order_by(
+                    artist_exact, n_plays.desc(), by_codepoint(artists.c.name), by_codepoint(artists.c.id)
+                )
+                .limit(limit)
+            ).all()
+            if matched["artist"]
+            else []
+        )
     album_where, album_exact = _candidates("album", query, matched["album"], albums.c.id)
-    album_rows = (
-        conn.execute(
-            select(albums.c.id, albums.c.name, n_plays, first, last)
-            .select_from(
-                albums.join(tracks, tracks.c.album_id == albums.c.id).join(
-                    plays, plays.c.track_id == tracks.c.id
+    if summed and len(matched["album"]) > _IN_LIST_MAX:
+        pal = per_album_of(conn, scope).subquery("per_album")
+        album_rows: Sequence[Any] = _with_first_last(
+            conn,
+            select(albums.c.id, albums.c.name, pal.c.plays)
+            .select_from(albums.join(pal, pal.c.album_id == albums.c.id))
+            .where(album_where)
+            .order_by(album_exact, pal.c.plays.desc(), by_codepoint(albums.c.name), by_codepoint(albums.c.id))
+            .limit(limit),
+            tracks.c.album_id,
+            tracks.join(plays, plays.c.track_id == tracks.c.id),
+            scope,
+        )
+    else:
+        album_rows = (
+            conn.execute(
+                select(albums.c.id, albums.c.name, n_plays, first, last)
+                .select_from(
+                    albums.join(tracks, tracks.c.album_id == albums.c.id).join(
+                        plays, plays.c.track_id == tracks.c.id
+                    )
                 )
-            )
-            .where(album_where, scope.where())
-            .group_by(albums.c.id, albums.c.name)
-            .order_by(album_exact, n_plays.desc(), by_codepoint(albums.c.name), by_codepoint(albums.c.id))
-            .limit(limit)
-        ).all()
-        if matched["album"]
-        else []
-    )
+                .where(album_where, scope.where())
+                .group_by(albums.c.id, albums.c.name)
+                .order_by(album_exact, n_plays.desc(), by_codepoint(albums.c.name), by_codepoint(albums.c.id))
+                .limit(limit)
+            ).all()
+            if matched["album"]
+            else []
+        )
     track_artist_map = track_credits(conn, (r.id for r in track_rows))
     album_artist_map = album_credits(conn, (r.id for r in album_rows))
 
