@@ -101,8 +101,10 @@ def test_status_on_a_new_install(runner: CliRunner) -> None:
         None,
         False,
     )
+    assert data["summaries"] == {"built": False}
     text = runner.invoke(cli, ["status"])
     assert "Last sync:     never" in text.stdout and "run `brapped auth`" in text.stdout
+    assert "Summaries:     not built" in text.stdout
 
 
 class _fixed:

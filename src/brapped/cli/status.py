@@ -92,6 +92,16 @@ def status_command(app: AppContext, fmt: str) -> None:
         f"Enrichment:    {e['tracks_resolved']:,} of {e['tracks_total']:,} tracks resolved; "
         f"{e['artists']:,} artists and {e['albums']:,} albums without details"
     )
+    s = data["summaries"]
+    if not s["built"]:
+        state = "not built (all-time reports read every play; `brapped run` and the dashboard build them)"
+    elif s["stale"]:
+        state = "stale: older plays changed (reports read every play until `brapped run` rebuilds them)"
+    else:
+        state = (
+            f"fresh: plays before {str(s['cutoff'])[:10]} summed for {s['tracks']:,} tracks ({s['timezone']})"
+        )
+    click.echo(f"Summaries:     {state}")
 
 
 commands: list[click.Command] = [status_command]
