@@ -441,3 +441,50 @@ def test_bulk_load_a_file_whose_copy_fails_rolls_back_alone(
         assert "duplicate key" in (result.failed[0].message or "")
     # The failed file left nothing: every stored play is one the others report as new.
     assert _count(store, plays) == sum(f.new for f in result.imported) - _count(store, episode_plays)
+
+
+def _summary_triggers(store: Store) -> list[tuple[str, str]]:
+    """(table, trigger) of the triggers guarding the report summaries, and whether enabled."""
+    with store.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            rows = conn.exec_driver_sql(
+                "SELECT c.relname, t.tgname || ':' || t.tgenabled::text FROM pg_trigger t "
+                "JOIN pg_class c ON c.oid = t.tgrelid WHERE t.tgname LIKE 'summaries%%' ORDER BY 1, 2"
+            ).all()
+        else:
+            rows = conn.exec_driver_sql(
+                "SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'summaries%' "
+                "ORDER BY 1, 2"
+            ).all()
+    return [(str(table), str(name)) for table, name in rows]
+
+
+def test_bulk_load_marks_the_summaries_stale_and_puts_their_triggers_back(
+    store: Store, tmp_path: Path, bulk: list[bool]
+) -> None:
+    from brapped.insights import summaries
+
+    files = _export(tmp_path)
+    triggers = _summary_triggers(store)
+    assert len(triggers) >= 8
+    import_paths(store, [files[-1]], SystemClock(), user_id="u")  # the newest plays first
+    summaries.refresh_store(store, "Europe/Berlin", 30_000, datetime.now(UTC))
+    with store.connect() as conn:
+        built = summaries.state(conn)
+        assert built is not None and not built.stale
+
+    result = import_paths(store, files[:-1], SystemClock(), user_id="u")  # older plays, in bulk
+    assert bulk == [True, True] and result.ok
+    assert _summary_triggers(store) == triggers  # back, and enabled again
+    with store.connect() as conn:
+        found = summaries.state(conn)
+        assert found is not None and found.stale  # the old plays it added are in no sum
+    # And they work again: a rebuild, then one more old play, stale again.
+    summaries.refresh_store(store, "Europe/Berlin", 30_000, datetime.now(UTC))
+    with store.begin() as conn:
+        first = conn.execute(select(plays).order_by(plays.c.played_at).limit(1)).one()._mapping
+        row = {k: v for k, v in first.items() if k != "id"}
+        conn.execute(insert(plays).values({**row, "played_at": row["played_at"] - timedelta(days=1)}))
+    with store.connect() as conn:
+        again = summaries.state(conn)
+        assert again is not None and again.stale

@@ -406,6 +406,7 @@ def _bulk_load(store: Store, user: str) -> Iterator[_BulkLoad]:
             conn.execute(DropConstraint(key))
         for index in indexes:
             index.drop(conn)
+        triggers = bulk_module.suspend_summary_triggers(conn)
         # Without its indexes, finding the user's API plays after each file's start reads `plays`
         # through: their last end, asked once here, rules most files out (an import never adds an
         # API play and holds the lock that sync takes, so there are no later ones).
@@ -413,6 +414,7 @@ def _bulk_load(store: Store, user: str) -> Iterator[_BulkLoad]:
             select(func.max(plays.c.played_at)).where(plays.c.user_id == user, plays.c.source == "api")
         ).scalar()
         yield _BulkLoad(conn, last_api=last_api)
+        bulk_module.resume_triggers(conn, triggers)
         for index in indexes:
             index.create(conn)
         for key in keys:

@@ -23,7 +23,15 @@ from sqlalchemy.exc import DBAPIError
 from brapped import identity
 from brapped.imports.formats import EpisodeRow, MusicRow
 from brapped.imports.merge import Stored
-from brapped.store.tables import artists, episode_plays, episodes, plays, track_artists, tracks
+from brapped.store.tables import (
+    artists,
+    episode_plays,
+    episodes,
+    plays,
+    summary_state,
+    track_artists,
+    tracks,
+)
 
 MUSIC_STAGE = "import_music_stage"
 MUSIC_PROFILE_STAGE = "import_music_profile_stage"
@@ -330,6 +338,39 @@ def stage_episodes(conn: Connection, rows: Sequence[EpisodeRow]) -> None:
     """Put the episode rows to load into staging."""
     _create_stage(conn, EPISODE_STAGE, _EPISODE_TYPES)
     _fill_stage(conn, EPISODE_STAGE, _EPISODE_TYPES, rows)
+
+
+def suspend_summary_triggers(conn: Connection) -> list[str]:
+    """Stop the triggers that guard the report summaries (revision 0007) for a bulk load; returns
+    the statements that put them back (`resume_triggers`), in the same transaction.
+
+    A bulk load adds plays of any age, so it marks the summaries stale once here instead of a
+    trigger checking every inserted play and credit (on SQLite a lookup per row, about 1 µs; on
+    PostgreSQL a transition table of every row).
+    """
+    conn.execute(update(summary_state).values(stale=True))
+    if conn.dialect.name == "postgresql":
+        names = conn.exec_driver_sql(
+            "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE t.tgname LIKE 'summaries%%' AND NOT t.tgisinternal AND c.relnamespace = "
+            "(SELECT oid FROM pg_namespace WHERE nspname = current_schema()) ORDER BY 1, 2"
+        ).all()
+        for table, name in names:
+            conn.exec_driver_sql(f'ALTER TABLE "{table}" DISABLE TRIGGER "{name}"')
+        return [f'ALTER TABLE "{table}" ENABLE TRIGGER "{name}"' for table, name in names]
+    # SQLite cannot disable a trigger: drop it and create it again from its own definition.
+    saved = conn.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'summaries%' ORDER BY name"
+    ).all()
+    for name, _sql in saved:
+        conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+    return [sql for _name, sql in saved]
+
+
+def resume_triggers(conn: Connection, statements: Sequence[str]) -> None:
+    """Put back what `suspend_summary_triggers` took away."""
+    for statement in statements:
+        conn.exec_driver_sql(statement)
 
 
 def drop_stages(conn: Connection) -> None:
