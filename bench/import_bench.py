@@ -113,9 +113,25 @@ def _child(mode: str, export: str, url: str) -> dict[str, Any]:
     else:
         raise SystemExit(f"unknown mode {mode}")
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    rss_mb = peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+    rss_mb = _peak_rss_mb(resource)
     return {"seconds": seconds, "rss_mb": rss_mb, "records": records, **extra}
+
+
+def _peak_rss_mb(resource: Any) -> float:
+    """This process's peak resident memory in MB.
+
+    Linux's VmHWM belongs to the program's own memory map; `ru_maxrss` survives `exec` and starts
+    from the parent's size at `fork`, so a child of a bench process that had read a million plays
+    (the insights bench, run first by `python -m bench`) reported that process's 2 GB as its own.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return float(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024)
 
 
 def _run_child(mode: str, export: Path, url: str) -> dict[str, Any]:
