@@ -88,6 +88,7 @@ def refresh_search_names(conn: Connection, *, full: bool = False) -> int:
 
 
 _IN_LIST_MAX = 500
+_FILTER_MAX = 10_000
 
 
 def _matched(conn: Connection, query: str) -> dict[SearchKind, list[tuple[str, str]]]:
@@ -106,8 +107,9 @@ def _matched(conn: Connection, query: str) -> dict[SearchKind, list[tuple[str, s
 
 def _candidates(
     kind: SearchKind, query: str, matched: list[tuple[str, str]], id_column: Any
-) -> tuple[Any, Any]:
-    """(WHERE clause, exact-match-first ORDER BY term) restricting `id_column` to the matches.
+) -> tuple[Any, Any, Any]:
+    """(WHERE clause, exact-match-first ORDER BY term) restricting `id_column` to the matches, and
+    the matched ids (a list, or a subquery) for other statements to start from.
 
     A few hundred matches go to the database as a list of ids (every statement then starts from
     them); more (a query of one or two letters) as a MATERIALIZED CTE over `search_names`, so that
@@ -116,7 +118,8 @@ def _candidates(
     folded_query = fold(query)
     if len(matched) <= _IN_LIST_MAX:
         exact = [item_id for item_id, folded in matched if folded == folded_query]
-        return id_column.in_([item_id for item_id, _ in matched]), id_column.in_(exact).desc()
+        ids = [item_id for item_id, _ in matched]
+        return id_column.in_(ids), id_column.in_(exact).desc(), ids
     cte = (
         select(search_names.c.item_id, search_names.c.folded)
         .where(
@@ -129,7 +132,8 @@ def _candidates(
         .prefix_with("MATERIALIZED")
     )
     exact_ids = select(cte.c.item_id).where(cte.c.folded == folded_query)
-    return id_column.in_(select(cte.c.item_id)), id_column.in_(exact_ids).desc()
+    ids_query = select(cte.c.item_id)
+    return id_column.in_(ids_query), id_column.in_(exact_ids).desc(), ids_query
 
 
 class _Hit(NamedTuple):
@@ -178,9 +182,12 @@ def search(conn: Connection, query: str, *, user_id: str | None = None, limit: i
     # A query of a letter or two matches most of a long history: rank those by the stored sums
     # (brapped.insights.summaries) rather than counting every play, when they are fresh.
     summed = covering(conn, scope) is not None
-    track_where, track_exact = _candidates("track", query, matched["track"], tracks.c.id)
+    track_where, track_exact, track_ids = _candidates("track", query, matched["track"], tracks.c.id)
     if summed and len(matched["track"]) > _IN_LIST_MAX:
-        pt = per_track_of(conn, scope).subquery("per_track")
+        # Only the matched tracks' sums, unless they are most of them (then probing each one
+        # costs more than summing every track).
+        few = len(matched["track"]) <= _FILTER_MAX
+        pt = per_track_of(conn, scope, track_ids if few else None).subquery("per_track")
         track_rows: Sequence[Any] = _with_first_last(
             conn,
             select(tracks.c.id, tracks.c.name, pt.c.plays)
@@ -207,7 +214,7 @@ def search(conn: Connection, query: str, *, user_id: str | None = None, limit: i
         )
     if summed and len(matched["artist"]) > _IN_LIST_MAX:
         pa = per_artist_of(conn, scope).subquery("per_artist")
-        artist_where, artist_exact = _candidates("artist", query, matched["artist"], pa.c.artist_id)
+        artist_where, artist_exact, _ = _candidates("artist", query, matched["artist"], pa.c.artist_id)
         artist_rows: Sequence[Any] = _with_first_last(
             conn,
             select(pa.c.artist_id.label("id"), pa.c.name, pa.c.plays)
@@ -219,7 +226,7 @@ def search(conn: Connection, query: str, *, user_id: str | None = None, limit: i
             scope,
         )
     else:
-        artist_where, artist_exact = _candidates("artist", query, matched["artist"], artists.c.id)
+        artist_where, artist_exact, _ = _candidates("artist", query, matched["artist"], artists.c.id)
         artist_rows = (
             conn.execute(
                 select(artists.c.id, artists.c.name, n_plays, first, last)
@@ -238,7 +245,7 @@ def search(conn: Connection, query: str, *, user_id: str | None = None, limit: i
             if matched["artist"]
             else []
         )
-    album_where, album_exact = _candidates("album", query, matched["album"], albums.c.id)
+    album_where, album_exact, _ = _candidates("album", query, matched["album"], albums.c.id)
     if summed and len(matched["album"]) > _IN_LIST_MAX:
         pal = per_album_of(conn, scope).subquery("per_album")
         album_rows: Sequence[Any] = _with_first_last(
