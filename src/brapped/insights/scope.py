@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -146,6 +146,9 @@ def change(current: float, previous: float) -> float | None:
 PLAY_ORDER = ("user_id", "end_ms", "seq")
 # Past this span a period's per-track sums read the whole track index (see `per_track`).
 LONG_RANGE = timedelta(days=550)
+# The end of a scope "from an instant on" that must still be a range for SQLite's planner (see
+# `summaries.recent`): never a long range, whatever its span (the plays after a recent instant).
+OPEN_END = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def period_plays(scope: Scope, period: Period) -> Select[Any]:
@@ -216,7 +219,12 @@ def per_track(scope: Scope, source: FromClause | None = None) -> Select[Any]:
     # looking up every play's row and sorting them by track: 0.5 s for six years of a
     # 1,000,000-play history. Past a year and a half, the (track_id, played_at, ms_played, ...)
     # index read whole is faster (in track order, every column in it: 0.13 s whatever the range).
-    long_range = scope.start is not None and scope.end is not None and scope.end - scope.start > LONG_RANGE
+    long_range = (
+        scope.start is not None
+        and scope.end is not None
+        and scope.end != OPEN_END
+        and scope.end - scope.start > LONG_RANGE
+    )
     return (
         select(
             plays.c.track_id.label("track_id"),

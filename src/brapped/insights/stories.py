@@ -108,7 +108,7 @@ def artist_story(
     # Rank among every artist by plays (any credit), all time: 1 + artists with more plays.
     # Per-artist sums of per-track sums (not every play joined to its credits: 2x slower), read
     # from the stored sums when they are fresh (brapped.insights.summaries).
-    per_artist = per_artist_of(conn, scope).subquery("per_artist")
+    per_artist = per_artist_of(conn, scope, names=False).subquery("per_artist")
     ahead = conn.execute(select(func.count()).where(per_artist.c.plays > int(m["plays"]))).scalar_one()
     is_various = artist_id == VARIOUS_ARTISTS_ID or str(m["name"]).lower() == VARIOUS_ARTISTS_NAME
 

@@ -44,6 +44,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from brapped.insights.period import LocalTime, Period, date_to_day, zone
 from brapped.insights.scope import (
+    OPEN_END,
     PER_TRACK_COLUMNS,
     Scope,
     materialized,
@@ -68,8 +69,6 @@ if TYPE_CHECKING:
     from brapped.insights.summary import Cell
 
 log = logging.getLogger(__name__)
-
-END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 
 # Plays of the last week stay out of the sums: sync keeps adjusting them (estimated lengths are
 # re-estimated when the next play arrives), and a change to a summed play forces a rebuild.
@@ -326,7 +325,7 @@ def recent(scope: Scope, found: State) -> Scope:
     (track_id, ...) index to group by track, a million entries for the week of plays that a
     range of the played_at index gives at once.
     """
-    return Scope(scope.user_id, found.cutoff, scope.end or END_OF_TIME, scope.stream_threshold_ms)
+    return Scope(scope.user_id, found.cutoff, scope.end or OPEN_END, scope.stream_threshold_ms)
 
 
 def per_track_of(conn: Connection, scope: Scope, track_ids: Any = None) -> Select[Any]:

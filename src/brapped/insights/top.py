@@ -107,9 +107,13 @@ ARTIST_SUMS = (
 ALBUM_SUMS = ("plays", "streams", "ms_played")
 
 
-def per_artist_of(conn: Connection, scope: Scope) -> Select[Any]:
+def per_artist_of(conn: Connection, scope: Scope, *, names: bool = True) -> Select[Any]:
     """`per_artist` of the scope's per-track sums, from `artist_totals` when the summaries cover
-    the scope (brapped.insights.summaries): the same columns and numbers, thousands of rows read."""
+    the scope (brapped.insights.summaries): the same columns and numbers, thousands of rows read.
+
+    `names=False`: without the `name` column, when the sums are all that is needed (a rank): from
+    the summaries, no lookup of every artist's name.
+    """
     found = summaries.covering(conn, scope)
     if found is None:
         return per_artist(per_track_of(conn, scope).subquery("per_track"))
@@ -119,11 +123,12 @@ def per_artist_of(conn: Connection, scope: Scope) -> Select[Any]:
         summed = summed.where(at.c.user_id == scope.user_id)
     later = per_artist(per_track(summaries.recent(scope, found)).subquery("later_track")).subquery("later")
     both = union_all(summed, select(later.c.artist_id, *(later.c[c] for c in ARTIST_SUMS))).subquery("both")
-    merged = (
-        select(both.c.artist_id, *(func.sum(both.c[c]).label(c) for c in ARTIST_SUMS))
-        .group_by(both.c.artist_id)
-        .subquery("merged")
+    merged_rows = select(both.c.artist_id, *(func.sum(both.c[c]).label(c) for c in ARTIST_SUMS)).group_by(
+        both.c.artist_id
     )
+    if not names:
+        return merged_rows
+    merged = merged_rows.subquery("merged")
     return select(
         merged.c.artist_id, artists.c.name.label("name"), *(merged.c[c] for c in ARTIST_SUMS)
     ).select_from(merged.join(artists, artists.c.id == merged.c.artist_id))
