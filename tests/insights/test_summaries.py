@@ -22,7 +22,15 @@ from brapped.insights import summaries as summaries_module
 from brapped.insights.overview import overview
 from brapped.insights.scope import LONG_RANGE, OPEN_END, per_track
 from brapped.insights.stories import artist_story, track_story
-from brapped.insights.summaries import days_and_clock, grid_of, per_track_of, refresh, refresh_store, state
+from brapped.insights.summaries import (
+    days_and_clock,
+    grid_of,
+    per_track_of,
+    per_track_table,
+    refresh,
+    refresh_store,
+    state,
+)
 from brapped.insights.summary import day_hour_grid
 from brapped.insights.top import per_album, per_album_of, per_artist, per_artist_of, top
 from brapped.insights.wrapped import listening_clock
@@ -99,6 +107,8 @@ def test_reports_read_from_the_sums_equal_reports_read_from_plays(
         for user in (None, "u1"):
             for scope in (Scope(user, None, None, threshold), Scope.of(periods[0], user, threshold)):
                 assert _rows(conn, per_track_of(conn, scope)) == _rows(conn, per_track(scope))
+                with per_track_table(conn, scope) as table:
+                    assert _rows(conn, select(table)) == _rows(conn, per_track(scope))
                 plain = per_track(scope).subquery()
                 assert _rows(conn, per_artist_of(conn, scope)) == _rows(conn, per_artist(plain))
                 albums = per_album(plain).subquery()

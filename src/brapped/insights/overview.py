@@ -8,7 +8,7 @@ from sqlalchemy import Connection
 
 from brapped.insights.period import Period
 from brapped.insights.scope import Scope, alongside, materialized
-from brapped.insights.summaries import covering, days_and_clock, per_track_of
+from brapped.insights.summaries import covering, days_and_clock, per_track_table
 from brapped.insights.summary import totals
 from brapped.insights.top import (
     per_album,
@@ -44,7 +44,7 @@ def overview(
     calendar_later = alongside(conn, lambda other: days_and_clock(other, scope, period))
     covered = covering(conn, scope) is not None
     with (
-        materialized(conn, per_track_of(conn, scope)) as pt,
+        per_track_table(conn, scope) as pt,
         # All time: from the stored per-artist and per-album sums, not ~50,000 tracks' credits.
         materialized(conn, per_artist_of(conn, scope) if covered else per_artist(pt)) as pa,
         materialized(conn, per_album_of(conn, scope) if covered else per_album(pt)) as pal,

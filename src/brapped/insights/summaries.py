@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import logging
 from bisect import bisect_left
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -31,15 +33,19 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    Table,
     case,
     cast,
     delete,
     func,
     insert,
     select,
+    true,
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from brapped.insights.period import LocalTime, Period, date_to_day, zone
@@ -349,6 +355,42 @@ def per_track_of(conn: Connection, scope: Scope, track_ids: Any = None) -> Selec
     return select(
         both.c.track_id.label("track_id"), *(func.sum(both.c[c]).label(c) for c in PER_TRACK_COLUMNS)
     ).group_by(both.c.track_id)
+
+
+@contextmanager
+def per_track_table(conn: Connection, scope: Scope) -> Iterator[Table]:
+    """`materialized(conn, per_track_of(conn, scope))`, built faster from `track_totals` when it
+    holds one row per track of the scope (one account, or the scope's account).
+
+    Then the summed rows are copied as they are and the plays after the cutoff added onto them by
+    an upsert on the track, instead of grouping the union of both (on a million plays, ~50,000
+    summed rows: half the time).
+    """
+    found = covering(conn, scope)
+    tt = track_totals
+    one_account = scope.user_id is not None or (
+        conn.execute(select(func.min(tt.c.user_id) == func.max(tt.c.user_id))).scalar()
+    )
+    if found is None or not one_account:
+        with materialized(conn, per_track_of(conn, scope)) as table:
+            yield table
+        return
+    summed = select(tt.c.track_id, *(tt.c[c] for c in PER_TRACK_COLUMNS))
+    if scope.user_id is not None:
+        summed = summed.where(tt.c.user_id == scope.user_id)
+    with materialized(conn, summed) as table:
+        conn.exec_driver_sql(f"CREATE UNIQUE INDEX {table.name}_track ON {table.name} (track_id)")
+        later = per_track(recent(scope, found)).subquery("later")
+        dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        # WHERE: SQLite reads "SELECT ... ON CONFLICT" as a join constraint without one.
+        rows = select(later.c.track_id, *(later.c[c] for c in PER_TRACK_COLUMNS)).where(true())
+        statement = dialect_insert(table).from_select(["track_id", *PER_TRACK_COLUMNS], rows)
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.track_id],
+            set_={c: table.c[c] + statement.excluded[c] for c in PER_TRACK_COLUMNS},
+        )
+        conn.execute(statement)
+        yield table
 
 
 def grid_of(conn: Connection, scope: Scope, period: Period) -> list[Cell]:
