@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import Connection, Select, Table, and_, delete, exists, func, insert, or_, select
+from sqlalchemy import Connection, Table, and_, delete, exists, func, insert, or_, select
 
 from brapped.errors import BrappedError
 from brapped.insights.scope import Scope, by_codepoint, not_various_artists
@@ -144,22 +144,79 @@ class _Hit(NamedTuple):
     last_played: datetime
 
 
-def _with_first_last(
-    conn: Connection, ranked: Select[Any], key: Any, joined: Any, scope: Scope
-) -> list[_Hit]:
-    """The ranked (id, name, plays) rows with when each was first and last played (a few index probes)."""
-    rows = conn.execute(ranked).all()
+def _played(kind: SearchKind) -> Any:
+    """The kind's table joined to the plays that count for it (any credit, for an artist)."""
+    if kind == "track":
+        return tracks.join(plays, plays.c.track_id == tracks.c.id)
+    if kind == "artist":
+        return artists.join(track_artists, track_artists.c.artist_id == artists.c.id).join(
+            plays, plays.c.track_id == track_artists.c.track_id
+        )
+    return albums.join(tracks, tracks.c.album_id == albums.c.id).join(plays, plays.c.track_id == tracks.c.id)
+
+
+def _ranked(
+    conn: Connection,
+    kind: SearchKind,
+    query: str,
+    matched: list[tuple[str, str]],
+    scope: Scope,
+    limit: int,
+    *,
+    summed: bool,
+) -> Sequence[Any]:
+    """The kind's top `limit` matches: exact ones first, then by plays (rows of id, name, plays,
+    first_played, last_played)."""
+    if not matched:
+        return []
+    entity = ENTITIES[kind]
+    where, exact, ids = _candidates(kind, query, matched, entity.c.id)
+    extra = [not_various_artists()] if kind == "artist" else []
+    first = func.min(plays.c.played_at).label("first_played")
+    last = func.max(plays.c.played_at).label("last_played")
+    tiebreak = (by_codepoint(entity.c.name), by_codepoint(entity.c.id))
+    if not (summed and len(matched) > _IN_LIST_MAX):
+        # Only what the (track_id, played_at) index holds: reading ms_played would visit every play row.
+        n_plays = func.count().label("plays")
+        return conn.execute(
+            select(entity.c.id, entity.c.name, n_plays, first, last)
+            .select_from(_played(kind))
+            .where(where, scope.where(), *extra)
+            .group_by(entity.c.id, entity.c.name)
+            .order_by(exact, n_plays.desc(), *tiebreak)
+            .limit(limit)
+        ).all()
+    # A query of a letter or two matches most of a long history: ranked by the stored sums
+    # (brapped.insights.summaries) rather than by counting every play; for tracks only the
+    # matched ones' sums, unless they are most of them (then probing each costs more).
+    if kind == "track":
+        sums = per_track_of(conn, scope, ids if len(matched) <= _FILTER_MAX else None).subquery("sums")
+        key = sums.c.track_id
+    elif kind == "artist":
+        sums = per_artist_of(conn, scope, names=False).subquery("sums")
+        key = sums.c.artist_id
+    else:
+        sums = per_album_of(conn, scope).subquery("sums")
+        key = sums.c.album_id
+    rows = conn.execute(
+        select(entity.c.id, entity.c.name, sums.c.plays)
+        .select_from(entity.join(sums, key == entity.c.id))
+        .where(where, *extra)
+        .order_by(exact, sums.c.plays.desc(), *tiebreak)
+        .limit(limit)
+    ).all()
     if not rows:
         return []
-    when = dict(
-        (item, (first, last))
-        for item, first, last in conn.execute(
-            select(key, func.min(plays.c.played_at), func.max(plays.c.played_at))
-            .select_from(joined)
-            .where(key.in_([r[0] for r in rows]), scope.where())
-            .group_by(key)
+    # When each shown hit was first and last played: a few index probes.
+    when = {
+        item: (first_played, last_played)
+        for item, first_played, last_played in conn.execute(
+            select(entity.c.id, first, last)
+            .select_from(_played(kind))
+            .where(entity.c.id.in_([r[0] for r in rows]), scope.where())
+            .group_by(entity.c.id)
         )
-    )
+    }
     return [_Hit(r[0], r[1], int(r[2]), *when[r[0]]) for r in rows]
 
 
@@ -173,109 +230,11 @@ def search(conn: Connection, query: str, *, user_id: str | None = None, limit: i
         raise BrappedError("search needs some letters or digits")
     refresh_search_names(conn)
     scope = Scope(user_id=user_id)
-    # Only what the (track_id, played_at) index holds: reading ms_played would visit every play row.
-    n_plays = func.count().label("plays")
-    first = func.min(plays.c.played_at).label("first_played")
-    last = func.max(plays.c.played_at).label("last_played")
     matched = _matched(conn, query)
-
-    # A query of a letter or two matches most of a long history: rank those by the stored sums
-    # (brapped.insights.summaries) rather than counting every play, when they are fresh.
     summed = covering(conn, scope) is not None
-    track_where, track_exact, track_ids = _candidates("track", query, matched["track"], tracks.c.id)
-    if summed and len(matched["track"]) > _IN_LIST_MAX:
-        # Only the matched tracks' sums, unless they are most of them (then probing each one
-        # costs more than summing every track).
-        few = len(matched["track"]) <= _FILTER_MAX
-        pt = per_track_of(conn, scope, track_ids if few else None).subquery("per_track")
-        track_rows: Sequence[Any] = _with_first_last(
-            conn,
-            select(tracks.c.id, tracks.c.name, pt.c.plays)
-            .select_from(tracks.join(pt, pt.c.track_id == tracks.c.id))
-            .where(track_where)
-            .order_by(track_exact, pt.c.plays.desc(), by_codepoint(tracks.c.name), by_codepoint(tracks.c.id))
-            .limit(limit),
-            plays.c.track_id,
-            plays,
-            scope,
-        )
-    else:
-        track_rows = (
-            conn.execute(
-                select(tracks.c.id, tracks.c.name, n_plays, first, last)
-                .select_from(tracks.join(plays, plays.c.track_id == tracks.c.id))
-                .where(track_where, scope.where())
-                .group_by(tracks.c.id, tracks.c.name)
-                .order_by(track_exact, n_plays.desc(), by_codepoint(tracks.c.name), by_codepoint(tracks.c.id))
-                .limit(limit)
-            ).all()
-            if matched["track"]
-            else []
-        )
-    if summed and len(matched["artist"]) > _IN_LIST_MAX:
-        pa = per_artist_of(conn, scope).subquery("per_artist")
-        artist_where, artist_exact, _ = _candidates("artist", query, matched["artist"], pa.c.artist_id)
-        artist_rows: Sequence[Any] = _with_first_last(
-            conn,
-            select(pa.c.artist_id.label("id"), pa.c.name, pa.c.plays)
-            .where(artist_where)
-            .order_by(artist_exact, pa.c.plays.desc(), by_codepoint(pa.c.name), by_codepoint(pa.c.artist_id))
-            .limit(limit),
-            track_artists.c.artist_id,
-            track_artists.join(plays, plays.c.track_id == track_artists.c.track_id),
-            scope,
-        )
-    else:
-        artist_where, artist_exact, _ = _candidates("artist", query, matched["artist"], artists.c.id)
-        artist_rows = (
-            conn.execute(
-                select(artists.c.id, artists.c.name, n_plays, first, last)
-                .select_from(
-                    artists.join(track_artists, track_artists.c.artist_id == artists.c.id).join(
-                        plays, plays.c.track_id == track_artists.c.track_id
-                    )
-                )
-                .where(artist_where, scope.where(), not_various_artists())
-                .group_by(artists.c.id, artists.c.name)
-                .order_by(
-                    artist_exact, n_plays.desc(), by_codepoint(artists.c.name), by_codepoint(artists.c.id)
-                )
-                .limit(limit)
-            ).all()
-            if matched["artist"]
-            else []
-        )
-    album_where, album_exact, _ = _candidates("album", query, matched["album"], albums.c.id)
-    if summed and len(matched["album"]) > _IN_LIST_MAX:
-        pal = per_album_of(conn, scope).subquery("per_album")
-        album_rows: Sequence[Any] = _with_first_last(
-            conn,
-            select(albums.c.id, albums.c.name, pal.c.plays)
-            .select_from(albums.join(pal, pal.c.album_id == albums.c.id))
-            .where(album_where)
-            .order_by(album_exact, pal.c.plays.desc(), by_codepoint(albums.c.name), by_codepoint(albums.c.id))
-            .limit(limit),
-            tracks.c.album_id,
-            tracks.join(plays, plays.c.track_id == tracks.c.id),
-            scope,
-        )
-    else:
-        album_rows = (
-            conn.execute(
-                select(albums.c.id, albums.c.name, n_plays, first, last)
-                .select_from(
-                    albums.join(tracks, tracks.c.album_id == albums.c.id).join(
-                        plays, plays.c.track_id == tracks.c.id
-                    )
-                )
-                .where(album_where, scope.where())
-                .group_by(albums.c.id, albums.c.name)
-                .order_by(album_exact, n_plays.desc(), by_codepoint(albums.c.name), by_codepoint(albums.c.id))
-                .limit(limit)
-            ).all()
-            if matched["album"]
-            else []
-        )
+    track_rows, artist_rows, album_rows = (
+        _ranked(conn, kind, query, matched[kind], scope, limit, summed=summed) for kind in ENTITIES
+    )
     track_artist_map = track_credits(conn, (r.id for r in track_rows))
     album_artist_map = album_credits(conn, (r.id for r in album_rows))
 
