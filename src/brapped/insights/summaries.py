@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,6 +32,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Connection,
+    FromClause,
     Select,
     Table,
     case,
@@ -344,17 +345,29 @@ def per_track_of(conn: Connection, scope: Scope, track_ids: Any = None) -> Selec
     if found is None:
         query = per_track(scope)
         return query.where(plays.c.track_id.in_(track_ids)) if track_ids is not None else query
-    summed = select(track_totals.c.track_id, *(track_totals.c[c] for c in PER_TRACK_COLUMNS))
-    if scope.user_id is not None:
-        summed = summed.where(track_totals.c.user_id == scope.user_id)
     later = per_track(recent(scope, found))
     if track_ids is not None:
-        summed = summed.where(track_totals.c.track_id.in_(track_ids))
         later = later.where(plays.c.track_id.in_(track_ids))
-    both = union_all(summed, later).subquery("summed")
-    return select(
-        both.c.track_id.label("track_id"), *(func.sum(both.c[c]).label(c) for c in PER_TRACK_COLUMNS)
-    ).group_by(both.c.track_id)
+    return merged(track_totals, "track_id", PER_TRACK_COLUMNS, later.subquery("later"), scope, track_ids)
+
+
+def merged(
+    table: Table, key: str, columns: Sequence[str], later: FromClause, scope: Scope, only: Any = None
+) -> Select[Any]:
+    """The stored sums of `table` (of the scope's account) plus `later` (the same sums of the plays
+    after the cutoff), per `key`: the sums of every play of a covering scope.
+
+    `only`: just these keys (a list or a subquery); `later` must be limited to them already.
+    """
+    summed = select(table.c[key], *(table.c[c] for c in columns))
+    if scope.user_id is not None:
+        summed = summed.where(table.c.user_id == scope.user_id)
+    if only is not None:
+        summed = summed.where(table.c[key].in_(only))
+    both = union_all(summed, select(later.c[key], *(later.c[c] for c in columns))).subquery("both")
+    return select(both.c[key].label(key), *(func.sum(both.c[c]).label(c) for c in columns)).group_by(
+        both.c[key]
+    )
 
 
 @contextmanager

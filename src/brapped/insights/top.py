@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from sqlalchemy import Connection, FromClause, Select, case, func, select, tuple_, union_all
+from sqlalchemy import Connection, FromClause, Select, case, func, select, tuple_
 
 from brapped.errors import BrappedError
 from brapped.insights import summaries
@@ -117,15 +117,8 @@ def per_artist_of(conn: Connection, scope: Scope, *, names: bool = True) -> Sele
     found = summaries.covering(conn, scope)
     if found is None:
         return per_artist(per_track_of(conn, scope).subquery("per_track"))
-    at = artist_totals
-    summed = select(at.c.artist_id, *(at.c[c] for c in ARTIST_SUMS))
-    if scope.user_id is not None:
-        summed = summed.where(at.c.user_id == scope.user_id)
     later = per_artist(per_track(summaries.recent(scope, found)).subquery("later_track")).subquery("later")
-    both = union_all(summed, select(later.c.artist_id, *(later.c[c] for c in ARTIST_SUMS))).subquery("both")
-    merged_rows = select(both.c.artist_id, *(func.sum(both.c[c]).label(c) for c in ARTIST_SUMS)).group_by(
-        both.c.artist_id
-    )
+    merged_rows = summaries.merged(artist_totals, "artist_id", ARTIST_SUMS, later, scope)
     if not names:
         return merged_rows
     merged = merged_rows.subquery("merged")
@@ -140,18 +133,10 @@ def per_album_of(conn: Connection, scope: Scope) -> Select[Any]:
     found = summaries.covering(conn, scope)
     if found is None:
         return per_album(per_track_of(conn, scope).subquery("per_track"))
-    al = album_totals
-    summed = select(al.c.album_id, *(al.c[c] for c in ALBUM_SUMS))
-    if scope.user_id is not None:
-        summed = summed.where(al.c.user_id == scope.user_id)
-    later = per_album(per_track(summaries.recent(scope, found)).subquery("later_track")).subquery("later")
-    both = union_all(
-        summed,
-        select(later.c.album_id, *(later.c[c] for c in ALBUM_SUMS)).where(later.c.album_id.is_not(None)),
-    ).subquery("both")
-    return select(
-        both.c.album_id.label("album_id"), *(func.sum(both.c[c]).label(c) for c in ALBUM_SUMS)
-    ).group_by(both.c.album_id)
+    rows = per_album(per_track(summaries.recent(scope, found)).subquery("later_track")).subquery("rows")
+    # Tracks not resolved yet sum up under a NULL album: nothing any report shows or counts.
+    later = select(rows).where(rows.c.album_id.is_not(None)).subquery("later")
+    return summaries.merged(album_totals, "album_id", ALBUM_SUMS, later, scope)
 
 
 def top_artists_from(
