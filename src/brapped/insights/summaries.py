@@ -406,6 +406,22 @@ def per_track_table(conn: Connection, scope: Scope) -> Iterator[Table]:
         yield table
 
 
+def _hours_of(scope: Scope, period: Period) -> list[ColumnElement[bool]]:
+    """The rows of `hour_totals` on the period's local days, of the scope's account."""
+    conditions = [
+        hour_totals.c.day >= date_to_day(period.start),
+        hour_totals.c.day <= date_to_day(period.end),
+    ]
+    if scope.user_id is not None:
+        conditions.append(hour_totals.c.user_id == scope.user_id)
+    return conditions
+
+
+def _after_cutoff(scope: Scope, period: Period, found: State) -> Scope:
+    """The period's plays that `hour_totals` does not hold: from the cutoff to its end."""
+    return Scope(scope.user_id, found.cutoff, period.end_utc, scope.stream_threshold_ms)
+
+
 def grid_of(conn: Connection, scope: Scope, period: Period) -> list[Cell]:
     """`summary.day_hour_grid(conn, scope, period)`, from `hour_totals` where it can."""
     # Imported here: brapped.insights.summary reads per-track sums through this module.
@@ -417,10 +433,7 @@ def grid_of(conn: Connection, scope: Scope, period: Period) -> list[Cell]:
         # and again for the hour.
         with materialized(conn, period_plays(scope, period)) as pp:
             return day_hour_grid(conn, scope, period, source=pp)
-    first, end = date_to_day(period.start), date_to_day(period.end)
-    conditions: list[ColumnElement[bool]] = [hour_totals.c.day >= first, hour_totals.c.day <= end]
-    if scope.user_id is not None:
-        conditions.append(hour_totals.c.user_id == scope.user_id)
+    conditions = _hours_of(scope, period)
     total = [
         cast(func.sum(hour_totals.c[c]), BigInteger) for c in ("plays", "streams", "ms_played")
     ]  # BIGINT: PostgreSQL's SUM of BIGINT is NUMERIC, which psycopg turns into Decimal
@@ -433,8 +446,7 @@ def grid_of(conn: Connection, scope: Scope, period: Period) -> list[Cell]:
     cells = list(map(Cell._make, rows))
     if period.end_utc <= found.cutoff:
         return cells
-    later = Scope(scope.user_id, found.cutoff, period.end_utc, scope.stream_threshold_ms)
-    recent = day_hour_grid(conn, later, period)
+    recent = day_hour_grid(conn, _after_cutoff(scope, period, found), period)
     if not recent:
         return cells
     # The plays after the cutoff fall on its local day and later: only those cells can meet.
@@ -473,12 +485,7 @@ def days_and_clock(conn: Connection, scope: Scope, period: Period) -> tuple[dict
     from brapped.insights.summary import day_hour_grid
 
     ht = hour_totals
-    conditions: list[ColumnElement[bool]] = [
-        ht.c.day >= date_to_day(period.start),
-        ht.c.day <= date_to_day(period.end),
-    ]
-    if scope.user_id is not None:
-        conditions.append(ht.c.user_id == scope.user_id)
+    conditions = _hours_of(scope, period)
     ms_sum = cast(func.sum(ht.c.ms_played), BigInteger)
     per_day = {
         int(day): int(ms)
@@ -495,8 +502,7 @@ def days_and_clock(conn: Connection, scope: Scope, period: Period) -> tuple[dict
         ms[day][hour] += m
         counts[day][hour] += n
     if period.end_utc > found.cutoff:
-        later = Scope(scope.user_id, found.cutoff, period.end_utc, scope.stream_threshold_ms)
-        for cell in day_hour_grid(conn, later, period):
+        for cell in day_hour_grid(conn, _after_cutoff(scope, period, found), period):
             per_day[cell.day] = per_day.get(cell.day, 0) + cell.ms_played
             ms[(cell.day + 3) % 7][cell.hour] += cell.ms_played
             counts[(cell.day + 3) % 7][cell.hour] += cell.plays
