@@ -35,7 +35,6 @@ from sqlalchemy import (
     FromClause,
     Select,
     Table,
-    case,
     cast,
     delete,
     func,
@@ -55,7 +54,6 @@ from brapped.insights.scope import (
     PER_TRACK_COLUMNS,
     Scope,
     materialized,
-    not_various_artists,
     per_track,
     period_plays,
 )
@@ -63,13 +61,10 @@ from brapped.store import Store
 from brapped.store.tables import (
     album_totals,
     artist_totals,
-    artists,
     hour_totals,
     plays,
     summary_state,
-    track_artists,
     track_totals,
-    tracks,
 )
 
 if TYPE_CHECKING:
@@ -226,47 +221,19 @@ def _clear(conn: Connection) -> None:
 
 
 def _build_artists_and_albums(conn: Connection) -> None:
-    """Per-artist and per-album sums from `track_totals`, as `top.per_artist` and `top.per_album`
-    compute them from per-track sums (Various Artists left out; tracks without an album too)."""
-    tt = track_totals
-    main = track_artists.c.position == 0
-    conn.execute(
-        insert(artist_totals).from_select(
-            [c.name for c in artist_totals.columns],
-            select(
-                tt.c.user_id,
-                track_artists.c.artist_id,
-                func.sum(tt.c.plays),
-                func.sum(tt.c.streams),
-                func.sum(tt.c.ms_played),
-                func.sum(case((main, tt.c.plays), else_=0)),
-                func.sum(case((main, 0), else_=tt.c.plays)),
-                func.sum(case((main, tt.c.ms_played), else_=0)),
-                func.sum(case((main, 0), else_=tt.c.ms_played)),
-                func.sum(case((main, tt.c.streams), else_=0)),
-            )
-            .select_from(
-                tt.join(track_artists, track_artists.c.track_id == tt.c.track_id).join(
-                    artists, artists.c.id == track_artists.c.artist_id
-                )
-            )
-            .where(not_various_artists())
-            .group_by(tt.c.user_id, track_artists.c.artist_id),
-        )
-    )
+    """Per-artist and per-album sums from `track_totals`, per account: `top.per_artist` and
+    `top.per_album` of it (Various Artists left out; tracks without an album too)."""
+    # Imported here: brapped.insights.top reads its sums through this module.
+    from brapped.insights.top import per_album, per_artist
+
+    artist_sums = per_artist(track_totals, by_user=True).subquery("artist_sums")
+    columns = [c.name for c in artist_totals.columns]
+    conn.execute(insert(artist_totals).from_select(columns, select(*(artist_sums.c[c] for c in columns))))
+    album_sums = per_album(track_totals, by_user=True).subquery("album_sums")
+    columns = [c.name for c in album_totals.columns]
     conn.execute(
         insert(album_totals).from_select(
-            [c.name for c in album_totals.columns],
-            select(
-                tt.c.user_id,
-                tracks.c.album_id,
-                func.sum(tt.c.plays),
-                func.sum(tt.c.streams),
-                func.sum(tt.c.ms_played),
-            )
-            .select_from(tt.join(tracks, tracks.c.id == tt.c.track_id))
-            .where(tracks.c.album_id.is_not(None))
-            .group_by(tt.c.user_id, tracks.c.album_id),
+            columns, select(*(album_sums.c[c] for c in columns)).where(album_sums.c.album_id.is_not(None))
         )
     )
 

@@ -66,11 +66,14 @@ def top_artists(
     return top_artists_from(conn, pa, by=by, limit=limit)
 
 
-def per_artist(pt: FromClause) -> Select[Any]:
+def per_artist(pt: FromClause, *, by_user: bool = False) -> Select[Any]:
     """Per-artist sums (`artist_id`, `name`, plays, streams, ms and their main/featured split) of
-    per-track sums `pt`: every credited artist except "Various Artists"."""
+    per-track sums `pt`: every credited artist except "Various Artists".
+
+    `by_user`: per account too (`pt` has a `user_id` column; the result gets one).
+    """
     main = track_artists.c.position == 0
-    return (
+    query = (
         select(
             artists.c.id.label("artist_id"),
             artists.c.name.label("name"),
@@ -92,6 +95,7 @@ def per_artist(pt: FromClause) -> Select[Any]:
         .where(not_various_artists())
         .group_by(artists.c.id, artists.c.name)
     )
+    return query.add_columns(pt.c.user_id).group_by(pt.c.user_id) if by_user else query
 
 
 ARTIST_SUMS = (
@@ -302,10 +306,10 @@ def track_rows(conn: Connection, rows: list[Any], first_rank: int = 1) -> list[d
     ]
 
 
-def per_album(pt: FromClause) -> Select[Any]:
+def per_album(pt: FromClause, *, by_user: bool = False) -> Select[Any]:
     """Per-album sums (`album_id`, plays, streams, ms) of per-track sums `pt`; tracks without an
-    album (not resolved yet) sum up under a NULL `album_id`."""
-    return (
+    album (not resolved yet) sum up under a NULL `album_id`. `by_user`: as for `per_artist`."""
+    query = (
         select(
             tracks.c.album_id.label("album_id"),
             func.sum(pt.c.plays).label("plays"),
@@ -315,6 +319,7 @@ def per_album(pt: FromClause) -> Select[Any]:
         .select_from(pt.join(tracks, tracks.c.id == pt.c.track_id))
         .group_by(tracks.c.album_id)
     )
+    return query.add_columns(pt.c.user_id).group_by(pt.c.user_id) if by_user else query
 
 
 def top_albums(
