@@ -90,10 +90,19 @@ def run(args: list[str], env: dict[str, str], timeout: float = 120) -> subproces
 
 
 def kill_when(
-    proc: subprocess.Popen[str], ready: Callable[[], bool], delay: float, timeout: float = 60
+    proc: subprocess.Popen[str],
+    ready: Callable[[], bool],
+    delay: float,
+    timeout: float = 60,
+    *,
+    probe: Probe | None = None,
 ) -> bool:
     """SIGKILL `proc` `delay` seconds after `ready()` first holds. Returns False when the process had
-    already finished by then (not a crash point), True when it was killed mid-run."""
+    already finished by then (not a crash point), True when it was killed mid-run.
+
+    `probe`: the database the process wrote; returns only once the server is done with the killed
+    process's sessions (see `Probe.settle`), so what is read next is what the crash left.
+    """
     deadline = time.monotonic() + timeout
     while not ready():
         if proc.poll() is not None:
@@ -111,6 +120,8 @@ def kill_when(
         return False
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
+    if probe is not None:
+        probe.settle()
     if proc.returncode == 0:  # it finished in the instant between the check above and the signal
         return False
     assert proc.returncode == -signal.SIGKILL
@@ -131,6 +142,25 @@ class Probe:
                 return conn.execute(text(sql)).scalar()
         except Exception:  # the table may not exist yet, or the file be locked for a moment
             return None
+
+    def settle(self, timeout: float = 30) -> None:
+        """Wait until no other session of this PostgreSQL database is busy (in a statement or a
+        transaction).
+
+        A client killed just after sending COMMIT leaves the server to finish that commit: reading
+        at once, one query could miss a file's row that the next one finds the plays of.
+        SQLite has no server: a dead process commits nothing more.
+        """
+        if self.engine.dialect.name != "postgresql":
+            return
+        deadline = time.monotonic() + timeout
+        while self.scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND state <> 'idle'"
+        ):
+            if time.monotonic() > deadline:
+                raise AssertionError("the killed process's database sessions did not end")
+            time.sleep(0.01)
 
     def count(self, table: str) -> int:
         return int(self.scalar(f"SELECT count(*) FROM {table}") or 0)

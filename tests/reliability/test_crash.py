@@ -53,7 +53,10 @@ def test_import_killed_at_five_points_then_rerun(db_url: str, tmp_path: Path) ->
             proc = start(args, env)
             # Wait for the next file(s) to commit, then a little more: the kill lands in the next one.
             killed = kill_when(
-                proc, lambda t=target: probe.count("imported_files") >= t, delay=rng.uniform(0, 0.08)
+                proc,
+                lambda t=target: probe.count("imported_files") >= t,
+                delay=rng.uniform(0, 0.08),
+                probe=probe,
             )
             kills += killed
             # All or nothing per file: the plays stored are exactly those of the files recorded.
@@ -90,7 +93,9 @@ def test_sync_killed_at_four_points_then_rerun(db_url: str, tmp_path: Path, serv
             before = emu.counters.v1_total
             proc = start(args, env)
             # Killed once it talks to Spotify: during the fetch, the write, or the enrichment after it.
-            kills += kill_when(proc, lambda b=before: emu.counters.v1_total > b, delay=rng.uniform(0, 0.25))
+            kills += kill_when(
+                proc, lambda b=before: emu.counters.v1_total > b, delay=rng.uniform(0, 0.25), probe=probe
+            )
             rows = stored_plays(probe)
             assert len(rows) == len(set(rows))
             assert set(rows) <= api_truth(emu, first, emu.clock.now())
@@ -126,7 +131,7 @@ def test_migrate_killed_at_four_points_then_rerun(db_url: str, tmp_path: Path) -
                 if share == 0
                 else (lambda s=share: target.count("plays") >= s * total)
             )
-            kills += kill_when(proc, ready, delay=rng.uniform(0, 0.05))
+            kills += kill_when(proc, ready, delay=rng.uniform(0, 0.05), probe=target)
             rows = stored_plays(target)
             assert len(rows) == len(set(rows))
             dangling = target.scalar(
