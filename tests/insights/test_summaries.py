@@ -216,7 +216,14 @@ def test_any_change_to_a_summed_play_makes_the_sums_stale(store: Store, change: 
 
 @pytest.mark.parametrize(
     "change",
-    ["add a credit", "drop a credit", "move a credit", "change an album", "rename an artist"],
+    [
+        "add a credit",
+        "drop a credit",
+        "move a credit",
+        "change an album",
+        "rename an artist",
+        "rename away from various artists",
+    ],
 )
 def test_changes_to_the_credits_or_albums_of_summed_tracks_make_the_sums_stale(
     store: Store, change: str
@@ -233,6 +240,10 @@ def test_changes_to_the_credits_or_albums_of_summed_tracks_make_the_sums_stale(
             conn.execute(update(credits).where(credits.c.track_id == "t3").values(artist_id="a1"))
         elif change == "change an album":
             conn.execute(update(tables.tracks).where(tables.tracks.c.id == "t3").values(album_id="al1"))
+        elif change == "rename away from various artists":
+            # Featured on the summed t5 but left out of the sums under that name (revision 0008).
+            artist = "name:0123456789abcdef0123"
+            conn.execute(update(tables.artists).where(tables.artists.c.id == artist).values(name="Z"))
         else:
             conn.execute(
                 update(tables.artists).where(tables.artists.c.id == "a3").values(name="Various Artists")
@@ -249,6 +260,7 @@ def test_catalogue_changes_the_sums_do_not_read_leave_them_fresh(store: Store) -
     with store.begin() as conn:
         # A new track with its credits (what sync adds), a summed track's other details, an
         # artist's other details, a rename of an artist no summed play credits.
+        conn.execute(insert(tables.artists).values(id="a9", name="Nobody"))
         conn.execute(insert(tables.tracks).values(id="t9", name="Nine", album_id="al1"))
         conn.execute(insert(tables.track_artists).values(track_id="t9", position=0, artist_id="a1"))
         conn.execute(
@@ -257,9 +269,7 @@ def test_catalogue_changes_the_sums_do_not_read_leave_them_fresh(store: Store) -
         conn.execute(
             update(tables.artists).where(tables.artists.c.id == "a3").values(image_url="x", name="Gamma")
         )
-        conn.execute(
-            update(tables.artists).where(tables.artists.c.id == "name:0123456789abcdef0123").values(name="Z")
-        )
+        conn.execute(update(tables.artists).where(tables.artists.c.id == "a9").values(name="Somebody"))
     assert not _stale(store)
 
 

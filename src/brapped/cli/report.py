@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from brapped.cli.context import AppContext, emit_json, emit_rows, format_option, pass_app
-from brapped.insights import KINDS, Period, Scope, day_report, top, wrapped
+from brapped.insights import KINDS, Period, Scope, day_report, kept_wrapped, top
 from brapped.insights.daily import today as local_today
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -220,13 +220,14 @@ def wrapped_cmd(
     period = _period(app, year, start, end, window)
     settings = app.settings
     with app.store().connect() as conn:
-        data = wrapped(
+        data = kept_wrapped(
             conn,
             period,
             user_id=user_id,
             stream_threshold_ms=settings.stream_threshold_ms,
             session_gap_minutes=settings.session_gap_minutes,
             limit=limit,
+            now=app.clock.now(),
         )
     if fmt == "json":
         emit_json(app, data)

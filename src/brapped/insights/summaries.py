@@ -63,6 +63,7 @@ from brapped.store.tables import (
     artist_totals,
     hour_totals,
     plays,
+    report_state,
     summary_state,
     track_totals,
 )
@@ -162,6 +163,7 @@ def refresh(conn: Connection, timezone: str, stream_threshold_ms: int, now: date
         if found is None:
             return Refreshed("fresh", "no plays")
         _clear(conn)
+        _next_generation(conn)
         return Refreshed("cleared", "no plays")
     reason = _why_rebuild(found, timezone, stream_threshold_ms, newest)
     if reason is None:
@@ -171,6 +173,7 @@ def refresh(conn: Connection, timezone: str, stream_threshold_ms: int, now: date
     day = newest.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     cutoff = day - KEEP_RECENT
     first = conn.execute(select(func.min(plays.c.played_at)).where(plays.c.played_at < cutoff)).scalar_one()
+    _next_generation(conn)
     tracks = hours = 0
     if first is not None:
         scope = Scope(None, None, cutoff, stream_threshold_ms)
@@ -218,6 +221,14 @@ def try_refresh(store: Store, timezone: str, stream_threshold_ms: int, now: date
 def _clear(conn: Connection) -> None:
     for table in (summary_state, track_totals, artist_totals, album_totals, hour_totals):
         conn.execute(delete(table))
+
+
+def _next_generation(conn: Connection) -> None:
+    """Every result kept for a closed period (brapped.insights.kept) is out of date after a rebuild:
+    the rebuild may follow a change to the plays it summed."""
+    conn.execute(
+        update(report_state).where(report_state.c.id == 1).values(generation=report_state.c.generation + 1)
+    )
 
 
 def _build_artists_and_albums(conn: Connection) -> None:

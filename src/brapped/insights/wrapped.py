@@ -20,6 +20,7 @@ from sqlalchemy import (
     union_all,
 )
 
+from brapped.insights import kept
 from brapped.insights.period import Period, date_to_day, day_to_date, int_literal
 from brapped.insights.scope import (
     PLAY_ORDER,
@@ -114,6 +115,29 @@ def wrapped(
             },
             "spoken_word": spoken_word(conn, scope),
         }
+
+
+def kept_wrapped(
+    conn: Connection,
+    period: Period,
+    *,
+    user_id: str | None = None,
+    stream_threshold_ms: int = 30_000,
+    session_gap_minutes: int = 30,
+    limit: int = 100,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """`wrapped`, read back from the database when its period is closed and it was computed
+    before (brapped.insights.kept); computed, and kept when the period is closed, otherwise."""
+    settings: dict[str, Any] = {
+        "user_id": user_id,
+        "stream_threshold_ms": stream_threshold_ms,
+        "session_gap_minutes": session_gap_minutes,
+        "limit": limit,
+    }
+    return kept.through(
+        conn, kept.key("wrapped", period, **settings), period, lambda: wrapped(conn, period, **settings), now
+    )
 
 
 def _totals(conn: Connection, scope: Scope) -> dict[str, Any]:

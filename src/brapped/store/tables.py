@@ -327,6 +327,30 @@ hour_totals = Table(
     sqlite_with_rowid=False,  # stored in key order: a range of days is read without lookups
 )
 
+# Derived: whole results of reports over closed periods (brapped.insights.kept), each valid while
+# `report_state.generation` is the one it was computed under. Triggers (revision 0008) and every
+# summaries rebuild move the generation on. Not copied or exported.
+report_state = Table(
+    "report_state",
+    metadata,
+    Column("id", Integer, primary_key=True, comment="always 1: one row"),
+    Column(
+        "generation",
+        BigInteger,
+        nullable=False,
+        comment="goes up with every summaries rebuild and every change to what reports show",
+    ),
+)
+kept_reports = Table(
+    "kept_reports",
+    metadata,
+    Column("key", String(512), primary_key=True, comment="the report and its settings"),
+    Column("generation", BigInteger, nullable=False, comment="report_state.generation then"),
+    Column("code", String(64), nullable=False, comment="fingerprint of the code"),
+    Column("built_at", UTCDateTime, nullable=False),
+    Column("payload", Text, nullable=False, comment="the result, as JSON"),
+)
+
 # Tables in an order that satisfies foreign keys (for copying, truncating, counting).
 TABLES_IN_ORDER: tuple[Table, ...] = (
     accounts,

@@ -27,7 +27,7 @@ from brapped.insights.top import (
     track_query,
     track_rows,
 )
-from brapped.insights.wrapped import wrapped
+from brapped.insights.wrapped import kept_wrapped
 from brapped.store.tables import albums, artists, tracks
 from brapped.web.picker import Picked
 
@@ -122,8 +122,8 @@ def top_document(
 def wrapped_report(
     conn: Connection, period: Period, stream_threshold_ms: int, session_gap_minutes: int, limit: int = 100
 ) -> dict[str, Any]:
-    """Wrapped, as `brapped report wrapped --format json` gives it."""
-    return wrapped(
+    """Wrapped, as `brapped report wrapped --format json` gives it (kept for closed periods)."""
+    return kept_wrapped(
         conn,
         period,
         stream_threshold_ms=stream_threshold_ms,
