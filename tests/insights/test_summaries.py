@@ -394,10 +394,50 @@ def test_short_searches_ranked_by_the_sums_equal_searches_over_every_play(
         with store.begin() as conn:
             assert summaries_module.covering(conn, Scope()) is not None
             ranked = search_module.search(conn, query)  # (folds the names first)
-            assert all(len(hits) > 10 for hits in search_module._matched(conn, query).values())
+            assert all(hits.total > 10 for hits in search_module._matched(conn, query).values())
             summaries_module.mark_stale(conn)
             plain = search_module.search(conn, query)
         assert ranked == plain
         assert all(len(ranked[kind]) == 10 for kind in ("tracks", "artists", "albums"))
     finally:
         store.close()
+
+
+def test_a_short_search_finds_tracks_that_overtook_since_the_cutoff_and_ties(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The few candidates read from the (user_id, plays) index: a track played only since the
+    cutoff that now ranks first, ties at the last place, the exact match ahead of all."""
+    search_module = sys.modules["brapped.insights.search"]
+    monkeypatch.setattr(search_module, "_IN_LIST_MAX", 3)
+    stored_plays = {f"s{i:02d}": n for i, n in enumerate([9, 7, 5, 5, 5, 3, 2, 1, 1, 1])}
+    with store.begin() as conn:
+        add_catalogue(conn)
+        names = {**{t: f"Ballad {t}" for t in stored_plays}, "late": "Late ballad", "exact": "Ballad"}
+        conn.execute(insert(tables.tracks), [{"id": t, "name": n} for t, n in names.items()])
+        rows = [
+            {"played_at": START + timedelta(days=i, hours=h), "track_id": track, "ms_played": 60_000}
+            for track, n in stored_plays.items()
+            for i, h in [(d, int(track[1:]) % 5) for d in range(n)]
+        ]
+        rows.append({"played_at": START + timedelta(days=20), "track_id": "exact", "ms_played": 60_000})
+        # 12 plays after the cutoff (a week before the newest play's day: 2024-03-23).
+        rows += [
+            {"played_at": datetime(2024, 3, 30, tzinfo=UTC) + timedelta(minutes=10 * k), "track_id": "late", "ms_played": 60_000}
+            for k in range(12)
+        ]
+        add_plays(conn, rows)
+    assert refresh_store(store, TZ, 30_000, NOW).action == "built"
+    with store.begin() as conn:
+        ranked = search_module.search(conn, "ballad", limit=4)
+        summaries_module.mark_stale(conn)
+        plain = search_module.search(conn, "ballad", limit=4)
+    assert ranked == plain
+    assert [t["id"] for t in ranked["tracks"]] == ["exact", "late", "s00", "s01"]
+    with store.begin() as conn:
+        summaries_module.refresh(conn, TZ, 30_000, NOW)
+        ranked = search_module.search(conn, "ballad", limit=5)  # the last place: three tied with 5
+        summaries_module.mark_stale(conn)
+        plain = search_module.search(conn, "ballad", limit=5)
+    assert ranked == plain
+    assert [t["id"] for t in ranked["tracks"]][:4] == ["exact", "late", "s00", "s01"]

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import Connection, Table, and_, delete, exists, func, insert, or_, select
+from sqlalchemy import ColumnElement, Connection, Table, and_, delete, exists, func, insert, or_, select
 
 from brapped.errors import BrappedError
 from brapped.insights.scope import Scope, by_codepoint, not_various_artists
-from brapped.insights.summaries import covering, per_track_of
+from brapped.insights.summaries import covering, most_played_tracks, per_track_of
 from brapped.insights.top import album_credits, per_album_of, per_artist_of, track_credits
 from brapped.store.tables import albums, artists, plays, search_names, track_artists, tracks
 
@@ -91,23 +91,42 @@ _IN_LIST_MAX = 500
 _FILTER_MAX = 10_000
 
 
-def _matched(conn: Connection, query: str) -> dict[SearchKind, list[tuple[str, str]]]:
-    """(item_id, folded) of every folded name containing `query`, per kind: one scan of the table."""
-    rows = conn.execute(
-        select(search_names.c.kind, search_names.c.item_id, search_names.c.folded).where(
-            search_names.c.folded.contains(fold(query), autoescape=True)
+class _Matches(NamedTuple):
+    """How many names of a kind contain the query; their (item_id, folded) when at most
+    `_IN_LIST_MAX`, else only those equal to the query (the exact matches)."""
+
+    total: int
+    rows: list[tuple[str, str]]
+
+
+def _matched(conn: Connection, query: str) -> dict[SearchKind, _Matches]:
+    """Per kind, how many folded names contain `query`, and which (see `_Matches`): a count over
+    the table, then the rows wanted.
+
+    A letter or two matches most names: fetching them all (50,000 rows on a long history) cost more
+    than the rest of the search; the statements then read those matches from `search_names`.
+    """
+    folded_query = fold(query)
+    contains = search_names.c.folded.contains(folded_query, autoescape=True)
+    counts = conn.execute(
+        select(*(func.count().filter(search_names.c.kind == kind) for kind in ENTITIES)).where(contains)
+    ).one()
+    found = {kind: _Matches(int(n or 0), []) for kind, n in zip(ENTITIES, counts, strict=True)}
+    if any(found.values()):
+        few = [kind for kind, matches in found.items() if matches.total <= _IN_LIST_MAX]
+        rows = conn.execute(
+            # `kind || ''`: see _candidates (a scan beats walking the primary key for a LIKE).
+            select(search_names.c.kind, search_names.c.item_id, search_names.c.folded).where(
+                contains, or_(search_names.c.kind.concat("").in_(few), search_names.c.folded == folded_query)
+            )
         )
-    )
-    found: dict[SearchKind, list[tuple[str, str]]] = {kind: [] for kind in ENTITIES}
-    for kind, item_id, folded in rows:
-        if kind in found:
-            found[kind].append((item_id, folded))
+        for kind, item_id, folded in rows:
+            if kind in found:
+                found[kind].rows.append((item_id, folded))
     return found
 
 
-def _candidates(
-    kind: SearchKind, query: str, matched: list[tuple[str, str]], id_column: Any
-) -> tuple[Any, Any, Any]:
+def _candidates(kind: SearchKind, query: str, matched: _Matches, id_column: Any) -> tuple[Any, Any, Any]:
     """(WHERE clause, exact-match-first ORDER BY term) restricting `id_column` to the matches, and
     the matched ids (a list, or a subquery) for other statements to start from.
 
@@ -116,9 +135,9 @@ def _candidates(
     the planner still starts from the matches instead of from plays.
     """
     folded_query = fold(query)
-    if len(matched) <= _IN_LIST_MAX:
-        exact = [item_id for item_id, folded in matched if folded == folded_query]
-        ids = [item_id for item_id, _ in matched]
+    if matched.total <= _IN_LIST_MAX:
+        exact = [item_id for item_id, folded in matched.rows if folded == folded_query]
+        ids = [item_id for item_id, _ in matched.rows]
         return id_column.in_(ids), id_column.in_(exact).desc(), ids
     cte = (
         select(search_names.c.item_id, search_names.c.folded)
@@ -134,6 +153,15 @@ def _candidates(
     exact_ids = select(cte.c.item_id).where(cte.c.folded == folded_query)
     ids_query = select(cte.c.item_id)
     return id_column.in_(ids_query), id_column.in_(exact_ids).desc(), ids_query
+
+
+def _contains(kind: SearchKind, item_id: Any, query: str) -> ColumnElement[bool]:
+    """Whether the item's folded name contains `query` (a lookup by the primary key)."""
+    return exists().where(
+        search_names.c.kind == kind,
+        search_names.c.item_id == item_id,
+        search_names.c.folded.contains(fold(query), autoescape=True),
+    )
 
 
 class _Hit(NamedTuple):
@@ -159,7 +187,7 @@ def _ranked(
     conn: Connection,
     kind: SearchKind,
     query: str,
-    matched: list[tuple[str, str]],
+    matched: _Matches,
     scope: Scope,
     limit: int,
     *,
@@ -167,7 +195,7 @@ def _ranked(
 ) -> Sequence[Any]:
     """The kind's top `limit` matches: exact ones first, then by plays (rows of id, name, plays,
     first_played, last_played)."""
-    if not matched:
+    if not matched.total:
         return []
     entity = ENTITIES[kind]
     where, exact, ids = _candidates(kind, query, matched, entity.c.id)
@@ -175,7 +203,7 @@ def _ranked(
     first = func.min(plays.c.played_at).label("first_played")
     last = func.max(plays.c.played_at).label("last_played")
     tiebreak = (by_codepoint(entity.c.name), by_codepoint(entity.c.id))
-    if not (summed and len(matched) > _IN_LIST_MAX):
+    if not (summed and matched.total > _IN_LIST_MAX):
         # Only what the (track_id, played_at) index holds: reading ms_played would visit every play row.
         n_plays = func.count().label("plays")
         return conn.execute(
@@ -190,7 +218,15 @@ def _ranked(
     # (brapped.insights.summaries) rather than by counting every play; for tracks only the
     # matched ones' sums, unless they are most of them (then probing each costs more).
     if kind == "track":
-        sums = per_track_of(conn, scope, ids if len(matched) <= _FILTER_MAX else None).subquery("sums")
+        only = ids if matched.total <= _FILTER_MAX else None
+        found = most_played_tracks(conn, scope, lambda track_id: _contains(kind, track_id, query), limit)
+        if found is not None:
+            # Only the few tracks that can make the list, and the exact matches (first whatever
+            # their plays): no sum over every matched track.
+            exact_ids = [item_id for item_id, folded in matched.rows if folded == fold(query)]
+            only = list({*found, *exact_ids})
+            where, exact = entity.c.id.in_(only), entity.c.id.in_(exact_ids).desc()
+        sums = per_track_of(conn, scope, only, columns=("plays",)).subquery("sums")
         key = sums.c.track_id
     elif kind == "artist":
         sums = per_artist_of(conn, scope, names=False).subquery("sums")

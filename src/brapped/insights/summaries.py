@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,6 +41,7 @@ from sqlalchemy import (
     insert,
     select,
     true,
+    union,
     union_all,
     update,
 )
@@ -313,11 +314,14 @@ def recent(scope: Scope, found: State) -> Scope:
     return Scope(scope.user_id, found.cutoff, scope.end or OPEN_END, scope.stream_threshold_ms)
 
 
-def per_track_of(conn: Connection, scope: Scope, track_ids: Any = None) -> Select[Any]:
+def per_track_of(
+    conn: Connection, scope: Scope, track_ids: Any = None, columns: Sequence[str] = PER_TRACK_COLUMNS
+) -> Select[Any]:
     """`scope.per_track(scope)`, read from `track_totals` when the scope takes in every summed play.
 
     `track_ids`: only these tracks (a subquery or a list). The columns and the numbers are those
-    of `per_track`; only the work differs.
+    of `per_track`; only the work differs. `columns`: the sums needed (at least these come back;
+    summing fewer of the ~50,000 stored rows of a long history is cheaper).
     """
     found = covering(conn, scope)
     if found is None:
@@ -326,7 +330,45 @@ def per_track_of(conn: Connection, scope: Scope, track_ids: Any = None) -> Selec
     later = per_track(recent(scope, found))
     if track_ids is not None:
         later = later.where(plays.c.track_id.in_(track_ids))
-    return merged(track_totals, "track_id", PER_TRACK_COLUMNS, later.subquery("later"), scope, track_ids)
+    return merged(track_totals, "track_id", columns, later.subquery("later"), scope, track_ids)
+
+
+def most_played_tracks(
+    conn: Connection, scope: Scope, allowed: Callable[[Any], ColumnElement[bool]], limit: int
+) -> list[str] | None:
+    """Track ids that take in the `limit` most played tracks of a covering `scope` for which
+    `allowed(track_id column)` holds, and every track tied with the last of them: a short list to
+    rank exactly, found without summing every track. None when the summaries cannot tell (the
+    scope does not cover them, or it spans several accounts).
+
+    Stored plays rank every track as of the cutoff; a track played since may overtake others. So:
+    the allowed tracks with at least as many stored plays as the `limit`-th best of them (walked
+    down the (user_id, plays) index until `limit` are allowed), plus every allowed track played
+    since the cutoff. Any other track has no plays since, and no more than each of those `limit`,
+    whose totals can only be higher.
+    """
+    found = covering(conn, scope)
+    if found is None:
+        return None
+    tt = track_totals
+    user = scope.user_id
+    if user is None:
+        lowest, highest = conn.execute(select(func.min(tt.c.user_id), func.max(tt.c.user_id))).one()
+        if lowest is None or lowest != highest:
+            return None
+        user = lowest
+    nth = conn.execute(
+        select(tt.c.plays)
+        .where(tt.c.user_id == user, allowed(tt.c.track_id))
+        .order_by(tt.c.plays.desc())
+        .limit(1)
+        .offset(limit - 1)
+    ).scalar()
+    stored = select(tt.c.track_id).where(
+        tt.c.user_id == user, tt.c.plays >= (nth or 0), allowed(tt.c.track_id)
+    )
+    since = select(plays.c.track_id).where(recent(scope, found).where(), allowed(plays.c.track_id))
+    return list(conn.execute(union(stored, since)).scalars())
 
 
 def merged(

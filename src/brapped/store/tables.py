@@ -288,6 +288,7 @@ track_totals = Table(
     Column("estimated_ms", BigInteger, nullable=False),
     Column("unknown_plays", Integer, nullable=False),
     Index("ix_track_totals_track_id", "track_id"),
+    Index("ix_track_totals_user_id_plays", "user_id", "plays"),
 )
 # Per account and artist, and per account and album, from track_totals and the credits and albums
 # of its tracks (triggers on track_artists, tracks and artists mark them stale too).

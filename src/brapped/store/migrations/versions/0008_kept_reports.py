@@ -8,7 +8,8 @@ change to plays before the cutoff: revision 0007's triggers mark the summaries s
 through the triggers below, with every change to the catalogue a report shows. A kept result whose
 generation is not the current one is never read.
 
-Also closes a gap of 0007: renaming an artist away from "Various Artists" (left out of the
+Also an index of each account's tracks by stored plays, for searches of a letter or two; and it
+closes a gap of 0007: renaming an artist away from "Various Artists" (left out of the
 per-artist sums) now marks the summaries stale too.
 
 The triggers are named summaries_*: a bulk load suspends them with 0007's and marks the summaries
@@ -56,6 +57,9 @@ def upgrade() -> None:
         sa.Column("payload", sa.Text(), nullable=False, comment="the result, as JSON"),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_kept_reports")),
     )
+    # The most played tracks of an account in order (brapped.insights.summaries.most_played_tracks):
+    # a search of a letter or two walks it instead of summing every track.
+    op.create_index("ix_track_totals_user_id_plays", "track_totals", ["user_id", "plays"], unique=False)
     if op.get_bind().dialect.name == "postgresql":
         _postgresql_triggers()
     else:
@@ -223,5 +227,6 @@ def downgrade() -> None:
     else:
         for name, _event, _when in (*SQLITE_TRIGGERS, VARIOUS_SQLITE):
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
+    op.drop_index("ix_track_totals_user_id_plays", table_name="track_totals")
     op.drop_table("kept_reports")
     op.drop_table("report_state")
