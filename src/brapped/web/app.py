@@ -99,8 +99,12 @@ class Dashboard:
             "warm_rounds": self.warmer.rounds if self.warmer is not None else None,
         }
 
-    def start_warming(self, interval: float = 60.0) -> Warmer:
-        """Keep the usual pages computed in a background thread (checked every `interval` seconds)."""
+    def start_warming(self, interval: float = 5.0) -> Warmer:
+        """Keep the usual pages computed in a background thread (checked every `interval` seconds).
+
+        A check reads the data version (two indexed max() queries, under a millisecond), so it can be
+        frequent: the pages are recomputed within seconds of a sync in another process, before most
+        visitors ask for them."""
         self.warmer = Warmer(self.warm, interval)
         self.warmer.start()
         return self.warmer

@@ -104,7 +104,7 @@ class ResultCache:
 class Warmer:
     """A background thread that computes the dashboard's usual pages whenever the data changes."""
 
-    def __init__(self, warm: Callable[[], tuple[Any, ...]], interval: float = 60.0) -> None:
+    def __init__(self, warm: Callable[[], tuple[Any, ...]], interval: float = 5.0) -> None:
         self._warm = warm
         self.interval = interval
         self._stop = threading.Event()
