@@ -94,6 +94,9 @@ def _routes(client: httpx.Client, today: str, year: int) -> list[str]:
         "/api/top/tracks?period=year&by=minutes&limit=100",
         "/api/top/albums?period=30d",
         "/api/top/genres",
+        # What the search page asks while someone types the word: a letter, two, then all of it.
+        f"/api/search?q={word[:1]}",
+        f"/api/search?q={word[:2]}",
         f"/api/search?q={word}",
         f"/api/artist/{artist}",
         f"/api/track/{track}",
