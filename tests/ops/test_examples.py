@@ -193,7 +193,8 @@ def test_github_actions_workflow(tmp_path: Path, pg_url: str, spotify: dict[str,
     ):
         assert env[name] == f"${{{{ secrets.{name} }}}}"
     scripts = [step["run"] for step in job["steps"] if "run" in step]
-    assert any('pip install "brapped[postgres]"' in s for s in scripts)
+    # Not on PyPI yet: installed from where the repository variable says.
+    assert any('pip install "brapped[postgres] @ ${{ vars.BRAPPED_SOURCE }}"' in s for s in scripts)
     commands = [
         line.strip() for s in scripts for line in s.splitlines() if line.strip().startswith("brapped ")
     ]
