@@ -23,7 +23,7 @@ from brapped.cli import cli
 from brapped.insights import Period, kept_wrapped, wrapped
 from brapped.insights import kept as kept_module
 from brapped.insights.kept import find, key, through
-from brapped.insights.summaries import refresh_store, state
+from brapped.insights.summaries import describe, refresh_store, state
 from brapped.store import Store, open_store, tables
 from tests.insights.conftest import FALL_BACK_DAY, SPRING_FORWARD_DAY, TZ, VA, add_catalogue, add_plays, at
 
@@ -97,6 +97,8 @@ def test_a_closed_period_is_kept_and_read_back_equal(store: Store, monkeypatch: 
         rows = conn.execute(select(tables.kept_reports.c.key, tables.kept_reports.c.generation)).all()
         generation = conn.execute(select(tables.report_state.c.generation)).scalar_one()
     assert rows == [(KEY, generation)]
+    with store.connect() as conn:
+        assert describe(conn)["kept_reports"] == 1  # as `brapped status` and the health page say
     _no_computing(monkeypatch)
     assert _kept(store) == fresh  # read back, not computed: `wrapped` now refuses
 
@@ -168,6 +170,8 @@ def test_a_change_to_what_the_report_shows_makes_the_kept_result_unreadable(
     assert _found(store) == before
     _run(store, change())
     assert _found(store) is None
+    with store.connect() as conn:
+        assert describe(conn)["kept_reports"] == 0
     after = _fresh(store)
     assert after != before
     assert _kept(store) == after

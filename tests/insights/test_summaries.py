@@ -403,6 +403,9 @@ def test_short_searches_ranked_by_the_sums_equal_searches_over_every_play(
         store.close()
 
 
+LATE = datetime(2024, 3, 30, tzinfo=UTC)
+
+
 def test_a_short_search_finds_tracks_that_overtook_since_the_cutoff_and_ties(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -423,7 +426,11 @@ def test_a_short_search_finds_tracks_that_overtook_since_the_cutoff_and_ties(
         rows.append({"played_at": START + timedelta(days=20), "track_id": "exact", "ms_played": 60_000})
         # 12 plays after the cutoff (a week before the newest play's day: 2024-03-23).
         rows += [
-            {"played_at": datetime(2024, 3, 30, tzinfo=UTC) + timedelta(minutes=10 * k), "track_id": "late", "ms_played": 60_000}
+            {
+                "played_at": datetime(2024, 3, 30, tzinfo=UTC) + timedelta(minutes=10 * k),
+                "track_id": "late",
+                "ms_played": 60_000,
+            }
             for k in range(12)
         ]
         add_plays(conn, rows)

@@ -148,7 +148,8 @@ async def test_health_page_says_whether_the_summaries_are_fresh(store: Store, tm
         page = (await client.get("/health")).text
         assert ">fresh</span>" in page and ">stale</span>" not in page
         api = (await client.get("/api/health")).json()["summaries"]
-        assert api["built"] is True and api["stale"] is False
+        assert api["built"] is True and api["stale"] is False and api["kept_reports"] == 0
+        assert "kept (read back instead of computed again): 0." in page
         with store.begin() as conn:
             summaries.mark_stale(conn)
         assert ">stale</span>" in (await client.get("/health")).text

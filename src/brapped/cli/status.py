@@ -99,7 +99,8 @@ def status_command(app: AppContext, fmt: str) -> None:
         state = "stale: older plays changed (reports read every play until `brapped run` rebuilds them)"
     else:
         state = (
-            f"fresh: plays before {str(s['cutoff'])[:10]} summed for {s['tracks']:,} tracks ({s['timezone']})"
+            f"fresh: plays before {str(s['cutoff'])[:10]} summed for {s['tracks']:,} tracks "
+            f"({s['timezone']}); reports of closed periods kept: {s['kept_reports']:,}"
         )
     click.echo(f"Summaries:     {state}")
 

@@ -86,6 +86,17 @@ def stamp(conn: Connection, period: Period) -> int | None:
     return generation(conn)
 
 
+def in_use(conn: Connection) -> int:
+    """How many kept results are current (of this generation and code)."""
+    current = generation(conn)
+    query = (
+        select(func.count())
+        .select_from(kept_reports)
+        .where(kept_reports.c.generation == current, kept_reports.c.code == code())
+    )
+    return int(conn.execute(query).scalar_one())
+
+
 def find(conn: Connection, report_key: str, period: Period) -> dict[str, Any] | None:
     """The kept result for `report_key` if it is still valid, else None."""
     current = stamp(conn, period)

@@ -530,7 +530,10 @@ def days_and_clock(conn: Connection, scope: Scope, period: Period) -> tuple[dict
 
 
 def describe(conn: Connection) -> dict[str, Any]:
-    """The summaries' state for `brapped status` and the health page."""
+    """The summaries' state for `brapped status` and the health page, with the number of reports
+    kept for closed periods that may be read (brapped.insights.kept)."""
+    from brapped.insights import kept  # imported here: kept reads the summaries' state
+
     found = state(conn)
     if found is None:
         return {"built": False}
@@ -543,4 +546,5 @@ def describe(conn: Connection) -> dict[str, Any]:
         "built_at": found.built_at,
         "tracks": conn.execute(select(func.count()).select_from(track_totals)).scalar_one(),
         "hours": conn.execute(select(func.count()).select_from(hour_totals)).scalar_one(),
+        "kept_reports": 0 if found.stale else kept.in_use(conn),
     }
