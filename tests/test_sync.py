@@ -147,3 +147,31 @@ def test_estimates_filled_for_new_plays(store: Store, spotify: SpotifyClient) ->
         sources = set(conn.execute(select(plays.c.ms_played_source)).scalars())
         missing = conn.execute(select(func.count()).where(plays.c.ms_played.is_(None))).scalar()
     assert sources == {"estimate"} and missing == 0
+
+
+def test_syncing_tracks_played_before_leaves_the_report_summaries_fresh(
+    store: Store, emu: Emulator, spotify: SpotifyClient
+) -> None:
+    """Sync writes the credits of every track it sees; unchanged ones must not look like a change
+    to the summed tracks (the summaries would go stale and kept reports out of date each hour)."""
+    from brapped.insights import kept
+    from brapped.insights.summaries import refresh_store, state
+    from brapped.store.tables import track_totals
+
+    for _ in range(9 * 24):
+        sync(store, spotify)
+        emu.clock.advance(3600)
+    built = refresh_store(store, "Europe/Berlin", 30_000, emu.clock.now())
+    assert built.action == "built" and built.cutoff is not None
+    with store.connect() as conn:
+        generation = kept.generation(conn)
+        summed = set(conn.execute(select(track_totals.c.track_id)).scalars())
+    for _ in range(24):
+        sync(store, spotify)
+        emu.clock.advance(3600)
+    with store.connect() as conn:
+        found = state(conn)
+        assert found is not None and not found.stale
+        assert kept.generation(conn) == generation
+        since = set(conn.execute(select(plays.c.track_id).where(plays.c.played_at >= built.cutoff)).scalars())
+    assert since & summed, "the test needs syncs that bring back tracks already summed"

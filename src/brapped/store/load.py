@@ -89,19 +89,29 @@ def replace_positions(
 ) -> set[str]:
     """Make `track_artists`/`album_artists` of these owners exactly the given rows (Spotify's order).
 
-    Returns the artist ids that were referenced before and may now be orphans.
+    Only owners whose credits differ are rewritten: every sync sees the credits of tracks it has
+    seen before, and rewriting them unchanged would fire the report summaries' triggers (and move
+    the kept reports' generation) for nothing. Returns the artist ids that were referenced before by
+    the rewritten owners and may now be orphans.
     """
     owner_col = table.c[owner]
     owners = list(by_owner)
     if not owners:
         return set()
-    before: set[str] = set()
+    stored: dict[str, set[tuple[int, str]]] = {}
     for chunk in _chunked(owners, 500):
-        before.update(
-            conn.execute(select(table.c.artist_id).where(owner_col.in_(chunk)).distinct()).scalars().all()
-        )
+        query = select(owner_col, table.c.position, table.c.artist_id).where(owner_col.in_(chunk))
+        for key, position, artist_id in conn.execute(query):
+            stored.setdefault(key, set()).add((int(position), artist_id))
+    changed = [
+        key
+        for key in owners
+        if stored.get(key, set()) != {(int(r["position"]), r["artist_id"]) for r in by_owner[key]}
+    ]
+    before = {artist_id for key in changed for _, artist_id in stored.get(key, set())}
+    for chunk in _chunked(changed, 500):
         conn.execute(delete(table).where(owner_col.in_(chunk)))
-    rows = [row for group in by_owner.values() for row in group]
+    rows = [row for key in changed for row in by_owner[key]]
     if rows:
         conn.execute(table.insert(), rows)
     return before
