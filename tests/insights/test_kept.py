@@ -120,15 +120,31 @@ def test_nothing_is_kept_while_the_summaries_are_missing_or_stale(store: Store) 
         assert conn.execute(select(func.count()).select_from(tables.kept_reports)).scalar_one() == 0
 
 
-def _run(store: Store, statement: Any) -> None:
+def _run(store: Store, statements: Any) -> None:
+    """Run a change: one statement, or a list of them in one transaction."""
     with store.begin() as conn:
-        conn.execute(statement)
+        for statement in statements if isinstance(statements, list) else [statements]:
+            conn.execute(statement)
 
 
 # (what changes, the change) for changes a 2024 Wrapped shows: each must make the kept result
 # unreadable, and the fresh result must differ (so the test checks a change that matters).
 def _set(table: Any, column: str, value: Any, **values: Any) -> Any:
     return update(table).where(table.c[column] == value).values(**values)
+
+
+def _new_album_credits() -> list[Any]:
+    return [
+        insert(AL).values(id="al9", name="Later"),
+        insert(AA).values(album_id="al9", position=0, artist_id="a1"),
+    ]
+
+
+def _new_artist_genres() -> list[Any]:
+    return [
+        insert(AR).values(id="a9", name="Newcomer"),
+        insert(tables.artist_genres).values(artist_id="a9", genre="pop"),
+    ]
 
 
 def _episode_play(when: str) -> Any:
@@ -190,6 +206,8 @@ UNSEEN: list[tuple[str, Callable[[], Any]]] = [
     ("an artist's image", lambda: update(AR).values(image_url="https://i.scdn.co/image/x", popularity=3)),
     ("an album's image", lambda: update(tables.albums).values(image_url="https://i.scdn.co/image/y")),
     ("a new track never played", lambda: insert(tables.tracks).values(id="t9", name="Nine")),
+    ("a new album's credits (what sync adds)", lambda: _new_album_credits()),
+    ("genres of an artist never played", lambda: _new_artist_genres()),
     ("a play's flags", lambda: update(tables.plays).values(shuffle=True)),
     ("an episode play after the cutoff", lambda: _episode_play("2025-01-19T08:00:00")),
 ]  # fmt: skip

@@ -305,6 +305,7 @@ artist_totals = Table(
     Column("main_ms", BigInteger, nullable=False),
     Column("featured_ms", BigInteger, nullable=False),
     Column("main_streams", Integer, nullable=False),
+    Index("ix_artist_totals_artist_id", "artist_id"),
 )
 album_totals = Table(
     "album_totals",
@@ -314,6 +315,7 @@ album_totals = Table(
     Column("plays", Integer, nullable=False),
     Column("streams", Integer, nullable=False),
     Column("ms_played", BigInteger, nullable=False),
+    Index("ix_album_totals_album_id", "album_id"),
 )
 hour_totals = Table(
     "hour_totals",

@@ -60,6 +60,9 @@ def upgrade() -> None:
     # The most played tracks of an account in order (brapped.insights.summaries.most_played_tracks):
     # a search of a letter or two walks it instead of summing every track.
     op.create_index("ix_track_totals_user_id_plays", "track_totals", ["user_id", "plays"], unique=False)
+    # The triggers below (and 0007's on artist names) ask whether an artist or album is summed.
+    op.create_index("ix_artist_totals_artist_id", "artist_totals", ["artist_id"], unique=False)
+    op.create_index("ix_album_totals_album_id", "album_totals", ["album_id"], unique=False)
     if op.get_bind().dialect.name == "postgresql":
         _postgresql_triggers()
     else:
@@ -76,28 +79,46 @@ def _differs(columns: Sequence[str]) -> str:
     return " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in columns)
 
 
-# (name, event, WHEN) of the SQLite row triggers that move the generation on. Tracks only when
-# summed (a track without plays before the cutoff is in no kept report); the rest whenever changed:
-# names and genres change rarely, and a kept report is cheap to compute again.
+def _summed(table: str, column: str, row: str) -> str:
+    return f"EXISTS (SELECT 1 FROM {table} WHERE {column} = {row})"
+
+
+TRACK, ARTIST, ALBUM = (
+    ("track_totals", "track_id"),
+    ("artist_totals", "artist_id"),
+    ("album_totals", "album_id"),
+)
+
+# (name, event, WHEN) of the SQLite row triggers that move the generation on. Only for what a
+# closed period can show: tracks, albums and artists with plays before the cutoff (summed), so that
+# the new tracks, albums, credits and genres every sync and enrich add leave kept reports in use.
+# Artist renames count whoever is renamed (rare, and "Various Artists" is not summed).
 SQLITE_TRIGGERS = (
     (
         "summaries_kept_tracks",
         "UPDATE OF id, name, album_id ON tracks",
-        f"({_differs(('id', 'name', 'album_id'))}) "
-        "AND EXISTS (SELECT 1 FROM track_totals WHERE track_id = OLD.id)",
+        f"({_differs(('id', 'name', 'album_id'))}) AND {_summed(*TRACK, 'OLD.id')}",
     ),
     ("summaries_kept_artists", "UPDATE OF id, name ON artists", _differs(("id", "name"))),
     (
         "summaries_kept_albums",
         "UPDATE OF id, name, release_date ON albums",
-        _differs(("id", "name", "release_date")),
+        f"({_differs(('id', 'name', 'release_date'))}) AND {_summed(*ALBUM, 'OLD.id')}",
     ),
-    ("summaries_kept_album_artists_insert", "INSERT ON album_artists", "1"),
-    ("summaries_kept_album_artists_update", "UPDATE ON album_artists", "1"),
-    ("summaries_kept_album_artists_delete", "DELETE ON album_artists", "1"),
-    ("summaries_kept_genres_insert", "INSERT ON artist_genres", "1"),
-    ("summaries_kept_genres_update", "UPDATE ON artist_genres", "1"),
-    ("summaries_kept_genres_delete", "DELETE ON artist_genres", "1"),
+    ("summaries_kept_album_artists_insert", "INSERT ON album_artists", _summed(*ALBUM, "NEW.album_id")),
+    (
+        "summaries_kept_album_artists_update",
+        "UPDATE ON album_artists",
+        f"{_summed(*ALBUM, 'OLD.album_id')} OR {_summed(*ALBUM, 'NEW.album_id')}",
+    ),
+    ("summaries_kept_album_artists_delete", "DELETE ON album_artists", _summed(*ALBUM, "OLD.album_id")),
+    ("summaries_kept_genres_insert", "INSERT ON artist_genres", _summed(*ARTIST, "NEW.artist_id")),
+    (
+        "summaries_kept_genres_update",
+        "UPDATE ON artist_genres",
+        f"{_summed(*ARTIST, 'OLD.artist_id')} OR {_summed(*ARTIST, 'NEW.artist_id')}",
+    ),
+    ("summaries_kept_genres_delete", "DELETE ON artist_genres", _summed(*ARTIST, "OLD.artist_id")),
     (
         "summaries_kept_episodes",
         "UPDATE OF id, kind, name, show_name ON episodes",
@@ -140,7 +161,18 @@ PG_CHECKS: dict[str, str | None] = {
     "summaries_kept_tracks_update": f"{_UPDATED} JOIN track_totals t ON t.track_id = o.id "
     f"WHERE n.id IS NULL OR {_changed(('name', 'album_id'))}",
     "summaries_kept_artists_update": f"{_UPDATED} WHERE n.id IS NULL OR {_changed(('name',))}",
-    "summaries_kept_albums_update": f"{_UPDATED} WHERE n.id IS NULL OR {_changed(('name', 'release_date'))}",
+    "summaries_kept_albums_update": f"{_UPDATED} JOIN album_totals t ON t.album_id = o.id "
+    f"WHERE n.id IS NULL OR {_changed(('name', 'release_date'))}",
+    "summaries_kept_album_credits_new": "SELECT 1 FROM new_rows c "
+    "JOIN album_totals t ON t.album_id = c.album_id",
+    "summaries_kept_album_credits_old": "SELECT 1 FROM old_rows c "
+    "JOIN album_totals t ON t.album_id = c.album_id",
+    "summaries_kept_album_credits_update": "SELECT 1 FROM album_totals t WHERE t.album_id IN "
+    "(SELECT album_id FROM old_rows UNION ALL SELECT album_id FROM new_rows)",
+    "summaries_kept_genres_new": "SELECT 1 FROM new_rows c JOIN artist_totals t ON t.artist_id = c.artist_id",
+    "summaries_kept_genres_old": "SELECT 1 FROM old_rows c JOIN artist_totals t ON t.artist_id = c.artist_id",
+    "summaries_kept_genres_update": "SELECT 1 FROM artist_totals t WHERE t.artist_id IN "
+    "(SELECT artist_id FROM old_rows UNION ALL SELECT artist_id FROM new_rows)",
     "summaries_kept_episodes_update": f"{_UPDATED} "
     f"WHERE n.id IS NULL OR {_changed(('kind', 'name', 'show_name'))}",
     "summaries_kept_episode_plays_new": "SELECT 1 FROM new_rows c, summary_state s "
@@ -159,8 +191,23 @@ PG_TRIGGERS = (
     ("summaries_kept_artists", "UPDATE ON artists", "summaries_kept_artists_update", BOTH),
     ("summaries_kept_albums", "UPDATE ON albums", "summaries_kept_albums_update", BOTH),
     ("summaries_kept_episodes", "UPDATE ON episodes", "summaries_kept_episodes_update", BOTH),
-    ("summaries_kept_album_artists", "INSERT OR UPDATE OR DELETE ON album_artists", "summaries_kept_any", ""),
-    ("summaries_kept_genres", "INSERT OR UPDATE OR DELETE ON artist_genres", "summaries_kept_any", ""),
+    *(
+        (
+            f"summaries_kept_{name}_{event.lower()}",
+            f"{event} ON {table}",
+            f"summaries_kept_{checks}_{suffix}",
+            tables,
+        )
+        for name, table, checks in (
+            ("album_artists", "album_artists", "album_credits"),
+            ("genres", "artist_genres", "genres"),
+        )
+        for event, suffix, tables in (
+            ("INSERT", "new", "NEW TABLE AS new_rows"),
+            ("UPDATE", "update", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+            ("DELETE", "old", "OLD TABLE AS old_rows"),
+        )
+    ),
     (
         "summaries_kept_episode_plays_insert",
         "INSERT ON episode_plays",
@@ -227,6 +274,8 @@ def downgrade() -> None:
     else:
         for name, _event, _when in (*SQLITE_TRIGGERS, VARIOUS_SQLITE):
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
+    op.drop_index("ix_album_totals_album_id", table_name="album_totals")
+    op.drop_index("ix_artist_totals_artist_id", table_name="artist_totals")
     op.drop_index("ix_track_totals_user_id_plays", table_name="track_totals")
     op.drop_table("kept_reports")
     op.drop_table("report_state")
