@@ -28,6 +28,14 @@ from sqlalchemy.schema import AddConstraint, DropConstraint
 from brapped import identity
 from brapped.clock import Clock
 from brapped.errors import BrappedError
+from brapped.import_workers import (
+    CopyReadyFile,
+    Prepared,
+    Readers,
+    StagedFile,
+    drop_image_rows,
+    image_rows,
+)
 from brapped.imports import (
     Broken,
     EpisodeRow,
@@ -40,7 +48,7 @@ from brapped.imports import (
     parse_file,
     parse_stored,
 )
-from brapped.imports.merge import COVERED, KNOWN, MERGED, NEW, REPLACED, Decision, Incoming, decide
+from brapped.imports.merge import COVERED, KNOWN, MERGED, NEW, REPLACED, Decision, Incoming, Stored, decide
 from brapped.pipeline import lock
 from brapped.store import Store
 from brapped.store import bulk as bulk_module
@@ -66,6 +74,13 @@ BULK_MIN_PLAYS = 100_000
 # The tables a bulk load inserts into by the thousand whose foreign keys PostgreSQL then checks.
 _BULK_KEYED = (plays, tracks, track_artists, album_artists)
 _DIMENSIONS_KEPT = 50_000  # see _BulkLoad.dimensions: memory stays bounded whatever the history
+# A bulk load reads and stages its files in worker processes (brapped.import_workers) while this
+# one loads: parsing and staging were two thirds of a 500,000-play SQLite import. Two workers: one
+# was measured to keep this process waiting for it half of the time. Files prepared ahead: enough
+# to keep every worker busy while a file loads; each one waiting is a few MB (its staging image),
+# not its parsed rows.
+_WORKERS = 1
+_PREPARED_AHEAD = 2
 
 _played_at = itemgetter(0)  # of a MusicRow or an EpisodeRow
 
@@ -167,6 +182,8 @@ def import_paths(
     # there the next file is read meanwhile: at most two files in memory.
     reader = ThreadPoolExecutor(1, "brapped-import-read") if store.dialect == "postgresql" else None
     ahead: dict[int, Future[tuple[ParsedFile | FileReport, str | None]]] = {}
+    workers: Readers | None = None
+    prepared_ahead: dict[int, Future[Prepared]] = {}
     bulk: _BulkLoad | None = None
     try:
         with ExitStack() as stack:
@@ -180,23 +197,46 @@ def import_paths(
                 if progress is not None:
                     progress(done, len(sources), item.name)
                 early = ahead.pop(position, None)
-                prepared, copy_text = (
-                    early.result() if early is not None else (_read(item, now, keep_personal), None)
-                )
+                worked = prepared_ahead.pop(position, None)
+                prepared: ParsedFile | StagedFile | FileReport
+                copy_text: str | None = None
+                if worked is not None:
+                    prepared, copy_text = _prepared(worked, item, now, keep_personal)
+                elif early is not None:
+                    prepared, copy_text = early.result()
+                else:
+                    prepared = _read(item, now, keep_personal)
                 if isinstance(prepared, FileReport):
                     reports.append(prepared)
                 else:
-                    if bulk is None and done == 0 and _worth_bulk(store, prepared.records * len(sources)):
+                    if (
+                        bulk is None
+                        and done == 0
+                        and isinstance(prepared, ParsedFile)
+                        and _worth_bulk(store, prepared.records * len(sources))
+                    ):
                         bulk = stack.enter_context(_bulk_load(store, user))
-                    following = next(
-                        (i for i in range(position + 1, len(items)) if isinstance(items[i], Source)), None
-                    )
-                    if reader is not None and following is not None:
+                        if len(sources) > 1:
+                            workers = stack.enter_context(Readers(_WORKERS))
+                    following = [i for i in range(position + 1, len(items)) if isinstance(items[i], Source)]
+                    if workers is not None:
+                        for i in following[:_PREPARED_AHEAD]:
+                            if i not in prepared_ahead:
+                                prepared_ahead[i] = workers.submit(
+                                    items[i], now, keep_personal, store.dialect, user
+                                )
+                    elif reader is not None and following:
                         copy_for = user if bulk is not None else None
-                        ahead[following] = reader.submit(
-                            _read_ahead, items[following], now, keep_personal, copy_for
+                        ahead[following[0]] = reader.submit(
+                            _read_ahead, items[following[0]], now, keep_personal, copy_for
                         )
-                    report = _load_file(store, prepared, user, clock, keep_personal, run_id, bulk, copy_text)
+                    if isinstance(prepared, StagedFile):
+                        assert bulk is not None  # workers only read for a bulk load
+                        report = _load_staged(store, prepared, user, clock, keep_personal, run_id, bulk)
+                    else:
+                        report = _load_file(
+                            store, prepared, user, clock, keep_personal, run_id, bulk, copy_text
+                        )
                     reports.append(report)
                     if bulk is not None and report.status == "imported":
                         bulk.loaded.append(report)
@@ -297,6 +337,77 @@ def _read_ahead(
     return parsed, bulk_module.music_copy_text(parsed.music, copy_for)
 
 
+def _prepared(
+    future: Future[Prepared], source: Source, now: datetime, keep_personal: bool
+) -> tuple[StagedFile | ParsedFile | FileReport, str | None]:
+    """A worker's outcome for `source`, as `_read_ahead` gives it: a bad file is a failed report."""
+    try:
+        outcome = future.result()
+    except ImportFileError as exc:
+        return FileReport(source.name, "failed", message=str(exc)), None
+    except Exception as exc:
+        # The worker could not do it (it died, or the file's reader would not go to it): reading
+        # the file here does the same work, and fails or reports exactly as without workers.
+        log.warning("worker could not read %s (%s): reading it here", source.name, exc)
+        return _read(source, now, keep_personal), None
+    if isinstance(outcome, Skipped):
+        return FileReport(outcome.name, "skipped", message=outcome.reason), None
+    if isinstance(outcome, CopyReadyFile):
+        return outcome.parsed, outcome.copy_text
+    return outcome, None
+
+
+def _load_staged(
+    store: Store,
+    staged: StagedFile,
+    user: str,
+    clock: Clock,
+    keep_personal: bool,
+    run_id: int,
+    bulk: _BulkLoad,
+) -> FileReport:
+    """Load a file a worker staged (SQLite; see brapped.import_workers).
+
+    Its plays near stored ones (a neighbouring file's edge, synced plays) are read back from the
+    image and decided by the merge rules, as `_decide_music` would decide them among all the file's
+    plays (a far play never takes a stored one); every other play is new and goes in from the image.
+    """
+    conn = bulk.conn
+    near: list[tuple[int, MusicRow, Decision]] = []
+    if staged.music and staged.music_first is not None and staged.music_last is not None:
+        start = parse_stored(staged.music_first) - _MARGIN
+        end = parse_stored(staged.music_last) + _MARGIN
+        bulk_module.drop_stages(conn)  # the image's stages have the temporary ones' names
+        bulk_module.load_image(conn, staged.image)
+        stored = bulk_module.stored_music(conn, user, start, end)
+        if stored:
+            found = image_rows(conn.connection.dbapi_connection, bulk_module.IMAGE, _spans(stored))
+            if found:
+                # A clash (a new play with a stored play's key) needs nothing more here: the
+                # insert's ON CONFLICT skips it, as for a file read here.
+                decisions, _clash = _decide_music(conn, user, [row for _, row in found])
+                if decisions is not None:
+                    near = [(rowid, row, d) for (rowid, row), d in zip(found, decisions, strict=True)]
+    return _load_file(store, staged.parsed, user, clock, keep_personal, run_id, bulk, staged=(staged, near))
+
+
+def _spans(stored: Sequence[Stored]) -> list[tuple[str, str]]:
+    """The periods (stored text) within the merge tolerance of the stored plays."""
+    return [(_stored_text(low), _stored_text(high)) for low, high in _bands(stored)]
+
+
+def _bands(stored: Sequence[Stored]) -> list[list[int]]:
+    # Near each stored play, not between the first and the last: a file whose both ends touch
+    # stored files is near only there.
+    bands: list[list[int]] = []
+    for end_ms in sorted(s.end_ms for s in stored):
+        if bands and end_ms - _MARGIN_MS <= bands[-1][1]:
+            bands[-1][1] = end_ms + _MARGIN_MS
+        else:
+            bands.append([end_ms - _MARGIN_MS, end_ms + _MARGIN_MS])
+    return bands
+
+
 def _report_skipped(parsed: ParsedFile | Skipped) -> ParsedFile | FileReport:
     if isinstance(parsed, Skipped):
         return FileReport(parsed.name, "skipped", message=parsed.reason)
@@ -312,9 +423,13 @@ def _load_file(
     run_id: int,
     bulk: _BulkLoad | None = None,
     copy_text: str | None = None,
+    staged: tuple[StagedFile, list[tuple[int, MusicRow, Decision]]] | None = None,
 ) -> FileReport:
+    """Load one file in its own transaction (or savepoint of a bulk load). `staged`: its music
+    plays as a worker staged them, where to read them and the decisions for those near stored
+    plays (see `_load_staged`); `parsed` is then the staged file's, without music rows."""
     report = FileReport(parsed.name, "imported", parsed.format, parsed.records, skipped=dict(parsed.skipped))
-    first, last = parsed.first, parsed.last
+    first, last = (staged[0].first, staged[0].last) if staged is not None else (parsed.first, parsed.last)
     report.first_played_at = parse_stored(first) if first else None
     report.last_played_at = parse_stored(last) if last else None
     try:
@@ -325,9 +440,13 @@ def _load_file(
                 # The file's own savepoint inside the bulk load's transaction: all or nothing still.
                 conn = bulk.conn
                 stack.enter_context(conn.begin_nested())
-            staged = _load(
-                conn, parsed, user, report, keep_personal, bulk.dimensions if bulk else None, copy_text
-            )
+            if staged is not None:
+                dimensions = _load_music_staged(conn, *staged, user, report, keep_personal)
+                _load_episodes(conn, parsed, user, report, keep_personal)
+            else:
+                dimensions = _load(
+                    conn, parsed, user, report, keep_personal, bulk.dimensions if bulk else None, copy_text
+                )
             _record_file(conn, parsed, report, clock.now(), run_id)
             since = report.first_played_at
             if (
@@ -338,7 +457,7 @@ def _load_file(
                 _reestimate(conn, user, since)
             bulk_module.drop_stages(conn)
         if bulk is not None and len(bulk.dimensions) < _DIMENSIONS_KEPT:
-            bulk.dimensions.update(staged)
+            bulk.dimensions.update(dimensions)
     except SQLAlchemyError as exc:
         first_line = _first_line(exc)
         log.warning("import of %s rolled back: %s", parsed.name, first_line)
@@ -452,6 +571,7 @@ def _file_transaction(store: Store) -> Iterator[Connection]:
         finally:
             conn.info.pop("immediate", None)
             if conn.dialect.name == "sqlite":
+                bulk_module.detach_image(conn)
                 raw.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint_after)}")
                 raw.execute(f"PRAGMA mmap_size = {int(mapped)}")
 
@@ -506,6 +626,54 @@ def _load(
         else:
             inserted = bulk_module.insert_music_plays(conn, user)
         _settle(report, len(fresh), inserted)
+    report.skipped = dict(sorted(skipped.items()))
+    _load_episodes(conn, parsed, user, report, keep_personal)
+    return staged_dimensions
+
+
+def _load_music_staged(
+    conn: Connection,
+    staged: StagedFile,
+    near: Sequence[tuple[int, MusicRow, Decision]],
+    user: str,
+    report: FileReport,
+    keep_personal: bool,
+) -> list[Any]:
+    """Load the music plays a worker staged: `near` decided as `_load` decides rows, the rest new.
+    Returns no dimension fields (`_BulkLoad.dimensions` is for files loaded the usual way)."""
+    if not staged.music:
+        return []
+    skipped: Counter[str] = Counter(report.skipped)
+    report.new += staged.music - len(near)
+    changes: list[dict[str, Any]] = []
+    left_out: list[int] = []  # known, merged, covered: neither inserted nor staged
+    replaced: list[int] = []  # staged (for their track rows) but moved, not inserted
+    for rowid, row, decision in near:
+        _count(report, skipped, decision)
+        if decision.outcome == NEW:
+            continue
+        if decision.outcome == REPLACED:
+            replaced.append(rowid)
+            changes.append(_replace_change(decision, row, keep_personal))
+        else:
+            left_out.append(rowid)
+            if decision.play_id is not None and (decision.outcome == MERGED or decision.refresh):
+                changes.append(_merge_change(decision, row, keep_personal))
+    report.skipped = dict(sorted(skipped.items()))
+    fresh = staged.music - len(left_out) - len(replaced)
+    if left_out:
+        drop_image_rows(conn.connection.dbapi_connection, bulk_module.IMAGE, left_out)
+    bulk_module.load_music_dimensions(conn, f"{bulk_module.IMAGE}.{bulk_module.MUSIC_DIMENSION_STAGE}")
+    bulk_module.update_music(conn, changes)
+    inserted = bulk_module.insert_music_plays(conn, user, bulk_module.IMAGE)
+    _settle(report, fresh, inserted)
+    return []
+
+
+def _load_episodes(
+    conn: Connection, parsed: ParsedFile, user: str, report: FileReport, keep_personal: bool
+) -> None:
+    skipped: Counter[str] = Counter(report.skipped)
     if parsed.episodes:
         episode_decisions = _decide_episodes(conn, user, parsed.episodes)
         episode_changes: list[dict[str, Any]] = []
@@ -526,7 +694,6 @@ def _load(
         bulk_module.update_episodes(conn, episode_changes)
         _settle(report, new, bulk_module.insert_episode_plays(conn, user))
     report.skipped = dict(sorted(skipped.items()))
-    return staged_dimensions
 
 
 def _settle(report: FileReport, decided_new: int, inserted: int) -> None:
@@ -663,12 +830,7 @@ def _decide_music(
     # boundary): the others are new without building anything for them. Near each stored play, not
     # between the first and the last: a file whose both ends touch stored files is near only there.
     # (A far row never takes a stored play, so leaving it out changes no other row's decision.)
-    bands: list[list[int]] = []
-    for end_ms in sorted(s.end_ms for s in stored):
-        if bands and end_ms - _MARGIN_MS <= bands[-1][1]:
-            bands[-1][1] = end_ms + _MARGIN_MS
-        else:
-            bands.append([end_ms - _MARGIN_MS, end_ms + _MARGIN_MS])
+    bands = _bands(stored)
     lows = [_stored_text(low) for low, _ in bands]
     highs = [_stored_text(high) for _, high in bands]
 

@@ -13,6 +13,7 @@ import stat
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 from brapped.errors import BrappedError
@@ -92,7 +93,8 @@ def _file_items(path: Path, name: str) -> Iterator[Item]:
     elif path.suffix.lower() == ".zip":
         yield Broken(name, f"{name}: not a readable zip (damaged or incomplete download?)")
     else:
-        yield Source(name, lambda: _read_file(path, name))
+        # A partial, not a closure: a Source can go to a worker process (see brapped.import_workers).
+        yield Source(name, partial(_read_file, path, name))
 
 
 def _read_file(path: Path, name: str) -> bytes:
@@ -144,18 +146,15 @@ def _zip_items(path: Path, name: str) -> Iterator[Item]:
             yield Skipped(member_name, "zip inside a zip (not opened)")
         else:
             # Read on demand so only one member's bytes are in memory at a time.
-            yield Source(member_name, _member_reader(path, info.filename, member_name))
+            yield Source(member_name, partial(_read_zip_entry, path, info.filename, member_name))
 
 
-def _member_reader(path: Path, member: str, name: str) -> Callable[[], bytes]:
-    def read() -> bytes:
-        try:
-            with zipfile.ZipFile(path) as archive:
-                return _read_member(archive, archive.getinfo(member), name)
-        except (zipfile.BadZipFile, OSError, KeyError) as exc:
-            raise ImportFileError(f"{name}: cannot read zip entry: {exc}") from exc
-
-    return read
+def _read_zip_entry(path: Path, member: str, name: str) -> bytes:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return _read_member(archive, archive.getinfo(member), name)
+    except (zipfile.BadZipFile, OSError, KeyError) as exc:
+        raise ImportFileError(f"{name}: cannot read zip entry: {exc}") from exc
 
 
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> bytes:

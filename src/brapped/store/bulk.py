@@ -233,6 +233,34 @@ def stage_music_dimensions(
     return distinct
 
 
+# The schema a worker's staging image (`brapped.import_workers.sqlite_image`) is attached as: a
+# database in memory, replaced by each file's image (SQLite cannot detach it inside the import's
+# transaction, nor attach more than ten).
+IMAGE = "import_image"
+_IMAGE_ATTACHED = "brapped_import_image"
+
+
+def load_image(conn: Connection, image: bytes) -> None:
+    """Put a worker's staging image under the schema `IMAGE` (SQLite), replacing the previous one."""
+    raw: Any = conn.connection.dbapi_connection
+    if not conn.info.get(_IMAGE_ATTACHED):
+        raw.execute(f"ATTACH DATABASE ':memory:' AS {IMAGE}")
+        conn.info[_IMAGE_ATTACHED] = True
+    raw.deserialize(image, name=IMAGE)
+
+
+def detach_image(conn: Connection) -> None:
+    """Drop the image schema, if `load_image` attached one; outside any transaction."""
+    if conn.info.pop(_IMAGE_ATTACHED, False):
+        conn.connection.dbapi_connection.execute(f"DETACH DATABASE {IMAGE}")  # type: ignore[union-attr]
+
+
+def stage_dimension_fields(conn: Connection, distinct: Sequence[tuple[Any, ...]]) -> None:
+    """Stage distinct track fields (`_MUSIC_DIMENSION_TYPES`, as a worker collected them)."""
+    _create_stage(conn, MUSIC_DIMENSION_STAGE, _MUSIC_DIMENSION_TYPES)
+    _fill_stage(conn, MUSIC_DIMENSION_STAGE, _MUSIC_DIMENSION_TYPES, distinct)
+
+
 def copies_new_plays(conn: Connection) -> bool:
     """Whether `copy_new_music_plays` can load plays here (PostgreSQL's COPY)."""
     return conn.dialect.name == "postgresql"
@@ -251,9 +279,9 @@ def copy_new_music_plays(
     the speculative insertion per play (measured 6.4 s -> 3.3 s, client and server, on 500,000
     plays). `payload`: `music_copy_text(rows, user_id)`, when the caller built it already.
     """
-    if not rows:
-        return 0
     if payload is None:
+        if not rows:
+            return 0
         payload = music_copy_text(rows, user_id)
     columns = f"played_at, track_id, ms_played, offline_at, {_PLAY_FIELDS}, user_id, ms_played_source, source"
     conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
@@ -399,37 +427,38 @@ _PLAY_FIELDS = ", ".join(
 )
 
 
-def load_music_dimensions(conn: Connection) -> None:
-    """Add the artists, albums and tracks the staged music names that are not stored yet."""
-    s = MUSIC_DIMENSION_STAGE
+def load_music_dimensions(conn: Connection, stage: str = MUSIC_DIMENSION_STAGE) -> None:
+    """Add the artists, albums and tracks the staged music names that are not stored yet.
+
+    `stage`: the table holding the dimension fields (`IMAGE`'s, for a worker's image)."""
     conn.execute(
         text(
-            f"INSERT INTO artists (id, name) SELECT artist_id, MIN(artist_name) FROM {s} "
+            f"INSERT INTO artists (id, name) SELECT artist_id, MIN(artist_name) FROM {stage} d "
             f"WHERE artist_id IS NOT NULL "
-            f"AND NOT EXISTS (SELECT 1 FROM artists a WHERE a.id = {s}.artist_id) GROUP BY artist_id"
+            f"AND NOT EXISTS (SELECT 1 FROM artists a WHERE a.id = d.artist_id) GROUP BY artist_id"
         )
     )
     conn.execute(
         text(
-            f"INSERT INTO albums (id, name) SELECT album_id, MIN(album_name) FROM {s} "
+            f"INSERT INTO albums (id, name) SELECT album_id, MIN(album_name) FROM {stage} d "
             f"WHERE album_id IS NOT NULL "
-            f"AND NOT EXISTS (SELECT 1 FROM albums a WHERE a.id = {s}.album_id) GROUP BY album_id"
+            f"AND NOT EXISTS (SELECT 1 FROM albums a WHERE a.id = d.album_id) GROUP BY album_id"
         )
     )
     conn.execute(
         text(
             f"INSERT INTO album_artists (album_id, position, artist_id) "
-            f"SELECT album_id, 0, MIN(artist_id) FROM {s} "
+            f"SELECT album_id, 0, MIN(artist_id) FROM {stage} d "
             f"WHERE album_id IS NOT NULL AND artist_id IS NOT NULL "
-            f"AND NOT EXISTS (SELECT 1 FROM album_artists a WHERE a.album_id = {s}.album_id) "
+            f"AND NOT EXISTS (SELECT 1 FROM album_artists a WHERE a.album_id = d.album_id) "
             f"GROUP BY album_id"
         )
     )
     conn.execute(
         text(
             f"INSERT INTO tracks (id, name, album_id, uri, is_resolved) "
-            f"SELECT track_id, MIN(track_name), MIN(album_id), MIN(uri), :unresolved FROM {s} "
-            f"WHERE NOT EXISTS (SELECT 1 FROM tracks t WHERE t.id = {s}.track_id) "
+            f"SELECT track_id, MIN(track_name), MIN(album_id), MIN(uri), :unresolved FROM {stage} d "
+            f"WHERE NOT EXISTS (SELECT 1 FROM tracks t WHERE t.id = d.track_id) "
             f"GROUP BY track_id"
         ),
         {"unresolved": False},
@@ -437,9 +466,9 @@ def load_music_dimensions(conn: Connection) -> None:
     conn.execute(
         text(
             f"INSERT INTO track_artists (track_id, position, artist_id) "
-            f"SELECT track_id, 0, MIN(artist_id) FROM {s} "
+            f"SELECT track_id, 0, MIN(artist_id) FROM {stage} d "
             f"WHERE artist_id IS NOT NULL "
-            f"AND NOT EXISTS (SELECT 1 FROM track_artists a WHERE a.track_id = {s}.track_id) "
+            f"AND NOT EXISTS (SELECT 1 FROM track_artists a WHERE a.track_id = d.track_id) "
             f"GROUP BY track_id"
         )
     )
@@ -452,9 +481,12 @@ def _offline_at(conn: Connection, column: str = "offline_ms") -> str:
     return f"strftime('%Y-%m-%d %H:%M:%f', {column} / 1000.0, 'unixepoch')"
 
 
-def insert_music_plays(conn: Connection, user_id: str) -> int:
-    """Insert the staged new plays (skipping any stored meanwhile); returns plays inserted."""
-    s, p = MUSIC_STAGE, MUSIC_PROFILE_STAGE
+def insert_music_plays(conn: Connection, user_id: str, schema: str | None = None) -> int:
+    """Insert the staged new plays (skipping any stored meanwhile); returns plays inserted.
+
+    `schema`: where the stages are (`IMAGE` for a worker's image; else the temporary ones)."""
+    prefix = f"{schema}." if schema else ""
+    s, p = f"{prefix}{MUSIC_STAGE}", f"{prefix}{MUSIC_PROFILE_STAGE}"
     fields = ", ".join(f"p.{c}" for c in _PLAY_FIELDS.split(", "))
     result = conn.execute(
         text(
@@ -555,6 +587,14 @@ def stored_music(conn: Connection, user_id: str, start: datetime, end: datetime)
         )
         for r in rows
     ]
+
+
+def has_music_plays(conn: Connection, user_id: str, start: datetime, end: datetime) -> bool:
+    """Whether the user has music plays ending in [start, end] (what `stored_music` would list)."""
+    statement = (
+        select(plays.c.id).where(plays.c.user_id == user_id, plays.c.played_at.between(start, end)).limit(1)
+    )
+    return conn.execute(statement).first() is not None
 
 
 def stored_export_keys(

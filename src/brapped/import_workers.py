@@ -1,0 +1,351 @@
+"""Reading and staging import files in a worker process while this one loads the previous file.
+
+Parsing a file and turning its plays into staging rows is Python work bound to one core; loading
+them is mostly SQLite's or PostgreSQL's. With the two in separate processes a bulk import keeps two
+cores busy. A worker hands back a `StagedFile`: the file's facts, its episode rows, and its music
+plays already in the form the loader takes in one piece (an SQLite database image holding the
+staging tables, or PostgreSQL COPY text). No database here: the worker never opens the user's
+database; the loader decides what the rows mean against it (`brapped.pipeline_import`).
+
+This module is what a worker imports: it stays light (no SQLAlchemy) so a worker starts quickly.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime
+from operator import itemgetter
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from brapped.imports import MusicRow, ParsedFile, Skipped, Source, parse_file
+
+# The staging tables of an image, as `brapped.store.bulk` reads them from the attached image
+# (same names and columns as its temporary stages, which the loader drops before it attaches).
+MUSIC_STAGE = "import_music_stage"
+MUSIC_PROFILE_STAGE = "import_music_profile_stage"
+MUSIC_DIMENSION_STAGE = "import_music_dimension_stage"
+_PROFILE_FIELDS = (
+    "platform",
+    "conn_country",
+    "reason_start",
+    "reason_end",
+    "shuffle",
+    "skipped",
+    "offline",
+    "incognito",
+    "ip_addr",
+    "user_agent",
+    "origin",
+)
+_DIMENSION_FIELDS = ("track_id", "track_name", "artist_id", "artist_name", "album_id", "album_name", "uri")
+# Lossless: a play's row of the image (its rowid is its position in the file, from 1) with its
+# profile and its track fields is its `MusicRow` (`image_rows`), so the loader can put a few plays
+# through the merge rules without the file being read again.
+_IMAGE_TABLES = (
+    f"CREATE TABLE {MUSIC_STAGE} (played_at TEXT, track_id TEXT, ms_played INTEGER, offline_ms INTEGER, "
+    "profile INTEGER, dimension INTEGER)",
+    # Numbers as rowids: the loader's joins find a play's profile and track fields by one lookup.
+    f"CREATE TABLE {MUSIC_PROFILE_STAGE} (profile INTEGER PRIMARY KEY, platform TEXT, conn_country TEXT, "
+    "reason_start TEXT, reason_end TEXT, shuffle BOOLEAN, skipped BOOLEAN, offline BOOLEAN, "
+    "incognito BOOLEAN, ip_addr TEXT, user_agent TEXT, origin TEXT)",
+    f"CREATE TABLE {MUSIC_DIMENSION_STAGE} (dimension INTEGER PRIMARY KEY, "
+    f"{', '.join(f'{c} TEXT' for c in _DIMENSION_FIELDS)})",
+)
+_ROWS = (
+    "SELECT s.rowid, s.played_at, d.track_id, d.track_name, d.artist_id, d.artist_name, d.album_id, "
+    "d.album_name, d.uri, s.ms_played, p.platform, p.conn_country, p.reason_start, p.reason_end, "
+    "p.shuffle, p.skipped, p.offline, p.incognito, s.offline_ms, p.ip_addr, p.user_agent, p.origin "
+    f"FROM {{schema}}.{MUSIC_STAGE} s "
+    f"JOIN {{schema}}.{MUSIC_DIMENSION_STAGE} d ON d.dimension = s.dimension "
+    f"JOIN {{schema}}.{MUSIC_PROFILE_STAGE} p ON p.profile = s.profile "
+)
+_FLAGS = slice(MusicRow._fields.index("shuffle"), MusicRow._fields.index("incognito") + 1)
+_profile_fields = itemgetter(*(MusicRow._fields.index(c) for c in _PROFILE_FIELDS))
+_dimension_fields = itemgetter(*(MusicRow._fields.index(c) for c in _DIMENSION_FIELDS))
+_music_columns = [
+    itemgetter(MusicRow._fields.index(c)) for c in ("played_at", "track_id", "ms_played", "offline_ms")
+]
+_played_at = itemgetter(0)
+
+
+@dataclass
+class StagedFile:
+    """A parsed file whose music plays are staged already, for SQLite (see the module's docstring)."""
+
+    parsed: ParsedFile  # everything but the music rows (`music` is empty; `episodes` kept)
+    music: int  # music plays staged
+    first: str | None  # earliest and latest play end of the whole file (stored text form)
+    last: str | None
+    music_first: str | None  # earliest and latest music play end: the period the merge looks at
+    music_last: str | None
+    image: bytes = b""  # a database holding the staging tables of the music plays (`sqlite_image`)
+
+
+@dataclass
+class CopyReadyFile:
+    """A parsed file and, for a PostgreSQL bulk load, the COPY text of its music plays."""
+
+    parsed: ParsedFile
+    copy_text: str | None
+
+
+Prepared = StagedFile | CopyReadyFile | Skipped
+
+
+def prepare(source: Source, now: datetime, keep_personal: bool, dialect: str, user_id: str) -> Prepared:
+    """Read and parse one file, and make its plays ready for the loader of `dialect` (in a worker);
+    raises `ImportFileError` as `parse_file` does.
+
+    SQLite takes a staging image (`stage`). PostgreSQL takes the rows and their COPY text: its
+    server does the loading in a process of its own, so this one only keeps the Python work off
+    the loader, which then decides and loads as for a file it read itself.
+    """
+    parsed = parse_file(source.name, source.read(), now, keep_personal=keep_personal)
+    if isinstance(parsed, Skipped):
+        return parsed
+    if dialect == "sqlite":
+        return stage(parsed)
+    # Only PostgreSQL workers pay for importing SQLAlchemy (the module holding the COPY form).
+    from brapped.store.bulk import music_copy_text
+
+    return CopyReadyFile(parsed, music_copy_text(parsed.music, user_id) if parsed.music else None)
+
+
+def stage(parsed: ParsedFile) -> StagedFile:
+    """`parsed` with its music rows turned into a staging image."""
+    music = parsed.music
+    staged = StagedFile(
+        parsed,
+        len(music),
+        parsed.first,
+        parsed.last,
+        min(map(_played_at, music)) if music else None,
+        max(map(_played_at, music)) if music else None,
+    )
+    if music:
+        staged.image = sqlite_image(music)
+    parsed.music = []
+    return staged
+
+
+def sqlite_image(rows: Sequence[MusicRow]) -> bytes:
+    """An in-memory SQLite database of the staging tables for `rows`, serialized.
+
+    The same stages `brapped.store.bulk.stage_music` fills: four values and a profile number a
+    play (the profile's few-valued fields stored once), and each distinct track's fields once.
+    """
+    profiles = list(map(_profile_fields, rows))
+    numbers = dict.fromkeys(profiles, 0)
+    for number, profile in enumerate(numbers):
+        numbers[profile] = number
+    dimensions = list(map(_dimension_fields, rows))
+    dimension_numbers = dict.fromkeys(dimensions, 0)
+    for number, fields in enumerate(dimension_numbers):
+        dimension_numbers[fields] = number
+    played_at, track_id, ms_played, offline_ms = (list(map(get, rows)) for get in _music_columns)
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        db.execute("BEGIN")
+        for statement in _IMAGE_TABLES:
+            db.execute(statement)
+        db.executemany(
+            f"INSERT INTO {MUSIC_PROFILE_STAGE} VALUES ({', '.join('?' * (len(_PROFILE_FIELDS) + 1))})",
+            ((number, *profile) for profile, number in numbers.items()),
+        )
+        db.executemany(
+            f"INSERT INTO {MUSIC_STAGE} VALUES (?, ?, ?, ?, ?, ?)",
+            zip(
+                played_at,
+                track_id,
+                ms_played,
+                offline_ms,
+                map(numbers.__getitem__, profiles),
+                map(dimension_numbers.__getitem__, dimensions),
+                strict=True,
+            ),
+        )
+        db.executemany(
+            f"INSERT INTO {MUSIC_DIMENSION_STAGE} VALUES ({', '.join('?' * (len(_DIMENSION_FIELDS) + 1))})",
+            ((number, *fields) for fields, number in dimension_numbers.items()),
+        )
+        db.execute("COMMIT")
+        return db.serialize()
+    finally:
+        db.close()
+
+
+def image_rows(db: Any, schema: str, spans: Sequence[tuple[str, str]]) -> list[tuple[int, MusicRow]]:
+    """The plays of an image (`sqlite_image`, under `schema` of the sqlite3 connection `db`) that
+    end within any of `spans` (stored text, both ends included), with their rowids, in file order."""
+    found: dict[int, MusicRow] = {}
+    statement = _ROWS.format(schema=schema) + "WHERE s.played_at BETWEEN ? AND ?"
+    for low, high in spans:
+        for rowid, *values in db.execute(statement, (low, high)):
+            values[_FLAGS] = [None if v is None else bool(v) for v in values[_FLAGS]]
+            found[rowid] = MusicRow(*values)
+    return sorted(found.items())
+
+
+def drop_image_rows(db: Any, schema: str, rowids: Sequence[int]) -> None:
+    """Take plays out of an image, and the track fields no play left in it has."""
+    db.executemany(f"DELETE FROM {schema}.{MUSIC_STAGE} WHERE rowid = ?", [(r,) for r in rowids])
+    db.execute(
+        f"DELETE FROM {schema}.{MUSIC_DIMENSION_STAGE} "
+        f"WHERE dimension NOT IN (SELECT dimension FROM {schema}.{MUSIC_STAGE})"
+    )
+
+
+class WorkerGone(Exception):
+    """The worker process ended before answering (killed, crashed, or never started)."""
+
+
+class Readers:
+    """Worker processes preparing files (`prepare`) ahead of the loader, in turn; a context manager."""
+
+    def __init__(self, workers: int) -> None:
+        self._workers: list[_Worker] = []
+        try:
+            for _ in range(workers):
+                self._workers.append(_Worker())
+        except BaseException:
+            self.close()
+            raise
+        self._turn = 0
+
+    def __enter__(self) -> Readers:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def submit(
+        self, source: Source, now: datetime, keep_personal: bool, dialect: str, user_id: str
+    ) -> Future[Prepared]:
+        """The outcome of `prepare(...)` in a worker, later; its error if the worker raised one."""
+        worker = self._workers[self._turn % len(self._workers)]
+        self._turn += 1
+        return worker.submit(source, now, keep_personal, dialect, user_id)
+
+    def close(self) -> None:
+        for worker in self._workers:
+            worker.close()
+
+
+class _Worker:
+    """One worker process preparing files (`prepare`) in the order they are submitted.
+
+    The worker is `python -m brapped.import_workers`, a fresh interpreter that reads pickled jobs
+    on its stdin and writes pickled outcomes on its stdout. Not `multiprocessing`: its spawn mode
+    runs the caller's main module again in the child (a script without a `__main__` guard would
+    import again, recursively), and fork would copy this process's database connections and
+    threads into the child. When this process dies the worker reads the end of its input and exits.
+    """
+
+    def __init__(self) -> None:
+        # The worker finds brapped where this process found it, installed or not.
+        root = str(Path(__file__).resolve().parent.parent)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "brapped.import_workers"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        self._futures: dict[int, Future[Prepared]] = {}
+        self._lock = threading.Lock()
+        self._next = 0
+        self._collector = threading.Thread(target=self._collect, name="brapped-import-worker", daemon=True)
+        self._collector.start()
+
+    def submit(
+        self, source: Source, now: datetime, keep_personal: bool, dialect: str, user_id: str
+    ) -> Future[Prepared]:
+        """The outcome of `prepare(...)` in the worker, later; its error if the worker raised one."""
+        future: Future[Prepared] = Future()
+        with self._lock:
+            key, self._next = self._next, self._next + 1
+            self._futures[key] = future
+        try:
+            job = pickle.dumps((key, source, now, keep_personal, dialect, user_id), pickle.HIGHEST_PROTOCOL)
+            stdin = self._process.stdin
+            assert stdin is not None
+            stdin.write(job)
+            stdin.flush()
+        except (OSError, pickle.PicklingError, TypeError, AttributeError) as exc:
+            # A source that cannot travel (its reader is a closure) or a worker that is gone.
+            with self._lock:
+                self._futures.pop(key, None)
+            future.set_exception(exc)
+        return future
+
+    def _collect(self) -> None:
+        stdout = self._process.stdout
+        assert stdout is not None
+        while True:
+            try:
+                key, failed, value = pickle.load(stdout)
+            except (EOFError, OSError, pickle.UnpicklingError, AttributeError, ImportError):
+                break
+            with self._lock:
+                future = self._futures.pop(key)
+            if failed:
+                future.set_exception(value)
+            else:
+                future.set_result(value)
+        with self._lock:
+            left, self._futures = list(self._futures.values()), {}
+        for future in left:
+            future.set_exception(WorkerGone("the import worker process ended"))
+
+    def close(self) -> None:
+        """End the worker: it finishes the file in hand, sees the end of its input and exits."""
+        if self._process.stdin is not None:
+            with suppress(OSError):
+                self._process.stdin.close()
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._collector.join()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+
+
+def _serve(jobs: BinaryIO, outcomes: BinaryIO) -> None:
+    """The worker's loop: a job in, its outcome out, until the input ends."""
+    while True:
+        try:
+            key, source, now, keep_personal, dialect, user_id = pickle.load(jobs)
+        except EOFError:
+            return
+        answer: tuple[int, bool, object]
+        try:
+            answer = (key, False, prepare(source, now, keep_personal, dialect, user_id))
+        except Exception as exc:  # the caller sees it as `prepare`'s own error
+            answer = (key, True, exc)
+        try:
+            data = pickle.dumps(answer, pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            data = pickle.dumps((key, True, WorkerGone(f"the outcome could not be sent back: {exc}")))
+        outcomes.write(data)
+        outcomes.flush()
+
+
+if __name__ == "__main__":
+    # Through the module's importable name: what it pickles must name `brapped.import_workers`
+    # classes, not this `__main__`'s copies.
+    from brapped import import_workers
+
+    with suppress(BrokenPipeError, KeyboardInterrupt):
+        import_workers._serve(sys.stdin.buffer, sys.stdout.buffer)

@@ -1,0 +1,227 @@
+"""A bulk import reads its files in a worker process (brapped.import_workers): the same outcome as
+reading them in the loader, whatever goes wrong in or with the worker."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bench.generate import generate_exports
+from sqlalchemy import insert, select
+
+from brapped import import_workers, pipeline_import
+from brapped.clock import SystemClock
+from brapped.imports import ImportFileError, Source, parse_file
+from brapped.pipeline_import import ImportResult, import_paths
+from brapped.store import Store, open_store
+from brapped.store.tables import (
+    album_artists,
+    albums,
+    artists,
+    episodes,
+    imported_files,
+    plays,
+    track_artists,
+    tracks,
+)
+
+PLAY_COLUMNS = [c for c in plays.c if c.name != "id"]
+
+
+@pytest.fixture
+def export(tmp_path: Path) -> list[Path]:
+    folder = tmp_path / "export"
+    generate_exports(folder, plays=2500, seed=7, max_bytes=200_000)
+    files = sorted(folder.glob("*.json"))
+    assert len(files) >= 5
+    return files
+
+
+@pytest.fixture
+def worked(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Every import is a bulk load; counts the files loaded from a worker's staging image
+    (SQLite) and the files a worker read with their COPY text (PostgreSQL)."""
+    monkeypatch.setattr(pipeline_import, "BULK_MIN_PLAYS", 1)
+    counts = {"staged": 0, "copy ready": 0, "submitted": 0}
+    load_staged, prepared = pipeline_import._load_staged, pipeline_import._prepared
+    submit = import_workers.Readers.submit
+
+    def counting_staged(*args: Any, **kwargs: Any) -> Any:
+        counts["staged"] += 1
+        return load_staged(*args, **kwargs)
+
+    def counting_prepared(*args: Any) -> Any:
+        outcome, copy_text = prepared(*args)
+        counts["copy ready"] += copy_text is not None
+        return outcome, copy_text
+
+    def counting_submit(self: Any, *args: Any) -> Any:
+        counts["submitted"] += 1
+        return submit(self, *args)
+
+    monkeypatch.setattr(pipeline_import, "_load_staged", counting_staged)
+    monkeypatch.setattr(pipeline_import, "_prepared", counting_prepared)
+    monkeypatch.setattr(import_workers.Readers, "submit", counting_submit)
+    return counts
+
+
+def _reference(
+    tmp_path: Path, paths: list[Path], monkeypatch: pytest.MonkeyPatch, setup: Any = None
+) -> tuple[Store, ImportResult]:
+    """The same import file by file, in this process, into a fresh SQLite database."""
+    reference = open_store(f"sqlite:///{tmp_path / 'reference.db'}")
+    if setup is not None:
+        setup(reference)
+    monkeypatch.setattr(pipeline_import, "BULK_MIN_PLAYS", 10**12)
+    return reference, import_paths(reference, paths, SystemClock(), user_id="u")
+
+
+def _contents(store: Store) -> list[list[tuple[Any, ...]]]:
+    found = []
+    with store.connect() as conn:
+        found.append(
+            [
+                tuple(r)
+                for r in conn.execute(select(*PLAY_COLUMNS).order_by(plays.c.played_at, plays.c.track_id))
+            ]
+        )
+        for table in (artists, albums, album_artists, tracks, track_artists, episodes):
+            found.append([tuple(r) for r in conn.execute(select(table).order_by(*table.primary_key.columns))])
+        found.append(
+            sorted(tuple(r) for r in conn.execute(select(imported_files.c.sha256, imported_files.c.records)))
+        )
+    return found
+
+
+def _outcome(result: ImportResult) -> list[tuple[Any, ...]]:
+    return [
+        (Path(f.name).name, f.status, f.new, f.known, f.merged, f.replaced, f.message) for f in result.files
+    ]
+
+
+def test_files_read_by_a_worker_load_as_files_read_here(
+    store: Store, tmp_path: Path, export: list[Path], worked: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
+    assert result.ok and len(result.imported) == len(export)
+    # The first file is read here (it tells whether the import is a bulk load), the others by a worker.
+    assert worked["submitted"] == len(export) - 1
+    if store.dialect == "sqlite":
+        assert worked["staged"] == len(export) - 1
+    else:
+        assert worked["copy ready"] == len(export) - 1
+    reference, expected = _reference(tmp_path, [export[0].parent], monkeypatch)
+    assert _contents(store) == _contents(reference)
+    assert _outcome(result) == _outcome(expected)
+    reference.close()
+
+
+def test_a_bad_file_read_by_a_worker_fails_alone_naming_the_file(
+    store: Store, tmp_path: Path, export: list[Path], worked: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = json.loads(export[3].read_bytes())
+    records[5]["ms_played"] = "long"
+    export[3].write_text(json.dumps(records))
+    with pytest.raises(ImportFileError) as expected:
+        parse_file(str(export[3]), export[3].read_bytes(), datetime.now(UTC))
+
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
+    assert worked["submitted"] == len(export) - 1
+    assert [(Path(f.name).name, f.message) for f in result.failed] == [(export[3].name, str(expected.value))]
+    assert str(export[3]) in str(expected.value) and "record 5" in str(expected.value)
+    assert len(result.imported) == len(export) - 1
+
+    # Nothing of the bad file, everything of the others.
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    for path in export:
+        if path != export[3]:
+            (kept / path.name).write_bytes(path.read_bytes())
+    reference, _ = _reference(tmp_path, [kept], monkeypatch)
+    assert _contents(store) == _contents(reference)
+    reference.close()
+
+
+def test_a_worker_that_dies_leaves_its_files_to_the_loader(
+    store: Store, tmp_path: Path, export: list[Path], worked: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submit = import_workers._Worker.submit
+
+    def killing(self: Any, *args: Any) -> Any:
+        future = submit(self, *args)
+        self._process.kill()  # mid-file, or before it read the job
+        return future
+
+    monkeypatch.setattr(import_workers._Worker, "submit", killing)
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
+    assert result.ok and len(result.imported) == len(export)
+    assert worked["staged"] == worked["copy ready"] == 0  # every file read here in the end
+    reference, expected = _reference(tmp_path, [export[0].parent], monkeypatch)
+    assert _contents(store) == _contents(reference)
+    assert _outcome(result) == _outcome(expected)
+    reference.close()
+
+
+def test_a_source_that_cannot_go_to_a_worker_is_read_here(
+    store: Store, tmp_path: Path, export: list[Path], worked: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def closures(paths: Any) -> Iterator[Source]:
+        for path in export:
+            yield Source(str(path), lambda path=path: path.read_bytes())  # a closure does not pickle
+
+    monkeypatch.setattr(pipeline_import, "iter_inputs", closures)
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
+    assert result.ok and len(result.imported) == len(export)
+    assert worked["submitted"] == len(export) - 1 and worked["staged"] == worked["copy ready"] == 0
+    monkeypatch.undo()
+    reference, expected = _reference(tmp_path, [export[0].parent], monkeypatch)
+    assert _contents(store) == _contents(reference)
+    assert _outcome(result) == _outcome(expected)
+    reference.close()
+
+
+def test_a_staged_file_merges_with_synced_plays_as_a_file_read_here(
+    store: Store, tmp_path: Path, export: list[Path], worked: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Synced plays inside the fourth file's period: some at a play's very end (same play), some a
+    # little off (the merge tolerance), one of another track on an export play's key.
+    records = json.loads(export[3].read_bytes())
+    tracked = [r for r in records if r.get("spotify_track_uri")]
+    chosen = tracked[10:40:3]
+
+    def synced(target: Store) -> None:
+        with target.begin() as conn:
+            for i, r in enumerate(chosen):
+                track = r["spotify_track_uri"].rsplit(":", 1)[1]
+                if i == 0:
+                    track = "1" * 22
+                if conn.execute(select(tracks.c.id).where(tracks.c.id == track)).first() is None:
+                    conn.execute(insert(tracks).values(id=track, name=f"Synced {i}", is_resolved=True))
+                ended = datetime.fromisoformat(r["ts"].replace("Z", "+00:00")) + timedelta(
+                    seconds=(i % 3) * 20
+                )
+                conn.execute(
+                    insert(plays).values(
+                        user_id="u",
+                        played_at=ended,
+                        track_id=track,
+                        source="api",
+                        ms_played=100_000,
+                        ms_played_source="estimate",
+                    )
+                )
+
+    synced(store)
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
+    assert result.ok
+    assert result.totals()["merged"] > 0
+    if store.dialect == "sqlite":
+        assert worked["staged"] == len(export) - 1
+    reference, expected = _reference(tmp_path, [export[0].parent], monkeypatch, setup=synced)
+    assert _contents(store) == _contents(reference)
+    assert _outcome(result) == _outcome(expected)
+    reference.close()
