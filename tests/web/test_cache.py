@@ -110,7 +110,14 @@ async def test_a_sync_makes_cached_pages_fresh(store: Store, tmp_path: Path) -> 
 
 
 def test_warm_computes_the_usual_pages_once(store: Store, tmp_path: Path) -> None:
-    seed(store)
+    seed(store)  # 21 days of plays up to NOW (March 2026)
+    with store.begin() as conn:  # and one in 2023: the Wrapped years 2023 to 2026 have plays
+        conn.execute(
+            plays.insert().values(
+                user_id="listener", played_at=NOW.replace(year=2023), track_id="trk_hit",
+                ms_played=150_000, ms_played_source="export", source="export",
+            )
+        )  # fmt: skip
     app = create_app(store, make_settings(tmp_path / "home"), FixedClock(NOW))
     board = app.state.dashboard
     warmer = board.start_warming(interval=3600)
@@ -120,15 +127,17 @@ def test_warm_computes_the_usual_pages_once(store: Store, tmp_path: Path) -> Non
                 break
             time.sleep(0.05)
         assert warmer.rounds == 1
-        # today's report, 5 overview periods, 2 Wrapped years, 4 top lists, and the story pages of
+        # today's report, 5 overview periods, 4 Wrapped years, 4 top lists, and the story pages of
         # the seed's 3 artists, 3 tracks and 2 albums (fewer than five of each)
-        assert board.cache.stats()["entries"] == 12 + 3 + 3 + 2
+        assert board.cache.stats()["entries"] == 14 + 3 + 3 + 2
         assert board.warm() == warmer.warmed_version  # unchanged data: nothing recomputed
-        assert board.cache.stats()["misses"] == 20
+        assert board.cache.stats()["misses"] == 22
         # The summaries long-period pages read are built, for the dashboard's zone.
         with store.connect() as conn:
             described = summaries.describe(conn)
         assert described["built"] and not described["stale"] and described["timezone"] == board.timezone
+        # The closed years' Wrapped (2023 to 2025) are kept in the database for the next start.
+        assert described["kept_reports"] == 3
         # Every name is folded for search already: the first search finds nothing left to do.
         with store.begin() as conn:
             assert refresh_search_names(conn) == 0

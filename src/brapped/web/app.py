@@ -26,6 +26,7 @@ from brapped.errors import BrappedError
 from brapped.insights.period import Period
 from brapped.insights.search import NotFound, refresh_search_names
 from brapped.insights.summaries import try_refresh
+from brapped.insights.summary import first_play_at
 from brapped.store import Store
 from brapped.web.cache import ResultCache, Warmer, data_version
 from brapped.web.encoding import DataResponse, jsonable
@@ -34,6 +35,8 @@ from brapped.web.security import SecurityHeadersMiddleware, TokenMiddleware
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
+# The years the Wrapped page offers, this one first.
+WRAPPED_YEARS = 6
 STATIC = HERE / "static"
 T = TypeVar("T")
 
@@ -75,7 +78,11 @@ class Dashboard:
             for key in ("30d", "7d", "today", "year", "all"):
                 period = reports.period_of(conn, pick(key, today), self.timezone)
                 self.report(conn, reports.overview, period, threshold)
-            for year in (today.year, today.year - 1):
+            # Every year the Wrapped page offers that has plays: past years are kept in the database
+            # once computed (brapped.insights.kept), so after the first warm-up they cost a read.
+            first = first_play_at(conn, None)
+            first_year = first.astimezone(ZoneInfo(self.timezone)).year if first else today.year
+            for year in range(today.year, max(first_year, today.year - WRAPPED_YEARS + 1) - 1, -1):
                 period = Period.year(year, self.timezone)
                 self.report(
                     conn, reports.wrapped_report, period, threshold, settings.session_gap_minutes, 100

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from starlette.responses import RedirectResponse, Response
 
 from brapped.web import reports
-from brapped.web.app import Dashboard
+from brapped.web.app import WRAPPED_YEARS, Dashboard
 from brapped.web.cards import story_cards
 from brapped.web.health import health
 from brapped.web.params import (
@@ -122,7 +122,7 @@ def wrapped_page(request: Request, board: Board, which: WrappedPick) -> Response
             "images": pictures,
             "which": which,
             "cards": story_cards(data),
-            "years": list(range(this_year, this_year - 6, -1)),
+            "years": list(range(this_year, this_year - WRAPPED_YEARS, -1)),
             "charts": {"clock": data["listening_clock"]},
         },
     )
