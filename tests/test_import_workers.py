@@ -15,7 +15,7 @@ from sqlalchemy import insert, select
 
 from brapped import import_workers, pipeline_import
 from brapped.clock import SystemClock
-from brapped.imports import ImportFileError, Source, parse_file
+from brapped.imports import ImportFileError, ParsedFile, Source, parse_file
 from brapped.pipeline_import import ImportResult, import_paths
 from brapped.store import Store, open_store
 from brapped.store.tables import (
@@ -44,9 +44,9 @@ def export(tmp_path: Path) -> list[Path]:
 @pytest.fixture
 def worked(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """Every import is a bulk load; counts the files loaded from a worker's staging image
-    (SQLite) and the files a worker read with their COPY text (PostgreSQL)."""
+    (SQLite) and the files a worker parsed for the loader (PostgreSQL)."""
     monkeypatch.setattr(pipeline_import, "BULK_MIN_PLAYS", 1)
-    counts = {"staged": 0, "copy ready": 0, "submitted": 0}
+    counts = {"staged": 0, "parsed": 0, "submitted": 0}
     load_staged, prepared = pipeline_import._load_staged, pipeline_import._prepared
     submit = import_workers.Readers.submit
 
@@ -54,10 +54,13 @@ def worked(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         counts["staged"] += 1
         return load_staged(*args, **kwargs)
 
-    def counting_prepared(*args: Any) -> Any:
-        outcome, copy_text = prepared(*args)
-        counts["copy ready"] += copy_text is not None
-        return outcome, copy_text
+    def counting_prepared(future: Any, *args: Any) -> Any:
+        outcome = prepared(future, *args)
+        # Parsed by the worker: its own outcome, not a file read here after the worker failed.
+        counts["parsed"] += (
+            isinstance(outcome, ParsedFile) and future.exception() is None and outcome is future.result()
+        )
+        return outcome
 
     def counting_submit(self: Any, *args: Any) -> Any:
         counts["submitted"] += 1
@@ -113,7 +116,7 @@ def test_files_read_by_a_worker_load_as_files_read_here(
     if store.dialect == "sqlite":
         assert worked["staged"] == len(export) - 1
     else:
-        assert worked["copy ready"] == len(export) - 1
+        assert worked["parsed"] == len(export) - 1
     reference, expected = _reference(tmp_path, [export[0].parent], monkeypatch)
     assert _contents(store) == _contents(reference)
     assert _outcome(result) == _outcome(expected)
@@ -159,7 +162,7 @@ def test_a_worker_that_dies_leaves_its_files_to_the_loader(
     monkeypatch.setattr(import_workers._Worker, "submit", killing)
     result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
     assert result.ok and len(result.imported) == len(export)
-    assert worked["staged"] == worked["copy ready"] == 0  # every file read here in the end
+    assert worked["staged"] == worked["parsed"] == 0  # every file read here in the end
     reference, expected = _reference(tmp_path, [export[0].parent], monkeypatch)
     assert _contents(store) == _contents(reference)
     assert _outcome(result) == _outcome(expected)
@@ -176,7 +179,7 @@ def test_a_source_that_cannot_go_to_a_worker_is_read_here(
     monkeypatch.setattr(pipeline_import, "iter_inputs", closures)
     result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
     assert result.ok and len(result.imported) == len(export)
-    assert worked["submitted"] == len(export) - 1 and worked["staged"] == worked["copy ready"] == 0
+    assert worked["submitted"] == len(export) - 1 and worked["staged"] == worked["parsed"] == 0
     monkeypatch.undo()
     reference, expected = _reference(tmp_path, [export[0].parent], monkeypatch)
     assert _contents(store) == _contents(reference)

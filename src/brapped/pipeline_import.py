@@ -29,7 +29,6 @@ from brapped import identity
 from brapped.clock import Clock
 from brapped.errors import BrappedError
 from brapped.import_workers import (
-    CopyReadyFile,
     Prepared,
     Readers,
     StagedFile,
@@ -181,7 +180,7 @@ def import_paths(
     # PostgreSQL does the loading in its own process while this one only waits on the socket, so
     # there the next file is read meanwhile: at most two files in memory.
     reader = ThreadPoolExecutor(1, "brapped-import-read") if store.dialect == "postgresql" else None
-    ahead: dict[int, Future[tuple[ParsedFile | FileReport, str | None]]] = {}
+    ahead: dict[int, Future[ParsedFile | FileReport]] = {}
     workers: Readers | None = None
     prepared_ahead: dict[int, Future[Prepared]] = {}
     bulk: _BulkLoad | None = None
@@ -199,11 +198,10 @@ def import_paths(
                 early = ahead.pop(position, None)
                 worked = prepared_ahead.pop(position, None)
                 prepared: ParsedFile | StagedFile | FileReport
-                copy_text: str | None = None
                 if worked is not None:
-                    prepared, copy_text = _prepared(worked, item, now, keep_personal)
+                    prepared = _prepared(worked, item, now, keep_personal)
                 elif early is not None:
-                    prepared, copy_text = early.result()
+                    prepared = early.result()
                 else:
                     prepared = _read(item, now, keep_personal)
                 if isinstance(prepared, FileReport):
@@ -226,21 +224,16 @@ def import_paths(
                                     items[i], now, keep_personal, store.dialect, user
                                 )
                     elif reader is not None and following:
-                        copy_for = user if bulk is not None else None
-                        ahead[following[0]] = reader.submit(
-                            _read_ahead, items[following[0]], now, keep_personal, copy_for
-                        )
+                        ahead[following[0]] = reader.submit(_read, items[following[0]], now, keep_personal)
                     if isinstance(prepared, StagedFile):
                         assert bulk is not None  # workers only read for a bulk load
                         report = _load_staged(store, prepared, user, clock, keep_personal, run_id, bulk)
                     else:
-                        report = _load_file(
-                            store, prepared, user, clock, keep_personal, run_id, bulk, copy_text
-                        )
+                        report = _load_file(store, prepared, user, clock, keep_personal, run_id, bulk)
                     reports.append(report)
                     if bulk is not None and report.status == "imported":
                         bulk.loaded.append(report)
-                del prepared, copy_text  # the file's rows: free them before reading the next file
+                del prepared  # the file's rows: free them before reading the next file
                 done += 1
                 if progress is not None:
                     progress(done, len(sources), item.name)
@@ -325,36 +318,22 @@ def _read(source: Source, now: datetime, keep_personal: bool) -> ParsedFile | Fi
     return _report_skipped(parsed)
 
 
-def _read_ahead(
-    source: Source, now: datetime, keep_personal: bool, copy_for: str | None
-) -> tuple[ParsedFile | FileReport, str | None]:
-    """`_read`, and with `copy_for` (the user of a bulk load on PostgreSQL) the COPY text of the
-    file's music plays: built in the reader thread while the server loads the previous file, it is
-    used when every play turns out new (the usual file of a first import)."""
-    parsed = _read(source, now, keep_personal)
-    if copy_for is None or isinstance(parsed, FileReport) or not parsed.music:
-        return parsed, None
-    return parsed, bulk_module.music_copy_text(parsed.music, copy_for)
-
-
 def _prepared(
     future: Future[Prepared], source: Source, now: datetime, keep_personal: bool
-) -> tuple[StagedFile | ParsedFile | FileReport, str | None]:
-    """A worker's outcome for `source`, as `_read_ahead` gives it: a bad file is a failed report."""
+) -> StagedFile | ParsedFile | FileReport:
+    """A worker's outcome for `source`, as `_read` gives it: a bad file is a failed report."""
     try:
         outcome = future.result()
     except ImportFileError as exc:
-        return FileReport(source.name, "failed", message=str(exc)), None
+        return FileReport(source.name, "failed", message=str(exc))
     except Exception as exc:
         # The worker could not do it (it died, or the file's reader would not go to it): reading
         # the file here does the same work, and fails or reports exactly as without workers.
         log.warning("worker could not read %s (%s): reading it here", source.name, exc)
-        return _read(source, now, keep_personal), None
+        return _read(source, now, keep_personal)
     if isinstance(outcome, Skipped):
-        return FileReport(outcome.name, "skipped", message=outcome.reason), None
-    if isinstance(outcome, CopyReadyFile):
-        return outcome.parsed, outcome.copy_text
-    return outcome, None
+        return FileReport(outcome.name, "skipped", message=outcome.reason)
+    return outcome
 
 
 def _load_staged(
@@ -422,7 +401,6 @@ def _load_file(
     keep_personal: bool,
     run_id: int,
     bulk: _BulkLoad | None = None,
-    copy_text: str | None = None,
     staged: tuple[StagedFile, list[tuple[int, MusicRow, Decision]]] | None = None,
 ) -> FileReport:
     """Load one file in its own transaction (or savepoint of a bulk load). `staged`: its music
@@ -445,7 +423,7 @@ def _load_file(
                 _load_episodes(conn, parsed, user, report, keep_personal)
             else:
                 dimensions = _load(
-                    conn, parsed, user, report, keep_personal, bulk.dimensions if bulk else None, copy_text
+                    conn, parsed, user, report, keep_personal, bulk.dimensions if bulk else None
                 )
             _record_file(conn, parsed, report, clock.now(), run_id)
             since = report.first_played_at
@@ -520,7 +498,10 @@ def _bulk_load(store: Store, user: str) -> Iterator[_BulkLoad]:
         (key for table in _BULK_KEYED for key in table.foreign_key_constraints), key=lambda key: str(key.name)
     )
     keys = keys if store.dialect == "postgresql" else []
-    with _file_transaction(store) as conn:
+    # A bulk load keeps no secondary index of `plays` current, and the rest grows at its ends (files
+    # come in time order): a quarter of the usual page cache was measured as fast, and the import's
+    # memory stays under 300 MB with its worker process (brapped.import_workers) counted in.
+    with _file_transaction(store, cache_kib=16_384) as conn:
         for key in keys:
             conn.execute(DropConstraint(key))
         for index in indexes:
@@ -541,7 +522,7 @@ def _bulk_load(store: Store, user: str) -> Iterator[_BulkLoad]:
 
 
 @contextmanager
-def _file_transaction(store: Store) -> Iterator[Connection]:
+def _file_transaction(store: Store, cache_kib: int = 65_536) -> Iterator[Connection]:
     """One write transaction (SQLite: the write lock taken at BEGIN) for one file."""
     with store.connect() as conn:
         if conn.dialect.name == "sqlite":
@@ -549,7 +530,8 @@ def _file_transaction(store: Store) -> Iterator[Connection]:
             # cache for the index updates of a big file.
             raw: Any = conn.connection.dbapi_connection
             raw.execute("PRAGMA temp_store = MEMORY")
-            raw.execute("PRAGMA cache_size = -65536")
+            cache_before = raw.execute("PRAGMA cache_size").fetchone()[0]
+            raw.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
             # Each file's commit would copy the write-ahead log back into the database once it
             # passes 1,000 pages, rewriting the same index pages file after file (a third of the
             # import's time). Here the log may grow to 64 Ki pages first; the setting goes back at
@@ -572,6 +554,7 @@ def _file_transaction(store: Store) -> Iterator[Connection]:
             conn.info.pop("immediate", None)
             if conn.dialect.name == "sqlite":
                 bulk_module.detach_image(conn)
+                raw.execute(f"PRAGMA cache_size = {int(cache_before)}")
                 raw.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint_after)}")
                 raw.execute(f"PRAGMA mmap_size = {int(mapped)}")
 
@@ -583,11 +566,8 @@ def _load(
     report: FileReport,
     keep_personal: bool,
     stored_dimensions: set[tuple[Any, ...]] | None = None,
-    copy_text: str | None = None,
 ) -> list[tuple[Any, ...]]:
-    """Load one file's rows; returns the dimension fields it staged (see `bulk.stage_music`).
-
-    `copy_text`: `bulk.music_copy_text` of all the file's music rows, if built already."""
+    """Load one file's rows; returns the dimension fields it staged (see `bulk.stage_music`)."""
     skipped: Counter[str] = Counter(report.skipped)
     staged_dimensions: list[tuple[Any, ...]] = []
     if parsed.music:
@@ -621,8 +601,7 @@ def _load(
         bulk_module.update_music(conn, changes)
         if copy:
             # `fresh` keeps the file's order: as long as the file, it is the file's music rows.
-            payload = copy_text if len(fresh) == len(parsed.music) else None
-            inserted = bulk_module.copy_new_music_plays(conn, user, fresh, payload)
+            inserted = bulk_module.copy_new_music_plays(conn, user, fresh)
         else:
             inserted = bulk_module.insert_music_plays(conn, user)
         _settle(report, len(fresh), inserted)

@@ -266,9 +266,7 @@ def copies_new_plays(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-def copy_new_music_plays(
-    conn: Connection, user_id: str, rows: Sequence[MusicRow], payload: str | None = None
-) -> int:
+def copy_new_music_plays(conn: Connection, user_id: str, rows: Sequence[MusicRow]) -> int:
     """COPY new plays straight into `plays` (PostgreSQL); returns plays copied.
 
     For a bulk load only, and only rows no stored play can collide with: COPY knows no
@@ -277,12 +275,11 @@ def copy_new_music_plays(
     rows' own keys are distinct, see `brapped.imports.formats`). Against staging and `INSERT ...
     SELECT ... ON CONFLICT` this saves the stage's write and read, the join with the profiles and
     the speculative insertion per play (measured 6.4 s -> 3.3 s, client and server, on 500,000
-    plays). `payload`: `music_copy_text(rows, user_id)`, when the caller built it already.
+    plays).
     """
-    if payload is None:
-        if not rows:
-            return 0
-        payload = music_copy_text(rows, user_id)
+    if not rows:
+        return 0
+    payload = music_copy_text(rows, user_id)
     columns = f"played_at, track_id, ms_played, offline_at, {_PLAY_FIELDS}, user_id, ms_played_source, source"
     conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
     raw: Any = conn.connection.dbapi_connection
@@ -294,8 +291,7 @@ def copy_new_music_plays(
 
 
 def music_copy_text(rows: Sequence[MusicRow], user_id: str) -> str:
-    """The COPY text `copy_new_music_plays` sends for `rows` (no database: a reader thread can
-    build it while the server loads the previous file)."""
+    """The COPY text `copy_new_music_plays` sends for `rows`."""
     # Each distinct profile (the play's few-valued fields, see _MUSIC_PROFILE_TYPES) becomes its
     # COPY text once, with the columns every play shares; a play's line joins four values to it.
     profiles = list(map(_music_profile_fields, rows))
