@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,7 @@ def _history(store: Store) -> None:
 
 def _kept(store: Store) -> dict[str, Any]:
     with store.connect() as conn:
-        return kept_wrapped(conn, YEAR, **SETTINGS, now=NOW)
+        return kept_wrapped(conn, YEAR, **SETTINGS)
 
 
 def _fresh(store: Store) -> dict[str, Any]:
@@ -96,9 +96,11 @@ def test_a_closed_period_is_kept_and_read_back_equal(store: Store, monkeypatch: 
     with store.connect() as conn:
         rows = conn.execute(select(tables.kept_reports.c.key, tables.kept_reports.c.generation)).all()
         generation = conn.execute(select(tables.report_state.c.generation)).scalar_one()
-    assert rows == [(KEY, generation)]
+    # The Wrapped, and the totals of its previous period (2023, closed too).
+    totals_key = key("totals", YEAR.previous(), user_id=None, stream_threshold_ms=30_000)
+    assert sorted(rows) == sorted([(KEY, generation), (totals_key, generation)])
     with store.connect() as conn:
-        assert describe(conn)["kept_reports"] == 1  # as `brapped status` and the health page say
+        assert describe(conn)["kept_reports"] == 2  # as `brapped status` and the health page say
     _no_computing(monkeypatch)
     assert _kept(store) == fresh  # read back, not computed: `wrapped` now refuses
 
@@ -107,8 +109,10 @@ def test_an_open_period_is_not_kept(store: Store) -> None:
     _history(store)
     this_year = Period.year(2025, TZ)  # ends after the cutoff: plays may still come
     with store.connect() as conn:
-        assert kept_wrapped(conn, this_year, **SETTINGS, now=NOW) == wrapped(conn, this_year, **SETTINGS)
-        assert conn.execute(select(func.count()).select_from(tables.kept_reports)).scalar_one() == 0
+        assert kept_wrapped(conn, this_year, **SETTINGS) == wrapped(conn, this_year, **SETTINGS)
+    with store.connect() as conn:
+        kinds = [json.loads(k)["kind"] for k in conn.execute(select(tables.kept_reports.c.key)).scalars()]
+    assert kinds == ["totals"]  # only its previous period's totals (2024, closed)
 
 
 def test_nothing_is_kept_while_the_summaries_are_missing_or_stale(store: Store) -> None:
@@ -116,7 +120,7 @@ def test_nothing_is_kept_while_the_summaries_are_missing_or_stale(store: Store) 
         add_catalogue(conn)
         add_plays(conn, FALL_BACK_DAY)
     with store.connect() as conn:
-        kept_wrapped(conn, YEAR, **SETTINGS, now=NOW)  # never built
+        kept_wrapped(conn, YEAR, **SETTINGS)  # never built
         assert conn.execute(select(func.count()).select_from(tables.kept_reports)).scalar_one() == 0
 
 
@@ -242,7 +246,7 @@ def test_a_change_during_the_computation_is_not_kept_as_current(store: Store) ->
             _run(store, update(tables.artists).where(tables.artists.c.id == "a1").values(name="Alfa"))
             return wrapped(conn, YEAR, **SETTINGS)
 
-        through(conn, KEY, YEAR, compute, NOW)
+        through(conn, KEY, YEAR, compute)
     assert _found(store) is None
     assert _kept(store) == _fresh(store)
     assert _kept(store)["top_artists"][0]["name"] == "Alfa"
@@ -262,11 +266,12 @@ def test_the_oldest_results_are_forgotten_beyond_the_limit(
     monkeypatch.setattr(kept_module, "MAX_KEPT", 2)
     months = [Period.parse(f"2024-{m:02d}", TZ) for m in (3, 10, 11)]
     with store.connect() as conn:
-        for i, month in enumerate(months):
-            kept_wrapped(conn, month, **SETTINGS, now=NOW + timedelta(minutes=i))
+        for month in months:
+            kept_wrapped(conn, month, **SETTINGS)
     with store.connect() as conn:
         keys = set(conn.execute(select(tables.kept_reports.c.key)).scalars())
-    assert keys == {key("wrapped", m, **SETTINGS) for m in months[1:]}
+    # Each Wrapped also keeps its previous period's totals: of the six rows, the newest two stay.
+    assert len(keys) == 2 and key("wrapped", months[-1], **SETTINGS) in keys
 
 
 def test_a_busy_sqlite_database_gives_the_result_without_keeping_it(tmp_path: Path) -> None:
@@ -297,7 +302,8 @@ def test_the_cli_reads_a_kept_wrapped(tmp_home: Path, runner: CliRunner) -> None
     assert outputs[0] == outputs[1] and outputs[0]["plays"] == 10
     store = open_store(url)
     with store.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(tables.kept_reports)).scalar_one() == 1
+        keys = set(conn.execute(select(tables.kept_reports.c.key)).scalars())
+    assert keys == {KEY, key("totals", YEAR.previous(), user_id=None, stream_threshold_ms=30_000)}
     store.close()
 
 

@@ -136,8 +136,9 @@ def test_warm_computes_the_usual_pages_once(store: Store, tmp_path: Path) -> Non
         with store.connect() as conn:
             described = summaries.describe(conn)
         assert described["built"] and not described["stale"] and described["timezone"] == board.timezone
-        # The closed years' Wrapped (2023 to 2025) are kept in the database for the next start.
-        assert described["kept_reports"] == 3
+        # The closed years' Wrapped (2023 to 2025) are kept in the database for the next start,
+        # with the totals of the year before each Wrapped (2022 to 2025).
+        assert described["kept_reports"] == 3 + 4
         # Every name is folded for search already: the first search finds nothing left to do.
         with store.begin() as conn:
             assert refresh_search_names(conn) == 0

@@ -227,7 +227,6 @@ def wrapped_cmd(
             stream_threshold_ms=settings.stream_threshold_ms,
             session_gap_minutes=settings.session_gap_minutes,
             limit=limit,
-            now=app.clock.now(),
         )
     if fmt == "json":
         emit_json(app, data)

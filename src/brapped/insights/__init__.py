@@ -9,7 +9,7 @@ Every function takes an open SQLAlchemy `Connection` and returns plain JSON-read
 - `Scope.of(period | None, user_id=None, stream_threshold_ms=30000)`: whose plays, which instants.
 - `day_report(conn, day, timezone, *, user_id=None, stream_threshold_ms=30000, limit=5)`.
 - `wrapped(conn, period, *, user_id=None, stream_threshold_ms=30000, session_gap_minutes=30, limit=100)`.
-- `kept_wrapped(conn, period, ..., now=None)`: the same, kept in the database for closed periods
+- `kept_wrapped(conn, period, ...)`: the same, kept in the database for closed periods
   (brapped.insights.kept).
 - `top(conn, kind, scope, *, by="plays"|"streams"|"minutes", limit=10)` with kind in
   "artists" | "tracks" | "albums" | "genres"; also `top_artists`, `top_tracks`, `top_albums`, `top_genres`.

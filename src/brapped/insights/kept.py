@@ -161,12 +161,11 @@ def through(
     report_key: str,
     period: Period,
     compute: Callable[[], dict[str, Any]],
-    now: datetime | None = None,
 ) -> dict[str, Any]:
     """The kept result for `report_key`, or `compute()`'s, kept when the period is closed.
 
-    `conn`: the connection `compute` reads from; `now` (default: the wall clock) only dates the
-    kept row, for forgetting the oldest. The result is stored in a short transaction of
+    `conn`: the connection `compute` reads from. The kept row is dated by the wall clock (it only
+    orders rows for forgetting the oldest). The result is stored in a short transaction of
     its own (on `conn`'s engine) that waits at most `WRITE_WAIT_MS` for the write lock; a failure
     to store is logged at DEBUG and costs only the next caller's time.
     """
@@ -177,7 +176,7 @@ def through(
     result = compute()
     if computed_under is not None:
         try:
-            _store(conn, report_key, period, computed_under, result, now or datetime.now(UTC))
+            _store(conn, report_key, period, computed_under, result, datetime.now(UTC))
         except (SQLAlchemyError, TypeError) as exc:  # TypeError: not JSON (a bug worth seeing in tests)
             log.debug("could not keep report %s: %s", report_key, str(exc).splitlines()[0])
     return result

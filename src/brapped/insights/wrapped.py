@@ -67,12 +67,22 @@ def wrapped(
     and the skip rate are computed from it, and the rest from those smaller sums (the per-artist
     sums are shared by the top artists, the distinct-artist count and the discoveries). The
     previous period needs only its totals: computed meanwhile on a second connection (`alongside`),
-    so from committed data.
+    so from committed data, and kept when that period is closed.
     """
     scope = Scope.of(period, user_id, stream_threshold_ms)
     previous_period = period.previous()
     previous_scope = Scope.of(previous_period, user_id, stream_threshold_ms)
-    previous_totals = alongside(conn, lambda other: _totals(other, previous_scope))
+    # The previous period is usually closed (last year, for this year's Wrapped): its totals are
+    # then kept in the database once computed (brapped.insights.kept).
+    previous_key = kept.key(
+        "totals", previous_period, user_id=user_id, stream_threshold_ms=stream_threshold_ms
+    )
+    previous_totals = alongside(
+        conn,
+        lambda other: kept.through(
+            other, previous_key, previous_period, lambda: _totals(other, previous_scope)
+        ),
+    )
     with (
         materialized(conn, period_plays(scope, period), numbered_by=PLAY_ORDER) as pp,
         materialized(conn, per_track(scope, source=pp)) as pt,
@@ -125,7 +135,6 @@ def kept_wrapped(
     stream_threshold_ms: int = 30_000,
     session_gap_minutes: int = 30,
     limit: int = 100,
-    now: datetime | None = None,
 ) -> dict[str, Any]:
     """`wrapped`, read back from the database when its period is closed and it was computed
     before (brapped.insights.kept); computed, and kept when the period is closed, otherwise."""
@@ -136,7 +145,7 @@ def kept_wrapped(
         "limit": limit,
     }
     return kept.through(
-        conn, kept.key("wrapped", period, **settings), period, lambda: wrapped(conn, period, **settings), now
+        conn, kept.key("wrapped", period, **settings), period, lambda: wrapped(conn, period, **settings)
     )
 
 
