@@ -500,8 +500,10 @@ def _bulk_load(store: Store, user: str) -> Iterator[_BulkLoad]:
     keys = keys if store.dialect == "postgresql" else []
     # A bulk load keeps no secondary index of `plays` current, and the rest grows at its ends (files
     # come in time order): a quarter of the usual page cache was measured as fast, and the import's
-    # memory stays under 300 MB with its worker process (brapped.import_workers) counted in.
-    with _file_transaction(store, cache_kib=16_384) as conn:
+    # memory stays under 300 MB with its worker process (brapped.import_workers) counted in. The
+    # indexes built at the end sort every play: in temporary files, not in memory, which would
+    # grow with the history (65 MB for 500,000 plays; a little faster on files, 0.74 s vs 0.88 s).
+    with _file_transaction(store, cache_kib=16_384, temp_store="FILE") as conn:
         for key in keys:
             conn.execute(DropConstraint(key))
         for index in indexes:
@@ -522,14 +524,16 @@ def _bulk_load(store: Store, user: str) -> Iterator[_BulkLoad]:
 
 
 @contextmanager
-def _file_transaction(store: Store, cache_kib: int = 65_536) -> Iterator[Connection]:
+def _file_transaction(
+    store: Store, cache_kib: int = 65_536, temp_store: str = "MEMORY"
+) -> Iterator[Connection]:
     """One write transaction (SQLite: the write lock taken at BEGIN) for one file."""
     with store.connect() as conn:
         if conn.dialect.name == "sqlite":
             # Outside the transaction (SQLite refuses inside): staging in memory, a bigger page
             # cache for the index updates of a big file.
             raw: Any = conn.connection.dbapi_connection
-            raw.execute("PRAGMA temp_store = MEMORY")
+            raw.execute(f"PRAGMA temp_store = {temp_store}")
             cache_before = raw.execute("PRAGMA cache_size").fetchone()[0]
             raw.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
             # Each file's commit would copy the write-ahead log back into the database once it
