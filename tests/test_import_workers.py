@@ -228,3 +228,17 @@ def test_a_staged_file_merges_with_synced_plays_as_a_file_read_here(
     assert _contents(store) == _contents(reference)
     assert _outcome(result) == _outcome(expected)
     reference.close()
+
+
+def test_an_import_whose_worker_cannot_start_reads_its_files_here(
+    store: Store, tmp_path: Path, export: list[Path], worked: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(import_workers.sys, "executable", str(tmp_path / "no-such-python"))
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
+    assert result.ok and len(result.imported) == len(export)
+    assert worked == {"staged": 0, "parsed": 0, "submitted": 0}
+    monkeypatch.undo()
+    reference, expected = _reference(tmp_path, [export[0].parent], monkeypatch)
+    assert _contents(store) == _contents(reference)
+    assert _outcome(result) == _outcome(expected)
+    reference.close()

@@ -246,6 +246,9 @@ class _Worker:
             [sys.executable, "-m", "brapped.import_workers"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            # The library prints nothing: what goes wrong in a worker shows as its file read here
+            # instead (and logged by the loader).
+            stderr=subprocess.DEVNULL,
             env=env,
         )
         self._futures: dict[int, Future[Prepared]] = {}

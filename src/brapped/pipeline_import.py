@@ -215,7 +215,7 @@ def import_paths(
                     ):
                         bulk = stack.enter_context(_bulk_load(store, user))
                         if len(sources) > 1:
-                            workers = stack.enter_context(Readers(_WORKERS))
+                            workers = _start_workers(stack)
                     following = [i for i in range(position + 1, len(items)) if isinstance(items[i], Source)]
                     if workers is not None:
                         for i in following[:_PREPARED_AHEAD]:
@@ -316,6 +316,15 @@ def _read(source: Source, now: datetime, keep_personal: bool) -> ParsedFile | Fi
     except ImportFileError as exc:
         return FileReport(source.name, "failed", message=str(exc))
     return _report_skipped(parsed)
+
+
+def _start_workers(stack: ExitStack) -> Readers | None:
+    """Worker processes for a bulk load, or None when none can start (files are read here then)."""
+    try:
+        return stack.enter_context(Readers(_WORKERS))
+    except (OSError, ValueError) as exc:  # no interpreter to run (an embedded Python), no processes
+        log.warning("import worker could not start (%s): reading files here", exc)
+        return None
 
 
 def _prepared(
