@@ -1,8 +1,9 @@
 """`brapped import`: Spotify's data export files → merged plays, one transaction per file.
 
-Read (brapped.imports: files, zips, formats; no database) → decide (brapped.imports.merge: new,
-already known, merged with a synced play, replacing an account-data play, covered) → load
-(brapped.store.bulk: staging table, set-based SQL). Each file is all-or-nothing; a bad file is
+Read (brapped.imports: files, zips, formats; no database; in a worker process for a big import,
+brapped.import_workers) → decide (brapped.imports.merge: new, already known, merged with a synced
+play, replacing an account-data play, covered) → load (brapped.store.bulk: staging table,
+set-based SQL). Each file is all-or-nothing; a bad file is
 reported and the others still load. See docs/merge.md for the rules.
 """
 
@@ -73,13 +74,14 @@ BULK_MIN_PLAYS = 100_000
 # The tables a bulk load inserts into by the thousand whose foreign keys PostgreSQL then checks.
 _BULK_KEYED = (plays, tracks, track_artists, album_artists)
 _DIMENSIONS_KEPT = 50_000  # see _BulkLoad.dimensions: memory stays bounded whatever the history
-# A bulk load reads and stages its files in worker processes (brapped.import_workers) while this
-# one loads: parsing and staging were two thirds of a 500,000-play SQLite import. Two workers: one
-# was measured to keep this process waiting for it half of the time. Files prepared ahead: enough
-# to keep every worker busy while a file loads; each one waiting is a few MB (its staging image),
-# not its parsed rows.
+# A bulk load reads and stages its files in a worker process (brapped.import_workers) while this
+# one loads: parsing and staging were two thirds of a 500,000-play SQLite import. One worker: it is
+# still the slower of the two processes, but a second one's ~100 MB would take the import past its
+# 300 MB memory target. Files prepared ahead: enough to keep the worker busy while a file loads;
+# each one waiting is a few MB (a staging image). On PostgreSQL a file waiting is its parsed rows:
+# one ahead, as many files in memory as with the reader thread of a load that is not bulk.
 _WORKERS = 1
-_PREPARED_AHEAD = 2
+_PREPARED_AHEAD = {"sqlite": 2, "postgresql": 1}
 
 _played_at = itemgetter(0)  # of a MusicRow or an EpisodeRow
 
@@ -175,6 +177,7 @@ def import_paths(
     sources = [i for i in items if isinstance(i, Source)]
     now = clock.now()
     done = 0
+    # A bulk load reads the files after the first in a worker process (see _WORKERS). Otherwise,
     # SQLite: one file at a time; reading the next one in a thread while this one loads was measured
     # slower on 2 busy cores (parsing and binding rows both need the GIL) and doubles memory.
     # PostgreSQL does the loading in its own process while this one only waits on the socket, so
@@ -204,27 +207,27 @@ def import_paths(
                     prepared = early.result()
                 else:
                     prepared = _read(item, now, keep_personal)
+                if (
+                    bulk is None
+                    and done == 0
+                    and isinstance(prepared, ParsedFile)
+                    and _worth_bulk(store, prepared.records * len(sources))
+                ):
+                    bulk = stack.enter_context(_bulk_load(store, user))
+                    if len(sources) > 1:
+                        workers = _start_workers(stack)
+                following = [i for i in range(position + 1, len(items)) if isinstance(items[i], Source)]
+                if workers is not None:  # kept busy after a failed file too
+                    for i in following[: _PREPARED_AHEAD[store.dialect]]:
+                        if i not in prepared_ahead:
+                            prepared_ahead[i] = workers.submit(
+                                items[i], now, keep_personal, store.dialect, user
+                            )
+                elif reader is not None and following and not isinstance(prepared, FileReport):
+                    ahead[following[0]] = reader.submit(_read, items[following[0]], now, keep_personal)
                 if isinstance(prepared, FileReport):
                     reports.append(prepared)
                 else:
-                    if (
-                        bulk is None
-                        and done == 0
-                        and isinstance(prepared, ParsedFile)
-                        and _worth_bulk(store, prepared.records * len(sources))
-                    ):
-                        bulk = stack.enter_context(_bulk_load(store, user))
-                        if len(sources) > 1:
-                            workers = _start_workers(stack)
-                    following = [i for i in range(position + 1, len(items)) if isinstance(items[i], Source)]
-                    if workers is not None:
-                        for i in following[:_PREPARED_AHEAD]:
-                            if i not in prepared_ahead:
-                                prepared_ahead[i] = workers.submit(
-                                    items[i], now, keep_personal, store.dialect, user
-                                )
-                    elif reader is not None and following:
-                        ahead[following[0]] = reader.submit(_read, items[following[0]], now, keep_personal)
                     if isinstance(prepared, StagedFile):
                         assert bulk is not None  # workers only read for a bulk load
                         report = _load_staged(store, prepared, user, clock, keep_personal, run_id, bulk)
