@@ -244,12 +244,16 @@ PER_TRACK_COLUMNS = ("plays", "streams", "ms_played", "measured_ms", "estimated_
 
 
 @contextmanager
-def materialized(conn: Connection, query: Select[Any], *, numbered_by: Sequence[str] = ()) -> Iterator[Table]:
+def materialized(
+    conn: Connection, query: Select[Any], *, numbered_by: Sequence[str] = (), sqlite_index: str | None = None
+) -> Iterator[Table]:
     """`query`'s rows in a temporary table, for several reports to share one pass over plays.
 
     Columns named `*_id` or `name` are text, every other column an integer. Dropped on exit: pooled
     connections outlive the report. `numbered_by`: also number the rows 1, 2, ... in the order of
-    these columns, as an integer column `n`.
+    these columns, as an integer column `n`. `sqlite_index`: a column to index on SQLite, for a
+    table that several statements join by it (SQLite would build a throwaway index for each;
+    PostgreSQL hashes instead, and an index there costs more than it saves).
     """
     columns = [
         Column(c.name, String(64) if c.name.endswith("_id") else Text if c.name == "name" else BigInteger)
@@ -278,6 +282,8 @@ def materialized(conn: Connection, query: Select[Any], *, numbered_by: Sequence[
         table.create(conn)
         try:
             conn.execute(insert(table).from_select([c.name for c in query.selected_columns], query))
+            if sqlite_index is not None and conn.dialect.name == "sqlite":
+                conn.exec_driver_sql(f"CREATE INDEX temp.ix_{table.name} ON {table.name} ({sqlite_index})")
             _analyze(conn, table.name)
             yield table
         except BaseException:

@@ -86,7 +86,8 @@ def wrapped(
     with (
         materialized(conn, period_plays(scope, period), numbered_by=PLAY_ORDER) as pp,
         materialized(conn, per_track(scope, source=pp)) as pt,
-        materialized(conn, per_day_track(pp)) as dt,
+        # Joined by track to the credits of the monthly top artists' candidates, twice.
+        materialized(conn, per_day_track(pp), sqlite_index="track_id") as dt,
         materialized(conn, per_artist(pt)) as pa,
         materialized(conn, per_album(pt)) as pal,
     ):
