@@ -255,12 +255,6 @@ def detach_image(conn: Connection) -> None:
         conn.connection.dbapi_connection.execute(f"DETACH DATABASE {IMAGE}")  # type: ignore[union-attr]
 
 
-def stage_dimension_fields(conn: Connection, distinct: Sequence[tuple[Any, ...]]) -> None:
-    """Stage distinct track fields (`_MUSIC_DIMENSION_TYPES`, as a worker collected them)."""
-    _create_stage(conn, MUSIC_DIMENSION_STAGE, _MUSIC_DIMENSION_TYPES)
-    _fill_stage(conn, MUSIC_DIMENSION_STAGE, _MUSIC_DIMENSION_TYPES, distinct)
-
-
 def copies_new_plays(conn: Connection) -> bool:
     """Whether `copy_new_music_plays` can load plays here (PostgreSQL's COPY)."""
     return conn.dialect.name == "postgresql"
