@@ -2,9 +2,9 @@
 
 Parsing a file and turning its plays into staging rows is Python work bound to one core; loading
 them is mostly SQLite's or PostgreSQL's. With the two in separate processes a bulk import keeps two
-cores busy. For SQLite a worker hands back a `StagedFile`: the file's facts, its episode rows, and its music
-plays in the form the loader takes in one piece (an SQLite database image holding the staging
-tables); for PostgreSQL the parsed file (see `prepare`). No database here: the worker never opens the user's
+cores busy. For SQLite a worker hands back a `StagedFile`: the file's facts, its episode rows, and
+its music plays in the form the loader takes in one piece (an SQLite database image holding the
+staging tables); for PostgreSQL the parsed file (see `prepare`). The worker never opens the user's
 database; the loader decides what the rows mean against it (`brapped.pipeline_import`).
 
 This module is what a worker imports: it stays light (no SQLAlchemy) so a worker starts quickly.
@@ -31,7 +31,8 @@ from typing import Any, BinaryIO
 from brapped.imports import MusicRow, ParsedFile, Skipped, Source, parse_file
 
 # The staging tables of an image, as `brapped.store.bulk` reads them from the attached image
-# (same names and columns as its temporary stages, which the loader drops before it attaches).
+# (the names and columns of its temporary stages, which the loader drops before it attaches, and
+# the numbers that make the image lossless).
 MUSIC_STAGE = "import_music_stage"
 MUSIC_PROFILE_STAGE = "import_music_profile_stage"
 MUSIC_DIMENSION_STAGE = "import_music_dimension_stage"
@@ -129,8 +130,9 @@ def stage(parsed: ParsedFile) -> StagedFile:
 def sqlite_image(rows: Sequence[MusicRow]) -> bytes:
     """An in-memory SQLite database of the staging tables for `rows`, serialized.
 
-    The same stages `brapped.store.bulk.stage_music` fills: four values and a profile number a
-    play (the profile's few-valued fields stored once), and each distinct track's fields once.
+    The stages `brapped.store.bulk.stage_music` fills: four values a play and the numbers of its
+    profile (its few-valued fields, stored once) and of its track fields (each distinct
+    combination stored once).
     """
     profiles = list(map(_profile_fields, rows))
     numbers = dict.fromkeys(profiles, 0)
