@@ -15,8 +15,8 @@ A result may be kept, and is read back, only while it cannot be wrong:
   moves it on (a stale state only ends with a rebuild), and so do revision 0008's triggers on the
   catalogue: a changed track name or album, artist name, album name or release date, album
   credits, genres, an episode's names, an episode play before the cutoff;
-- the code is the same: `CODE` fingerprints this package's source, so an upgrade that changes a
-  report never reads a result of the old code.
+- the code is the same: `code()` fingerprints this package's source and the time zone rules, so
+  an upgrade that changes a report never reads a result of the old code.
 
 The generation is read before the computation and stored with its result: a change committed
 meanwhile leaves the kept result of an older generation, which is never read.
@@ -25,8 +25,11 @@ meanwhile leaves the kept result of an older generation, which is never read.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
+import zoneinfo
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -52,12 +55,29 @@ WRITE_WAIT_MS = 250
 
 @cache
 def code() -> str:
-    """A fingerprint of brapped's version and of the source of the reports (this package)."""
+    """A fingerprint of brapped's version, of the source of the reports (this package) and of the
+    time zone rules in use (an update of them can move old plays to another local day)."""
     digest = hashlib.sha256(__version__.encode())
     for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
+    digest.update(_zone_rules().encode())
     return digest.hexdigest()[:32]
+
+
+def _zone_rules() -> str:
+    """The versions of the time zone databases zoneinfo may read: the system's, then the tzdata
+    package's (either may be missing)."""
+    versions = []
+    for folder in zoneinfo.TZPATH:
+        index = Path(folder) / "tzdata.zi"
+        if index.is_file():
+            with index.open(encoding="utf-8", errors="replace") as lines:
+                versions.append(lines.readline().strip())
+            break
+    with suppress(ImportError, AttributeError):
+        versions.append(str(importlib.import_module("tzdata").IANA_VERSION))
+    return " / ".join(versions)
 
 
 def key(kind: str, period: Period, **settings: Any) -> str:
