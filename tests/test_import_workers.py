@@ -242,3 +242,26 @@ def test_an_import_whose_worker_cannot_start_reads_its_files_here(
     assert _contents(store) == _contents(reference)
     assert _outcome(result) == _outcome(expected)
     reference.close()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_an_import_leaves_the_cycle_collector_as_it_found_it(
+    store: Store, export: list[Path], worked: dict[str, int], enabled: bool
+) -> None:
+    import gc
+
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        seen: list[bool] = []
+        result = import_paths(
+            store,
+            [export[0].parent],
+            SystemClock(),
+            user_id="u",
+            progress=lambda *_: seen.append(gc.isenabled()),
+        )
+        assert result.ok and seen and not any(seen)  # paused while it ran
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
