@@ -37,9 +37,9 @@ of `plays` (and on PostgreSQL the foreign keys of `plays`, `tracks` and the cred
 end, and every file after the first read in a worker process (`brapped.import_workers`) while the
 loader loads the one before. SQLite: the worker stages a file's plays in an in-memory SQLite
 database (six values a play) that the loader attaches and inserts from. PostgreSQL: the worker
-builds the COPY text and the loader `COPY`s whole rows straight into `plays`. Medians of the runs;
-the machine is shared, so absolute seconds vary between runs, ratios less: the first row's notes
-give the load average when the measures started.
+parses, the loader builds the COPY text and `COPY`s whole rows straight into `plays`. Medians of
+the runs; the machine is shared, so absolute seconds vary between runs, ratios less: the first
+row's notes give the load average when the measures started.
 
 Command: `.venv/bin/python -m bench import`"""
 
