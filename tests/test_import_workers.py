@@ -265,3 +265,41 @@ def test_an_import_leaves_the_cycle_collector_as_it_found_it(
         assert gc.isenabled() is enabled
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_a_staging_image_the_database_refuses_fails_its_file_alone(
+    tmp_path: Path, export: list[Path], worked: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from brapped.store import bulk as bulk_module
+
+    # SQLite only: PostgreSQL workers hand back parsed rows, not an image.
+    store = open_store(f"sqlite:///{tmp_path / 'brapped.db'}")
+
+    load_image = bulk_module.load_image
+    images = {"seen": 0}
+
+    def refusing(conn: Any, image: bytes) -> None:
+        images["seen"] += 1
+        if images["seen"] == 3:  # the fourth file: the first is read here
+            raw = conn.connection.dbapi_connection
+            with bulk_module.raw_errors(conn, "deserialize"):
+                raw.execute("SELECT * FROM no_such_table")  # a real sqlite3.OperationalError
+        load_image(conn, image)
+
+    monkeypatch.setattr(bulk_module, "load_image", refusing)
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
+    assert [Path(f.name).name for f in result.failed] == [export[3].name]
+    message = result.failed[0].message or ""
+    assert message.startswith(f"{export[3]}: database: ") and "no_such_table" in message
+    assert len(result.imported) == len(export) - 1
+
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    for path in export:
+        if path != export[3]:
+            (kept / path.name).write_bytes(path.read_bytes())
+    monkeypatch.undo()
+    reference, _ = _reference(tmp_path, [kept], monkeypatch)
+    assert _contents(store) == _contents(reference)
+    reference.close()
+    store.close()

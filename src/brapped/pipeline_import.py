@@ -3,8 +3,8 @@
 Read (brapped.imports: files, zips, formats; no database; in a worker process for a big import,
 brapped.import_workers) → decide (brapped.imports.merge: new, already known, merged with a synced
 play, replacing an account-data play, covered) → load (brapped.store.bulk: staging table,
-set-based SQL). Each file is all-or-nothing; a bad file is
-reported and the others still load. See docs/merge.md for the rules.
+set-based SQL). Each file is all-or-nothing; a bad file is reported and the others still load.
+See docs/merge.md for the rules.
 """
 
 from __future__ import annotations
@@ -386,29 +386,34 @@ def _load_staged(
     run_id: int,
     bulk: _BulkLoad,
 ) -> FileReport:
-    """Load a file a worker staged (SQLite; see brapped.import_workers).
+    """Load a file a worker staged (SQLite; see brapped.import_workers), in its savepoint."""
+    return _load_file(store, staged.parsed, user, clock, keep_personal, run_id, bulk, staged=staged)
 
-    Its plays near stored ones (a neighbouring file's edge, synced plays) are read back from the
-    image and decided by the merge rules, as `_decide_music` would decide them among all the file's
-    plays (a far play never takes a stored one); every other play is new and goes in from the image.
-    """
-    conn = bulk.conn
-    near: list[tuple[int, MusicRow, Decision]] = []
-    if staged.music and staged.music_first is not None and staged.music_last is not None:
-        start = parse_stored(staged.music_first) - _MARGIN
-        end = parse_stored(staged.music_last) + _MARGIN
-        bulk_module.drop_stages(conn)  # the image's stages have the temporary ones' names
-        bulk_module.load_image(conn, staged.image)
-        stored = bulk_module.stored_music(conn, user, start, end)
-        if stored:
-            found = image_rows(conn.connection.dbapi_connection, bulk_module.IMAGE, _spans(stored))
-            if found:
-                # A clash (a new play with a stored play's key) needs nothing more here: the
-                # insert's ON CONFLICT skips it, as for a file read here.
-                decisions, _clash = _decide_music(conn, user, [row for _, row in found])
-                if decisions is not None:
-                    near = [(rowid, row, d) for (rowid, row), d in zip(found, decisions, strict=True)]
-    return _load_file(store, staged.parsed, user, clock, keep_personal, run_id, bulk, staged=(staged, near))
+
+def _decide_staged(conn: Connection, staged: StagedFile, user: str) -> list[tuple[int, MusicRow, Decision]]:
+    """Attach a staged file's image and decide its plays near stored ones (a neighbouring file's
+    edge, synced plays): read back from the image, decided by the merge rules as `_decide_music`
+    decides them among all the file's plays (a far play never takes a stored one). Every other
+    play is new. Returns (rowid in the image, row, decision) of the near ones."""
+    if not staged.music or staged.music_first is None or staged.music_last is None:
+        return []
+    start = parse_stored(staged.music_first) - _MARGIN
+    end = parse_stored(staged.music_last) + _MARGIN
+    bulk_module.drop_stages(conn)  # the image's stages have the temporary ones' names
+    bulk_module.load_image(conn, staged.image)
+    stored = bulk_module.stored_music(conn, user, start, end)
+    if not stored:
+        return []
+    with bulk_module.raw_errors(conn, "SELECT ... FROM import_image"):
+        found = image_rows(conn.connection.dbapi_connection, bulk_module.IMAGE, _spans(stored))
+    if not found:
+        return []
+    # A clash (a new play with a stored play's key) needs nothing more here: the insert's
+    # ON CONFLICT skips it, as for a file read here.
+    decisions, _clash = _decide_music(conn, user, [row for _, row in found])
+    if decisions is None:
+        return []
+    return [(rowid, row, d) for (rowid, row), d in zip(found, decisions, strict=True)]
 
 
 def _spans(stored: Sequence[Stored]) -> list[tuple[str, str]]:
@@ -442,13 +447,12 @@ def _load_file(
     keep_personal: bool,
     run_id: int,
     bulk: _BulkLoad | None = None,
-    staged: tuple[StagedFile, list[tuple[int, MusicRow, Decision]]] | None = None,
+    staged: StagedFile | None = None,
 ) -> FileReport:
     """Load one file in its own transaction (or savepoint of a bulk load). `staged`: its music
-    plays as a worker staged them, where to read them and the decisions for those near stored
-    plays (see `_load_staged`); `parsed` is then the staged file's, without music rows."""
+    plays as a worker staged them (SQLite); `parsed` is then the staged file's, without music rows."""
     report = FileReport(parsed.name, "imported", parsed.format, parsed.records, skipped=dict(parsed.skipped))
-    first, last = (staged[0].first, staged[0].last) if staged is not None else (parsed.first, parsed.last)
+    first, last = (staged.first, staged.last) if staged is not None else (parsed.first, parsed.last)
     report.first_played_at = parse_stored(first) if first else None
     report.last_played_at = parse_stored(last) if last else None
     try:
@@ -460,7 +464,8 @@ def _load_file(
                 conn = bulk.conn
                 stack.enter_context(conn.begin_nested())
             if staged is not None:
-                dimensions = _load_music_staged(conn, *staged, user, report, keep_personal)
+                near = _decide_staged(conn, staged, user)
+                dimensions = _load_music_staged(conn, staged, near, user, report, keep_personal)
                 _load_episodes(conn, parsed, user, report, keep_personal)
             else:
                 dimensions = _load(
@@ -686,7 +691,8 @@ def _load_music_staged(
     report.skipped = dict(sorted(skipped.items()))
     fresh = staged.music - len(left_out) - len(replaced)
     if left_out:
-        drop_image_rows(conn.connection.dbapi_connection, bulk_module.IMAGE, left_out)
+        with bulk_module.raw_errors(conn, "DELETE FROM import_image"):
+            drop_image_rows(conn.connection.dbapi_connection, bulk_module.IMAGE, left_out)
     bulk_module.load_music_dimensions(conn, f"{bulk_module.IMAGE}.{bulk_module.MUSIC_DIMENSION_STAGE}")
     bulk_module.update_music(conn, changes)
     inserted = bulk_module.insert_music_plays(conn, user, bulk_module.IMAGE)

@@ -125,9 +125,10 @@ def _temp(conn: Connection) -> str:
 
 
 @contextmanager
-def _raw_errors(conn: Connection, statement: str) -> Iterator[None]:
-    """Errors of the driver's own calls (COPY) raised as SQLAlchemy's, as those of `execute` are:
-    the import rolls back the file and reports it, instead of stopping on a psycopg error."""
+def raw_errors(conn: Connection, statement: str) -> Iterator[None]:
+    """Errors of the driver's own calls (COPY, a worker's staging image) raised as SQLAlchemy's, as
+    those of `execute` are: the import rolls back the file and reports it, instead of stopping on a
+    psycopg or sqlite3 error."""
     dbapi: Any = conn.dialect.dbapi
     try:
         yield
@@ -144,7 +145,7 @@ def _fill_stage(
         conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
         raw: Any = conn.connection.dbapi_connection
         statement = f"COPY {name} ({', '.join(names)}) FROM STDIN"
-        with _raw_errors(conn, statement), raw.cursor() as cursor, cursor.copy(statement) as copy:
+        with raw_errors(conn, statement), raw.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row(row)
         return
@@ -164,7 +165,7 @@ def _copy_text(conn: Connection, name: str, columns: str, payload: str) -> None:
     conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
     raw: Any = conn.connection.dbapi_connection
     statement = f"COPY {name} ({columns}) FROM STDIN"
-    with _raw_errors(conn, statement), raw.cursor() as cursor, cursor.copy(statement) as copy:
+    with raw_errors(conn, statement), raw.cursor() as cursor, cursor.copy(statement) as copy:
         copy.write(payload)
 
 
@@ -243,10 +244,11 @@ _IMAGE_ATTACHED = "brapped_import_image"
 def load_image(conn: Connection, image: bytes) -> None:
     """Put a worker's staging image under the schema `IMAGE` (SQLite), replacing the previous one."""
     raw: Any = conn.connection.dbapi_connection
-    if not conn.info.get(_IMAGE_ATTACHED):
-        raw.execute(f"ATTACH DATABASE ':memory:' AS {IMAGE}")
-        conn.info[_IMAGE_ATTACHED] = True
-    raw.deserialize(image, name=IMAGE)
+    with raw_errors(conn, f"ATTACH DATABASE ':memory:' AS {IMAGE}"):
+        if not conn.info.get(_IMAGE_ATTACHED):
+            raw.execute(f"ATTACH DATABASE ':memory:' AS {IMAGE}")
+            conn.info[_IMAGE_ATTACHED] = True
+        raw.deserialize(image, name=IMAGE)
 
 
 def detach_image(conn: Connection) -> None:
@@ -278,7 +280,7 @@ def copy_new_music_plays(conn: Connection, user_id: str, rows: Sequence[MusicRow
     conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
     raw: Any = conn.connection.dbapi_connection
     statement = f"COPY plays ({columns}) FROM STDIN"
-    with _raw_errors(conn, statement), raw.cursor() as cursor:
+    with raw_errors(conn, statement), raw.cursor() as cursor:
         with cursor.copy(statement) as copy:
             copy.write(payload)
         return int(cursor.rowcount)
