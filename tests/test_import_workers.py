@@ -303,3 +303,22 @@ def test_a_staging_image_the_database_refuses_fails_its_file_alone(
     assert _contents(store) == _contents(reference)
     reference.close()
     store.close()
+
+
+def test_a_zip_s_entries_are_read_by_the_worker_as_here(
+    store: Store, tmp_path: Path, export: list[Path], worked: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zipfile
+
+    archive = tmp_path / "my_spotify_data.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in export:
+            z.write(path, f"Spotify Extended Streaming History/{path.name}")
+    result = import_paths(store, [archive], SystemClock(), user_id="u")
+    assert result.ok and len(result.imported) == len(export)
+    assert worked["submitted"] == len(export) - 1
+    assert worked["staged" if store.dialect == "sqlite" else "parsed"] == len(export) - 1
+    reference, expected = _reference(tmp_path, [archive], monkeypatch)
+    assert _contents(store) == _contents(reference)
+    assert _outcome(result) == _outcome(expected)
+    reference.close()
