@@ -36,7 +36,9 @@ from brapped.imports import MusicRow, ParsedFile, Skipped, Source, parse_file
 MUSIC_STAGE = "import_music_stage"
 MUSIC_PROFILE_STAGE = "import_music_profile_stage"
 MUSIC_DIMENSION_STAGE = "import_music_dimension_stage"
-_PROFILE_FIELDS = (
+# A play's context and flags as `plays` stores them (brapped.store.bulk copies these columns),
+# then `origin`, which only the staging tables carry.
+PLAY_FIELDS = (
     "platform",
     "conn_country",
     "reason_start",
@@ -47,8 +49,8 @@ _PROFILE_FIELDS = (
     "incognito",
     "ip_addr",
     "user_agent",
-    "origin",
 )
+_PROFILE_FIELDS = (*PLAY_FIELDS, "origin")
 _DIMENSION_FIELDS = ("track_id", "track_name", "artist_id", "artist_name", "album_id", "album_name", "uri")
 # Lossless: a play's row of the image (its rowid is its position in the file, from 1) with its
 # profile and its track fields is its `MusicRow` (`image_rows`), so the loader can put a few plays

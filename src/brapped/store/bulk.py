@@ -21,6 +21,7 @@ from sqlalchemy import Connection, and_, bindparam, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from brapped import identity
+from brapped.import_workers import PLAY_FIELDS
 from brapped.imports.formats import EpisodeRow, MusicRow
 from brapped.imports.merge import Stored
 from brapped.store.tables import (
@@ -403,20 +404,7 @@ def drop_stages(conn: Connection) -> None:
 
 # Typed, because PostgreSQL must infer one type for a parameter used in two places.
 _USER = "CAST(:user_id AS VARCHAR(64))"
-_PLAY_FIELDS = ", ".join(
-    [
-        "platform",
-        "conn_country",
-        "reason_start",
-        "reason_end",
-        "shuffle",
-        "skipped",
-        "offline",
-        "incognito",
-        "ip_addr",
-        "user_agent",
-    ]
-)
+_PLAY_FIELDS = ", ".join(PLAY_FIELDS)
 
 
 def load_music_dimensions(conn: Connection, stage: str = MUSIC_DIMENSION_STAGE) -> None:
