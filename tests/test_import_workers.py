@@ -83,6 +83,23 @@ def _reference(
     return reference, import_paths(reference, paths, SystemClock(), user_id="u")
 
 
+def _assert_as_file_by_file(
+    store: Store,
+    result: ImportResult,
+    tmp_path: Path,
+    paths: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+    setup: Any = None,
+) -> None:
+    """`store` and `result` are what the same import file by file gives (`_reference`)."""
+    reference, expected = _reference(tmp_path, paths, monkeypatch, setup=setup)
+    try:
+        assert _contents(store) == _contents(reference)
+        assert _outcome(result) == _outcome(expected)
+    finally:
+        reference.close()
+
+
 def _contents(store: Store) -> list[list[tuple[Any, ...]]]:
     found = []
     with store.connect() as conn:
@@ -117,10 +134,7 @@ def test_files_read_by_a_worker_load_as_files_read_here(
         assert worked["staged"] == len(export) - 1
     else:
         assert worked["parsed"] == len(export) - 1
-    reference, expected = _reference(tmp_path, [export[0].parent], monkeypatch)
-    assert _contents(store) == _contents(reference)
-    assert _outcome(result) == _outcome(expected)
-    reference.close()
+    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent], monkeypatch)
 
 
 def test_a_bad_file_read_by_a_worker_fails_alone_naming_the_file(
@@ -163,10 +177,7 @@ def test_a_worker_that_dies_leaves_its_files_to_the_loader(
     result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
     assert result.ok and len(result.imported) == len(export)
     assert worked["staged"] == worked["parsed"] == 0  # every file read here in the end
-    reference, expected = _reference(tmp_path, [export[0].parent], monkeypatch)
-    assert _contents(store) == _contents(reference)
-    assert _outcome(result) == _outcome(expected)
-    reference.close()
+    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent], monkeypatch)
 
 
 def test_a_source_that_cannot_go_to_a_worker_is_read_here(
@@ -181,10 +192,7 @@ def test_a_source_that_cannot_go_to_a_worker_is_read_here(
     assert result.ok and len(result.imported) == len(export)
     assert worked["submitted"] == len(export) - 1 and worked["staged"] == worked["parsed"] == 0
     monkeypatch.undo()
-    reference, expected = _reference(tmp_path, [export[0].parent], monkeypatch)
-    assert _contents(store) == _contents(reference)
-    assert _outcome(result) == _outcome(expected)
-    reference.close()
+    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent], monkeypatch)
 
 
 def test_a_staged_file_merges_with_synced_plays_as_a_file_read_here(
@@ -224,10 +232,7 @@ def test_a_staged_file_merges_with_synced_plays_as_a_file_read_here(
     assert result.totals()["merged"] > 0
     if store.dialect == "sqlite":
         assert worked["staged"] == len(export) - 1
-    reference, expected = _reference(tmp_path, [export[0].parent], monkeypatch, setup=synced)
-    assert _contents(store) == _contents(reference)
-    assert _outcome(result) == _outcome(expected)
-    reference.close()
+    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent], monkeypatch, setup=synced)
 
 
 def test_an_import_whose_worker_cannot_start_reads_its_files_here(
@@ -238,10 +243,7 @@ def test_an_import_whose_worker_cannot_start_reads_its_files_here(
     assert result.ok and len(result.imported) == len(export)
     assert worked == {"staged": 0, "parsed": 0, "submitted": 0}
     monkeypatch.undo()
-    reference, expected = _reference(tmp_path, [export[0].parent], monkeypatch)
-    assert _contents(store) == _contents(reference)
-    assert _outcome(result) == _outcome(expected)
-    reference.close()
+    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent], monkeypatch)
 
 
 @pytest.mark.parametrize("enabled", [True, False])
@@ -318,7 +320,4 @@ def test_a_zip_s_entries_are_read_by_the_worker_as_here(
     assert result.ok and len(result.imported) == len(export)
     assert worked["submitted"] == len(export) - 1
     assert worked["staged" if store.dialect == "sqlite" else "parsed"] == len(export) - 1
-    reference, expected = _reference(tmp_path, [archive], monkeypatch)
-    assert _contents(store) == _contents(reference)
-    assert _outcome(result) == _outcome(expected)
-    reference.close()
+    _assert_as_file_by_file(store, result, tmp_path, [archive], monkeypatch)
