@@ -4,7 +4,9 @@ reading them in the loader, whatever goes wrong in or with the worker."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,12 +45,18 @@ def export(tmp_path: Path) -> list[Path]:
 
 @pytest.fixture
 def worked(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """Every import is a bulk load; counts the files loaded from a worker's staging image
-    (SQLite) and the files a worker parsed for the loader (PostgreSQL)."""
+    """Every import is a bulk load; counts the files loaded from a staging image (SQLite), the
+    files a worker parsed for the loader (PostgreSQL), the files given to the worker, and the
+    files the loader prepared itself rather than wait for the worker (SQLite)."""
     monkeypatch.setattr(pipeline_import, "BULK_MIN_PLAYS", 1)
-    counts = {"staged": 0, "parsed": 0, "submitted": 0}
+    counts = {"staged": 0, "parsed": 0, "submitted": 0, "here": 0}
     load_staged, prepared = pipeline_import._load_staged, pipeline_import._prepared
     submit = import_workers.Readers.submit
+    prepare_here = pipeline_import._prepare_here
+
+    def counting_here(*args: Any) -> Any:
+        counts["here"] += 1
+        return prepare_here(*args)
 
     def counting_staged(*args: Any, **kwargs: Any) -> Any:
         counts["staged"] += 1
@@ -69,6 +77,7 @@ def worked(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     monkeypatch.setattr(pipeline_import, "_load_staged", counting_staged)
     monkeypatch.setattr(pipeline_import, "_prepared", counting_prepared)
     monkeypatch.setattr(import_workers.Readers, "submit", counting_submit)
+    monkeypatch.setattr(pipeline_import, "_prepare_here", counting_here)
     return counts
 
 
@@ -128,8 +137,9 @@ def test_files_read_by_a_worker_load_as_files_read_here(
 ) -> None:
     result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
     assert result.ok and len(result.imported) == len(export)
-    # The first file is read here (it tells whether the import is a bulk load), the others by a worker.
-    assert worked["submitted"] == len(export) - 1
+    # The first file is read here (it tells whether the import is a bulk load), the others by a
+    # worker or, on SQLite, by the loader when it would wait for the worker.
+    assert worked["submitted"] + worked["here"] == len(export) - 1
     if store.dialect == "sqlite":
         assert worked["staged"] == len(export) - 1
     else:
@@ -147,7 +157,7 @@ def test_a_bad_file_read_by_a_worker_fails_alone_naming_the_file(
         parse_file(str(export[3]), export[3].read_bytes(), datetime.now(UTC))
 
     result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
-    assert worked["submitted"] == len(export) - 1
+    assert worked["submitted"] + worked["here"] == len(export) - 1
     assert [(Path(f.name).name, f.message) for f in result.failed] == [(export[3].name, str(expected.value))]
     assert str(export[3]) in str(expected.value) and "record 5" in str(expected.value)
     assert len(result.imported) == len(export) - 1
@@ -176,7 +186,9 @@ def test_a_worker_that_dies_leaves_its_files_to_the_loader(
     monkeypatch.setattr(import_workers._Worker, "submit", killing)
     result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
     assert result.ok and len(result.imported) == len(export)
-    assert worked["staged"] == worked["parsed"] == 0  # every file read here in the end
+    # Every file read here in the end: those given to the worker from scratch, those the loader
+    # took rather than wait, staged.
+    assert worked["staged"] == worked["here"] and worked["parsed"] == 0
     _assert_as_file_by_file(store, result, tmp_path, [export[0].parent], monkeypatch)
 
 
@@ -190,7 +202,8 @@ def test_a_source_that_cannot_go_to_a_worker_is_read_here(
     monkeypatch.setattr(pipeline_import, "iter_inputs", closures)
     result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
     assert result.ok and len(result.imported) == len(export)
-    assert worked["submitted"] == len(export) - 1 and worked["staged"] == worked["parsed"] == 0
+    assert worked["submitted"] + worked["here"] == len(export) - 1
+    assert worked["staged"] == worked["here"] and worked["parsed"] == 0
     monkeypatch.undo()
     _assert_as_file_by_file(store, result, tmp_path, [export[0].parent], monkeypatch)
 
@@ -241,7 +254,7 @@ def test_an_import_whose_worker_cannot_start_reads_its_files_here(
     monkeypatch.setattr(import_workers.sys, "executable", str(tmp_path / "no-such-python"))
     result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
     assert result.ok and len(result.imported) == len(export)
-    assert worked == {"staged": 0, "parsed": 0, "submitted": 0}
+    assert worked == {"staged": 0, "parsed": 0, "submitted": 0, "here": 0}
     monkeypatch.undo()
     _assert_as_file_by_file(store, result, tmp_path, [export[0].parent], monkeypatch)
 
@@ -318,6 +331,30 @@ def test_a_zip_s_entries_are_read_by_the_worker_as_here(
             z.write(path, f"Spotify Extended Streaming History/{path.name}")
     result = import_paths(store, [archive], SystemClock(), user_id="u")
     assert result.ok and len(result.imported) == len(export)
-    assert worked["submitted"] == len(export) - 1
+    assert worked["submitted"] + worked["here"] == len(export) - 1
     assert worked["staged" if store.dialect == "sqlite" else "parsed"] == len(export) - 1
     _assert_as_file_by_file(store, result, tmp_path, [archive], monkeypatch)
+
+
+def test_the_loader_prepares_files_itself_rather_than_wait_for_a_slow_worker(
+    tmp_path: Path, export: list[Path], worked: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite only: a PostgreSQL loader waits on its server, not on the worker.
+    store = open_store(f"sqlite:///{tmp_path / 'brapped.db'}")
+    submit = import_workers.Readers.submit
+
+    def slow(self: Any, *args: Any) -> Any:
+        # The worker's outcome, a good while after the loader would have liked it.
+        done: Future[Any] = Future()
+        real = submit(self, *args)
+        threading.Timer(0.5, lambda: done.set_result(real.result())).start()
+        return done
+
+    monkeypatch.setattr(import_workers.Readers, "submit", slow)
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
+    assert result.ok and len(result.imported) == len(export)
+    assert worked["here"] >= 1 and worked["submitted"] >= 1
+    assert worked["submitted"] + worked["here"] == len(export) - 1
+    assert worked["staged"] == len(export) - 1
+    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent], monkeypatch)
+    store.close()

@@ -19,156 +19,120 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from brapped.imports import MusicRow, ParsedFile, Skipped, Source, parse_file
+from brapped.imports.formats import PROFILE_FIELDS, MusicColumns, music_row
 
 # The staging tables of an image, as `brapped.store.bulk` reads them from the attached image
-# (the names and columns of its temporary stages, which the loader drops before it attaches, and
-# the numbers that make the image lossless).
+# (the names and columns of its temporary stages, which the loader drops before it attaches).
 MUSIC_STAGE = "import_music_stage"
 MUSIC_PROFILE_STAGE = "import_music_profile_stage"
-MUSIC_DIMENSION_STAGE = "import_music_dimension_stage"
-# A play's context and flags as `plays` stores them (brapped.store.bulk copies these columns),
-# then `origin`, which only the staging tables carry.
-PLAY_FIELDS = (
-    "platform",
-    "conn_country",
-    "reason_start",
-    "reason_end",
-    "shuffle",
-    "skipped",
-    "offline",
-    "incognito",
-    "ip_addr",
-    "user_agent",
-)
-_PROFILE_FIELDS = (*PLAY_FIELDS, "origin")
-_DIMENSION_FIELDS = ("track_id", "track_name", "artist_id", "artist_name", "album_id", "album_name", "uri")
+# A play's context and flags as `plays` stores them (brapped.store.bulk copies these columns).
+PLAY_FIELDS = PROFILE_FIELDS[: PROFILE_FIELDS.index("origin")]
 # Lossless: a play's row of the image (its rowid is its position in the file, from 1) with its
-# profile and its track fields is its `MusicRow` (`image_rows`), so the loader can put a few plays
-# through the merge rules without the file being read again.
+# profile and its dimension fields (`StagedFile.dimensions`) is its `MusicRow` (`image_rows`), so
+# the loader can put a few plays through the merge rules without the file being read again.
 _IMAGE_TABLES = (
     f"CREATE TABLE {MUSIC_STAGE} (played_at TEXT, track_id TEXT, ms_played INTEGER, offline_ms INTEGER, "
     "profile INTEGER, dimension INTEGER)",
-    # Numbers as rowids: the loader's joins find a play's profile and track fields by one lookup.
+    # Numbers as rowids: the loader's join finds a play's profile by one lookup.
     f"CREATE TABLE {MUSIC_PROFILE_STAGE} (profile INTEGER PRIMARY KEY, platform TEXT, conn_country TEXT, "
     "reason_start TEXT, reason_end TEXT, shuffle BOOLEAN, skipped BOOLEAN, offline BOOLEAN, "
     "incognito BOOLEAN, ip_addr TEXT, user_agent TEXT, origin TEXT)",
-    f"CREATE TABLE {MUSIC_DIMENSION_STAGE} (dimension INTEGER PRIMARY KEY, "
-    f"{', '.join(f'{c} TEXT' for c in _DIMENSION_FIELDS)})",
 )
 _ROWS = (
-    "SELECT s.rowid, s.played_at, d.track_id, d.track_name, d.artist_id, d.artist_name, d.album_id, "
-    "d.album_name, d.uri, s.ms_played, p.platform, p.conn_country, p.reason_start, p.reason_end, "
-    "p.shuffle, p.skipped, p.offline, p.incognito, s.offline_ms, p.ip_addr, p.user_agent, p.origin "
-    f"FROM {{schema}}.{MUSIC_STAGE} s "
-    f"JOIN {{schema}}.{MUSIC_DIMENSION_STAGE} d ON d.dimension = s.dimension "
-    f"JOIN {{schema}}.{MUSIC_PROFILE_STAGE} p ON p.profile = s.profile "
+    "SELECT s.rowid, s.played_at, s.track_id, s.ms_played, s.offline_ms, s.dimension, "
+    f"{', '.join(f'p.{c}' for c in PROFILE_FIELDS)} "
+    f"FROM {{schema}}.{MUSIC_STAGE} s JOIN {{schema}}.{MUSIC_PROFILE_STAGE} p ON p.profile = s.profile "
 )
-_FLAGS = slice(MusicRow._fields.index("shuffle"), MusicRow._fields.index("incognito") + 1)
-_profile_fields = itemgetter(*(MusicRow._fields.index(c) for c in _PROFILE_FIELDS))
-_dimension_fields = itemgetter(*(MusicRow._fields.index(c) for c in _DIMENSION_FIELDS))
-_music_columns = [
-    itemgetter(MusicRow._fields.index(c)) for c in ("played_at", "track_id", "ms_played", "offline_ms")
-]
-_played_at = itemgetter(0)
+_FLAGS = slice(PROFILE_FIELDS.index("shuffle"), PROFILE_FIELDS.index("incognito") + 1)
+_played_at = itemgetter(0)  # of an EpisodeRow
 
 
 @dataclass
 class StagedFile:
     """A parsed file whose music plays are staged already, for SQLite (see the module's docstring)."""
 
-    parsed: ParsedFile  # everything but the music rows (`music` is empty; `episodes` kept)
+    parsed: ParsedFile  # everything but the music plays (`music` is empty; `episodes` kept)
     music: int  # music plays staged
     first: str | None  # earliest and latest play end of the whole file (stored text form)
     last: str | None
     music_first: str | None  # earliest and latest music play end: the period the merge looks at
     music_last: str | None
     image: bytes = b""  # a database holding the staging tables of the music plays (`sqlite_image`)
+    # The distinct dimension fields of the music plays (`DIMENSION_FIELDS`) by their numbers in
+    # the image (`MusicColumns.dimensions`): the loader stages those it has not loaded yet.
+    dimensions: dict[int, tuple[Any, ...]] = field(default_factory=dict)
 
 
 Prepared = StagedFile | ParsedFile | Skipped
 
 
 def prepare(source: Source, now: datetime, keep_personal: bool, dialect: str, user_id: str) -> Prepared:
-    """Read and parse one file, and make its plays ready for the loader of `dialect` (in a worker);
-    raises `ImportFileError` as `parse_file` does.
+    """Read and parse one file, and make its plays ready for the loader of `dialect` (in a worker,
+    or in the loader when it has nothing else to do); raises `ImportFileError` as `parse_file` does.
 
     SQLite takes a staging image (`stage`). PostgreSQL takes the parsed rows: its server loads in
     a process of its own while the loader waits, so the loader has the time to build the COPY text
     itself (measured: with the worker building it too, the worker was the slower of the two).
     """
-    parsed = parse_file(source.name, source.read(), now, keep_personal=keep_personal)
+    sqlite = dialect == "sqlite"
+    parsed = parse_file(source.name, source.read(), now, keep_personal=keep_personal, columns=sqlite)
     if isinstance(parsed, Skipped):
         return parsed
-    return stage(parsed) if dialect == "sqlite" else parsed
+    return stage(parsed) if sqlite else parsed
 
 
 def stage(parsed: ParsedFile) -> StagedFile:
-    """`parsed` with its music rows turned into a staging image."""
-    music = parsed.music
-    music_first = min(map(_played_at, music)) if music else None
-    music_last = max(map(_played_at, music)) if music else None
+    """`parsed` with its music plays turned into a staging image."""
+    columns = parsed.music_columns if parsed.music_columns is not None else MusicColumns.of(parsed.music)
+    music_first = min(columns.played_at) if len(columns) else None
+    music_last = max(columns.played_at) if len(columns) else None
     # `ParsedFile.first` and `last`, without going through the music plays again.
     ends = [end for end in (music_first, music_last) if end is not None]
     if parsed.episodes:
         ends += [min(map(_played_at, parsed.episodes)), max(map(_played_at, parsed.episodes))]
     first, last = (min(ends), max(ends)) if ends else (None, None)
-    staged = StagedFile(parsed, len(music), first, last, music_first, music_last)
-    if music:
-        staged.image = sqlite_image(music)
-    parsed.music = []
+    staged = StagedFile(parsed, len(columns), first, last, music_first, music_last)
+    if len(columns):
+        staged.image = sqlite_image(columns)
+        staged.dimensions = columns.dimensions
+    parsed.music, parsed.music_columns = [], None
     return staged
 
 
-def sqlite_image(rows: Sequence[MusicRow]) -> bytes:
-    """An in-memory SQLite database of the staging tables for `rows`, serialized.
-
-    The stages `brapped.store.bulk.stage_music` fills: four values a play and the numbers of its
-    profile (its few-valued fields, stored once) and of its track fields (each distinct
-    combination stored once).
-    """
-    profiles = list(map(_profile_fields, rows))
-    numbers = dict.fromkeys(profiles, 0)
-    for number, profile in enumerate(numbers):
-        numbers[profile] = number
-    dimensions = list(map(_dimension_fields, rows))
-    dimension_numbers = dict.fromkeys(dimensions, 0)
-    for number, fields in enumerate(dimension_numbers):
-        dimension_numbers[fields] = number
-    played_at, track_id, ms_played, offline_ms = (list(map(get, rows)) for get in _music_columns)
+def sqlite_image(columns: MusicColumns) -> bytes:
+    """An in-memory SQLite database of the staging tables for the plays of `columns`, serialized:
+    four values a play and the numbers of its profile (its few-valued fields, stored once) and of
+    its dimension fields."""
     db = sqlite3.connect(":memory:", isolation_level=None)
     try:
         db.execute("BEGIN")
         for statement in _IMAGE_TABLES:
             db.execute(statement)
         db.executemany(
-            f"INSERT INTO {MUSIC_PROFILE_STAGE} VALUES ({', '.join('?' * (len(_PROFILE_FIELDS) + 1))})",
-            ((number, *profile) for profile, number in numbers.items()),
+            f"INSERT INTO {MUSIC_PROFILE_STAGE} VALUES ({', '.join('?' * (len(PROFILE_FIELDS) + 1))})",
+            ((number, *profile) for number, profile in columns.profiles.items()),
         )
         db.executemany(
             f"INSERT INTO {MUSIC_STAGE} VALUES (?, ?, ?, ?, ?, ?)",
             zip(
-                played_at,
-                track_id,
-                ms_played,
-                offline_ms,
-                map(numbers.__getitem__, profiles),
-                map(dimension_numbers.__getitem__, dimensions),
+                columns.played_at,
+                columns.track_id,
+                columns.ms_played,
+                columns.offline_ms,
+                columns.profile,
+                columns.dimension,
                 strict=True,
             ),
-        )
-        db.executemany(
-            f"INSERT INTO {MUSIC_DIMENSION_STAGE} VALUES ({', '.join('?' * (len(_DIMENSION_FIELDS) + 1))})",
-            ((number, *fields) for fields, number in dimension_numbers.items()),
         )
         db.execute("COMMIT")
         return db.serialize()
@@ -176,25 +140,29 @@ def sqlite_image(rows: Sequence[MusicRow]) -> bytes:
         db.close()
 
 
-def image_rows(db: Any, schema: str, spans: Sequence[tuple[str, str]]) -> list[tuple[int, MusicRow]]:
-    """The plays of an image (`sqlite_image`, under `schema` of the sqlite3 connection `db`) that
-    end within any of `spans` (stored text, both ends included), with their rowids, in file order."""
+def image_rows(
+    db: Any, schema: str, spans: Sequence[tuple[str, str]], dimensions: Mapping[int, tuple[Any, ...]]
+) -> list[tuple[int, MusicRow]]:
+    """The plays of an image (`sqlite_image`, under `schema` of the sqlite3 connection `db`, with
+    its file's `dimensions`) that end within any of `spans` (stored text, both ends included),
+    with their rowids, in file order."""
     found: dict[int, MusicRow] = {}
     statement = _ROWS.format(schema=schema) + "WHERE s.played_at BETWEEN ? AND ?"
     for low, high in spans:
-        for rowid, *values in db.execute(statement, (low, high)):
-            values[_FLAGS] = [None if v is None else bool(v) for v in values[_FLAGS]]
-            found[rowid] = MusicRow(*values)
+        for rowid, played_at, track_id, ms_played, offline_ms, dimension, *profile in db.execute(
+            statement, (low, high)
+        ):
+            profile[_FLAGS] = [None if v is None else bool(v) for v in profile[_FLAGS]]
+            found[rowid] = music_row(
+                played_at, track_id, ms_played, offline_ms, tuple(profile), dimensions[dimension]
+            )
     return sorted(found.items())
 
 
-def drop_image_rows(db: Any, schema: str, rowids: Sequence[int]) -> None:
-    """Take plays out of an image, and the track fields no play left in it has."""
+def drop_image_rows(db: Any, schema: str, rowids: Sequence[int]) -> list[int]:
+    """Take plays out of an image; returns the numbers of the dimension fields the plays left have."""
     db.executemany(f"DELETE FROM {schema}.{MUSIC_STAGE} WHERE rowid = ?", [(r,) for r in rowids])
-    db.execute(
-        f"DELETE FROM {schema}.{MUSIC_DIMENSION_STAGE} "
-        f"WHERE dimension NOT IN (SELECT dimension FROM {schema}.{MUSIC_STAGE})"
-    )
+    return [number for (number,) in db.execute(f"SELECT DISTINCT dimension FROM {schema}.{MUSIC_STAGE}")]
 
 
 class WorkerGone(Exception):
@@ -228,9 +196,10 @@ class Readers:
         self._turn += 1
         return worker.submit(source, now, keep_personal, dialect, user_id)
 
-    def close(self) -> None:
+    def close(self, now: bool = False) -> None:
+        """End the workers (`now`: without waiting for the file in hand)."""
         for worker in self._workers:
-            worker.close()
+            worker.close(now)
 
 
 class _Worker:
@@ -302,11 +271,14 @@ class _Worker:
         for future in left:
             future.set_exception(WorkerGone("the import worker process ended"))
 
-    def close(self) -> None:
-        """End the worker: it finishes the file in hand, sees the end of its input and exits."""
+    def close(self, now: bool = False) -> None:
+        """End the worker: it finishes the file in hand, sees the end of its input and exits
+        (`now`: killed instead)."""
         if self._process.stdin is not None:
             with suppress(OSError):
                 self._process.stdin.close()
+        if now:
+            self._process.kill()
         try:
             self._process.wait(timeout=30)
         except subprocess.TimeoutExpired:

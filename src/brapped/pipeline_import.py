@@ -36,6 +36,7 @@ from brapped.import_workers import (
     StagedFile,
     drop_image_rows,
     image_rows,
+    prepare,
 )
 from brapped.imports import (
     Broken,
@@ -74,6 +75,9 @@ _USERNAME = re.compile(rb'"username"\s*:\s*"([^"\\]{1,64})"')
 BULK_MIN_PLAYS = 100_000
 # The tables a bulk load inserts into by the thousand whose foreign keys PostgreSQL then checks.
 _BULK_KEYED = (plays, tracks, track_artists, album_artists)
+# Bytes of a file per play, to guess from sizes whether an import is a bulk load before a file is
+# read (extended history: about 750; account data: about 130, so a guess on the high side).
+_BYTES_PER_PLAY = 800
 _DIMENSIONS_KEPT = 50_000  # see _BulkLoad.dimensions: memory stays bounded whatever the history
 # A bulk load reads and stages its files in a worker process (brapped.import_workers) while this
 # one loads: parsing and staging were two thirds of a 500,000-play SQLite import. One worker: it is
@@ -83,6 +87,10 @@ _DIMENSIONS_KEPT = 50_000  # see _BulkLoad.dimensions: memory stays bounded what
 # one ahead, as many files in memory as with the reader thread of a load that is not bulk.
 _WORKERS = 1
 _PREPARED_AHEAD = {"sqlite": 2, "postgresql": 1}
+# SQLite: when the loader would wait for the worker, it prepares one of the next files itself
+# (loading was measured at about a third of the time a file takes to prepare, so the loader had
+# two thirds of its time to spare): files prepared and waiting, in all, a few MB each.
+_HELD = 3
 
 _played_at = itemgetter(0)  # of a MusicRow or an EpisodeRow
 
@@ -218,6 +226,13 @@ def _import_paths(
     bulk: _BulkLoad | None = None
     try:
         with ExitStack() as stack:
+            if _likely_bulk(store, sources):
+                # The worker starts on the files after the first while this process reads the
+                # first one, which decides (see below); stopped if the import is not a bulk load.
+                workers = _start_workers(stack)
+                first = next((i for i, item in enumerate(items) if isinstance(item, Source)), 0)
+                if workers is not None:
+                    _top_up(workers, prepared_ahead, items, first, now, keep_personal, store.dialect, user)
             for position, item in enumerate(items):
                 if isinstance(item, Skipped):
                     reports.append(FileReport(item.name, "skipped", message=item.reason))
@@ -231,6 +246,28 @@ def _import_paths(
                 worked = prepared_ahead.pop(position, None)
                 prepared: ParsedFile | StagedFile | FileReport
                 if worked is not None:
+                    if workers is not None and store.dialect == "sqlite":
+                        # Rather than wait for the worker, prepare a file of those after it here.
+                        while not worked.done() and len(prepared_ahead) < _HELD:
+                            following = [
+                                i for i in range(position + 1, len(items)) if i not in prepared_ahead
+                            ]
+                            spare = next((i for i in following if isinstance(items[i], Source)), None)
+                            if spare is None:
+                                break
+                            prepared_ahead[spare] = _prepare_here(
+                                items[spare], now, keep_personal, store.dialect, user
+                            )
+                            _top_up(
+                                workers,
+                                prepared_ahead,
+                                items,
+                                position,
+                                now,
+                                keep_personal,
+                                store.dialect,
+                                user,
+                            )
                     prepared = _prepared(worked, item, now, keep_personal)
                 elif early is not None:
                     prepared = early.result()
@@ -243,15 +280,16 @@ def _import_paths(
                     and _worth_bulk(store, prepared.records * len(sources))
                 ):
                     bulk = stack.enter_context(_bulk_load(store, user))
-                    if len(sources) > 1:
+                    if len(sources) > 1 and workers is None:
                         workers = _start_workers(stack)
+                elif bulk is None and workers is not None:
+                    # Started for a bulk load that this is not: what it prepared is not used.
+                    workers.close(now=True)
+                    workers = None
+                    prepared_ahead.clear()
                 following = [i for i in range(position + 1, len(items)) if isinstance(items[i], Source)]
                 if workers is not None:  # kept busy after a failed file too
-                    for i in following[: _PREPARED_AHEAD[store.dialect]]:
-                        if i not in prepared_ahead:
-                            prepared_ahead[i] = workers.submit(
-                                items[i], now, keep_personal, store.dialect, user
-                            )
+                    _top_up(workers, prepared_ahead, items, position, now, keep_personal, store.dialect, user)
                 elif reader is not None and following and not isinstance(prepared, FileReport):
                     ahead[following[0]] = reader.submit(_read, items[following[0]], now, keep_personal)
                 if isinstance(prepared, FileReport):
@@ -359,6 +397,39 @@ def _start_workers(stack: ExitStack) -> Readers | None:
         return None
 
 
+def _top_up(
+    workers: Readers,
+    prepared_ahead: dict[int, Future[Prepared]],
+    items: Sequence[Any],
+    position: int,
+    now: datetime,
+    keep_personal: bool,
+    dialect: str,
+    user: str,
+) -> None:
+    """Give the worker the next files after `position` no one prepares yet, up to
+    `_PREPARED_AHEAD` in its hands and `_HELD` prepared or being prepared in all."""
+    busy = sum(not future.done() for future in prepared_ahead.values())
+    for i in range(position + 1, len(items)):
+        if busy >= _PREPARED_AHEAD[dialect] or len(prepared_ahead) >= _HELD:
+            return
+        if i not in prepared_ahead and isinstance(items[i], Source):
+            prepared_ahead[i] = workers.submit(items[i], now, keep_personal, dialect, user)
+            busy += 1
+
+
+def _prepare_here(
+    source: Source, now: datetime, keep_personal: bool, dialect: str, user: str
+) -> Future[Prepared]:
+    """`prepare` in this process, as a finished future (a worker's outcome is one)."""
+    future: Future[Prepared] = Future()
+    try:
+        future.set_result(prepare(source, now, keep_personal, dialect, user))
+    except Exception as exc:  # as a worker's: `_prepared` reports it
+        future.set_exception(exc)
+    return future
+
+
 def _prepared(
     future: Future[Prepared], source: Source, now: datetime, keep_personal: bool
 ) -> StagedFile | ParsedFile | FileReport:
@@ -390,30 +461,33 @@ def _load_staged(
     return _load_file(store, staged.parsed, user, clock, keep_personal, run_id, bulk, staged=staged)
 
 
-def _decide_staged(conn: Connection, staged: StagedFile, user: str) -> list[tuple[int, MusicRow, Decision]]:
+def _decide_staged(
+    conn: Connection, staged: StagedFile, user: str
+) -> tuple[list[tuple[int, MusicRow, Decision]], bool]:
     """Attach a staged file's image and decide its plays near stored ones (a neighbouring file's
     edge, synced plays): read back from the image, decided by the merge rules as `_decide_music`
     decides them among all the file's plays (a far play never takes a stored one). Every other
-    play is new. Returns (rowid in the image, row, decision) of the near ones."""
+    play is new. Returns (rowid in the image, row, decision) of the near ones, and whether one
+    decided new has a stored play's key (see `_decide_music`)."""
     if not staged.music or staged.music_first is None or staged.music_last is None:
-        return []
+        return [], False
     start = parse_stored(staged.music_first) - _MARGIN
     end = parse_stored(staged.music_last) + _MARGIN
     bulk_module.drop_stages(conn)  # the image's stages have the temporary ones' names
     bulk_module.load_image(conn, staged.image)
     stored = bulk_module.stored_music(conn, user, start, end)
     if not stored:
-        return []
+        return [], False
     with bulk_module.raw_errors(conn, "SELECT ... FROM import_image"):
-        found = image_rows(conn.connection.dbapi_connection, bulk_module.IMAGE, _spans(stored))
+        found = image_rows(
+            conn.connection.dbapi_connection, bulk_module.IMAGE, _spans(stored), staged.dimensions
+        )
     if not found:
-        return []
-    # A clash (a new play with a stored play's key) needs nothing more here: the insert's
-    # ON CONFLICT skips it, as for a file read here.
-    decisions, _clash = _decide_music(conn, user, [row for _, row in found])
+        return [], False
+    decisions, clash = _decide_music(conn, user, [row for _, row in found])
     if decisions is None:
-        return []
-    return [(rowid, row, d) for (rowid, row), d in zip(found, decisions, strict=True)]
+        return [], False
+    return [(rowid, row, d) for (rowid, row), d in zip(found, decisions, strict=True)], clash
 
 
 def _spans(stored: Sequence[Stored]) -> list[tuple[str, str]]:
@@ -464,8 +538,10 @@ def _load_file(
                 conn = bulk.conn
                 stack.enter_context(conn.begin_nested())
             if staged is not None:
-                near = _decide_staged(conn, staged, user)
-                dimensions = _load_music_staged(conn, staged, near, user, report, keep_personal)
+                near, clash = _decide_staged(conn, staged, user)
+                dimensions = _load_music_staged(
+                    conn, staged, near, clash, user, report, keep_personal, bulk.dimensions if bulk else None
+                )
                 _load_episodes(conn, parsed, user, report, keep_personal)
             else:
                 dimensions = _load(
@@ -517,6 +593,12 @@ class _BulkLoad:
         return self.last_api is not None and self.last_api >= since
 
 
+def _likely_bulk(store: Store, sources: Sequence[Source]) -> bool:
+    """Whether the import looks like a bulk load by its files' stated sizes, before any is read."""
+    stated = sum(source.size for source in sources)
+    return len(sources) > 1 and stated > 0 and _worth_bulk(store, stated // _BYTES_PER_PLAY)
+
+
 def _worth_bulk(store: Store, estimate: int) -> bool:
     if estimate < BULK_MIN_PLAYS:
         return False
@@ -536,6 +618,10 @@ def _bulk_load(store: Store, user: str) -> Iterator[_BulkLoad]:
     lock as it does for any file.
     """
     indexes = sorted(plays.indexes, key=lambda index: str(index.name))
+    if store.dialect == "sqlite":
+        # Nor those of the tracks and credits it adds by the thousand (the load looks them up by
+        # their keys only): each insert's three to five index updates, a fifth of its time.
+        indexes += sorted([*tracks.indexes, *track_artists.indexes], key=lambda index: str(index.name))
     # PostgreSQL checks a foreign key with a trigger per inserted row (measured: 40% of the insert;
     # for the tracks and credits a file adds, 10 to 20 µs a row); added back at the end, each key
     # is checked once for every row, in one join. SQLite's checks are cheap lookups and its foreign
@@ -549,7 +635,7 @@ def _bulk_load(store: Store, user: str) -> Iterator[_BulkLoad]:
     # memory stays under 300 MB with its worker process (brapped.import_workers) counted in. The
     # indexes built at the end sort every play: in temporary files, not in memory, which would
     # grow with the history (65 MB for 500,000 plays; a little faster on files, 0.74 s vs 0.88 s).
-    with _file_transaction(store, cache_kib=16_384, temp_store="FILE") as conn:
+    with _file_transaction(store, cache_kib=8_192, temp_store="FILE", foreign_keys=False) as conn:
         for key in keys:
             conn.execute(DropConstraint(key))
         for index in indexes:
@@ -563,17 +649,27 @@ def _bulk_load(store: Store, user: str) -> Iterator[_BulkLoad]:
         ).scalar()
         yield _BulkLoad(conn, last_api=last_api)
         bulk_module.resume_triggers(conn, triggers)
+        if store.dialect == "sqlite":
+            # The sorts of the index builds may take the other core: the worker is done by now.
+            threads = conn.exec_driver_sql("PRAGMA threads").scalar()
+            conn.exec_driver_sql("PRAGMA threads = 2")
         for index in indexes:
             index.create(conn)
+        if store.dialect == "sqlite":
+            conn.exec_driver_sql(f"PRAGMA threads = {int(threads or 0)}")
         for key in keys:
             conn.execute(AddConstraint(key))
+        if store.dialect == "sqlite":
+            bulk_module.check_foreign_keys(conn)
 
 
 @contextmanager
 def _file_transaction(
-    store: Store, cache_kib: int = 65_536, temp_store: str = "MEMORY"
+    store: Store, cache_kib: int = 65_536, temp_store: str = "MEMORY", foreign_keys: bool = True
 ) -> Iterator[Connection]:
-    """One write transaction (SQLite: the write lock taken at BEGIN) for one file."""
+    """One write transaction (SQLite: the write lock taken at BEGIN) for one file.
+
+    `foreign_keys=False`: SQLite enforces none in it (see `bulk.check_foreign_keys`)."""
     with store.connect() as conn:
         if conn.dialect.name == "sqlite":
             # Outside the transaction (SQLite refuses inside): staging in memory, a bigger page
@@ -593,6 +689,8 @@ def _file_transaction(
             # under 300 MB whatever the history's size.
             mapped = raw.execute("PRAGMA mmap_size").fetchone()[0]
             raw.execute("PRAGMA mmap_size = 0")
+            enforced = raw.execute("PRAGMA foreign_keys").fetchone()[0]
+            raw.execute(f"PRAGMA foreign_keys = {int(bool(enforced) and foreign_keys)}")
         conn.info["immediate"] = True
         try:
             with conn.begin():
@@ -607,6 +705,7 @@ def _file_transaction(
                 raw.execute(f"PRAGMA cache_size = {int(cache_before)}")
                 raw.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint_after)}")
                 raw.execute(f"PRAGMA mmap_size = {int(mapped)}")
+                raw.execute(f"PRAGMA foreign_keys = {int(enforced)}")
 
 
 def _load(
@@ -664,12 +763,14 @@ def _load_music_staged(
     conn: Connection,
     staged: StagedFile,
     near: Sequence[tuple[int, MusicRow, Decision]],
+    clash: bool,
     user: str,
     report: FileReport,
     keep_personal: bool,
-) -> list[Any]:
+    stored_dimensions: set[tuple[Any, ...]] | None,
+) -> list[tuple[Any, ...]]:
     """Load the music plays a worker staged: `near` decided as `_load` decides rows, the rest new.
-    Returns no dimension fields (`_BulkLoad.dimensions` is for files loaded the usual way)."""
+    Returns the dimension fields it staged (see `bulk.stage_music`)."""
     if not staged.music:
         return []
     skipped: Counter[str] = Counter(report.skipped)
@@ -690,14 +791,18 @@ def _load_music_staged(
                 changes.append(_merge_change(decision, row, keep_personal))
     report.skipped = dict(sorted(skipped.items()))
     fresh = staged.music - len(left_out) - len(replaced)
+    dimensions = list(staged.dimensions.values())
     if left_out:
         with bulk_module.raw_errors(conn, "DELETE FROM import_image"):
-            drop_image_rows(conn.connection.dbapi_connection, bulk_module.IMAGE, left_out)
-    bulk_module.load_music_dimensions(conn, f"{bulk_module.IMAGE}.{bulk_module.MUSIC_DIMENSION_STAGE}")
+            kept = drop_image_rows(conn.connection.dbapi_connection, bulk_module.IMAGE, left_out)
+        # The track fields of the plays left only, as a file read here stages them.
+        dimensions = [staged.dimensions[number] for number in sorted(kept)]
+    staged_dimensions = bulk_module.stage_dimensions(conn, dimensions, stored_dimensions)
+    bulk_module.load_music_dimensions(conn)
     bulk_module.update_music(conn, changes)
-    inserted = bulk_module.insert_music_plays(conn, user, bulk_module.IMAGE)
+    inserted = bulk_module.insert_music_plays(conn, user, bulk_module.IMAGE, clash=clash)
     _settle(report, fresh, inserted)
-    return []
+    return staged_dimensions
 
 
 def _load_episodes(

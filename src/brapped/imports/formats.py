@@ -22,8 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache, partial
-from itertools import repeat
-from operator import attrgetter, itemgetter, mul
+from itertools import compress, repeat
+from operator import attrgetter, contains, itemgetter, mul
 from typing import Annotated, Any, NamedTuple, TypeVar, cast
 
 import msgspec
@@ -164,6 +164,96 @@ _EXTENDED_DECODER = msgspec.json.Decoder(list[_ExtendedRecord])
 _RECORD_FIELDS = _ExtendedRecord.__struct_fields__
 
 
+# A music play's few-valued fields, in `MusicRow`'s order: a file has a few hundred distinct ones.
+PROFILE_FIELDS = (
+    "platform",
+    "conn_country",
+    "reason_start",
+    "reason_end",
+    "shuffle",
+    "skipped",
+    "offline",
+    "incognito",
+    "ip_addr",
+    "user_agent",
+    "origin",
+)
+# A music play's track, album and artist fields, in `MusicRow`'s order: one per distinct track.
+DIMENSION_FIELDS = ("track_id", "track_name", "artist_id", "artist_name", "album_id", "album_name", "uri")
+
+
+@dataclass
+class MusicColumns:
+    """A file's music plays a column at a time, as a bulk load stages them (`brapped.import_workers`).
+
+    The same plays as a list of `MusicRow` (`rows`), in the same order: each play's own values, and
+    the numbers of its profile (`PROFILE_FIELDS`) and of its dimension fields (`DIMENSION_FIELDS`)
+    among the distinct ones (a number is where the value first occurs; the dictionaries are in
+    that order). Built from the rows (`of`), or by the fast reading of
+    extended history straight from the decoded records, which never makes the rows at all.
+    """
+
+    played_at: list[str]
+    track_id: list[str]
+    ms_played: list[int]
+    offline_ms: list[int | None]
+    profile: list[int]
+    profiles: dict[int, tuple[Any, ...]]
+    dimension: list[int]
+    dimensions: dict[int, tuple[Any, ...]]
+
+    def __len__(self) -> int:
+        return len(self.played_at)
+
+    @classmethod
+    def of(cls, rows: Sequence[MusicRow]) -> MusicColumns:
+        """The columns of `rows` (numbered in first-seen order, with C-level passes only)."""
+        profile, profiles = _numbered(list(map(_profile_fields, rows)))
+        dimension, dimensions = _numbered(list(map(_dimension_fields, rows)))
+        played_at, track_id, ms_played, offline_ms = (list(map(get, rows)) for get in _play_columns)
+        return cls(played_at, track_id, ms_played, offline_ms, profile, profiles, dimension, dimensions)
+
+    def rows(self) -> list[MusicRow]:
+        """The plays as rows."""
+        profiles, dimensions = self.profiles, self.dimensions
+        return [
+            music_row(p, t, m, o, profiles[pn], dimensions[dn])
+            for p, t, m, o, pn, dn in zip(
+                self.played_at,
+                self.track_id,
+                self.ms_played,
+                self.offline_ms,
+                self.profile,
+                self.dimension,
+                strict=True,
+            )
+        ]
+
+
+def _numbered(values: list[tuple[Any, ...]]) -> tuple[list[int], dict[int, tuple[Any, ...]]]:
+    """Each value's number (the position where it first occurs) and the distinct values by number.
+
+    One dictionary lookup a value: `setdefault` keeps the first position it was given."""
+    first: dict[tuple[Any, ...], int] = {}
+    numbers = list(map(first.setdefault, values, range(len(values))))
+    return numbers, {number: value for value, number in first.items()}
+
+
+def music_row(
+    played_at: str,
+    track_id: str,
+    ms_played: int,
+    offline_ms: int | None,
+    profile: tuple[Any, ...],
+    dimension: tuple[Any, ...],
+) -> MusicRow:
+    """A play's row from its own values, its profile and its dimension fields (`MusicColumns`)."""
+    fields = dict(zip(PROFILE_FIELDS, profile, strict=True))
+    fields.update(zip(DIMENSION_FIELDS, dimension, strict=True))
+    fields.update(played_at=played_at, track_id=track_id, ms_played=ms_played, offline_ms=offline_ms)
+    return MusicRow(**fields)
+
+
 @dataclass
 class ParsedFile:
     """A file that is listening history, all of it valid."""
@@ -176,17 +266,28 @@ class ParsedFile:
     episodes: list[EpisodeRow] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
     username: str | None = None
+    # The music plays as columns instead of `music` (which is then empty): only when asked for
+    # (`parse_file(columns=True)`), and only from the fast reading of extended history.
+    music_columns: MusicColumns | None = None
 
     @property
     def first(self) -> str | None:
         """Earliest play end in the file (UTC text), None when it holds no plays."""
-        times = [min(map(_played_at, rows)) for rows in (self.music, self.episodes) if rows]
+        times = [min(rows) for rows in self._ends() if rows]
         return min(times) if times else None
 
     @property
     def last(self) -> str | None:
-        times = [max(map(_played_at, rows)) for rows in (self.music, self.episodes) if rows]
+        times = [max(rows) for rows in self._ends() if rows]
         return max(times) if times else None
+
+    def _ends(self) -> list[list[str]]:
+        music = (
+            self.music_columns.played_at
+            if self.music_columns is not None
+            else list(map(_played_at, self.music))
+        )
+        return [music, list(map(_played_at, self.episodes))]
 
 
 def _base_name(name: str) -> str:
@@ -200,20 +301,27 @@ def looks_like_history_name(name: str) -> bool:
     return bool(_HISTORY_NAME.search(base)) and base.lower().endswith(".json")
 
 
-def parse_file(name: str, data: bytes, now: datetime, *, keep_personal: bool = False) -> ParsedFile | Skipped:
-    """Detect the format of one file by its content and turn its records into rows."""
+def parse_file(
+    name: str, data: bytes, now: datetime, *, keep_personal: bool = False, columns: bool = False
+) -> ParsedFile | Skipped:
+    """Detect the format of one file by its content and turn its records into rows.
+
+    `columns`: the music plays may come back as `ParsedFile.music_columns` instead of rows (a bulk
+    load's staging takes them so; see `MusicColumns`)."""
     # A file is hundreds of thousands of new objects and no reference cycles: the cycle
     # collector would rescan them again and again (it doubled the time), so it waits.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _parse_file(name, data, now, keep_personal)
+        return _parse_file(name, data, now, keep_personal, columns)
     finally:
         if enabled:
             gc.enable()
 
 
-def _parse_file(name: str, data: bytes, now: datetime, keep_personal: bool) -> ParsedFile | Skipped:
+def _parse_file(
+    name: str, data: bytes, now: datetime, keep_personal: bool, columns: bool = False
+) -> ParsedFile | Skipped:
     history_name = looks_like_history_name(name)
     is_json_name = name.lower().endswith(".json")
     head = data[:64].lstrip()
@@ -225,7 +333,7 @@ def _parse_file(name: str, data: bytes, now: datetime, keep_personal: bool) -> P
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ImportFileError(f"{name}: UTF-16 text; Spotify's exports are UTF-8")
     if not keep_personal:
-        fast = _parse_extended_fast(name, data, now)
+        fast = _parse_extended_fast(name, data, now, columns)
         if fast is not None:
             return fast
     try:
@@ -268,7 +376,7 @@ def _parse_file(name: str, data: bytes, now: datetime, keep_personal: bool) -> P
     return parsed
 
 
-def _parse_extended_fast(name: str, data: bytes, now: datetime) -> ParsedFile | None:
+def _parse_extended_fast(name: str, data: bytes, now: datetime, columns: bool = False) -> ParsedFile | None:
     """Extended history decoded by msgspec and checked a column at a time; None: read it the usual way.
 
     The usual way (orjson, then a Python loop over records) costs about 10 µs a play; this one about
@@ -295,8 +403,16 @@ def _parse_extended_fast(name: str, data: bytes, now: datetime) -> ParsedFile | 
     parsed = ParsedFile(
         name, hashlib.sha256(data).hexdigest(), ENDSONG if endsong else EXTENDED, len(records)
     )
-    if not _Reader(name, now, False, parsed).extended_records(records):
+    if not _Reader(name, now, False, parsed).extended_records(records, columns):
         return None
+    found = parsed.music_columns
+    if (
+        found is not None
+        and len(set(found.played_at)) < len(found)  # plays ending in the same second: usually none
+        and len(set(zip(found.played_at, found.track_id, strict=True))) < len(found)
+    ):
+        # Plays of one track ending in the same second: `_spread` moves them apart, row by row.
+        parsed.music, parsed.music_columns = found.rows(), None
     parsed.music = _spread(parsed.music, _music_key, _music_order)
     parsed.episodes = _spread(parsed.episodes, _episode_key, _episode_order)
     return parsed
@@ -580,7 +696,7 @@ class _Reader:
                     continue
             self._extended_record(document, index)
 
-    def extended_records(self, records: list[_ExtendedRecord]) -> bool:
+    def extended_records(self, records: list[_ExtendedRecord], columns: bool = False) -> bool:
         """Extended history decoded by msgspec: False when a track play is not one the fast path takes.
 
         The track plays are checked a column at a time (one regex, `min`, `max` over a column run
@@ -604,19 +720,27 @@ class _Reader:
             picked: list[int] | None = None
             tracks = records
         else:
-            picked = [i for i, u in enumerate(uris) if u is not None and u.startswith("spotify:track:")]
-            tracks = [records[i] for i in picked]
-            uris = [uris[i] for i in picked]
+            # The records whose URI names a track, picked at C speed ("None" for an absent one; a
+            # URI with the prefix elsewhere fails the column's check below, as any odd one does).
+            mask = list(map(contains, map(str, uris), repeat("spotify:track:")))
+            picked = list(compress(range(len(uris)), mask))
+            tracks = list(compress(records, mask))
+            uris = list(compress(uris, mask))
             if _TRACK_URI_COLUMN.fullmatch("\n".join(uris) + "\n") is None:
                 return False
         rows: list[MusicRow] = []
-        if tracks:
+        found: MusicColumns | None = None
+        if tracks and columns:
+            found = self._track_columns(tracks, uris)
+            if found is None:
+                return False
+        elif tracks:
             built = self._track_rows(tracks, uris)
             if built is None:
                 return False
             rows = built
         if picked is None:
-            self.parsed.music = rows
+            self.parsed.music, self.parsed.music_columns = rows, found
             return True
         # The rest, in file order, through the careful path (which appends what it keeps).
         chosen = set(picked)
@@ -629,10 +753,12 @@ class _Reader:
             if len(music) > before:
                 kept.append((index, music[-1]))
         if kept:
+            if found is not None:
+                rows, found = found.rows(), None
             merged = heapq.merge(zip(picked, rows, strict=True), kept, key=itemgetter(0))
             self.parsed.music = [row for _, row in merged]
         else:
-            self.parsed.music = rows
+            self.parsed.music, self.parsed.music_columns = rows, found
         return True
 
     def _track_rows(self, tracks: list[_ExtendedRecord], uris: list[str]) -> list[MusicRow] | None:
@@ -653,15 +779,9 @@ class _Reader:
             offline,
             incognito,
         ) = (list(map(get, tracks)) for get in _TRACK_COLUMNS)
-        if _TS_COLUMN.fullmatch("\n".join(ts) + "\n") is None:
+        played_at = self._played_at_column(ts)
+        if played_at is None:
             return None
-        if min(ts) < self.earliest_ts or max(ts) > self.latest_ts:
-            return None
-        valid_dates = self.valid_dates
-        for day in {t[:10] for t in ts}:
-            if day not in valid_dates and not self._valid_date(day):
-                return None
-        played_at = "\n".join(ts).replace("T", " ").replace("Z", ".000").split("\n")
         track_ids = "\n".join(uris).replace("spotify:track:", "").split("\n")
         if not all(names):
             names = [n or t for n, t in zip(names, track_ids, strict=True)]
@@ -696,6 +816,55 @@ class _Reader:
                     repeat("extended"),
                 ),
             )
+        )
+
+    def _played_at_column(self, ts: list[str]) -> list[str] | None:
+        """The stored form of well-formed `ts` values in range; None when one is not."""
+        if _TS_COLUMN.fullmatch("\n".join(ts) + "\n") is None:
+            return None
+        if min(ts) < self.earliest_ts or max(ts) > self.latest_ts:
+            return None
+        valid_dates = self.valid_dates
+        for day in {t[:10] for t in ts}:
+            if day not in valid_dates and not self._valid_date(day):
+                return None
+        return "\n".join(ts).replace("T", " ").replace("Z", ".000").split("\n")
+
+    def _track_columns(self, tracks: list[_ExtendedRecord], uris: list[str]) -> MusicColumns | None:
+        """`_track_rows` as columns (`MusicColumns`), or None when a play is not well-formed.
+
+        A play's few-valued fields and its names are read as one tuple each (one pass over the
+        records) and numbered; ids, and the name a nameless track gets, are worked out once per
+        distinct tuple. The checks are `_track_rows`' own.
+        """
+        played_at = self._played_at_column(list(map(_ts, tracks)))
+        if played_at is None:
+            return None
+        track_ids = "\n".join(uris).replace("spotify:track:", "").split("\n")
+        profile, found_profiles = _numbered(list(map(_track_profile, tracks)))
+        dimension, named = _numbered(list(map(_track_names, tracks)))
+        profiles = {number: (*p, None, None, "extended") for number, p in found_profiles.items()}
+        dimensions = {}
+        for number, (uri, name, artist, album) in named.items():
+            track_id = uri[_TRACK_URI_PREFIX:]
+            dimensions[number] = (
+                track_id,
+                name or track_id,
+                _artist_id(artist) if artist else None,
+                artist,
+                _album_id(artist, album) if artist and album else None,
+                album,
+                uri,
+            )
+        return MusicColumns(
+            played_at,
+            track_ids,
+            list(map(_ms_played, tracks)),
+            self._offline_column(list(map(_offline_ts, tracks))),
+            profile,
+            profiles,
+            dimension,
+            dimensions,
         )
 
     def _offline_column(self, values: list[int | None]) -> list[int | None]:
@@ -975,6 +1144,32 @@ def _spread(
 
 
 _played_at = itemgetter(0)  # of a MusicRow or an EpisodeRow
+_profile_fields = itemgetter(*(MusicRow._fields.index(c) for c in PROFILE_FIELDS))
+_dimension_fields = itemgetter(*(MusicRow._fields.index(c) for c in DIMENSION_FIELDS))
+_play_columns = [
+    itemgetter(MusicRow._fields.index(c)) for c in ("played_at", "track_id", "ms_played", "offline_ms")
+]
+_ts = attrgetter("ts")
+_ms_played = attrgetter("ms_played")
+# What `_track_columns` reads of a record in one pass: its profile (but the three fields that are
+# the same for every play read fast) and its names.
+_track_profile = attrgetter(
+    "platform",
+    "conn_country",
+    "reason_start",
+    "reason_end",
+    "shuffle",
+    "skipped",
+    "offline",
+    "incognito_mode",
+)
+_track_names = attrgetter(
+    "spotify_track_uri",
+    "master_metadata_track_name",
+    "master_metadata_album_artist_name",
+    "master_metadata_album_album_name",
+)
+_TRACK_URI_PREFIX = len("spotify:track:")
 _username = attrgetter("username")
 _track_uri = attrgetter("spotify_track_uri")
 _offline_ts = attrgetter("offline_timestamp")

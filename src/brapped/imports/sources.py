@@ -34,6 +34,7 @@ class Source:
 
     name: str
     read: Callable[[], bytes]
+    size: int = 0  # its size as the folder or zip states it (0: not known): a hint, not a promise
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,14 @@ def _file_items(path: Path, name: str) -> Iterator[Item]:
         yield Broken(name, f"{name}: not a readable zip (damaged or incomplete download?)")
     else:
         # A partial, not a closure: a Source can go to a worker process (see brapped.import_workers).
-        yield Source(name, partial(_read_file, path, name))
+        yield Source(name, partial(_read_file, path, name), _stated_size(path))
+
+
+def _stated_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _read_file(path: Path, name: str) -> bytes:
@@ -146,7 +154,11 @@ def _zip_items(path: Path, name: str) -> Iterator[Item]:
             yield Skipped(member_name, "zip inside a zip (not opened)")
         else:
             # Read on demand so only one member's bytes are in memory at a time.
-            yield Source(member_name, partial(_read_zip_entry, path, info.filename, member_name))
+            yield Source(
+                member_name,
+                partial(_read_zip_entry, path, info.filename, member_name),
+                max(info.file_size, 0),
+            )
 
 
 def _read_zip_entry(path: Path, member: str, name: str) -> bytes:

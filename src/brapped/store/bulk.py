@@ -18,7 +18,7 @@ from operator import floordiv, itemgetter, mod
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, select, text, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from brapped import identity
 from brapped.import_workers import PLAY_FIELDS
@@ -226,13 +226,20 @@ def stage_music_dimensions(
     """Put the track, album and artist fields of `rows` into staging (see `stage_music`)."""
     # Distinct combinations only: the dimension SQL takes MIN per id, the same over these as over
     # every play; first-seen order keeps the load deterministic.
-    _create_stage(conn, MUSIC_DIMENSION_STAGE, _MUSIC_DIMENSION_TYPES)
-    distinct = list(dict.fromkeys(map(_music_dimension_fields, rows)))
+    return stage_dimensions(conn, list(dict.fromkeys(map(_music_dimension_fields, rows))), stored)
+
+
+def stage_dimensions(
+    conn: Connection, distinct: Sequence[tuple[Any, ...]], stored: Container[tuple[Any, ...]] | None = None
+) -> list[tuple[Any, ...]]:
+    """Put distinct dimension fields (`brapped.imports.formats.DIMENSION_FIELDS`) into staging,
+    but those in `stored` (see `stage_music`); returns the fields staged."""
     if stored:
         # Their artists, albums, tracks and credits exist: each statement below would skip them.
         distinct = [fields for fields in distinct if fields not in stored]
+    _create_stage(conn, MUSIC_DIMENSION_STAGE, _MUSIC_DIMENSION_TYPES)
     _fill_stage(conn, MUSIC_DIMENSION_STAGE, _MUSIC_DIMENSION_TYPES, distinct)
-    return distinct
+    return list(distinct)
 
 
 # The schema a worker's staging image (`brapped.import_workers.sqlite_image`) is attached as: a
@@ -388,6 +395,31 @@ def suspend_summary_triggers(conn: Connection) -> list[str]:
     return [sql for _name, sql in saved]
 
 
+def check_foreign_keys(conn: Connection) -> None:
+    """SQLite: refuse, as `IntegrityError`, what the foreign keys would have refused had they been
+    enforced (a bulk load turns enforcement off: its own checks are one lookup per play, a third
+    of its inserting time; every row it adds refers to rows it adds before it, and this proves so).
+
+    Every table with a foreign key goes through `PRAGMA foreign_key_check`, but `plays`: for it,
+    each distinct track, read off the (track_id, ...) index in order, is looked up once.
+    """
+    found = conn.exec_driver_sql(
+        "SELECT 'plays', p.track_id FROM (SELECT DISTINCT track_id FROM plays) p "
+        "WHERE NOT EXISTS (SELECT 1 FROM tracks t WHERE t.id = p.track_id) LIMIT 1"
+    ).first()
+    names = [
+        table.name for table in plays.metadata.sorted_tables if table.foreign_keys and table is not plays
+    ]
+    for name in names:
+        if found is not None:
+            break
+        found = conn.exec_driver_sql(f'PRAGMA foreign_key_check("{name}")').first()
+    if found is not None:
+        raise IntegrityError(
+            "foreign key check", None, Exception(f"FOREIGN KEY constraint failed: {found[0]} row {found[1]}")
+        )
+
+
 def resume_triggers(conn: Connection, statements: Sequence[str]) -> None:
     """Put back what `suspend_summary_triggers` took away."""
     for statement in statements:
@@ -457,14 +489,21 @@ def load_music_dimensions(conn: Connection, stage: str = MUSIC_DIMENSION_STAGE) 
 def _offline_at(conn: Connection, column: str = "offline_ms") -> str:
     if conn.dialect.name == "postgresql":
         return f"to_timestamp({column} / 1000.0)"
-    # %f is seconds with milliseconds: the stored text form exactly.
-    return f"strftime('%Y-%m-%d %H:%M:%f', {column} / 1000.0, 'unixepoch')"
+    # %f is seconds with milliseconds: the stored text form exactly. Newer exports count whole
+    # seconds: datetime() and ".000" say the same three times faster (0.1 s of 500,000 plays).
+    return (
+        f"CASE WHEN {column} % 1000 = 0 THEN datetime({column} / 1000, 'unixepoch') || '.000' "
+        f"ELSE strftime('%Y-%m-%d %H:%M:%f', {column} / 1000.0, 'unixepoch') END"
+    )
 
 
-def insert_music_plays(conn: Connection, user_id: str, schema: str | None = None) -> int:
+def insert_music_plays(conn: Connection, user_id: str, schema: str | None = None, clash: bool = True) -> int:
     """Insert the staged new plays (skipping any stored meanwhile); returns plays inserted.
 
-    `schema`: where the stages are (`IMAGE` for a worker's image; else the temporary ones)."""
+    `schema`: where the stages are (`IMAGE` for a worker's image; else the temporary ones).
+    `clash`: whether a stored play may have a staged play's key. Without, the insert saves the
+    lookup that skips one (a bulk load's files, far from any stored play: the import holds the
+    write lock, and a play already stored would fail the statement, not go in twice)."""
     prefix = f"{schema}." if schema else ""
     s, p = f"{prefix}{MUSIC_STAGE}", f"{prefix}{MUSIC_PROFILE_STAGE}"
     fields = ", ".join(f"p.{c}" for c in _PLAY_FIELDS.split(", "))
@@ -478,7 +517,7 @@ def insert_music_plays(conn: Connection, user_id: str, schema: str | None = None
             # (the ids and the index appends of before); PostgreSQL plans it as any inner join.
             f"FROM {s} s CROSS JOIN {p} p WHERE p.profile = s.profile "
             # The unique key skips a play stored meanwhile.
-            f"ON CONFLICT (user_id, played_at, track_id) DO NOTHING"
+            + ("ON CONFLICT (user_id, played_at, track_id) DO NOTHING" if clash else "")
         ),
         {"user_id": user_id},
     )
