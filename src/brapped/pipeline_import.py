@@ -582,10 +582,10 @@ class _BulkLoad:
 
     conn: Connection
     loaded: list[FileReport] = field(default_factory=list)
-    # Track, album and artist fields the files loaded so far staged: stored already, in this very
-    # transaction, so the next files need not stage them again. At most about _DIMENSIONS_KEPT
-    # (half a kilobyte each): past that, files stage all theirs, as outside a bulk load.
-    dimensions: set[tuple[Any, ...]] = field(default_factory=set)
+    # Track, album and artist fields (`dimension_key`) the files loaded so far staged: stored in this
+    # very transaction, so the next files need not stage them again. At most about _DIMENSIONS_KEPT
+    # (a few hundred bytes each): past that, files stage all theirs, as outside a bulk load.
+    dimensions: set[str] = field(default_factory=set)
     last_api: datetime | None = None  # the user's last API play when the load began
 
     def api_after(self, since: datetime) -> bool:
@@ -714,11 +714,11 @@ def _load(
     user: str,
     report: FileReport,
     keep_personal: bool,
-    stored_dimensions: set[tuple[Any, ...]] | None = None,
-) -> list[tuple[Any, ...]]:
+    stored_dimensions: set[str] | None = None,
+) -> list[str]:
     """Load one file's rows; returns the dimension fields it staged (see `bulk.stage_music`)."""
     skipped: Counter[str] = Counter(report.skipped)
-    staged_dimensions: list[tuple[Any, ...]] = []
+    staged_dimensions: list[str] = []
     if parsed.music:
         decisions, clash = _decide_music(conn, user, parsed.music)
         changes: list[dict[str, Any]] = []
@@ -767,8 +767,8 @@ def _load_music_staged(
     user: str,
     report: FileReport,
     keep_personal: bool,
-    stored_dimensions: set[tuple[Any, ...]] | None,
-) -> list[tuple[Any, ...]]:
+    stored_dimensions: set[str] | None,
+) -> list[str]:
     """Load the music plays a worker staged: `near` decided as `_load` decides rows, the rest new.
     Returns the dimension fields it staged (see `bulk.stage_music`)."""
     if not staged.music:

@@ -180,6 +180,22 @@ PROFILE_FIELDS = (
 )
 # A music play's track, album and artist fields, in `MusicRow`'s order: one per distinct track.
 DIMENSION_FIELDS = ("track_id", "track_name", "artist_id", "artist_name", "album_id", "album_name", "uri")
+# The fields of a dimension as one text (`dimension_key`): a bulk load compares a file's few
+# thousand with the ones it loaded, and one text hashes and travels between processes several
+# times faster than a tuple of seven. No accepted value holds a control character (the readers
+# refuse names with one, ids and URIs are checked), so these two cannot clash with a value.
+_FIELD_SEPARATOR = "\x1f"
+_ABSENT = "\x00"
+
+
+def dimension_key(fields: Sequence[str | None]) -> str:
+    """The dimension fields (`DIMENSION_FIELDS`) as one text; `dimension_fields` reads it back."""
+    return _FIELD_SEPARATOR.join(_ABSENT if value is None else value for value in fields)
+
+
+def dimension_fields(key: str) -> tuple[str | None, ...]:
+    """The dimension fields `dimension_key` made `key` of."""
+    return tuple(None if value == _ABSENT else value for value in key.split(_FIELD_SEPARATOR))
 
 
 @dataclass
@@ -200,7 +216,7 @@ class MusicColumns:
     profile: list[int]
     profiles: dict[int, tuple[Any, ...]]
     dimension: list[int]
-    dimensions: dict[int, tuple[Any, ...]]
+    dimensions: dict[int, str]  # each as `dimension_key` gives it
 
     def __len__(self) -> int:
         return len(self.played_at)
@@ -210,12 +226,14 @@ class MusicColumns:
         """The columns of `rows` (numbered in first-seen order, with C-level passes only)."""
         profile, profiles = _numbered(list(map(_profile_fields, rows)))
         dimension, dimensions = _numbered(list(map(_dimension_fields, rows)))
+        keys = {number: dimension_key(fields) for number, fields in dimensions.items()}
         played_at, track_id, ms_played, offline_ms = (list(map(get, rows)) for get in _play_columns)
-        return cls(played_at, track_id, ms_played, offline_ms, profile, profiles, dimension, dimensions)
+        return cls(played_at, track_id, ms_played, offline_ms, profile, profiles, dimension, keys)
 
     def rows(self) -> list[MusicRow]:
         """The plays as rows."""
-        profiles, dimensions = self.profiles, self.dimensions
+        profiles = self.profiles
+        dimensions = {number: dimension_fields(key) for number, key in self.dimensions.items()}
         return [
             music_row(p, t, m, o, profiles[pn], dimensions[dn])
             for p, t, m, o, pn, dn in zip(
@@ -845,16 +863,22 @@ class _Reader:
         dimension, named = _numbered(list(map(_track_names, tracks)))
         profiles = {number: (*p, None, None, "extended") for number, p in found_profiles.items()}
         dimensions = {}
+        separator, absent = _FIELD_SEPARATOR, _ABSENT
         for number, (uri, name, artist, album) in named.items():
+            # `dimension_key` of the fields `_track_rows` gives such a play, written out.
             track_id = uri[_TRACK_URI_PREFIX:]
-            dimensions[number] = (
-                track_id,
-                name or track_id,
-                _artist_id(artist) if artist else None,
-                artist,
-                _album_id(artist, album) if artist and album else None,
-                album,
-                uri,
+            artist_id = _artist_id(artist) if artist else absent
+            album_id = _album_id(artist, album) if artist and album else absent
+            dimensions[number] = separator.join(
+                (
+                    track_id,
+                    name or track_id,
+                    artist_id,
+                    absent if artist is None else artist,
+                    album_id,
+                    absent if album is None else album,
+                    uri,
+                )
             )
         return MusicColumns(
             played_at,

@@ -21,8 +21,8 @@ from sqlalchemy import Connection, and_, bindparam, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from brapped import identity
-from brapped.import_workers import PLAY_FIELDS
-from brapped.imports.formats import EpisodeRow, MusicRow
+from brapped.import_workers import PLAY_FIELDS, insert_rows
+from brapped.imports.formats import EpisodeRow, MusicRow, dimension_fields, dimension_key
 from brapped.imports.merge import Stored
 from brapped.store.tables import (
     artists,
@@ -150,13 +150,8 @@ def _fill_stage(
             for row in rows:
                 copy.write_row(row)
         return
-    placeholders = ", ".join("?" for _ in names)
-    raw_sqlite: Any = conn.connection.dbapi_connection
-    cursor = raw_sqlite.cursor()
-    try:
-        cursor.executemany(f"INSERT INTO {name} ({', '.join(names)}) VALUES ({placeholders})", rows)
-    finally:
-        cursor.close()
+    # The stage's columns are `columns`, in order.
+    insert_rows(conn.connection.dbapi_connection, name, len(names), rows)
 
 
 _COPY_UNSAFE = re.compile(r"[\\\t\n\r]")
@@ -171,12 +166,12 @@ def _copy_text(conn: Connection, name: str, columns: str, payload: str) -> None:
 
 
 def stage_music(
-    conn: Connection, rows: Sequence[MusicRow], stored: Container[tuple[Any, ...]] | None = None
-) -> list[tuple[Any, ...]]:
+    conn: Connection, rows: Sequence[MusicRow], stored: Container[str] | None = None
+) -> list[str]:
     """Put the music rows to load (new plays, and plays replacing account data) into staging.
 
-    `stored`: dimension fields (as returned here) known to be loaded in this transaction already,
-    left out. Returns the dimension fields staged.
+    `stored`: dimension fields (as `dimension_key` gives them) known to be loaded in this
+    transaction already, left out. Returns those staged.
     """
     # Numbered in first-seen order, with C-level passes only (no Python loop per play).
     profiles = list(map(_music_profile_fields, rows))
@@ -221,25 +216,26 @@ def stage_music(
 
 
 def stage_music_dimensions(
-    conn: Connection, rows: Sequence[MusicRow], stored: Container[tuple[Any, ...]] | None = None
-) -> list[tuple[Any, ...]]:
+    conn: Connection, rows: Sequence[MusicRow], stored: Container[str] | None = None
+) -> list[str]:
     """Put the track, album and artist fields of `rows` into staging (see `stage_music`)."""
     # Distinct combinations only: the dimension SQL takes MIN per id, the same over these as over
     # every play; first-seen order keeps the load deterministic.
-    return stage_dimensions(conn, list(dict.fromkeys(map(_music_dimension_fields, rows))), stored)
+    distinct = dict.fromkeys(map(_music_dimension_fields, rows))
+    return stage_dimensions(conn, list(map(dimension_key, distinct)), stored)
 
 
 def stage_dimensions(
-    conn: Connection, distinct: Sequence[tuple[Any, ...]], stored: Container[tuple[Any, ...]] | None = None
-) -> list[tuple[Any, ...]]:
-    """Put distinct dimension fields (`brapped.imports.formats.DIMENSION_FIELDS`) into staging,
-    but those in `stored` (see `stage_music`); returns the fields staged."""
+    conn: Connection, keys: Sequence[str], stored: Container[str] | None = None
+) -> list[str]:
+    """Put distinct dimension fields (each as `brapped.imports.formats.dimension_key` gives them)
+    into staging, but those in `stored` (see `stage_music`); returns those staged."""
     if stored:
         # Their artists, albums, tracks and credits exist: each statement below would skip them.
-        distinct = [fields for fields in distinct if fields not in stored]
+        keys = [key for key in keys if key not in stored]
     _create_stage(conn, MUSIC_DIMENSION_STAGE, _MUSIC_DIMENSION_TYPES)
-    _fill_stage(conn, MUSIC_DIMENSION_STAGE, _MUSIC_DIMENSION_TYPES, distinct)
-    return list(distinct)
+    _fill_stage(conn, MUSIC_DIMENSION_STAGE, _MUSIC_DIMENSION_TYPES, list(map(dimension_fields, keys)))
+    return list(keys)
 
 
 # The schema a worker's staging image (`brapped.import_workers.sqlite_image`) is attached as: a
