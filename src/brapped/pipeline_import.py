@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, exists, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.schema import AddConstraint, DropConstraint
+from sqlalchemy.schema import AddConstraint, DropConstraint, Index
 
 from brapped import identity
 from brapped.clock import Clock
@@ -254,6 +254,8 @@ def _import_paths(
                             ]
                             spare = next((i for i in following if isinstance(items[i], Source)), None)
                             if spare is None:
+                                assert bulk is not None  # workers only prepare for a bulk load
+                                bulk.build_indexes()
                                 break
                             prepared_ahead[spare] = _prepare_here(
                                 items[spare], now, keep_personal, store.dialect, user
@@ -587,10 +589,31 @@ class _BulkLoad:
     # (a few hundred bytes each): past that, files stage all theirs, as outside a bulk load.
     dimensions: set[str] = field(default_factory=set)
     last_api: datetime | None = None  # the user's last API play when the load began
+    # The indexes dropped for the load, and whether they are back already (`build_indexes`).
+    indexes: list[Index] = field(default_factory=list)
+    built: bool = False
 
     def api_after(self, since: datetime) -> bool:
         """Whether the user may have API plays ending at `since` or later (see `_reestimate`)."""
         return self.last_api is not None and self.last_api >= since
+
+    def build_indexes(self) -> None:
+        """Build the dropped indexes again, now rather than at the end: the loader has nothing else
+        to do while the worker prepares the last files (which then load with the indexes kept
+        current, as outside a bulk load)."""
+        if self.built:
+            return
+        self.built = True
+        conn = self.conn
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # The sorts of the index builds may take another core.
+            threads = conn.exec_driver_sql("PRAGMA threads").scalar()
+            conn.exec_driver_sql("PRAGMA threads = 2")
+        for index in self.indexes:
+            index.create(conn)
+        if sqlite:
+            conn.exec_driver_sql(f"PRAGMA threads = {int(threads or 0)}")
 
 
 def _likely_bulk(store: Store, sources: Sequence[Source]) -> bool:
@@ -647,16 +670,10 @@ def _bulk_load(store: Store, user: str) -> Iterator[_BulkLoad]:
         last_api = conn.execute(
             select(func.max(plays.c.played_at)).where(plays.c.user_id == user, plays.c.source == "api")
         ).scalar()
-        yield _BulkLoad(conn, last_api=last_api)
+        load = _BulkLoad(conn, last_api=last_api, indexes=indexes)
+        yield load
         bulk_module.resume_triggers(conn, triggers)
-        if store.dialect == "sqlite":
-            # The sorts of the index builds may take the other core: the worker is done by now.
-            threads = conn.exec_driver_sql("PRAGMA threads").scalar()
-            conn.exec_driver_sql("PRAGMA threads = 2")
-        for index in indexes:
-            index.create(conn)
-        if store.dialect == "sqlite":
-            conn.exec_driver_sql(f"PRAGMA threads = {int(threads or 0)}")
+        load.build_indexes()
         for key in keys:
             conn.execute(AddConstraint(key))
         if store.dialect == "sqlite":

@@ -406,12 +406,6 @@ def test_a_play_repeated_exactly_is_spread_the_same_both_ways(
 # -- names that come out alike ------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="known: the fast columns number a track's names as read, before a missing name becomes the "
-    "track id, so the same dimension fields get two numbers (harmless to the load; see the report)",
-)
 @pytest.mark.parametrize("missing", [None, ""])
 def test_a_nameless_track_and_one_named_by_its_id_are_one_dimension(
     generated: dict[int, list[Path]], missing: str | None, monkeypatch: pytest.MonkeyPatch

@@ -880,6 +880,13 @@ class _Reader:
                     uri,
                 )
             )
+        if len(set(dimensions.values())) < len(dimensions):
+            # Names that come out alike (a nameless track takes its id as its name, as a play that
+            # names it by its id does): one number for each, the first.
+            first: dict[str, int] = {}
+            same = {number: first.setdefault(key, number) for number, key in dimensions.items()}
+            dimension = list(map(same.__getitem__, dimension))
+            dimensions = {number: key for key, number in first.items()}
         return MusicColumns(
             played_at,
             track_ids,
