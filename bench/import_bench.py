@@ -35,11 +35,14 @@ then column checks), detects formats, keeps every file all or nothing, and loads
 into an empty database is a bulk load: one transaction, a savepoint per file, the secondary indexes
 of `plays` (and on PostgreSQL the foreign keys of `plays`, `tracks` and the credits) built at the
 end, and every file after the first read in a worker process (`brapped.import_workers`) while the
-loader loads the one before. SQLite: the worker stages a file's plays in an in-memory SQLite
-database (six values a play) that the loader attaches and inserts from. PostgreSQL: the worker
-parses, the loader builds the COPY text and `COPY`s whole rows straight into `plays`. Medians of
-the runs; the machine is shared, so absolute seconds vary between runs, ratios less: the first
-row's notes give the load average when the measures started.
+loader loads the one before. SQLite: the worker reads a file straight into columns and stages its
+plays in an in-memory SQLite database (six values a play) that the loader attaches and inserts
+from; the loader prepares a file itself whenever it would wait for the worker, builds the indexes
+while the worker finishes the last files, and checks the foreign keys once at the end instead of
+per play. PostgreSQL: the worker parses, the loader builds the COPY text and `COPY`s whole rows
+straight into `plays`. Medians of the runs; the machine is shared, so absolute seconds vary between
+runs (here by up to a third from one run to the next), ratios less: the first row's notes give the
+load average when the measures started.
 
 Command: `.venv/bin/python -m bench import`"""
 

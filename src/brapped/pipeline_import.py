@@ -80,16 +80,16 @@ _BULK_KEYED = (plays, tracks, track_artists, album_artists)
 _BYTES_PER_PLAY = 800
 _DIMENSIONS_KEPT = 50_000  # see _BulkLoad.dimensions: memory stays bounded whatever the history
 # A bulk load reads and stages its files in a worker process (brapped.import_workers) while this
-# one loads: parsing and staging were two thirds of a 500,000-play SQLite import. One worker: it is
-# still the slower of the two processes, but a second one's ~100 MB would take the import past its
-# 300 MB memory target. Files prepared ahead: enough to keep the worker busy while a file loads;
-# each one waiting is a few MB (a staging image). On PostgreSQL a file waiting is its parsed rows:
-# one ahead, as many files in memory as with the reader thread of a load that is not bulk.
+# one loads: parsing and staging were two thirds of a 500,000-play SQLite import. One worker: a
+# second one's ~100 MB would take the import past its 300 MB memory target. Files prepared ahead:
+# enough to keep the worker busy while a file loads; each one waiting is a few MB (a staging
+# image). On PostgreSQL a file waiting is its parsed rows: one ahead, as many files in memory as
+# with the reader thread of a load that is not bulk.
 _WORKERS = 1
 _PREPARED_AHEAD = {"sqlite": 2, "postgresql": 1}
 # SQLite: when the loader would wait for the worker, it prepares one of the next files itself
-# (loading was measured at about a third of the time a file takes to prepare, so the loader had
-# two thirds of its time to spare): files prepared and waiting, in all, a few MB each.
+# (loading a file was measured at about half the time preparing one takes, so the loader waited a
+# third of the import): files prepared and waiting, in all, a few MB each.
 _HELD = 3
 
 _played_at = itemgetter(0)  # of a MusicRow or an EpisodeRow
