@@ -78,7 +78,7 @@ _BULK_KEYED = (plays, tracks, track_artists, album_artists)
 # Bytes of a file per play, to guess from sizes whether an import is a bulk load before a file is
 # read (extended history: about 750; account data: about 130, so a guess on the high side).
 _BYTES_PER_PLAY = 800
-_DIMENSIONS_KEPT = 50_000  # see _BulkLoad.dimensions: memory stays bounded whatever the history
+_DIMENSIONS_KEPT = 100_000  # see _BulkLoad.dimensions: memory stays bounded whatever the history
 # A bulk load reads and stages its files in a worker process (brapped.import_workers) while this
 # one loads: parsing and staging were two thirds of a 500,000-play SQLite import. One worker: a
 # second one's ~100 MB would take the import past its 300 MB memory target. Files prepared ahead:
@@ -584,10 +584,11 @@ class _BulkLoad:
 
     conn: Connection
     loaded: list[FileReport] = field(default_factory=list)
-    # Track, album and artist fields (`dimension_key`) the files loaded so far staged: stored in this
-    # very transaction, so the next files need not stage them again. At most about _DIMENSIONS_KEPT
-    # (a few hundred bytes each): past that, files stage all theirs, as outside a bulk load.
-    dimensions: set[str] = field(default_factory=set)
+    # Track, album and artist fields the files loaded so far staged (each in both forms, see
+    # `bulk.Dimension`): stored in this very transaction, so the next files need not stage them
+    # again. At most about _DIMENSIONS_KEPT (a few hundred bytes each): past that, files stage all
+    # theirs, as outside a bulk load.
+    dimensions: set[bulk_module.Dimension] = field(default_factory=set)
     last_api: datetime | None = None  # the user's last API play when the load began
     # The indexes dropped for the load, and whether they are back already (`build_indexes`).
     indexes: list[Index] = field(default_factory=list)
@@ -731,11 +732,11 @@ def _load(
     user: str,
     report: FileReport,
     keep_personal: bool,
-    stored_dimensions: set[str] | None = None,
-) -> list[str]:
+    stored_dimensions: set[bulk_module.Dimension] | None = None,
+) -> list[bulk_module.Dimension]:
     """Load one file's rows; returns the dimension fields it staged (see `bulk.stage_music`)."""
     skipped: Counter[str] = Counter(report.skipped)
-    staged_dimensions: list[str] = []
+    staged_dimensions: list[bulk_module.Dimension] = []
     if parsed.music:
         decisions, clash = _decide_music(conn, user, parsed.music)
         changes: list[dict[str, Any]] = []
@@ -784,8 +785,8 @@ def _load_music_staged(
     user: str,
     report: FileReport,
     keep_personal: bool,
-    stored_dimensions: set[str] | None,
-) -> list[str]:
+    stored_dimensions: set[bulk_module.Dimension] | None,
+) -> list[bulk_module.Dimension]:
     """Load the music plays a worker staged: `near` decided as `_load` decides rows, the rest new.
     Returns the dimension fields it staged (see `bulk.stage_music`)."""
     if not staged.music:

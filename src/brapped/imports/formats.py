@@ -18,7 +18,7 @@ import hashlib
 import heapq
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache, partial
@@ -291,21 +291,20 @@ class ParsedFile:
     @property
     def first(self) -> str | None:
         """Earliest play end in the file (UTC text), None when it holds no plays."""
-        times = [min(rows) for rows in self._ends() if rows]
+        times = [min(ends) for ends in self._ends()]
         return min(times) if times else None
 
     @property
     def last(self) -> str | None:
-        times = [max(rows) for rows in self._ends() if rows]
+        times = [max(ends) for ends in self._ends()]
         return max(times) if times else None
 
-    def _ends(self) -> list[list[str]]:
-        music = (
-            self.music_columns.played_at
-            if self.music_columns is not None
-            else list(map(_played_at, self.music))
-        )
-        return [music, list(map(_played_at, self.episodes))]
+    def _ends(self) -> list[Iterable[str]]:
+        """The play ends of each kind of play the file holds (none for a kind it has none of)."""
+        ends: list[Iterable[str]] = [map(_played_at, rows) for rows in (self.music, self.episodes) if rows]
+        if self.music_columns is not None and len(self.music_columns):
+            ends.append(self.music_columns.played_at)
+        return ends
 
 
 def _base_name(name: str) -> str:

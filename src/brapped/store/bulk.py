@@ -166,12 +166,12 @@ def _copy_text(conn: Connection, name: str, columns: str, payload: str) -> None:
 
 
 def stage_music(
-    conn: Connection, rows: Sequence[MusicRow], stored: Container[str] | None = None
-) -> list[str]:
+    conn: Connection, rows: Sequence[MusicRow], stored: Container[Dimension] | None = None
+) -> list[Dimension]:
     """Put the music rows to load (new plays, and plays replacing account data) into staging.
 
-    `stored`: dimension fields (as `dimension_key` gives them) known to be loaded in this
-    transaction already, left out. Returns those staged.
+    `stored`: dimension fields (`Dimension`) known to be loaded in this transaction already, left
+    out. Returns those staged.
     """
     # Numbered in first-seen order, with C-level passes only (no Python loop per play).
     profiles = list(map(_music_profile_fields, rows))
@@ -215,27 +215,38 @@ def stage_music(
     return stage_music_dimensions(conn, rows, stored)
 
 
+# Dimension fields as a file read here has them (a tuple, `DIMENSION_FIELDS`) or as a worker sends
+# them (`dimension_key`): a bulk load remembers what it staged in both forms, so that the next file
+# looks its own up without converting every one of its few thousand.
+Dimension = str | tuple[Any, ...]
+
+
 def stage_music_dimensions(
-    conn: Connection, rows: Sequence[MusicRow], stored: Container[str] | None = None
-) -> list[str]:
+    conn: Connection, rows: Sequence[MusicRow], stored: Container[Dimension] | None = None
+) -> list[Dimension]:
     """Put the track, album and artist fields of `rows` into staging (see `stage_music`)."""
     # Distinct combinations only: the dimension SQL takes MIN per id, the same over these as over
     # every play; first-seen order keeps the load deterministic.
-    distinct = dict.fromkeys(map(_music_dimension_fields, rows))
-    return stage_dimensions(conn, list(map(dimension_key, distinct)), stored)
+    distinct = list(dict.fromkeys(map(_music_dimension_fields, rows)))
+    if stored:
+        # Their artists, albums, tracks and credits exist: each statement below would skip them.
+        distinct = [fields for fields in distinct if fields not in stored]
+    _create_stage(conn, MUSIC_DIMENSION_STAGE, _MUSIC_DIMENSION_TYPES)
+    _fill_stage(conn, MUSIC_DIMENSION_STAGE, _MUSIC_DIMENSION_TYPES, distinct)
+    return [*distinct, *map(dimension_key, distinct)]
 
 
 def stage_dimensions(
-    conn: Connection, keys: Sequence[str], stored: Container[str] | None = None
-) -> list[str]:
+    conn: Connection, keys: Sequence[str], stored: Container[Dimension] | None = None
+) -> list[Dimension]:
     """Put distinct dimension fields (each as `brapped.imports.formats.dimension_key` gives them)
-    into staging, but those in `stored` (see `stage_music`); returns those staged."""
+    into staging, but those in `stored` (see `stage_music`); returns those staged, in both forms."""
     if stored:
-        # Their artists, albums, tracks and credits exist: each statement below would skip them.
         keys = [key for key in keys if key not in stored]
+    fields = list(map(dimension_fields, keys))
     _create_stage(conn, MUSIC_DIMENSION_STAGE, _MUSIC_DIMENSION_TYPES)
-    _fill_stage(conn, MUSIC_DIMENSION_STAGE, _MUSIC_DIMENSION_TYPES, list(map(dimension_fields, keys)))
-    return list(keys)
+    _fill_stage(conn, MUSIC_DIMENSION_STAGE, _MUSIC_DIMENSION_TYPES, fields)
+    return [*keys, *fields]
 
 
 # The schema a worker's staging image (`brapped.import_workers.sqlite_image`) is attached as: a
