@@ -168,7 +168,8 @@ def paths_taken(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     from brapped.store import bulk as bulk_module
 
     taken = {"copy": 0, "staged": 0}
-    copy, insert_staged = bulk_module.copy_new_music_plays, bulk_module.insert_music_plays
+    # Every COPY of plays goes through copy_music_text (from rows, or a worker's text).
+    copy, insert_staged = bulk_module.copy_music_text, bulk_module.insert_music_plays
 
     def copying(*args: Any) -> int:
         taken["copy"] += 1
@@ -178,7 +179,7 @@ def paths_taken(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         taken["staged"] += 1
         return insert_staged(*args, **kwargs)
 
-    monkeypatch.setattr(bulk_module, "copy_new_music_plays", copying)
+    monkeypatch.setattr(bulk_module, "copy_music_text", copying)
     monkeypatch.setattr(bulk_module, "insert_music_plays", staging)
     return taken
 
@@ -357,7 +358,7 @@ def test_bulk_copy_keeps_text_that_copy_must_escape(
 
 
 def test_copy_instants_match_datetime() -> None:
-    from brapped.store.bulk import _copy_instants
+    from brapped.import_workers import copy_instants as _copy_instants
 
     values = [0, 1, 999, 1000, 86_399_999, 86_400_000, 1_746_093_000_123, 4_102_444_799_999, -1, None]
     expected = [

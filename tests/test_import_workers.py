@@ -66,7 +66,9 @@ def worked(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         outcome = prepared(future, *args)
         # Parsed by the worker: its own outcome, not a file read here after the worker failed.
         counts["parsed"] += (
-            isinstance(outcome, ParsedFile) and future.exception() is None and outcome is future.result()
+            isinstance(outcome, ParsedFile | import_workers.CopyFile)
+            and future.exception() is None
+            and outcome is future.result()
         )
         return outcome
 

@@ -31,6 +31,7 @@ from brapped import identity
 from brapped.clock import Clock
 from brapped.errors import BrappedError
 from brapped.import_workers import (
+    CopyFile,
     Prepared,
     Readers,
     StagedFile,
@@ -42,6 +43,7 @@ from brapped.imports import (
     Broken,
     EpisodeRow,
     ImportFileError,
+    MusicColumns,
     MusicRow,
     ParsedFile,
     Skipped,
@@ -244,7 +246,7 @@ def _import_paths(
                     progress(done, len(sources), item.name)
                 early = ahead.pop(position, None)
                 worked = prepared_ahead.pop(position, None)
-                prepared: ParsedFile | StagedFile | FileReport
+                prepared: ParsedFile | StagedFile | CopyFile | FileReport
                 if worked is not None:
                     if workers is not None and store.dialect == "sqlite":
                         # Rather than wait for the worker, prepare a file of those after it here.
@@ -300,6 +302,11 @@ def _import_paths(
                     if isinstance(prepared, StagedFile):
                         assert bulk is not None  # workers only read for a bulk load
                         report = _load_staged(store, prepared, user, clock, keep_personal, run_id, bulk)
+                    elif isinstance(prepared, CopyFile):
+                        assert bulk is not None
+                        report = _load_file(
+                            store, prepared.parsed, user, clock, keep_personal, run_id, bulk, copied=prepared
+                        )
                     else:
                         report = _load_file(store, prepared, user, clock, keep_personal, run_id, bulk)
                     reports.append(report)
@@ -434,7 +441,7 @@ def _prepare_here(
 
 def _prepared(
     future: Future[Prepared], source: Source, now: datetime, keep_personal: bool
-) -> StagedFile | ParsedFile | FileReport:
+) -> StagedFile | CopyFile | ParsedFile | FileReport:
     """A worker's outcome for `source`, as `_read` gives it: a bad file is a failed report."""
     try:
         outcome = future.result()
@@ -524,6 +531,7 @@ def _load_file(
     run_id: int,
     bulk: _BulkLoad | None = None,
     staged: StagedFile | None = None,
+    copied: CopyFile | None = None,
 ) -> FileReport:
     """Load one file in its own transaction (or savepoint of a bulk load). `staged`: its music
     plays as a worker staged them (SQLite); `parsed` is then the staged file's, without music rows."""
@@ -545,6 +553,9 @@ def _load_file(
                     conn, staged, near, clash, user, report, keep_personal, bulk.dimensions if bulk else None
                 )
                 _load_episodes(conn, parsed, user, report, keep_personal)
+            elif copied is not None:
+                assert bulk is not None
+                dimensions = _load_copied(conn, copied, user, report, keep_personal, bulk.dimensions)
             else:
                 dimensions = _load(
                     conn, parsed, user, report, keep_personal, bulk.dimensions if bulk else None
@@ -775,6 +786,61 @@ def _load(
     report.skipped = dict(sorted(skipped.items()))
     _load_episodes(conn, parsed, user, report, keep_personal)
     return staged_dimensions
+
+
+def _load_copied(
+    conn: Connection,
+    copied: CopyFile,
+    user: str,
+    report: FileReport,
+    keep_personal: bool,
+    stored_dimensions: set[bulk_module.Dimension],
+) -> list[bulk_module.Dimension]:
+    """Load a file whose plays a worker turned into COPY text (PostgreSQL): that text as it is when
+    every play near a stored one is new, else the file row by row (`_load`). Returns the dimension
+    fields it staged."""
+    parsed = copied.parsed
+    columns = parsed.music_columns
+    assert columns is not None
+    near, clash = _decide_columns(conn, columns, user)
+    if clash or any(decision.outcome != NEW for _, decision in near):
+        # Plays the rules join to stored ones (or one whose key a stored play holds).
+        parsed.music, parsed.music_columns = columns.rows(), None
+        return _load(conn, parsed, user, report, keep_personal, stored_dimensions)
+    report.new += len(columns)
+    staged = bulk_module.stage_dimensions(conn, list(columns.dimensions.values()), stored_dimensions)
+    bulk_module.load_music_dimensions(conn)
+    _settle(report, len(columns), bulk_module.copy_music_text(conn, copied.text))
+    _load_episodes(conn, parsed, user, report, keep_personal)
+    return staged
+
+
+def _decide_columns(
+    conn: Connection, columns: MusicColumns, user: str
+) -> tuple[list[tuple[int, Decision]], bool]:
+    """The plays of `columns` near stored ones (see `_decide_staged`) with their decisions by the
+    merge rules, and whether one decided new has a stored play's key. The others are new."""
+    if not len(columns):
+        return [], False
+    played_at = columns.played_at
+    stored = bulk_module.stored_music(
+        conn, user, parse_stored(min(played_at)) - _MARGIN, parse_stored(max(played_at)) + _MARGIN
+    )
+    if not stored:
+        return [], False
+    spans = _spans(stored)
+    lows, highs = [low for low, _ in spans], [high for _, high in spans]
+    near = []
+    for index, ended in enumerate(played_at):
+        band = bisect_right(lows, ended) - 1
+        if band >= 0 and ended <= highs[band]:
+            near.append(index)
+    if not near:
+        return [], False
+    decisions, clash = _decide_music(conn, user, [columns.row(index) for index in near])
+    if decisions is None:
+        return [], False
+    return list(zip(near, decisions, strict=True)), clash
 
 
 def _load_music_staged(

@@ -437,3 +437,20 @@ def test_account_data_and_kept_personal_fields_come_as_rows(generated: dict[int,
     assert isinstance(kept, ParsedFile) and kept.music_columns is None
     assert kept.music == formats.parse_file(path.name, path.read_bytes(), NOW, keep_personal=True).music
     assert {row.ip_addr for row in kept.music} != {None}  # the fields only the rows way keeps
+
+
+def test_a_worker_s_copy_text_is_the_loader_s_of_the_same_plays(generated: dict[int, list[Path]]) -> None:
+    """PostgreSQL: the COPY text a worker makes of the columns is the one the loader makes of rows."""
+    from brapped.store import bulk
+
+    now = datetime.now(UTC)
+    for paths in generated.values():
+        for path in paths[:3]:
+            data = path.read_bytes()
+            columns = formats.parse_file(path.name, data, now, columns=True)
+            rows = formats.parse_file(path.name, data, now)
+            assert isinstance(columns, formats.ParsedFile) and isinstance(rows, formats.ParsedFile)
+            assert columns.music_columns is not None and rows.music
+            assert import_workers.copy_text(columns.music_columns, "u\tser") == bulk.music_copy_text(
+                rows.music, "u\tser"
+            )

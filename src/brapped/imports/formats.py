@@ -230,6 +230,19 @@ class MusicColumns:
         played_at, track_id, ms_played, offline_ms = (list(map(get, rows)) for get in _play_columns)
         return cls(played_at, track_id, ms_played, offline_ms, profile, profiles, dimension, keys)
 
+    def row(self, index: int) -> MusicRow:
+        """The play at `index` as a row."""
+        fields = dimension_fields(self.dimensions[self.dimension[index]])
+        profile = self.profiles[self.profile[index]]
+        return music_row(
+            self.played_at[index],
+            self.track_id[index],
+            self.ms_played[index],
+            self.offline_ms[index],
+            profile,
+            fields,
+        )
+
     def rows(self) -> list[MusicRow]:
         """The plays as rows."""
         profiles = self.profiles
