@@ -1194,17 +1194,13 @@ _play_columns = [
 ]
 _ts = attrgetter("ts")
 _ms_played = attrgetter("ms_played")
-# What `_track_columns` reads of a record in one pass: its profile (but the three fields that are
-# the same for every play read fast) and its names.
+# What `_track_columns` reads of a record in one pass: its profile (the record's names for
+# `PROFILE_FIELDS`, but the last three, the same for every play the fast reading takes) and its names.
 _track_profile = attrgetter(
-    "platform",
-    "conn_country",
-    "reason_start",
-    "reason_end",
-    "shuffle",
-    "skipped",
-    "offline",
-    "incognito_mode",
+    *(
+        ("incognito_mode" if field == "incognito" else field)
+        for field in PROFILE_FIELDS[: PROFILE_FIELDS.index("ip_addr")]
+    )
 )
 _track_names = attrgetter(
     "spotify_track_uri",
