@@ -439,11 +439,24 @@ def test_account_data_and_kept_personal_fields_come_as_rows(generated: dict[int,
     assert {row.ip_addr for row in kept.music} != {None}  # the fields only the rows way keeps
 
 
-def test_a_worker_s_copy_text_is_the_loader_s_of_the_same_plays(generated: dict[int, list[Path]]) -> None:
-    """PostgreSQL: the COPY text a worker makes of the columns is the one the loader makes of rows."""
-    from brapped.store import bulk
+def test_a_worker_s_copy_text_is_every_play_in_copy_s_text_form(generated: dict[int, list[Path]]) -> None:
+    """PostgreSQL: the COPY text a worker makes of the columns (`import_workers.copy_text`) is each
+    play, in file order, in COPY's text form, written out here field by field."""
+
+    def text(value: Any) -> str:
+        if value is None:
+            return "\\N"
+        if isinstance(value, bool):
+            return "t" if value else "f"
+        return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+    def instant(ms: int | None) -> str:
+        if ms is None:
+            return "\\N"
+        return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%d %H:%M:%S") + f".{ms % 1000:03d}"
 
     now = datetime.now(UTC)
+    user = "u\tser"
     for paths in generated.values():
         for path in paths[:3]:
             data = path.read_bytes()
@@ -451,6 +464,20 @@ def test_a_worker_s_copy_text_is_the_loader_s_of_the_same_plays(generated: dict[
             rows = formats.parse_file(path.name, data, now)
             assert isinstance(columns, formats.ParsedFile) and isinstance(rows, formats.ParsedFile)
             assert columns.music_columns is not None and rows.music
-            assert import_workers.copy_text(columns.music_columns, "u\tser") == bulk.music_copy_text(
-                rows.music, "u\tser"
+            expected = "".join(
+                "\t".join(
+                    [
+                        r.played_at,
+                        text(r.track_id),
+                        str(r.ms_played),
+                        instant(r.offline_ms),
+                        *(text(getattr(r, f)) for f in import_workers.PLAY_FIELDS),
+                        text(user),
+                        "export",
+                        "export",
+                    ]
+                )
+                + "\n"
+                for r in rows.music
             )
+            assert import_workers.copy_text(columns.music_columns, user) == expected

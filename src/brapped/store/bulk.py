@@ -20,8 +20,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from brapped import identity
 from brapped.import_workers import COPY_UNSAFE as _COPY_UNSAFE
-from brapped.import_workers import PLAY_FIELDS, copy_instants, copy_value, insert_rows
-from brapped.imports.formats import EpisodeRow, MusicRow, dimension_fields, dimension_key
+from brapped.import_workers import PLAY_FIELDS, copy_text, insert_rows
+from brapped.imports.formats import EpisodeRow, MusicColumns, MusicRow, dimension_fields, dimension_key
 from brapped.imports.merge import Stored
 from brapped.store.tables import (
     artists,
@@ -303,24 +303,8 @@ def copy_music_text(conn: Connection, payload: str) -> int:
 
 
 def music_copy_text(rows: Sequence[MusicRow], user_id: str) -> str:
-    """The COPY text `copy_new_music_plays` sends for `rows`."""
-    # Each distinct profile (the play's few-valued fields, see _MUSIC_PROFILE_TYPES) becomes its
-    # COPY text once, with the columns every play shares; a play's line joins four values to it.
-    profiles = list(map(_music_profile_fields, rows))
-    shared = "\t" + "\t".join(map(copy_value, (user_id, "export", "export")))
-    texts = {profile: "\t".join(map(copy_value, profile)) + shared for profile in dict.fromkeys(profiles)}
-    played_at, track_id, ms_played, offline_ms = (list(map(get, rows)) for get in _music_columns)
-    if _COPY_UNSAFE.search("".join(track_id)):
-        track_id = list(map(copy_value, track_id))
-    lines = zip(
-        played_at,
-        track_id,
-        map(str, ms_played),
-        copy_instants(offline_ms),
-        map(texts.__getitem__, profiles),
-        strict=True,
-    )
-    return "\n".join(map("\t".join, lines)) + "\n"
+    """The COPY text `copy_new_music_plays` sends for `rows`: a worker's (`copy_text`) of their columns."""
+    return copy_text(MusicColumns.of(rows), user_id)
 
 
 def stage_episodes(conn: Connection, rows: Sequence[EpisodeRow]) -> None:
