@@ -4,8 +4,10 @@ Parsing a file and turning its plays into staging rows is Python work bound to o
 them is mostly SQLite's or PostgreSQL's. With the two in separate processes a bulk import keeps two
 cores busy. For SQLite a worker hands back a `StagedFile`: the file's facts, its episode rows, and
 its music plays in the form the loader takes in one piece (an SQLite database image holding the
-staging tables); for PostgreSQL the parsed file (see `prepare`). The worker never opens the user's
-database; the loader decides what the rows mean against it (`brapped.pipeline_import`).
+staging tables); for PostgreSQL a `CopyFile`: the plays as columns and their COPY text (or the
+parsed file, when its plays came as rows). The worker never opens the user's database; the loader
+decides what the plays mean against it (`brapped.pipeline_import`), and prepares a file itself
+(`prepare`, in its own process) when it would otherwise wait for the worker.
 
 This module is what a worker imports: it stays light (no SQLAlchemy) so a worker starts quickly.
 """
