@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from brapped import import_workers, pipeline_import
 from brapped.clock import SystemClock
 from brapped.imports import ParsedFile, Source, iter_inputs, parse_file
-from brapped.pipeline_import import ImportResult, import_paths
+from brapped.pipeline_import import import_paths
 from brapped.store import Store, open_store
 from brapped.store import bulk as bulk_module
 from brapped.store.tables import (
@@ -35,10 +35,9 @@ from brapped.store.tables import (
     track_artists,
     tracks,
 )
+from tests.import_contents import contents, outcome
 
 WHEN = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-PLAY_COLUMNS = [c for c in plays.c if c.name != "id"]
-EPISODE_PLAY_COLUMNS = [c for c in episode_plays.c if c.name != "id"]
 
 
 @pytest.fixture
@@ -318,40 +317,6 @@ def test_source_size_is_the_stated_size_of_a_zip_entry(tmp_path: Path) -> None:
 # -- the worker started on the stated sizes, stopped by the first file ---------------------------
 
 
-def _contents(store: Store) -> list[list[tuple[Any, ...]]]:
-    found = []
-    with store.connect() as conn:
-        found.append(
-            [
-                tuple(r)
-                for r in conn.execute(select(*PLAY_COLUMNS).order_by(plays.c.played_at, plays.c.track_id))
-            ]
-        )
-        found.append(
-            [
-                tuple(r)
-                for r in conn.execute(
-                    select(*EPISODE_PLAY_COLUMNS).order_by(
-                        episode_plays.c.played_at, episode_plays.c.episode_id
-                    )
-                )
-            ]
-        )
-        for table in (artists, albums, album_artists, tracks, track_artists, episodes):
-            found.append([tuple(r) for r in conn.execute(select(table).order_by(*table.primary_key.columns))])
-        found.append(
-            sorted(tuple(r) for r in conn.execute(select(imported_files.c.sha256, imported_files.c.records)))
-        )
-    return found
-
-
-def _outcome(result: ImportResult) -> list[tuple[Any, ...]]:
-    return [
-        (Path(f.name).name, f.status, f.new, f.known, f.merged, f.replaced, f.skipped, f.message)
-        for f in result.files
-    ]
-
-
 def test_worker_started_by_size_is_stopped_unused_when_the_first_file_says_no_bulk(
     store: Store, tmp_path: Path, export: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -426,7 +391,7 @@ def test_worker_started_by_size_is_stopped_unused_when_the_first_file_says_no_bu
         monkeypatch.setattr(pipeline_import, "BULK_MIN_PLAYS", 10**12)
         assert import_paths(reference, earlier, SystemClock(), user_id="u").ok
         expected = import_paths(reference, [folder], SystemClock(), user_id="u")
-        assert _outcome(result) == _outcome(expected)
-        assert _contents(store) == _contents(reference)
+        assert outcome(result) == outcome(expected)
+        assert contents(store) == contents(reference)
     finally:
         reference.close()

@@ -21,17 +21,10 @@ from brapped.imports import ImportFileError, ParsedFile, Source, parse_file
 from brapped.pipeline_import import ImportResult, import_paths
 from brapped.store import Store, open_store
 from brapped.store.tables import (
-    album_artists,
-    albums,
-    artists,
-    episodes,
-    imported_files,
     plays,
-    track_artists,
     tracks,
 )
-
-PLAY_COLUMNS = [c for c in plays.c if c.name != "id"]
+from tests.import_contents import contents, outcome
 
 
 @pytest.fixture
@@ -105,33 +98,10 @@ def _assert_as_file_by_file(
     """`store` and `result` are what the same import file by file gives (`_reference`)."""
     reference, expected = _reference(tmp_path, paths, monkeypatch, setup=setup)
     try:
-        assert _contents(store) == _contents(reference)
-        assert _outcome(result) == _outcome(expected)
+        assert contents(store) == contents(reference)
+        assert outcome(result) == outcome(expected)
     finally:
         reference.close()
-
-
-def _contents(store: Store) -> list[list[tuple[Any, ...]]]:
-    found = []
-    with store.connect() as conn:
-        found.append(
-            [
-                tuple(r)
-                for r in conn.execute(select(*PLAY_COLUMNS).order_by(plays.c.played_at, plays.c.track_id))
-            ]
-        )
-        for table in (artists, albums, album_artists, tracks, track_artists, episodes):
-            found.append([tuple(r) for r in conn.execute(select(table).order_by(*table.primary_key.columns))])
-        found.append(
-            sorted(tuple(r) for r in conn.execute(select(imported_files.c.sha256, imported_files.c.records)))
-        )
-    return found
-
-
-def _outcome(result: ImportResult) -> list[tuple[Any, ...]]:
-    return [
-        (Path(f.name).name, f.status, f.new, f.known, f.merged, f.replaced, f.message) for f in result.files
-    ]
 
 
 def test_files_read_by_a_worker_load_as_files_read_here(
@@ -171,7 +141,7 @@ def test_a_bad_file_read_by_a_worker_fails_alone_naming_the_file(
         if path != export[3]:
             (kept / path.name).write_bytes(path.read_bytes())
     reference, _ = _reference(tmp_path, [kept], monkeypatch)
-    assert _contents(store) == _contents(reference)
+    assert contents(store) == contents(reference)
     reference.close()
 
 
@@ -317,7 +287,7 @@ def test_a_staging_image_the_database_refuses_fails_its_file_alone(
             (kept / path.name).write_bytes(path.read_bytes())
     monkeypatch.undo()
     reference, _ = _reference(tmp_path, [kept], monkeypatch)
-    assert _contents(store) == _contents(reference)
+    assert contents(store) == contents(reference)
     reference.close()
     store.close()
 
