@@ -553,14 +553,6 @@ def stored_music(conn: Connection, user_id: str, start: datetime, end: datetime)
     ]
 
 
-def has_music_plays(conn: Connection, user_id: str, start: datetime, end: datetime) -> bool:
-    """Whether the user has music plays ending in [start, end] (what `stored_music` would list)."""
-    statement = (
-        select(plays.c.id).where(plays.c.user_id == user_id, plays.c.played_at.between(start, end)).limit(1)
-    )
-    return conn.execute(statement).first() is not None
-
-
 def stored_export_keys(
     conn: Connection, user_id: str, start: datetime, end: datetime
 ) -> dict[tuple[str, str], int]:
