@@ -396,13 +396,12 @@ def test_bulk_load_recomputes_the_estimates_of_api_plays_after_a_file(
     }
     # A later file whose plays all end after the API play: nothing to re-estimate there.
     late = dict(record, ts="2025-05-02T10:00:00Z", spotify_track_uri="spotify:track:0000000000000000000002")
-    paths = [
-        tmp_path / "Streaming_History_Audio_2025_0.json",
-        tmp_path / "Streaming_History_Audio_2025_1.json",
-    ]
+    folder = tmp_path / "export"  # not tmp_path, which holds the database and its journal files
+    folder.mkdir()
+    paths = [folder / "Streaming_History_Audio_2025_0.json", folder / "Streaming_History_Audio_2025_1.json"]
     paths[0].write_text(json.dumps([record]))
     paths[1].write_text(json.dumps([late]))
-    result = import_paths(store, [tmp_path], SystemClock(), user_id="u")
+    result = import_paths(store, [folder], SystemClock(), user_id="u")
     assert bulk == [True] and result.ok and result.totals()["new"] == 2
     with store.connect() as conn:
         estimate = conn.execute(select(plays.c.ms_played).where(plays.c.track_id == "apitrack")).scalar()

@@ -56,6 +56,7 @@ from brapped.imports.merge import COVERED, KNOWN, MERGED, NEW, REPLACED, Decisio
 from brapped.pipeline import lock
 from brapped.store import Store
 from brapped.store import bulk as bulk_module
+from brapped.store.engine import leave_wal, return_to_wal
 from brapped.store.runs import finish_run, start_run
 from brapped.store.tables import accounts, album_artists, gaps, imported_files, plays, track_artists, tracks
 
@@ -68,6 +69,11 @@ _MARGIN = timedelta(minutes=3)
 _MARGIN_MS = 3 * 60_000
 # WAL pages (4 KiB each by default) a file's commit may leave before copying them back: 256 MiB.
 _CHECKPOINT_PAGES = 65_536
+# The page cache of a bulk load. It keeps no secondary index of `plays` current, and the rest grows
+# at its ends (files come in time order): a quarter of the usual cache was measured as fast, and the
+# import's memory stays under 300 MB with its worker process (brapped.import_workers) counted in.
+# Past it, the load writes pages into the database file before its commit (under its journal).
+_BULK_CACHE_KIB = 8_192
 _USERNAME = re.compile(rb'"username"\s*:\s*"([^"\\]{1,64})"')
 # A load this big (plays estimated from the first file) and at least twice what is stored already
 # (so never a re-import, which adds nothing) goes in as one transaction with a savepoint per file,
@@ -665,12 +671,11 @@ def _bulk_load(store: Store, user: str) -> Iterator[_BulkLoad]:
         (key for table in _BULK_KEYED for key in table.foreign_key_constraints), key=lambda key: str(key.name)
     )
     keys = keys if store.dialect == "postgresql" else []
-    # A bulk load keeps no secondary index of `plays` current, and the rest grows at its ends (files
-    # come in time order): a quarter of the usual page cache was measured as fast, and the import's
-    # memory stays under 300 MB with its worker process (brapped.import_workers) counted in. The
-    # indexes built at the end sort every play: in temporary files, not in memory, which would
+    # The indexes built at the end sort every play: in temporary files, not in memory, which would
     # grow with the history (65 MB for 500,000 plays; a little faster on files, 0.74 s vs 0.88 s).
-    with _file_transaction(store, cache_kib=8_192, temp_store="FILE", foreign_keys=False) as conn:
+    with _file_transaction(
+        store, cache_kib=_BULK_CACHE_KIB, temp_store="FILE", foreign_keys=False, rollback_journal=True
+    ) as conn:
         for key in keys:
             conn.execute(DropConstraint(key))
         for index in indexes:
@@ -694,11 +699,18 @@ def _bulk_load(store: Store, user: str) -> Iterator[_BulkLoad]:
 
 @contextmanager
 def _file_transaction(
-    store: Store, cache_kib: int = 65_536, temp_store: str = "MEMORY", foreign_keys: bool = True
+    store: Store,
+    cache_kib: int = 65_536,
+    temp_store: str = "MEMORY",
+    foreign_keys: bool = True,
+    rollback_journal: bool = False,
 ) -> Iterator[Connection]:
     """One write transaction (SQLite: the write lock taken at BEGIN) for one file.
 
-    `foreign_keys=False`: SQLite enforces none in it (see `bulk.check_foreign_keys`)."""
+    `foreign_keys=False`: SQLite enforces none in it (see `bulk.check_foreign_keys`).
+    `rollback_journal`: SQLite leaves WAL for it if nobody else has the database open
+    (`engine.leave_wal`)."""
+    left_wal = False
     with store.connect() as conn:
         if conn.dialect.name == "sqlite":
             # Outside the transaction (SQLite refuses inside): staging in memory, a bigger page
@@ -720,6 +732,8 @@ def _file_transaction(
             raw.execute("PRAGMA mmap_size = 0")
             enforced = raw.execute("PRAGMA foreign_keys").fetchone()[0]
             raw.execute(f"PRAGMA foreign_keys = {int(bool(enforced) and foreign_keys)}")
+            left_wal = rollback_journal and leave_wal(raw)
+            log.debug("bulk load journal: %s", "rollback" if left_wal else "WAL")
         conn.info["immediate"] = True
         try:
             with conn.begin():
@@ -735,6 +749,8 @@ def _file_transaction(
                 raw.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint_after)}")
                 raw.execute(f"PRAGMA mmap_size = {int(mapped)}")
                 raw.execute(f"PRAGMA foreign_keys = {int(enforced)}")
+                if left_wal and not return_to_wal(raw):
+                    log.warning("the database stays in a rollback journal until brapped next opens it")
 
 
 def _load(

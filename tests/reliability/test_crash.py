@@ -1,5 +1,6 @@
-"""Crash safety: brapped killed with SIGKILL mid-import, mid-sync, mid-migrate (the copy to another
-database) and mid schema upgrade, then run again.
+"""Crash safety: brapped killed with SIGKILL mid-import (a SQLite bulk load too, in its rollback
+journal), mid-sync, mid-migrate (the copy to another database) and mid schema upgrade, then run
+again.
 
 Each kill point is chosen by watching the victim make progress (files recorded in the database,
 requests reaching the emulator, rows arriving in the target) and then waiting a further random
@@ -11,6 +12,9 @@ run it must equal the ground truth. 17 kill points per database, 34 per run of t
 from __future__ import annotations
 
 import random
+import sqlite3
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,6 +80,78 @@ def test_import_killed_at_five_points_then_rerun(db_url: str, tmp_path: Path) ->
         assert probe.count("imported_files") == len(files)
     finally:
         probe.close()
+
+
+# `python -m brapped` with every import a bulk load, however small, and a page cache so small that
+# the load writes into the database file long before its commit.
+_BULK_BRAPPED = (
+    "import runpy, sys\n"
+    "import brapped.pipeline_import as p\n"
+    "p.BULK_MIN_PLAYS = 1\n"
+    "p._BULK_CACHE_KIB = 64\n"
+    "sys.argv = ['brapped', *sys.argv[1:]]\n"
+    "runpy.run_module('brapped', run_name='__main__')\n"
+)
+
+
+def test_bulk_import_killed_in_its_rollback_journal_then_rerun(tmp_path: Path) -> None:
+    """A SQLite bulk load writes into the database file under a rollback journal, not WAL: killed
+    mid-load, the journal left behind rolls the file back to its state before the load."""
+    folder = tmp_path / "export"
+    generate_exports(folder, plays=8000, seed=12, max_bytes=250_000)
+    files = sorted(folder.glob("*.json"))
+    assert len(files) >= 15
+    db = tmp_path / "brapped.db"
+    journal = Path(f"{db}-journal")
+    url = f"sqlite:///{db}"
+    env = clean_env(tmp_path / "home")
+    # One file first, the usual way: what every rolled-back load must leave.
+    run(["--db", url, "import", str(files[0]), "--user", "u"], env)
+    first, _ = export_truth(files[:1])
+    args = ["-c", _BULK_BRAPPED, "--db", url, "import", str(folder), "--user", "u"]
+    rng = random.Random(3)
+    kills = 0
+    for _ in range(3):
+        proc = subprocess.Popen(
+            [sys.executable, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        size = db.stat().st_size
+
+        def writing(size: int = size) -> bool:
+            # The load has written into the database file: only its journal can undo that now.
+            return journal.exists() and db.stat().st_size > size
+
+        # Not through a Probe: a connection kept open would keep the load in WAL.
+        if not kill_when(proc, writing, delay=rng.uniform(0, 0.05)) or not journal.exists():
+            continue  # the load ended before
+        kills += 1
+        database = sqlite3.connect(db)
+        try:
+            # The first read rolls the journal back.
+            assert database.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            assert database.execute("SELECT count(*) FROM imported_files").fetchone()[0] == 1
+            stored = database.execute("SELECT played_at, track_id FROM plays").fetchall()
+        finally:
+            database.close()
+        assert _keys(stored) == first and len(stored) == len(first)
+    assert kills >= 2, f"only {kills} of 3 bulk loads were killed after writing into the database file"
+
+    done = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    music, _ = export_truth(files)
+    database = sqlite3.connect(db)
+    try:
+        assert database.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        stored = database.execute("SELECT played_at, track_id FROM plays").fetchall()
+        assert database.execute("SELECT count(*) FROM imported_files").fetchone()[0] == len(files)
+    finally:
+        database.close()
+    assert _keys(stored) == music and len(stored) == len(music)
+    assert not journal.exists()
+
+
+def _keys(rows: list[tuple[str, str]]) -> set[tuple[datetime, str]]:
+    return {(datetime.fromisoformat(at).replace(tzinfo=UTC, microsecond=0), track) for at, track in rows}
 
 
 def test_sync_killed_at_four_points_then_rerun(db_url: str, tmp_path: Path, served: Served) -> None:
