@@ -37,12 +37,13 @@ of `plays` (and on PostgreSQL the foreign keys of `plays`, `tracks` and the cred
 end, and every file after the first read in a worker process (`brapped.import_workers`) while the
 loader loads the one before. SQLite: the worker reads a file straight into columns and stages its
 plays in an in-memory SQLite database (six values a play) that the loader attaches and inserts
-from; the loader prepares a file itself whenever it would wait for the worker, builds the indexes
-while the worker finishes the last files, and checks the foreign keys once at the end instead of
-per play. PostgreSQL: the worker parses, the loader builds the COPY text and `COPY`s whole rows
-straight into `plays`. Medians of the runs; the machine is shared, so absolute seconds vary between
-runs (here by up to a third from one run to the next), ratios less: the first row's notes give the
-load average when the measures started.
+from; the loader prepares a file itself whenever it would wait for the worker, loads the files in
+time order, leaves WAL for a rollback journal (new pages written once, not twice), and checks the
+foreign keys once at the end instead of per play; new databases have 16 KiB pages. PostgreSQL:
+the worker parses and builds the COPY text, the loader `COPY`s whole rows straight into `plays`.
+Medians of the runs; the machine is shared, so absolute seconds vary between runs (here by up to a
+third from one run to the next), ratios less: the first row's notes give the load average when the
+measures started.
 
 Command: `.venv/bin/python -m bench import`"""
 

@@ -202,3 +202,44 @@ def test_cli_table_summary(runner: CliRunner, tmp_path: Path) -> None:
     assert f"{tmp_path / 'Userdata.json'} (not listening history)" in result.stdout
     again = runner.invoke(cli, ["import", str(path), "--user", "u"])
     assert "plays new: 0   already known: 1" in again.stdout
+
+
+def test_files_are_taken_kind_by_kind_in_the_order_of_their_numbers(tmp_path: Path) -> None:
+    from brapped import pipeline_import
+    from brapped.imports import Source, iter_inputs
+
+    # Spotify numbers the files of an export in time order; their names do not sort that way.
+    names = [
+        "StreamingHistory_music_1.json",
+        "Streaming_History_Audio_2017-2018_2.json",
+        "Streaming_History_Audio_2021_10.json",
+        "endsong_1.json",
+        "StreamingHistory_music_0.json",
+        "Streaming_History_Audio_2017_0.json",
+        "Streaming_History_Audio_2017_1.json",
+        "Streaming_History_Audio_2020_9.json",
+        "Streaming_History_Audio_2017_1b.json",
+        "endsong_0.json",
+        "StreamingHistory_podcast_0.json",
+        "Streaming_History_Video_2019-2024.json",
+    ]
+    for name in names:
+        (tmp_path / name).write_text("[]")
+    ordered = [
+        Path(i.name).name for i in pipeline_import._ordered(iter_inputs([tmp_path])) if isinstance(i, Source)
+    ]
+    assert ordered == [
+        "endsong_0.json",
+        "endsong_1.json",
+        "Streaming_History_Audio_2017_0.json",
+        "Streaming_History_Audio_2017_1.json",
+        "Streaming_History_Audio_2017_1b.json",
+        "Streaming_History_Audio_2017-2018_2.json",
+        "Streaming_History_Audio_2020_9.json",
+        "Streaming_History_Audio_2021_10.json",
+        "Streaming_History_Video_2019-2024.json",
+        # Account data after extended history (docs/merge.md).
+        "StreamingHistory_music_0.json",
+        "StreamingHistory_music_1.json",
+        "StreamingHistory_podcast_0.json",
+    ]

@@ -17,7 +17,7 @@ from sqlalchemy import insert, select
 
 from brapped import import_workers, pipeline_import
 from brapped.clock import SystemClock
-from brapped.imports import ImportFileError, ParsedFile, Source, parse_file
+from brapped.imports import ImportFileError, ParsedFile, Source, iter_inputs, parse_file
 from brapped.pipeline_import import ImportResult, import_paths
 from brapped.store import Store, open_store
 from brapped.store.tables import (
@@ -34,6 +34,12 @@ def export(tmp_path: Path) -> list[Path]:
     files = sorted(folder.glob("*.json"))
     assert len(files) >= 5
     return files
+
+
+def _import_order(files: list[Path]) -> list[Path]:
+    """`files` in the order an import of their folder takes them (time order, see `_ordered`)."""
+    by_name = {str(path): path for path in files}
+    return [by_name[source.name] for source in pipeline_import._ordered(iter_inputs([files[0].parent]))]
 
 
 @pytest.fixture
@@ -275,15 +281,16 @@ def test_a_staging_image_the_database_refuses_fails_its_file_alone(
 
     monkeypatch.setattr(bulk_module, "load_image", refusing)
     result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
-    assert [Path(f.name).name for f in result.failed] == [export[3].name]
+    fourth = _import_order(export)[3]
+    assert [Path(f.name).name for f in result.failed] == [fourth.name]
     message = result.failed[0].message or ""
-    assert message.startswith(f"{export[3]}: database: ") and "no_such_table" in message
+    assert message.startswith(f"{fourth}: database: ") and "no_such_table" in message
     assert len(result.imported) == len(export) - 1
 
     kept = tmp_path / "kept"
     kept.mkdir()
     for path in export:
-        if path != export[3]:
+        if path != fourth:
             (kept / path.name).write_bytes(path.read_bytes())
     monkeypatch.undo()
     reference, _ = _reference(tmp_path, [kept], monkeypatch)
@@ -323,8 +330,7 @@ def test_the_loader_prepares_files_itself_rather_than_wait_for_a_slow_worker(
         return done
 
     monkeypatch.setattr(import_workers.Readers, "submit", slow)
-    # With nothing left to prepare, the loader builds the indexes while the worker finishes: the
-    # files loaded after that go in with the indexes kept current.
+    # The indexes are built once, after the last file.
     built_at: list[int] = []
     build, load_staged = pipeline_import._BulkLoad.build_indexes, pipeline_import._load_staged
     loaded: list[str] = []
@@ -341,7 +347,7 @@ def test_the_loader_prepares_files_itself_rather_than_wait_for_a_slow_worker(
     monkeypatch.setattr(pipeline_import, "_load_staged", loading)
     result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
     assert result.ok and len(result.imported) == len(export)
-    assert built_at and built_at[0] < len(export) - 1  # before the last staged file
+    assert built_at == [len(export) - 1]  # the first file is read by the loader, not staged
     assert worked["here"] >= 1 and worked["submitted"] >= 1
     assert worked["submitted"] + worked["here"] == len(export) - 1
     assert len(loaded) == len(export) - 1

@@ -262,8 +262,6 @@ def _import_paths(
                             ]
                             spare = next((i for i in following if isinstance(items[i], Source)), None)
                             if spare is None:
-                                assert bulk is not None  # workers only prepare for a bulk load
-                                bulk.build_indexes()
                                 break
                             prepared_ahead[spare] = _prepare_here(
                                 items[spare], now, keep_personal, store.dialect, user
@@ -351,16 +349,29 @@ def _import_paths(
     return result
 
 
+# An export file's kind and number: `streaming_history_audio` and 2 of
+# `Streaming_History_Audio_2017-2018_2.json`, `endsong` and 3 of `endsong_3.json`,
+# `streaminghistory_music` and 0 of `StreamingHistory_music_0.json`, `streaminghistory` and 1 of
+# `StreamingHistory1.json`; and what follows the number (a copy named `..._1b.json` comes after 1).
+_NUMBERED_FILE = re.compile(r"(.*?[a-z])(?:_\d{4}(?:-\d{4})?)?_?(\d+)([^.]*)\.json")
+
+
 def _ordered(items: Iterable[Any]) -> list[Any]:
     # Extended history before account data, so account-data rows meet the extended plays already
-    # stored and are skipped as covered instead of being inserted and then replaced.
+    # stored and are skipped as covered instead of being inserted and then replaced. Within each,
+    # the files of one kind in the order of their numbers, which is time order: a bulk load then
+    # adds each file's plays at the end of the unique key's index rather than in its middle
+    # (measured: a sixth of the insert). By name, `..._2017-2018_2.json` came before `..._2017_0`,
+    # and `_10` before `_2`.
     listed = list(items)
 
-    def rank(item: Any) -> int:
+    def rank(item: Any) -> tuple[int, str, int, str]:
         base = item.name.replace("\\", "/").rsplit("/", 1)[-1].rsplit("!", 1)[-1].lower()
-        return 1 if base.startswith("streaminghistory") else 0
+        numbered = _NUMBERED_FILE.fullmatch(base)
+        kind, number, after = (numbered[1], int(numbered[2]), numbered[3]) if numbered else (base, -1, "")
+        return (1 if base.startswith("streaminghistory") else 0, kind, number, after)
 
-    return sorted(listed, key=rank)  # stable: the walk's name order within each rank
+    return sorted(listed, key=rank)  # stable: the walk's order among equals
 
 
 def _choose_user(store: Store, items: Sequence[Any], explicit: str | None) -> tuple[str, str, list[str]]:
@@ -607,21 +618,19 @@ class _BulkLoad:
     # theirs, as outside a bulk load.
     dimensions: set[bulk_module.Dimension] = field(default_factory=set)
     last_api: datetime | None = None  # the user's last API play when the load began
-    # The indexes dropped for the load, and whether they are back already (`build_indexes`).
-    indexes: list[Index] = field(default_factory=list)
-    built: bool = False
+    indexes: list[Index] = field(default_factory=list)  # dropped for the load
 
     def api_after(self, since: datetime) -> bool:
         """Whether the user may have API plays ending at `since` or later (see `_reestimate`)."""
         return self.last_api is not None and self.last_api >= since
 
     def build_indexes(self) -> None:
-        """Build the dropped indexes again, now rather than at the end: the loader has nothing else
-        to do while the worker prepares the last files (which then load with the indexes kept
-        current, as outside a bulk load)."""
-        if self.built:
-            return
-        self.built = True
+        """Build the dropped indexes again, once every file is loaded.
+
+        Not earlier, while the worker prepares the last files: those then loaded with the indexes
+        kept current, each play a few more random page writes (and their copies in the file's
+        savepoint journal), and the import took longer (measured: 3.48 s against 3.42 s, and 0.2 s
+        more CPU time)."""
         conn = self.conn
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:
