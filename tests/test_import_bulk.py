@@ -481,3 +481,31 @@ def test_bulk_load_marks_the_summaries_stale_and_puts_their_triggers_back(
     with store.connect() as conn:
         again = summaries.state(conn)
         assert again is not None and again.stale
+
+
+def test_sqlite_bulk_load_keeps_only_the_end_time_index_of_plays_current(
+    tmp_path: Path, bulk: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'brapped.db'}")
+    files = _export(tmp_path)
+    during: list[set[str]] = []
+    load_staged = pipeline_import._load_staged
+
+    def loading(store: Store, staged: Any, *args: Any) -> Any:
+        conn = args[-1].conn  # the bulk load's own connection, inside its transaction
+        during.append(set(conn.exec_driver_sql("SELECT name FROM pragma_index_list('plays')").scalars()))
+        return load_staged(store, staged, *args)
+
+    monkeypatch.setattr(pipeline_import, "_load_staged", loading)
+    before = _schema(store)
+    result = import_paths(store, [files[0].parent], SystemClock(), user_id="u")
+    assert bulk == [True] and result.ok and during
+    # The unique key's own index, and the end-time index (files come in time order): no other.
+    assert all(names == {"ix_plays_played_at", "sqlite_autoindex_plays_1"} for names in during)
+    assert _schema(store) == before
+    with store.connect() as conn:
+        checked = conn.exec_driver_sql("PRAGMA integrity_check").scalar()
+        by_index = conn.exec_driver_sql("SELECT count(*) FROM plays INDEXED BY ix_plays_played_at").scalar()
+        total = conn.exec_driver_sql("SELECT count(*) FROM plays NOT INDEXED").scalar()
+    assert checked == "ok" and by_index == total > 0
+    store.close()
