@@ -423,6 +423,27 @@ def test_a_nameless_track_and_one_named_by_its_id_are_one_dimension(
     _assert_numbered(parsed.music_columns)
 
 
+@pytest.mark.parametrize("field", ["master_metadata_track_name", "master_metadata_album_album_name"])
+def test_a_track_its_plays_name_differently_has_a_dimension_for_each_naming(
+    generated: dict[int, list[Path]], field: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plays are numbered by their track's URI when all plays of each track name it alike; when
+    one play names a track differently, by the whole of its names."""
+    path = generated[7][1]
+    records = _records(path)
+    tracks = list(_track_records(records))
+    uris = [r["spotify_track_uri"] for r in tracks]
+    repeated = next(r for i, r in enumerate(tracks) if r["spotify_track_uri"] in uris[:i])
+    repeated[field] = "Renamed in one play"
+    alike = _parse(path.name, path.read_bytes(), columns=True).music_columns
+    parsed = _assert_same(path.name, json.dumps(records).encode(), monkeypatch)
+    columns = parsed.music_columns
+    assert columns is not None and alike is not None
+    assert len(columns.dimensions) == len(alike.dimensions) + 1
+    _assert_numbered(columns)
+    _assert_numbered(alike)
+
+
 # -- files the fast reading does not take --------------------------------------------------------
 
 
