@@ -222,6 +222,8 @@ def test_files_are_taken_kind_by_kind_in_the_order_of_their_numbers(tmp_path: Pa
         "endsong_0.json",
         "StreamingHistory_podcast_0.json",
         "Streaming_History_Video_2019-2024.json",
+        "Streaming_History_Audio_2024.json",
+        "Streaming_History_Audio_2017_1 (1).json",
     ]
     for name in names:
         (tmp_path / name).write_text("[]")
@@ -233,10 +235,12 @@ def test_files_are_taken_kind_by_kind_in_the_order_of_their_numbers(tmp_path: Pa
         "endsong_1.json",
         "Streaming_History_Audio_2017_0.json",
         "Streaming_History_Audio_2017_1.json",
+        "Streaming_History_Audio_2017_1 (1).json",
         "Streaming_History_Audio_2017_1b.json",
         "Streaming_History_Audio_2017-2018_2.json",
         "Streaming_History_Audio_2020_9.json",
         "Streaming_History_Audio_2021_10.json",
+        "Streaming_History_Audio_2024.json",  # unnumbered: by its year
         "Streaming_History_Video_2019-2024.json",
         # Account data after extended history (docs/merge.md).
         "StreamingHistory_music_0.json",

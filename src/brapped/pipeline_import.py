@@ -351,11 +351,14 @@ def _import_paths(
     return result
 
 
-# An export file's kind and number: `streaming_history_audio` and 2 of
-# `Streaming_History_Audio_2017-2018_2.json`, `endsong` and 3 of `endsong_3.json`,
-# `streaminghistory_music` and 0 of `StreamingHistory_music_0.json`, `streaminghistory` and 1 of
-# `StreamingHistory1.json`; and what follows the number (a copy named `..._1b.json` comes after 1).
-_NUMBERED_FILE = re.compile(r"(.*?[a-z])(?:_\d{4}(?:-\d{4})?)?_?(\d+)([^.]*)\.json")
+# An export file's kind, first year and number: `streaming_history_audio`, 2017 and 2 of
+# `Streaming_History_Audio_2017-2018_2.json`; `endsong`, none and 3 of `endsong_3.json`;
+# `streaminghistory`, none and 1 of `StreamingHistory1.json`; and what follows the number (a copy
+# named `..._1b.json` or `..._1 (1).json` comes after 1).
+_NUMBERED_FILE = re.compile(
+    r"(?P<kind>.*?[a-z])(?:_(?P<year>\d{4})(?:-\d{4})?)?"
+    r"(?:_?(?P<number>\d+)(?P<after>[a-z]*(?: \(\d+\))?))?\.json"
+)
 
 
 def _ordered(items: Iterable[Any]) -> list[Any]:
@@ -367,11 +370,14 @@ def _ordered(items: Iterable[Any]) -> list[Any]:
     # and `_10` before `_2`.
     listed = list(items)
 
-    def rank(item: Any) -> tuple[int, str, int, str]:
+    def rank(item: Any) -> tuple[int, str, int, int, str]:
         base = item.name.replace("\\", "/").rsplit("/", 1)[-1].rsplit("!", 1)[-1].lower()
-        numbered = _NUMBERED_FILE.fullmatch(base)
-        kind, number, after = (numbered[1], int(numbered[2]), numbered[3]) if numbered else (base, -1, "")
-        return (1 if base.startswith("streaminghistory") else 0, kind, number, after)
+        found = _NUMBERED_FILE.fullmatch(base)
+        account = 1 if base.startswith("streaminghistory") else 0
+        if found is None:
+            return (account, base, 0, -1, "")
+        year, number = int(found["year"] or 0), int(found["number"] or -1)
+        return (account, found["kind"], year, number, found["after"] or "")
 
     return sorted(listed, key=rank)  # stable: the walk's order among equals
 
@@ -751,6 +757,7 @@ def _file_transaction(
             left_wal = rollback_journal and leave_wal(raw)
             log.debug("bulk load journal: %s", "rollback" if left_wal else "WAL")
         conn.info["immediate"] = True
+        conn.info["exclusive"] = left_wal
         try:
             with conn.begin():
                 # PostgreSQL: the advisory lock every brapped writer takes, so a sync running now
@@ -759,14 +766,19 @@ def _file_transaction(
                 yield conn
         finally:
             conn.info.pop("immediate", None)
+            conn.info.pop("exclusive", None)
             if conn.dialect.name == "sqlite":
-                bulk_module.detach_image(conn)
-                raw.execute(f"PRAGMA cache_size = {int(cache_before)}")
-                raw.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint_after)}")
-                raw.execute(f"PRAGMA mmap_size = {int(mapped)}")
-                raw.execute(f"PRAGMA foreign_keys = {int(enforced)}")
-                if left_wal and not return_to_wal(raw):
-                    log.warning("the database stays in a rollback journal until brapped next opens it")
+                try:
+                    bulk_module.detach_image(conn)
+                    raw.execute(f"PRAGMA cache_size = {int(cache_before)}")
+                    raw.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint_after)}")
+                    raw.execute(f"PRAGMA mmap_size = {int(mapped)}")
+                    raw.execute(f"PRAGMA foreign_keys = {int(enforced)}")
+                finally:
+                    # Whatever failed above: the pooled connection must not stay in a rollback
+                    # journal synced fully.
+                    if left_wal and not return_to_wal(raw):
+                        log.warning("the database stays in a rollback journal until brapped next opens it")
 
 
 def _load(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -69,17 +68,20 @@ SQLITE_PAGE_SIZE = 16_384
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    # WAL lets the dashboard read while a sync writes; busy_timeout makes a second writer wait
-    # for the lock instead of failing at once.
     # Only a new database takes it (before its first table): see SQLITE_PAGE_SIZE.
     cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
-    # Without waiting: the switch is refused only while a bulk load holds the database in a
-    # rollback journal (`leave_wal`), which puts WAL back at its end; this connection follows the
-    # database into WAL then (the mode is recorded in the file). Meanwhile it reads what was
-    # committed before the load, or waits for the load's end (busy_timeout) once the load writes.
+    # WAL lets the dashboard read while a sync writes. Switched without waiting: the switch is
+    # refused while a bulk load holds the database in a rollback journal (`leave_wal`), which puts
+    # WAL back at its end; this connection follows the database into WAL then (the mode is
+    # recorded in the file), and meanwhile waits for the load's end (busy_timeout) at its first
+    # use of the database.
     cursor.execute("PRAGMA busy_timeout=0")
-    with contextlib.suppress(sqlite3.OperationalError):
+    try:
         cursor.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError as exc:
+        if not _locked(exc):
+            raise  # a read-only file, a full disk...: as before, the connection fails
+    # busy_timeout makes a second writer wait for the lock instead of failing at once.
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -89,9 +91,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused for a lock another connection holds (SQLITE_BUSY, SQLITE_LOCKED)."""
+    message = str(exc).lower()
+    return "locked" in message or "busy" in message
+
+
 def leave_wal(dbapi_connection: Any) -> bool:
     """Switch a SQLite connection out of WAL into a rollback journal, for a bulk load into a
-    database nobody else has open; whether it did (outside a transaction only).
+    database nobody else has open; whether it is in a rollback journal now (call outside a
+    transaction; `return_to_wal` after it when True).
 
     In WAL every page a transaction writes is written twice (to the log, then by the checkpoint
     into the database) and read once between: for a bulk load, which writes a database's worth of
@@ -99,22 +108,26 @@ def leave_wal(dbapi_connection: Any) -> bool:
     journal keeps only the pages the load changes (new pages past the file's old end need none),
     so a crash still leaves the database as it was (the next connection rolls the journal back).
     SQLite refuses the switch while any other connection has the database open (a dashboard, a
-    sync, another pooled connection): it is asked not to wait, and the load keeps WAL then.
-    Meanwhile other connections read what was committed before the load until it writes to the
-    database file (its page cache full), then wait for its end, as writers always do (see
-    `_sqlite_pragmas`).
+    sync, another pooled connection): it is asked not to wait, and the load keeps WAL then. The
+    load then takes the database exclusively (`BEGIN EXCLUSIVE`, see `exclusive`): a reader that
+    came in meanwhile would hold off each write of its page cache into the file for the whole busy
+    timeout, so other connections wait for the load's end instead (see `_sqlite_pragmas`).
     """
     timeout = dbapi_connection.execute("PRAGMA busy_timeout").fetchone()[0]
     dbapi_connection.execute("PRAGMA busy_timeout = 0")
     try:
-        if dbapi_connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            return False  # an in-memory database, or one a bulk load of this process left
-        mode = dbapi_connection.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
-    except sqlite3.OperationalError:
-        return False  # "database is locked": another connection has it open
+        mode = dbapi_connection.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode == "wal":
+            mode = dbapi_connection.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+    except sqlite3.OperationalError as exc:
+        if not _locked(exc):
+            raise
+        return False  # another connection has the database open
     finally:
         dbapi_connection.execute(f"PRAGMA busy_timeout = {int(timeout)}")
-    if mode != "delete":
+    # "memory": an in-memory database. Any other mode than WAL is a rollback journal, also one
+    # left by a load that could not switch back: the load runs as in one it switched to.
+    if mode in ("wal", "memory", "off"):
         return False
     # A rollback journal with synchronous=NORMAL may lose a committed transaction or (on some
     # file systems) the database's consistency in a power cut; FULL syncs at each step, and a
@@ -130,7 +143,9 @@ def return_to_wal(dbapi_connection: Any) -> bool:
     dbapi_connection.execute("PRAGMA synchronous = NORMAL")
     try:
         return bool(dbapi_connection.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal")
-    except sqlite3.OperationalError:
+    except sqlite3.OperationalError as exc:
+        if not _locked(exc):
+            raise
         return False
 
 
@@ -147,7 +162,10 @@ def _postgresql_settings(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin(conn: Any) -> None:
     # pysqlite's own transaction handling issues BEGIN lazily (after reads); with autocommit
     # off in the driver we issue BEGIN ourselves so a transaction is one real transaction.
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("immediate") else "BEGIN")
+    if conn.info.get("exclusive"):
+        conn.exec_driver_sql("BEGIN EXCLUSIVE")  # a bulk load in a rollback journal (`leave_wal`)
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("immediate") else "BEGIN")
 
 
 def make_engine(url: str) -> Engine:
