@@ -71,9 +71,10 @@ _MARGIN_MS = 3 * 60_000
 _CHECKPOINT_PAGES = 65_536
 # The index of `plays` a SQLite bulk load keeps current (see `_bulk_load`).
 _KEPT_CURRENT = "ix_plays_played_at"
-# The page cache of a bulk load. It keeps no secondary index of `plays` current, and the rest grows
-# at its ends (files come in time order): a quarter of the usual cache was measured as fast, and the
-# import's memory stays under 300 MB with its worker process (brapped.import_workers) counted in.
+# The page cache of a bulk load. Of the secondary indexes of `plays` it keeps only the end-time one
+# current, and that and the rest grow at their ends (files come in time order): a quarter of the
+# usual cache was measured as fast, and the import's memory stays under 300 MB with its worker
+# process (brapped.import_workers) counted in.
 # Past it, the load writes pages into the database file before its commit (under its journal).
 _BULK_CACHE_KIB = 8_192
 _USERNAME = re.compile(rb'"username"\s*:\s*"([^"\\]{1,64})"')

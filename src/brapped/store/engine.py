@@ -109,7 +109,7 @@ def leave_wal(dbapi_connection: Any) -> bool:
     so a crash still leaves the database as it was (the next connection rolls the journal back).
     SQLite refuses the switch while any other connection has the database open (a dashboard, a
     sync, another pooled connection): it is asked not to wait, and the load keeps WAL then. The
-    load then takes the database exclusively (`BEGIN EXCLUSIVE`, see `exclusive`): a reader that
+    load then takes the database exclusively (`BEGIN EXCLUSIVE`, `_sqlite_begin`): a reader that
     came in meanwhile would hold off each write of its page cache into the file for the whole busy
     timeout, so other connections wait for the load's end instead (see `_sqlite_pragmas`).
     """
