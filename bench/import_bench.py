@@ -34,7 +34,7 @@ then column checks), detects formats, keeps every file all or nothing, and loads
 (plays with its unique key and indexes, tracks, albums, artists and credits). An import this big
 into an empty database is a bulk load: one transaction, a savepoint per file, the secondary indexes
 of `plays` (and on PostgreSQL the foreign keys of `plays`, `tracks` and the credits) built at the
-end, and every file after the first read in a worker process (`brapped.import_workers`) while the
+end, and every file after the first read in a worker process (`brapped.imports.worker`) while the
 loader loads the one before. SQLite: the worker reads a file straight into columns and stages its
 plays in an in-memory SQLite database (six values a play) that the loader attaches and inserts
 from; the loader prepares a file itself whenever it would wait for the worker, loads the files in
@@ -55,7 +55,7 @@ def _child(mode: str, export: str, url: str) -> dict[str, Any]:
     records = 0
     if mode == "brapped":
         from brapped.clock import SystemClock
-        from brapped.pipeline_import import import_paths
+        from brapped.pipeline.importing import import_paths
         from brapped.store import open_store
 
         store = open_store(url)
@@ -125,7 +125,7 @@ def _child(mode: str, export: str, url: str) -> dict[str, Any]:
 
 def _peak_rss_mb(resource: Any) -> float:
     """This process's peak resident memory in MB, plus its worker process's (brapped's import
-    reads files in one, `brapped.import_workers`): an upper bound of the two together.
+    reads files in one, `brapped.imports.worker`): an upper bound of the two together.
 
     Linux's VmHWM belongs to the program's own memory map; `ru_maxrss` survives `exec` and starts
     from the parent's size at `fork`, so a child of a bench process that had read a million plays

@@ -4,13 +4,13 @@ A synthetic database from `bench.generate` (1,000,000 plays over ~17 years, ~50,
 artists) on each database. Measured, median of several runs in one process:
 
 - `report wrapped` for the last full year (`brapped.insights.wrapped`, every number of the report),
-  from scratch: the kept results of closed periods (`brapped.insights.kept`; here the year
+  from scratch: the kept results of closed periods (`brapped.insights.report_cache`; here the year
   before's totals) are deleted before each run;
 - `report today` for the last day with plays (`brapped.insights.day_report`);
 - `search` for an artist-name fragment (`brapped.insights.search`);
 - `report top artists` for the same year, top 100 (`brapped.insights.top_artists`);
 - `report top artists` over all time, top 100, with the report summaries built as `brapped import`,
-  `brapped run` and the dashboard keep them (`brapped.insights.summaries`: sums of the plays older
+  `brapped run` and the dashboard keep them (`brapped.insights.rollups`: sums of the plays older
   than a week, plus the plays since); pandas reads every play.
 
 The baseline computes the same numbers with pandas from the same database in the same run: it reads
@@ -83,7 +83,7 @@ def _bench(url: str, label: str, plays: int, repeat: int) -> list[Result]:
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM (ANALYZE)")
     period = Period.year(YEAR, TZ)
-    from brapped.insights.summaries import refresh_store
+    from brapped.insights.rollups import refresh_store
 
     refresh_store(store, TZ, THRESHOLD, datetime.now().astimezone())
     try:

@@ -25,7 +25,7 @@ from bench.report import Result, faster_ratio
 TITLE = "Sync: API calls per sync vs the minimum possible"
 NOTES = __doc__.split("\n", 2)[2].strip() + (
     "\n\nHourly syncs of a simulated listener, each with the default enrichment budget, through the real "
-    "`brapped.pipeline.sync` and token manager against the in-process emulator; calls counted by the "
+    "`brapped.pipeline.sync.sync` and token manager against the in-process emulator; calls counted by the "
     "emulator. Ratio = minimum / actual (1.00× is optimal)."
 )
 
@@ -53,7 +53,7 @@ class Tally:
 def _run(mode: str, hours: int) -> Tally:
     from brapped.config import load_settings
     from brapped.emulator import DEFAULT_CLIENT_ID, EmulatedClock, Emulator
-    from brapped.pipeline import sync
+    from brapped.pipeline.sync import sync
     from brapped.spotify import connect
     from brapped.store import open_store
 

@@ -36,7 +36,7 @@ NOTES = (
     "which is valid until the data changes (a sync, import or enrich). The notes give p50, and "
     "*uncached*: the same route computed from scratch (in-process, empty cache, no kept reports), "
     "which is what the first visitor waits for a page the warm-up does not cover; *kept*, for a "
-    "closed period's Wrapped: the same with the kept result in the database (brapped.insights.kept: "
+    "closed period's Wrapped: the same with the kept result in the database (brapped.insights.report_cache: "
     "stored when first computed, by the warm-up or anyone), which is what the first visitor after a "
     "restart or a sync waits; the database's report summaries "
     "(sums of plays older than a week, kept by `brapped run`, import and enrich and rebuilt by the "

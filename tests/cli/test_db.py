@@ -6,7 +6,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from brapped.cli import cli
-from brapped.store.migrate import head_revision
+from brapped.store.schema import head_revision
 from tests.store.test_schema import REQUIRED
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from brapped.cli import cli
 from brapped.clock import SystemClock
 from brapped.imports import sources
-from brapped.pipeline_import import import_paths
+from brapped.pipeline.importing import import_paths
 from brapped.store import Store, open_store, tables
 
 GOOD_RECORD: dict[str, Any] = {

@@ -18,7 +18,7 @@ import pytest
 
 from brapped.clock import SystemClock
 from brapped.insights import Period, Scope, day_report, top, wrapped
-from brapped.pipeline_import import import_paths
+from brapped.pipeline.importing import import_paths
 from brapped.store import Store
 from tests.conftest import SAMPLES
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from brapped.emulator import EmulatedClock, Emulator, Fault
 from brapped.errors import BrappedError
-from brapped.pipeline import sync
+from brapped.pipeline.sync import sync
 from brapped.spotify import connect
 from brapped.store import Store
 from brapped.store.tables import plays

@@ -86,7 +86,7 @@ def test_import_killed_at_five_points_then_rerun(db_url: str, tmp_path: Path) ->
 # the load writes into the database file long before its commit.
 _BULK_BRAPPED = (
     "import runpy, sys\n"
-    "import brapped.pipeline_import as p\n"
+    "import brapped.pipeline.importing as p\n"
     "p.BULK_MIN_PLAYS = 1\n"
     "p._BULK_CACHE_KIB = 64\n"
     "sys.argv = ['brapped', *sys.argv[1:]]\n"
@@ -258,7 +258,7 @@ def test_schema_upgrade_killed_at_four_points_then_rerun(db_url: str, tmp_path: 
     from alembic import command
 
     from brapped.store import open_store
-    from brapped.store.migrate import alembic_config, current_revision, head_revision
+    from brapped.store.schema import alembic_config, current_revision, head_revision
 
     generate_database(db_url, plays=120_000, seed=6, end=datetime(2025, 6, 1, tzinfo=UTC))
     store = open_store(db_url, migrate=False)

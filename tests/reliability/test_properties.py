@@ -1,6 +1,6 @@
 """Property-based tests, in the database, on SQLite and PostgreSQL:
 
-- the duration estimator (`brapped.estimate.update_estimates`) against a plain-Python oracle;
+- the duration estimator (`brapped.store.estimates.update_estimates`) against a plain-Python oracle;
 - merge and dedupe end to end: any interleaving of hourly syncs and overlapping export imports (two
   formats, zipped or not, some imported twice) leaves exactly the listener's plays, once each, with
   the export's true `ms_played`.
@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, insert, select
 
 from brapped.emulator import EmulatedClock, Emulator
-from brapped.estimate import update_estimates
-from brapped.pipeline import sync
-from brapped.pipeline_import import import_paths
+from brapped.pipeline.importing import import_paths
+from brapped.pipeline.sync import sync
 from brapped.spotify import connect
 from brapped.store import Store, tables
+from brapped.store.estimates import update_estimates
 from tests.reliability.conftest import START, second
 from tests.spotify.harness import api_visible, make_settings
 

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from brapped.extract import fetch_in_batches, fetch_one_by_one, fetch_recently_played
 from brapped.spotify import AuthRequired, RateLimited, SpotifyClient, SpotifyError
+from brapped.spotify.fetch import fetch_in_batches, fetch_one_by_one, fetch_recently_played
 from tests.conftest import SAMPLES
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from brapped.transform import (
+from brapped.spotify.transform import (
     album_row,
     artist_genre_rows,
     artist_row,

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import insert, inspect, select
 
 from brapped.store import Store, open_store, tables
-from brapped.store.migrate import head_revision
+from brapped.store.schema import head_revision
 from brapped.store.types import epoch
 
 REQUIRED = {

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from brapped.insights import summaries
+from brapped.insights import rollups
 from brapped.insights.search import refresh_search_names
 from brapped.store import Store
 from brapped.store.runs import record_run
@@ -134,7 +134,7 @@ def test_warm_computes_the_usual_pages_once(store: Store, tmp_path: Path) -> Non
         assert board.cache.stats()["misses"] == 22
         # The summaries long-period pages read are built, for the dashboard's zone.
         with store.connect() as conn:
-            described = summaries.describe(conn)
+            described = rollups.describe(conn)
         assert described["built"] and not described["stale"] and described["timezone"] == board.timezone
         # The closed years' Wrapped (2023 to 2025) are kept in the database for the next start,
         # with the totals of the year before each Wrapped (2022 to 2025).
@@ -154,12 +154,12 @@ async def test_health_page_says_whether_the_summaries_are_fresh(store: Store, tm
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         assert "Not built yet" in (await client.get("/health")).text
         assert (await client.get("/api/health")).json()["summaries"] == {"built": False}
-        summaries.refresh_store(store, app.state.dashboard.timezone, 30_000, NOW)
+        rollups.refresh_store(store, app.state.dashboard.timezone, 30_000, NOW)
         page = (await client.get("/health")).text
         assert ">fresh</span>" in page and ">stale</span>" not in page
         api = (await client.get("/api/health")).json()["summaries"]
         assert api["built"] is True and api["stale"] is False and api["kept_reports"] == 0
         assert "kept (read back instead of computed again): 0." in page
         with store.begin() as conn:
-            summaries.mark_stale(conn)
+            rollups.mark_stale(conn)
         assert ">stale</span>" in (await client.get("/health")).text

@@ -16,7 +16,7 @@ from brapped.cli.context import AppContext
 from brapped.errors import BrappedError
 
 # Each module exposes `commands: list[click.Command]`; here, which commands each one defines, so
-# that a command's module is imported only when it runs (tests/test_cli_lazy.py keeps this true).
+# that a command's module is imported only when it runs (tests/cli/test_lazy.py keeps this true).
 COMMANDS = {
     "config": "config_cmd",
     "db": "db",

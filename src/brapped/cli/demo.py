@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from brapped.cli.context import AppContext, emit_json, format_option, pass_app
 from brapped.config import default_home
-from brapped.demo import DEMO_DAYS, DEMO_SEED, DemoResult, demo_settings, run_demo
+from brapped.pipeline.demo import DEMO_DAYS, DEMO_SEED, DemoResult, demo_settings, run_demo
 
 _STEPS = {
     "authorise": "Authorising with Spotify (PKCE, emulated)",

@@ -8,7 +8,7 @@ from typing import cast
 import click
 
 from brapped.cli.context import AppContext, emit_json, emit_rows, pass_app
-from brapped.exporting import FORMATS, Format, export
+from brapped.pipeline.export import FORMATS, Format, export
 
 
 @click.command("export")

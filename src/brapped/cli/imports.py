@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from brapped.cli.context import AppContext, emit_json, escape_markup, pass_app
-from brapped.pipeline_import import ImportResult, Progress, import_paths
+from brapped.pipeline.importing import ImportResult, Progress, import_paths
 
 
 @contextmanager
@@ -141,7 +141,7 @@ def import_command(
             store, list(paths), app.clock, user_id=user_id, keep_personal=keep_personal, progress=progress
         )
     if result.totals()["new"] or result.totals().get("merged"):
-        from brapped.insights.summaries import try_refresh
+        from brapped.insights.rollups import try_refresh
 
         settings = app.settings
         try_refresh(store, settings.tz, settings.stream_threshold_ms, app.clock.now())

@@ -9,8 +9,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from brapped.cli.context import AppContext, emit_json, emit_rows, format_option, pass_app
 from brapped.errors import BrappedError
+from brapped.pipeline.copy_database import TransferResult, copy_database
 from brapped.store import open_store
-from brapped.transfer import TransferResult, copy_database
 
 
 class VerificationFailed(BrappedError):

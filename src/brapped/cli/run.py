@@ -20,7 +20,7 @@ from brapped.cli.context import AppContext, pass_app
 from brapped.config import Settings
 from brapped.errors import BrappedError
 from brapped.logs import SecretFilter, mask_secrets
-from brapped.scheduler import Schedule, Scheduler, SchedulerError, Steps, parse_report_time
+from brapped.pipeline.schedule import Schedule, Scheduler, SchedulerError, Steps, parse_report_time
 from brapped.store import Store
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
@@ -76,7 +76,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     def handle(signum: int, _frame: FrameType | None) -> None:
         if stop.is_set():
             raise KeyboardInterrupt  # the user insists: the open transaction rolls back
-        logging.getLogger("brapped.scheduler").info(
+        logging.getLogger("brapped.pipeline.schedule").info(
             "stop requested, finishing the current step",
             extra={"event": "scheduler.stopping", "data": {"signal": signal.Signals(signum).name}},
         )
@@ -97,25 +97,25 @@ StepsFactory = Callable[[AppContext, Store], Steps]
 
 def spotify_steps(app: AppContext, store: Store) -> Steps:
     """The real steps: sync and enrich through the Spotify client, the report through insights."""
-    from brapped import pipeline
+    from brapped.pipeline import sync as pipeline_sync
     from brapped.spotify import connect
 
     settings = app.settings
     client = connect(settings, app.clock)
 
     def sync() -> Mapping[str, Any]:
-        from brapped.insights.summaries import try_refresh
+        from brapped.insights.rollups import try_refresh
 
-        result = pipeline.sync(store, client)
+        result = pipeline_sync.sync(store, client)
         # Cheap unless the sums are missing, stale or a month behind (then seconds, in the loop's time).
         try_refresh(store, settings.tz, settings.stream_threshold_ms, app.clock.now())
         return {**result.counts(), "outcome": result.outcome}
 
     def enrich() -> Mapping[str, Any]:
         # Within the budget, background enrichment also resolves tracks only an export named.
-        from brapped.insights.summaries import try_refresh
+        from brapped.insights.rollups import try_refresh
 
-        result = pipeline.enrich(store, client, max_calls=int(settings.enrich_budget), resolve=True)
+        result = pipeline_sync.enrich(store, client, max_calls=int(settings.enrich_budget), resolve=True)
         # Resolving merges tracks and credits of older plays: rebuild the sums now, not next round.
         try_refresh(store, settings.tz, settings.stream_threshold_ms, app.clock.now())
         return result.counts()
@@ -125,7 +125,7 @@ def spotify_steps(app: AppContext, store: Store) -> Steps:
 
 def report_step(store: Store, settings: Settings, http: Any = None) -> Callable[[date], Mapping[str, Any]]:
     """Write the day report to home/reports/ and deliver it to the configured webhook and mailbox."""
-    from brapped.delivery import deliver_day_report
+    from brapped.pipeline.delivery import deliver_day_report
 
     def report(day: date) -> Mapping[str, Any]:
         return deliver_day_report(store, settings, day, client=http)
@@ -248,7 +248,7 @@ def _serve(app: AppContext, store: Store, host: str, port: int) -> Any:
 
     thread = threading.Thread(target=serve_then_stop_warming, name="dashboard", daemon=True)
     thread.start()
-    logging.getLogger("brapped.scheduler").info(
+    logging.getLogger("brapped.pipeline.schedule").info(
         f"dashboard on http://{host}:{port}/", extra={"event": "dashboard.started", "data": {"port": port}}
     )
     return server

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from brapped.cli.context import AppContext, emit_json, format_option, pass_app
-from brapped.health import collection_status
+from brapped.pipeline.health import collection_status
 
 
 def _iso(value: datetime | None) -> str | None:

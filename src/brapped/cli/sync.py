@@ -8,7 +8,7 @@ import click
 
 from brapped.cli.auth import spotify_client
 from brapped.cli.context import AppContext, emit_json, format_option, pass_app
-from brapped.pipeline import SyncResult, sync
+from brapped.pipeline.sync import SyncResult, sync
 
 
 def _iso(value: Any) -> str | None:

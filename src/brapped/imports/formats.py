@@ -200,7 +200,7 @@ def dimension_fields(key: str) -> tuple[str | None, ...]:
 
 @dataclass
 class MusicColumns:
-    """A file's music plays a column at a time, as a bulk load stages them (`brapped.import_workers`).
+    """A file's music plays a column at a time, as a bulk load stages them (`brapped.imports.worker`).
 
     The same plays as a list of `MusicRow` (`rows`), in the same order: each play's own values, and
     the numbers of its profile (`PROFILE_FIELDS`) and of its dimension fields (`DIMENSION_FIELDS`)

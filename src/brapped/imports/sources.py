@@ -94,7 +94,7 @@ def _file_items(path: Path, name: str) -> Iterator[Item]:
     elif path.suffix.lower() == ".zip":
         yield Broken(name, f"{name}: not a readable zip (damaged or incomplete download?)")
     else:
-        # A partial, not a closure: a Source can go to a worker process (see brapped.import_workers).
+        # A partial, not a closure: a Source can go to a worker process (see brapped.imports.worker).
         yield Source(name, partial(_read_file, path, name), _stated_size(path))
 
 

@@ -10,7 +10,7 @@ Every function takes an open SQLAlchemy `Connection` and returns plain JSON-read
 - `day_report(conn, day, timezone, *, user_id=None, stream_threshold_ms=30000, limit=5)`.
 - `wrapped(conn, period, *, user_id=None, stream_threshold_ms=30000, session_gap_minutes=30, limit=100)`.
 - `kept_wrapped(conn, period, ...)`: the same, kept in the database for closed periods
-  (brapped.insights.kept).
+  (brapped.insights.report_cache).
 - `top(conn, kind, scope, *, by="plays"|"streams"|"minutes", limit=10)` with kind in
   "artists" | "tracks" | "albums" | "genres"; also `top_artists`, `top_tracks`, `top_albums`, `top_genres`.
 - `search(conn, query, *, user_id=None, limit=10)`: tracks, artists, albums you played (needs a
@@ -29,8 +29,8 @@ from brapped.insights.period import LocalTime, Period, PeriodError
 from brapped.insights.scope import Scope
 from brapped.insights.search import NotFound, fold, refresh_search_names, resolve, search
 from brapped.insights.stories import artist_story, track_story
-from brapped.insights.summary import spoken_word, totals
 from brapped.insights.top import KINDS, ReportError, top, top_albums, top_artists, top_genres, top_tracks
+from brapped.insights.totals import spoken_word, totals
 from brapped.insights.wrapped import kept_wrapped, wrapped
 
 __all__ = [

@@ -9,7 +9,8 @@ from sqlalchemy import Connection
 
 from brapped.insights.period import Period, date_to_day
 from brapped.insights.scope import Scope, change, minutes
-from brapped.insights.summary import (
+from brapped.insights.top import top_artists, top_tracks
+from brapped.insights.totals import (
     day_hour_grid,
     first_play_at,
     new_artists,
@@ -18,7 +19,6 @@ from brapped.insights.summary import (
     sums,
     totals,
 )
-from brapped.insights.top import top_artists, top_tracks
 
 AVERAGE_DAYS = 365
 

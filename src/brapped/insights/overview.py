@@ -7,9 +7,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from brapped.insights.period import Period
+from brapped.insights.rollups import covering, days_and_clock, per_track_table
 from brapped.insights.scope import Scope, alongside, materialized
-from brapped.insights.summaries import covering, days_and_clock, per_track_table
-from brapped.insights.summary import totals
 from brapped.insights.top import (
     per_album,
     per_album_of,
@@ -20,6 +19,7 @@ from brapped.insights.top import (
     top_genres,
     top_tracks,
 )
+from brapped.insights.totals import totals
 
 
 def overview(
@@ -37,7 +37,7 @@ def overview(
     Wrapped does: small per-track, per-artist and per-album sums, each made once and shared (each
     function on its own reads every play of the period again: on all of a 1,000,000-play history,
     several times slower). Over all time they come from the stored summaries
-    (`brapped.insights.summaries`). Meanwhile a second connection sums the days and the clock
+    (`brapped.insights.rollups`). Meanwhile a second connection sums the days and the clock
     (`alongside`).
     """
     scope = Scope.of(period, user_id, stream_threshold_ms)

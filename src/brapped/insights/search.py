@@ -16,8 +16,8 @@ from typing import Any, Literal, NamedTuple
 from sqlalchemy import ColumnElement, Connection, Table, and_, delete, exists, func, insert, or_, select
 
 from brapped.errors import BrappedError
+from brapped.insights.rollups import covering, most_played_tracks, per_track_of
 from brapped.insights.scope import Scope, by_codepoint, not_various_artists
-from brapped.insights.summaries import covering, most_played_tracks, per_track_of
 from brapped.insights.top import album_credits, per_album_of, per_artist_of, track_credits
 from brapped.store.tables import albums, artists, plays, search_names, track_artists, tracks
 
@@ -215,7 +215,7 @@ def _ranked(
             .limit(limit)
         ).all()
     # A query of a letter or two matches most of a long history: ranked by the stored sums
-    # (brapped.insights.summaries) rather than by counting every play; for tracks only the
+    # (brapped.insights.rollups) rather than by counting every play; for tracks only the
     # matched ones' sums, unless they are most of them (then probing each costs more).
     if kind == "track":
         only = ids if matched.total <= _FILTER_MAX else None

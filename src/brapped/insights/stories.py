@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, func, select
 
 from brapped.insights.period import LocalTime, day_to_date, zone
+from brapped.insights.rollups import per_track_of
 from brapped.insights.scope import (
     VARIOUS_ARTISTS_ID,
     VARIOUS_ARTISTS_NAME,
@@ -18,7 +19,6 @@ from brapped.insights.scope import (
     not_various_artists,
 )
 from brapped.insights.search import NotFound, resolve
-from brapped.insights.summaries import per_track_of
 from brapped.insights.top import artist_row, per_artist_of, track_credits, track_query, track_rows
 from brapped.store.tables import albums, artists, plays, track_artists, tracks
 
@@ -107,7 +107,7 @@ def artist_story(
     m = stats._mapping
     # Rank among every artist by plays (any credit), all time: 1 + artists with more plays.
     # Per-artist sums of per-track sums (not every play joined to its credits: 2x slower), read
-    # from the stored sums when they are fresh (brapped.insights.summaries).
+    # from the stored sums when they are fresh (brapped.insights.rollups).
     per_artist = per_artist_of(conn, scope, names=False).subquery("per_artist")
     ahead = conn.execute(select(func.count()).where(per_artist.c.plays > int(m["plays"]))).scalar_one()
     is_various = artist_id == VARIOUS_ARTISTS_ID or str(m["name"]).lower() == VARIOUS_ARTISTS_NAME

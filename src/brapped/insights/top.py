@@ -8,9 +8,9 @@ from typing import Any, Literal
 from sqlalchemy import Connection, FromClause, Select, case, func, select, tuple_
 
 from brapped.errors import BrappedError
-from brapped.insights import summaries
+from brapped.insights import rollups
+from brapped.insights.rollups import per_track_of
 from brapped.insights.scope import Scope, by_codepoint, minutes, not_various_artists, per_track
-from brapped.insights.summaries import per_track_of
 from brapped.store.tables import (
     album_artists,
     album_totals,
@@ -113,16 +113,16 @@ ALBUM_SUMS = ("plays", "streams", "ms_played")
 
 def per_artist_of(conn: Connection, scope: Scope, *, names: bool = True) -> Select[Any]:
     """`per_artist` of the scope's per-track sums, from `artist_totals` when the summaries cover
-    the scope (brapped.insights.summaries): the same columns and numbers, thousands of rows read.
+    the scope (brapped.insights.rollups): the same columns and numbers, thousands of rows read.
 
     `names=False`: without the `name` column, when the sums are all that is needed (a rank): from
     the summaries, no lookup of every artist's name.
     """
-    found = summaries.covering(conn, scope)
+    found = rollups.covering(conn, scope)
     if found is None:
         return per_artist(per_track_of(conn, scope).subquery("per_track"))
-    later = per_artist(per_track(summaries.recent(scope, found)).subquery("later_track")).subquery("later")
-    merged_rows = summaries.merged(artist_totals, "artist_id", ARTIST_SUMS, later, scope)
+    later = per_artist(per_track(rollups.recent(scope, found)).subquery("later_track")).subquery("later")
+    merged_rows = rollups.merged(artist_totals, "artist_id", ARTIST_SUMS, later, scope)
     if not names:
         return merged_rows
     merged = merged_rows.subquery("merged")
@@ -134,13 +134,13 @@ def per_artist_of(conn: Connection, scope: Scope, *, names: bool = True) -> Sele
 def per_album_of(conn: Connection, scope: Scope) -> Select[Any]:
     """`per_album` of the scope's per-track sums, from `album_totals` when the summaries cover the
     scope; then without the NULL album (tracks not resolved yet), which no report shows or counts."""
-    found = summaries.covering(conn, scope)
+    found = rollups.covering(conn, scope)
     if found is None:
         return per_album(per_track_of(conn, scope).subquery("per_track"))
-    rows = per_album(per_track(summaries.recent(scope, found)).subquery("later_track")).subquery("rows")
+    rows = per_album(per_track(rollups.recent(scope, found)).subquery("later_track")).subquery("rows")
     # Tracks not resolved yet sum up under a NULL album: nothing any report shows or counts.
     later = select(rows).where(rows.c.album_id.is_not(None)).subquery("later")
-    return summaries.merged(album_totals, "album_id", ALBUM_SUMS, later, scope)
+    return rollups.merged(album_totals, "album_id", ALBUM_SUMS, later, scope)
 
 
 def top_artists_from(

@@ -20,7 +20,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from brapped.insights import kept
+from brapped.insights import report_cache
 from brapped.insights.period import Period, date_to_day, day_to_date, int_literal
 from brapped.insights.scope import (
     PLAY_ORDER,
@@ -36,7 +36,6 @@ from brapped.insights.scope import (
     period_plays,
     ratio,
 )
-from brapped.insights.summary import Cell, day_hour_grid, new_artists, spoken_word, totals
 from brapped.insights.top import (
     per_album,
     per_artist,
@@ -46,6 +45,7 @@ from brapped.insights.top import (
     top_tracks,
     track_credits,
 )
+from brapped.insights.totals import Cell, day_hour_grid, new_artists, spoken_word, totals
 from brapped.store.tables import albums, artists, track_artists, tracks
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -73,13 +73,13 @@ def wrapped(
     previous_period = period.previous()
     previous_scope = Scope.of(previous_period, user_id, stream_threshold_ms)
     # The previous period is usually closed (last year, for this year's Wrapped): its totals are
-    # then kept in the database once computed (brapped.insights.kept).
-    previous_key = kept.key(
+    # then kept in the database once computed (brapped.insights.report_cache).
+    previous_key = report_cache.key(
         "totals", previous_period, user_id=user_id, stream_threshold_ms=stream_threshold_ms
     )
     previous_totals = alongside(
         conn,
-        lambda other: kept.through(
+        lambda other: report_cache.through(
             other, previous_key, previous_period, lambda: _totals(other, previous_scope)
         ),
     )
@@ -138,15 +138,18 @@ def kept_wrapped(
     limit: int = 100,
 ) -> dict[str, Any]:
     """`wrapped`, read back from the database when its period is closed and it was computed
-    before (brapped.insights.kept); computed, and kept when the period is closed, otherwise."""
+    before (brapped.insights.report_cache); computed, and kept when the period is closed, otherwise."""
     settings: dict[str, Any] = {
         "user_id": user_id,
         "stream_threshold_ms": stream_threshold_ms,
         "session_gap_minutes": session_gap_minutes,
         "limit": limit,
     }
-    return kept.through(
-        conn, kept.key("wrapped", period, **settings), period, lambda: wrapped(conn, period, **settings)
+    return report_cache.through(
+        conn,
+        report_cache.key("wrapped", period, **settings),
+        period,
+        lambda: wrapped(conn, period, **settings),
     )
 
 

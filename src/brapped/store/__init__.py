@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from brapped.store import tables
 from brapped.store.engine import StoreError, make_engine, mask_url, parse_url
-from brapped.store.migrate import current_revision, head_revision, upgrade
+from brapped.store.schema import current_revision, head_revision, upgrade
 
 __all__ = ["Store", "StoreError", "StoreInfo", "mask_url", "open_store", "tables"]
 

@@ -19,10 +19,10 @@ from sqlalchemy import Connection, and_, bindparam, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from brapped import identity
-from brapped.import_workers import COPY_UNSAFE as _COPY_UNSAFE
-from brapped.import_workers import PLAY_FIELDS, copy_text, insert_rows
 from brapped.imports.formats import EpisodeRow, MusicColumns, MusicRow, dimension_fields, dimension_key
 from brapped.imports.merge import Stored
+from brapped.imports.worker import COPY_UNSAFE as _COPY_UNSAFE
+from brapped.imports.worker import PLAY_FIELDS, copy_text, insert_rows
 from brapped.store.tables import (
     artists,
     episode_plays,
@@ -245,7 +245,7 @@ def stage_dimensions(
     return [*keys, *fields]
 
 
-# The schema a worker's staging image (`brapped.import_workers.sqlite_image`) is attached as: a
+# The schema a worker's staging image (`brapped.imports.worker.sqlite_image`) is attached as: a
 # database in memory, replaced by each file's image (SQLite cannot detach it inside the import's
 # transaction, nor attach more than ten).
 IMAGE = "import_image"

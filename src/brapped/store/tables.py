@@ -262,7 +262,7 @@ search_names = Table(
 
 # Derived: sums of the plays before `summary_state.cutoff`, so that reports over all of a long
 # history (the all-time overview, top lists, artist pages) read tens of thousands of rows instead
-# of every play. Rebuilt by brapped.insights.summaries; triggers on `plays` (revision 0007) mark
+# of every play. Rebuilt by brapped.insights.rollups; triggers on `plays` (revision 0007) mark
 # them stale when a play before the cutoff is added, changed or removed, and readers then fall back
 # to `plays`. Not copied or exported (not in TABLES_IN_ORDER): a new database rebuilds them.
 summary_state = Table(
@@ -330,7 +330,7 @@ hour_totals = Table(
     sqlite_with_rowid=False,  # stored in key order: a range of days is read without lookups
 )
 
-# Derived: whole results of reports over closed periods (brapped.insights.kept), each valid while
+# Derived: whole results of reports over closed periods (brapped.insights.report_cache), each valid while
 # `report_state.generation` is the one it was computed under. Triggers (revision 0008) and every
 # summaries rebuild move the generation on. Not copied or exported.
 report_state = Table(

@@ -24,9 +24,9 @@ from brapped.clock import Clock, SystemClock
 from brapped.config import Settings
 from brapped.errors import BrappedError
 from brapped.insights.period import Period
+from brapped.insights.rollups import try_refresh
 from brapped.insights.search import NotFound, refresh_search_names
-from brapped.insights.summaries import try_refresh
-from brapped.insights.summary import first_play_at
+from brapped.insights.totals import first_play_at
 from brapped.store import Store
 from brapped.web.cache import ResultCache, Warmer, data_version
 from brapped.web.encoding import DataResponse, jsonable
@@ -70,7 +70,7 @@ class Dashboard:
         # rather than in the first search someone types.
         with self.store.begin() as conn:
             refresh_search_names(conn)
-        # The sums long-period reports read (brapped.insights.summaries): rebuilt here when an
+        # The sums long-period reports read (brapped.insights.rollups): rebuilt here when an
         # import, enrich or settings change made them stale, before the pages that read them.
         try_refresh(self.store, self.timezone, threshold, self.clock.now())
         with self.store.connect() as conn:
@@ -79,7 +79,7 @@ class Dashboard:
                 period = reports.period_of(conn, pick(key, today), self.timezone)
                 self.report(conn, reports.overview, period, threshold)
             # Every year the Wrapped page offers that has plays: past years are kept in the database
-            # once computed (brapped.insights.kept), so after the first warm-up they cost a read.
+            # once computed (brapped.insights.report_cache), so after the first warm-up they cost a read.
             first = first_play_at(conn, None)
             first_year = first.astimezone(ZoneInfo(self.timezone)).year if first else today.year
             for year in range(today.year, max(first_year, today.year - WRAPPED_YEARS + 1) - 1, -1):

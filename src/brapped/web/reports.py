@@ -14,11 +14,10 @@ from sqlalchemy import Connection, select
 from brapped.insights.daily import day_report
 from brapped.insights.overview import overview as insights_overview
 from brapped.insights.period import Period, date_to_day, day_to_date
+from brapped.insights.rollups import per_track_of
 from brapped.insights.scope import Scope, minutes
 from brapped.insights.search import NotFound, fold, search
 from brapped.insights.stories import artist_story, track_story
-from brapped.insights.summaries import per_track_of
-from brapped.insights.summary import first_play_at
 from brapped.insights.top import (
     By,
     Kind,
@@ -27,6 +26,7 @@ from brapped.insights.top import (
     track_query,
     track_rows,
 )
+from brapped.insights.totals import first_play_at
 from brapped.insights.wrapped import kept_wrapped
 from brapped.store.tables import albums, artists, tracks
 from brapped.web.picker import Picked

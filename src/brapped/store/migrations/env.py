@@ -1,4 +1,4 @@
-"""Alembic environment: brapped hands it an open connection (see brapped.store.migrate)."""
+"""Alembic environment: brapped hands it an open connection (see brapped.store.schema)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """summaries: per-track and per-local-hour sums of older plays, and the triggers that keep them honest
 
 `track_totals` and `hour_totals` hold the sums of every play that ended before
-`summary_state.cutoff` (brapped.insights.summaries builds them). Reports over all of a long history
+`summary_state.cutoff` (brapped.insights.rollups builds them). Reports over all of a long history
 read them plus the few plays after the cutoff. A trigger on `plays` marks them stale as soon as a
 play before the cutoff is inserted, changed or deleted, whichever code path does it; readers then
 ignore them until they are rebuilt. Plays after the cutoff (what sync adds) fire nothing costly.

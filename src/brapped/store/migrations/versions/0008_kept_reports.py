@@ -2,7 +2,7 @@
 
 A Wrapped of a past year is a second of SQL on a long history, yet its answer never changes unless
 old plays, or the names, credits, albums, release dates, genres or episodes it shows, change.
-`kept_reports` holds such results (brapped.insights.kept); each records the `report_state.generation`
+`kept_reports` holds such results (brapped.insights.report_cache); each records the `report_state.generation`
 it was computed under. The generation goes up with every summaries rebuild (which follows any
 change to plays before the cutoff: revision 0007's triggers mark the summaries stale first) and,
 through the triggers below, with every change to the catalogue a report shows. A kept result whose
@@ -57,7 +57,7 @@ def upgrade() -> None:
         sa.Column("payload", sa.Text(), nullable=False, comment="the result, as JSON"),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_kept_reports")),
     )
-    # The most played tracks of an account in order (brapped.insights.summaries.most_played_tracks):
+    # The most played tracks of an account in order (brapped.insights.rollups.most_played_tracks):
     # a search of a letter or two walks it instead of summing every track.
     op.create_index("ix_track_totals_user_id_plays", "track_totals", ["user_id", "plays"], unique=False)
     # The triggers below (and 0007's on artist names) ask whether an artist or album is summed.

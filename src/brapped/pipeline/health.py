@@ -1,0 +1,105 @@
+"""How healthy the collection is: last sync, gaps, rate-limit wait, token expiry, enrichment backlog.
+
+One source for `brapped status` and the dashboard's Data health page. Facts about the collection
+itself, never listening numbers (those come from `brapped.insights`) and never a secret.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from brapped.insights import rollups
+from brapped.pipeline.sync import backlog, resolve_progress, resume_after
+from brapped.spotify import AuthRequired, TokenStore
+from brapped.store.runs import last_run
+from brapped.store.tables import gaps, plays
+
+# Spotify refresh tokens die six months after consent; warn this long before.
+TOKEN_WARNING_DAYS = 14
+
+
+def token_status(token_file: Path, now: datetime, env_refresh_token: bool) -> dict[str, Any]:
+    """When the Spotify authorisation expires; never the token itself.
+
+    `warning` is set when the authorisation is unusable, expired or in its last 14 days.
+    """
+    status: dict[str, Any] = {
+        "present": False,
+        "source": None,
+        "user_id": None,
+        "issued_at": None,
+        "issued_at_known": None,
+        "expires_at": None,
+        "expires_in_days": None,
+        "warning": None,
+    }
+    try:
+        saved = TokenStore(token_file).load()
+    except AuthRequired as exc:
+        status["warning"] = str(exc)
+        return status
+    if saved is None:
+        if env_refresh_token:
+            status.update(present=True, source="environment")
+        return status
+    expires = saved.refresh_expires_at
+    days = (expires - now).total_seconds() / 86400
+    status.update(
+        present=True,
+        source="auth" if saved.issued_at_known else "environment",
+        user_id=saved.user_id,
+        issued_at=saved.issued_at,
+        issued_at_known=saved.issued_at_known,
+        expires_at=expires,
+        expires_in_days=int(days) if days >= 0 else int(days) - 1,
+    )
+    if days < 0:
+        status["warning"] = "the Spotify authorisation has expired: run `brapped auth`"
+    elif days < TOKEN_WARNING_DAYS:
+        status["warning"] = f"the Spotify authorisation expires in {int(days)} days: run `brapped auth`"
+    return status
+
+
+def collection_status(
+    conn: Connection, token_file: Path, now: datetime, *, env_refresh_token: bool = False
+) -> dict[str, Any]:
+    """The health report as data, datetimes as aware datetimes (what `status --format json` prints)."""
+    ok = last_run(conn, "sync", "ok")
+    latest = last_run(conn, "sync")
+    per_account = conn.execute(
+        select(plays.c.user_id, func.count(), func.max(plays.c.played_at))
+        .group_by(plays.c.user_id)
+        .order_by(plays.c.user_id)
+    ).all()
+    all_gaps = conn.execute(
+        select(gaps.c.user_id, gaps.c.gap_from, gaps.c.gap_to, gaps.c.filled_at).order_by(gaps.c.gap_from)
+    ).all()
+    waiting = resume_after(conn)
+    resolved, total = resolve_progress(conn)
+    last_sync = None
+    if ok is not None:
+        at = ok["finished_at"] or ok["started_at"]
+        last_sync = {"at": at, "age_seconds": int((now - at).total_seconds()), "run_id": ok["id"]}
+    return {
+        "now": now,
+        "last_sync": last_sync,
+        "last_run": {"at": latest["started_at"], "outcome": latest["outcome"], "message": latest["message"]}
+        if latest
+        else None,
+        "accounts": [
+            {"user_id": user, "plays": int(count), "newest_play": newest}
+            for user, count, newest in per_account
+        ],
+        "gaps": [
+            {"user_id": user, "from": a, "to": b, "filled": filled is not None}
+            for user, a, b, filled in all_gaps
+        ],
+        "resume_after": waiting if waiting is not None and waiting > now else None,
+        "token": token_status(token_file, now, env_refresh_token),
+        "enrichment": {**backlog(conn), "tracks_resolved": resolved, "tracks_total": total},
+        "summaries": rollups.describe(conn),
+    }

@@ -1,0 +1,511 @@
+"""The bulk load of a big import: one transaction, a savepoint per file, plays' secondary indexes
+(and on PostgreSQL its foreign key) dropped and rebuilt at the end. The same plays as file by file,
+each file still all or nothing, and a failure at the end keeps nothing, indexes included."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bench.generate import generate_exports
+from sqlalchemy import Index, insert, inspect, select
+from sqlalchemy.exc import OperationalError
+
+from brapped.clock import SystemClock
+from brapped.pipeline import importing
+from brapped.pipeline.importing import import_paths
+from brapped.store import Store, open_store
+from brapped.store.tables import (
+    album_artists,
+    albums,
+    artists,
+    episode_plays,
+    episodes,
+    imported_files,
+    plays,
+    track_artists,
+    tracks,
+)
+
+PLAY_COLUMNS = [c for c in plays.c if c.name != "id"]
+
+
+def _export(tmp_path: Path) -> list[Path]:
+    folder = tmp_path / "export"
+    generate_exports(folder, plays=2500, seed=4, max_bytes=200_000)
+    files = sorted(folder.glob("*.json"))
+    assert len(files) >= 5
+    return files
+
+
+def _plays(store: Store) -> list[tuple[Any, ...]]:
+    with store.connect() as conn:
+        rows = conn.execute(select(*PLAY_COLUMNS).order_by(plays.c.played_at, plays.c.track_id)).all()
+    return [tuple(row) for row in rows]
+
+
+def _dimensions(store: Store) -> list[list[tuple[Any, ...]]]:
+    found = []
+    with store.connect() as conn:
+        for table in (artists, albums, album_artists, tracks, track_artists, episodes):
+            rows = conn.execute(select(table).order_by(*table.primary_key.columns)).all()
+            found.append([tuple(row) for row in rows])
+    return found
+
+
+def _schema(store: Store) -> tuple[list[str], list[str]]:
+    found = inspect(store.engine)
+    indexes = sorted(str(i["name"]) for i in found.get_indexes("plays"))
+    # On PostgreSQL a bulk load drops the foreign keys of these tables and adds them back.
+    keyed = ("plays", "tracks", "track_artists", "album_artists")
+    keys = sorted(str(k["name"]) for table in keyed for k in found.get_foreign_keys(table))
+    return indexes, keys
+
+
+@pytest.fixture
+def bulk(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Every import takes the bulk way; the list records each time it did."""
+    monkeypatch.setattr(importing, "BULK_MIN_PLAYS", 1)
+    taken: list[bool] = []
+    original = importing._bulk_load
+
+    def recording(store: Store, user: str) -> Any:
+        taken.append(True)
+        return original(store, user)
+
+    monkeypatch.setattr(importing, "_bulk_load", recording)
+    return taken
+
+
+@pytest.mark.parametrize("kept", [50_000, 5])  # dimension fields remembered across files
+def test_bulk_load_stores_what_file_by_file_does(
+    store: Store, tmp_path: Path, bulk: list[bool], monkeypatch: pytest.MonkeyPatch, kept: int
+) -> None:
+    monkeypatch.setattr(importing, "_DIMENSIONS_KEPT", kept)
+    files = _export(tmp_path)
+    schema = _schema(store)
+    result = import_paths(store, [files[0].parent], SystemClock(), user_id="u")
+    assert bulk == [True]
+    assert result.ok and len(result.imported) == len(files)
+    assert _schema(store) == schema  # indexes and keys rebuilt, names unchanged
+
+    reference = open_store(f"sqlite:///{tmp_path / 'reference.db'}")
+    importing.BULK_MIN_PLAYS = 10**12  # restored by monkeypatch
+    expected = import_paths(reference, [files[0].parent], SystemClock(), user_id="u")
+    assert expected.totals() == result.totals()
+    ours, theirs = _plays(store), _plays(reference)
+    assert len(ours) == expected.totals()["new"] - _count(reference, episode_plays)
+    assert ours == theirs
+    assert _dimensions(store) == _dimensions(reference)
+    reference.close()
+
+    # A re-import (as much stored as read, everything known) goes file by file.
+    again = import_paths(store, [files[0].parent], SystemClock(), user_id="u")
+    assert again.totals()["new"] == 0 and again.totals()["known"] == result.totals()["new"]
+    assert bulk == [True]
+
+
+def _count(store: Store, table: Any) -> int:
+    with store.connect() as conn:
+        return len(conn.execute(select(table.c.id)).all())
+
+
+# The first file's failure also takes the staging tables it made with it (PostgreSQL keeps them
+# from file to file in a bulk load): the next file makes them again.
+@pytest.mark.parametrize("failing", [0, 2])
+def test_bulk_load_a_file_failing_in_the_database_rolls_back_alone(
+    store: Store, tmp_path: Path, bulk: list[bool], monkeypatch: pytest.MonkeyPatch, failing: int
+) -> None:
+    files = _export(tmp_path)
+    victim = files[failing].name
+    original = importing._record_file
+
+    def failing(conn: Any, parsed: Any, *args: Any) -> None:
+        original(conn, parsed, *args)
+        if parsed.name.endswith(victim):
+            raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(importing, "_record_file", failing)
+    result = import_paths(store, [files[0].parent], SystemClock(), user_id="u")
+    assert bulk == [True]
+    assert [Path(f.name).name for f in result.failed] == [victim]
+    assert result.failed[0].message is not None and "disk I/O error" in result.failed[0].message
+    with store.connect() as conn:
+        recorded = {Path(n).name for n in conn.execute(select(imported_files.c.name)).scalars()}
+        stored = conn.execute(select(plays.c.played_at)).all()
+    assert recorded == {f.name for f in files} - {victim}
+    assert len(stored) == sum(f.new for f in result.imported) - _count(store, episode_plays)
+
+
+def test_bulk_load_failing_at_the_end_keeps_nothing(
+    store: Store, tmp_path: Path, bulk: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _export(tmp_path)
+    schema = _schema(store)
+
+    def failing(self: Index, bind: Any, checkfirst: bool = False) -> None:
+        raise OperationalError("CREATE INDEX", {}, Exception("database or disk is full"))
+
+    monkeypatch.setattr(Index, "create", failing)
+    result = import_paths(store, [files[0].parent], SystemClock(), user_id="u")
+    assert bulk == [True]
+    assert not result.ok and not result.imported
+    assert len(result.failed) == len(files)
+    assert all("database or disk is full" in (f.message or "") for f in result.failed)
+    assert result.totals()["new"] == 0
+    monkeypatch.undo()
+    assert _schema(store) == schema
+    assert _count(store, plays) == _count(store, episode_plays) == _count(store, imported_files) == 0
+    assert _count(store, tracks) == 0
+
+
+@pytest.fixture
+def paths_taken(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How many files' new music plays went in by COPY and how many through staging."""
+    from brapped.store import bulk as bulk_module
+
+    taken = {"copy": 0, "staged": 0}
+    # Every COPY of plays goes through copy_music_text (from rows, or a worker's text).
+    copy, insert_staged = bulk_module.copy_music_text, bulk_module.insert_music_plays
+
+    def copying(*args: Any) -> int:
+        taken["copy"] += 1
+        return copy(*args)
+
+    def staging(*args: Any, **kwargs: Any) -> int:
+        taken["staged"] += 1
+        return insert_staged(*args, **kwargs)
+
+    monkeypatch.setattr(bulk_module, "copy_music_text", copying)
+    monkeypatch.setattr(bulk_module, "insert_music_plays", staging)
+    return taken
+
+
+def test_bulk_load_of_overlapping_files_stores_what_file_by_file_does(
+    store: Store, tmp_path: Path, bulk: list[bool], paths_taken: dict[str, int]
+) -> None:
+    files = _export(tmp_path)
+    first, second = (json.loads(path.read_bytes()) for path in (files[1], files[3]))
+    # Spotify's files can overlap: one that repeats the end of a file and the start of another,
+    # with a few plays of its own a second after plays stored already (new, next to stored ones).
+    shifted = [dict(r, ts=_later(r["ts"], seconds=1)) for r in first[-40:-30]]
+    overlap = first[len(first) // 2 :] + shifted + second[: len(second) // 2]
+    # Read after the file it repeats the end of and before the one it repeats the start of.
+    assert files[1].name.endswith("_1.json") and files[3].name.endswith("_2.json")
+    overlap_file = files[0].parent / files[1].name.replace(".json", "b.json")
+    overlap_file.write_text(json.dumps(overlap))
+
+    result = import_paths(store, [files[0].parent], SystemClock(), user_id="u")
+    taken = dict(paths_taken)
+    assert bulk == [True]
+    assert result.ok and len(result.imported) == len(files) + 1
+    repeated = len(first) - len(first) // 2 + len(second) // 2
+    assert result.totals()["known"] == repeated
+
+    reference = open_store(f"sqlite:///{tmp_path / 'reference.db'}")
+    importing.BULK_MIN_PLAYS = 10**12  # restored by monkeypatch
+    expected = import_paths(reference, [files[0].parent], SystemClock(), user_id="u")
+    assert expected.totals() == result.totals()
+    assert [(f.name, f.new, f.known) for f in expected.files] == [
+        (f.name, f.new, f.known) for f in result.files
+    ]
+    assert _plays(store) == _plays(reference)
+    assert _dimensions(store) == _dimensions(reference)
+    reference.close()
+    if store.dialect == "postgresql":
+        # Every file's new plays by COPY, the overlapping one's next to stored plays included.
+        assert [Path(f.name).name for f in result.files if f.known] == [overlap_file.name, files[3].name]
+        assert taken == {"copy": len(files) + 1, "staged": 0}
+    else:
+        # From the worker's staging image, but the first file's (read here, before the bulk load).
+        assert taken == {"copy": 0, "staged": len(files) + 1}
+
+    again = import_paths(store, [files[0].parent], SystemClock(), user_id="u")
+    assert again.totals()["new"] == 0 and again.totals()["known"] == result.totals()["new"] + repeated
+
+
+def _later(ts: str, seconds: int) -> str:
+    moved = datetime.fromisoformat(ts.replace("Z", "+00:00")) + timedelta(seconds=seconds)
+    return moved.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize("bulk_load", [True, False])
+def test_a_new_play_on_the_key_of_a_stored_play_is_skipped_in_a_bulk_load_too(
+    store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    paths_taken: dict[str, int],
+    bulk_load: bool,
+) -> None:
+    if bulk_load:
+        monkeypatch.setattr(importing, "BULK_MIN_PLAYS", 1)
+    track = "0000000000000000000001"
+    with store.begin() as conn:
+        conn.execute(insert(tracks).values(id=track, name="Song", is_resolved=True))
+        # A synced play ending at 10:00:00.000 exactly.
+        conn.execute(
+            insert(plays).values(
+                user_id="u",
+                played_at=datetime(2025, 5, 1, 10, 0, tzinfo=UTC),
+                track_id=track,
+                source="api",
+                ms_played=200_000,
+                ms_played_source="estimate",
+            )
+        )
+    record = {
+        "ts": "2025-05-01T10:00:00Z",
+        "platform": "ios",
+        "ms_played": 5_000,
+        "conn_country": "DE",
+        "master_metadata_track_name": "Song",
+        "master_metadata_album_artist_name": "Band",
+        "master_metadata_album_album_name": "Album",
+        "spotify_track_uri": f"spotify:track:{track}",
+        "reason_start": "clickrow",
+        "reason_end": "fwdbtn",
+        "shuffle": False,
+        "skipped": True,
+        "offline": False,
+        "offline_timestamp": 1746093595,
+        "incognito_mode": False,
+    }
+    # A 5 s skip ending on the synced play's very instant, and a long play 2 s later: the long one
+    # is the synced play (a skip ranks after it), so the skip is decided new on a stored key, which
+    # only the unique key can skip. Later plays of other tracks keep the file big enough to matter.
+    records = [
+        record,
+        dict(record, ts="2025-05-01T10:00:02Z", ms_played=180_000, skipped=False, reason_end="trackdone"),
+    ] + [
+        dict(
+            record,
+            ts=f"2025-05-01T{11 + i // 60}:{i % 60:02d}:00Z",
+            spotify_track_uri=f"spotify:track:{i:022d}",
+        )
+        for i in range(2, 40)
+    ]
+    path = tmp_path / "Streaming_History_Audio_2025.json"
+    path.write_text(json.dumps(records))
+    result = import_paths(store, [path], SystemClock(), user_id="u")
+    assert result.ok
+    assert (result.totals()["new"], result.totals()["merged"], result.totals()["known"]) == (38, 1, 1)
+    with store.connect() as conn:
+        ours = conn.execute(
+            select(plays.c.played_at, plays.c.source, plays.c.ms_played).where(plays.c.track_id == track)
+        ).all()
+    assert [(row.source, row.ms_played) for row in ours] == [("both", 180_000)]
+    assert _count(store, plays) == 39
+    # The file stayed on the staged way (its ON CONFLICT) although it was a bulk load.
+    assert paths_taken == {"copy": 0, "staged": 1}
+
+
+def test_bulk_copy_keeps_text_that_copy_must_escape(
+    store: Store, tmp_path: Path, bulk: list[bool], paths_taken: dict[str, int]
+) -> None:
+    # Files cannot hold control characters (the reader refuses them), but a backslash is COPY's
+    # escape and \N its null; the user id (--user) may hold anything.
+    odd = "back\\slash, \\N, \\t, \\\\ end\\"
+    records = [
+        {
+            "ts": f"2025-05-01T10:{m:02d}:00Z",
+            "platform": odd,
+            "ms_played": 60_000 + m,
+            "conn_country": "DE",
+            "ip_addr": "192.0.2.1",
+            "user_agent_decrypted": odd,
+            "master_metadata_track_name": odd,
+            "master_metadata_album_artist_name": odd,
+            "master_metadata_album_album_name": odd,
+            "spotify_track_uri": f"spotify:track:{m:022d}",
+            "reason_start": "clickrow",
+            "reason_end": "trackdone",
+            "shuffle": None,
+            "skipped": m % 2 == 0,
+            "offline": True,
+            # Seconds, none, or out of range (stored as unknown).
+            "offline_timestamp": [1746093000 + m, None, 0][m % 3],
+            "incognito_mode": False,
+        }
+        for m in range(30)
+    ]
+    path = tmp_path / "Streaming_History_Audio_2025.json"
+    path.write_text(json.dumps(records))
+    result = import_paths(store, [path], SystemClock(), user_id="tab\tuser", keep_personal=True)
+    assert [f.message for f in result.files] == [None]
+    assert bulk == [True] and result.ok and result.totals()["new"] == 30
+    assert paths_taken["copy"] == (1 if store.dialect == "postgresql" else 0)
+    with store.connect() as conn:
+        rows = conn.execute(
+            select(
+                plays.c.user_id, plays.c.platform, plays.c.user_agent, plays.c.offline_at, plays.c.skipped
+            ).order_by(plays.c.played_at)
+        ).all()
+        names = set(conn.execute(select(tracks.c.name)).scalars())
+    assert names == {odd}
+    assert [tuple(row) for row in rows] == [
+        (
+            "tab\tuser",
+            odd,
+            odd,
+            [datetime.fromtimestamp(1746093000 + m, UTC), None, None][m % 3],
+            m % 2 == 0,
+        )
+        for m in range(30)
+    ]
+
+
+def test_copy_instants_match_datetime() -> None:
+    from brapped.imports.worker import copy_instants as _copy_instants
+
+    values = [0, 1, 999, 1000, 86_399_999, 86_400_000, 1_746_093_000_123, 4_102_444_799_999, -1, None]
+    expected = [
+        "\\N" if v is None else datetime.fromtimestamp(v / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        for v in values
+    ]
+    assert _copy_instants(values) == expected
+    assert _copy_instants([5, 6]) == ["1970-01-01 00:00:00.005", "1970-01-01 00:00:00.006"]
+
+
+def test_bulk_load_recomputes_the_estimates_of_api_plays_after_a_file(
+    store: Store, tmp_path: Path, bulk: list[bool]
+) -> None:
+    with store.begin() as conn:
+        conn.execute(
+            insert(tracks).values(id="apitrack", name="Other", duration_ms=400_000, is_resolved=True)
+        )
+        conn.execute(
+            insert(plays).values(
+                user_id="u",
+                played_at=datetime(2025, 5, 1, 10, 3, tzinfo=UTC),
+                track_id="apitrack",
+                source="api",
+                ms_played=400_000,
+                ms_played_source="estimate",
+            )
+        )
+    record = {
+        "ts": "2025-05-01T10:00:00Z",
+        "ms_played": 100_000,
+        "master_metadata_track_name": "Song",
+        "master_metadata_album_artist_name": "Band",
+        "master_metadata_album_album_name": "Album",
+        "spotify_track_uri": "spotify:track:0000000000000000000001",
+    }
+    # A later file whose plays all end after the API play: nothing to re-estimate there.
+    late = dict(record, ts="2025-05-02T10:00:00Z", spotify_track_uri="spotify:track:0000000000000000000002")
+    folder = tmp_path / "export"  # not tmp_path, which holds the database and its journal files
+    folder.mkdir()
+    paths = [folder / "Streaming_History_Audio_2025_0.json", folder / "Streaming_History_Audio_2025_1.json"]
+    paths[0].write_text(json.dumps([record]))
+    paths[1].write_text(json.dumps([late]))
+    result = import_paths(store, [folder], SystemClock(), user_id="u")
+    assert bulk == [True] and result.ok and result.totals()["new"] == 2
+    with store.connect() as conn:
+        estimate = conn.execute(select(plays.c.ms_played).where(plays.c.track_id == "apitrack")).scalar()
+    # The export play ended at 10:00:00, three minutes before: the API play lasted at most that.
+    assert estimate == 180_000
+
+
+def test_bulk_load_a_file_whose_copy_fails_rolls_back_alone(
+    store: Store, tmp_path: Path, bulk: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _export(tmp_path)[:3]
+    # The same file twice, once told (wrongly) that nothing is stored in its period: its COPY
+    # (PostgreSQL) or its staged insert without ON CONFLICT (SQLite) meets the unique key.
+    again = tmp_path / "again" / files[0].name.replace("_0.", "_0b.")
+    again.parent.mkdir()
+    again.write_bytes(files[0].read_bytes())
+    decide = importing._decide_music
+
+    def blind(conn: Any, user: str, rows: Any) -> Any:
+        decisions, clash = decide(conn, user, rows)
+        return (None, False) if decisions is not None and len(rows) > 100 else (decisions, clash)
+
+    monkeypatch.setattr(importing, "_decide_music", blind)
+    # In the middle: the files after it still load, in the same transaction.
+    result = import_paths(store, [files[0], again, *files[1:]], SystemClock(), user_id="u")
+    assert bulk == [True]
+    assert [f.name for f in result.imported] == [str(f) for f in files]
+    assert [f.name for f in result.failed] == [str(again)]
+    message = result.failed[0].message or ""
+    assert ("duplicate key" if store.dialect == "postgresql" else "UNIQUE constraint failed") in message
+    # The failed file left nothing: every stored play is one the others report as new.
+    assert _count(store, plays) == sum(f.new for f in result.imported) - _count(store, episode_plays)
+
+
+def _summary_triggers(store: Store) -> list[tuple[str, str]]:
+    """(table, trigger) of the triggers guarding the report summaries, and whether enabled."""
+    with store.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            rows = conn.exec_driver_sql(
+                "SELECT c.relname, t.tgname || ':' || t.tgenabled::text FROM pg_trigger t "
+                "JOIN pg_class c ON c.oid = t.tgrelid WHERE t.tgname LIKE 'summaries%%' ORDER BY 1, 2"
+            ).all()
+        else:
+            rows = conn.exec_driver_sql(
+                "SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'summaries%' "
+                "ORDER BY 1, 2"
+            ).all()
+    return [(str(table), str(name)) for table, name in rows]
+
+
+def test_bulk_load_marks_the_summaries_stale_and_puts_their_triggers_back(
+    store: Store, tmp_path: Path, bulk: list[bool]
+) -> None:
+    from brapped.insights import rollups
+
+    files = _export(tmp_path)
+    triggers = _summary_triggers(store)
+    assert len(triggers) >= 8
+    import_paths(store, [files[-1]], SystemClock(), user_id="u")  # the newest plays first
+    rollups.refresh_store(store, "Europe/Berlin", 30_000, datetime.now(UTC))
+    with store.connect() as conn:
+        built = rollups.state(conn)
+        assert built is not None and not built.stale
+
+    result = import_paths(store, files[:-1], SystemClock(), user_id="u")  # older plays, in bulk
+    assert bulk == [True, True] and result.ok
+    assert _summary_triggers(store) == triggers  # back, and enabled again
+    with store.connect() as conn:
+        found = rollups.state(conn)
+        assert found is not None and found.stale  # the old plays it added are in no sum
+    # And they work again: a rebuild, then one more old play, stale again.
+    rollups.refresh_store(store, "Europe/Berlin", 30_000, datetime.now(UTC))
+    with store.begin() as conn:
+        first = conn.execute(select(plays).order_by(plays.c.played_at).limit(1)).one()._mapping
+        row = {k: v for k, v in first.items() if k != "id"}
+        conn.execute(insert(plays).values({**row, "played_at": row["played_at"] - timedelta(days=1)}))
+    with store.connect() as conn:
+        again = rollups.state(conn)
+        assert again is not None and again.stale
+
+
+def test_sqlite_bulk_load_keeps_only_the_end_time_index_of_plays_current(
+    tmp_path: Path, bulk: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'brapped.db'}")
+    files = _export(tmp_path)
+    during: list[set[str]] = []
+    load_staged = importing._load_staged
+
+    def loading(store: Store, staged: Any, *args: Any) -> Any:
+        conn = args[-1].conn  # the bulk load's own connection, inside its transaction
+        during.append(set(conn.exec_driver_sql("SELECT name FROM pragma_index_list('plays')").scalars()))
+        return load_staged(store, staged, *args)
+
+    monkeypatch.setattr(importing, "_load_staged", loading)
+    before = _schema(store)
+    result = import_paths(store, [files[0].parent], SystemClock(), user_id="u")
+    assert bulk == [True] and result.ok and during
+    # The unique key's own index, and the end-time index (files come in time order): no other.
+    assert all(names == {"ix_plays_played_at", "sqlite_autoindex_plays_1"} for names in during)
+    assert _schema(store) == before
+    with store.connect() as conn:
+        checked = conn.exec_driver_sql("PRAGMA integrity_check").scalar()
+        by_index = conn.exec_driver_sql("SELECT count(*) FROM plays INDEXED BY ix_plays_played_at").scalar()
+        total = conn.exec_driver_sql("SELECT count(*) FROM plays NOT INDEXED").scalar()
+    assert checked == "ok" and by_index == total > 0
+    store.close()

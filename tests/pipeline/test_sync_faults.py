@@ -1,0 +1,185 @@
+"""Every injected fault leaves the database consistent, with the right error and exit code."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from brapped.emulator import Emulator, Fault
+from brapped.pipeline.sync import NotYet, sync
+from brapped.spotify import AuthExpired, AuthRequired, RateLimited, SpotifyClient, SpotifyError
+from brapped.store import Store
+from brapped.store.runs import last_run
+from brapped.store.tables import gaps, plays, runs
+from tests.spotify import harness
+from tests.spotify.harness import advance_to_new_plays, stored, truth
+
+# Fixtures shared by the Spotify tests.
+emu = harness.emu
+settings = harness.settings
+spotify = harness.spotify
+
+RP = "/v1/me/player/recently-played"
+
+
+def _plays(store: Store) -> int:
+    with store.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(plays)).scalar_one())
+
+
+def _no_running_runs(store: Store) -> None:
+    with store.connect() as conn:
+        assert conn.execute(select(func.count()).where(runs.c.outcome == "running")).scalar() == 0
+
+
+@pytest.mark.parametrize(
+    ("spec", "extra_calls"),
+    [
+        (dict(kind="5xx", path=RP, count=2, status=503), 2),
+        (dict(kind="5xx", path=RP, count=1, status=502), 1),
+        (dict(kind="drop", path=RP, count=3), 3),
+        (dict(kind="429", path=RP, count=1, retry_after=7), 1),
+        (dict(kind="401", path=RP, count=1), 1),
+    ],
+    ids=["503x2", "502", "drop x3", "429 short", "401 once"],
+)
+def test_transient_faults_are_ridden_out(
+    store: Store, emu: Emulator, spotify: SpotifyClient, spec: dict[str, Any], extra_calls: int
+) -> None:
+    fault = Fault(**spec)  # a fresh one per database: faults count down as they fire
+    sync(store, spotify)
+    expected = advance_to_new_plays(emu)
+    before = _plays(store)
+    emu.faults.add(fault)
+    emu.counters.reset()
+    started = emu.clock.now()
+    result = sync(store, spotify)
+    assert result.new_plays == expected and _plays(store) == before + expected
+    assert emu.counters["GET " + RP] == 1 + extra_calls
+    waited = (emu.clock.now() - started).total_seconds()
+    if fault.kind == "429":
+        assert waited >= 7  # Retry-After honoured (on the emulated clock)
+    if fault.kind == "401":
+        assert emu.counters["POST /api/token"] == 2  # the expired one, then the forced refresh
+    assert not emu.faults.pending()
+
+
+@pytest.mark.parametrize(
+    ("spec", "error", "exit_code", "words"),
+    [
+        (dict(kind="5xx", path=RP, count=None, status=500), SpotifyError, 69, "HTTP 500"),
+        (dict(kind="drop", path=RP, count=None), SpotifyError, 69, "no answer"),
+        (dict(kind="401", path=RP, count=None), AuthRequired, 77, "brapped auth"),
+        (dict(kind="invalid_grant", count=None), AuthExpired, 77, "brapped auth"),
+    ],
+    ids=["5xx forever", "drop forever", "401 forever", "invalid_grant"],
+)
+def test_lasting_faults_fail_cleanly(
+    store: Store,
+    emu: Emulator,
+    spotify: SpotifyClient,
+    spec: dict[str, Any],
+    error: type[Exception],
+    exit_code: int,
+    words: str,
+) -> None:
+    fault = Fault(**spec)
+    sync(store, spotify)
+    advance_to_new_plays(emu)  # also lets the access token expire, so invalid_grant bites
+    before = stored(store)
+    emu.faults.add(fault)
+    with pytest.raises(error) as caught:
+        sync(store, spotify)
+    assert getattr(caught.value, "exit_code", None) == exit_code
+    assert words in str(caught.value)
+    assert stored(store) == before  # nothing half-written
+    _no_running_runs(store)
+    with store.connect() as conn:
+        run = last_run(conn, "sync")
+    assert run is not None and run["outcome"] == "failed" and words in run["message"]
+    # Once Spotify recovers, the next sync catches up completely.
+    emu.faults.clear()
+    if fault.kind == "invalid_grant":
+        return  # needs a new authorisation: see the auth tests
+    result = sync(store, spotify)
+    assert result.new_plays > 0 and set(stored(store)) >= {
+        (p.played_at, p.id) for p in emu.recently_played_window()
+    }
+
+
+def test_huge_retry_after_stops_at_once_and_resumes_after_the_wait(
+    store: Store, emu: Emulator, spotify: SpotifyClient
+) -> None:
+    sync(store, spotify)
+    first_play = min(stored(store))[0]
+    advance_to_new_plays(emu)
+    before = stored(store)
+    emu.faults.add(Fault(kind="429", path=RP, count=1, retry_after=74214))
+    wall = time.monotonic()
+    result = sync(store, spotify)
+    assert time.monotonic() - wall < 5
+    assert result.rate_limited is not None and result.rate_limited.retry_after == 74214
+    resume_at = result.rate_limited.resume_at
+    assert resume_at == emu.clock.now() + timedelta(seconds=74214) or (
+        abs((resume_at - emu.clock.now()).total_seconds() - 74214) < 1
+    )
+    assert result.rate_limited.exit_code == 75
+    assert stored(store) == before
+    with store.connect() as conn:
+        run = last_run(conn, "sync")
+    assert run is not None and run["outcome"] == "rate_limited"
+
+    # Before the resume time: no request at all.
+    emu.counters.reset()
+    emu.clock.advance(3600)
+    with pytest.raises(NotYet) as early:
+        sync(store, spotify)
+    assert early.value.exit_code == 75 and early.value.resume_at == resume_at
+    assert dict(emu.counters) == {}
+
+    # After it: the sync completes the data. Whatever Spotify no longer shows lies inside a
+    # recorded gap; every other visible play is stored exactly once.
+    emu.clock.set(resume_at + timedelta(seconds=1))
+    after = sync(store, spotify)
+    assert after.rate_limited is None and after.new_plays > 0
+    rows = stored(store)
+    assert len(rows) == len(set(rows))
+    with store.connect() as conn:
+        recorded = conn.execute(select(gaps.c.gap_from, gaps.c.gap_to)).all()
+    expected = {
+        p for p in truth(emu, first_play, emu.clock.now()) if not any(a < p[0] < b for a, b in recorded)
+    }
+    assert set(rows) == expected
+    assert {(p.played_at, p.id) for p in emu.recently_played_window()} <= set(rows)
+
+
+def test_rate_limit_on_token_endpoint_is_typed(store: Store, emu: Emulator, spotify: SpotifyClient) -> None:
+    sync(store, spotify)
+    emu.clock.advance(2 * 3600)
+    emu.faults.add(Fault(kind="429", path="/api/token", count=1, retry_after=74214))
+    result = sync(store, spotify)
+    assert isinstance(result.rate_limited, RateLimited) and result.rate_limited.retry_after == 74214
+    assert result.new_plays == 0
+    with pytest.raises(NotYet):
+        sync(store, spotify)  # the resume time was stored even though no play was fetched
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [dict(kind="5xx", path="/api/token", count=2, status=503), dict(kind="drop", path="/api/token", count=2)],
+    ids=["token 503", "token drop"],
+)
+def test_token_endpoint_hiccups_are_retried(
+    store: Store, emu: Emulator, spotify: SpotifyClient, spec: dict[str, Any]
+) -> None:
+    sync(store, spotify)
+    expected = advance_to_new_plays(emu)  # the access token expired meanwhile
+    emu.faults.add(Fault(**spec))
+    emu.counters.reset()
+    result = sync(store, spotify)
+    assert result.new_plays == expected
+    assert emu.counters["POST /api/token"] == 3 and result.token_requests == 1
