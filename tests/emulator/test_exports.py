@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from brapped.emulator import Emulator
-from brapped.emulator.exports import build_files
+from brapped.emulator.exports import build_files, write_export
 from tests.conftest import SAMPLES
 
 MONTH = (datetime(2025, 11, 1, tzinfo=UTC), datetime(2025, 12, 1, tzinfo=UTC))
@@ -29,7 +29,7 @@ def emu() -> Emulator:
 
 @pytest.fixture(scope="module")
 def export(emu: Emulator, tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
-    path = emu.write_export(tmp_path_factory.mktemp("export"), *MONTH)
+    path = write_export(emu, tmp_path_factory.mktemp("export"), *MONTH)
     assert path.name == "my_spotify_data.zip"
     return zipfile.ZipFile(path)
 
@@ -152,12 +152,12 @@ def test_extended_splits_by_size_and_year(emu: Emulator) -> None:
 
 
 def test_unzipped_export_and_bad_format(emu: Emulator, tmp_path: Path) -> None:
-    out = emu.write_export(tmp_path, *MONTH, formats=("account",), zip=False)
+    out = write_export(emu, tmp_path, *MONTH, formats=("account",), zip=False)
     assert out == tmp_path
     assert (tmp_path / "Spotify Account Data" / "StreamingHistory_music_0.json").is_file()
     assert not (tmp_path / "Spotify Extended Streaming History").exists()
     with pytest.raises(ValueError, match="unknown export format"):
-        emu.write_export(tmp_path, *MONTH, formats=("csv",))
+        write_export(emu, tmp_path, *MONTH, formats=("csv",))
 
 
 def test_legacy_account_data_mixes_music_and_podcasts(emu: Emulator) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from brapped.emulator import EmulatedClock, Emulator
+from brapped.emulator import EmulatedClock, Emulator, write_export
 from brapped.emulator.catalogue import HTML_TRACK_NAME, VARIOUS_ARTISTS, is_base62_id
 from tests.emulator.conftest import START, web_client
 
@@ -26,8 +26,8 @@ def test_same_seed_gives_byte_identical_data(tmp_path: Path) -> None:
         with web_client(emu) as api:
             bodies.append(api.get("/me/player/recently-played", params={"limit": 50}).content)
     assert bodies[0] == bodies[1]
-    za = a.write_export(tmp_path / "a", *MONTH)
-    zb = b.write_export(tmp_path / "b", *MONTH)
+    za = write_export(a, tmp_path / "a", *MONTH)
+    zb = write_export(b, tmp_path / "b", *MONTH)
     assert za.read_bytes() == zb.read_bytes()
     other = Emulator(seed=8, clock=EmulatedClock(START))
     assert other.ground_truth(*MONTH) != a.ground_truth(*MONTH)

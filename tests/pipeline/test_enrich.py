@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from brapped import identity
-from brapped.emulator import EmulatedClock, Emulator, Fault
+from brapped.emulator import EmulatedClock, Emulator, Fault, write_export
 from brapped.pipeline.importing import import_paths
 from brapped.pipeline.sync import NotYet, enrich, sync
 from brapped.spotify import SpotifyClient, connect
@@ -144,7 +144,7 @@ def test_rate_limit_mid_enrich_keeps_what_was_done(
 
 def _import(store: Store, emu: Emulator, tmp_path: Path, formats: tuple[str, ...], days: int = 4) -> None:
     start = emu.clock.now() - timedelta(days=days)
-    folder = emu.write_export(tmp_path / "export", start, emu.clock.now(), formats=formats, zip=False)
+    folder = write_export(emu, tmp_path / "export", start, emu.clock.now(), formats=formats, zip=False)
     result = import_paths(store, [folder], emu.clock, user_id=emu.listener.user_id)
     assert result.ok
 

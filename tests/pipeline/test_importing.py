@@ -13,7 +13,7 @@ from sqlalchemy import insert, select
 
 from brapped.cli import cli
 from brapped.clock import SystemClock
-from brapped.emulator import EmulatedClock, Emulator
+from brapped.emulator import EmulatedClock, Emulator, write_export
 from brapped.errors import BrappedError
 from brapped.pipeline.importing import import_paths
 from brapped.store import Store
@@ -171,7 +171,7 @@ def test_endsong_and_extended_of_the_same_plays_count_once(store: Store, tmp_pat
     start = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
     end = start + timedelta(days=4)
     emu = Emulator(seed=3, clock=EmulatedClock(end))
-    export = emu.write_export(tmp_path / "both", start, end, formats=("extended", "endsong"), zip=True)
+    export = write_export(emu, tmp_path / "both", start, end, formats=("extended", "endsong"), zip=True)
     result = import_paths(store, [export], emu.clock, user_id="u")
     assert result.ok, [f.message for f in result.failed]
     truth = emu.ground_truth(start, end)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from brapped.emulator import EmulatedClock, Emulator, TruePlay
+from brapped.emulator import EmulatedClock, Emulator, TruePlay, write_export
 from brapped.pipeline.importing import import_paths
 from brapped.pipeline.sync import sync
 from brapped.spotify import SpotifyClient, connect
@@ -64,7 +64,7 @@ def test_export_plus_sync_of_30_days_gives_exactly_the_true_plays(
     # Every 3 hours stays under recently-played's 50-play window for this listener (no gaps).
     _sync_every(store, emu, spotify, days=30, hours=3)
     end = emu.clock.now()
-    export = emu.write_export(tmp_path / "export", START, end, formats=("extended",))
+    export = write_export(emu, tmp_path / "export", START, end, formats=("extended",))
     result = import_paths(store, [export], emu.clock, user_id=None)
     assert result.ok, [f.message for f in result.failed]
 
@@ -109,7 +109,7 @@ def test_account_data_with_extended_counts_each_play_once(
 ) -> None:
     end = START + timedelta(days=10)
     emu.clock.set(end)
-    export = emu.write_export(tmp_path / "both", START, end, formats=("extended", "account"), zip=False)
+    export = write_export(emu, tmp_path / "both", START, end, formats=("extended", "account"), zip=False)
     result = import_paths(store, [export], emu.clock, user_id="u")
     assert result.ok, [f.message for f in result.failed]
     truth = emu.ground_truth(START, end)
@@ -133,8 +133,8 @@ def test_account_data_first_then_extended_replaces_name_only_plays(
 ) -> None:
     end = START + timedelta(days=10)
     emu.clock.set(end)
-    account = emu.write_export(tmp_path / "acct", START, end, formats=("account",), zip=False)
-    extended = emu.write_export(tmp_path / "ext", START, end, formats=("extended",), zip=False)
+    account = write_export(emu, tmp_path / "acct", START, end, formats=("account",), zip=False)
+    extended = write_export(emu, tmp_path / "ext", START, end, formats=("extended",), zip=False)
     first = import_paths(store, [account], emu.clock, user_id="u")
     truth = emu.ground_truth(START, end)
     music = [p for p in truth if p.kind == "track"]
@@ -162,7 +162,7 @@ def test_account_data_merges_with_synced_plays(
 ) -> None:
     _sync_every(store, emu, spotify, days=5, hours=3)
     end = emu.clock.now()
-    account = emu.write_export(tmp_path / "acct", START, end, formats=("account",), zip=False)
+    account = write_export(emu, tmp_path / "acct", START, end, formats=("account",), zip=False)
     result = import_paths(store, [account], emu.clock)
     assert result.ok
     music = [p for p in _music_truth(emu, START, end) if not p.incognito]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, text
 
-from brapped.emulator import EmulatedClock, Emulator
+from brapped.emulator import EmulatedClock, Emulator, write_export
 from brapped.pipeline.sync import sync
 from brapped.spotify import connect
 from brapped.store import Store, open_store
@@ -60,8 +60,8 @@ def test_two_syncs_and_an_import_at_once(db_url: str, tmp_path: Path, served: Se
             [(START - timedelta(days=20), START), (START - timedelta(days=3), START + timedelta(hours=1))]
         ):
             emu.clock.advance(timedelta(minutes=50))
-            folder = emu.write_export(
-                tmp_path / f"export{round_}", since, until, formats=("extended",), zip=False
+            folder = write_export(
+                emu, tmp_path / f"export{round_}", since, until, formats=("extended",), zip=False
             )
             exports.append(folder)
             results = _together(

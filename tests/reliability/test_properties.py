@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, insert, select
 
-from brapped.emulator import EmulatedClock, Emulator
+from brapped.emulator import EmulatedClock, Emulator, write_export
 from brapped.pipeline.importing import import_paths
 from brapped.pipeline.sync import sync
 from brapped.spotify import connect
@@ -171,7 +171,7 @@ def test_any_mix_of_syncs_and_imports_gives_each_true_play_once(
             truth = [p for p in emu.ground_truth(start, end) if p.kind == "track"]
             if not truth:
                 continue  # Spotify sends no export without plays (and brapped rightly refuses one)
-            path = emu.write_export(home / f"export{index}", start, end, formats=(fmt,), zip=zipped)
+            path = write_export(emu, home / f"export{index}", start, end, formats=(fmt,), zip=zipped)
             for _ in range(2 if twice else 1):
                 result = import_paths(store, [path], emu.clock, user_id=emu.listener.user_id)
                 assert not result.failed, [f.message for f in result.failed]
@@ -216,7 +216,7 @@ def test_reimport_then_sync_keeps_one_play(store: Store, tmp_path: Path) -> None
         sync(store, client)
         emu.clock.advance(timedelta(hours=1))
         now = emu.clock.now()
-        export = emu.write_export(tmp_path / "export", now - timedelta(hours=31), now, formats=("extended",))
+        export = write_export(emu, tmp_path / "export", now - timedelta(hours=31), now, formats=("extended",))
         for _ in range(2):  # Spotify's exports overlap; people import twice
             assert import_paths(store, [export], emu.clock, user_id=emu.listener.user_id).ok
         with store.connect() as conn:

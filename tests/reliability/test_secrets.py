@@ -24,7 +24,7 @@ from sqlalchemy import select
 from brapped.cli import cli
 from brapped.cli.context import AppContext
 from brapped.config import load_settings
-from brapped.emulator import DEFAULT_CLIENT_ID, EmulatedClock, Emulator, Fault, serve_in_thread
+from brapped.emulator import DEFAULT_CLIENT_ID, EmulatedClock, Emulator, Fault, serve_in_thread, write_export
 from brapped.spotify import authorise
 from brapped.store import open_store, tables
 from tests.reliability.conftest import START
@@ -112,7 +112,7 @@ def test_no_secret_in_any_output_log_table_or_file(
             emu.faults.add(Fault("5xx", path="/api/token", status=503))  # the refresh is retried
         brapped("sync")
         brapped("sync", "--format", "json")
-    export = emu.write_export(tmp_path / "export", START - timedelta(days=7), START, formats=("extended",))
+    export = write_export(emu, tmp_path / "export", START - timedelta(days=7), START, formats=("extended",))
     brapped("import", str(export))
     brapped("enrich", "--resolve", "--max-calls", "15")
     brapped("status")

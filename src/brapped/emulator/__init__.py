@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from brapped.emulator.accounts import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URIS
 from brapped.emulator.clock import EmulatedClock
+from brapped.emulator.exports import write_export
 from brapped.emulator.faults import Counters, Fault
 from brapped.emulator.listener import PlayContext, TruePlay
-from brapped.emulator.server import serve_in_thread
+from brapped.emulator.server import EmulatorASGI, serve_in_thread
 from brapped.emulator.service import DEFAULT_SCOPE, MODES, Emulator
 
 __all__ = [
@@ -21,8 +22,10 @@ __all__ = [
     "Counters",
     "EmulatedClock",
     "Emulator",
+    "EmulatorASGI",
     "Fault",
     "PlayContext",
     "TruePlay",
     "serve_in_thread",
+    "write_export",
 ]

@@ -537,15 +537,9 @@ class Catalogue:
                 chapters.append(ch.id)
             self.audiobooks[book_id] = Audiobook(book_id, title, author, tuple(chapters))
 
-    # -- lookups ------------------------------------------------------------------------------
-
-    def album_artist_name(self, track: Track) -> str:
-        """The album's first artist: what the export calls `master_metadata_album_artist_name`."""
-        return self.artists[track.artist_ids[0]].name
-
 
 @functools.lru_cache(maxsize=8)
 def catalogue_for(seed: int) -> Catalogue:
     """The catalogue of `seed`, built once per process: it is never changed after it is built,
-    so emulators with the same seed share it (building one takes ~0.2 s)."""
+    so emulators with the same seed share it (docs/decisions.md, "Emulator")."""
     return Catalogue(seed)

@@ -398,7 +398,7 @@ def _account_files(emu: Emulator, plays: list[TruePlay], names: _Names) -> dict[
 
 def write_export(
     emu: Emulator,
-    dest: Path,
+    dest: Path | str,
     start: datetime,
     end: datetime,
     formats: tuple[str, ...] = DEFAULT_FORMATS,
@@ -410,6 +410,7 @@ def write_export(
     Returns the zip's path (`dest/my_spotify_data.zip`) or, with zip=False, `dest` holding the
     folders. Zip entries carry the emulated now as their date, so equal emulators write equal bytes.
     """
+    dest = Path(dest)
     files = build_files(emu, start, end, formats, max_file_bytes)
     if not zip:
         for name, content in files.items():

@@ -84,7 +84,7 @@ def make_server(emulator: Emulator, host: str = "127.0.0.1", port: int = 0) -> A
 
     logging.getLogger("uvicorn.error").addFilter(_HideDrops())
     config = uvicorn.Config(
-        emulator.asgi_app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+        EmulatorASGI(emulator), host=host, port=port, log_level="warning", access_log=False, lifespan="off"
     )
     return uvicorn.Server(config)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -29,7 +28,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Emulator:
-    """Spotify as brapped sees it: accounts, Web API, a simulated listener and its exports.
+    """Spotify as brapped sees it: accounts, Web API and a simulated listener.
+
+    `exports.write_export(emu, ...)` and `server.serve_in_thread(emu)` take it as a parameter:
+    this module imports neither, so the package has no import cycle.
 
     `seed` decides the catalogue and every play; `mode` is "development" (default: every personal
     app since February 2026) or "extended"; `clock` is the emulated time (an `EmulatedClock`).
@@ -58,7 +60,6 @@ class Emulator:
         self.counters = Counters()
         self.rate_limiter = RateLimiter(rate_limit, rate_window)
         self.webapi = WebAPI(self.catalogue, self.listener, mode)
-        self._asgi: Any = None
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -91,20 +92,6 @@ class Emulator:
     def recently_played_window(self, now: datetime | None = None) -> list[TruePlay]:
         """The plays recently-played can reach at `now` (default: emulated now), newest first."""
         return self.webapi.recent_window(now or self.clock.now())
-
-    def write_export(
-        self,
-        dest: Path,
-        start: datetime,
-        end: datetime,
-        formats: tuple[str, ...] = ("extended", "endsong", "account"),
-        zip: bool = True,
-        max_file_bytes: int | None = None,
-    ) -> Path:
-        """Write Spotify's "Download your data" for plays that ended in [start, end); see exports.py."""
-        from brapped.emulator.exports import write_export
-
-        return write_export(self, Path(dest), start, end, formats, zip, max_file_bytes)
 
     # -- transports ---------------------------------------------------------------------------
 
@@ -141,15 +128,6 @@ class Emulator:
     def transport(self) -> httpx.MockTransport:
         """An httpx transport that answers every request with `handle` (no sockets)."""
         return httpx.MockTransport(self.handle)
-
-    @property
-    def asgi_app(self) -> Any:
-        """An ASGI application serving `dispatch` over real HTTP (see `serve_in_thread`)."""
-        if self._asgi is None:
-            from brapped.emulator.server import EmulatorASGI
-
-            self._asgi = EmulatorASGI(self)
-        return self._asgi
 
     # -- dispatch -----------------------------------------------------------------------------
 

@@ -156,7 +156,7 @@ def run_demo(
     is today. The export covers the `export_days` before the syncs. The same arguments always give
     the same database.
     """
-    from brapped.emulator import EmulatedClock, Emulator
+    from brapped.emulator import EmulatedClock, Emulator, write_export
     from brapped.pipeline.importing import import_paths
     from brapped.pipeline.sync import enrich, sync
     from brapped.spotify import authorise, connect
@@ -209,8 +209,8 @@ def run_demo(
         started = time.perf_counter()
         step("import", 0, 1)
         exports = home / "export"
-        archive = emu.write_export(
-            exports, sync_from - timedelta(days=export_days), sync_from, formats=("extended",)
+        archive = write_export(
+            emu, exports, sync_from - timedelta(days=export_days), sync_from, formats=("extended",)
         )
         imported = import_paths(store, [archive], clock, user_id=result.user_id)
         if not imported.ok:
