@@ -19,6 +19,7 @@ from brapped.pipeline.health import token_status
 from brapped.pipeline.sync import backlog, resolve_progress, resume_after
 from brapped.store.runs import last_run
 from brapped.store.tables import gaps, imported_files, plays, runs
+from brapped.web.dashboard import Dashboard
 
 RUNS_SHOWN = 25
 GAPS_SHOWN = 50
@@ -102,3 +103,12 @@ def health(
         "imports": [dict(r) for r in import_rows],
         "runs": [_run(dict(r)) for r in run_rows.mappings()],
     }
+
+
+def dashboard_health(board: Dashboard) -> dict[str, Any]:
+    """`health` of the dashboard's store, at its clock's now."""
+    settings = board.settings
+    with board.store.connect() as conn:
+        return health(
+            conn, settings.token_file, board.clock.now(), env_refresh_token=bool(settings.refresh_token)
+        )
