@@ -54,8 +54,8 @@ class Dashboard:
             return version
         settings, today = self.settings, self.today()
         threshold = settings.stream_threshold_ms
-        # Search folds every new name once (seconds for a first import of a big history): here
-        # rather than in the first search someone types.
+        # Search folds every new name once (docs/decisions.md, "Dashboard"): here rather than in
+        # the first search someone types.
         with self.store.begin() as conn:
             refresh_search_names(conn)
         # The sums long-period reports read (brapped.insights.rollups): rebuilt here when an
@@ -97,9 +97,9 @@ class Dashboard:
     def start_warming(self, interval: float = 5.0) -> Warmer:
         """Keep the usual pages computed in a background thread (checked every `interval` seconds).
 
-        A check reads the data version (two indexed max() queries, under a millisecond), so it can be
-        frequent: the pages are recomputed within seconds of a sync in another process, before most
-        visitors ask for them."""
+        A check only reads the data version (docs/decisions.md, "Dashboard"), so it can be frequent: the
+        pages are recomputed within seconds of a sync in another process, before most visitors ask
+        for them."""
         self.warmer = Warmer(self.warm, interval)
         self.warmer.start()
         return self.warmer
