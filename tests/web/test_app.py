@@ -251,3 +251,13 @@ async def test_health_reports_runs_gaps_and_enrichment(client: httpx.AsyncClient
     page = (await client.get("/health")).text
     assert "HTTP 503 &lt;script&gt;" in page
     assert XSS_ARTIST not in page
+
+
+@pytest.mark.usefixtures("tmp_home")
+async def test_health_extends_the_status_document(client: httpx.AsyncClient, web_db_url: str) -> None:
+    """The Data health page shows what `brapped status` shows about the token, enrichment and summaries."""
+    api = (await client.get("/api/health")).json()
+    status = _cli_json(web_db_url, "status")
+    assert isinstance(status, dict)
+    for key in ("resume_after", "token", "enrichment", "summaries"):
+        assert api[key] == status[key], key

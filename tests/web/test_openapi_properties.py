@@ -9,7 +9,7 @@ from hypothesis import settings as hypothesis_settings
 
 from brapped.config import Settings
 from brapped.store import Store
-from brapped.web.app import create_app
+from brapped.web import create_app
 from tests.web.conftest import NOW, FixedClock
 
 

@@ -1,7 +1,8 @@
 """How healthy the collection is: last sync, gaps, rate-limit wait, token expiry, enrichment backlog.
 
-One source for `brapped status` and the dashboard's Data health page. Facts about the collection
-itself, never listening numbers (those come from `brapped.insights`) and never a secret.
+One source for `brapped status` and the dashboard's Data health page, which extends the document
+built here (`status_document`). Facts about the collection itself, never listening numbers (those
+come from `brapped.insights`) and never a secret.
 """
 
 from __future__ import annotations
@@ -64,10 +65,31 @@ def token_status(token_file: Path, now: datetime, env_refresh_token: bool) -> di
     return status
 
 
+def status_document(
+    conn: Connection, token_file: Path, now: datetime, *, env_refresh_token: bool = False
+) -> dict[str, Any]:
+    """What every health report shows: a rate-limit wait, the token, the enrichment backlog and the
+    report summaries, at `now`.
+
+    `brapped status` adds syncs, accounts and gaps (`collection_status`); the dashboard's Data health
+    page adds its own (`brapped.web.health`).
+    """
+    waiting = resume_after(conn)
+    resolved, total = resolve_progress(conn)
+    return {
+        "now": now,
+        "resume_after": waiting if waiting is not None and waiting > now else None,
+        "token": token_status(token_file, now, env_refresh_token),
+        "enrichment": {**backlog(conn), "tracks_resolved": resolved, "tracks_total": total},
+        "summaries": rollups.describe(conn),
+    }
+
+
 def collection_status(
     conn: Connection, token_file: Path, now: datetime, *, env_refresh_token: bool = False
 ) -> dict[str, Any]:
     """The health report as data, datetimes as aware datetimes (what `status --format json` prints)."""
+    shared = status_document(conn, token_file, now, env_refresh_token=env_refresh_token)
     ok = last_run(conn, "sync", "ok")
     latest = last_run(conn, "sync")
     per_account = conn.execute(
@@ -78,8 +100,6 @@ def collection_status(
     all_gaps = conn.execute(
         select(gaps.c.user_id, gaps.c.gap_from, gaps.c.gap_to, gaps.c.filled_at).order_by(gaps.c.gap_from)
     ).all()
-    waiting = resume_after(conn)
-    resolved, total = resolve_progress(conn)
     last_sync = None
     if ok is not None:
         at = ok["finished_at"] or ok["started_at"]
@@ -98,8 +118,5 @@ def collection_status(
             {"user_id": user, "from": a, "to": b, "filled": filled is not None}
             for user, a, b, filled in all_gaps
         ],
-        "resume_after": waiting if waiting is not None and waiting > now else None,
-        "token": token_status(token_file, now, env_refresh_token),
-        "enrichment": {**backlog(conn), "tracks_resolved": resolved, "tracks_total": total},
-        "summaries": rollups.describe(conn),
+        **shared,
     }

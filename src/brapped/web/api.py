@@ -4,29 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from brapped.insights.top import By, Kind
 from brapped.web import reports
-from brapped.web.app import Dashboard
-from brapped.web.health import health
+from brapped.web.dashboard import Board
+from brapped.web.health import dashboard_health
 from brapped.web.params import (
+    AllTimePicker,
     DayPath,
     ItemId,
-    PeriodQuery,
+    Picker,
     SearchText,
-    WrappedQuery,
-    all_time_query,
+    WrappedPick,
     check_day,
-    dashboard,
-    period_query,
-    wrapped_query,
 )
 
 router = APIRouter(prefix="/api", tags=["api"])
-Board = Annotated[Dashboard, Depends(dashboard)]
-Picker = Annotated[PeriodQuery, Depends(period_query)]
-WrappedPick = Annotated[WrappedQuery, Depends(wrapped_query)]
 
 
 @router.get("/overview", summary="Totals, minutes per day, listening clock and top lists of a period")
@@ -75,7 +69,7 @@ def api_wrapped(
 def api_top(
     board: Board,
     kind: Kind,
-    picker: Annotated[PeriodQuery, Depends(all_time_query)],
+    picker: AllTimePicker,
     by: Annotated[By, Query(description="rank by plays, streams or minutes")] = "plays",
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
 ) -> dict[str, Any]:
@@ -120,11 +114,4 @@ def api_album(board: Board, album_id: ItemId) -> dict[str, Any]:
 
 @router.get("/health", summary="Data health: syncs, gaps, enrichment, token expiry, imports, runs")
 def api_health(board: Board) -> dict[str, Any]:
-    with board.store.connect() as conn:
-        data = health(
-            conn,
-            board.settings.token_file,
-            board.clock.now(),
-            env_refresh_token=bool(board.settings.refresh_token),
-        )
-    return {**data, "dashboard": board.status()}
+    return {**dashboard_health(board), "dashboard": board.status()}

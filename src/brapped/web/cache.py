@@ -1,9 +1,9 @@
 """Report results kept between requests until the data changes, and warmed before anyone asks.
 
-On a long history a year's Wrapped or an all-time top list takes seconds of SQL, yet the answer
-only changes when brapped writes: a sync adds plays, an import, enrich or migrate records a run.
-The data version is read on every request (two small queries), so a cached answer is never
-stale: any write makes every older entry unreachable.
+On a long history a year's Wrapped or an all-time top list is costly SQL (docs/decisions.md,
+"Dashboard"), yet the answer only changes when brapped writes: a sync adds plays, an import,
+enrich or migrate records a run. The data version is read on every request (two small queries),
+so a cached answer is never stale: any write makes every older entry unreachable.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class ResultCache:
     """A small LRU of report results, keyed by what was asked and the data version.
 
     One computation per result at a time: a request for a result being computed (by the warm-up or
-    another request) waits for it rather than running the same seconds of SQL beside it.
+    another request) waits for it rather than running the same SQL beside it.
     """
 
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
@@ -93,9 +93,6 @@ class ResultCache:
         flight.value, flight.ok = result, True
         flight.done.set()
         return result
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
     def stats(self) -> dict[str, int]:
         return {"entries": len(self._entries), "hits": self.hits, "misses": self.misses, "waits": self.waits}

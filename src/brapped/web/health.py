@@ -1,4 +1,5 @@
-"""Data health for the dashboard: syncs, gaps, enrichment, token expiry, import and run history.
+"""Data health for the dashboard: `brapped status`'s document (brapped.pipeline.health), extended
+with what only the page shows: sync runs in full, recent gaps, the newest play, imports and runs.
 
 These are facts about the collection itself (what ran, what is missing), read from the store's
 bookkeeping tables; listening numbers come from `brapped.insights` only.
@@ -14,11 +15,10 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from brapped.insights import rollups
-from brapped.pipeline.health import token_status
-from brapped.pipeline.sync import backlog, resolve_progress, resume_after
+from brapped.pipeline.health import status_document
 from brapped.store.runs import last_run
 from brapped.store.tables import gaps, imported_files, plays, runs
+from brapped.web.dashboard import Dashboard
 
 RUNS_SHOWN = 25
 GAPS_SHOWN = 50
@@ -48,6 +48,7 @@ def health(
     conn: Connection, token_file: Path, now: datetime, *, env_refresh_token: bool = False
 ) -> dict[str, Any]:
     """Everything the Data health page shows, as plain data."""
+    shared = status_document(conn, token_file, now, env_refresh_token=env_refresh_token)
     last = _run(last_run(conn, "sync"))
     last_ok = _run(last_run(conn, "sync", "ok"))
     gap_rows = conn.execute(
@@ -81,12 +82,12 @@ def health(
             imported_files.c.imported_at,
         ).order_by(imported_files.c.imported_at.desc())
     ).mappings()
-    waiting = resume_after(conn)
-    resolved, total = resolve_progress(conn)
     newest_play = conn.execute(select(func.max(plays.c.played_at))).scalar_one()
     age_hours = None
     if last_ok is not None and last_ok["finished_at"] is not None:
         age_hours = round((now - last_ok["finished_at"]).total_seconds() / 3600, 1)
+    # The page's JSON has always listed the token after the summaries.
+    token = shared.pop("token")
     return {
         "now": now,
         "last_sync": last,
@@ -95,10 +96,17 @@ def health(
         "newest_play": newest_play,
         "open_gaps": open_gaps,
         "gaps": gap_list,
-        "resume_after": waiting if waiting is not None and waiting > now else None,
-        "enrichment": {**backlog(conn), "tracks_resolved": resolved, "tracks_total": total},
-        "summaries": rollups.describe(conn),
-        "token": token_status(token_file, now, env_refresh_token),
+        **shared,
+        "token": token,
         "imports": [dict(r) for r in import_rows],
         "runs": [_run(dict(r)) for r in run_rows.mappings()],
     }
+
+
+def dashboard_health(board: Dashboard) -> dict[str, Any]:
+    """`health` of the dashboard's store, at its clock's now."""
+    settings = board.settings
+    with board.store.connect() as conn:
+        return health(
+            conn, settings.token_file, board.clock.now(), env_refresh_token=bool(settings.refresh_token)
+        )

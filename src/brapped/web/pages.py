@@ -5,31 +5,18 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.responses import RedirectResponse, Response
 
 from brapped.web import reports
-from brapped.web.app import WRAPPED_YEARS, Dashboard
 from brapped.web.cards import story_cards
-from brapped.web.health import health
-from brapped.web.params import (
-    DayPath,
-    ItemId,
-    PeriodQuery,
-    SearchText,
-    WrappedQuery,
-    check_day,
-    dashboard,
-    period_query,
-    wrapped_query,
-)
+from brapped.web.dashboard import WRAPPED_YEARS, Board
+from brapped.web.health import dashboard_health
+from brapped.web.params import DayPath, ItemId, Picker, SearchText, WrappedPick, check_day
 from brapped.web.picker import PRESETS
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
-Board = Annotated[Dashboard, Depends(dashboard)]
-Picker = Annotated[PeriodQuery, Depends(period_query)]
-WrappedPick = Annotated[WrappedQuery, Depends(wrapped_query)]
 
 
 @router.get("/")
@@ -88,14 +75,7 @@ def _day(request: Request, board: Board, day: date) -> Response:
 
 @router.get("/health")
 def health_page(request: Request, board: Board) -> Response:
-    with board.store.connect() as conn:
-        data = health(
-            conn,
-            board.settings.token_file,
-            board.clock.now(),
-            env_refresh_token=bool(board.settings.refresh_token),
-        )
-    return board.render(request, "health.html", {"data": data})
+    return board.render(request, "health.html", {"data": dashboard_health(board)})
 
 
 @router.get("/wrapped")

@@ -7,20 +7,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import HTTPException, Path, Query, Request
+from fastapi import Depends, HTTPException, Path, Query
 
 from brapped.insights.period import Period
-from brapped.web.app import Dashboard
 from brapped.web.picker import PeriodError, PeriodKey, Picked, pick
 
 # Reports are about plays brapped can have stored; far-away dates only make date arithmetic overflow.
 FIRST_DAY = date(1970, 1, 2)
 LAST_DAY = date(2999, 12, 30)
-
-
-def dashboard(request: Request) -> Dashboard:
-    board: Dashboard = request.app.state.dashboard
-    return board
 
 
 def check_day(value: date | None, name: str) -> date | None:
@@ -64,6 +58,8 @@ def _picker(default: PeriodKey) -> Callable[..., PeriodQuery]:
 
 period_query = _picker("30d")
 all_time_query = _picker("all")
+Picker = Annotated[PeriodQuery, Depends(period_query)]
+AllTimePicker = Annotated[PeriodQuery, Depends(all_time_query)]
 
 
 DayPath = Annotated[date, Path(description="a local day, YYYY-MM-DD")]
@@ -99,6 +95,9 @@ def wrapped_query(
     check_day(start, "from")
     check_day(end, "to")
     return WrappedQuery(year, window, start, end)
+
+
+WrappedPick = Annotated[WrappedQuery, Depends(wrapped_query)]
 
 
 # PostgreSQL text cannot hold NUL: refuse it at the door rather than as a database error.

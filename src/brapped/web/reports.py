@@ -32,7 +32,6 @@ from brapped.store.tables import albums, artists, tracks
 from brapped.web.picker import Picked
 
 TOP_SHOWN = 10
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 def period_of(conn: Connection, picked: Picked, timezone: str) -> Period:
