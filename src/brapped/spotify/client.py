@@ -16,6 +16,8 @@ from brapped.clock import Clock
 from brapped.spotify.errors import AuthRequired, SpotifyError
 from brapped.spotify.retry import DEFAULT_RETRY, RetryPolicy, raise_for_retry
 
+# GET /me/player/recently-played returns at most the last 50 plays: a longer gap between syncs loses
+# whatever came before them (the scheduler warns about intervals that risk it).
 RECENTLY_PLAYED_LIMIT = 50
 BATCH_LIMITS = {"tracks": 50, "artists": 50, "albums": 20}
 
