@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from brapped.spotify import AuthRequired, RateLimited, SpotifyClient, SpotifyError
+from brapped.spotify import AuthRequired, RateLimited, RetryPolicy, SpotifyClient, SpotifyError
 from brapped.spotify.fetch import fetch_in_batches, fetch_one_by_one, fetch_recently_played
 from tests.conftest import SAMPLES
 
@@ -72,8 +72,7 @@ def make(
         httpx.Client(transport=httpx.MockTransport(handler)),
         tokens,
         clock,
-        rng=random.Random(1),
-        retry_after_cap=60,
+        retry=RetryPolicy(retry_after_cap=60, jitter=random.Random(1).random),
     )
     return client, clock, tokens, seen
 
@@ -101,7 +100,7 @@ def test_5xx_gives_up_after_the_retry_budget() -> None:
     with pytest.raises(SpotifyError) as caught:
         client.me()
     assert (caught.value.status, caught.value.message, caught.value.exit_code) == (500, "Server error.", 69)
-    assert len(seen) == 1 + client.max_retries
+    assert len(seen) == 1 + client.retry.max_retries
     assert sum(clock.slept) <= 1 + 2 + 4 + 8
 
 
@@ -134,7 +133,7 @@ def test_endless_short_429s_end_as_rate_limited() -> None:
     client, clock, _, _seen = make([error(429, "slow down", {"Retry-After": "3"})])
     with pytest.raises(RateLimited):
         client.me()
-    assert clock.slept == [3] * client.max_retries
+    assert clock.slept == [3] * client.retry.max_retries
 
 
 def test_401_refreshes_once_then_gives_up() -> None:

@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from brapped.clock import Clock, SystemClock
 from brapped.errors import BrappedError
+from brapped.spotify.client import RECENTLY_PLAYED_LIMIT
 from brapped.spotify.errors import RateLimited
 from brapped.store import Store
 from brapped.store.runs import finish_run, heartbeat, start_run
@@ -39,9 +40,6 @@ REPORT_STATE_KEY = "report_last_day"
 # When a scheduler first ran on this database: reports that fell due before it are not written
 # (a first start would otherwise report on a day brapped knew nothing about).
 REPORT_SINCE_KEY = "report_since"
-# GET /me/player/recently-played returns at most the last 50 plays: a longer gap between syncs loses
-# whatever came before them.
-RECENTLY_PLAYED_LIMIT = 50
 # With no history yet, assume a brisk pace: three-minute songs back to back.
 DEFAULT_PLAYS_PER_HOUR = 20
 PACE_WINDOW = timedelta(days=28)

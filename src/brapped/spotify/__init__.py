@@ -23,6 +23,7 @@ from brapped.spotify.auth import (
 )
 from brapped.spotify.client import SpotifyClient
 from brapped.spotify.errors import AuthExpired, AuthFlowError, AuthRequired, RateLimited, SpotifyError
+from brapped.spotify.retry import RetryPolicy
 
 __all__ = [
     "SCOPES",
@@ -32,6 +33,7 @@ __all__ = [
     "AuthRequired",
     "AuthResult",
     "RateLimited",
+    "RetryPolicy",
     "SpotifyClient",
     "SpotifyError",
     "TokenManager",
@@ -40,6 +42,7 @@ __all__ = [
     "app_credentials",
     "authorise",
     "connect",
+    "retry_policy",
 ]
 
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -56,6 +59,11 @@ def app_credentials(settings: Settings) -> AppCredentials | None:
     )
 
 
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """The retry policy for Web API and token requests alike (`retry_after_cap` from settings)."""
+    return RetryPolicy(retry_after_cap=int(settings.retry_after_cap))
+
+
 def connect(
     settings: Settings,
     clock: Clock,
@@ -64,18 +72,17 @@ def connect(
 ) -> SpotifyClient:
     """A Web API client for the authorised account: tokens from the token file (or seeded from
     SPOTIFY_REFRESH_TOKEN), requests through `transport` when given. Close `client.http` after use."""
+    retry = retry_policy(settings)
     tokens = TokenManager(
         TokenStore(settings.token_file),
         app_credentials(settings),
         clock,
         transport=transport,
         env_refresh_token=str(settings.refresh_token) if settings.refresh_token else None,
-        retry_after_cap=int(settings.retry_after_cap),
+        retry=retry,
     )
     http = httpx.Client(transport=transport, timeout=TIMEOUT, trust_env=transport is None)
-    return SpotifyClient(
-        http, tokens, clock, api_url=str(settings.api_url), retry_after_cap=int(settings.retry_after_cap)
-    )
+    return SpotifyClient(http, tokens, clock, api_url=str(settings.api_url), retry=retry)
 
 
 def authorise(
@@ -103,7 +110,7 @@ def authorise(
         port=int(settings.redirect_port) if port is None else port,
         timeout=timeout,
         transport=transport,
-        retry_after_cap=int(settings.retry_after_cap),
+        retry=retry_policy(settings),
     )
     client = connect(settings, clock, transport=transport)
     try:

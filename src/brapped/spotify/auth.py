@@ -41,14 +41,14 @@ try:
     import fcntl
 except ImportError:  # Windows: one brapped process at a time is the documented limit there
     fcntl = None  # type: ignore[assignment]
-from brapped.spotify.errors import AuthExpired, AuthFlowError, AuthRequired, RateLimited, SpotifyError
+from brapped.spotify.errors import AuthExpired, AuthFlowError, AuthRequired, SpotifyError
+from brapped.spotify.retry import DEFAULT_RETRY, RetryPolicy, raise_for_retry
 
 # /me's id and display name need no scope; recently-played is the only grant brapped asks for.
 SCOPES: tuple[str, ...] = ("user-read-recently-played",)
 REFRESH_TOKEN_LIFETIME_MONTHS = 6
 # Refresh a little before Spotify's expiry so a token never dies between our check and the request.
 EXPIRY_LEEWAY = timedelta(seconds=60)
-TOKEN_RETRIES = 4
 
 
 @dataclass(frozen=True)
@@ -208,13 +208,6 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _raise_rate_limit(response: httpx.Response) -> httpx.Response:
-    # authlib reads any JSON error body as an OAuth error; a 429 must keep its Retry-After.
-    if response.status_code == 429:
-        response.raise_for_status()
-    return response
-
-
 def _oauth_client(
     app: AppCredentials, transport: httpx.BaseTransport | None, redirect_uri: str | None = None
 ) -> OAuth2Client:
@@ -229,57 +222,33 @@ def _oauth_client(
         timeout=httpx.Timeout(30.0, connect=10.0),
         trust_env=transport is None,
     )
-    client.register_compliance_hook("access_token_response", _raise_rate_limit)
-    client.register_compliance_hook("refresh_token_response", _raise_rate_limit)
+    # authlib reads any JSON error body as an OAuth error; a 429 must keep its Retry-After.
+    client.register_compliance_hook("access_token_response", raise_for_retry)
+    client.register_compliance_hook("refresh_token_response", raise_for_retry)
     return client
 
 
-def _token_request(call: Callable[[], dict[str, Any]], clock: Clock, retry_after_cap: int) -> dict[str, Any]:
-    """One token-endpoint request with bounded retries; OAuth errors become typed errors."""
-    delay = 1.0
-    for attempt in range(TOKEN_RETRIES + 1):
-        last = attempt == TOKEN_RETRIES
-        try:
-            return dict(call())
-        except OAuthError as exc:
-            code = str(exc.error or "")
-            description = str(exc.description or "") or code
-            if code == "invalid_grant":
-                raise AuthExpired(
-                    f"Spotify refused the saved authorisation ({description}): run `brapped auth` again"
-                ) from exc
-            if code == "invalid_client":
-                raise AuthRequired(
-                    f"Spotify refused the app credentials ({description}): check SPOTIFY_CLIENT_ID "
-                    "and SPOTIFY_CLIENT_SECRET"
-                ) from exc
-            raise SpotifyError(400, f"token request failed: {description}") from exc
-        except httpx.HTTPStatusError as exc:
-            status = exc.response.status_code
-            if status == 429:
-                wait = _retry_after(exc.response)
-                if wait > retry_after_cap or last:
-                    raise RateLimited(wait, clock.now() + timedelta(seconds=wait)) from exc
-                clock.sleep(wait)
-                continue
-            if status >= 500 and not last:
-                clock.sleep(delay)
-                delay *= 2
-                continue
-            raise SpotifyError(status, "accounts service error") from exc
-        except httpx.TransportError as exc:
-            if last:
-                raise SpotifyError(0, f"cannot reach the accounts service: {type(exc).__name__}") from exc
-            clock.sleep(delay)
-            delay *= 2
-    raise AssertionError("unreachable")
-
-
-def _retry_after(response: httpx.Response) -> int:
+def _token_request(call: Callable[[], dict[str, Any]], clock: Clock, retry: RetryPolicy) -> dict[str, Any]:
+    """One token-endpoint request, retried by `retry`; OAuth errors become typed errors."""
     try:
-        return max(0, int(float(response.headers.get("retry-after", "1"))))
-    except ValueError:
-        return 1
+        return dict(retry.run(call, clock, "the accounts service"))
+    except OAuthError as exc:
+        code = str(exc.error or "")
+        description = str(exc.description or "") or code
+        if code == "invalid_grant":
+            raise AuthExpired(
+                f"Spotify refused the saved authorisation ({description}): run `brapped auth` again"
+            ) from exc
+        if code == "invalid_client":
+            raise AuthRequired(
+                f"Spotify refused the app credentials ({description}): check SPOTIFY_CLIENT_ID "
+                "and SPOTIFY_CLIENT_SECRET"
+            ) from exc
+        raise SpotifyError(400, f"token request failed: {description}") from exc
+    except httpx.HTTPStatusError as exc:
+        raise SpotifyError(exc.response.status_code, "accounts service error") from exc
+    except httpx.TransportError as exc:
+        raise SpotifyError(0, f"cannot reach the accounts service: {type(exc).__name__}") from exc
 
 
 class TokenManager:
@@ -293,14 +262,14 @@ class TokenManager:
         *,
         transport: httpx.BaseTransport | None = None,
         env_refresh_token: str | None = None,
-        retry_after_cap: int = 60,
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         self.store = store
         self.app = app
         self.clock = clock
         self.transport = transport
         self.env_refresh_token = env_refresh_token
-        self.retry_after_cap = retry_after_cap
+        self.retry = retry
         self.refreshes = 0  # token requests made (for counts in run records)
         self._tokens: TokenSet | None = None
         self._lock = threading.Lock()
@@ -402,7 +371,7 @@ class TokenManager:
             answer = _token_request(
                 lambda: oauth.refresh_token(app.token_url, refresh_token=tokens.refresh_token),
                 self.clock,
-                self.retry_after_cap,
+                self.retry,
             )
         finally:
             oauth.close()
@@ -489,7 +458,7 @@ def authorize(
     host: str = "127.0.0.1",
     timeout: float = 300.0,
     transport: httpx.BaseTransport | None = None,
-    retry_after_cap: int = 60,
+    retry: RetryPolicy = DEFAULT_RETRY,
 ) -> AuthResult:
     """Authorise brapped: open (or show) the Spotify consent URL, catch the redirect, save tokens.
 
@@ -529,7 +498,7 @@ def authorize(
         answer = _token_request(
             lambda: oauth.fetch_token(app.token_url, code=code, grant_type="authorization_code", **extra),
             clock,
-            retry_after_cap,
+            retry,
         )
     finally:
         oauth.close()

@@ -1,27 +1,23 @@
-"""The Spotify Web API client: the one place for requests, retries, backoff and rate limits.
+"""The Spotify Web API client: typed GETs, paging limits, and the one 401 refresh.
 
-- 5xx answers and dropped connections: bounded retries, exponential backoff with jitter.
-- 429: waits `Retry-After` when it is at most `retry_after_cap` seconds; longer waits raise
-  `RateLimited(retry_after)` at once so the caller can stop cleanly instead of hanging for hours.
-- 401: the access token is refreshed once and the request retried; a second 401 is an auth error.
-Every wait goes through the injected clock, so tests and the demo run at full speed.
+Retries, backoff and rate limits follow the injected `RetryPolicy` (`brapped.spotify.retry`), shared
+with the token requests. A 401 refreshes the access token once and retries; a second 401 is an auth
+error.
 """
 
 from __future__ import annotations
 
-import logging
-import random
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
 from typing import Any, Protocol
 
 import httpx
 
 from brapped.clock import Clock
-from brapped.spotify.errors import AuthRequired, RateLimited, SpotifyError
+from brapped.spotify.errors import AuthRequired, SpotifyError
+from brapped.spotify.retry import DEFAULT_RETRY, RetryPolicy, raise_for_retry
 
-log = logging.getLogger(__name__)
-
+# GET /me/player/recently-played returns at most the last 50 plays: a longer gap between syncs loses
+# whatever came before them (the scheduler warns about intervals that risk it).
 RECENTLY_PLAYED_LIMIT = 50
 BATCH_LIMITS = {"tracks": 50, "artists": 50, "albums": 20}
 
@@ -44,21 +40,14 @@ class SpotifyClient:
         clock: Clock,
         *,
         api_url: str = "https://api.spotify.com/v1",
-        retry_after_cap: int = 60,
-        max_retries: int = 4,
-        backoff: float = 1.0,
-        rng: random.Random | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         self.http = http
         self.tokens = tokens
         self.clock = clock
         self.api_url = api_url.rstrip("/")
-        self.retry_after_cap = retry_after_cap
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.rng = rng or random.Random()
+        self.retry = retry
         self.calls = 0  # Web API requests sent, retries included
-        self.waited = 0.0  # seconds spent in backoff and short rate-limit waits
 
     def url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
@@ -68,66 +57,44 @@ class SpotifyClient:
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """GET a Web API path (or a full `next` URL) and return its JSON object."""
         url = self.url(path)
-        failures = 0
-        short_waits = 0
+        where = httpx.URL(url).path
         refreshed = False
-        while True:
-            token = self.tokens.access_token()
-            try:
-                self.calls += 1
-                response = self.http.get(url, params=params, headers={"Authorization": f"Bearer {token}"})
-            except httpx.TransportError as exc:
-                failures += 1
-                if failures > self.max_retries:
-                    raise SpotifyError(
-                        0,
-                        f"no answer from {httpx.URL(url).path} after {failures} attempts "
-                        f"({type(exc).__name__})",
-                    ) from exc
-                self._backoff(failures, f"{type(exc).__name__} on {httpx.URL(url).path}")
-                continue
-            status = response.status_code
-            if 200 <= status < 300:
-                return _json_object(response)
-            if status == 401:
-                if refreshed:
-                    raise AuthRequired(
-                        f"Spotify rejects a freshly refreshed access token ({_error_message(response)}): "
-                        "run `brapped auth` again"
-                    )
-                self.tokens.refresh(token)
-                refreshed = True
-                continue
-            if status == 429:
-                wait = _retry_after(response)
-                short_waits += 1
-                if wait > self.retry_after_cap or short_waits > self.max_retries:
-                    raise RateLimited(wait, self.clock.now() + timedelta(seconds=wait))
-                log.info("rate limited on %s: waiting %s s", httpx.URL(url).path, wait)
-                self.clock.sleep(wait)
-                self.waited += wait
-                continue
-            if status >= 500:
-                failures += 1
-                if failures > self.max_retries:
-                    raise SpotifyError(status, _error_message(response))
-                self._backoff(failures, f"HTTP {status} on {httpx.URL(url).path}")
-                continue
-            message = _error_message(response)
-            if status == 403 and "scope" in message.lower():
-                raise AuthRequired(
-                    f"Spotify refused: {message}; run `brapped auth` again to grant the needed access"
-                )
-            raise SpotifyError(status, message)
 
-    def _backoff(self, failures: int, why: str) -> None:
-        # Exponential with "full jitter" between half and the whole step: retries from many
-        # clients do not arrive in lock-step.
-        step = self.backoff * 2 ** (failures - 1)
-        wait = step * (0.5 + self.rng.random() / 2)
-        log.info("%s: retry %d in %.1f s", why, failures, wait)
-        self.clock.sleep(wait)
-        self.waited += wait
+        def send(token: str) -> httpx.Response:
+            self.calls += 1
+            return self.http.get(url, params=params, headers={"Authorization": f"Bearer {token}"})
+
+        def attempt() -> httpx.Response:
+            nonlocal refreshed
+            token = self.tokens.access_token()
+            response = send(token)
+            if response.status_code == 401 and not refreshed:
+                refreshed = True
+                response = send(self.tokens.refresh(token))
+            if response.status_code == 401:
+                raise AuthRequired(
+                    f"Spotify rejects a freshly refreshed access token ({_error_message(response)}): "
+                    "run `brapped auth` again"
+                )
+            return raise_for_retry(response)
+
+        try:
+            response = self.retry.run(attempt, self.clock, where)
+        except httpx.HTTPStatusError as exc:  # 5xx to the end
+            raise SpotifyError(exc.response.status_code, _error_message(exc.response)) from exc
+        except httpx.TransportError as exc:
+            raise SpotifyError(
+                0, f"no answer from {where} after {self.retry.attempts} attempts ({type(exc).__name__})"
+            ) from exc
+        status = response.status_code
+        if 200 <= status < 300:
+            return _json_object(response)
+        message = _error_message(response)
+        if status == 403 and "scope" in message.lower():
+            raise AuthRequired(
+                f"Spotify refused: {message}; run `brapped auth` again to grant the needed access"
+            )
+        raise SpotifyError(status, message)
 
     # -- endpoints ---------------------------------------------------------------------------------
 
@@ -187,14 +154,6 @@ def _error_message(response: httpx.Response) -> str:
         if isinstance(error, str):
             return str(body.get("error_description") or error)
     return response.reason_phrase or "error"
-
-
-def _retry_after(response: httpx.Response) -> int:
-    raw = response.headers.get("retry-after")
-    try:
-        return max(1, int(float(raw))) if raw is not None else 1
-    except ValueError:
-        return 1
 
 
 def chunks(items: Iterable[str], size: int) -> Iterable[list[str]]:
