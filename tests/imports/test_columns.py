@@ -18,15 +18,18 @@ from typing import Any
 import pytest
 from bench.generate import generate_exports
 
-from brapped.imports import formats, worker
-from brapped.imports.formats import (
+from brapped.imports import (
     DIMENSION_FIELDS,
+    ENDSONG,
     PROFILE_FIELDS,
     SKIP_LOCAL,
     SKIP_NO_CONTENT,
     MusicColumns,
     MusicRow,
     ParsedFile,
+    dimension_fields,
+    parse_file,
+    worker,
 )
 from tests.conftest import SAMPLES
 
@@ -37,16 +40,15 @@ SEEDS = (1, 7, 11)
 
 
 def _parse(name: str, data: bytes, *, columns: bool) -> ParsedFile:
-    parsed = formats.parse_file(name, data, NOW, columns=columns)
+    parsed = parse_file(name, data, NOW, columns=columns)
     assert isinstance(parsed, ParsedFile), name
     return parsed
 
 
-def _careful(name: str, data: bytes, monkeypatch: pytest.MonkeyPatch) -> ParsedFile:
+def _careful(name: str, data: bytes) -> ParsedFile:
     """The file read the careful way only (orjson and the per-record checks): no columns there."""
-    with monkeypatch.context() as patched:
-        patched.setattr(formats, "_parse_extended_fast", lambda *args: None)
-        parsed = _parse(name, data, columns=True)
+    parsed = parse_file(name, data, NOW, columns=True, fast=False)
+    assert isinstance(parsed, ParsedFile), name
     assert parsed.music_columns is None
     return parsed
 
@@ -71,11 +73,11 @@ def _facts(parsed: ParsedFile) -> tuple[Any, ...]:
     )
 
 
-def _assert_same(name: str, data: bytes, monkeypatch: pytest.MonkeyPatch) -> ParsedFile:
+def _assert_same(name: str, data: bytes) -> ParsedFile:
     """The columns parse means what the rows parse and the careful parse mean; returns it."""
     with_columns = _parse(name, data, columns=True)
     with_rows = _parse(name, data, columns=False)
-    careful = _careful(name, data, monkeypatch)
+    careful = _careful(name, data)
     assert with_rows.music_columns is None
     assert _plays(with_columns) == with_rows.music == careful.music
     assert with_columns.episodes == with_rows.episodes == careful.episodes
@@ -85,8 +87,8 @@ def _assert_same(name: str, data: bytes, monkeypatch: pytest.MonkeyPatch) -> Par
 
 def _fields(entry: Any) -> tuple[Any, ...]:
     """An entry of `profiles` or `dimensions` as its fields (a dimension may be one text that
-    `formats.dimension_key` made of them)."""
-    return formats.dimension_fields(entry) if isinstance(entry, str) else tuple(entry)
+    `dimension_key` made of them)."""
+    return dimension_fields(entry) if isinstance(entry, str) else tuple(entry)
 
 
 def _assert_numbered(columns: MusicColumns) -> None:
@@ -171,12 +173,12 @@ def _track_records(records: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 # -- real samples -------------------------------------------------------------------------------
 
 
-def test_samples_parse_the_same_with_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_samples_parse_the_same_with_columns() -> None:
     assert len(EXTENDED_SAMPLES) >= 4
     took_columns = took_rows = 0
     for path in EXTENDED_SAMPLES:
         data = path.read_bytes()
-        parsed = _assert_same(path.name, data, monkeypatch)
+        parsed = _assert_same(path.name, data)
         assert _plays(parsed), path.name
         if parsed.music_columns is None:
             took_rows += 1
@@ -190,15 +192,13 @@ def test_samples_parse_the_same_with_columns(monkeypatch: pytest.MonkeyPatch) ->
     assert took_columns >= 1 and took_rows >= 1
 
 
-def test_samples_as_endsong_parse_the_same_with_columns(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_samples_as_endsong_parse_the_same_with_columns(tmp_path: Path) -> None:
     """The older format (a username in every record, named endsong_N.json) the same way."""
     for n, path in enumerate(EXTENDED_SAMPLES):
         records = [dict(r, username="listener") for r in _records(path)]
         name = f"endsong_{n}.json"
-        parsed = _assert_same(name, json.dumps(records).encode(), monkeypatch)
-        assert parsed.format == formats.ENDSONG and parsed.username == "listener"
+        parsed = _assert_same(name, json.dumps(records).encode())
+        assert parsed.format == ENDSONG and parsed.username == "listener"
 
 
 def test_samples_stage_as_rows() -> None:
@@ -227,12 +227,10 @@ def test_columns_of_no_rows() -> None:
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_generated_exports_parse_the_same_with_columns(
-    generated: dict[int, list[Path]], seed: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_generated_exports_parse_the_same_with_columns(generated: dict[int, list[Path]], seed: int) -> None:
     with_episodes = 0
     for path in generated[seed]:
-        parsed = _assert_same(path.name, path.read_bytes(), monkeypatch)
+        parsed = _assert_same(path.name, path.read_bytes())
         # Generated files have no two plays of a track in one second: the columns way throughout.
         assert parsed.music_columns is not None, path.name
         assert len(parsed.music_columns) == sum(1 for _ in _track_records(_records(path)))
@@ -275,7 +273,7 @@ def _nothing(record: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_local_files_episodes_and_chapters_mixed_in(
-    generated: dict[int, list[Path]], seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    generated: dict[int, list[Path]], seed: int, tmp_path: Path
 ) -> None:
     rng = random.Random(seed)
     path = generated[seed][1]
@@ -308,7 +306,7 @@ def test_local_files_episodes_and_chapters_mixed_in(
             )
         records.insert(at, new)
     name = path.name
-    parsed = _assert_same(name, json.dumps(records, indent=2).encode(), monkeypatch)
+    parsed = _assert_same(name, json.dumps(records, indent=2).encode())
     # Still the columns way: the other records go the careful way, the track plays stay columns.
     assert parsed.music_columns is not None
     assert len(parsed.music_columns) == tracks_before
@@ -346,12 +344,12 @@ def _with_twin(
 
 
 def test_same_track_in_the_same_second_falls_back_to_rows_and_spreads(
-    generated: dict[int, list[Path]], monkeypatch: pytest.MonkeyPatch
+    generated: dict[int, list[Path]],
 ) -> None:
     path = generated[7][2]
     records, original = _with_twin(path, ms_played=1, same_track=True)
     data = json.dumps(records, indent=2).encode()
-    parsed = _assert_same(path.name, data, monkeypatch)
+    parsed = _assert_same(path.name, data)
     assert parsed.music_columns is None  # `_spread` works on rows
     track_id = original["spotify_track_uri"].removeprefix("spotify:track:")
     second = original["ts"].replace("T", " ").removesuffix("Z")
@@ -368,13 +366,11 @@ def test_same_track_in_the_same_second_falls_back_to_rows_and_spreads(
         _assert_stages_as_rows(path.name, data, columns=columns)
 
 
-def test_other_tracks_in_the_same_second_stay_columns(
-    generated: dict[int, list[Path]], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_other_tracks_in_the_same_second_stay_columns(generated: dict[int, list[Path]]) -> None:
     path = generated[7][2]
     records, original = _with_twin(path, ms_played=1, same_track=False)
     data = json.dumps(records, indent=2).encode()
-    parsed = _assert_same(path.name, data, monkeypatch)
+    parsed = _assert_same(path.name, data)
     assert parsed.music_columns is not None
     second = original["ts"].replace("T", " ").replace("Z", ".000")
     assert parsed.music_columns.played_at.count(second) == 2  # nothing to spread: both keep it
@@ -383,16 +379,14 @@ def test_other_tracks_in_the_same_second_stay_columns(
         _assert_stages_as_rows(path.name, data, columns=columns)
 
 
-def test_a_play_repeated_exactly_is_spread_the_same_both_ways(
-    generated: dict[int, list[Path]], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_play_repeated_exactly_is_spread_the_same_both_ways(generated: dict[int, list[Path]]) -> None:
     """The same record three times (a rapid re-play the export shows alike): 0, 1 and 2 ms later."""
     path = generated[11][0]
     records = _records(path)
     original = next(_track_records(records))
     at = records.index(original)
     records[at:at] = [dict(original), dict(original)]
-    parsed = _assert_same(path.name, json.dumps(records).encode(), monkeypatch)
+    parsed = _assert_same(path.name, json.dumps(records).encode())
     assert parsed.music_columns is None
     second = original["ts"].replace("T", " ").removesuffix("Z")
     track_id = original["spotify_track_uri"].removeprefix("spotify:track:")
@@ -405,7 +399,7 @@ def test_a_play_repeated_exactly_is_spread_the_same_both_ways(
 
 @pytest.mark.parametrize("missing", [None, ""])
 def test_a_nameless_track_and_one_named_by_its_id_are_one_dimension(
-    generated: dict[int, list[Path]], missing: str | None, monkeypatch: pytest.MonkeyPatch
+    generated: dict[int, list[Path]], missing: str | None
 ) -> None:
     """A play without a track name takes the track id as its name: the same dimension fields as a
     play of the track whose name is its id, so one entry (`MusicColumns`: each value once)."""
@@ -415,14 +409,14 @@ def test_a_nameless_track_and_one_named_by_its_id_are_one_dimension(
     track_id = first["spotify_track_uri"].removeprefix("spotify:track:")
     records[records.index(second)] = dict(first, ts=second["ts"], master_metadata_track_name=track_id)
     first["master_metadata_track_name"] = missing
-    parsed = _assert_same(path.name, json.dumps(records).encode(), monkeypatch)
+    parsed = _assert_same(path.name, json.dumps(records).encode())
     assert parsed.music_columns is not None
     _assert_numbered(parsed.music_columns)
 
 
 @pytest.mark.parametrize("field", ["master_metadata_track_name", "master_metadata_album_album_name"])
 def test_a_track_its_plays_name_differently_has_a_dimension_for_each_naming(
-    generated: dict[int, list[Path]], field: str, monkeypatch: pytest.MonkeyPatch
+    generated: dict[int, list[Path]], field: str
 ) -> None:
     """Plays are numbered by their track's URI when all plays of each track name it alike; when
     one play names a track differently, by the whole of its names."""
@@ -433,7 +427,7 @@ def test_a_track_its_plays_name_differently_has_a_dimension_for_each_naming(
     repeated = next(r for i, r in enumerate(tracks) if r["spotify_track_uri"] in uris[:i])
     repeated[field] = "Renamed in one play"
     alike = _parse(path.name, path.read_bytes(), columns=True).music_columns
-    parsed = _assert_same(path.name, json.dumps(records).encode(), monkeypatch)
+    parsed = _assert_same(path.name, json.dumps(records).encode())
     columns = parsed.music_columns
     assert columns is not None and alike is not None
     assert len(columns.dimensions) == len(alike.dimensions) + 1
@@ -451,9 +445,9 @@ def test_account_data_and_kept_personal_fields_come_as_rows(generated: dict[int,
     assert parsed.music_columns is None and parsed.music
     assert parsed.music == _parse(ACCOUNT_MUSIC_SAMPLE.name, data, columns=False).music
     path = generated[7][0]
-    kept = formats.parse_file(path.name, path.read_bytes(), NOW, keep_personal=True, columns=True)
+    kept = parse_file(path.name, path.read_bytes(), NOW, keep_personal=True, columns=True)
     assert isinstance(kept, ParsedFile) and kept.music_columns is None
-    assert kept.music == formats.parse_file(path.name, path.read_bytes(), NOW, keep_personal=True).music
+    assert kept.music == parse_file(path.name, path.read_bytes(), NOW, keep_personal=True).music
     assert {row.ip_addr for row in kept.music} != {None}  # the fields only the rows way keeps
 
 
@@ -478,9 +472,9 @@ def test_a_worker_s_copy_text_is_every_play_in_copy_s_text_form(generated: dict[
     for paths in generated.values():
         for path in paths[:3]:
             data = path.read_bytes()
-            columns = formats.parse_file(path.name, data, now, columns=True)
-            rows = formats.parse_file(path.name, data, now)
-            assert isinstance(columns, formats.ParsedFile) and isinstance(rows, formats.ParsedFile)
+            columns = parse_file(path.name, data, now, columns=True)
+            rows = parse_file(path.name, data, now)
+            assert isinstance(columns, ParsedFile) and isinstance(rows, ParsedFile)
             assert columns.music_columns is not None and rows.music
             expected = "".join(
                 "\t".join(

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from bench.generate import generate_exports
 
-from brapped.imports import formats
-from brapped.imports.sources import ImportFileError
+from brapped.imports import ImportFileError, ParsedFile, parse_file
+from brapped.imports.extended_fast import parse_extended_fast
 from tests.conftest import SAMPLES
 from tests.imports.test_bad_input import GOOD_RECORD
 
@@ -41,18 +41,13 @@ def _both(name: str, data: bytes, *, keep_personal: bool = False) -> tuple[Any, 
     """(fast outcome, careful outcome, whether the fast way took the file)."""
 
     def outcome(fast: bool) -> Any:
-        original = formats._parse_extended_fast
-        if not fast:
-            formats._parse_extended_fast = lambda *args: None  # type: ignore[assignment]
         try:
-            return formats.parse_file(name, data, NOW, keep_personal=keep_personal)
+            return parse_file(name, data, NOW, keep_personal=keep_personal, fast=fast)
         except ImportFileError as exc:
             return f"error: {exc}"
-        finally:
-            formats._parse_extended_fast = original  # type: ignore[assignment]
 
     try:
-        took = formats._parse_extended_fast(name, data, NOW) is not None
+        took = parse_extended_fast(name, data, NOW) is not None
     except ImportFileError:
         took = True
     return outcome(True), outcome(False), took
@@ -76,7 +71,7 @@ def test_generated_exports_take_the_fast_way(tmp_path: Path) -> None:
         fast, careful, took = _both(path.name, path.read_bytes())
         assert took, path.name
         assert fast == careful, path.name
-        assert isinstance(fast, formats.ParsedFile) and fast.music
+        assert isinstance(fast, ParsedFile) and fast.music
 
 
 VALUES: list[Any] = [

@@ -56,6 +56,11 @@ class Broken:
 Item = Source | Skipped | Broken
 
 
+def base_name(name: str) -> str:
+    """A file's own name, without folders or the zip it came from (`archive.zip!member`)."""
+    return name.replace("\\", "/").rsplit("!", 1)[-1].rsplit("/", 1)[-1]
+
+
 def iter_inputs(paths: Iterable[Path | str]) -> Iterator[Item]:
     """Every file under `paths` (files, folders, zips), in a stable order, as Source/Skipped/Broken."""
     for raw in paths:

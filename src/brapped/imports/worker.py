@@ -32,8 +32,17 @@ from operator import floordiv, itemgetter, mod
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from brapped.imports import MusicRow, ParsedFile, Skipped, Source, parse_file
-from brapped.imports.formats import PROFILE_FIELDS, MusicColumns, dimension_fields, music_row
+from brapped.imports import (
+    PROFILE_FIELDS,
+    MusicColumns,
+    MusicRow,
+    ParsedFile,
+    Skipped,
+    Source,
+    dimension_fields,
+    music_row,
+    parse_file,
+)
 
 # The staging tables of an image, as `brapped.store.bulk` reads them from the attached image
 # (the names and columns of its temporary stages, which the loader drops before it attaches).

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, and_, bindparam, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from brapped import identity
-from brapped.imports.formats import EpisodeRow, MusicColumns, MusicRow, dimension_fields, dimension_key
+from brapped.imports import EpisodeRow, MusicColumns, MusicRow, dimension_fields, dimension_key
 from brapped.imports.merge import Stored
 from brapped.imports.worker import COPY_UNSAFE as _COPY_UNSAFE
 from brapped.imports.worker import PLAY_FIELDS, copy_text, insert_rows
