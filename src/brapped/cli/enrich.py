@@ -11,7 +11,8 @@ from rich.progress import TaskID
 
 from brapped.cli.auth import spotify_client
 from brapped.cli.context import AppContext, emit_json, format_option, pass_app
-from brapped.pipeline.sync import EnrichProgress, enrich
+from brapped.pipeline.enrich import enrich
+from brapped.pipeline.lookups import EnrichProgress
 
 
 @contextmanager

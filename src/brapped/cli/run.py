@@ -97,6 +97,7 @@ StepsFactory = Callable[[AppContext, Store], Steps]
 
 def spotify_steps(app: AppContext, store: Store) -> Steps:
     """The real steps: sync and enrich through the Spotify client, the report through insights."""
+    from brapped.pipeline import enrich as pipeline_enrich
     from brapped.pipeline import sync as pipeline_sync
     from brapped.spotify import connect
 
@@ -115,7 +116,7 @@ def spotify_steps(app: AppContext, store: Store) -> Steps:
         # Within the budget, background enrichment also resolves tracks only an export named.
         from brapped.insights.rollups import try_refresh
 
-        result = pipeline_sync.enrich(store, client, max_calls=int(settings.enrich_budget), resolve=True)
+        result = pipeline_enrich.enrich(store, client, max_calls=int(settings.enrich_budget), resolve=True)
         # Resolving merges tracks and credits of older plays: rebuild the sums now, not next round.
         try_refresh(store, settings.tz, settings.stream_threshold_ms, app.clock.now())
         return result.counts()

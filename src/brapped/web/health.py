@@ -15,8 +15,10 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from brapped.insights import rollups
+from brapped.pipeline.enrich import backlog
 from brapped.pipeline.health import token_status
-from brapped.pipeline.sync import backlog, resolve_progress, resume_after
+from brapped.pipeline.rate_limits import resume_after
+from brapped.pipeline.resolve import resolve_progress
 from brapped.store.runs import last_run
 from brapped.store.tables import gaps, imported_files, plays, runs
 
