@@ -17,7 +17,7 @@ from rich.table import Table
 
 from brapped.clock import Clock, SystemClock
 from brapped.config import Settings, load_settings
-from brapped.serialise import json_bytes
+from brapped.serialise import instant_text, json_bytes
 from brapped.store import Store, open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -92,7 +92,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False, default=str)
     if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
+        return instant_text(value, "auto")
     return str(value)
 
 
@@ -131,7 +131,7 @@ def _csv_cell(value: Any) -> Any:
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False, default=str)
     if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
+        return instant_text(value, "auto")
     return value
 
 
