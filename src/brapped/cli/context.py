@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -139,11 +139,6 @@ def escape_markup(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
-
-
-def echo_lines(lines: Iterable[str]) -> None:
-    for line in lines:
-        click.echo(line)
 
 
 def printable_text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -52,10 +52,6 @@ def mask_url(url: str | URL) -> str:
         return url
 
 
-def sqlite_url_for(path: Path) -> str:
-    return f"sqlite:///{path}"
-
-
 # How long a SQLite writer waits for another's lock before failing.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # The page size of a new SQLite database (an existing one keeps its own). SQLite's default of 4 KiB

@@ -55,12 +55,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def sqlite_text(value: datetime) -> str:
-    """The SQLite text form of an instant, for bulk paths that bypass the column type."""
-    value = to_utc_ms(value)
-    return value.strftime(SQLITE_FORMAT) + f".{value.microsecond // 1000:03d}"
-
-
 def _whole_seconds(arg: str) -> str:
     """Whole seconds since 1970 of a stored instant, in SQLite SQL."""
     # unixepoch() (SQLite 3.38+) returns the integer directly: a third of the time of formatting
