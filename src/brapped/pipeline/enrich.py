@@ -3,6 +3,8 @@ export named; every chunk committed in its own transaction, so a pass resumes wh
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, select, update
@@ -114,17 +116,9 @@ def enrich(
             artist_ids = _artists_to_enrich(conn) if artists_ and result.stopped is None else []
             album_ids = _albums_to_enrich(conn) if albums and result.stopped is None else []
         if artist_ids and result.stopped is None:
-            done = 0
-            for got in lookups(store, client, "artists", artist_ids, budget, result):
-                _store_artists(store, client, got, result)
-                done += len(got)
-                report("artists", done, len(artist_ids))
+            result.artists_enriched += _details(store, client, "artists", artist_ids, budget, result, report)
         if album_ids and result.stopped is None:
-            done = 0
-            for got in lookups(store, client, "albums", album_ids, budget, result):
-                _store_albums(store, client, got, result)
-                done += len(got)
-                report("albums", done, len(album_ids))
+            result.albums_enriched += _details(store, client, "albums", album_ids, budget, result, report)
     except Exception as exc:  # recorded whatever it was, then re-raised
         result.api_calls = budget.used
         record_failure(store, "enrich", started, clock.now(), exc, None, budget.used)
@@ -148,42 +142,65 @@ def enrich(
     return result
 
 
-def _store_artists(
-    store: Store, client: SpotifyClient, got: list[tuple[str, dict[str, Any] | None]], result: EnrichResult
-) -> None:
+Found = list[dict[str, Any]]
+
+
+def _details(
+    store: Store,
+    client: SpotifyClient,
+    kind: str,
+    ids: list[str],
+    budget: CallBudget,
+    result: EnrichResult,
+    report: EnrichProgress,
+) -> int:
+    """Look up and store the artists or albums `ids` chunk by chunk; returns how many Spotify knew."""
+    stored = done = 0
+    for got in lookups(store, client, kind, ids, budget, result):
+        stored += _store_details(store, client, kind, got)
+        done += len(got)
+        report(kind, done, len(ids))
+    return stored
+
+
+def _store_details(
+    store: Store, client: SpotifyClient, kind: str, got: list[tuple[str, dict[str, Any] | None]]
+) -> int:
+    """Write one chunk of looked-up artists or albums (`kind`); returns how many Spotify knew."""
+    table, write = _DETAILS[kind]
     now = client.clock.now()
     with store.begin(immediate=True) as conn:
         lock(conn)
         found = [obj for _, obj in got if obj]
-        store_load.upsert_artists(conn, [artist_row(obj, full=True, now=now) for obj in found], full=True)
-        store_load.replace_artist_genres(
-            conn, [str(obj["id"]) for obj in found], [row for obj in found for row in artist_genre_rows(obj)]
-        )
+        write(conn, found, now)
         missing = [spotify_id for spotify_id, obj in got if obj is None]
         if missing:
             # Spotify does not know them (any more): mark them done rather than ask forever.
-            conn.execute(update(artists).where(artists.c.id.in_(missing)).values(enriched_at=now))
-        result.artists_enriched += len(found)
+            conn.execute(update(table).where(table.c.id.in_(missing)).values(enriched_at=now))
+    return len(found)
 
 
-def _store_albums(
-    store: Store, client: SpotifyClient, got: list[tuple[str, dict[str, Any] | None]], result: EnrichResult
-) -> None:
-    now = client.clock.now()
-    with store.begin(immediate=True) as conn:
-        lock(conn)
-        found = [obj for _, obj in got if obj]
-        entities = Entities()
-        for obj in found:
-            for artist in obj.get("artists") or []:
-                if isinstance(artist, dict) and artist.get("id"):
-                    entities.artists.setdefault(str(artist["id"]), artist_row(artist))
-        store_load.upsert_artists(conn, entities.artists.values())
-        store_load.upsert_albums(conn, [album_row(obj, full=True, now=now) for obj in found])
-        missing = [spotify_id for spotify_id, obj in got if obj is None]
-        if missing:
-            conn.execute(update(albums).where(albums.c.id.in_(missing)).values(enriched_at=now))
-        result.albums_enriched += len(found)
+def _write_artists(conn: Connection, found: Found, now: datetime) -> None:
+    store_load.upsert_artists(conn, [artist_row(obj, full=True, now=now) for obj in found], full=True)
+    store_load.replace_artist_genres(
+        conn, [str(obj["id"]) for obj in found], [row for obj in found for row in artist_genre_rows(obj)]
+    )
+
+
+def _write_albums(conn: Connection, found: Found, now: datetime) -> None:
+    entities = Entities()
+    for obj in found:
+        for artist in obj.get("artists") or []:
+            if isinstance(artist, dict) and artist.get("id"):
+                entities.artists.setdefault(str(artist["id"]), artist_row(artist))
+    store_load.upsert_artists(conn, entities.artists.values())
+    store_load.upsert_albums(conn, [album_row(obj, full=True, now=now) for obj in found])
+
+
+_DETAILS: dict[str, tuple[Table, Callable[[Connection, Found, datetime], None]]] = {
+    "artists": (artists, _write_artists),
+    "albums": (albums, _write_albums),
+}
 
 
 __all__ = ["backlog", "enrich"]
