@@ -7,15 +7,32 @@ from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import orjson
+
+Timespec = Literal["auto", "seconds", "milliseconds"]
+
+
+@overload
+def instant_text(value: datetime, timespec: Timespec = "milliseconds") -> str: ...
+@overload
+def instant_text(value: None, timespec: Timespec = "milliseconds") -> None: ...
+def instant_text(value: datetime | None, timespec: Timespec = "milliseconds") -> str | None:
+    """An instant as ISO 8601 text, UTC written as Z ("2026-01-26T04:13:50.392Z"); None stays None.
+
+    `timespec` as in `datetime.isoformat`: files, run records and sync output use milliseconds (the
+    precision brapped stores), the JSON form "auto" (microseconds only when there are some).
+    """
+    if value is None:
+        return None
+    return value.isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def json_default(value: Any) -> Any:
     """orjson's `default`: what brapped's data holds besides plain JSON types."""
     if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
+        return instant_text(value, "auto")
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):

@@ -1,4 +1,4 @@
-"""brapped.pipeline.sync.enrich: artist/album details and `--resolve` against the emulator."""
+"""brapped.pipeline.enrich.enrich: artist/album details and `--resolve` against the emulator."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from sqlalchemy import func, insert, select
 
 from brapped import identity
 from brapped.emulator import EmulatedClock, Emulator, Fault, write_export
+from brapped.pipeline.enrich import enrich
 from brapped.pipeline.importing import import_paths
-from brapped.pipeline.sync import NotYet, enrich, sync
+from brapped.pipeline.rate_limits import NotYet
+from brapped.pipeline.sync import sync
 from brapped.spotify import SpotifyClient, connect
 from brapped.store import Store
 from brapped.store.state import get_state

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from brapped.emulator import Emulator, Fault
-from brapped.pipeline.sync import NotYet, sync
+from brapped.pipeline.rate_limits import NotYet
+from brapped.pipeline.sync import sync
 from brapped.spotify import AuthExpired, AuthRequired, RateLimited, SpotifyClient, SpotifyError
 from brapped.store import Store
 from brapped.store.runs import last_run

@@ -106,14 +106,14 @@ def test_enrichment_survives_a_writer_committing_meanwhile(
 ) -> None:
     """Deterministic: another process's write commits between enrich's last read and its write
     (on SQLite a deferred transaction that read first then failed at once: 'database is locked')."""
-    from brapped.pipeline import sync as pipeline_sync
+    from brapped.pipeline import enrich as pipeline_enrich
 
     emu = Emulator(seed=3, clock=EmulatedClock(START))
     client = connect(
         make_settings(tmp_path / "home", emu.issue_refresh_token()), emu.clock, transport=emu.transport()
     )
     other = open_store(store.engine.url.render_as_string(hide_password=False), migrate=False)
-    real = pipeline_sync.resolve_progress
+    real = pipeline_enrich.resolve_progress
 
     def meanwhile(conn: Connection) -> tuple[int, int]:
         progress = real(conn)
@@ -123,8 +123,8 @@ def test_enrichment_survives_a_writer_committing_meanwhile(
 
     try:
         sync(store, client, enrich_budget=0)
-        monkeypatch.setattr(pipeline_sync, "resolve_progress", meanwhile)
-        result = pipeline_sync.enrich(store, client, max_calls=3)
+        monkeypatch.setattr(pipeline_enrich, "resolve_progress", meanwhile)
+        result = pipeline_enrich.enrich(store, client, max_calls=3)
         assert result.api_calls == 3
     finally:
         client.http.close()

@@ -43,7 +43,7 @@ class BrappedGroup(click.Group):
     """Turns expected failures into one line on stderr and an exit code, never a traceback.
 
     Commands load on demand: `brapped report ...` never imports the dashboard, the emulator or the
-    OAuth client (importing every command module took as long as a year's Wrapped).
+    OAuth client (docs/decisions.md).
     """
 
     def list_commands(self, ctx: click.Context) -> list[str]:

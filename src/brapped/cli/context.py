@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +17,7 @@ from rich.table import Table
 
 from brapped.clock import Clock, SystemClock
 from brapped.config import Settings, load_settings
-from brapped.serialise import json_bytes
+from brapped.serialise import instant_text, json_bytes
 from brapped.store import Store, open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -92,7 +92,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False, default=str)
     if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
+        return instant_text(value, "auto")
     return str(value)
 
 
@@ -131,7 +131,7 @@ def _csv_cell(value: Any) -> Any:
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False, default=str)
     if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
+        return instant_text(value, "auto")
     return value
 
 
@@ -139,11 +139,6 @@ def escape_markup(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
-
-
-def echo_lines(lines: Iterable[str]) -> None:
-    for line in lines:
-        click.echo(line)
 
 
 def printable_text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

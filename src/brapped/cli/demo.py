@@ -6,14 +6,15 @@ import os
 import sys
 import threading
 import webbrowser
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from brapped.cli.context import AppContext, emit_json, format_option, pass_app
+from brapped.cli.progress import StageUpdate, stage_bars
 from brapped.config import default_home
 from brapped.pipeline.demo import DEMO_DAYS, DEMO_SEED, DemoResult, demo_settings, run_demo
 
@@ -52,25 +53,13 @@ def _summary_lines(result: DemoResult) -> list[str]:
     ]
 
 
-def _progress_bar(app: AppContext) -> tuple[Any, Any]:
+@contextmanager
+def _progress(app: AppContext) -> Iterator[StageUpdate]:
     """A progress callback: a bar on a terminal, one line per step otherwise."""
     if app.err.is_terminal:
-        bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=app.err,
-            transient=True,
-        )
-        tasks: dict[str, Any] = {}
-
-        def update(step: str, done: int, total: int) -> None:
-            if step not in tasks:
-                tasks[step] = bar.add_task(_STEPS.get(step, step), total=total)
-            bar.update(tasks[step], completed=done, total=total)
-
-        return bar, update
+        with stage_bars(app, describe=lambda step: _STEPS.get(step, step)) as update:
+            yield update
+        return
 
     announced: set[str] = set()
 
@@ -79,7 +68,7 @@ def _progress_bar(app: AppContext) -> tuple[Any, Any]:
             announced.add(step)
             click.echo(f"{_STEPS.get(step, step)}...", err=True)
 
-    return None, plain
+    yield plain
 
 
 @click.command("demo")
@@ -121,11 +110,7 @@ def demo_command(
     home = _demo_home(app)
     # The user's timezone (flag, environment or system) is the one setting the demo keeps.
     settings = demo_settings(home, app.flags.get("timezone") or os.environ.get("BRAPPED_TIMEZONE"))
-    bar, update = _progress_bar(app)
-    if bar is not None:
-        with bar:
-            result = run_demo(home, days=days, seed=seed, timezone=settings.tz, progress=update)
-    else:
+    with _progress(app) as update:
         result = run_demo(home, days=days, seed=seed, timezone=settings.tz, progress=update)
 
     # From here on every command-line helper works on the demo database.

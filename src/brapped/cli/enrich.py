@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
-from rich.progress import TaskID
 
 from brapped.cli.auth import spotify_client
 from brapped.cli.context import AppContext, emit_json, format_option, pass_app
-from brapped.pipeline.sync import EnrichProgress, enrich
+from brapped.cli.progress import stage_bars
+from brapped.pipeline.enrich import enrich
+from brapped.pipeline.lookups import EnrichProgress
 
 
 @contextmanager
@@ -20,23 +21,7 @@ def _progress_bar(app: AppContext) -> Iterator[EnrichProgress | None]:
     if not sys.stderr.isatty():
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=app.err,
-        transient=True,
-    ) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
+    with stage_bars(app) as update:
         yield update
 
 

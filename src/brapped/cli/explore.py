@@ -16,10 +16,11 @@ from brapped.cli.context import (
 )
 from brapped.cli.report import _artists_text, flatten, user_option
 from brapped.insights import artist_story, search, track_story
+from brapped.serialise import instant_text
 
 
 def _when(value: Any) -> str:
-    return value.isoformat(timespec="seconds").replace("+00:00", "Z") if value is not None else ""
+    return instant_text(value, "seconds") if value is not None else ""
 
 
 @click.command("search")

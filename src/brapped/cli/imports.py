@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from brapped.cli.context import AppContext, emit_json, escape_markup, pass_app
+from brapped.cli.progress import progress_bar
 from brapped.pipeline.importing import ImportResult, Progress, import_paths
 
 
@@ -20,18 +21,7 @@ def _progress_bar(app: AppContext) -> Iterator[Progress | None]:
     if not sys.stderr.isatty():
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-    from rich.progress import Progress as Bar
-
-    with Bar(
-        TextColumn("importing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=app.err,
-        transient=True,
-    ) as bar:
+    with progress_bar(app, label="importing", suffix="{task.description}") as bar:
         task = bar.add_task("", total=None)
 
         def update(done: int, total: int, name: str) -> None:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from brapped.cli.context import AppContext, emit_json, emit_rows, format_option, pass_app
+from brapped.cli.progress import stage_bars
 from brapped.errors import BrappedError
 from brapped.pipeline.copy_database import TransferResult, copy_database
 from brapped.store import open_store
@@ -44,20 +42,11 @@ def migrate_command(
     target = open_store(to_url, migrate=False)
     try:
         if progress:
-            with Progress(
-                TextColumn("{task.description:<15}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=app.err,
-                transient=False,
-            ) as bar:
-                tasks: dict[str, Any] = {}
+            with stage_bars(app, label="{task.description:<15}", transient=False) as update:
 
                 def report(table: str, done: int, total: int) -> None:
-                    if table not in tasks:
-                        tasks[table] = bar.add_task(table, total=total or 1)
-                    bar.update(tasks[table], completed=done if total else 1)
+                    # An empty table shows as done (1/1) rather than 0/0.
+                    update(table, done if total else 1, total or 1)
 
                 result = copy_database(source, target, app.clock, batch_size=batch_size, progress=report)
         else:

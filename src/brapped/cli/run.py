@@ -21,6 +21,7 @@ from brapped.config import Settings
 from brapped.errors import BrappedError
 from brapped.logs import SecretFilter, mask_secrets
 from brapped.pipeline.schedule import Schedule, Scheduler, SchedulerError, Steps, parse_report_time
+from brapped.serialise import instant_text
 from brapped.store import Store
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
@@ -45,16 +46,16 @@ class EventFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         name = getattr(record, "event", None) or record.name
         data: Mapping[str, Any] = getattr(record, "data", None) or {}
-        when = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+        when = instant_text(datetime.fromtimestamp(record.created, UTC))
         message = mask_secrets(record.getMessage())
         if record.exc_info:
             message += " | " + mask_secrets(self.formatException(record.exc_info).replace("\n", " | "))
         if self.json:
-            body = {"ts": when.replace("+00:00", "Z"), "level": record.levelname.lower(), "event": name}
+            body = {"ts": when, "level": record.levelname.lower(), "event": name}
             body.update({k: v for k, v in data.items() if k not in body})
             body["message"] = message
             return mask_secrets(json.dumps(body, default=str, ensure_ascii=False))
-        return f"{when.replace('+00:00', 'Z')} {record.levelname.lower():7} {name}: {message}"
+        return f"{when} {record.levelname.lower():7} {name}: {message}"
 
 
 def configure_event_logging(fmt: str, level: int = logging.INFO) -> None:
@@ -97,6 +98,7 @@ StepsFactory = Callable[[AppContext, Store], Steps]
 
 def spotify_steps(app: AppContext, store: Store) -> Steps:
     """The real steps: sync and enrich through the Spotify client, the report through insights."""
+    from brapped.pipeline import enrich as pipeline_enrich
     from brapped.pipeline import sync as pipeline_sync
     from brapped.spotify import connect
 
@@ -115,7 +117,7 @@ def spotify_steps(app: AppContext, store: Store) -> Steps:
         # Within the budget, background enrichment also resolves tracks only an export named.
         from brapped.insights.rollups import try_refresh
 
-        result = pipeline_sync.enrich(store, client, max_calls=int(settings.enrich_budget), resolve=True)
+        result = pipeline_enrich.enrich(store, client, max_calls=int(settings.enrich_budget), resolve=True)
         # Resolving merges tracks and credits of older plays: rebuild the sums now, not next round.
         try_refresh(store, settings.tz, settings.stream_threshold_ms, app.clock.now())
         return result.counts()

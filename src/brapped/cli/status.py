@@ -9,16 +9,13 @@ import click
 
 from brapped.cli.context import AppContext, emit_json, format_option, pass_app
 from brapped.pipeline.health import collection_status
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z") if value else None
+from brapped.serialise import instant_text
 
 
 def _isos(data: Any) -> Any:
     """Every datetime in `data` as ISO text with milliseconds and Z (the documented JSON form)."""
     if isinstance(data, datetime):
-        return _iso(data)
+        return instant_text(data)
     if isinstance(data, dict):
         return {key: _isos(value) for key, value in data.items()}
     if isinstance(data, list):

@@ -9,10 +9,7 @@ import click
 from brapped.cli.auth import spotify_client
 from brapped.cli.context import AppContext, emit_json, format_option, pass_app
 from brapped.pipeline.sync import SyncResult, sync
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z") if value else None
+from brapped.serialise import instant_text
 
 
 def sync_json(result: SyncResult) -> dict[str, Any]:
@@ -23,9 +20,9 @@ def sync_json(result: SyncResult) -> dict[str, Any]:
         "run_id": result.run_id,
         "outcome": result.outcome,
         **{k: v for k, v in result.counts().items() if k != "gaps"},
-        "gaps": [{"from": _iso(a), "to": _iso(b)} for a, b in result.gaps],
-        "cursor": _iso(result.cursor_after),
-        "resume_after": _iso(result.rate_limited.resume_at) if result.rate_limited else None,
+        "gaps": [{"from": instant_text(a), "to": instant_text(b)} for a, b in result.gaps],
+        "cursor": instant_text(result.cursor_after),
+        "resume_after": instant_text(result.rate_limited.resume_at) if result.rate_limited else None,
         "enrichment": enrichment.counts() if enrichment else None,
         "enrichment_error": result.enrichment_error,
     }
@@ -77,7 +74,7 @@ def sync_command(app: AppContext, enrich_budget: int | None, fmt: str) -> None:
             click.echo(f"Warning: enrichment stopped: {result.enrichment_error}", err=True)
     for gap_from, gap_to in result.gaps:
         click.echo(
-            f"Warning: plays between {_iso(gap_from)} and {_iso(gap_to)} may be missing "
+            f"Warning: plays between {instant_text(gap_from)} and {instant_text(gap_to)} may be missing "
             "(Spotify only keeps the last 50). Import your Spotify data export to fill the gap.",
             err=True,
         )

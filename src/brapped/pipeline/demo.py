@@ -9,7 +9,7 @@ Every step runs the real code a user's data goes through; only Spotify is the em
 3. import the listener's extended streaming history of the year before (`brapped.pipeline.importing`),
    which merges with the plays sync already saw;
 4. enrich: resolve the tracks only the export named and fill in artists and albums
-   (`brapped.pipeline.sync.enrich`).
+   (`brapped.pipeline.enrich.enrich`).
 
 The database is embedded SQLite in the demo home; the CLI (`brapped.cli.demo`) then prints today's
 report and a Wrapped of the last twelve months, and `--serve` opens the dashboard on it.
@@ -157,8 +157,9 @@ def run_demo(
     the same database.
     """
     from brapped.emulator import EmulatedClock, Emulator, write_export
+    from brapped.pipeline.enrich import enrich
     from brapped.pipeline.importing import import_paths
-    from brapped.pipeline.sync import enrich, sync
+    from brapped.pipeline.sync import sync
     from brapped.spotify import authorise, connect
 
     def step(name: str, done: int, total: int) -> None:

@@ -11,7 +11,6 @@ import csv
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 from zoneinfo import ZoneInfo
@@ -22,6 +21,7 @@ from sqlalchemy.sql import Select
 
 from brapped.clock import Clock
 from brapped.errors import BrappedError
+from brapped.serialise import instant_text
 from brapped.store import Store, tables
 from brapped.store.runs import record_run
 from brapped.store.types import UTCDateTime
@@ -194,10 +194,6 @@ def _plays_wide_rows(
         yield out
 
 
-def _iso(value: datetime) -> str:
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 class _CsvWriter:
     def __init__(self, path: Path, columns: Sequence[tuple[str, str]]) -> None:
         self.handle: IO[str] = path.open("w", encoding="utf-8", newline="")
@@ -214,7 +210,7 @@ class _CsvWriter:
         if value is None:
             return ""
         if kind == "instant":
-            return _iso(value)
+            return instant_text(value)
         if kind == "bool":
             return "true" if value else "false"
         if kind == "list":
@@ -237,7 +233,7 @@ class _JsonWriter:
     def write(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             data = {
-                name: (_iso(row[name]) if kind == "instant" and row[name] is not None else row[name])
+                name: (instant_text(row[name]) if kind == "instant" and row[name] is not None else row[name])
                 for name, kind in self.columns
             }
             self.handle.write((b"\n" if self.first else b",\n") + orjson.dumps(data))

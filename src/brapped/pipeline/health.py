@@ -14,7 +14,9 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from brapped.insights import rollups
-from brapped.pipeline.sync import backlog, resolve_progress, resume_after
+from brapped.pipeline.enrich import backlog
+from brapped.pipeline.rate_limits import resume_after
+from brapped.pipeline.resolve import resolve_progress
 from brapped.spotify import AuthRequired, TokenStore
 from brapped.store.runs import last_run
 from brapped.store.tables import gaps, plays

@@ -52,17 +52,11 @@ def mask_url(url: str | URL) -> str:
         return url
 
 
-def sqlite_url_for(path: Path) -> str:
-    return f"sqlite:///{path}"
-
-
 # How long a SQLite writer waits for another's lock before failing.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-# The page size of a new SQLite database (an existing one keeps its own). SQLite's default of 4 KiB
-# makes a bulk import four times as many page reads and writes (system calls, b-tree splits, sort
-# runs): measured on 500,000 plays, 3.56 s at 4 KiB, 3.38 s at 8, 3.27 s at 16, 3.19 s at 32. The
-# reports' queries took the same time at 4, 16 and 32 KiB (`bench insights`). 16 KiB rather than
-# 32: a small write (a sync's few pages) still logs whole pages into the WAL.
+# The page size of a new SQLite database (an existing one keeps its own): a quarter of the page reads
+# and writes of the 4 KiB default in a bulk import; not 32 KiB, as a sync's small write logs whole
+# pages into the WAL (docs/decisions.md).
 SQLITE_PAGE_SIZE = 16_384
 
 
@@ -150,9 +144,8 @@ def return_to_wal(dbapi_connection: Any) -> bool:
 
 
 def _postgresql_settings(dbapi_connection: Any, _record: Any) -> None:
-    # The default 4 MB per sort or hash spills a year's report to disk (measured: a third of the
-    # top-artist-of-each-month query); a personal database has few concurrent queries to share
-    # memory with.
+    # The default 4 MB per sort or hash spills a year's report to disk (docs/decisions.md); a
+    # personal database has few concurrent queries to share memory with.
     cursor = dbapi_connection.cursor()
     cursor.execute("SET work_mem = '64MB'")
     cursor.close()

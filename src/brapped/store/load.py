@@ -132,21 +132,6 @@ def insert_plays(conn: Connection, rows: Sequence[Row]) -> list[Any]:
     return added
 
 
-def upsert_account(
-    conn: Connection, user_id: str, display_name: str | None, country: str | None, now: datetime
-) -> None:
-    """The account a token belongs to; first_seen_at kept from its first sync."""
-    stmt = _insert(conn, accounts).values(
-        id=user_id, display_name=display_name, country=country, first_seen_at=now
-    )
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["id"],
-            set_={"display_name": stmt.excluded.display_name, "country": stmt.excluded.country},
-        )
-    )
-
-
 def ensure_account(conn: Connection, user_id: str, now: datetime) -> None:
     """An accounts row for `user_id` when there is none yet."""
     conn.execute(

@@ -55,16 +55,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def sqlite_text(value: datetime) -> str:
-    """The SQLite text form of an instant, for bulk paths that bypass the column type."""
-    value = to_utc_ms(value)
-    return value.strftime(SQLITE_FORMAT) + f".{value.microsecond // 1000:03d}"
-
-
 def _whole_seconds(arg: str) -> str:
     """Whole seconds since 1970 of a stored instant, in SQLite SQL."""
-    # unixepoch() (SQLite 3.38+) returns the integer directly: a third of the time of formatting
-    # it as text with strftime and casting back, which counts on a year of plays.
+    # unixepoch() (SQLite 3.38+) returns the integer directly, without formatting it as text with
+    # strftime and casting it back (docs/decisions.md).
     if sqlite3.sqlite_version_info >= (3, 38):
         return f"unixepoch({arg})"
     return f"CAST(strftime('%s', {arg}) AS INTEGER)"
