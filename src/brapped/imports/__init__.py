@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from brapped.imports.formats import (
     ACCOUNT_FORMATS,
+    DIMENSION_FIELDS,
     FORMATS,
+    PROFILE_FIELDS,
     EpisodeRow,
     MusicColumns,
     MusicRow,
     ParsedFile,
+    dimension_fields,
+    dimension_key,
     looks_like_history_name,
+    music_row,
     parse_file,
     parse_stored,
 )
@@ -17,7 +22,9 @@ from brapped.imports.sources import Broken, ImportFileError, Skipped, Source, it
 
 __all__ = [
     "ACCOUNT_FORMATS",
+    "DIMENSION_FIELDS",
     "FORMATS",
+    "PROFILE_FIELDS",
     "Broken",
     "EpisodeRow",
     "ImportFileError",
@@ -26,8 +33,11 @@ __all__ = [
     "ParsedFile",
     "Skipped",
     "Source",
+    "dimension_fields",
+    "dimension_key",
     "iter_inputs",
     "looks_like_history_name",
+    "music_row",
     "parse_file",
     "parse_stored",
 ]
