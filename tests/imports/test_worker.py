@@ -348,3 +348,39 @@ def test_the_loader_prepares_files_itself_rather_than_wait_for_a_slow_worker(
     assert len(loaded) == len(export) - 1
     _assert_as_file_by_file(store, result, tmp_path, [export[0].parent])
     store.close()
+
+
+def test_a_bad_file_of_a_slow_worker_is_named_while_the_loader_prepares_another(
+    tmp_path: Path, export: list[Path], worked: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite only: the loader prepares the third file itself while the worker is late with the
+    # second, a bad one; the report names the second.
+    store = open_store(f"sqlite:///{tmp_path / 'brapped.db'}")
+    second = _import_order(export)[1]
+    records = json.loads(second.read_bytes())
+    records[5]["ms_played"] = "long"
+    second.write_text(json.dumps(records))
+    with pytest.raises(ImportFileError) as expected:
+        parse_file(str(second), second.read_bytes(), datetime.now(UTC))
+    submit = worker.Readers.submit
+
+    def slow(self: Any, *args: Any) -> Any:
+        late: Future[Any] = Future()
+        real = submit(self, *args)
+
+        def answer() -> None:
+            error = real.exception()
+            if error is None:
+                late.set_result(real.result())
+            else:
+                late.set_exception(error)
+
+        threading.Timer(0.5, answer).start()
+        return late
+
+    monkeypatch.setattr(worker.Readers, "submit", slow)
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
+    assert worked["here"] >= 1
+    assert [(f.name, f.message) for f in result.failed] == [(str(second), str(expected.value))]
+    assert len(result.imported) == len(export) - 1
+    store.close()

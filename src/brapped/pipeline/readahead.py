@@ -151,8 +151,10 @@ class ReadAhead:
             elif self._reader is not None and not isinstance(outcome, FileReport):
                 following = self._next_source(position, ())
                 if following is not None:
-                    at, source = following
-                    self._ahead[at] = self._reader.submit(read_file, source, self._now, self._keep_personal)
+                    at, following_source = following
+                    self._ahead[at] = self._reader.submit(
+                        read_file, following_source, self._now, self._keep_personal
+                    )
             yield item, outcome
             del outcome  # the file's rows: free them before reading the next file
 
@@ -166,9 +168,9 @@ class ReadAhead:
                     spare = self._next_source(position, self._prepared)
                     if spare is None:
                         break
-                    at, source = spare
+                    at, later = spare
                     self._prepared[at] = prepare_here(
-                        source, self._now, self._keep_personal, self._dialect, self._user
+                        later, self._now, self._keep_personal, self._dialect, self._user
                     )
                     self._top_up(position)
             return prepared_outcome(worked, source, self._now, self._keep_personal)
