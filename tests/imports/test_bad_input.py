@@ -218,7 +218,7 @@ def test_a_bad_last_record_stores_nothing_of_its_file(store: Store, tmp_path: Pa
 def test_a_database_failure_mid_file_rolls_the_file_back(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from brapped.store import bulk
+    from brapped.store import staged_plays
 
     path = tmp_path / "Streaming_History_Audio_2023.json"
     path.write_bytes(_ext(ts="2023-03-01T00:00:00Z"))
@@ -226,7 +226,7 @@ def test_a_database_failure_mid_file_rolls_the_file_back(
     def boom(conn: Any, user_id: str) -> int:
         raise __import__("sqlalchemy").exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
 
-    monkeypatch.setattr(bulk, "insert_music_plays", boom)
+    monkeypatch.setattr(staged_plays, "insert_music_plays", boom)
     result = import_paths(store, [path], SystemClock(), user_id="u")
     assert [f.message for f in result.failed] == [f"{path}: database: disk I/O error"]
     # The dimension rows written before the failure went with it.

@@ -2,7 +2,7 @@
 
 Every file is parsed three ways: with columns, with rows (the default), and the careful way (the fast
 reading switched off, an independent path). The plays, episodes, counters and facts must be equal,
-and so must the rows a staging image (`worker.stage`) gives back.
+and so must the rows a staging image (`staging.stage`) gives back.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from brapped.imports import (
     ParsedFile,
     dimension_fields,
     parse_file,
-    worker,
+    staging,
 )
 from tests.conftest import SAMPLES
 
@@ -112,13 +112,13 @@ def _assert_numbered(columns: MusicColumns) -> None:
         assert list(entries) == sorted(entries)  # the dictionaries are in first-seen order
 
 
-def _image_rows(staged: worker.StagedFile, spans: list[tuple[str, str]]) -> list[tuple[int, MusicRow]]:
+def _image_rows(staged: staging.StagedFile, spans: list[tuple[str, str]]) -> list[tuple[int, MusicRow]]:
     """The staged plays as `image_rows` reads them from the image attached to a new connection."""
     db = sqlite3.connect(":memory:", isolation_level=None)
     try:
         db.execute("ATTACH DATABASE ':memory:' AS img")
         db.deserialize(staged.image, name="img")
-        return worker.image_rows(db, "img", spans, staged.dimensions)
+        return staging.image_rows(db, "img", spans, staged.dimensions)
     finally:
         db.close()
 
@@ -130,7 +130,7 @@ def _assert_stages_as_rows(name: str, data: bytes, *, columns: bool) -> None:
     """`stage` then `image_rows` gives back the plays of the rows parse, in file order."""
     expected = _parse(name, data, columns=False)
     parsed = _parse(name, data, columns=columns)
-    staged = worker.stage(parsed)
+    staged = staging.stage(parsed)
     music = expected.music
     assert staged.music == len(music)
     assert staged.parsed.music == [] and staged.parsed.music_columns is None
@@ -452,7 +452,7 @@ def test_account_data_and_kept_personal_fields_come_as_rows(generated: dict[int,
 
 
 def test_a_worker_s_copy_text_is_every_play_in_copy_s_text_form(generated: dict[int, list[Path]]) -> None:
-    """PostgreSQL: the COPY text a worker makes of the columns (`worker.copy_text`) is each
+    """PostgreSQL: the COPY text a worker makes of the columns (`staging.copy_text`) is each
     play, in file order, in COPY's text form, written out here field by field."""
 
     def text(value: Any) -> str:
@@ -483,7 +483,7 @@ def test_a_worker_s_copy_text_is_every_play_in_copy_s_text_form(generated: dict[
                         text(r.track_id),
                         str(r.ms_played),
                         instant(r.offline_ms),
-                        *(text(getattr(r, f)) for f in worker.PLAY_FIELDS),
+                        *(text(getattr(r, f)) for f in staging.PLAY_FIELDS),
                         text(user),
                         "export",
                         "export",
@@ -492,4 +492,13 @@ def test_a_worker_s_copy_text_is_every_play_in_copy_s_text_form(generated: dict[
                 + "\n"
                 for r in rows.music
             )
-            assert worker.copy_text(columns.music_columns, user) == expected
+            assert staging.copy_text(columns.music_columns, user) == expected
+
+
+def test_the_staging_image_names_the_columns_the_store_reads() -> None:
+    # The store inserts from a worker's image by the names of its own stages and play columns.
+    from brapped.store import staged_plays
+
+    assert staging.PLAY_FIELDS == staged_plays.PLAY_FIELDS
+    assert staging.MUSIC_STAGE == staged_plays.MUSIC_STAGE
+    assert staging.MUSIC_PROFILE_STAGE == staged_plays.MUSIC_PROFILE_STAGE

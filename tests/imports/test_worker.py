@@ -16,15 +16,16 @@ from bench.generate import generate_exports
 from sqlalchemy import insert, select
 
 from brapped.clock import SystemClock
-from brapped.imports import ImportFileError, ParsedFile, Source, iter_inputs, parse_file, worker
-from brapped.pipeline import importing
-from brapped.pipeline.importing import ImportResult, import_paths
-from brapped.store import Store, open_store
+from brapped.imports import ImportFileError, ParsedFile, Source, iter_inputs, parse_file, staging, worker
+from brapped.pipeline import import_load, import_plan, importing, readahead
+from brapped.pipeline.import_report import ImportResult
+from brapped.pipeline.importing import import_paths
+from brapped.store import Store, bulk_session, open_store, staged_plays
 from brapped.store.tables import (
     plays,
     tracks,
 )
-from tests.pipeline.import_contents import contents, outcome
+from tests.pipeline.import_contents import ALWAYS_BULK, FILE_BY_FILE, contents, outcome
 
 
 @pytest.fixture
@@ -37,21 +38,20 @@ def export(tmp_path: Path) -> list[Path]:
 
 
 def _import_order(files: list[Path]) -> list[Path]:
-    """`files` in the order an import of their folder takes them (time order, see `_ordered`)."""
+    """`files` in the order an import of their folder takes them (time order, see `ordered`)."""
     by_name = {str(path): path for path in files}
-    return [by_name[source.name] for source in importing._ordered(iter_inputs([files[0].parent]))]
+    return [by_name[source.name] for source in import_plan.ordered(iter_inputs([files[0].parent]))]
 
 
 @pytest.fixture
 def worked(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """Every import is a bulk load; counts the files loaded from a staging image (SQLite), the
+    """Of a bulk load (`ALWAYS_BULK`), counts the files loaded from a staging image (SQLite), the
     files a worker parsed for the loader (PostgreSQL), the files given to the worker, and the
     files the loader prepared itself rather than wait for the worker (SQLite)."""
-    monkeypatch.setattr(importing, "BULK_MIN_PLAYS", 1)
     counts = {"staged": 0, "parsed": 0, "submitted": 0, "here": 0}
-    load_staged, prepared = importing._load_staged, importing._prepared
+    load_staged, prepared = import_load.load_staged, readahead.prepared_outcome
     submit = worker.Readers.submit
-    prepare_here = importing._prepare_here
+    prepare_here = readahead.prepare_here
 
     def counting_here(*args: Any) -> Any:
         counts["here"] += 1
@@ -65,7 +65,7 @@ def worked(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         outcome = prepared(future, *args)
         # Parsed by the worker: its own outcome, not a file read here after the worker failed.
         counts["parsed"] += (
-            isinstance(outcome, ParsedFile | worker.CopyFile)
+            isinstance(outcome, ParsedFile | staging.CopyFile)
             and future.exception() is None
             and outcome is future.result()
         )
@@ -75,22 +75,19 @@ def worked(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         counts["submitted"] += 1
         return submit(self, *args)
 
-    monkeypatch.setattr(importing, "_load_staged", counting_staged)
-    monkeypatch.setattr(importing, "_prepared", counting_prepared)
+    monkeypatch.setattr(import_load, "load_staged", counting_staged)
+    monkeypatch.setattr(readahead, "prepared_outcome", counting_prepared)
     monkeypatch.setattr(worker.Readers, "submit", counting_submit)
-    monkeypatch.setattr(importing, "_prepare_here", counting_here)
+    monkeypatch.setattr(readahead, "prepare_here", counting_here)
     return counts
 
 
-def _reference(
-    tmp_path: Path, paths: list[Path], monkeypatch: pytest.MonkeyPatch, setup: Any = None
-) -> tuple[Store, ImportResult]:
+def _reference(tmp_path: Path, paths: list[Path], setup: Any = None) -> tuple[Store, ImportResult]:
     """The same import file by file, in this process, into a fresh SQLite database."""
     reference = open_store(f"sqlite:///{tmp_path / 'reference.db'}")
     if setup is not None:
         setup(reference)
-    monkeypatch.setattr(importing, "BULK_MIN_PLAYS", 10**12)
-    return reference, import_paths(reference, paths, SystemClock(), user_id="u")
+    return reference, import_paths(reference, paths, SystemClock(), user_id="u", policy=FILE_BY_FILE)
 
 
 def _assert_as_file_by_file(
@@ -98,11 +95,10 @@ def _assert_as_file_by_file(
     result: ImportResult,
     tmp_path: Path,
     paths: list[Path],
-    monkeypatch: pytest.MonkeyPatch,
     setup: Any = None,
 ) -> None:
     """`store` and `result` are what the same import file by file gives (`_reference`)."""
-    reference, expected = _reference(tmp_path, paths, monkeypatch, setup=setup)
+    reference, expected = _reference(tmp_path, paths, setup=setup)
     try:
         assert contents(store) == contents(reference)
         assert outcome(result) == outcome(expected)
@@ -111,9 +107,9 @@ def _assert_as_file_by_file(
 
 
 def test_files_read_by_a_worker_load_as_files_read_here(
-    store: Store, tmp_path: Path, export: list[Path], worked: dict[str, int], monkeypatch: pytest.MonkeyPatch
+    store: Store, tmp_path: Path, export: list[Path], worked: dict[str, int]
 ) -> None:
-    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
     assert result.ok and len(result.imported) == len(export)
     # The first file is read here (it tells whether the import is a bulk load), the others by a
     # worker or, on SQLite, by the loader when it would wait for the worker.
@@ -122,11 +118,11 @@ def test_files_read_by_a_worker_load_as_files_read_here(
         assert worked["staged"] == len(export) - 1
     else:
         assert worked["parsed"] == len(export) - 1
-    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent], monkeypatch)
+    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent])
 
 
 def test_a_bad_file_read_by_a_worker_fails_alone_naming_the_file(
-    store: Store, tmp_path: Path, export: list[Path], worked: dict[str, int], monkeypatch: pytest.MonkeyPatch
+    store: Store, tmp_path: Path, export: list[Path], worked: dict[str, int]
 ) -> None:
     records = json.loads(export[3].read_bytes())
     records[5]["ms_played"] = "long"
@@ -134,7 +130,7 @@ def test_a_bad_file_read_by_a_worker_fails_alone_naming_the_file(
     with pytest.raises(ImportFileError) as expected:
         parse_file(str(export[3]), export[3].read_bytes(), datetime.now(UTC))
 
-    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
     assert worked["submitted"] + worked["here"] == len(export) - 1
     assert [(Path(f.name).name, f.message) for f in result.failed] == [(export[3].name, str(expected.value))]
     assert str(export[3]) in str(expected.value) and "record 5" in str(expected.value)
@@ -146,7 +142,7 @@ def test_a_bad_file_read_by_a_worker_fails_alone_naming_the_file(
     for path in export:
         if path != export[3]:
             (kept / path.name).write_bytes(path.read_bytes())
-    reference, _ = _reference(tmp_path, [kept], monkeypatch)
+    reference, _ = _reference(tmp_path, [kept])
     assert contents(store) == contents(reference)
     reference.close()
 
@@ -154,20 +150,20 @@ def test_a_bad_file_read_by_a_worker_fails_alone_naming_the_file(
 def test_a_worker_that_dies_leaves_its_files_to_the_loader(
     store: Store, tmp_path: Path, export: list[Path], worked: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    submit = worker._Worker.submit
+    submit = worker.WorkerProcess.submit
 
     def killing(self: Any, *args: Any) -> Any:
         future = submit(self, *args)
-        self._process.kill()  # mid-file, or before it read the job
+        self.kill()  # mid-file, or before it read the job
         return future
 
-    monkeypatch.setattr(worker._Worker, "submit", killing)
-    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
+    monkeypatch.setattr(worker.WorkerProcess, "submit", killing)
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
     assert result.ok and len(result.imported) == len(export)
     # Every file read here in the end: those given to the worker from scratch, those the loader
     # took rather than wait, staged.
     assert worked["staged"] == worked["here"] and worked["parsed"] == 0
-    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent], monkeypatch)
+    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent])
 
 
 def test_a_source_that_cannot_go_to_a_worker_is_read_here(
@@ -178,16 +174,16 @@ def test_a_source_that_cannot_go_to_a_worker_is_read_here(
             yield Source(str(path), lambda path=path: path.read_bytes())  # a closure does not pickle
 
     monkeypatch.setattr(importing, "iter_inputs", closures)
-    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
     assert result.ok and len(result.imported) == len(export)
     assert worked["submitted"] + worked["here"] == len(export) - 1
     assert worked["staged"] == worked["here"] and worked["parsed"] == 0
     monkeypatch.undo()
-    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent], monkeypatch)
+    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent])
 
 
 def test_a_staged_file_merges_with_synced_plays_as_a_file_read_here(
-    store: Store, tmp_path: Path, export: list[Path], worked: dict[str, int], monkeypatch: pytest.MonkeyPatch
+    store: Store, tmp_path: Path, export: list[Path], worked: dict[str, int]
 ) -> None:
     # Synced plays inside the fourth file's period: some at a play's very end (same play), some a
     # little off (the merge tolerance), one of another track on an export play's key.
@@ -218,23 +214,23 @@ def test_a_staged_file_merges_with_synced_plays_as_a_file_read_here(
                 )
 
     synced(store)
-    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
     assert result.ok
     assert result.totals()["merged"] > 0
     if store.dialect == "sqlite":
         assert worked["staged"] == len(export) - 1
-    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent], monkeypatch, setup=synced)
+    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent], setup=synced)
 
 
 def test_an_import_whose_worker_cannot_start_reads_its_files_here(
     store: Store, tmp_path: Path, export: list[Path], worked: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(worker.sys, "executable", str(tmp_path / "no-such-python"))
-    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
     assert result.ok and len(result.imported) == len(export)
     assert worked == {"staged": 0, "parsed": 0, "submitted": 0, "here": 0}
     monkeypatch.undo()
-    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent], monkeypatch)
+    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent])
 
 
 @pytest.mark.parametrize("enabled", [True, False])
@@ -253,6 +249,7 @@ def test_an_import_leaves_the_cycle_collector_as_it_found_it(
             SystemClock(),
             user_id="u",
             progress=lambda *_: seen.append(gc.isenabled()),
+            policy=ALWAYS_BULK,
         )
         assert result.ok and seen and not any(seen)  # paused while it ran
         assert gc.isenabled() is enabled
@@ -263,24 +260,22 @@ def test_an_import_leaves_the_cycle_collector_as_it_found_it(
 def test_a_staging_image_the_database_refuses_fails_its_file_alone(
     tmp_path: Path, export: list[Path], worked: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from brapped.store import bulk as bulk_module
-
     # SQLite only: PostgreSQL workers hand back parsed rows, not an image.
     store = open_store(f"sqlite:///{tmp_path / 'brapped.db'}")
 
-    load_image = bulk_module.load_image
+    load_image = staged_plays.load_image
     images = {"seen": 0}
 
     def refusing(conn: Any, image: bytes) -> None:
         images["seen"] += 1
         if images["seen"] == 3:  # the fourth file: the first is read here
             raw = conn.connection.dbapi_connection
-            with bulk_module.raw_errors(conn, "deserialize"):
+            with staged_plays.raw_errors(conn, "deserialize"):
                 raw.execute("SELECT * FROM no_such_table")  # a real sqlite3.OperationalError
         load_image(conn, image)
 
-    monkeypatch.setattr(bulk_module, "load_image", refusing)
-    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
+    monkeypatch.setattr(staged_plays, "load_image", refusing)
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
     fourth = _import_order(export)[3]
     assert [Path(f.name).name for f in result.failed] == [fourth.name]
     message = result.failed[0].message or ""
@@ -293,14 +288,14 @@ def test_a_staging_image_the_database_refuses_fails_its_file_alone(
         if path != fourth:
             (kept / path.name).write_bytes(path.read_bytes())
     monkeypatch.undo()
-    reference, _ = _reference(tmp_path, [kept], monkeypatch)
+    reference, _ = _reference(tmp_path, [kept])
     assert contents(store) == contents(reference)
     reference.close()
     store.close()
 
 
 def test_a_zip_s_entries_are_read_by_the_worker_as_here(
-    store: Store, tmp_path: Path, export: list[Path], worked: dict[str, int], monkeypatch: pytest.MonkeyPatch
+    store: Store, tmp_path: Path, export: list[Path], worked: dict[str, int]
 ) -> None:
     import zipfile
 
@@ -308,11 +303,11 @@ def test_a_zip_s_entries_are_read_by_the_worker_as_here(
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
         for path in export:
             z.write(path, f"Spotify Extended Streaming History/{path.name}")
-    result = import_paths(store, [archive], SystemClock(), user_id="u")
+    result = import_paths(store, [archive], SystemClock(), user_id="u", policy=ALWAYS_BULK)
     assert result.ok and len(result.imported) == len(export)
     assert worked["submitted"] + worked["here"] == len(export) - 1
     assert worked["staged" if store.dialect == "sqlite" else "parsed"] == len(export) - 1
-    _assert_as_file_by_file(store, result, tmp_path, [archive], monkeypatch)
+    _assert_as_file_by_file(store, result, tmp_path, [archive])
 
 
 def test_the_loader_prepares_files_itself_rather_than_wait_for_a_slow_worker(
@@ -332,7 +327,7 @@ def test_the_loader_prepares_files_itself_rather_than_wait_for_a_slow_worker(
     monkeypatch.setattr(worker.Readers, "submit", slow)
     # The indexes are built once, after the last file.
     built_at: list[int] = []
-    build, load_staged = importing._BulkLoad.build_indexes, importing._load_staged
+    build, load_staged = bulk_session.BulkSession.build_indexes, import_load.load_staged
     loaded: list[str] = []
 
     def building(self: Any) -> None:
@@ -343,13 +338,49 @@ def test_the_loader_prepares_files_itself_rather_than_wait_for_a_slow_worker(
         loaded.append(staged.parsed.name)
         return load_staged(store, staged, *args)
 
-    monkeypatch.setattr(importing._BulkLoad, "build_indexes", building)
-    monkeypatch.setattr(importing, "_load_staged", loading)
-    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u")
+    monkeypatch.setattr(bulk_session.BulkSession, "build_indexes", building)
+    monkeypatch.setattr(import_load, "load_staged", loading)
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
     assert result.ok and len(result.imported) == len(export)
     assert built_at == [len(export) - 1]  # the first file is read by the loader, not staged
     assert worked["here"] >= 1 and worked["submitted"] >= 1
     assert worked["submitted"] + worked["here"] == len(export) - 1
     assert len(loaded) == len(export) - 1
-    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent], monkeypatch)
+    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent])
+    store.close()
+
+
+def test_a_bad_file_of_a_slow_worker_is_named_while_the_loader_prepares_another(
+    tmp_path: Path, export: list[Path], worked: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite only: the loader prepares the third file itself while the worker is late with the
+    # second, a bad one; the report names the second.
+    store = open_store(f"sqlite:///{tmp_path / 'brapped.db'}")
+    second = _import_order(export)[1]
+    records = json.loads(second.read_bytes())
+    records[5]["ms_played"] = "long"
+    second.write_text(json.dumps(records))
+    with pytest.raises(ImportFileError) as expected:
+        parse_file(str(second), second.read_bytes(), datetime.now(UTC))
+    submit = worker.Readers.submit
+
+    def slow(self: Any, *args: Any) -> Any:
+        late: Future[Any] = Future()
+        real = submit(self, *args)
+
+        def answer() -> None:
+            error = real.exception()
+            if error is None:
+                late.set_result(real.result())
+            else:
+                late.set_exception(error)
+
+        threading.Timer(0.5, answer).start()
+        return late
+
+    monkeypatch.setattr(worker.Readers, "submit", slow)
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
+    assert worked["here"] >= 1
+    assert [(f.name, f.message) for f in result.failed] == [(str(second), str(expected.value))]
+    assert len(result.imported) == len(export) - 1
     store.close()

@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from brapped.pipeline.importing import ImportResult
+from brapped.pipeline.import_plan import BulkPolicy
+from brapped.pipeline.import_report import ImportResult
 from brapped.store import Store
 from brapped.store.tables import (
     album_artists,
@@ -20,6 +21,10 @@ from brapped.store.tables import (
     track_artists,
     tracks,
 )
+
+# The same import two ways: every import a bulk load however small, or none however big.
+ALWAYS_BULK = BulkPolicy(min_plays=1)
+FILE_BY_FILE = BulkPolicy(min_plays=10**12)
 
 PLAY_COLUMNS = [c for c in plays.c if c.name != "id"]
 EPISODE_PLAY_COLUMNS = [c for c in episode_plays.c if c.name != "id"]

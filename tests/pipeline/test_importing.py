@@ -206,7 +206,7 @@ def test_cli_table_summary(runner: CliRunner, tmp_path: Path) -> None:
 
 def test_files_are_taken_kind_by_kind_in_the_order_of_their_numbers(tmp_path: Path) -> None:
     from brapped.imports import Source, iter_inputs
-    from brapped.pipeline import importing
+    from brapped.pipeline import import_plan
 
     # Spotify numbers the files of an export in time order; their names do not sort that way.
     names = [
@@ -228,7 +228,7 @@ def test_files_are_taken_kind_by_kind_in_the_order_of_their_numbers(tmp_path: Pa
     for name in names:
         (tmp_path / name).write_text("[]")
     ordered = [
-        Path(i.name).name for i in importing._ordered(iter_inputs([tmp_path])) if isinstance(i, Source)
+        Path(i.name).name for i in import_plan.ordered(iter_inputs([tmp_path])) if isinstance(i, Source)
     ]
     assert ordered == [
         "endsong_0.json",

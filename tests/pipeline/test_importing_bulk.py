@@ -15,9 +15,10 @@ from sqlalchemy import Index, insert, inspect, select
 from sqlalchemy.exc import OperationalError
 
 from brapped.clock import SystemClock
-from brapped.pipeline import importing
+from brapped.pipeline import bulk_load, import_decide, import_load
+from brapped.pipeline.import_plan import BulkPolicy
 from brapped.pipeline.importing import import_paths
-from brapped.store import Store, open_store
+from brapped.store import Store, open_store, staged_plays
 from brapped.store.tables import (
     album_artists,
     albums,
@@ -29,6 +30,7 @@ from brapped.store.tables import (
     track_artists,
     tracks,
 )
+from tests.pipeline.import_contents import ALWAYS_BULK, FILE_BY_FILE
 
 PLAY_COLUMNS = [c for c in plays.c if c.name != "id"]
 
@@ -67,16 +69,15 @@ def _schema(store: Store) -> tuple[list[str], list[str]]:
 
 @pytest.fixture
 def bulk(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Every import takes the bulk way; the list records each time it did."""
-    monkeypatch.setattr(importing, "BULK_MIN_PLAYS", 1)
+    """Records each time an import took the bulk way (every import does with `ALWAYS_BULK`)."""
     taken: list[bool] = []
-    original = importing._bulk_load
+    original = bulk_load.bulk_load
 
-    def recording(store: Store, user: str) -> Any:
+    def recording(store: Store, user: str, policy: BulkPolicy) -> Any:
         taken.append(True)
-        return original(store, user)
+        return original(store, user, policy)
 
-    monkeypatch.setattr(importing, "_bulk_load", recording)
+    monkeypatch.setattr(bulk_load, "bulk_load", recording)
     return taken
 
 
@@ -84,17 +85,16 @@ def bulk(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 def test_bulk_load_stores_what_file_by_file_does(
     store: Store, tmp_path: Path, bulk: list[bool], monkeypatch: pytest.MonkeyPatch, kept: int
 ) -> None:
-    monkeypatch.setattr(importing, "_DIMENSIONS_KEPT", kept)
+    policy = BulkPolicy(min_plays=1, dimensions_kept=kept)
     files = _export(tmp_path)
     schema = _schema(store)
-    result = import_paths(store, [files[0].parent], SystemClock(), user_id="u")
+    result = import_paths(store, [files[0].parent], SystemClock(), user_id="u", policy=policy)
     assert bulk == [True]
     assert result.ok and len(result.imported) == len(files)
     assert _schema(store) == schema  # indexes and keys rebuilt, names unchanged
 
     reference = open_store(f"sqlite:///{tmp_path / 'reference.db'}")
-    importing.BULK_MIN_PLAYS = 10**12  # restored by monkeypatch
-    expected = import_paths(reference, [files[0].parent], SystemClock(), user_id="u")
+    expected = import_paths(reference, [files[0].parent], SystemClock(), user_id="u", policy=FILE_BY_FILE)
     assert expected.totals() == result.totals()
     ours, theirs = _plays(store), _plays(reference)
     assert len(ours) == expected.totals()["new"] - _count(reference, episode_plays)
@@ -103,7 +103,7 @@ def test_bulk_load_stores_what_file_by_file_does(
     reference.close()
 
     # A re-import (as much stored as read, everything known) goes file by file.
-    again = import_paths(store, [files[0].parent], SystemClock(), user_id="u")
+    again = import_paths(store, [files[0].parent], SystemClock(), user_id="u", policy=policy)
     assert again.totals()["new"] == 0 and again.totals()["known"] == result.totals()["new"]
     assert bulk == [True]
 
@@ -121,15 +121,15 @@ def test_bulk_load_a_file_failing_in_the_database_rolls_back_alone(
 ) -> None:
     files = _export(tmp_path)
     victim = files[failing].name
-    original = importing._record_file
+    original = import_load.record_file
 
     def failing(conn: Any, parsed: Any, *args: Any) -> None:
         original(conn, parsed, *args)
         if parsed.name.endswith(victim):
             raise OperationalError("INSERT", {}, Exception("disk I/O error"))
 
-    monkeypatch.setattr(importing, "_record_file", failing)
-    result = import_paths(store, [files[0].parent], SystemClock(), user_id="u")
+    monkeypatch.setattr(import_load, "record_file", failing)
+    result = import_paths(store, [files[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
     assert bulk == [True]
     assert [Path(f.name).name for f in result.failed] == [victim]
     assert result.failed[0].message is not None and "disk I/O error" in result.failed[0].message
@@ -150,7 +150,7 @@ def test_bulk_load_failing_at_the_end_keeps_nothing(
         raise OperationalError("CREATE INDEX", {}, Exception("database or disk is full"))
 
     monkeypatch.setattr(Index, "create", failing)
-    result = import_paths(store, [files[0].parent], SystemClock(), user_id="u")
+    result = import_paths(store, [files[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
     assert bulk == [True]
     assert not result.ok and not result.imported
     assert len(result.failed) == len(files)
@@ -165,11 +165,9 @@ def test_bulk_load_failing_at_the_end_keeps_nothing(
 @pytest.fixture
 def paths_taken(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How many files' new music plays went in by COPY and how many through staging."""
-    from brapped.store import bulk as bulk_module
-
     taken = {"copy": 0, "staged": 0}
-    # Every COPY of plays goes through copy_music_text (from rows, or a worker's text).
-    copy, insert_staged = bulk_module.copy_music_text, bulk_module.insert_music_plays
+    # Every COPY of plays goes through copy_plays (from rows, or a worker's text).
+    copy, insert_staged = staged_plays.copy_plays, staged_plays.insert_music_plays
 
     def copying(*args: Any) -> int:
         taken["copy"] += 1
@@ -179,8 +177,8 @@ def paths_taken(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         taken["staged"] += 1
         return insert_staged(*args, **kwargs)
 
-    monkeypatch.setattr(bulk_module, "copy_music_text", copying)
-    monkeypatch.setattr(bulk_module, "insert_music_plays", staging)
+    monkeypatch.setattr(staged_plays, "copy_plays", copying)
+    monkeypatch.setattr(staged_plays, "insert_music_plays", staging)
     return taken
 
 
@@ -198,7 +196,7 @@ def test_bulk_load_of_overlapping_files_stores_what_file_by_file_does(
     overlap_file = files[0].parent / files[1].name.replace(".json", "b.json")
     overlap_file.write_text(json.dumps(overlap))
 
-    result = import_paths(store, [files[0].parent], SystemClock(), user_id="u")
+    result = import_paths(store, [files[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
     taken = dict(paths_taken)
     assert bulk == [True]
     assert result.ok and len(result.imported) == len(files) + 1
@@ -206,8 +204,7 @@ def test_bulk_load_of_overlapping_files_stores_what_file_by_file_does(
     assert result.totals()["known"] == repeated
 
     reference = open_store(f"sqlite:///{tmp_path / 'reference.db'}")
-    importing.BULK_MIN_PLAYS = 10**12  # restored by monkeypatch
-    expected = import_paths(reference, [files[0].parent], SystemClock(), user_id="u")
+    expected = import_paths(reference, [files[0].parent], SystemClock(), user_id="u", policy=FILE_BY_FILE)
     assert expected.totals() == result.totals()
     assert [(f.name, f.new, f.known) for f in expected.files] == [
         (f.name, f.new, f.known) for f in result.files
@@ -223,7 +220,7 @@ def test_bulk_load_of_overlapping_files_stores_what_file_by_file_does(
         # From the worker's staging image, but the first file's (read here, before the bulk load).
         assert taken == {"copy": 0, "staged": len(files) + 1}
 
-    again = import_paths(store, [files[0].parent], SystemClock(), user_id="u")
+    again = import_paths(store, [files[0].parent], SystemClock(), user_id="u", policy=FILE_BY_FILE)
     assert again.totals()["new"] == 0 and again.totals()["known"] == result.totals()["new"] + repeated
 
 
@@ -232,16 +229,15 @@ def _later(ts: str, seconds: int) -> str:
     return moved.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@pytest.mark.parametrize("bulk_load", [True, False])
+@pytest.mark.parametrize("in_bulk", [True, False])
 def test_a_new_play_on_the_key_of_a_stored_play_is_skipped_in_a_bulk_load_too(
     store: Store,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     paths_taken: dict[str, int],
-    bulk_load: bool,
+    in_bulk: bool,
 ) -> None:
-    if bulk_load:
-        monkeypatch.setattr(importing, "BULK_MIN_PLAYS", 1)
+    policy = ALWAYS_BULK if in_bulk else BulkPolicy()
     track = "0000000000000000000001"
     with store.begin() as conn:
         conn.execute(insert(tracks).values(id=track, name="Song", is_resolved=True))
@@ -289,7 +285,7 @@ def test_a_new_play_on_the_key_of_a_stored_play_is_skipped_in_a_bulk_load_too(
     ]
     path = tmp_path / "Streaming_History_Audio_2025.json"
     path.write_text(json.dumps(records))
-    result = import_paths(store, [path], SystemClock(), user_id="u")
+    result = import_paths(store, [path], SystemClock(), user_id="u", policy=policy)
     assert result.ok
     assert (result.totals()["new"], result.totals()["merged"], result.totals()["known"]) == (38, 1, 1)
     with store.connect() as conn:
@@ -333,7 +329,9 @@ def test_bulk_copy_keeps_text_that_copy_must_escape(
     ]
     path = tmp_path / "Streaming_History_Audio_2025.json"
     path.write_text(json.dumps(records))
-    result = import_paths(store, [path], SystemClock(), user_id="tab\tuser", keep_personal=True)
+    result = import_paths(
+        store, [path], SystemClock(), user_id="tab\tuser", keep_personal=True, policy=ALWAYS_BULK
+    )
     assert [f.message for f in result.files] == [None]
     assert bulk == [True] and result.ok and result.totals()["new"] == 30
     assert paths_taken["copy"] == (1 if store.dialect == "postgresql" else 0)
@@ -358,7 +356,7 @@ def test_bulk_copy_keeps_text_that_copy_must_escape(
 
 
 def test_copy_instants_match_datetime() -> None:
-    from brapped.imports.worker import copy_instants as _copy_instants
+    from brapped.imports.staging import copy_instants as _copy_instants
 
     values = [0, 1, 999, 1000, 86_399_999, 86_400_000, 1_746_093_000_123, 4_102_444_799_999, -1, None]
     expected = [
@@ -401,7 +399,7 @@ def test_bulk_load_recomputes_the_estimates_of_api_plays_after_a_file(
     paths = [folder / "Streaming_History_Audio_2025_0.json", folder / "Streaming_History_Audio_2025_1.json"]
     paths[0].write_text(json.dumps([record]))
     paths[1].write_text(json.dumps([late]))
-    result = import_paths(store, [folder], SystemClock(), user_id="u")
+    result = import_paths(store, [folder], SystemClock(), user_id="u", policy=ALWAYS_BULK)
     assert bulk == [True] and result.ok and result.totals()["new"] == 2
     with store.connect() as conn:
         estimate = conn.execute(select(plays.c.ms_played).where(plays.c.track_id == "apitrack")).scalar()
@@ -418,15 +416,17 @@ def test_bulk_load_a_file_whose_copy_fails_rolls_back_alone(
     again = tmp_path / "again" / files[0].name.replace("_0.", "_0b.")
     again.parent.mkdir()
     again.write_bytes(files[0].read_bytes())
-    decide = importing._decide_music
+    decide = import_decide.decide_music
 
     def blind(conn: Any, user: str, rows: Any) -> Any:
         decisions, clash = decide(conn, user, rows)
         return (None, False) if decisions is not None and len(rows) > 100 else (decisions, clash)
 
-    monkeypatch.setattr(importing, "_decide_music", blind)
+    monkeypatch.setattr(import_decide, "decide_music", blind)
     # In the middle: the files after it still load, in the same transaction.
-    result = import_paths(store, [files[0], again, *files[1:]], SystemClock(), user_id="u")
+    result = import_paths(
+        store, [files[0], again, *files[1:]], SystemClock(), user_id="u", policy=ALWAYS_BULK
+    )
     assert bulk == [True]
     assert [f.name for f in result.imported] == [str(f) for f in files]
     assert [f.name for f in result.failed] == [str(again)]
@@ -460,13 +460,13 @@ def test_bulk_load_marks_the_summaries_stale_and_puts_their_triggers_back(
     files = _export(tmp_path)
     triggers = _summary_triggers(store)
     assert len(triggers) >= 8
-    import_paths(store, [files[-1]], SystemClock(), user_id="u")  # the newest plays first
+    import_paths(store, [files[-1]], SystemClock(), user_id="u", policy=ALWAYS_BULK)  # the newest plays first
     rollups.refresh_store(store, "Europe/Berlin", 30_000, datetime.now(UTC))
     with store.connect() as conn:
         built = rollups.state(conn)
         assert built is not None and not built.stale
 
-    result = import_paths(store, files[:-1], SystemClock(), user_id="u")  # older plays, in bulk
+    result = import_paths(store, files[:-1], SystemClock(), user_id="u", policy=ALWAYS_BULK)  # older, in bulk
     assert bulk == [True, True] and result.ok
     assert _summary_triggers(store) == triggers  # back, and enabled again
     with store.connect() as conn:
@@ -489,16 +489,16 @@ def test_sqlite_bulk_load_keeps_only_the_end_time_index_of_plays_current(
     store = open_store(f"sqlite:///{tmp_path / 'brapped.db'}")
     files = _export(tmp_path)
     during: list[set[str]] = []
-    load_staged = importing._load_staged
+    load_staged = import_load.load_staged
 
     def loading(store: Store, staged: Any, *args: Any) -> Any:
         conn = args[-1].conn  # the bulk load's own connection, inside its transaction
         during.append(set(conn.exec_driver_sql("SELECT name FROM pragma_index_list('plays')").scalars()))
         return load_staged(store, staged, *args)
 
-    monkeypatch.setattr(importing, "_load_staged", loading)
+    monkeypatch.setattr(import_load, "load_staged", loading)
     before = _schema(store)
-    result = import_paths(store, [files[0].parent], SystemClock(), user_id="u")
+    result = import_paths(store, [files[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
     assert bulk == [True] and result.ok and during
     # The unique key's own index, and the end-time index (files come in time order): no other.
     assert all(names == {"ix_plays_played_at", "sqlite_autoindex_plays_1"} for names in during)

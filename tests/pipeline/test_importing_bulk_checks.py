@@ -1,5 +1,5 @@
 """What a bulk load checks and decides beside the plays themselves: the foreign keys SQLite does not
-enforce during it (`bulk.check_foreign_keys`), enforcement back on afterwards, the files' stated
+enforce during it (`bulk_session.check_foreign_keys`), enforcement back on afterwards, the files' stated
 sizes (`Source.size`), and the worker started on those sizes then stopped when the first file shows
 the import is not a bulk load."""
 
@@ -20,10 +20,10 @@ from sqlalchemy.exc import IntegrityError
 
 from brapped.clock import SystemClock
 from brapped.imports import ParsedFile, Source, iter_inputs, parse_file, worker
-from brapped.pipeline import importing
+from brapped.pipeline import bulk_load, import_load, import_plan, readahead
+from brapped.pipeline.import_plan import BulkPolicy
 from brapped.pipeline.importing import import_paths
-from brapped.store import Store, open_store
-from brapped.store import bulk as bulk_module
+from brapped.store import Store, bulk_session, open_store
 from brapped.store.tables import (
     album_artists,
     albums,
@@ -35,7 +35,7 @@ from brapped.store.tables import (
     track_artists,
     tracks,
 )
-from tests.pipeline.import_contents import contents, outcome
+from tests.pipeline.import_contents import ALWAYS_BULK, FILE_BY_FILE, contents, outcome
 
 WHEN = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -182,28 +182,28 @@ def test_enforced_foreign_keys_refuse_each_violation(sqlite_store: Store, case: 
 def test_check_foreign_keys_names_the_table_of_a_violation(unenforced: Connection, case: str) -> None:
     table, needs, violation = VIOLATIONS[case]
     _consistent(unenforced)
-    bulk_module.check_foreign_keys(unenforced)  # nothing wrong yet
+    bulk_session.check_foreign_keys(unenforced)  # nothing wrong yet
     needs(unenforced)
     violation(unenforced)  # not refused: enforcement is off
     with pytest.raises(IntegrityError, match=rf"\b{table}\b") as raised:
-        bulk_module.check_foreign_keys(unenforced)
+        bulk_session.check_foreign_keys(unenforced)
     others = {name for name, _, _ in VIOLATIONS.values()} - {table}
     assert not any(f" {name} " in f" {raised.value.orig} " for name in others)
 
 
 def test_check_foreign_keys_passes_a_consistent_database(unenforced: Connection) -> None:
-    bulk_module.check_foreign_keys(unenforced)  # empty
+    bulk_session.check_foreign_keys(unenforced)  # empty
     _consistent(unenforced)
     _track(unenforced, "tr2")  # no album: a NULL reference is no violation
     _play(unenforced, "tr2")
-    bulk_module.check_foreign_keys(unenforced)
+    bulk_session.check_foreign_keys(unenforced)
 
 
 def test_check_foreign_keys_passes_an_imported_history(sqlite_store: Store, export: list[Path]) -> None:
     result = import_paths(sqlite_store, [export[0].parent], SystemClock(), user_id="u")
     assert result.ok
     with sqlite_store.begin() as conn:
-        bulk_module.check_foreign_keys(conn)
+        bulk_session.check_foreign_keys(conn)
 
 
 # -- a bulk load leaves the keys enforced -------------------------------------------------------
@@ -212,24 +212,23 @@ def test_check_foreign_keys_passes_an_imported_history(sqlite_store: Store, expo
 @pytest.fixture
 def checked(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Every import is a bulk load; the DBAPI connection of each `check_foreign_keys` call, with
-    whether SQLite enforced the keys there at that moment."""
-    monkeypatch.setattr(importing, "BULK_MIN_PLAYS", 1)
+    whether SQLite enforced the keys there at that moment (with `ALWAYS_BULK`)."""
     calls: list[Any] = []
-    original = bulk_module.check_foreign_keys
+    original = bulk_session.check_foreign_keys
 
     def spy(conn: Connection) -> None:
         raw = _raw(conn)
         calls.append((raw, _enforced(raw)))
         original(conn)
 
-    monkeypatch.setattr(bulk_module, "check_foreign_keys", spy)
+    monkeypatch.setattr(bulk_session, "check_foreign_keys", spy)
     return calls
 
 
 def test_bulk_load_leaves_foreign_keys_enforced(
     sqlite_store: Store, tmp_path: Path, export: list[Path], checked: list[Any]
 ) -> None:
-    result = import_paths(sqlite_store, [export[0].parent], SystemClock(), user_id="u")
+    result = import_paths(sqlite_store, [export[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
     assert result.ok and len(result.imported) == len(export)
     # A bulk load, checked once at its end, with enforcement off while it ran.
     assert [enforced for _, enforced in checked] == [0]
@@ -255,7 +254,6 @@ def test_bulk_load_leaves_foreign_keys_enforced(
 def test_bulk_load_refused_at_its_check_keeps_nothing_and_enforces_again(
     sqlite_store: Store, tmp_path: Path, export: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importing, "BULK_MIN_PLAYS", 1)
     connections: list[Any] = []
 
     def refuse(conn: Connection) -> None:
@@ -264,8 +262,8 @@ def test_bulk_load_refused_at_its_check_keeps_nothing_and_enforces_again(
             "foreign key check", None, Exception("FOREIGN KEY constraint failed: plays row x")
         )
 
-    monkeypatch.setattr(bulk_module, "check_foreign_keys", refuse)
-    result = import_paths(sqlite_store, [export[0].parent], SystemClock(), user_id="u")
+    monkeypatch.setattr(bulk_session, "check_foreign_keys", refuse)
+    result = import_paths(sqlite_store, [export[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
     assert len(connections) == 1
     assert not result.imported and len(result.failed) == len(export)
     assert all("FOREIGN KEY constraint failed" in (f.message or "") for f in result.failed)
@@ -322,19 +320,17 @@ def test_worker_started_by_size_is_stopped_unused_when_the_first_file_says_no_bu
 ) -> None:
     folder = export[0].parent
     earlier = export[::2]  # imported before: the second import finds some files known, some new
-    monkeypatch.setattr(importing, "BULK_MIN_PLAYS", 10**12)
-    assert import_paths(store, earlier, SystemClock(), user_id="u").ok
+    assert import_paths(store, earlier, SystemClock(), user_id="u", policy=FILE_BY_FILE).ok
 
     # Sizes say bulk (a byte a play), the first file says not: its records times the files fall
     # short of the minimum by one play.
-    sources = [i for i in importing._ordered(iter_inputs([folder])) if isinstance(i, Source)]
+    sources = [i for i in import_plan.ordered(iter_inputs([folder])) if isinstance(i, Source)]
     first = parse_file(sources[0].name, sources[0].read(), datetime.now(UTC))
     assert isinstance(first, ParsedFile)
     estimate = first.records * len(sources)
-    monkeypatch.setattr(importing, "BULK_MIN_PLAYS", estimate + 1)
-    monkeypatch.setattr(importing, "_BYTES_PER_PLAY", 1)
-    assert importing._likely_bulk(store, sources)
-    assert not importing._worth_bulk(store, estimate)
+    policy = BulkPolicy(min_plays=estimate + 1, bytes_per_play=1)
+    assert import_plan.likely_bulk(store, sources, policy)
+    assert not import_plan.worth_bulk(store, estimate, policy)
 
     events: dict[str, list[Any]] = {"started": [], "submitted": [], "closed": [], "unexpected": []}
     readers_init, submit, close = (
@@ -366,13 +362,17 @@ def test_worker_started_by_size_is_stopped_unused_when_the_first_file_says_no_bu
     monkeypatch.setattr(worker.Readers, "submit", spy_submit)
     monkeypatch.setattr(worker.Readers, "close", spy_close)
     # What the worker prepared is never used, and there is no bulk load.
-    for name in ("_prepared", "_load_staged", "_bulk_load"):
-        monkeypatch.setattr(importing, name, unexpected(name))
+    for module, name in (
+        (readahead, "prepared_outcome"),
+        (import_load, "load_staged"),
+        (bulk_load, "bulk_load"),
+    ):
+        monkeypatch.setattr(module, name, unexpected(name))
 
-    result = import_paths(store, [folder], SystemClock(), user_id="u")
+    result = import_paths(store, [folder], SystemClock(), user_id="u", policy=policy)
 
     assert events["unexpected"] == []
-    assert events["started"] == [importing._WORKERS]
+    assert events["started"] == [policy.workers]
     assert events["submitted"] and Path(sources[0].name).name not in events["submitted"]
     assert events["closed"][0] is True  # stopped without waiting for the file in hand
     assert result.ok and len(result.imported) == len(export)
@@ -388,9 +388,8 @@ def test_worker_started_by_size_is_stopped_unused_when_the_first_file_says_no_bu
     monkeypatch.undo()
     reference = open_store(f"sqlite:///{tmp_path / 'reference.db'}")
     try:
-        monkeypatch.setattr(importing, "BULK_MIN_PLAYS", 10**12)
-        assert import_paths(reference, earlier, SystemClock(), user_id="u").ok
-        expected = import_paths(reference, [folder], SystemClock(), user_id="u")
+        assert import_paths(reference, earlier, SystemClock(), user_id="u", policy=FILE_BY_FILE).ok
+        expected = import_paths(reference, [folder], SystemClock(), user_id="u", policy=FILE_BY_FILE)
         assert outcome(result) == outcome(expected)
         assert contents(store) == contents(reference)
     finally:

@@ -18,11 +18,10 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import OperationalError
 
 from brapped.clock import SystemClock
-from brapped.pipeline import importing
 from brapped.pipeline.importing import import_paths
-from brapped.store import Store, engine, open_store
-from brapped.store import bulk as bulk_module
+from brapped.store import Store, bulk_session, engine, open_store, staged_plays
 from brapped.store.tables import plays
+from tests.pipeline.import_contents import ALWAYS_BULK
 from tests.reliability.conftest import export_truth
 
 
@@ -49,11 +48,10 @@ def export(tmp_path: Path) -> list[Path]:
 
 @pytest.fixture
 def seen(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Every import is a bulk load; what its connection says at the end of the load (in its
-    transaction, where `check_foreign_keys` runs), and how long `leave_wal` took to answer."""
-    monkeypatch.setattr(importing, "BULK_MIN_PLAYS", 1)
+    """What a bulk load's connection says at the end of the load (in its transaction, where
+    `check_foreign_keys` runs), and how long `leave_wal` took to answer."""
     found: list[dict[str, Any]] = []
-    check, leave = bulk_module.check_foreign_keys, importing.leave_wal
+    check, leave = bulk_session.check_foreign_keys, engine.leave_wal
 
     def spy_check(conn: Connection) -> None:
         raw = conn.connection.dbapi_connection
@@ -74,8 +72,8 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         found.append({"left": left, "seconds": time.monotonic() - started, "before": before})
         return left
 
-    monkeypatch.setattr(bulk_module, "check_foreign_keys", spy_check)
-    monkeypatch.setattr(importing, "leave_wal", spy_leave)
+    monkeypatch.setattr(bulk_session, "check_foreign_keys", spy_check)
+    monkeypatch.setattr(engine, "leave_wal", spy_leave)
     return found
 
 
@@ -108,7 +106,7 @@ def _stored(store: Store) -> int:
 def test_bulk_load_runs_in_a_rollback_journal_and_returns_to_wal(
     sqlite_store: Store, db_path: Path, export: list[Path], seen: list[dict[str, Any]]
 ) -> None:
-    result = import_paths(sqlite_store, [export[0].parent], SystemClock(), user_id="u")
+    result = import_paths(sqlite_store, [export[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
     assert result.ok and len(result.imported) == len(export)
     left, during = seen
     assert left["left"] is True
@@ -132,7 +130,9 @@ def test_bulk_load_keeps_wal_while_another_connection_has_the_database_open(
     other = sqlite3.connect(db_path)
     try:
         before = other.execute("SELECT count(*) FROM plays").fetchone()[0]
-        result = import_paths(sqlite_store, [export[0].parent], SystemClock(), user_id="u")
+        result = import_paths(
+            sqlite_store, [export[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK
+        )
         assert result.ok and len(result.imported) == len(export)
         left, during = seen
         # Refused at once, not after the 30 s busy timeout.
@@ -192,7 +192,7 @@ def test_a_bulk_load_into_a_database_left_in_a_rollback_journal_syncs_fully_and_
         assert raw.driver_connection.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     finally:
         raw.close()  # back to the pool, in a rollback journal
-    result = import_paths(sqlite_store, [export[0].parent], SystemClock(), user_id="u")
+    result = import_paths(sqlite_store, [export[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
     assert result.ok
     left, during = seen
     assert left["before"] == "delete" and left["left"] is True
@@ -210,9 +210,9 @@ def test_a_failure_while_putting_the_connection_back_still_returns_to_wal(
     def failing(conn: Connection) -> None:
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(bulk_module, "detach_image", failing)
+    monkeypatch.setattr(staged_plays, "detach_image", failing)
     with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
-        import_paths(sqlite_store, [export[0].parent], SystemClock(), user_id="u")
+        import_paths(sqlite_store, [export[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
     assert seen[0]["left"] is True
     assert _journal(db_path) == "wal"
     with sqlite_store.connect() as conn:

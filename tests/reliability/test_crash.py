@@ -83,12 +83,13 @@ def test_import_killed_at_five_points_then_rerun(db_url: str, tmp_path: Path) ->
 
 
 # `python -m brapped` with every import a bulk load, however small, and a page cache so small that
-# the load writes into the database file long before its commit.
+# the load writes into the database file long before its commit: the command's `import_paths`
+# given that policy.
 _BULK_BRAPPED = (
-    "import runpy, sys\n"
-    "import brapped.pipeline.importing as p\n"
-    "p.BULK_MIN_PLAYS = 1\n"
-    "p._BULK_CACHE_KIB = 64\n"
+    "import functools, runpy, sys\n"
+    "import brapped.cli.imports as c\n"
+    "from brapped.pipeline.import_plan import BulkPolicy\n"
+    "c.import_paths = functools.partial(c.import_paths, policy=BulkPolicy(min_plays=1, cache_kib=64))\n"
     "sys.argv = ['brapped', *sys.argv[1:]]\n"
     "runpy.run_module('brapped', run_name='__main__')\n"
 )

@@ -12,7 +12,8 @@ import click
 
 from brapped.cli.context import AppContext, emit_json, escape_markup, pass_app
 from brapped.cli.progress import progress_bar
-from brapped.pipeline.importing import ImportResult, Progress, import_paths
+from brapped.pipeline.import_report import ImportResult, Progress
+from brapped.pipeline.importing import import_paths
 
 
 @contextmanager

@@ -96,16 +96,9 @@ def leave_wal(dbapi_connection: Any) -> bool:
     database nobody else has open; whether it is in a rollback journal now (call outside a
     transaction; `return_to_wal` after it when True).
 
-    In WAL every page a transaction writes is written twice (to the log, then by the checkpoint
-    into the database) and read once between: for a bulk load, which writes a database's worth of
-    new pages, a third of its time (measured: 4.4 s against 3.6 s for 500,000 plays). A rollback
-    journal keeps only the pages the load changes (new pages past the file's old end need none),
-    so a crash still leaves the database as it was (the next connection rolls the journal back).
-    SQLite refuses the switch while any other connection has the database open (a dashboard, a
-    sync, another pooled connection): it is asked not to wait, and the load keeps WAL then. The
-    load then takes the database exclusively (`BEGIN EXCLUSIVE`, `_sqlite_begin`): a reader that
-    came in meanwhile would hold off each write of its page cache into the file for the whole busy
-    timeout, so other connections wait for the load's end instead (see `_sqlite_pragmas`).
+    WAL writes every new page twice; a rollback journal keeps only the pages a load changes, and a
+    crash still leaves the database as it was. Asked without waiting: another open connection keeps
+    WAL. docs/merge.md ("Atomicity and concurrency") tells the rest.
     """
     timeout = dbapi_connection.execute("PRAGMA busy_timeout").fetchone()[0]
     dbapi_connection.execute("PRAGMA busy_timeout = 0")

@@ -1,0 +1,212 @@
+"""An import's files read ahead of the loader, as one iterator: each item in order with its outcome.
+
+A bulk load reads the files after the first in a worker process (`brapped.imports.worker`), and on
+SQLite the loader prepares one itself rather than wait for it. Otherwise, SQLite: one file at a
+time, since parsing and binding rows both need the GIL and a reading thread doubles memory.
+PostgreSQL does the loading in its own process while this one only waits on the socket, so there
+the next file is read in a thread meanwhile: at most two files in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Container, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+
+from brapped.imports import Broken, ImportFileError, ParsedFile, Skipped, Source, parse_file
+from brapped.imports.staging import CopyFile, StagedFile
+from brapped.imports.worker import Prepared, Readers, prepare
+from brapped.pipeline.import_plan import BulkPolicy
+from brapped.pipeline.import_report import FileReport
+
+log = logging.getLogger(__name__)
+
+Item = Source | Skipped | Broken
+Outcome = ParsedFile | StagedFile | CopyFile | FileReport
+"""A file ready to load (parsed, or prepared by `prepare`), or the report of why it is not."""
+
+
+def read_file(source: Source, now: datetime, keep_personal: bool) -> ParsedFile | FileReport:
+    """A file's rows, or the report of why it is skipped or failed."""
+    try:
+        parsed = parse_file(source.name, source.read(), now, keep_personal=keep_personal)
+    except ImportFileError as exc:
+        return FileReport(source.name, "failed", message=str(exc))
+    if isinstance(parsed, Skipped):
+        return FileReport(parsed.name, "skipped", message=parsed.reason)
+    return parsed
+
+
+def prepare_here(
+    source: Source, now: datetime, keep_personal: bool, dialect: str, user: str
+) -> Future[Prepared]:
+    """`prepare` in this process, as a finished future (a worker's outcome is one)."""
+    future: Future[Prepared] = Future()
+    try:
+        future.set_result(prepare(source, now, keep_personal, dialect, user))
+    except Exception as exc:  # as a worker's: `prepared_outcome` reports it
+        future.set_exception(exc)
+    return future
+
+
+def prepared_outcome(future: Future[Prepared], source: Source, now: datetime, keep_personal: bool) -> Outcome:
+    """A worker's outcome for `source`, as `read_file` gives it: a bad file is a failed report."""
+    try:
+        outcome = future.result()
+    except ImportFileError as exc:
+        return FileReport(source.name, "failed", message=str(exc))
+    except Exception as exc:
+        # The worker could not do it (it died, or the file's reader would not go to it): reading
+        # the file here does the same work, and fails or reports exactly as without workers.
+        log.warning("worker could not read %s (%s): reading it here", source.name, exc)
+        return read_file(source, now, keep_personal)
+    if isinstance(outcome, Skipped):
+        return FileReport(outcome.name, "skipped", message=outcome.reason)
+    return outcome
+
+
+class ReadAhead:
+    """The import's items in order, each with its outcome (a skipped or broken item: its report);
+    a context manager that ends the worker and the reading thread.
+
+    `worth_bulk(estimate)` tells, from the first file's plays times the files, whether the import
+    is a bulk load (`bulk` after the first file): the worker then prepares the files after it.
+    `likely_bulk`: the files' sizes promise one, so the worker starts before the first file is
+    read, and is stopped unused if that file shows otherwise. `starting(source)` is called before
+    each file is read or waited for.
+    """
+
+    def __init__(
+        self,
+        items: Sequence[Item],
+        now: datetime,
+        keep_personal: bool,
+        dialect: str,
+        user: str,
+        policy: BulkPolicy,
+        *,
+        worth_bulk: Callable[[int], bool],
+        likely_bulk: bool = False,
+        starting: Callable[[Source], None] | None = None,
+    ) -> None:
+        self._items = items
+        self._now, self._keep_personal, self._dialect, self._user = now, keep_personal, dialect, user
+        self._policy = policy
+        self._worth_bulk = worth_bulk
+        self._likely_bulk = likely_bulk
+        self._starting = starting
+        self._sources = sum(isinstance(item, Source) for item in items)
+        self.bulk = False
+        self._reader = ThreadPoolExecutor(1, "brapped-import-read") if dialect == "postgresql" else None
+        self._ahead: dict[int, Future[ParsedFile | FileReport]] = {}  # read by the thread
+        self._workers: Readers | None = None
+        self._prepared: dict[int, Future[Prepared]] = {}  # by the worker, or here while waiting
+
+    def __enter__(self) -> ReadAhead:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        try:
+            if self._workers is not None:
+                self._workers.close()
+        finally:
+            if self._reader is not None:
+                self._reader.shutdown(wait=True, cancel_futures=True)
+
+    def __iter__(self) -> Iterator[tuple[Item, Outcome]]:
+        items = self._items
+        first = next((i for i, item in enumerate(items) if isinstance(item, Source)), 0)
+        if self._likely_bulk:
+            # The worker starts on the files after the first while this process reads the first
+            # one, which decides.
+            self._workers = self._start_workers()
+            if self._workers is not None:
+                self._top_up(first)
+        for position, item in enumerate(items):
+            if isinstance(item, Skipped):
+                yield item, FileReport(item.name, "skipped", message=item.reason)
+                continue
+            if isinstance(item, Broken):
+                yield item, FileReport(item.name, "failed", message=item.message)
+                continue
+            if self._starting is not None:
+                self._starting(item)
+            outcome = self._outcome(position, item)
+            if (
+                position == first
+                and isinstance(outcome, ParsedFile)
+                and self._worth_bulk(outcome.records * self._sources)
+            ):
+                self.bulk = True
+                if self._sources > 1 and self._workers is None:
+                    self._workers = self._start_workers()
+            elif not self.bulk and self._workers is not None:
+                # Started for a bulk load that this is not: what it prepared is not used.
+                self._workers.close(now=True)
+                self._workers = None
+                self._prepared.clear()
+            if self._workers is not None:  # kept busy after a failed file too
+                self._top_up(position)
+            elif self._reader is not None and not isinstance(outcome, FileReport):
+                following = self._next_source(position, ())
+                if following is not None:
+                    at, following_source = following
+                    self._ahead[at] = self._reader.submit(
+                        read_file, following_source, self._now, self._keep_personal
+                    )
+            yield item, outcome
+            del outcome  # the file's rows: free them before reading the next file
+
+    def _outcome(self, position: int, source: Source) -> Outcome:
+        early = self._ahead.pop(position, None)
+        worked = self._prepared.pop(position, None)
+        if worked is not None:
+            if self._workers is not None and self._dialect == "sqlite":
+                # Rather than wait for the worker, prepare a file of those after it here.
+                while not worked.done() and len(self._prepared) < self._policy.held:
+                    spare = self._next_source(position, self._prepared)
+                    if spare is None:
+                        break
+                    at, later = spare
+                    self._prepared[at] = prepare_here(
+                        later, self._now, self._keep_personal, self._dialect, self._user
+                    )
+                    self._top_up(position)
+            return prepared_outcome(worked, source, self._now, self._keep_personal)
+        if early is not None:
+            return early.result()
+        return read_file(source, self._now, self._keep_personal)
+
+    def _next_source(self, position: int, taken: Container[int]) -> tuple[int, Source] | None:
+        """The first file after `position` whose position is not in `taken`, with its position."""
+        items = self._items
+        for i in range(position + 1, len(items)):
+            item = items[i]
+            if i not in taken and isinstance(item, Source):
+                return i, item
+        return None
+
+    def _start_workers(self) -> Readers | None:
+        """Worker processes for a bulk load, or None when none can start (files are read here then)."""
+        try:
+            return Readers(self._policy.workers)
+        except (OSError, ValueError) as exc:  # no interpreter to run (an embedded Python), no processes
+            log.warning("import worker could not start (%s): reading files here", exc)
+            return None
+
+    def _top_up(self, position: int) -> None:
+        """Give the worker the next files after `position` no one prepares yet, up to the policy's
+        files ahead in its hands and `held` prepared or being prepared in all."""
+        workers = self._workers
+        assert workers is not None
+        prepared, items = self._prepared, self._items
+        ahead, held = self._policy.prepared_ahead(self._dialect), self._policy.held
+        busy = sum(not future.done() for future in prepared.values())
+        for i in range(position + 1, len(items)):
+            if busy >= ahead or len(prepared) >= held:
+                return
+            item = items[i]
+            if i not in prepared and isinstance(item, Source):
+                prepared[i] = workers.submit(item, self._now, self._keep_personal, self._dialect, self._user)
+                busy += 1

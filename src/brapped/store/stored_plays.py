@@ -1,0 +1,112 @@
+"""The plays an import compares a file with: stored plays near a period, and the changes the merge
+rules make to them (`brapped.pipeline.import_decide` turns the rows into the rules' terms)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, bindparam, select, text, update
+
+from brapped.store.tables import artists, episode_plays, episodes, plays, track_artists, tracks
+
+
+def music_plays_between(
+    conn: Connection, user_id: str, start: datetime, end: datetime
+) -> Sequence[Row[int, datetime, str, str, int | None, str | None, str]]:
+    """The user's music plays ending in [start, end]: (id, played_at, track_id, source, ms_played,
+    ms_played_source, track name) each."""
+    return conn.execute(
+        select(
+            plays.c.id,
+            plays.c.played_at,
+            plays.c.track_id,
+            plays.c.source,
+            plays.c.ms_played,
+            plays.c.ms_played_source,
+            tracks.c.name,
+        )
+        .join(tracks, tracks.c.id == plays.c.track_id)
+        .where(plays.c.user_id == user_id, plays.c.played_at.between(start, end))
+    ).all()
+
+
+def artist_names(conn: Connection, track_ids: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """(track id, artist name) of each credit of the tracks, asked 500 tracks at a time."""
+    ordered = sorted(track_ids)
+    for chunk_start in range(0, len(ordered), 500):
+        chunk = ordered[chunk_start : chunk_start + 500]
+        yield from conn.execute(
+            select(track_artists.c.track_id, artists.c.name)
+            .join(artists, artists.c.id == track_artists.c.artist_id)
+            .where(track_artists.c.track_id.in_(chunk))
+        )
+
+
+def export_keys(conn: Connection, user_id: str, start: datetime, end: datetime) -> dict[tuple[str, str], int]:
+    """The user's export or merged music plays ending in [start, end]: (stored end text, track) → id.
+
+    The end is the stored text form (`YYYY-MM-DD HH:MM:SS.fff`, UTC) imported rows carry, so a
+    re-imported play is found by one dictionary lookup.
+    """
+    if conn.dialect.name == "postgresql":
+        ended = "to_char(played_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS')"
+    else:
+        ended = "played_at"
+    statement = text(
+        f"SELECT {ended}, track_id, id FROM plays WHERE user_id = :user_id "
+        f"AND played_at BETWEEN :start AND :end AND source IN ('export', 'both')"
+    ).bindparams(
+        bindparam("start", type_=plays.c.played_at.type), bindparam("end", type_=plays.c.played_at.type)
+    )
+    result = conn.execute(statement, {"user_id": user_id, "start": start, "end": end})
+    return {(ended_at, track_id): int(play_id) for ended_at, track_id, play_id in result}
+
+
+def episode_plays_between(
+    conn: Connection, user_id: str, start: datetime, end: datetime
+) -> Sequence[Row[int, datetime, str, str, int | None, str | None, str, str | None]]:
+    """The user's episode plays ending in [start, end]: (id, played_at, episode_id, source,
+    ms_played, ms_played_source, episode name, show name) each."""
+    return conn.execute(
+        select(
+            episode_plays.c.id,
+            episode_plays.c.played_at,
+            episode_plays.c.episode_id,
+            episode_plays.c.source,
+            episode_plays.c.ms_played,
+            episode_plays.c.ms_played_source,
+            episodes.c.name,
+            episodes.c.show_name,
+        )
+        .join(episodes, episodes.c.id == episode_plays.c.episode_id)
+        .where(episode_plays.c.user_id == user_id, episode_plays.c.played_at.between(start, end))
+    ).all()
+
+
+def update_music(conn: Connection, changes: Sequence[Mapping[str, Any]]) -> None:
+    """Apply merges and replacements: each change names `pid` and the columns to set."""
+    _update(conn, plays, changes)
+
+
+def update_episodes(conn: Connection, changes: Sequence[Mapping[str, Any]]) -> None:
+    _update(conn, episode_plays, changes)
+
+
+def _update(conn: Connection, table: Any, changes: Sequence[Mapping[str, Any]]) -> None:
+    # executemany needs one statement shape: group the changes by the columns they set.
+    by_shape: dict[tuple[str, ...], list[Mapping[str, Any]]] = defaultdict(list)
+    for change in changes:
+        by_shape[tuple(sorted(k for k in change if k != "pid"))].append(change)
+    for shape, group in by_shape.items():
+        statement = (
+            update(table)
+            .where(and_(table.c.id == bindparam("pid")))
+            .values({column: bindparam(f"v_{column}", type_=table.c[column].type) for column in shape})
+        )
+        conn.execute(
+            statement,
+            [{"pid": c["pid"], **{f"v_{k}": v for k, v in c.items() if k != "pid"}} for c in group],
+        )
