@@ -19,8 +19,8 @@ from itertools import repeat
 from operator import floordiv, itemgetter, mod
 from typing import Any
 
-from brapped.bulk_rows import COPY_UNSAFE, copy_value, insert_rows
 from brapped.imports import PROFILE_FIELDS, MusicColumns, MusicRow, ParsedFile, dimension_fields, music_row
+from brapped.serialise.bulk_rows import COPY_UNSAFE, copy_value, insert_rows
 
 # The staging tables of an image, as `brapped.store.staged_plays` reads them from the attached
 # image (the names and columns of its temporary stages, which the loader drops before it attaches).

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
-from brapped.bulk_rows import COPY_UNSAFE, insert_rows
+from brapped.serialise.bulk_rows import COPY_UNSAFE, insert_rows
 
 MUSIC_STAGE = "import_music_stage"
 MUSIC_PROFILE_STAGE = "import_music_profile_stage"

@@ -1,5 +1,7 @@
 """brapped's one JSON form, shared by the CLI's `--format json`, the dashboard API and report files:
-UTC instants in ISO 8601 ending in Z, dates as ISO days, decimals as numbers."""
+UTC instants in ISO 8601 ending in Z, dates as ISO days, decimals as numbers.
+
+`bulk_rows` beside it writes rows for bulk loads (COPY text, many rows a statement)."""
 
 from __future__ import annotations
 
