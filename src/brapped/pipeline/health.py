@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from brapped.insights import rollups
+from brapped.insights import describe
 from brapped.pipeline.sync import backlog, resolve_progress, resume_after
 from brapped.spotify import AuthRequired, TokenStore
 from brapped.store.runs import last_run
@@ -101,5 +101,5 @@ def collection_status(
         "resume_after": waiting if waiting is not None and waiting > now else None,
         "token": token_status(token_file, now, env_refresh_token),
         "enrichment": {**backlog(conn), "tracks_resolved": resolved, "tracks_total": total},
-        "summaries": rollups.describe(conn),
+        "summaries": describe(conn),
     }

@@ -23,10 +23,7 @@ from brapped import __version__
 from brapped.clock import Clock, SystemClock
 from brapped.config import Settings
 from brapped.errors import BrappedError
-from brapped.insights.period import Period
-from brapped.insights.rollups import try_refresh
-from brapped.insights.search import NotFound, refresh_search_names
-from brapped.insights.totals import first_play_at
+from brapped.insights import NotFound, Period, first_play_at, refresh_search_names, try_refresh
 from brapped.store import Store
 from brapped.web.cache import ResultCache, Warmer, data_version
 from brapped.web.encoding import DataResponse, jsonable

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from brapped.insights import rollups
+from brapped.insights import describe
 from brapped.pipeline.health import token_status
 from brapped.pipeline.sync import backlog, resolve_progress, resume_after
 from brapped.store.runs import last_run
@@ -97,7 +97,7 @@ def health(
         "gaps": gap_list,
         "resume_after": waiting if waiting is not None and waiting > now else None,
         "enrichment": {**backlog(conn), "tracks_resolved": resolved, "tracks_total": total},
-        "summaries": rollups.describe(conn),
+        "summaries": describe(conn),
         "token": token_status(token_file, now, env_refresh_token),
         "imports": [dict(r) for r in import_rows],
         "runs": [_run(dict(r)) for r in run_rows.mappings()],
