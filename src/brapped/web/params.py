@@ -9,9 +9,9 @@ from typing import Annotated, Literal
 
 from fastapi import HTTPException, Path, Query, Request
 
-from brapped.insights.period import Period
+from brapped.insights import Period, PeriodError
 from brapped.web.app import Dashboard
-from brapped.web.picker import PeriodError, PeriodKey, Picked, pick
+from brapped.web.picker import PeriodKey, Picked, pick
 
 # Reports are about plays brapped can have stored; far-away dates only make date arithmetic overflow.
 FIRST_DAY = date(1970, 1, 2)
