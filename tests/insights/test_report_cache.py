@@ -22,8 +22,8 @@ from sqlalchemy import delete, func, insert, select, text, update
 from brapped.cli import cli
 from brapped.insights import Period, kept_wrapped, wrapped
 from brapped.insights import report_cache as kept_module
-from brapped.insights.report_cache import find, key, through
-from brapped.insights.rollups import describe, refresh_store, state
+from brapped.insights.report_cache import describe, find, key, through
+from brapped.insights.rollups import refresh_store, state
 from brapped.store import Store, open_store, tables
 from tests.insights.conftest import FALL_BACK_DAY, SPRING_FORWARD_DAY, TZ, VA, add_catalogue, add_plays, at
 

@@ -19,6 +19,15 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from brapped.insights import Period, Scope
 from brapped.insights import rollups as summaries_module
+from brapped.insights.aggregates import (
+    LONG_RANGE,
+    OPEN_END,
+    day_hour_grid,
+    listening_clock,
+    per_album,
+    per_artist,
+    per_track,
+)
 from brapped.insights.overview import overview
 from brapped.insights.rollups import (
     days_and_clock,
@@ -29,11 +38,8 @@ from brapped.insights.rollups import (
     refresh_store,
     state,
 )
-from brapped.insights.scope import LONG_RANGE, OPEN_END, per_track
 from brapped.insights.stories import artist_story, track_story
-from brapped.insights.top import per_album, per_album_of, per_artist, per_artist_of, top
-from brapped.insights.totals import day_hour_grid
-from brapped.insights.wrapped import listening_clock
+from brapped.insights.top import per_album_of, per_artist_of, top
 from brapped.store import Store, tables
 from tests.insights.conftest import TZ, add_catalogue, add_plays
 

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 
 from brapped.insights import Period, Scope, wrapped
-from brapped.insights.scope import materialized, per_track
+from brapped.insights.aggregates import per_track
+from brapped.insights.scope import materialized
 from brapped.insights.top import top_tracks
 from brapped.store import Store, tables
 from tests.insights.conftest import TZ, VA, add_catalogue, add_plays

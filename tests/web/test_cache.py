@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from brapped.insights import rollups
+from brapped.insights import report_cache, rollups
 from brapped.insights.search import refresh_search_names
 from brapped.store import Store
 from brapped.store.runs import record_run
@@ -134,7 +134,7 @@ def test_warm_computes_the_usual_pages_once(store: Store, tmp_path: Path) -> Non
         assert board.cache.stats()["misses"] == 22
         # The summaries long-period pages read are built, for the dashboard's zone.
         with store.connect() as conn:
-            described = rollups.describe(conn)
+            described = report_cache.describe(conn)
         assert described["built"] and not described["stale"] and described["timezone"] == board.timezone
         # The closed years' Wrapped (2023 to 2025) are kept in the database for the next start,
         # with the totals of the year before each Wrapped (2022 to 2025).

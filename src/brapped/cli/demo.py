@@ -105,7 +105,7 @@ def demo_command(
     """
     from brapped.cli.report import _emit_day, _emit_wrapped_table
     from brapped.insights import Period, day_report, wrapped
-    from brapped.insights.daily import today as local_today
+    from brapped.insights import today as local_today
 
     home = _demo_home(app)
     # The user's timezone (flag, environment or system) is the one setting the demo keeps.

@@ -50,7 +50,7 @@ def enrich_command(app: AppContext, resolve: bool, max_calls: int | None, fmt: s
     store = app.store()
     with spotify_client(app) as client, _progress_bar(app) as progress:
         result = enrich(store, client, max_calls=max_calls, resolve=resolve, progress=progress)
-    from brapped.insights.rollups import try_refresh
+    from brapped.insights import try_refresh
 
     # Resolving merges name-only tracks into real ones: older plays change track, the sums go stale.
     try_refresh(store, app.settings.tz, app.settings.stream_threshold_ms, app.clock.now())

@@ -132,7 +132,7 @@ def import_command(
             store, list(paths), app.clock, user_id=user_id, keep_personal=keep_personal, progress=progress
         )
     if result.totals()["new"] or result.totals().get("merged"):
-        from brapped.insights.rollups import try_refresh
+        from brapped.insights import try_refresh
 
         settings = app.settings
         try_refresh(store, settings.tz, settings.stream_threshold_ms, app.clock.now())

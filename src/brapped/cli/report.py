@@ -10,7 +10,7 @@ import click
 
 from brapped.cli.context import AppContext, emit_json, emit_rows, format_option, pass_app
 from brapped.insights import KINDS, Period, Scope, day_report, kept_wrapped, top
-from brapped.insights.daily import today as local_today
+from brapped.insights import today as local_today
 
 F = TypeVar("F", bound=Callable[..., Any])
 TABLE_TOP = 5  # rows of each top list shown as a table (JSON and CSV carry every row)

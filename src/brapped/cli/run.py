@@ -106,7 +106,7 @@ def spotify_steps(app: AppContext, store: Store) -> Steps:
     client = connect(settings, app.clock)
 
     def sync() -> Mapping[str, Any]:
-        from brapped.insights.rollups import try_refresh
+        from brapped.insights import try_refresh
 
         result = pipeline_sync.sync(store, client)
         # Cheap unless the sums are missing, stale or a month behind (then seconds, in the loop's time).
@@ -115,7 +115,7 @@ def spotify_steps(app: AppContext, store: Store) -> Steps:
 
     def enrich() -> Mapping[str, Any]:
         # Within the budget, background enrichment also resolves tracks only an export named.
-        from brapped.insights.rollups import try_refresh
+        from brapped.insights import try_refresh
 
         result = pipeline_enrich.enrich(store, client, max_calls=int(settings.enrich_budget), resolve=True)
         # Resolving merges tracks and credits of older plays: rebuild the sums now, not next round.

@@ -2,60 +2,109 @@
 
 Every function takes an open SQLAlchemy `Connection` and returns plain JSON-ready dicts/lists
 (dates as ISO text, instants as aware datetimes); keys are documented in docs/reports.md.
+cli/, web/ and pipeline/ import only what `__all__` lists (tests/insights/test_public_api.py).
 
+The modules, each importing only those before it (docs/decisions.md, "Insights"):
+`period` and `scope` (local time, whose plays), `aggregates` (sums several reports share),
+`rollups` (those sums stored for older plays), `report_cache` (results of closed periods kept),
+then the reports: `totals`, `top`, `search`, `stories`, `daily`, `overview`, `wrapped`.
+
+Reports:
 - `Period(start, end, timezone)`: local days start..end inclusive in an IANA zone; `.start_utc`,
   `.end_utc` (exclusive) are DST-correct. `Period.day(d, tz)`, `Period.year(y, tz, window=
   "calendar"|"spotify")`, `Period.parse("2024" | "2024-03" | "2024-03-31" | "A..B", tz)`.
 - `Scope.of(period | None, user_id=None, stream_threshold_ms=30000)`: whose plays, which instants.
-- `day_report(conn, day, timezone, *, user_id=None, stream_threshold_ms=30000, limit=5)`.
+- `day_report(conn, day, timezone, *, user_id=None, stream_threshold_ms=30000, limit=5)`;
+  `today(now, timezone)`: the local date to ask it for.
 - `wrapped(conn, period, *, user_id=None, stream_threshold_ms=30000, session_gap_minutes=30, limit=100)`.
-- `kept_wrapped(conn, period, ...)`: the same, kept in the database for closed periods
-  (brapped.insights.report_cache).
+- `kept_wrapped(conn, period, ...)`: the same, kept in the database for closed periods.
+- `overview(conn, period, *, user_id=None, stream_threshold_ms=30000, limit=10)`: the dashboard's
+  first page: totals and top lists, milliseconds per local day, the listening clock.
 - `top(conn, kind, scope, *, by="plays"|"streams"|"minutes", limit=10)` with kind in
-  "artists" | "tracks" | "albums" | "genres"; also `top_artists`, `top_tracks`, `top_albums`, `top_genres`.
+  "artists" | "tracks" | "albums" | "genres" (`KINDS`, types `Kind` and `By`); also `top_artists`,
+  `top_tracks`, `top_albums`, `top_genres`.
 - `search(conn, query, *, user_id=None, limit=10)`: tracks, artists, albums you played (needs a
   connection that may write: it refreshes the `search_names` table; use `store.begin()`).
 - `artist_story(conn, name_or_id, timezone, *, user_id=None, stream_threshold_ms=30000, limit=10)`,
   `track_story(conn, name_or_id, timezone, *, user_id=None, stream_threshold_ms=30000)`
   (also write: they may refresh `search_names` to match a name).
+- `totals`, `spoken_word`, `average_day`, `first_play_at`: parts of the reports above.
+
+Building blocks for a page of its own (the dashboard's album page): `per_track_of` (per-track sums
+of a scope), `track_query`, `track_rows`, `album_credits`, `minutes`, `date_to_day`, `day_to_date`.
+
+Upkeep: `try_refresh(store, timezone, stream_threshold_ms, now)` rebuilds the stored sums when they
+are missing or stale; `describe(conn)` says what they and the kept results hold (for status pages);
+`refresh_search_names`, `fold`, `resolve`: the search index.
+
 Errors: `PeriodError` (bad zone/period), `ReportError` (unknown kind/ordering), `NotFound`
 (search/story found nothing), all `BrappedError`s.
 """
 
 from __future__ import annotations
 
-from brapped.insights.daily import average_day, day_report
-from brapped.insights.period import LocalTime, Period, PeriodError
-from brapped.insights.scope import Scope
+from brapped.insights.aggregates import album_credits
+from brapped.insights.daily import average_day, day_report, today
+from brapped.insights.overview import overview
+from brapped.insights.period import LocalTime, Period, PeriodError, date_to_day, day_to_date
+from brapped.insights.report_cache import describe
+from brapped.insights.rollups import per_track_of, try_refresh
+from brapped.insights.scope import Scope, minutes
 from brapped.insights.search import NotFound, fold, refresh_search_names, resolve, search
 from brapped.insights.stories import artist_story, track_story
-from brapped.insights.top import KINDS, ReportError, top, top_albums, top_artists, top_genres, top_tracks
-from brapped.insights.totals import spoken_word, totals
+from brapped.insights.top import (
+    KINDS,
+    By,
+    Kind,
+    ReportError,
+    top,
+    top_albums,
+    top_artists,
+    top_genres,
+    top_tracks,
+    track_query,
+    track_rows,
+)
+from brapped.insights.totals import first_play_at, spoken_word, totals
 from brapped.insights.wrapped import kept_wrapped, wrapped
 
 __all__ = [
     "KINDS",
+    "By",
+    "Kind",
     "LocalTime",
     "NotFound",
     "Period",
     "PeriodError",
     "ReportError",
     "Scope",
+    "album_credits",
     "artist_story",
     "average_day",
+    "date_to_day",
     "day_report",
+    "day_to_date",
+    "describe",
+    "first_play_at",
     "fold",
     "kept_wrapped",
+    "minutes",
+    "overview",
+    "per_track_of",
     "refresh_search_names",
     "resolve",
     "search",
     "spoken_word",
+    "today",
     "top",
     "top_albums",
     "top_artists",
     "top_genres",
     "top_tracks",
     "totals",
+    "track_query",
+    "track_rows",
     "track_story",
+    "try_refresh",
     "wrapped",
 ]

@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from brapped.insights.aggregates import day_hour_grid
 from brapped.insights.period import Period, date_to_day
 from brapped.insights.scope import Scope, change, minutes
 from brapped.insights.top import top_artists, top_tracks
 from brapped.insights.totals import (
-    day_hour_grid,
     first_play_at,
     new_artists,
     new_tracks,

@@ -6,13 +6,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from brapped.insights.aggregates import per_album, per_artist
 from brapped.insights.period import Period
 from brapped.insights.rollups import covering, days_and_clock, per_track_table
 from brapped.insights.scope import Scope, alongside, materialized
 from brapped.insights.top import (
-    per_album,
     per_album_of,
-    per_artist,
     per_artist_of,
     top_albums,
     top_artists_from,
@@ -31,12 +30,12 @@ def overview(
     limit: int = 10,
 ) -> tuple[dict[str, Any], dict[int, int], dict[str, Any]]:
     """Totals and top `limit` artists, tracks, albums and genres of `period`; then milliseconds per
-    local day and the listening clock (`summaries.days_and_clock`).
+    local day and the listening clock (`rollups.days_and_clock`).
 
     The same numbers as `totals`, `day_hour_grid` and the `top_*` functions, computed the way
     Wrapped does: small per-track, per-artist and per-album sums, each made once and shared (each
-    function on its own reads every play of the period again: on all of a 1,000,000-play history,
-    several times slower). Over all time they come from the stored summaries
+    function on its own reads every play of the period again). Over all time they come from the
+    stored summaries
     (`brapped.insights.rollups`). Meanwhile a second connection sums the days and the clock
     (`alongside`).
     """

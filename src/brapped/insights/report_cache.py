@@ -1,14 +1,14 @@
 """Whole results of reports over closed periods, kept in the database (revision 0008).
 
-A year's Wrapped is about a second of SQL on a long history (some 25 statements over the year's
-plays), yet a past year's answer never changes unless its plays, or the names, credits, albums,
-release dates, genres and episodes it shows, change. brapped keeps such results in `kept_reports`
-and reads them back, on the dashboard and in the CLI, instead of computing them again.
+A year's Wrapped is some 25 statements over the year's plays, yet a past year's answer never
+changes unless its plays, or the names, credits, albums, release dates, genres and episodes it
+shows, change. brapped keeps such results in `kept_reports` and reads them back, on the dashboard
+and in the CLI, instead of computing them again.
 
 A result may be kept, and is read back, only while it cannot be wrong:
 
 - the period is closed: it ends at or before the report summaries' cutoff (brapped.insights.
-  summaries), so revision 0007's triggers mark the summaries stale the moment one of its plays,
+  rollups), so revision 0007's triggers mark the summaries stale the moment one of its plays,
   or of the plays before it (the previous period, discoveries), is added, changed or removed;
 - the summaries exist and are not stale;
 - `report_state.generation` is the one the result was computed under. Every summaries rebuild
@@ -43,7 +43,7 @@ from brapped import __version__
 from brapped.insights.period import Period
 from brapped.insights.rollups import state
 from brapped.store.engine import SQLITE_BUSY_TIMEOUT_MS
-from brapped.store.tables import kept_reports, report_state
+from brapped.store.tables import hour_totals, kept_reports, report_state, track_totals
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,25 @@ def in_use(conn: Connection) -> int:
         .where(kept_reports.c.generation == current, kept_reports.c.code == code())
     )
     return int(conn.execute(query).scalar_one())
+
+
+def describe(conn: Connection) -> dict[str, Any]:
+    """The summaries' state (brapped.insights.rollups) for `brapped status` and the health page,
+    with the number of reports kept for closed periods that may be read (`in_use`)."""
+    found = state(conn)
+    if found is None:
+        return {"built": False}
+    return {
+        "built": True,
+        "stale": found.stale,
+        "cutoff": found.cutoff,
+        "timezone": found.timezone,
+        "stream_threshold_ms": found.stream_threshold_ms,
+        "built_at": found.built_at,
+        "tracks": conn.execute(select(func.count()).select_from(track_totals)).scalar_one(),
+        "hours": conn.execute(select(func.count()).select_from(hour_totals)).scalar_one(),
+        "kept_reports": 0 if found.stale else in_use(conn),
+    }
 
 
 def find(conn: Connection, report_key: str, period: Period) -> dict[str, Any] | None:

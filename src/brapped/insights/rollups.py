@@ -5,9 +5,9 @@ per track (for top lists and totals) and turning every instant into a local day 
 calendar and the listening clock). Those sums hardly change: a sync only adds plays at the end of
 the history. So brapped keeps them for every play before a cutoff a week before the newest play:
 
-- `track_totals`: per account and track, what `scope.per_track` sums;
+- `track_totals`: per account and track, what `aggregates.per_track` sums;
 - `hour_totals`: per account, local day and local hour (in the zone of the build), what
-  `summary.day_hour_grid` sums.
+  `aggregates.day_hour_grid` sums.
 
 A report whose period takes in every summed play reads the summary rows and adds the plays after
 the cutoff from `plays` (a week or a few of them). Triggers on `plays` (revision 0007) mark the
@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -49,15 +49,20 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
-from brapped.insights.period import LocalTime, Period, date_to_day, zone
-from brapped.insights.scope import (
+from brapped.insights.aggregates import (
     OPEN_END,
     PER_TRACK_COLUMNS,
-    Scope,
-    materialized,
+    Cell,
+    clock_document,
+    day_hour_grid,
+    listening_clock,
+    per_album,
+    per_artist,
     per_track,
     period_plays,
 )
+from brapped.insights.period import LocalTime, Period, date_to_day, zone
+from brapped.insights.scope import Scope, materialized
 from brapped.store import Store
 from brapped.store.tables import (
     album_totals,
@@ -68,9 +73,6 @@ from brapped.store.tables import (
     summary_state,
     track_totals,
 )
-
-if TYPE_CHECKING:
-    from brapped.insights.totals import Cell
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +153,8 @@ def refresh(conn: Connection, timezone: str, stream_threshold_ms: int, now: date
 
     `conn` must be in a transaction that may write, begun with the write lock on SQLite
     (`Store.begin(immediate=True)`, or use `refresh_store`): no other writer can then change a play
-    between the sums and their state. The rebuild is all or nothing with the transaction. On a
-    1,000,000-play history it takes a few seconds (one pass over `plays` for each table).
+    between the sums and their state. The rebuild is all or nothing with the transaction: one pass
+    over `plays` for each table.
     """
     zone(timezone)  # an unknown zone fails here, before anything is deleted
     if conn.dialect.name == "postgresql":
@@ -233,11 +235,8 @@ def _next_generation(conn: Connection) -> None:
 
 
 def _build_artists_and_albums(conn: Connection) -> None:
-    """Per-artist and per-album sums from `track_totals`, per account: `top.per_artist` and
-    `top.per_album` of it (Various Artists left out; tracks without an album too)."""
-    # Imported here: brapped.insights.top reads its sums through this module.
-    from brapped.insights.top import per_album, per_artist
-
+    """Per-artist and per-album sums from `track_totals`, per account: `per_artist` and
+    `per_album` of it (Various Artists left out; tracks without an album too)."""
     artist_sums = per_artist(track_totals, by_user=True).subquery("artist_sums")
     columns = [c.name for c in artist_totals.columns]
     conn.execute(insert(artist_totals).from_select(columns, select(*(artist_sums.c[c] for c in columns))))
@@ -317,7 +316,7 @@ def recent(scope: Scope, found: State) -> Scope:
 def per_track_of(
     conn: Connection, scope: Scope, track_ids: Any = None, columns: Sequence[str] = PER_TRACK_COLUMNS
 ) -> Select[Any]:
-    """`scope.per_track(scope)`, read from `track_totals` when the scope takes in every summed play.
+    """`per_track(scope)`, read from `track_totals` when the scope takes in every summed play.
 
     `track_ids`: only these tracks (a subquery or a list). The columns and the numbers are those
     of `per_track`; only the work differs. `columns`: the sums needed (at least these come back;
@@ -396,8 +395,7 @@ def per_track_table(conn: Connection, scope: Scope) -> Iterator[Table]:
     holds one row per track of the scope (one account, or the scope's account).
 
     Then the summed rows are copied as they are and the plays after the cutoff added onto them by
-    an upsert on the track, instead of grouping the union of both (on a million plays, ~50,000
-    summed rows: half the time).
+    an upsert on the track, instead of grouping the union of both (tens of thousands of rows).
     """
     found = covering(conn, scope)
     tt = track_totals
@@ -443,10 +441,7 @@ def _after_cutoff(scope: Scope, period: Period, found: State) -> Scope:
 
 
 def grid_of(conn: Connection, scope: Scope, period: Period) -> list[Cell]:
-    """`summary.day_hour_grid(conn, scope, period)`, from `hour_totals` where it can."""
-    # Imported here: brapped.insights.totals reads per-track sums through this module.
-    from brapped.insights.totals import Cell, day_hour_grid
-
+    """`day_hour_grid(conn, scope, period)`, from `hour_totals` where it can."""
     found = usable(conn, scope.stream_threshold_ms, period.timezone)
     if found is None or period.start_utc >= found.cutoff:
         # Through `period_plays`: the zone's offset evaluated once a play, not once for the day
@@ -489,12 +484,10 @@ def grid_of(conn: Connection, scope: Scope, period: Period) -> list[Cell]:
 def days_and_clock(conn: Connection, scope: Scope, period: Period) -> tuple[dict[int, int], dict[str, Any]]:
     """Milliseconds per local day and the listening clock of `period`: what the overview draws.
 
-    The same as summing `grid_of` per day and per weekday and hour (`wrapped.listening_clock`), but
+    The same as summing `grid_of` per day and per weekday and hour (`listening_clock`), but
     summed in SQL from `hour_totals` where it can: a long history has ~100,000 cells and only
     ~6,000 days and 168 clock cells.
     """
-    from brapped.insights.wrapped import clock_document, listening_clock
-
     found = usable(conn, scope.stream_threshold_ms, period.timezone)
     if found is None or period.start_utc >= found.cutoff:
         grid = grid_of(conn, scope, period)
@@ -502,8 +495,6 @@ def days_and_clock(conn: Connection, scope: Scope, period: Period) -> tuple[dict
         for cell in grid:
             per_day[cell.day] = per_day.get(cell.day, 0) + cell.ms_played
         return per_day, listening_clock(grid)
-    from brapped.insights.totals import day_hour_grid
-
     ht = hour_totals
     conditions = _hours_of(scope, period)
     ms_sum = cast(func.sum(ht.c.ms_played), BigInteger)
@@ -527,24 +518,3 @@ def days_and_clock(conn: Connection, scope: Scope, period: Period) -> tuple[dict
             ms[(cell.day + 3) % 7][cell.hour] += cell.ms_played
             counts[(cell.day + 3) % 7][cell.hour] += cell.plays
     return per_day, clock_document(ms, counts)
-
-
-def describe(conn: Connection) -> dict[str, Any]:
-    """The summaries' state for `brapped status` and the health page, with the number of reports
-    kept for closed periods that may be read (brapped.insights.report_cache)."""
-    from brapped.insights import report_cache  # imported here: it reads the rollups' state
-
-    found = state(conn)
-    if found is None:
-        return {"built": False}
-    return {
-        "built": True,
-        "stale": found.stale,
-        "cutoff": found.cutoff,
-        "timezone": found.timezone,
-        "stream_threshold_ms": found.stream_threshold_ms,
-        "built_at": found.built_at,
-        "tracks": conn.execute(select(func.count()).select_from(track_totals)).scalar_one(),
-        "hours": conn.execute(select(func.count()).select_from(hour_totals)).scalar_one(),
-        "kept_reports": 0 if found.stale else report_cache.in_use(conn),
-    }

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -14,7 +14,6 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
-    FromClause,
     Integer,
     MetaData,
     Select,
@@ -33,9 +32,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement as Col
 from sqlalchemy.sql.functions import FunctionElement
 
-from brapped.insights.period import Period, int_literal, utc_offset
+from brapped.insights.period import Period
 from brapped.store.tables import artists, plays
-from brapped.store.types import epoch_ms
 
 # Spotify's compilation pseudo-artist: never a top artist (matched by id and by name).
 VARIOUS_ARTISTS_ID = "0LyfQWJT6nXafLPZqxe9Of"
@@ -143,106 +141,6 @@ def change(current: float, previous: float) -> float | None:
     return round((current - previous) / previous, 4) if previous else None
 
 
-PLAY_ORDER = ("user_id", "end_ms", "seq")
-# Past this span a period's per-track sums read the whole track index (see `per_track`).
-LONG_RANGE = timedelta(days=550)
-# The end of a scope "from an instant on" that must still be a range for SQLite's planner (see
-# `summaries.recent`): never a long range, whatever its span (the plays after a recent instant).
-OPEN_END = datetime(9999, 1, 1, tzinfo=UTC)
-
-
-def period_plays(scope: Scope, period: Period) -> Select[Any]:
-    """The scope's plays as narrow rows, with what reports compute per play done once.
-
-    Materialised (`materialized`), it is the one read of `plays` a many-part report (Wrapped)
-    makes: the per-track, per-day and per-hour sums, sessions and the skip rate all read this
-    table instead of each parsing the stored instants and shifting them to local time again.
-    Materialise it with `numbered_by=PLAY_ORDER`: column `n` numbers the plays 1, 2, ... by
-    account, then end, then `seq`. Columns: `seq` (the play's id), `user_id`, `track_id`, `end_ms`
-    (epoch milliseconds of `played_at`, when the play ended), `offset_s` (the zone's UTC offset
-    then: `local_day` and `local_hour` turn both into the local day and hour), `ms` (0 when
-    unknown), `stream`, `measured_ms`, `estimated_ms`, `unknown` (1 when `ms_played` is unknown)
-    and `skipped` (1, 0 or NULL when the source does not say).
-    """
-    ms = scope.ms()
-    return select(
-        plays.c.id.label("seq"),
-        plays.c.user_id,
-        plays.c.track_id,
-        epoch_ms(plays.c.played_at).label("end_ms"),
-        # The offset alone, not local time: local time would parse the stored instant a second
-        # time per play (SQLite), the costliest part of this pass.
-        utc_offset(plays.c.played_at, period.timezone, period.start_utc, period.end_utc).label("offset_s"),
-        ms.label("ms"),
-        scope.is_stream().label("stream"),
-        case((plays.c.ms_played_source == "export", ms), else_=0).label("measured_ms"),
-        case((plays.c.ms_played_source == "estimate", ms), else_=0).label("estimated_ms"),
-        case((plays.c.ms_played.is_(None), 1), else_=0).label("unknown"),
-        case((plays.c.skipped.is_(True), 1), (plays.c.skipped.is_(False), 0)).label("skipped"),
-    ).where(scope.where())
-
-
-def local_day(pp: FromClause) -> ColumnElement[int]:
-    """The local day number (`LocalTime.day`) of a `period_plays` row."""
-    return _local_s(pp) // int_literal(86_400)
-
-
-def local_hour(pp: FromClause) -> ColumnElement[int]:
-    """The local hour (0-23) of a `period_plays` row."""
-    return (_local_s(pp) % int_literal(86_400)) // int_literal(3600)
-
-
-def _local_s(pp: FromClause) -> ColumnElement[int]:
-    # Integer division of positive epochs: floor on both databases.
-    return pp.c.end_ms // int_literal(1000) + pp.c.offset_s
-
-
-def per_track(scope: Scope, source: FromClause | None = None) -> Select[Any]:
-    """One row per track played in the scope with its sums: the small table most reports start from.
-
-    Aggregating plays by track first, then joining the 10-50x fewer rows to credits, albums and
-    genres, is what keeps a year of a heavy listener under a second on SQLite. `source`: the
-    scope's `period_plays` already materialised (then `plays` is not read again).
-    """
-    if source is not None:
-        return select(
-            source.c.track_id.label("track_id"),
-            func.count().label("plays"),
-            func.sum(source.c.stream).label("streams"),
-            func.sum(source.c.ms).label("ms_played"),
-            func.sum(source.c.measured_ms).label("measured_ms"),
-            func.sum(source.c.estimated_ms).label("estimated_ms"),
-            func.sum(source.c.unknown).label("unknown_plays"),
-        ).group_by(source.c.track_id)
-    ms = scope.ms()
-    # SQLite's planner (no statistics) takes any two-sided range of played_at through its index,
-    # looking up every play's row and sorting them by track: 0.5 s for six years of a
-    # 1,000,000-play history. Past a year and a half, the (track_id, played_at, ms_played, ...)
-    # index read whole is faster (in track order, every column in it: 0.13 s whatever the range).
-    long_range = (
-        scope.start is not None
-        and scope.end is not None
-        and scope.end != OPEN_END
-        and scope.end - scope.start > LONG_RANGE
-    )
-    return (
-        select(
-            plays.c.track_id.label("track_id"),
-            func.count().label("plays"),
-            func.sum(scope.is_stream()).label("streams"),
-            func.sum(ms).label("ms_played"),
-            func.sum(case((plays.c.ms_played_source == "export", ms), else_=0)).label("measured_ms"),
-            func.sum(case((plays.c.ms_played_source == "estimate", ms), else_=0)).label("estimated_ms"),
-            func.sum(case((plays.c.ms_played.is_(None), 1), else_=0)).label("unknown_plays"),
-        )
-        .where(scope.where(by_instant=not long_range))
-        .group_by(plays.c.track_id)
-    )
-
-
-PER_TRACK_COLUMNS = ("plays", "streams", "ms_played", "measured_ms", "estimated_ms", "unknown_plays")
-
-
 @contextmanager
 def materialized(
     conn: Connection, query: Select[Any], *, numbered_by: Sequence[str] = (), sqlite_index: str | None = None
@@ -300,11 +198,9 @@ def materialized(
 def _analyze(conn: Connection, name: str) -> None:
     # Nothing analyses temporary tables (PostgreSQL's autovacuum skips them, SQLite never gathers
     # statistics on its own): without them both planners guess badly for the joins that follow;
-    # SQLite then scans a whole dimension table and builds an automatic index on this one
-    # (measured 4x slower on a year of a 1M-play history).
+    # SQLite then scans a whole dimension table and builds an automatic index on this one.
     if conn.dialect.name == "postgresql":
-        # A small sample (3,000 rows) is enough to choose join orders: the default one costs
-        # ~65 ms on a year of plays, this one ~5 ms.
+        # A small sample (3,000 rows) is enough to choose join orders, at a fraction of the cost.
         conn.exec_driver_sql("SET default_statistics_target = 10")
         conn.exec_driver_sql(f"ANALYZE {name}")
         conn.exec_driver_sql("RESET default_statistics_target")

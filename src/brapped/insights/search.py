@@ -16,9 +16,10 @@ from typing import Any, Literal, NamedTuple
 from sqlalchemy import ColumnElement, Connection, Table, and_, delete, exists, func, insert, or_, select
 
 from brapped.errors import BrappedError
+from brapped.insights.aggregates import album_credits, track_credits
 from brapped.insights.rollups import covering, most_played_tracks, per_track_of
 from brapped.insights.scope import Scope, by_codepoint, not_various_artists
-from brapped.insights.top import album_credits, per_album_of, per_artist_of, track_credits
+from brapped.insights.top import per_album_of, per_artist_of
 from brapped.store.tables import albums, artists, plays, search_names, track_artists, tracks
 
 SearchKind = Literal["track", "artist", "album"]
@@ -103,8 +104,8 @@ def _matched(conn: Connection, query: str) -> dict[SearchKind, _Matches]:
     """Per kind, how many folded names contain `query`, and which (see `_Matches`): a count over
     the table, then the rows wanted.
 
-    A letter or two matches most names: fetching them all (50,000 rows on a long history) cost more
-    than the rest of the search; the statements then read those matches from `search_names`.
+    A letter or two matches most names: fetching them all would cost more than the rest of the
+    search; the statements then read those matches from `search_names`.
     """
     folded_query = fold(query)
     contains = search_names.c.folded.contains(folded_query, autoescape=True)

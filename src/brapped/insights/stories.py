@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, select
 
+from brapped.insights.aggregates import track_credits
 from brapped.insights.period import LocalTime, day_to_date, zone
 from brapped.insights.rollups import per_track_of
 from brapped.insights.scope import (
@@ -19,7 +20,7 @@ from brapped.insights.scope import (
     not_various_artists,
 )
 from brapped.insights.search import NotFound, resolve
-from brapped.insights.top import artist_row, per_artist_of, track_credits, track_query, track_rows
+from brapped.insights.top import artist_row, per_artist_of, track_query, track_rows
 from brapped.store.tables import albums, artists, plays, track_artists, tracks
 
 
@@ -106,7 +107,7 @@ def artist_story(
         raise NotFound(f"you never played {found['name']!r}")
     m = stats._mapping
     # Rank among every artist by plays (any credit), all time: 1 + artists with more plays.
-    # Per-artist sums of per-track sums (not every play joined to its credits: 2x slower), read
+    # Per-artist sums of per-track sums (fewer rows to join than every play to its credits), read
     # from the stored sums when they are fresh (brapped.insights.rollups).
     per_artist = per_artist_of(conn, scope, names=False).subquery("per_artist")
     ahead = conn.execute(select(func.count()).where(per_artist.c.plays > int(m["plays"]))).scalar_one()

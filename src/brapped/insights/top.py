@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, Literal
 
-from sqlalchemy import Connection, FromClause, Select, case, func, select, tuple_
+from sqlalchemy import Connection, FromClause, Select, func, select, tuple_
 
 from brapped.errors import BrappedError
 from brapped.insights import rollups
-from brapped.insights.rollups import per_track_of
-from brapped.insights.scope import Scope, by_codepoint, minutes, not_various_artists, per_track
-from brapped.store.tables import (
-    album_artists,
-    album_totals,
-    albums,
-    artist_genres,
-    artist_totals,
-    artists,
-    track_artists,
-    tracks,
+from brapped.insights.aggregates import (
+    ALBUM_SUMS,
+    ARTIST_SUMS,
+    album_credits,
+    per_album,
+    per_artist,
+    per_track,
+    track_credits,
 )
+from brapped.insights.rollups import per_track_of
+from brapped.insights.scope import Scope, by_codepoint, minutes
+from brapped.store.tables import album_totals, albums, artist_genres, artist_totals, artists, tracks
 
 Kind = Literal["artists", "tracks", "albums", "genres"]
 By = Literal["plays", "streams", "minutes"]
@@ -64,51 +63,6 @@ def top_artists(
     else:
         pa = per_artist(source).subquery("per_artist")
     return top_artists_from(conn, pa, by=by, limit=limit)
-
-
-def per_artist(pt: FromClause, *, by_user: bool = False) -> Select[Any]:
-    """Per-artist sums (`artist_id`, `name`, plays, streams, ms and their main/featured split) of
-    per-track sums `pt`: every credited artist except "Various Artists".
-
-    `by_user`: per account too (`pt` has a `user_id` column; the result gets one).
-    """
-    main = track_artists.c.position == 0
-    query = (
-        select(
-            artists.c.id.label("artist_id"),
-            artists.c.name.label("name"),
-            func.sum(pt.c.plays).label("plays"),
-            func.sum(pt.c.streams).label("streams"),
-            func.sum(pt.c.ms_played).label("ms_played"),
-            func.sum(case((main, pt.c.plays), else_=0)).label("main_plays"),
-            func.sum(case((main, 0), else_=pt.c.plays)).label("featured_plays"),
-            func.sum(case((main, pt.c.ms_played), else_=0)).label("main_ms"),
-            func.sum(case((main, 0), else_=pt.c.ms_played)).label("featured_ms"),
-            # What genres need: the main artist's streams (plays and ms are above).
-            func.sum(case((main, pt.c.streams), else_=0)).label("main_streams"),
-        )
-        .select_from(
-            pt.join(track_artists, track_artists.c.track_id == pt.c.track_id).join(
-                artists, artists.c.id == track_artists.c.artist_id
-            )
-        )
-        .where(not_various_artists())
-        .group_by(artists.c.id, artists.c.name)
-    )
-    return query.add_columns(pt.c.user_id).group_by(pt.c.user_id) if by_user else query
-
-
-ARTIST_SUMS = (
-    "plays",
-    "streams",
-    "ms_played",
-    "main_plays",
-    "featured_plays",
-    "main_ms",
-    "featured_ms",
-    "main_streams",
-)
-ALBUM_SUMS = ("plays", "streams", "ms_played")
 
 
 def per_artist_of(conn: Connection, scope: Scope, *, names: bool = True) -> Select[Any]:
@@ -193,42 +147,6 @@ def artist_row(m: Any, rank: int | None = None) -> dict[str, Any]:
     return row
 
 
-def track_credits(conn: Connection, track_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
-    """Every credited artist of each track, main artist first: {track_id: [{id, name, role}]}."""
-    ids = list(dict.fromkeys(track_ids))
-    credits: dict[str, list[dict[str, Any]]] = {t: [] for t in ids}
-    if not ids:
-        return credits
-    rows = conn.execute(
-        select(track_artists.c.track_id, track_artists.c.position, artists.c.id, artists.c.name)
-        .join(artists, artists.c.id == track_artists.c.artist_id)
-        .where(track_artists.c.track_id.in_(ids))
-        .order_by(track_artists.c.track_id, track_artists.c.position)
-    )
-    for track_id, position, artist_id, name in rows:
-        credits[track_id].append(
-            {"id": artist_id, "name": name, "role": "main" if position == 0 else "featured"}
-        )
-    return credits
-
-
-def album_credits(conn: Connection, album_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
-    """Artists of each album in credit order: {album_id: [{id, name}]}."""
-    ids = list(dict.fromkeys(album_ids))
-    credits: dict[str, list[dict[str, Any]]] = {a: [] for a in ids}
-    if not ids:
-        return credits
-    rows = conn.execute(
-        select(album_artists.c.album_id, artists.c.id, artists.c.name)
-        .join(artists, artists.c.id == album_artists.c.artist_id)
-        .where(album_artists.c.album_id.in_(ids))
-        .order_by(album_artists.c.album_id, album_artists.c.position)
-    )
-    for album_id, artist_id, name in rows:
-        credits[album_id].append({"id": artist_id, "name": name})
-    return credits
-
-
 def track_query(scope: Scope, source: FromClause | None = None) -> Select[Any]:
     """Per-track sums with the track's name and album (one row per track played in the scope)."""
     pt = source if source is not None else per_track(scope).subquery("per_track")
@@ -304,22 +222,6 @@ def track_rows(conn: Connection, rows: list[Any], first_rank: int = 1) -> list[d
         }
         for rank, m in enumerate(rows, first_rank)
     ]
-
-
-def per_album(pt: FromClause, *, by_user: bool = False) -> Select[Any]:
-    """Per-album sums (`album_id`, plays, streams, ms) of per-track sums `pt`; tracks without an
-    album (not resolved yet) sum up under a NULL `album_id`. `by_user`: as for `per_artist`."""
-    query = (
-        select(
-            tracks.c.album_id.label("album_id"),
-            func.sum(pt.c.plays).label("plays"),
-            func.sum(pt.c.streams).label("streams"),
-            func.sum(pt.c.ms_played).label("ms_played"),
-        )
-        .select_from(pt.join(tracks, tracks.c.id == pt.c.track_id))
-        .group_by(tracks.c.album_id)
-    )
-    return query.add_columns(pt.c.user_id).group_by(pt.c.user_id) if by_user else query
 
 
 def top_albums(

@@ -1,23 +1,15 @@
-"""Numbers every report shares: totals, the local day x hour grid, discoveries, spoken word."""
+"""Numbers several reports show: totals, discoveries, spoken word, the first play."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import Connection, FromClause, func, select
 
-from brapped.insights.period import LocalTime, Period
+from brapped.insights.aggregates import per_artist, track_credits
 from brapped.insights.rollups import per_track_of
-from brapped.insights.scope import (
-    Scope,
-    by_codepoint,
-    local_day,
-    local_hour,
-    minutes,
-    not_various_artists,
-    ratio,
-)
+from brapped.insights.scope import Scope, by_codepoint, minutes, not_various_artists, ratio
 from brapped.store.tables import artists, episode_plays, episodes, plays, track_artists, tracks
 
 
@@ -32,8 +24,8 @@ def totals(
     """Plays, streams, listening time (measured vs estimated) and distinct tracks/albums/artists.
 
     `source`: the scope's per-track sums already materialised (`scope.materialized(per_track(...))`);
-    `artist_source` / `album_source`: its per-artist / per-album sums (`top.per_artist(source)`,
-    `top.per_album(source)`) already materialised.
+    `artist_source` / `album_source`: its per-artist / per-album sums (`per_artist(source)`,
+    `per_album(source)`) already materialised.
     """
     pt = source if source is not None else per_track_of(conn, scope).subquery("per_track")
     row = (
@@ -101,55 +93,6 @@ def sums(conn: Connection, scope: Scope) -> dict[str, int]:
     return {"plays": int(row[0]), "streams": int(row[1]), "ms_played": int(row[2])}
 
 
-class Cell(NamedTuple):
-    """One local hour of one local day (a named tuple: a long history's grid has 100,000 of them)."""
-
-    day: int  # local day number (days since 1970-01-01)
-    hour: int
-    plays: int
-    streams: int
-    ms_played: int
-
-
-def day_hour_grid(
-    conn: Connection, scope: Scope, period: Period, *, source: FromClause | None = None
-) -> list[Cell]:
-    """Plays, streams and milliseconds per local day and local hour (only hours with plays).
-
-    On the day clocks go back, the repeated hour's plays share one local hour label; on the day
-    they go forward, the skipped hour has none. `source`: the scope's `period_plays` already
-    materialised.
-    """
-    if source is not None:
-        inner = select(
-            local_day(source).label("day"), local_hour(source).label("hour"), source.c.stream, source.c.ms
-        ).subquery()
-    else:
-        local = LocalTime.of(plays.c.played_at, period.timezone, period.start_utc, period.end_utc)
-        inner = (
-            select(
-                local.day.label("day"),
-                local.hour.label("hour"),
-                scope.is_stream().label("stream"),
-                scope.ms().label("ms"),
-            )
-            .where(scope.where())
-            .subquery()
-        )
-    rows = conn.execute(
-        select(
-            inner.c.day,
-            inner.c.hour,
-            func.count(),
-            func.sum(inner.c.stream),
-            func.sum(inner.c.ms),
-        )
-        .group_by(inner.c.day, inner.c.hour)
-        .order_by(inner.c.day, inner.c.hour)
-    )
-    return [Cell(int(d), int(h), int(n), int(s or 0), int(m or 0)) for d, h, n, s, m in rows]
-
-
 def first_play_of(track_id: Any, scope: Scope) -> Any:
     """When `track_id` was first played (by the scope's account, at any time): a scalar subquery."""
     earlier = plays.alias("earlier")
@@ -184,8 +127,6 @@ def new_tracks(conn: Connection, scope: Scope, *, limit: int = 5) -> tuple[int, 
         )
         .limit(limit)
     ).all()
-    from brapped.insights.top import track_credits
-
     credits = track_credits(conn, (r.id for r in rows))
     return count, [
         {
@@ -211,8 +152,6 @@ def new_artists(
 
     `source` / `artist_source`: the scope's per-track / per-artist sums already materialised.
     """
-    from brapped.insights.top import per_artist
-
     assert scope.start is not None
     if artist_source is not None:
         sub = artist_source

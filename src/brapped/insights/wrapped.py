@@ -21,34 +21,32 @@ from sqlalchemy import (
 )
 
 from brapped.insights import report_cache
+from brapped.insights.aggregates import (
+    PLAY_ORDER,
+    Cell,
+    day_hour_grid,
+    listening_clock,
+    local_day,
+    per_album,
+    per_artist,
+    per_track,
+    period_plays,
+    track_credits,
+)
 from brapped.insights.period import Period, date_to_day, day_to_date, int_literal
 from brapped.insights.scope import (
-    PLAY_ORDER,
     Scope,
     alongside,
     by_codepoint,
     change,
-    local_day,
     materialized,
     minutes,
     not_various_artists,
-    per_track,
-    period_plays,
     ratio,
 )
-from brapped.insights.top import (
-    per_album,
-    per_artist,
-    top_albums,
-    top_artists_from,
-    top_genres,
-    top_tracks,
-    track_credits,
-)
-from brapped.insights.totals import Cell, day_hour_grid, new_artists, spoken_word, totals
+from brapped.insights.top import top_albums, top_artists_from, top_genres, top_tracks
+from brapped.insights.totals import new_artists, spoken_word, totals
 from brapped.store.tables import albums, artists, track_artists, tracks
-
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 def wrapped(
@@ -168,27 +166,6 @@ def per_day_track(pp: FromClause) -> Select[Any]:
         func.count().label("plays"),
         func.sum(pp.c.ms).label("ms_played"),
     ).group_by(day, pp.c.track_id)
-
-
-def listening_clock(grid: list[Cell]) -> dict[str, Any]:
-    """Minutes and plays per local weekday (Monday first) and local hour."""
-    ms = [[0] * 24 for _ in WEEKDAYS]
-    counts = [[0] * 24 for _ in WEEKDAYS]
-    for cell in grid:
-        # Day 0, 1970-01-01, was a Thursday: no date object per cell (90,000 on a long history).
-        weekday = (cell.day + 3) % 7
-        ms[weekday][cell.hour] += cell.ms_played
-        counts[weekday][cell.hour] += cell.plays
-    return clock_document(ms, counts)
-
-
-def clock_document(ms: list[list[int]], counts: list[list[int]]) -> dict[str, Any]:
-    """The listening clock's JSON shape from milliseconds and plays per [weekday][hour]."""
-    return {
-        "weekdays": list(WEEKDAYS),
-        "minutes": [[minutes(v) for v in row] for row in ms],
-        "plays": counts,
-    }
 
 
 def busiest_day(grid: list[Cell]) -> dict[str, Any] | None:
@@ -419,7 +396,7 @@ def longest_session(
     with a gap, or a change of account, are the breaks between sessions, a few per day. The
     sessions are then read off the breaks alone: each runs from the play after the previous
     break to the play before the next one. (Window functions over every play would do the same
-    in one pass on PostgreSQL but cost ~40 ms per function on SQLite.)
+    in one pass on PostgreSQL, but each is a slow pass on SQLite.)
     """
     gap = gap_minutes * 60_000
     play, previous = pp.alias("play"), pp.alias("previous")

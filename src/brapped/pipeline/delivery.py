@@ -237,7 +237,7 @@ def deliver_day_report(
 
     Delivery problems do not undo the files: they come back in `delivery_errors`.
     """
-    from brapped.insights.daily import day_report
+    from brapped.insights import day_report
 
     with store.connect() as conn:
         report = day_report(

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from brapped.insights import rollups
+from brapped.insights import describe
 from brapped.pipeline.enrich import backlog
 from brapped.pipeline.rate_limits import resume_after
 from brapped.pipeline.resolve import resolve_progress
@@ -83,7 +83,7 @@ def status_document(
         "resume_after": waiting if waiting is not None and waiting > now else None,
         "token": token_status(token_file, now, env_refresh_token),
         "enrichment": {**backlog(conn), "tracks_resolved": resolved, "tracks_total": total},
-        "summaries": rollups.describe(conn),
+        "summaries": describe(conn),
     }
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from brapped.insights.top import By, Kind
+from brapped.insights import By, Kind
 from brapped.web import reports
 from brapped.web.dashboard import Board
 from brapped.web.health import dashboard_health

@@ -21,7 +21,7 @@ from brapped import __version__
 from brapped.clock import Clock, SystemClock
 from brapped.config import Settings
 from brapped.errors import BrappedError
-from brapped.insights.search import NotFound
+from brapped.insights import NotFound
 from brapped.store import Store
 from brapped.web import api, pages
 from brapped.web.dashboard import Dashboard

@@ -16,10 +16,7 @@ from starlette.responses import Response
 from brapped import __version__
 from brapped.clock import Clock
 from brapped.config import Settings
-from brapped.insights.period import Period
-from brapped.insights.rollups import try_refresh
-from brapped.insights.search import refresh_search_names
-from brapped.insights.totals import first_play_at
+from brapped.insights import Period, first_play_at, refresh_search_names, try_refresh
 from brapped.store import Store
 from brapped.web import reports
 from brapped.web.cache import ResultCache, Warmer, data_version

@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, HTTPException, Path, Query
 
-from brapped.insights.period import Period
-from brapped.web.picker import PeriodError, PeriodKey, Picked, pick
+from brapped.insights import Period, PeriodError
+from brapped.web.picker import PeriodKey, Picked, pick
 
 # Reports are about plays brapped can have stored; far-away dates only make date arithmetic overflow.
 FIRST_DAY = date(1970, 1, 2)

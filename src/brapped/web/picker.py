@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
+from brapped.insights import PeriodError
+
 PeriodKey = Literal["today", "7d", "30d", "year", "all", "custom"]
 PRESETS: tuple[tuple[PeriodKey, str], ...] = (
     ("today", "Today"),
@@ -15,10 +17,6 @@ PRESETS: tuple[tuple[PeriodKey, str], ...] = (
     ("all", "All time"),
     ("custom", "Custom"),
 )
-
-
-class PeriodError(ValueError):
-    """The picker's values do not make a period."""
 
 
 @dataclass(frozen=True)

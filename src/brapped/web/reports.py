@@ -11,23 +11,29 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from brapped.insights.daily import day_report
-from brapped.insights.overview import overview as insights_overview
-from brapped.insights.period import Period, date_to_day, day_to_date
-from brapped.insights.rollups import per_track_of
-from brapped.insights.scope import Scope, minutes
-from brapped.insights.search import NotFound, fold, search
-from brapped.insights.stories import artist_story, track_story
-from brapped.insights.top import (
+from brapped.insights import (
     By,
     Kind,
+    NotFound,
+    Period,
+    Scope,
     album_credits,
+    artist_story,
+    date_to_day,
+    day_report,
+    day_to_date,
+    first_play_at,
+    fold,
+    kept_wrapped,
+    minutes,
+    per_track_of,
+    search,
     top,
     track_query,
     track_rows,
+    track_story,
 )
-from brapped.insights.totals import first_play_at
-from brapped.insights.wrapped import kept_wrapped
+from brapped.insights import overview as insights_overview
 from brapped.store.tables import albums, artists, tracks
 from brapped.web.picker import Picked
 
