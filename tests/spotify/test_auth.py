@@ -208,16 +208,44 @@ def test_pkce_flow_in_process(tmp_path: Path, emu: Emulator) -> None:
     assert _mode(settings.token_file) == 0o600
 
 
-def test_a_forged_state_is_refused(tmp_path: Path, emu: Emulator) -> None:
+def test_a_wrong_state_is_ignored_and_the_real_answer_wins(tmp_path: Path, emu: Emulator) -> None:
+    """Any web page can make the browser request the loopback callback: such a request gets a 400
+    page saying so, and the flow keeps waiting for Spotify's real answer."""
+    settings = make_settings(tmp_path, None)
+    port = _free_port()
+    refused: list[httpx.Response] = []
+
+    def attacked_then_approved(url: str) -> None:
+        base = f"http://127.0.0.1:{port}/callback"
+        refused.append(httpx.get(f"{base}?state=wrong", timeout=10))
+        refused.append(httpx.get(f"{base}?code=forged-code&state=forged", timeout=10))
+        refused.append(httpx.get(f"{base}?error=access_denied", timeout=10))
+        threading.Thread(target=_approve_in_emulator, args=(emu, url)).start()
+
+    result = authorise(
+        settings, emu.clock, attacked_then_approved, port=port, transport=emu.transport(), timeout=10
+    )
+    assert [r.status_code for r in refused] == [400, 400, 400]
+    for page in refused:
+        assert "not the answer brapped is waiting for" in page.text
+        assert "authorised" not in page.text
+    assert result.tokens.user_id == emu.listener.user_id
+    assert _mode(settings.token_file) == 0o600
+
+
+def test_only_wrong_states_time_out(tmp_path: Path, emu: Emulator) -> None:
     settings = make_settings(tmp_path, None)
 
     def forge(url: str) -> None:
         answer = emu.handle(httpx.Request("GET", url))
         location = str(answer.headers["location"]).replace("state=", "state=forged")
-        threading.Thread(target=httpx.get, args=(location,)).start()
+        assert httpx.get(location, timeout=10).status_code == 400
+        assert httpx.get(location.split("?")[0] + "?state=wrong", timeout=10).status_code == 400
 
-    with pytest.raises(Exception, match="state does not match") as caught:
-        authorise(settings, emu.clock, forge, port=_free_port(), transport=emu.transport(), timeout=10)
+    with pytest.raises(
+        Exception, match=r"no answer from Spotify within 2 s \(2 requests with a wrong state"
+    ) as caught:
+        authorise(settings, emu.clock, forge, port=_free_port(), transport=emu.transport(), timeout=2)
     assert getattr(caught.value, "exit_code", None) == 77
     assert not settings.token_file.exists()
 

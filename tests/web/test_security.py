@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import httpx
 import pytest
@@ -193,3 +194,126 @@ async def test_app_for_host_applies_the_rules(web_store: Store, tmp_path: Path) 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=open_app), base_url="http://nas.lan") as c:
         assert (await c.get("/api/today")).status_code == 401
         assert (await c.get("/api/today", headers={"Authorization": f"Bearer {TOKEN}"})).status_code == 200
+
+
+# -- the token-to-cookie redirect stays on this site; every answer carries the security headers ----
+
+
+async def _asgi_get(app: FastAPI, raw_path: bytes, query: bytes) -> tuple[int, httpx.Headers]:
+    """One GET straight through ASGI, with the request target exactly as a client could send it
+    (httpx would resolve `//evil.example/` to another host before the app ever saw it)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": unquote_to_bytes(raw_path).decode("utf-8"),  # as uvicorn decodes it
+        "raw_path": raw_path,
+        "root_path": "",
+        "query_string": query,
+        "headers": [(b"host", b"dashboard.example")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("dashboard.example", 80),
+    }
+    sent: list[dict[str, Any]] = []
+    received = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal received
+        if received:
+            return {"type": "http.disconnect"}
+        received = True
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    start = sent[0]
+    headers = httpx.Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in start["headers"]])
+    return start["status"], headers
+
+
+@pytest.mark.parametrize(
+    ("raw_path", "location"),
+    [
+        (b"//evil.example/", "/"),
+        (b"//evil.example/x", "/"),
+        (b"/\\evil.example", "/"),
+        (b"/%5Cevil.example", "/"),
+        (b"/%2F%2Fevil.example", "/"),
+        (b"/%2F/evil.example", "/"),
+        (b"https://evil.example", "/"),
+        (b"https://evil.example/", "/"),
+        (b"/day", "/day"),
+        (b"/day/", "/day/"),
+    ],
+)
+async def test_the_token_redirect_never_leaves_the_site(
+    token_app: FastAPI, raw_path: bytes, location: str
+) -> None:
+    status, headers = await _asgi_get(token_app, raw_path, f"token={TOKEN}&period=7d".encode())
+    assert status == 303
+    assert headers["location"] == f"{location}?period=7d"
+    assert cookie_value(TOKEN) in headers["set-cookie"]
+
+
+SECURITY_HEADER_NAMES = [
+    "content-security-policy",
+    "x-content-type-options",
+    "referrer-policy",
+    "x-frame-options",
+    "cross-origin-opener-policy",
+]
+
+
+def _assert_security_headers(headers: httpx.Headers) -> None:
+    from brapped.web.security import SECURITY_HEADERS
+
+    for name, value in SECURITY_HEADERS.items():
+        assert headers.get(name) == value, name
+    assert sorted(n.lower() for n in SECURITY_HEADERS) == sorted(SECURITY_HEADER_NAMES)
+
+
+@pytest.mark.parametrize("path", ["/", "/api/today", "/static/app.js", "/no-such-page"])
+async def test_refusals_carry_the_security_headers(token_client: httpx.AsyncClient, path: str) -> None:
+    refused = await token_client.get(path)
+    assert refused.status_code == 401
+    _assert_security_headers(refused.headers)
+    json_refusal = await token_client.get(path, headers={"Accept": "application/json"})
+    assert json_refusal.status_code == 401
+    _assert_security_headers(json_refusal.headers)
+
+
+async def test_the_token_redirect_carries_the_security_headers(token_client: httpx.AsyncClient) -> None:
+    response = await token_client.get(f"/?token={TOKEN}")
+    assert response.status_code == 303
+    _assert_security_headers(response.headers)
+
+
+async def test_the_host_check_carries_the_security_headers(web_store: Store, tmp_path: Path) -> None:
+    app = app_for_host(web_store, make_settings(tmp_path / "h"), FixedClock(NOW), "127.0.0.1")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        rebound = await client.get("/", headers={"Host": "attacker.example"})
+        assert rebound.status_code == 400
+        _assert_security_headers(rebound.headers)
+        missing = await client.get("/no-such-page")
+        assert missing.status_code == 404
+        _assert_security_headers(missing.headers)
+
+
+async def test_a_crash_carries_the_security_headers(web_store: Store, tmp_path: Path) -> None:
+    app = create_app(web_store, make_settings(tmp_path / "h"), FixedClock(NOW))
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        crashed = await client.get("/boom")
+    assert crashed.status_code == 500
+    assert "a bug" not in crashed.text
+    _assert_security_headers(crashed.headers)

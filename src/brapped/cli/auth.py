@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import click
 
-from brapped.cli.context import AppContext, emit_json, format_option, pass_app
+from brapped.cli.context import AppContext, emit_json, format_option, pass_app, safe
 from brapped.spotify import SpotifyClient, TokenStore, authorise, connect
 
 
@@ -82,7 +82,7 @@ def auth_command(
     if fmt == "json":
         emit_json(app, data)
         return
-    who = f"{tokens.display_name} ({tokens.user_id})" if tokens.display_name else str(tokens.user_id)
+    who = safe(f"{tokens.display_name} ({tokens.user_id})" if tokens.display_name else str(tokens.user_id))
     click.echo(
         f"Authorised as {who} with {data['flow']}. Tokens saved to {settings.token_file} (mode 0600); "
         f"the authorisation lasts until {tokens.refresh_expires_at:%Y-%m-%d}. Next: brapped sync"

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from brapped.clock import Clock, SystemClock
 from brapped.config import Settings, load_settings
@@ -118,12 +119,12 @@ def emit_rows(
             writer.writerow(["" if row.get(c) is None else _csv_cell(row.get(c)) for c in cols])
         click.echo(buffer.getvalue(), nl=False)
         return
-    table = Table(title=title, title_justify="left", header_style="bold")
+    heading = plain(title) if title is not None else None
+    table = Table(title=heading, title_justify="left", header_style="bold")
     for col in cols:
-        table.add_column(col.replace("_", " "))
+        table.add_column(plain(col.replace("_", " ")))
     for row in rows:
-        # markup=False semantics: names from the data may contain [brackets]
-        table.add_row(*(escape_markup(_cell(row.get(c))) for c in cols))
+        table.add_row(*(plain(_cell(row.get(c))) for c in cols))
     app.out.print(table)
 
 
@@ -135,10 +136,20 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
-def escape_markup(text: str) -> str:
-    from rich.markup import escape
+# Names come from Spotify, from export files anyone can craft and from the user: shown with control
+# characters escaped, they can neither drive the terminal (links, titles) nor forge output lines.
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127, *range(128, 160)]}
 
-    return escape(text)
+
+def safe(text: str | None) -> str:
+    """`text` with control characters shown as `\\xNN`."""
+    return (text or "").translate(_CONTROL)
+
+
+def plain(text: str | None) -> Text:
+    """Data for a Rich console as literal text: no markup (`[/]`, `[link=...]`), no `:emoji:` codes,
+    no control characters. Everything the CLI hands to Rich goes through here."""
+    return Text(safe(text))
 
 
 def printable_text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from brapped.cli.context import AppContext, emit_json, format_option, pass_app
+from brapped.cli.context import AppContext, emit_json, format_option, pass_app, safe
 from brapped.cli.progress import StageUpdate, stage_bars
 from brapped.config import default_home
 from brapped.pipeline.demo import DEMO_DAYS, DEMO_SEED, DemoResult, demo_settings, run_demo
@@ -36,7 +36,7 @@ def _demo_home(app: AppContext) -> Path:
 def _summary_lines(result: DemoResult) -> list[str]:
     imported = result.imported
     resolved, total = result.resolved
-    who = f"{result.display_name} ({result.user_id})" if result.display_name else result.user_id
+    who = safe(f"{result.display_name} ({result.user_id})" if result.display_name else result.user_id)
     return [
         f"Demo home: {result.home}  (database {result.db_url})",
         f"Authorised as {who} through the {result.auth_flow.upper()} flow; tokens in "

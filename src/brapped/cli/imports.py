@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from brapped.cli.context import AppContext, emit_json, escape_markup, pass_app
+from brapped.cli.context import AppContext, emit_json, pass_app, plain, safe
 from brapped.cli.progress import progress_bar
 from brapped.pipeline.import_report import ImportResult, Progress
 from brapped.pipeline.importing import import_paths
@@ -27,19 +27,9 @@ def _progress_bar(app: AppContext) -> Iterator[Progress | None]:
 
         def update(done: int, total: int, name: str) -> None:
             short = name.replace("\\", "/").rsplit("/", 1)[-1]
-            bar.update(task, completed=done, total=total, description=escape_markup(safe(short)))
+            bar.update(task, completed=done, total=total, description=safe(short))
 
         yield update
-
-
-# File and zip entry names come from the user's disk or from a zip anyone can craft: shown with
-# control characters escaped, they can neither drive the terminal nor forge output lines.
-_CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127, *range(128, 160)]}
-
-
-def safe(text: str | None) -> str:
-    """`text` with control characters shown as `\\xNN`."""
-    return (text or "").translate(_CONTROL)
 
 
 def _summary(result: ImportResult) -> dict[str, Any]:
@@ -72,8 +62,8 @@ def _print_table(app: AppContext, result: ImportResult) -> None:
     totals = result.totals()
     out = app.out
     for warning in result.warnings:
-        app.err.print(f"warning: {safe(warning)}", markup=False)
-    out.print(f"Imported for user {safe(result.user_id)} ({result.user_source})", markup=False)
+        app.err.print(plain(f"warning: {warning}"))
+    out.print(plain(f"Imported for user {result.user_id} ({result.user_source})"))
     out.print(
         f"files read: {totals['files_read']:,}   failed: {totals['files_failed']:,}   "
         f"not history: {totals['files_skipped']:,}"
@@ -85,16 +75,16 @@ def _print_table(app: AppContext, result: ImportResult) -> None:
     if totals["skipped"]:
         out.print("skipped records:")
         for reason, count in totals["skipped"].items():
-            out.print(f"  {count:,}  {safe(reason)}", markup=False)
+            out.print(plain(f"  {count:,}  {reason}"))
     if totals["gaps_filled"]:
         out.print(f"sync gaps filled: {totals['gaps_filled']:,}")
     not_history = [f for f in result.files if f.status == "skipped"]
     if not_history:
         out.print("not listening history (skipped):")
         for f in not_history:
-            out.print(f"  {safe(f.name)} ({safe(f.message)})", markup=False)
+            out.print(plain(f"  {f.name} ({f.message})"))
     for f in result.failed:
-        app.err.print(f"Error: {safe(f.message)}", markup=False)
+        app.err.print(plain(f"Error: {f.message}"))
 
 
 @click.command("import")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from brapped.cli.context import AppContext, emit_json, emit_rows, format_option, pass_app
+from brapped.cli.context import AppContext, emit_json, emit_rows, format_option, pass_app, plain
 from brapped.cli.progress import stage_bars
 from brapped.errors import BrappedError
 from brapped.pipeline.copy_database import TransferResult, copy_database
@@ -79,13 +79,11 @@ def _show(app: AppContext, fmt: str, result: TransferResult) -> None:
         for c in result.tables
     ]
     if fmt == "table":
-        app.out.print(f"{result.source} -> {result.target}", markup=False, highlight=False)
+        app.out.print(plain(f"{result.source} -> {result.target}"))
     emit_rows(app, fmt, rows)
     if fmt == "table":
         state = "verified" if result.ok else "NOT verified"
-        app.out.print(
-            f"{result.copied} rows copied, {state} (run {result.run_id}).", markup=False, highlight=False
-        )
+        app.out.print(plain(f"{result.copied} rows copied, {state} (run {result.run_id})."))
 
 
 commands: list[click.Command] = [migrate_command]

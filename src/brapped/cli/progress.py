@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from brapped.cli.context import AppContext
+from brapped.cli.context import AppContext, safe
 
 StageUpdate = Callable[[str, int, int], None]
 
@@ -15,10 +15,12 @@ StageUpdate = Callable[[str, int, int], None]
 def progress_bar(
     app: AppContext, *, label: str = "{task.description}", suffix: str | None = None, transient: bool = True
 ) -> Progress:
-    """A Rich progress bar on the command's stderr console; `label` and `suffix` are column templates."""
-    columns = [TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    """A Rich progress bar on the command's stderr console; `label` and `suffix` are column templates.
+
+    Descriptions are text, not markup: they hold file names and stage names."""
+    columns = [TextColumn(label, markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     if suffix is not None:
-        columns.append(TextColumn(suffix))
+        columns.append(TextColumn(suffix, markup=False))
     return Progress(*columns, console=app.err, transient=transient)
 
 
@@ -36,7 +38,7 @@ def stage_bars(
 
         def update(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
-                tasks[stage] = bar.add_task(describe(stage), total=total)
+                tasks[stage] = bar.add_task(safe(describe(stage)), total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
         yield update

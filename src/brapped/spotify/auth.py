@@ -1,7 +1,8 @@
 """Authorisation with Spotify: the OAuth flows (through authlib), the token store and refreshing.
 
 - `authorize()` runs Authorization Code with PKCE (or with the client secret when one is configured):
-  a one-shot loopback server on 127.0.0.1 receives the code, `state` is checked, the code is exchanged.
+  a loopback server on 127.0.0.1 waits for the answer carrying this run's `state` (requests with any
+  other state get a 400 page and are ignored), then the code is exchanged.
 - `TokenStore` keeps tokens in one JSON file, mode 0600, replaced atomically (temp file, fsync,
   rename), so a crash at any moment leaves either the old file or the new one.
 - `TokenManager` hands out a valid access token. PKCE refresh tokens are single-use: a rotated one is
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -397,6 +399,7 @@ class TokenManager:
 class _Callback:
     params: dict[str, str] = field(default_factory=dict)
     done: threading.Event = field(default_factory=threading.Event)
+    ignored: int = 0  # requests with a wrong state, for the timeout's message
 
 
 _PAGE = (
@@ -405,29 +408,47 @@ _PAGE = (
 )
 
 
-def _handler(callback: _Callback) -> type[BaseHTTPRequestHandler]:
+def _handler(callback: _Callback, state: str) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        # One request at a time: a connection that stalls must not keep Spotify's answer out.
+        timeout = 10
+
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
             if parts.path != "/callback":
                 self.send_error(404)
                 return
             params = dict(parse_qsl(parts.query))
+            if not hmac.compare_digest(params.get("state", "").encode(), state.encode()):
+                # Any web page can make the browser request this address: such a request neither
+                # ends nor spoils the wait for Spotify's real answer.
+                callback.ignored += 1
+                self._answer(
+                    400,
+                    "This is not the answer brapped is waiting for",
+                    "The request does not carry the state brapped sent to Spotify, so it was ignored. "
+                    "brapped is still waiting for Spotify's answer.",
+                )
+                return
             ok = "code" in params
-            body = _PAGE.format(
-                title="brapped is authorised" if ok else "Authorisation did not complete",
-                text="You can close this tab and return to the terminal."
+            self._answer(
+                200 if ok else 400,
+                "brapped is authorised" if ok else "Authorisation did not complete",
+                "You can close this tab and return to the terminal."
                 if ok
                 else "Spotify said: " + _escape(params.get("error", "no code in the answer")),
-            ).encode()
-            self.send_response(200 if ok else 400)
+            )
+            if not callback.done.is_set():
+                callback.params = params
+                callback.done.set()
+
+        def _answer(self, status: int, title: str, text: str) -> None:
+            body = _PAGE.format(title=title, text=text).encode()
+            self.send_response(status)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
-            if not callback.done.is_set():
-                callback.params = params
-                callback.done.set()
 
         def log_message(self, format: str, *args: Any) -> None:
             return  # the query string holds the authorisation code: never log it
@@ -468,8 +489,9 @@ def authorize(
     if not app.client_id:
         raise AuthRequired("no Spotify client id: set SPOTIFY_CLIENT_ID or client_id in config.toml")
     callback = _Callback()
+    state = secrets.token_urlsafe(24)
     try:
-        server = HTTPServer((host, port), _handler(callback))
+        server = HTTPServer((host, port), _handler(callback, state))
     except OSError as exc:
         raise AuthFlowError(
             f"cannot listen on {host}:{port} for Spotify's redirect ({exc.strerror}): "
@@ -481,14 +503,17 @@ def authorize(
     oauth = _oauth_client(app, transport, redirect_uri)
     try:
         verifier = generate_token(64) if app.pkce else None
-        state = secrets.token_urlsafe(24)
         url, _ = oauth.create_authorization_url(app.authorize_url, state=state, code_verifier=verifier)
         open_url(url)
         if not callback.done.wait(timeout):
-            raise AuthFlowError(f"no answer from Spotify within {timeout:.0f} s: run `brapped auth` again")
+            ignored = callback.ignored
+            plural = "s" if ignored != 1 else ""
+            note = f" ({ignored} request{plural} with a wrong state ignored)" if ignored else ""
+            raise AuthFlowError(
+                f"no answer from Spotify within {timeout:.0f} s{note}: run `brapped auth` again"
+            )
+        # Only an answer carrying this run's state ends the wait (the handler checks it).
         params = callback.params
-        if params.get("state") != state:
-            raise AuthFlowError("the answer's state does not match this request (possible CSRF): try again")
         if "error" in params:
             raise AuthFlowError(f"Spotify did not authorise brapped: {params['error']}")
         code = params.get("code")

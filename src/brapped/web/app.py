@@ -26,7 +26,13 @@ from brapped.store import Store
 from brapped.web import api, pages
 from brapped.web.dashboard import Dashboard
 from brapped.web.encoding import DataResponse, jsonable
-from brapped.web.security import SecurityHeadersMiddleware, TokenMiddleware, check_bind, is_loopback
+from brapped.web.security import (
+    SecurityHeadersMiddleware,
+    TokenMiddleware,
+    check_bind,
+    crashed_response,
+    is_loopback,
+)
 
 STATIC = Path(__file__).resolve().parent / "static"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -83,13 +89,17 @@ def create_app(
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
         return _error(request, dashboard, 422, problems or "invalid request")
 
-    # Middleware runs outside-in in reverse order of adding: host check, then token, then headers.
-    app.add_middleware(SecurityHeadersMiddleware)
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> Response:
+        return crashed_response()
+
+    # Middleware runs outside-in in reverse order of adding: headers, then host check, then token.
     token = settings.values.get("dashboard_token")
     if token:
         app.add_middleware(TokenMiddleware, token=str(token))
     if trusted_hosts:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(trusted_hosts))
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 

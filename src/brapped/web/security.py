@@ -7,11 +7,11 @@ import hmac
 import ipaddress
 from urllib.parse import urlencode
 
-from starlette.datastructures import URL
+from starlette.datastructures import URL, MutableHeaders
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from brapped.errors import BrappedError
 
@@ -65,6 +65,16 @@ def cookie_value(token: str) -> str:
     return hmac.new(token.encode(), b"brapped-dashboard-cookie", hashlib.sha256).hexdigest()
 
 
+def same_origin_path(path: str) -> str:
+    """`path` when a browser can only read it as a path on this site, else "/".
+
+    `//host/` and `/\\host` (browsers treat the backslash as a slash) name another site; anything
+    not starting with "/" is not a path at all."""
+    if path.startswith("/") and not path.startswith(("//", "/\\")):
+        return path
+    return "/"
+
+
 def _same(given: str | None, expected: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
@@ -88,7 +98,8 @@ class TokenMiddleware(BaseHTTPMiddleware):
         if _same(query_token, self.token):
             # Swap the token in the address for a cookie, so it leaves the address bar and history.
             rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-            target = URL(path=request.url.path, query=urlencode(rest))
+            # The path as the client sent it (decoded, so %2F%2F counts as //), kept on this site.
+            target = URL(path=same_origin_path(request.scope["path"]), query=urlencode(rest))
             response = RedirectResponse(str(target), status_code=303)
             response.set_cookie(
                 COOKIE,
@@ -113,11 +124,30 @@ class TokenMiddleware(BaseHTTPMiddleware):
         )
 
 
-class SecurityHeadersMiddleware(BaseHTTPMiddleware):
-    """Headers that keep the pages from running foreign script or being framed."""
+class SecurityHeadersMiddleware:
+    """Headers that keep the pages from running foreign script or being framed, on every answer.
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+    Added last, so it wraps the Host check and the token check: their 400, 401 and 303 carry the
+    headers too. Plain ASGI, so streamed and static answers are covered the same way."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def crashed_response() -> Response:
+    """The answer to an unexpected exception (outside every middleware, so it sets the headers itself)."""
+    return PlainTextResponse("Internal Server Error", status_code=500, headers=SECURITY_HEADERS)

@@ -1,0 +1,140 @@
+"""Names from the data are text everywhere the CLI shows them: never Rich markup, emoji codes or
+terminal control sequences (issue #20, finding 3)."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from rich.console import Console
+from sqlalchemy import insert
+
+from brapped.cli import cli
+from brapped.cli.context import AppContext, safe
+from brapped.cli.progress import stage_bars
+from brapped.store import open_store, tables
+
+RAW_LINK = "Esc \x1b]8;;https://evil.example\x1b\\x\x1b]8;;\x1b\\"
+# Most played first, so that the five lists of `report wrapped` and `report day` show the first five.
+NAMES = [
+    "Bass [/]",
+    "Track [feat. Someone]",
+    "[link=https://evil.example]x[/link]",
+    "[bold red]loud[/]",
+    ":thumbs_up: Emoji",
+    RAW_LINK,
+]
+SHOWN = [safe(name) for name in NAMES]  # a raw escape character is shown as \x1b
+DAY = datetime(2024, 10, 27, 12, tzinfo=UTC)
+OSC = "\x1b]"  # operating-system commands: hyperlinks (OSC 8), window titles, clipboard
+SGR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@pytest.fixture
+def hostile_db(tmp_home: Path) -> str:
+    """An artist, an album and a track for each name; the name at index i is played 6 - i times."""
+    url = f"sqlite:///{tmp_home / 'hostile.db'}"
+    store = open_store(url)
+    with store.begin() as conn:
+        conn.execute(insert(tables.artists), [{"id": f"a{i}", "name": n} for i, n in enumerate(NAMES)])
+        conn.execute(insert(tables.albums), [{"id": f"al{i}", "name": n} for i, n in enumerate(NAMES)])
+        conn.execute(
+            insert(tables.album_artists),
+            [{"album_id": f"al{i}", "position": 0, "artist_id": f"a{i}"} for i in range(len(NAMES))],
+        )
+        conn.execute(
+            insert(tables.tracks),
+            [
+                {"id": f"t{i}", "name": n, "album_id": f"al{i}", "duration_ms": 200_000}
+                for i, n in enumerate(NAMES)
+            ],
+        )
+        conn.execute(
+            insert(tables.track_artists),
+            [{"track_id": f"t{i}", "position": 0, "artist_id": f"a{i}"} for i in range(len(NAMES))],
+        )
+        conn.execute(
+            insert(tables.plays),
+            [
+                {
+                    "user_id": "u1",
+                    "source": "export",
+                    "ms_played_source": "export",
+                    "played_at": DAY + timedelta(minutes=10 * i + play),
+                    "track_id": f"t{i}",
+                    "ms_played": 180_000,
+                }
+                for i in range(len(NAMES))
+                for play in range(len(NAMES) - i)
+            ],
+        )
+    store.close()
+    return url
+
+
+COMMANDS = [
+    # the story's title: "NAME (ID)"
+    (["track", "t0"], [f"{SHOWN[0]} (t0)"]),
+    (["track", "t1"], [f"{SHOWN[1]} (t1)"]),
+    (["track", "t2"], [f"{SHOWN[2]} (t2)"]),
+    (["track", "t3"], [f"{SHOWN[3]} (t3)"]),
+    (["track", "t4"], [f"{SHOWN[4]} (t4)"]),
+    (["track", "t5"], [f"{SHOWN[5]} (t5)"]),
+    (["artist", "a0"], [f"{SHOWN[0]} (a0)"]),
+    (["artist", "a1"], [f"{SHOWN[1]} (a1)"]),
+    (["artist", "a2"], [f"{SHOWN[2]} (a2)"]),
+    (["artist", "a3"], [f"{SHOWN[3]} (a3)"]),
+    (["artist", "a5"], [f"{SHOWN[5]} (a5)"]),
+    (["search", "Bass [/]"], SHOWN[:1]),
+    (["search", "[feat. Someone]"], SHOWN[1:2]),
+    (["search", "[link="], SHOWN[2:3]),
+    (["search", "[bold red]"], SHOWN[3:4]),
+    (["search", ":thumbs_up:"], SHOWN[4:5]),
+    (["search", "evil"], [SHOWN[2], SHOWN[5]]),
+    (["report", "top", "tracks"], SHOWN),
+    (["report", "top", "artists"], SHOWN),
+    (["report", "top", "albums"], SHOWN),
+    (["report", "day", "2024-10-27"], SHOWN[:5]),
+    (["report", "wrapped", "--year", "2024"], SHOWN[:5]),
+]
+
+
+@pytest.mark.parametrize("colour", [False, True], ids=["plain", "terminal"])
+@pytest.mark.parametrize(("args", "names"), COMMANDS, ids=[" ".join(a) for a, _ in COMMANDS])
+def test_names_print_literally(
+    runner: CliRunner,
+    hostile_db: str,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    names: list[str],
+    colour: bool,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # no name is wrapped or cut
+    if colour:
+        monkeypatch.setenv("FORCE_COLOR", "1")  # as on a terminal: styles and links would be live
+    result = runner.invoke(cli, ["--db", hostile_db, "--timezone", "UTC", *args])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "Traceback" not in result.stderr
+    assert OSC not in result.stdout + result.stderr
+    shown = SGR.sub("", result.stdout)
+    for name in names:
+        assert name in shown, name
+    assert "👍" not in shown  # :thumbs_up: stays text
+
+
+def test_progress_descriptions_are_text() -> None:
+    """Stage names reach the progress bar as text (they can be file names from a crafted zip)."""
+    buffer = io.StringIO()
+    err = Console(file=buffer, force_terminal=True, width=200)
+    app = AppContext(err=err)
+    with stage_bars(app, transient=False) as update:
+        for stage in NAMES[:4]:
+            update(stage, 1, 2)
+    text = SGR.sub("", buffer.getvalue())
+    assert OSC not in buffer.getvalue()
+    for name in NAMES[:4]:
+        assert name in text, name
