@@ -10,6 +10,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from brapped.config import mask_url
 from brapped.errors import BrappedError
 
 
@@ -26,6 +27,8 @@ def parse_url(url: str) -> URL:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise StoreError(f"not a database URL: {mask_url(url)!r}") from exc
+    except ValueError as exc:  # SQLAlchemy reads the port with int()
+        raise StoreError(f"malformed database URL {mask_url(url)!r}: {_address_problem(url)}") from exc
     backend = parsed.get_backend_name()
     if backend not in SUPPORTED:
         raise StoreError(
@@ -35,21 +38,24 @@ def parse_url(url: str) -> URL:
         parsed = parsed.set(drivername="postgresql+psycopg")
     if backend == "postgresql" and parsed.drivername != "postgresql+psycopg":
         raise StoreError(f"unsupported PostgreSQL driver in {mask_url(url)!r}: use postgresql://")
+    if parsed.host and "@" in parsed.host:
+        # The password ends at the first @ for libpq as for SQLAlchemy: the rest became the host.
+        raise StoreError(
+            f"malformed database URL {mask_url(url)!r}: an @ in the user name or password must be written %40"
+        )
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise StoreError(
+            f"malformed database URL {mask_url(url)!r}: port {parsed.port} is not between 1 and 65535"
+        )
     return parsed
 
 
-def mask_url(url: str | URL) -> str:
-    """The URL with any password replaced by ***, safe to print."""
-    if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        # Not parseable: still never echo what may be a password after "user:".
-        if "@" in url and "://" in url:
-            scheme, rest = url.split("://", 1)
-            return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-        return url
+def _address_problem(url: str) -> str:
+    """What makes the host and port of `url` unreadable, in words."""
+    address = url.partition("://")[2].split("/", 1)[0].rpartition("@")[2]
+    if "[" in address and "]" not in address:
+        return "an IPv6 address opened with [ must be closed with ]"
+    return "the port must be a number"
 
 
 # How long a SQLite writer waits for another's lock before failing.
@@ -184,4 +190,4 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _postgresql_settings)
         return engine
     except (ArgumentError, NoSuchModuleError) as exc:
-        raise StoreError(f"cannot open {mask_url(parsed)}: {exc}") from exc
+        raise StoreError(f"cannot open {mask_url(url)}: {exc}") from exc
