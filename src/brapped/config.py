@@ -169,6 +169,12 @@ def default_home() -> Path:
     return Path(platformdirs.user_data_dir("brapped", appauthor=False))
 
 
+def make_home(path: Path) -> None:
+    """Create brapped's home folder (or a folder for its secrets) readable by its owner alone; a
+    folder that exists keeps the mode its owner gave it (docs/operations.md)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
 def _convert(spec: Spec, raw: Any, origin: str) -> Any:
     if raw is None:
         return None

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,22 @@ def test_a_malformed_url_names_its_problem(runner: CliRunner) -> None:
     assert "70000" in error("postgresql://u@127.0.0.1:70000/x")
     assert "%40" in error("postgresql://u:hun@ter2@127.0.0.1/x")
     assert "BRAPPED_DATABASE_URL" not in error("postgresql://u@[::1/x")  # it came from --db
+
+
+def test_the_home_brapped_creates_is_private(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, umask_022: None
+) -> None:
+    home = tmp_path / "new" / "home"
+    monkeypatch.setenv("BRAPPED_HOME", str(home))
+    result = runner.invoke(cli, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((home / "brapped.db").stat().st_mode) == 0o600
+
+
+def test_a_home_the_user_made_keeps_its_mode(runner: CliRunner, tmp_home: Path, umask_022: None) -> None:
+    tmp_home.chmod(0o755)
+    result = runner.invoke(cli, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(tmp_home.stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_home / "brapped.db").stat().st_mode) == 0o600

@@ -25,7 +25,7 @@ from brapped.cli import cli
 from brapped.cli.context import AppContext
 from brapped.config import load_settings
 from brapped.emulator import DEFAULT_CLIENT_ID, EmulatedClock, Emulator, Fault, serve_in_thread, write_export
-from brapped.spotify import authorise
+from brapped.spotify import TokenSet, TokenStore, authorise
 from brapped.store import open_store, tables
 from tests.reliability.conftest import START
 
@@ -184,3 +184,14 @@ def test_no_database_password_in_any_command_output(runner: CliRunner, pg_url: s
         assert "pw4Alpha" not in shown and "pw4Omega" not in shown, (form, command, shown)
         if command != ["config", "show"]:
             assert "127.0.0.1" in shown and database in shown, (form, command, shown)
+
+
+def test_the_home_the_first_auth_creates_is_private(tmp_path: Path, umask_022: None) -> None:
+    """`brapped auth` is usually the first command: the home it creates for the tokens is 0700."""
+    home = tmp_path / "new" / "home"
+    tokens = TokenStore(home / "token.json")
+    tokens.save(TokenSet(client_id="cid", refresh_token="AQ-refresh", issued_at=START))
+    with tokens.locked():
+        pass
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(p.stat().st_mode) for p in home.iterdir()} == {0o600}

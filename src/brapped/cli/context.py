@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from brapped.clock import Clock, SystemClock
-from brapped.config import ConfigError, Settings, load_settings
+from brapped.config import ConfigError, Settings, load_settings, make_home
 from brapped.serialise import instant_text, json_bytes
 from brapped.store import Store, StoreError, open_store
 from brapped.store.engine import parse_url
@@ -52,7 +52,7 @@ class AppContext:
             url = self.settings.db_url
             if url.startswith("sqlite:///") and self.settings.database_url is None:
                 # The default database lives in home: create home on first use.
-                self.settings.home.mkdir(parents=True, exist_ok=True)
+                make_home(self.settings.home)
             self._store = open_store(url, migrate=migrate)
         return self._store
 

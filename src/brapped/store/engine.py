@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,33 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # and writes of the 4 KiB default in a bulk import; not 32 KiB, as a sync's small write logs whole
 # pages into the WAL (docs/decisions.md).
 SQLITE_PAGE_SIZE = 16_384
+
+
+# SQLite's own files hold the whole listening history: its owner alone may read them.
+SQLITE_FILE_MODE = 0o600
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _private_database_file(path: Path) -> None:
+    """Create the SQLite file `path` with mode 0600 before SQLite opens it, or take group and
+    others' access off an existing one and its side files. SQLite gives the -wal, -shm and
+    -journal files it creates later the database file's mode."""
+    if os.name != "posix":
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SQLITE_FILE_MODE))
+        return
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # no folder, no permission: SQLite says so in its own words when it opens the file
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in SQLITE_SIDE_FILES)):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+            if mode & 0o077:
+                file.chmod(mode & 0o700)
+        except OSError:
+            continue  # absent, or another user's file (a chmod only its owner may do)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -173,11 +202,18 @@ def make_engine(url: str) -> Engine:
     try:
         if parsed.get_backend_name() == "sqlite":
             database = parsed.database
-            if database and database != ":memory:" and not database.startswith("file:"):
-                parent = Path(database).expanduser().parent
+            on_disk = bool(database) and database != ":memory:" and not str(database).startswith("file:")
+            if on_disk:
+                parent = Path(str(database)).expanduser().parent
                 if not parent.exists():
                     raise StoreError(f"folder {parent} for the SQLite database does not exist")
             engine = create_engine(parsed, connect_args={"timeout": 30})
+            if on_disk:
+                path = Path(str(database))
+
+                @event.listens_for(engine, "do_connect")
+                def _before_connect(*_args: Any) -> None:
+                    _private_database_file(path)
 
             @event.listens_for(engine, "connect")
             def _connect(dbapi_connection: Any, record: Any) -> None:
