@@ -116,6 +116,14 @@ def tmp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The usual umask (group and others may read new files), so file modes are brapped's doing."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+@pytest.fixture
 def runner(tmp_home: Path) -> CliRunner:
     """A CLI runner with an isolated home; stdout and stderr kept apart."""
     return CliRunner()

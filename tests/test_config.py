@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from brapped.cli import cli
-from brapped.config import ConfigError, load_settings
+from brapped.config import ConfigError, load_settings, mask_url
 
 
 def test_precedence_flag_env_file_default(tmp_path: Path) -> None:
@@ -66,3 +66,64 @@ def test_every_command_has_help(runner: CliRunner) -> None:
             assert isinstance(command, click.Group)
             command = command.commands[name]
         assert (command.help or "").strip(), f"`brapped {' '.join(path)}` has no help text"
+
+
+# Every way a database password can be written (libpq reads them all), and where it must not show.
+PASSWORD_FORMS = [
+    # (URL or DSN, the secret, what must still show)
+    ("postgresql://u:s3cretPW@db.example:5432/brapped", "s3cretPW", "db.example:5432/brapped"),
+    ("postgresql://u@db.example/brapped?password=s3cretPW", "s3cretPW", "db.example/brapped"),
+    ("postgresql://u@db.example/brapped?sslmode=bogus&password=s3cretPW&x=1", "s3cretPW", "sslmode=bogus"),
+    ("postgresql://u@db.example/brapped?PASSWORD=s3cretPW", "s3cretPW", "db.example/brapped"),
+    ("postgresql://u@db.example/brapped?sslpassword=s3cretPW", "s3cretPW", "db.example/brapped"),
+    ("postgresql://u@db.example/brapped?pgpassword=s3cretPW", "s3cretPW", "db.example/brapped"),
+    ("postgresql://u:s3c@retPW@db.example/brapped", "retPW", "db.example/brapped"),
+    ("postgresql://u:s3c@retPW@db.example/brapped", "s3c", "db.example/brapped"),
+    ("postgresql://u:s3c?retPW@db.example/brapped", "retPW", "db.example/brapped"),
+    ("postgresql://u:s3c/retPW@db.example/brapped", "retPW", "db.example/brapped"),
+    ("postgresql://u:s3cretPW@[::1/brapped", "s3cretPW", "::1/brapped"),
+    ("postgresql://u:s3cretPW@db.example:notaport/brapped", "s3cretPW", "db.example:notaport/brapped"),
+    ("postgresql+psycopg://u:s3cret%40PW@db.example/brapped", "s3cret", "db.example/brapped"),
+    ("host=db.example user=u password=s3cretPW dbname=brapped", "s3cretPW", "dbname=brapped"),
+    ("host=db.example password='s3cret PW' dbname=brapped", "s3cret", "dbname=brapped"),
+    ("host=db.example password = s3cretPW dbname=brapped", "s3cretPW", "dbname=brapped"),
+]
+
+
+@pytest.mark.parametrize(("url", "secret", "shown"), PASSWORD_FORMS)
+def test_mask_url_hides_every_form_of_password(url: str, secret: str, shown: str) -> None:
+    masked = mask_url(url)
+    assert secret not in masked
+    assert "***" in masked
+    assert shown in masked
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:////home/me/.local/share/brapped/brapped.db",
+        "sqlite:////tmp/a@b/brapped.db",
+        "postgresql://u@db.example:5432/brapped?sslmode=require",
+        "postgresql://u@db.example/brapped?application_name=a@b",
+        "https://api.spotify.com/v1/me/player/recently-played?limit=50",
+    ],
+)
+def test_mask_url_leaves_urls_without_a_password_alone(url: str) -> None:
+    assert mask_url(url) == url
+
+
+@pytest.mark.parametrize(("url", "secret", "shown"), PASSWORD_FORMS)
+def test_config_show_never_shows_a_database_password(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, url: str, secret: str, shown: str
+) -> None:
+    """Shown masked when the URL is usable, named in a one-line error when it is not."""
+    monkeypatch.setenv("BRAPPED_DATABASE_URL", url)
+    for fmt in ("json", "table"):
+        result = runner.invoke(cli, ["config", "show", "--format", fmt])
+        assert "Traceback" not in result.output
+        assert secret not in result.stdout + result.stderr
+        if fmt == "json":
+            assert shown in result.stdout + result.stderr
+        if result.exit_code != 0:
+            assert result.stderr.startswith("Error: database_url from BRAPPED_DATABASE_URL: ")
+            assert len(result.stderr.strip().splitlines()) == 1

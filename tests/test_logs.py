@@ -4,7 +4,9 @@ import logging
 
 import pytest
 
+from brapped.config import mask_url
 from brapped.logs import SecretFilter, mask_secrets
+from tests.test_config import PASSWORD_FORMS
 
 
 @pytest.mark.parametrize(
@@ -30,3 +32,25 @@ def test_filter_masks_formatted_records() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "token %s", ("Bearer abc.def",), None)
     assert SecretFilter().filter(record)
     assert record.getMessage() == "token Bearer ***"
+
+
+@pytest.mark.parametrize(("url", "secret", "shown"), PASSWORD_FORMS)
+def test_log_filter_masks_urls_in_free_text(url: str, secret: str, shown: str) -> None:
+    for text in (f"cannot use database {url}: refused", f"not a database URL: {url!r}", f"({url})"):
+        masked = mask_secrets(text)
+        assert secret not in masked, masked
+        assert shown in masked, masked
+
+
+@pytest.mark.parametrize(("url", "secret", "shown"), PASSWORD_FORMS)
+def test_masking_twice_changes_nothing(url: str, secret: str, shown: str) -> None:
+    once = mask_url(url)
+    assert mask_url(once) == once
+    assert mask_secrets(f"cannot use database {once}: refused") == f"cannot use database {once}: refused"
+
+
+def test_only_the_password_of_a_url_in_a_sentence_is_masked() -> None:
+    text = "cannot use database postgresql://u@h/db?password=s3cret&sslmode=bogus: connection is bad"
+    assert mask_secrets(text) == (
+        "cannot use database postgresql://u@h/db?password=***&sslmode=bogus: connection is bad"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -114,8 +115,6 @@ class Settings:
         for spec in SPECS:
             value = self.values.get(spec.name)
             if spec.name == "database_url":
-                from brapped.store.engine import mask_url
-
                 text = mask_url(self.db_url)
             elif spec.name == "timezone":
                 text = self.tz
@@ -136,8 +135,44 @@ def mask_secret(value: str) -> str:
     return f"{value[:2]}***{value[-2:]}"
 
 
+# A key whose value libpq (or a driver) takes as a password: password, sslpassword, PGPASSWORD...
+_PASSWORD_KEY = r"[A-Za-z_]*pass(?:word|wd)?"
+# In a URL's query the value runs to the next parameter; in a key=value string it may be quoted.
+_QUERY_PASSWORD = re.compile(rf"(?i)([?&;]{_PASSWORD_KEY}=)[^&#]*")
+_KEYWORD_PASSWORD = re.compile(rf"(?i)(\b{_PASSWORD_KEY}\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|[^\s'\"]+)")
+
+
+def mask_url(url: str) -> str:
+    """The URL (or libpq `key=value` string) with every password replaced by ***, safe to show.
+
+    The password after `user:` ends at the last `@` of the address, so an unencoded `@` in it is
+    hidden too; a malformed URL is masked the same way, never echoed as it was given.
+    """
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return _KEYWORD_PASSWORD.sub(r"\1***", url)
+    query_at = rest.find("?")
+    before_query = rest if query_at < 0 else rest[:query_at]
+    # An @ in the query (application_name=a@b) is not the end of the user's part; a ? in the
+    # password is not the start of the query when the only @ comes after it.
+    at = before_query.rfind("@")
+    if at < 0:
+        at = rest.rfind("@")
+    if at >= 0:
+        user, colon, _password = rest[:at].partition(":")
+        if colon:
+            rest = f"{user}:***{rest[at:]}"
+    return scheme + separator + _QUERY_PASSWORD.sub(r"\1***", rest)
+
+
 def default_home() -> Path:
     return Path(platformdirs.user_data_dir("brapped", appauthor=False))
+
+
+def make_home(path: Path) -> None:
+    """Create brapped's home folder (or a folder for its secrets) readable by its owner alone; a
+    folder that exists keeps the mode its owner gave it (docs/operations.md)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def _convert(spec: Spec, raw: Any, origin: str) -> Any:

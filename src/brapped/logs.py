@@ -6,7 +6,13 @@ import logging
 import re
 import sys
 
-# Bearer tokens, refresh/access tokens in form bodies or JSON, and passwords in URLs.
+from brapped.config import mask_url
+
+# A URL inside free text (a log line, an error message): up to a space or a quote around it, and
+# not the punctuation of the sentence after it ("cannot use database URL: ...").
+_URL_IN_TEXT = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*[^\s'\"<>:,.;)\]])")
+
+# Bearer tokens, refresh/access tokens in form bodies or JSON (passwords: `mask_url`).
 _SECRET_PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
     re.compile(r"(?i)((?:access|refresh)_token[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+"),
@@ -14,14 +20,15 @@ _SECRET_PATTERNS = (
     re.compile(r"(?i)(code_verifier[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+"),
     re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]+"),
     re.compile(r"([?&](?:code|state)=)[^&\s\"']+"),  # the authorisation code in a callback URL
-    re.compile(r"(://[^/:@\s]+:)[^@\s/]+(@)"),
 )
 
 
 def mask_secrets(text: str) -> str:
     """Replace anything that looks like a credential with ***."""
+    # Split around URLs: each URL is masked whole, the text between for libpq's password=...
+    text = "".join(mask_url(piece) for piece in _URL_IN_TEXT.split(text))
     for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(lambda m: m.group(1) + "***" + (m.group(2) if m.lastindex == 2 else ""), text)
+        text = pattern.sub(r"\1***", text)
     return text
 
 

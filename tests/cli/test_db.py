@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
-from click.testing import CliRunner
+import pytest
+from click.testing import CliRunner, Result
 
 from brapped.cli import cli
 from brapped.store.schema import head_revision
@@ -60,3 +62,83 @@ def test_bad_urls_give_one_line_and_non_zero_exit(runner: CliRunner, tmp_path: P
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert "Traceback" not in result.output
         assert "hunter2" not in result.output
+
+
+MALFORMED = [
+    "postgresql://u@127.0.0.1:notaport/x",
+    "postgresql://u@[::1/x",
+    "postgresql://u:hunter2@127.0.0.1:notaport/x",
+    "postgresql://u:hunter2@[::1/x",
+    "postgresql://u:hunter2@127.0.0.1:70000/x",
+    "postgresql://u:hun@ter2@127.0.0.1/x",  # an unencoded @ in the password
+]
+
+
+def assert_one_error_line(result: Result) -> str:
+    """The CLI's convention for an expected failure: one line on stderr, no traceback."""
+    assert result.exit_code != 0, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("url", MALFORMED)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["db", "info"],
+        ["db", "upgrade"],
+        ["status", "--format", "json"],
+        ["config", "show"],
+        ["report", "today"],
+        ["search", "x"],
+        ["run", "--once"],
+        ["serve"],
+    ],
+    ids=lambda command: " ".join(command),
+)
+def test_a_malformed_url_is_one_line_for_every_command(
+    runner: CliRunner, url: str, command: list[str]
+) -> None:
+    line = assert_one_error_line(runner.invoke(cli, ["--db", url, *command]))
+    assert "hunter2" not in line and "ter2" not in line
+    assert "127.0.0.1" in line or "::1" in line, line
+
+
+@pytest.mark.parametrize("url", MALFORMED)
+def test_a_malformed_migrate_target_is_one_line(runner: CliRunner, tmp_path: Path, url: str) -> None:
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    line = assert_one_error_line(runner.invoke(cli, ["--db", source, "migrate", "--to", url]))
+    assert "hunter2" not in line and "ter2" not in line
+    assert "127.0.0.1" in line or "::1" in line, line
+
+
+def test_a_malformed_url_names_its_problem(runner: CliRunner) -> None:
+    def error(url: str) -> str:
+        return runner.invoke(cli, ["--db", url, "db", "info"]).stderr.strip()
+
+    assert "port" in error("postgresql://u@127.0.0.1:notaport/x")
+    assert "]" in error("postgresql://u@[::1/x")
+    assert "70000" in error("postgresql://u@127.0.0.1:70000/x")
+    assert "%40" in error("postgresql://u:hun@ter2@127.0.0.1/x")
+    assert "BRAPPED_DATABASE_URL" not in error("postgresql://u@[::1/x")  # it came from --db
+
+
+def test_the_home_brapped_creates_is_private(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, umask_022: None
+) -> None:
+    home = tmp_path / "new" / "home"
+    monkeypatch.setenv("BRAPPED_HOME", str(home))
+    result = runner.invoke(cli, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((home / "brapped.db").stat().st_mode) == 0o600
+
+
+def test_a_home_the_user_made_keeps_its_mode(runner: CliRunner, tmp_home: Path, umask_022: None) -> None:
+    tmp_home.chmod(0o755)
+    result = runner.invoke(cli, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(tmp_home.stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_home / "brapped.db").stat().st_mode) == 0o600

@@ -142,3 +142,15 @@ def test_serving_beyond_this_machine_needs_a_token(runner: CliRunner, tmp_path: 
     assert result.exit_code == 2
     assert "token" in result.stderr.lower()
     assert not db.exists()  # refused before the database was opened
+
+
+def test_serving_with_a_short_token_is_refused(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "never.db"
+    monkeypatch.setenv("BRAPPED_DASHBOARD_TOKEN", "short")
+    result = runner.invoke(cli, ["--db", f"sqlite:///{db}", "run", "--once", "--serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert "at least 16 characters" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not db.exists()  # refused before the database was opened

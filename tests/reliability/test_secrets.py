@@ -25,7 +25,7 @@ from brapped.cli import cli
 from brapped.cli.context import AppContext
 from brapped.config import load_settings
 from brapped.emulator import DEFAULT_CLIENT_ID, EmulatedClock, Emulator, Fault, serve_in_thread, write_export
-from brapped.spotify import authorise
+from brapped.spotify import TokenSet, TokenStore, authorise
 from brapped.store import open_store, tables
 from tests.reliability.conftest import START
 
@@ -146,3 +146,52 @@ def test_no_secret_in_any_output_log_table_or_file(
 
     assert leaks({"the token file": token_file.read_text()}), "the search would not find a secret"
     assert leaks(haystacks) == []
+
+
+def _with_password(pg_url: str, form: str) -> str:
+    """The test database's URL with the password written in one of the ways libpq accepts."""
+    scheme, rest = pg_url.split("://", 1)
+    return {
+        "userinfo": f"{scheme}://{rest.replace('@', ':pw4Alpha-pw4Omega@', 1)}",
+        "query": f"{pg_url}?password=pw4Alpha-pw4Omega",
+        "sslpassword": f"{pg_url}?sslpassword=pw4Alpha-pw4Omega",
+        "unencoded @": f"{scheme}://{rest.replace('@', ':pw4Alpha@pw4Omega@', 1)}",
+        "bad sslmode": f"{pg_url}?password=pw4Alpha-pw4Omega&sslmode=bogus",
+        "PGPASSWORD key": f"{pg_url}?PGPASSWORD=pw4Alpha-pw4Omega",
+    }[form]
+
+
+@pytest.mark.parametrize(
+    "form", ["userinfo", "query", "sslpassword", "unencoded @", "bad sslmode", "PGPASSWORD key"]
+)
+def test_no_database_password_in_any_command_output(runner: CliRunner, pg_url: str, form: str) -> None:
+    """However the password is written, no command shows it, in its output, errors or debug log;
+    each still shows which host and database it means."""
+    url = _with_password(pg_url, form)
+    database = pg_url.rsplit("/", 1)[1]
+    commands = [
+        ["db", "info"],
+        ["db", "info", "--format", "json"],
+        ["db", "upgrade"],
+        ["status", "--format", "json"],
+        ["config", "show", "--format", "json"],
+        ["config", "show"],  # a table: the URL may be cut short, never shown with its password
+    ]
+    for command in commands:
+        result = runner.invoke(cli, ["--log-level", "debug", "--db", url, *command])
+        shown = result.stdout + result.stderr
+        assert "Traceback" not in shown, (command, shown)
+        assert "pw4Alpha" not in shown and "pw4Omega" not in shown, (form, command, shown)
+        if command != ["config", "show"]:
+            assert "127.0.0.1" in shown and database in shown, (form, command, shown)
+
+
+def test_the_home_the_first_auth_creates_is_private(tmp_path: Path, umask_022: None) -> None:
+    """`brapped auth` is usually the first command: the home it creates for the tokens is 0700."""
+    home = tmp_path / "new" / "home"
+    tokens = TokenStore(home / "token.json")
+    tokens.save(TokenSet(client_id="cid", refresh_token="AQ-refresh", issued_at=START))
+    with tokens.locked():
+        pass
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(p.stat().st_mode) for p in home.iterdir()} == {0o600}

@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from brapped import __version__
 from brapped.cli.context import AppContext
 from brapped.errors import BrappedError
+from brapped.logs import mask_secrets
 
 # Each module exposes `commands: list[click.Command]`; here, which commands each one defines, so
 # that a command's module is imported only when it runs (tests/cli/test_lazy.py keeps this true).
@@ -63,12 +64,13 @@ class BrappedGroup(click.Group):
         try:
             return super().invoke(ctx)
         except BrappedError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            # Masked again: a message may quote what a driver or a server said about a URL.
+            click.echo(f"Error: {mask_secrets(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
         except SQLAlchemyError as exc:  # a database fault not anticipated by the library
             orig = getattr(exc, "orig", None) or exc
             first_line = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-            click.echo(f"Error: database: {first_line}", err=True)
+            click.echo(f"Error: database: {mask_secrets(first_line)}", err=True)
             ctx.exit(1)
 
 

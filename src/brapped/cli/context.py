@@ -17,9 +17,10 @@ from rich.table import Table
 from rich.text import Text
 
 from brapped.clock import Clock, SystemClock
-from brapped.config import Settings, load_settings
+from brapped.config import ConfigError, Settings, load_settings, make_home
 from brapped.serialise import instant_text, json_bytes
-from brapped.store import Store, open_store
+from brapped.store import Store, StoreError, open_store
+from brapped.store.engine import parse_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 FORMATS = ("table", "json", "csv")
@@ -40,7 +41,10 @@ class AppContext:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(self.flags, home=self.home)
+            settings = load_settings(self.flags, home=self.home)
+            if settings.database_url:
+                _check_database_url(settings)
+            self._settings = settings
         return self._settings
 
     def store(self, *, migrate: bool = True) -> Store:
@@ -49,7 +53,7 @@ class AppContext:
             url = self.settings.db_url
             if url.startswith("sqlite:///") and self.settings.database_url is None:
                 # The default database lives in home: create home on first use.
-                self.settings.home.mkdir(parents=True, exist_ok=True)
+                make_home(self.settings.home)
             self._store = open_store(url, migrate=migrate)
         return self._store
 
@@ -60,6 +64,18 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext)
+
+
+def _check_database_url(settings: Settings) -> None:
+    """Every command, even `config show`, stops at a malformed database URL with one line naming
+    the problem and where the URL came from, its password masked."""
+    origin = {"flag": "--db", "env": "BRAPPED_DATABASE_URL"}.get(
+        settings.sources["database_url"], str(settings.config_file)
+    )
+    try:
+        parse_url(str(settings.database_url))
+    except StoreError as exc:
+        raise ConfigError(f"database_url from {origin}: {exc}") from exc
 
 
 def format_option(func: F) -> F:

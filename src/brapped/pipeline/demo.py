@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from brapped.config import Settings, load_settings
+from brapped.config import Settings, load_settings, make_home
 from brapped.errors import BrappedError
 from brapped.store import Store, open_store
 from brapped.store.tables import artists, plays, tracks
@@ -101,7 +101,7 @@ def prepare_home(home: Path) -> None:
                 shutil.rmtree(entry)
             else:
                 entry.unlink()
-    home.mkdir(parents=True, exist_ok=True)
+    make_home(home)
     (home / MARKER).write_text("made by `brapped demo`; its contents are replaced on every run\n")
 
 

@@ -38,6 +38,7 @@ with warnings.catch_warnings():
     from authlib.integrations.httpx_client import OAuth2Client
 
 from brapped.clock import Clock
+from brapped.config import make_home
 
 try:
     import fcntl
@@ -160,7 +161,7 @@ class TokenStore:
 
     def save(self, tokens: TokenSet) -> None:
         """Replace the file atomically; it is never readable by other users, not even briefly."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_home(self.path.parent)
         # mkstemp creates the file with mode 0600 before anything is written into it.
         fd, tmp = tempfile.mkstemp(prefix=".token-", suffix=".tmp", dir=self.path.parent)
         try:
@@ -178,7 +179,7 @@ class TokenStore:
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the token lock (a 0600 file beside the tokens) across processes and threads."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_home(self.path.parent)
         fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             if fcntl is not None:

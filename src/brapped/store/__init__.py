@@ -10,11 +10,12 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine, func, inspect, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from brapped.config import mask_url
 from brapped.store import tables
-from brapped.store.engine import StoreError, make_engine, mask_url, parse_url
+from brapped.store.engine import StoreError, make_engine, parse_url
 from brapped.store.schema import current_revision, head_revision, upgrade
 
-__all__ = ["Store", "StoreError", "StoreInfo", "mask_url", "open_store", "tables"]
+__all__ = ["Store", "StoreError", "StoreInfo", "open_store", "tables"]
 
 T = TypeVar("T")
 
@@ -45,7 +46,7 @@ class Store:
     @property
     def url(self) -> str:
         """The URL with the password masked."""
-        return mask_url(self.engine.url)
+        return mask_url(self.engine.url.render_as_string(hide_password=False))
 
     @contextmanager
     def begin(self, *, immediate: bool = False) -> Iterator[Connection]:

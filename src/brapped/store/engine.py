@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from brapped.config import mask_url
 from brapped.errors import BrappedError
 
 
@@ -26,6 +29,8 @@ def parse_url(url: str) -> URL:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise StoreError(f"not a database URL: {mask_url(url)!r}") from exc
+    except ValueError as exc:  # SQLAlchemy reads the port with int()
+        raise StoreError(f"malformed database URL {mask_url(url)!r}: {_address_problem(url)}") from exc
     backend = parsed.get_backend_name()
     if backend not in SUPPORTED:
         raise StoreError(
@@ -35,21 +40,24 @@ def parse_url(url: str) -> URL:
         parsed = parsed.set(drivername="postgresql+psycopg")
     if backend == "postgresql" and parsed.drivername != "postgresql+psycopg":
         raise StoreError(f"unsupported PostgreSQL driver in {mask_url(url)!r}: use postgresql://")
+    if parsed.host and "@" in parsed.host:
+        # The password ends at the first @ for libpq as for SQLAlchemy: the rest became the host.
+        raise StoreError(
+            f"malformed database URL {mask_url(url)!r}: an @ in the user name or password must be written %40"
+        )
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise StoreError(
+            f"malformed database URL {mask_url(url)!r}: port {parsed.port} is not between 1 and 65535"
+        )
     return parsed
 
 
-def mask_url(url: str | URL) -> str:
-    """The URL with any password replaced by ***, safe to print."""
-    if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        # Not parseable: still never echo what may be a password after "user:".
-        if "@" in url and "://" in url:
-            scheme, rest = url.split("://", 1)
-            return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-        return url
+def _address_problem(url: str) -> str:
+    """What makes the host and port of `url` unreadable, in words."""
+    address = url.partition("://")[2].split("/", 1)[0].rpartition("@")[2]
+    if "[" in address and "]" not in address:
+        return "an IPv6 address opened with [ must be closed with ]"
+    return "the port must be a number"
 
 
 # How long a SQLite writer waits for another's lock before failing.
@@ -58,6 +66,33 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # and writes of the 4 KiB default in a bulk import; not 32 KiB, as a sync's small write logs whole
 # pages into the WAL (docs/decisions.md).
 SQLITE_PAGE_SIZE = 16_384
+
+
+# SQLite's own files hold the whole listening history: its owner alone may read them.
+SQLITE_FILE_MODE = 0o600
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _private_database_file(path: Path) -> None:
+    """Create the SQLite file `path` with mode 0600 before SQLite opens it, or take group and
+    others' access off an existing one and its side files. SQLite gives the -wal, -shm and
+    -journal files it creates later the database file's mode."""
+    if os.name != "posix":
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SQLITE_FILE_MODE))
+        return
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # no folder, no permission: SQLite says so in its own words when it opens the file
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in SQLITE_SIDE_FILES)):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+            if mode & 0o077:
+                file.chmod(mode & 0o700)
+        except OSError:
+            continue  # absent, or another user's file (a chmod only its owner may do)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -160,11 +195,18 @@ def make_engine(url: str) -> Engine:
     try:
         if parsed.get_backend_name() == "sqlite":
             database = parsed.database
-            if database and database != ":memory:" and not database.startswith("file:"):
-                parent = Path(database).expanduser().parent
+            on_disk = bool(database) and database != ":memory:" and not str(database).startswith("file:")
+            if on_disk:
+                parent = Path(str(database)).expanduser().parent
                 if not parent.exists():
                     raise StoreError(f"folder {parent} for the SQLite database does not exist")
             engine = create_engine(parsed, connect_args={"timeout": 30})
+            if on_disk:
+                path = Path(str(database))
+
+                @event.listens_for(engine, "do_connect")
+                def _before_connect(*_args: Any) -> None:
+                    _private_database_file(path)
 
             @event.listens_for(engine, "connect")
             def _connect(dbapi_connection: Any, record: Any) -> None:
@@ -177,4 +219,4 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _postgresql_settings)
         return engine
     except (ArgumentError, NoSuchModuleError) as exc:
-        raise StoreError(f"cannot open {mask_url(parsed)}: {exc}") from exc
+        raise StoreError(f"cannot open {mask_url(url)}: {exc}") from exc

@@ -33,8 +33,14 @@ SECURITY_HEADERS = {
 }
 
 
+# Shorter tokens are refused: 16 random characters are beyond guessing over HTTP, and a
+# one-character token is a typo, not a secret (docs/decisions.md).
+MIN_TOKEN_LENGTH = 16
+
+
 class UnsafeBind(BrappedError):
-    """`serve` was asked to listen beyond this machine without an access token."""
+    """`serve` was asked to listen beyond this machine without an access token, or with one too
+    short to keep the dashboard private."""
 
     exit_code = 2
 
@@ -51,7 +57,13 @@ def is_loopback(host: str) -> bool:
 
 
 def check_bind(host: str, token: str | None) -> None:
-    """Refuse to expose the dashboard beyond loopback without a token."""
+    """Refuse to expose the dashboard beyond loopback without a token, or with a short one."""
+    if token and len(token) < MIN_TOKEN_LENGTH:
+        raise UnsafeBind(
+            f"the dashboard token (BRAPPED_DASHBOARD_TOKEN or dashboard_token in config.toml) has "
+            f"{len(token)} characters: use at least {MIN_TOKEN_LENGTH} characters, for instance "
+            "the output of `python3 -c 'import secrets; print(secrets.token_urlsafe(24))'`."
+        )
     if not is_loopback(host) and not token:
         raise UnsafeBind(
             f"refusing to listen on {host}: the dashboard would be open to the network. "

@@ -1,0 +1,71 @@
+"""A SQLite database and the files SQLite keeps beside it are readable by their owner only."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import insert
+
+from brapped.store import open_store, tables
+from brapped.store.engine import leave_wal, make_engine, return_to_wal
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def sidecar(db: Path, suffix: str) -> Path:
+    return db.with_name(db.name + suffix)
+
+
+def test_a_new_database_and_its_wal_files_are_private(tmp_path: Path, umask_022: None) -> None:
+    db = tmp_path / "brapped.db"
+    store = open_store(f"sqlite:///{db}")
+    try:
+        with store.begin() as conn:  # a write in WAL mode: SQLite creates -wal and -shm now
+            conn.execute(
+                insert(tables.runs).values(
+                    kind="sync", started_at=datetime(2026, 1, 1, tzinfo=UTC), outcome="ok"
+                )
+            )
+            assert sidecar(db, "-wal").exists() and sidecar(db, "-shm").exists()
+            assert {mode(db), mode(sidecar(db, "-wal")), mode(sidecar(db, "-shm"))} == {0o600}
+    finally:
+        store.close()
+    assert mode(db) == 0o600
+
+
+def test_the_rollback_journal_of_a_bulk_load_is_private(tmp_path: Path, umask_022: None) -> None:
+    db = tmp_path / "brapped.db"
+    open_store(f"sqlite:///{db}").close()
+    engine = make_engine(f"sqlite:///{db}")
+    raw = engine.raw_connection()
+    try:
+        dbapi = raw.driver_connection
+        assert leave_wal(dbapi)  # what a bulk import does with a database nobody else has open
+        dbapi.execute("BEGIN EXCLUSIVE")
+        dbapi.execute("INSERT INTO runs (kind, started_at, outcome) VALUES ('import', 0, 'ok')")
+        assert mode(sidecar(db, "-journal")) == 0o600
+        dbapi.execute("ROLLBACK")
+        assert return_to_wal(dbapi)
+    finally:
+        raw.close()
+        engine.dispose()
+
+
+def test_an_existing_loose_database_is_tightened_on_open(tmp_path: Path, umask_022: None) -> None:
+    db = tmp_path / "old.db"
+    other = sqlite3.connect(db, isolation_level=None)  # as an older brapped left it: 0644
+    other.execute("PRAGMA journal_mode=WAL")
+    other.execute("CREATE TABLE t (x)")
+    other.execute("INSERT INTO t VALUES (1)")
+    loose = [db, sidecar(db, "-wal"), sidecar(db, "-shm")]
+    assert {mode(path) for path in loose} == {0o644}
+    try:
+        open_store(f"sqlite:///{db}", migrate=False).close()
+        assert {mode(path) for path in loose} == {0o600}
+    finally:
+        other.close()
