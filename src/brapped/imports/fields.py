@@ -149,7 +149,12 @@ class RecordReader:
     def offline_ms(self, value: Any, index: int) -> int | None:
         if value is None:
             return None
-        if type(value) is float and value == value and abs(value) < 1e18:
+        if type(value) is float:
+            # orjson reads a whole number past 64 bits as a float too: no possible instant either way.
+            if not abs(value) < 1e18:
+                raise self.fail(
+                    index, f"offline_timestamp {value:g} is out of range (no time in seconds or milliseconds)"
+                )
             value = int(value)
         if type(value) is not int:
             raise self.fail(index, f"offline_timestamp must be a number, not {_kind(value)}")
