@@ -333,3 +333,20 @@ def test_an_offline_timestamp_out_of_range_says_so(literal: bytes, fast: bool) -
     assert str(raised.value) == (
         f"{name}: record 2: offline_timestamp 1e+20 is out of range (no time in seconds or milliseconds)"
     )
+
+
+def test_a_zip_entry_compressed_other_than_with_deflate_is_not_opened(tmp_path: Path) -> None:
+    """Python inflates bzip2 and LZMA a whole read at a time, whatever size the entry states."""
+    archive = tmp_path / "my_spotify_data.zip"
+    with zipfile.ZipFile(archive, "w") as written:
+        written.writestr("Streaming_History_Audio_2023.json", _ext(), zipfile.ZIP_BZIP2)
+        written.writestr(
+            "Streaming_History_Audio_2024.json", _ext(ts="2024-03-01T00:00:00Z"), zipfile.ZIP_DEFLATED
+        )
+    items = list(sources.iter_inputs([archive]))
+    assert [type(item).__name__ for item in items] == ["Broken", "Source"]
+    assert items[0] == sources.Broken(
+        f"{archive}!Streaming_History_Audio_2023.json",
+        f"{archive}!Streaming_History_Audio_2023.json: compressed with method 12, which brapped does "
+        "not open (Spotify's zips use deflate): unzip it and import the folder",
+    )
