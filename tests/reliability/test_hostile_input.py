@@ -4,7 +4,9 @@ The corpus: the import tests' 35 broken files (tests/imports/test_bad_input.py) 
 our own (terminal escapes and newlines in file names, NaN, gzip in disguise, a real-size zip bomb, a
 sparse 100 MB file, a zip symlink entry, a FIFO). For each one: exit code 1, one clear error line
 that names the file, the database unchanged (every row of every table compared, over a database
-that already holds plays), and nothing created or changed anywhere in the sandbox.
+that already holds plays), and nothing created or changed anywhere in the sandbox. Files built to
+exhaust memory (millions of tiny values, huge texts, lying zip sizes) run through `brapped import`
+one by one too, with the peak memory of its processes measured.
 """
 
 from __future__ import annotations
