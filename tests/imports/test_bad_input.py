@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from brapped.cli import cli
 from brapped.clock import SystemClock
-from brapped.imports import sources
+from brapped.imports import ImportFileError, parse_file, sources
 from brapped.pipeline.importing import import_paths
 from brapped.store import Store, open_store, tables
 
@@ -320,3 +320,33 @@ def test_cli_exits_1_names_the_bad_file_and_still_imports_the_good_one(
     finally:
         store.close()
     assert sorted(os.listdir(tmp_path)) == sorted(["home", bad.name, good.name])
+
+
+@pytest.mark.parametrize("literal", [b"1e20", b"100000000000000000000"])
+@pytest.mark.parametrize("fast", [True, False])
+def test_an_offline_timestamp_out_of_range_says_so(literal: bytes, fast: bool) -> None:
+    """A number no time can be (a float, or a whole number past 64 bits, which orjson reads as one)."""
+    data = _ext(offline_timestamp=123456).replace(b"123456", literal)
+    name = "Streaming_History_Audio_2023.json"
+    with pytest.raises(ImportFileError) as raised:
+        parse_file(name, data, SystemClock().now(), fast=fast)
+    assert str(raised.value) == (
+        f"{name}: record 2: offline_timestamp 1e+20 is out of range (no time in seconds or milliseconds)"
+    )
+
+
+def test_a_zip_entry_compressed_other_than_with_deflate_is_not_opened(tmp_path: Path) -> None:
+    """Python inflates bzip2 and LZMA a whole read at a time, whatever size the entry states."""
+    archive = tmp_path / "my_spotify_data.zip"
+    with zipfile.ZipFile(archive, "w") as written:
+        written.writestr("Streaming_History_Audio_2023.json", _ext(), zipfile.ZIP_BZIP2)
+        written.writestr(
+            "Streaming_History_Audio_2024.json", _ext(ts="2024-03-01T00:00:00Z"), zipfile.ZIP_DEFLATED
+        )
+    items = list(sources.iter_inputs([archive]))
+    assert [type(item).__name__ for item in items] == ["Broken", "Source"]
+    assert items[0] == sources.Broken(
+        f"{archive}!Streaming_History_Audio_2023.json",
+        f"{archive}!Streaming_History_Audio_2023.json: compressed with method 12, which brapped does "
+        "not open (Spotify's zips use deflate): unzip it and import the folder",
+    )

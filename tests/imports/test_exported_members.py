@@ -11,7 +11,7 @@ import brapped.imports
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "src" / "brapped" / "imports"
 # The modules behind `brapped.imports`; `merge` and `worker` are imported as modules of their own.
-READERS = {"account", "detect", "extended", "extended_fast", "fields", "rows", "sources"}
+READERS = {"account", "decoding", "detect", "extended", "extended_fast", "fields", "rows", "sources"}
 
 
 def _outside() -> Iterator[Path]:

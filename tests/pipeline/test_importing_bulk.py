@@ -5,6 +5,7 @@ each file still all or nothing, and a failure at the end keeps nothing, indexes 
 from __future__ import annotations
 
 import json
+import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -509,3 +510,25 @@ def test_sqlite_bulk_load_keeps_only_the_end_time_index_of_plays_current(
         total = conn.exec_driver_sql("SELECT count(*) FROM plays NOT INDEXED").scalar()
     assert checked == "ok" and by_index == total > 0
     store.close()
+
+
+def test_a_zip_loads_in_bulk_as_the_folder_of_its_files_does(
+    store: Store, tmp_path: Path, bulk: list[bool]
+) -> None:
+    """Spotify's zip lists its read-me PDF before the history: the first history file decides."""
+    generate_exports(tmp_path / "zipped", plays=2500, seed=4, max_bytes=200_000, as_zip=True)
+    archive = tmp_path / "zipped" / "my_spotify_data.zip"
+    folder = tmp_path / "folder"
+    with zipfile.ZipFile(archive) as opened:  # our own zip: its names are safe to extract
+        opened.extractall(folder)
+    assert next(p.suffix for p in sorted(folder.rglob("*.*"))) == ".pdf"
+
+    from_zip = import_paths(store, [archive], SystemClock(), user_id="u", policy=ALWAYS_BULK)
+    reference = open_store(f"sqlite:///{tmp_path / 'reference.db'}")
+    from_folder = import_paths(reference, [folder], SystemClock(), user_id="u", policy=ALWAYS_BULK)
+    assert bulk == [True, True]
+    assert from_zip.ok and from_folder.ok and len(from_zip.imported) >= 5
+    assert from_zip.totals() == from_folder.totals()
+    assert _plays(store) == _plays(reference)
+    assert _dimensions(store) == _dimensions(reference)
+    reference.close()

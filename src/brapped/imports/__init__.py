@@ -4,6 +4,7 @@ The modules, in the order data flows through them:
 
 - `sources`: the files to read (single files, folders, zips), size-capped, as `Source`s.
 - `detect`: `parse_file`, the entry point: a file's format told by its content, its records read.
+- `decoding`: a file's JSON decoded within bounds (its first record, then a record at a time).
 - `extended` / `extended_fast`: extended streaming history record by record (the careful reading,
   which words every error), and the same decoded by msgspec and checked a column at a time.
 - `account`: the account-data formats (StreamingHistory_music, podcast and audiobook histories).

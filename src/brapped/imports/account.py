@@ -7,6 +7,7 @@ the ids are made from the names (`brapped.identity`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from brapped import identity
@@ -17,10 +18,10 @@ from brapped.imports.rows import SKIP_NO_NAMES, EpisodeRow, MusicRow
 class AccountReader(RecordReader):
     """Reads account-data records into the parsed file's rows (or counts them as skipped)."""
 
-    def account_music(self, document: list[Any]) -> None:
+    def account_music(self, document: Iterable[Any]) -> None:
         music = self.parsed.music
-        for index in range(len(document)):
-            r = self.record(document, index)
+        for index, value in enumerate(document):
+            r = self.record(value, index)
             played_at = self.end_minute(r.get("endTime"), index)
             ms_played = self.ms(r, "msPlayed", index)
             artist = self.text(r, "artistName", index)
@@ -54,13 +55,13 @@ class AccountReader(RecordReader):
                 )
             )
 
-    def account_spoken(self, document: list[Any], kind: str) -> None:
+    def account_spoken(self, document: Iterable[Any], kind: str) -> None:
         show_key, name_key = (
             ("podcastName", "episodeName") if kind == "podcast" else ("audiobookName", "chapterName")
         )
         episodes = self.parsed.episodes
-        for index in range(len(document)):
-            r = self.record(document, index)
+        for index, value in enumerate(document):
+            r = self.record(value, index)
             played_at = self.end_minute(r.get("endTime"), index)
             ms_played = self.ms(r, "msPlayed", index)
             show = self.text(r, show_key, index)

@@ -13,8 +13,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-import orjson
-
+from brapped.imports import decoding
 from brapped.imports.account import AccountReader
 from brapped.imports.extended import ESCAPED_CONTROL, ExtendedReader, extended_format
 from brapped.imports.extended_fast import parse_extended_fast
@@ -80,33 +79,24 @@ def _parse_file(
         taken = parse_extended_fast(name, data, now, columns)
         if taken is not None:
             return taken
-    try:
-        document = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as bad:
-            raise ImportFileError(
-                f"{name}: not UTF-8 text (byte 0x{data[bad.start]:02x} at offset {bad.start})"
-            ) from bad
-        if not data.strip():
-            raise ImportFileError(f"{name}: empty file") from exc
-        raise ImportFileError(f"{name}: not valid JSON (truncated or damaged?): {exc}") from exc
-    sha256 = hashlib.sha256(data).hexdigest()
-
-    if not isinstance(document, list):
+    found = decoding.document(name, data)
+    if found.kind != "list":
         if history_name:
-            raise ImportFileError(
-                f"{name}: expected a JSON list of plays, found a JSON {type(document).__name__}"
-            )
-        return Skipped(name, "not listening history")
-    fmt = _detect(document, name)
+            raise ImportFileError(f"{name}: expected a JSON list of plays, found a JSON {found.kind}")
+        return _not_history(name, data)
+    sha256 = hashlib.sha256(data).hexdigest()
+    if found.first is None:
+        if history_name:
+            return ParsedFile(name, sha256, _format_from_name(name), 0)
+        return _not_history(name, data)
+    if not history_name and len(memoryview(found.first)) > decoding.MAX_RECORD_BYTES:
+        return _not_history(name, data)
+    fmt = _detect(decoding.record(name, data, found.first, 0), name)
     if fmt is None:
         if history_name:
-            if not document:
-                return ParsedFile(name, sha256, _format_from_name(name), 0)
             raise ImportFileError(f"{name}: record 0: not a play in any Spotify export format")
-        return Skipped(name, "not listening history")
+        return _not_history(name, data)
+    document = decoding.records(name, data)
     parsed = ParsedFile(name, sha256, fmt, len(document))
     if fmt in (EXTENDED, ENDSONG):
         ExtendedReader(name, now, keep_personal, parsed).extended(
@@ -122,6 +112,14 @@ def _parse_file(
     return parsed
 
 
+def _not_history(name: str, data: bytes) -> Skipped:
+    """A JSON file that is not listening history, skipped; one that is not even text is an error."""
+    error = decoding.not_utf8(name, data)
+    if error is not None:
+        raise error
+    return Skipped(name, "not listening history")
+
+
 def _format_from_name(name: str) -> str:
     base = base_name(name).lower()
     if "endsong" in base or "endvideo" in base:
@@ -135,10 +133,11 @@ def _format_from_name(name: str) -> str:
     return ACCOUNT_MUSIC
 
 
-def _detect(document: list[Any], name: str) -> str | None:
-    if not document or not isinstance(document[0], dict):
+def _detect(first: Any, name: str) -> str | None:
+    """The format of a file whose first record is `first`; None when it is not a play of any."""
+    if not isinstance(first, dict):
         return None
-    keys = document[0].keys()
+    keys = first.keys()
     if "ts" in keys and "ms_played" in keys:
         personal = "username" in keys or "ip_addr_decrypted" in keys or "user_agent_decrypted" in keys
         return extended_format(name, personal)

@@ -7,7 +7,7 @@ This is the careful reading: it takes every file `orjson` can read, and it alone
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from brapped import identity
@@ -33,7 +33,7 @@ def extended_format(name: str, personal: bool) -> str:
 class ExtendedReader(RecordReader):
     """Reads extended-history records into the parsed file's rows (or counts them as skipped)."""
 
-    def extended(self, document: list[Any], clean: bool) -> None:
+    def extended(self, document: Iterable[Any], clean: bool) -> None:
         """Extended history. `clean`: the file has no escaped control characters at all."""
         music = self.parsed.music
         append = music.append
@@ -132,14 +132,14 @@ class ExtendedReader(RecordReader):
                         )
                     )
                     continue
-            self._extended_record(document, index)
+            self._extended_record(r, index)
 
-    def _extended_record(self, document: Sequence[Any] | Mapping[int, Any], index: int) -> None:
+    def _extended_record(self, value: Any, index: int) -> None:
         music = self.parsed.music
         episodes = self.parsed.episodes
         skipped = self.parsed.skipped
         keep = self.keep_personal
-        r = self.record(document, index)
+        r = self.record(value, index)
         played_at = self.ts(r.get("ts"), index)
         ms_played = self.ms(r, "ms_played", index)
         platform = self.text(r, "platform", index)

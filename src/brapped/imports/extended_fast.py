@@ -21,6 +21,7 @@ from typing import Annotated, Any, cast
 import msgspec
 
 from brapped import identity
+from brapped.imports.decoding import MAX_RECORDS, too_many_records
 from brapped.imports.extended import ESCAPED_CONTROL, ExtendedReader, extended_format
 from brapped.imports.fields import MAX_MS_PLAYED, MAX_NAME, offline_ms_from
 from brapped.imports.rows import (
@@ -38,6 +39,11 @@ from brapped.imports.rows import (
 # the same records the per-record fast path of `ExtendedReader.extended` accepts, ASCII digits only.
 _TS_COLUMN = re.compile(r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z\n)*")
 _TRACK_URI_COLUMN = re.compile(r"(?:spotify:track:[0-9A-Za-z]{22}\n)*")
+# A quote that is not escaped: a text starts or ends there. A stretch of `_SPAN` bytes without one
+# is a text (or a run of other values) longer than any of Spotify's, which msgspec would decode
+# whole, at up to four bytes a character, before a length check could refuse it.
+_QUOTE = re.compile(rb'(?<!\\)"')
+_SPAN = 32 * 1024
 
 _Flag = bool | None
 # Text no longer than the careful path keeps unchanged (it refuses longer names and URIs, and cuts
@@ -52,36 +58,40 @@ class _ExtendedRecord(msgspec.Struct, gc=False):
     A file whose records do not fit these types (a float for milliseconds, a number for a name,
     a value out of range or too long) is read the careful way instead, which reports or accepts it
     exactly as before; so these types only decide which files take the fast way, never what a file
-    means. Absent keys read as None there, as `dict.get` does; UNSET tells absent from null where
-    the format detection needs it.
+    means. The keys every version of Spotify's files writes in every record are required: so a
+    record takes at least about 400 bytes of the file, and decoding a file never makes more
+    records than its size allows (a file of records lacking one goes the careful way, which
+    decodes a record at a time). Absent optional keys read as None, as `dict.get` does; UNSET
+    tells absent from null where the format detection needs it.
     """
 
-    ts: str
+    ts: Annotated[str, msgspec.Meta(max_length=64)]
     ms_played: Annotated[int, msgspec.Meta(ge=0, le=MAX_MS_PLAYED)]
-    platform: _Name = None
-    conn_country: Annotated[str, msgspec.Meta(max_length=8)] | None = None
-    reason_start: Annotated[str, msgspec.Meta(max_length=32)] | None = None
-    reason_end: Annotated[str, msgspec.Meta(max_length=32)] | None = None
-    master_metadata_track_name: _Name = None
-    master_metadata_album_artist_name: _Name = None
-    master_metadata_album_album_name: _Name = None
-    spotify_track_uri: _Uri = None
-    spotify_episode_uri: _Uri = None
-    episode_name: _Name = None
-    episode_show_name: _Name = None
+    platform: _Name
+    conn_country: Annotated[str, msgspec.Meta(max_length=8)] | None
+    reason_start: Annotated[str, msgspec.Meta(max_length=32)] | None
+    reason_end: Annotated[str, msgspec.Meta(max_length=32)] | None
+    master_metadata_track_name: _Name
+    master_metadata_album_artist_name: _Name
+    master_metadata_album_album_name: _Name
+    spotify_track_uri: _Uri
+    spotify_episode_uri: _Uri
+    episode_name: _Name
+    episode_show_name: _Name
+    shuffle: _Flag
+    skipped: _Flag
+    offline: _Flag
+    incognito_mode: _Flag
+    # Within 64 bits: orjson reads bigger numbers as floats, which the careful reader refuses.
+    offline_timestamp: Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)] | None
     audiobook_title: _Name = None
     audiobook_uri: _Uri = None
     audiobook_chapter_uri: _Uri = None
     audiobook_chapter_title: _Name = None
-    shuffle: _Flag = None
-    skipped: _Flag = None
-    offline: _Flag = None
-    incognito_mode: _Flag = None
-    # Within 64 bits: orjson reads bigger numbers as floats, which the careful reader refuses.
-    offline_timestamp: Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)] | None = None
-    username: str | msgspec.UnsetType | None = msgspec.UNSET
-    ip_addr_decrypted: Any = msgspec.UNSET
-    user_agent_decrypted: Any = msgspec.UNSET
+    username: Annotated[str, msgspec.Meta(max_length=64)] | msgspec.UnsetType | None = msgspec.UNSET
+    # Only whether they are there matters here: kept raw, never decoded.
+    ip_addr_decrypted: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+    user_agent_decrypted: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
 
 
 _EXTENDED_DECODER = msgspec.json.Decoder(list[_ExtendedRecord])
@@ -94,16 +104,22 @@ def parse_extended_fast(name: str, data: bytes, now: datetime, columns: bool = F
     The usual way is orjson, then a Python loop over records; this one checks whole columns in C
     (docs/decisions.md, "Import"). It returns the same `ParsedFile` for every file it accepts, and
     declines (None) every file that is not plainly well-formed, so errors and odd records keep their
-    careful handling.
+    careful handling. A file of more records than one may hold is refused (`ImportFileError`) as
+    the careful reading refuses it.
     """
     if b"\\" in data and ESCAPED_CONTROL.search(data):
         return None
+    search = _QUOTE.search
+    if any(search(data, start, start + _SPAN) is None for start in range(0, len(data) - _SPAN + 1, _SPAN)):
+        return None  # a value of 32 KB or more: the careful reading decodes a record at a time
     try:
         records = _EXTENDED_DECODER.decode(data)
     except (msgspec.DecodeError, ValueError, RecursionError):  # not UTF-8 JSON, or other records
         return None
     if not records:
         return None
+    if len(records) > MAX_RECORDS:
+        raise too_many_records(name, len(records))
     first = records[0]
     personal = (
         first.username is not msgspec.UNSET
@@ -142,10 +158,8 @@ class FastExtendedReader(ExtendedReader):
         users.discard(msgspec.UNSET)
         if users:
             # The careful path keeps the first username it meets (and checks only that one).
-            user = next(u for u in map(_username, records) if isinstance(u, str))
-            if len(user) > 64:
-                return False
-            self.parsed.username = user
+            # At most 64 characters (the decoder's limit, the careful reader's too).
+            self.parsed.username = next(u for u in map(_username, records) if isinstance(u, str))
         uris = list(map(_track_uri, records))
         everything = None not in uris and _TRACK_URI_COLUMN.fullmatch("\n".join(uris) + "\n") is not None
         if everything:
@@ -176,12 +190,13 @@ class FastExtendedReader(ExtendedReader):
             return True
         # The rest, in file order, through the careful path (which appends what it keeps).
         chosen = set(picked)
-        rest = {i: _record_dict(records[i]) for i in range(len(records)) if i not in chosen}
         music = self.parsed.music
         kept: list[tuple[int, MusicRow]] = []
-        for index in rest:
+        for index, record in enumerate(records):
+            if index in chosen:
+                continue
             before = len(music)
-            self._extended_record(rest, index)
+            self._extended_record(_record_dict(record), index)
             if len(music) > before:
                 kept.append((index, music[-1]))
         if kept:

@@ -8,7 +8,6 @@ or raises `ImportFileError` naming the file, the record and what is wrong.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -149,17 +148,22 @@ class RecordReader:
     def offline_ms(self, value: Any, index: int) -> int | None:
         if value is None:
             return None
-        if type(value) is float and value == value and abs(value) < 1e18:
+        if type(value) is float:
+            # orjson reads a whole number past 64 bits as a float too: no possible instant either way.
+            if not abs(value) < 1e18:
+                raise self.fail(
+                    index, f"offline_timestamp {value:g} is out of range (no time in seconds or milliseconds)"
+                )
             value = int(value)
         if type(value) is not int:
             raise self.fail(index, f"offline_timestamp must be a number, not {_kind(value)}")
         return offline_ms_from(value, self.earliest_ms, self.latest_ms)
 
-    def record(self, document: Sequence[Any] | Mapping[int, Any], index: int) -> dict[str, Any]:
-        record = document[index]
-        if type(record) is not dict:
-            raise self.fail(index, f"expected an object, found {_kind(record)}")
-        return record
+    def record(self, value: Any, index: int) -> dict[str, Any]:
+        """Record `index` (`value`), checked to be an object."""
+        if type(value) is not dict:
+            raise self.fail(index, f"expected an object, found {_kind(value)}")
+        return value
 
     def _valid_date(self, day: str) -> bool:
         try:

@@ -14,7 +14,15 @@ from collections.abc import Callable, Container, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
-from brapped.imports import Broken, ImportFileError, ParsedFile, Skipped, Source, parse_file
+from brapped.imports import (
+    Broken,
+    ImportFileError,
+    ParsedFile,
+    Skipped,
+    Source,
+    looks_like_history_name,
+    parse_file,
+)
 from brapped.imports.staging import CopyFile, StagedFile
 from brapped.imports.worker import Prepared, Readers, prepare
 from brapped.pipeline.import_plan import BulkPolicy
@@ -72,6 +80,8 @@ class ReadAhead:
 
     `worth_bulk(estimate)` tells, from the first file's plays times the files, whether the import
     is a bulk load (`bulk` after the first file): the worker then prepares the files after it.
+    The first file is the first named like listening history, so a folder and the zip of it decide
+    alike (files before it, such as the zip's read-me, are read here first).
     `likely_bulk`: the files' sizes promise one, so the worker starts before the first file is
     read, and is stopped unused if that file shows otherwise. `starting(source)` is called before
     each file is read or waited for.
@@ -116,7 +126,7 @@ class ReadAhead:
 
     def __iter__(self) -> Iterator[tuple[Item, Outcome]]:
         items = self._items
-        first = next((i for i, item in enumerate(items) if isinstance(item, Source)), 0)
+        first = _deciding(items)
         if self._likely_bulk:
             # The worker starts on the files after the first while this process reads the first
             # one, which decides.
@@ -133,6 +143,11 @@ class ReadAhead:
             if self._starting is not None:
                 self._starting(item)
             outcome = self._outcome(position, item)
+            if position < first:
+                # Before the file that decides (a read-me the zip lists first): read here, alone.
+                yield item, outcome
+                del outcome
+                continue
             if (
                 position == first
                 and isinstance(outcome, ParsedFile)
@@ -210,3 +225,11 @@ class ReadAhead:
             if i not in prepared and isinstance(item, Source):
                 prepared[i] = workers.submit(item, self._now, self._keep_personal, self._dialect, self._user)
                 busy += 1
+
+
+def _deciding(items: Sequence[Item]) -> int:
+    """The position of the file whose plays decide whether the import is a bulk load: the first
+    named like listening history, else the first file (Spotify's zip lists a read-me PDF first)."""
+    sources = [(i, item) for i, item in enumerate(items) if isinstance(item, Source)]
+    named = (i for i, source in sources if looks_like_history_name(source.name))
+    return next(named, sources[0][0] if sources else 0)
