@@ -51,3 +51,28 @@ def test_serve_accepts_a_token_of_the_minimum_length(
     result = runner.invoke(cli, ["serve", "--host", "0.0.0.0"])
     assert result.exit_code == 0, result.output
     assert served[0]["host"] == "0.0.0.0"
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("::1", "http://[::1]:8765/"),
+        ("fe80::1", "http://[fe80::1]:8765/"),
+        ("127.0.0.1", "http://127.0.0.1:8765/"),
+    ],
+)
+def test_serve_prints_the_dashboard_address_as_text(
+    runner: CliRunner,
+    tmp_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    served: list[dict[str, Any]],
+    host: str,
+    url: str,
+) -> None:
+    """An IPv6 address is bracketed in the URL; Rich must not eat the brackets as markup."""
+    if host != "127.0.0.1":
+        monkeypatch.setenv("BRAPPED_DASHBOARD_TOKEN", "0123456789abcdef")
+    result = runner.invoke(cli, ["serve", "--host", host])
+    assert result.exit_code == 0, result.output
+    assert url in result.stderr, result.stderr
+    assert served[0]["host"] == host

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from brapped.cli.context import AppContext, pass_app
+from brapped.cli.context import AppContext, pass_app, plain
 
 
 @click.command("serve")
@@ -32,7 +32,8 @@ def serve(app: AppContext, host: str, port: int) -> None:
     # whenever a sync or import changes the data.
     warmer = web.state.dashboard.start_warming()
     shown = f"[{host}]" if ":" in host else host
-    app.err.print(f"brapped dashboard on http://{shown}:{port}/  (Ctrl+C to stop)", highlight=False)
+    # An IPv6 address is bracketed in URLs, which Rich would read as markup: print it as text.
+    app.err.print(plain(f"brapped dashboard on http://{shown}:{port}/  (Ctrl+C to stop)"), highlight=False)
     if token:
         app.err.print(
             "A token is required: open it with ?token=… or send Authorization: Bearer.", highlight=False
