@@ -112,6 +112,21 @@ def test_a_malformed_migrate_target_is_one_line(runner: CliRunner, tmp_path: Pat
     line = assert_one_error_line(runner.invoke(cli, ["--db", source, "migrate", "--to", url]))
     assert "hunter2" not in line and "ter2" not in line
     assert "127.0.0.1" in line or "::1" in line, line
+    assert not (tmp_path / "source.db").exists()  # refused before the source was opened (and created)
+
+
+@pytest.mark.parametrize("flag", ["--to", "--from"])
+def test_a_bad_migrate_url_creates_no_database(runner: CliRunner, tmp_home: Path, flag: str) -> None:
+    target = f"sqlite:///{tmp_home / 'target.db'}"
+    args = (
+        ["migrate", "--to", "mysql://127.0.0.1/x"]
+        if flag == "--to"
+        else ["migrate", "--to", target, "--from", "nope://x"]
+    )
+    result = runner.invoke(cli, args)
+    assert result.exit_code != 0
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert sorted(p.name for p in tmp_home.iterdir() if p.suffix == ".db") == []
 
 
 def test_a_malformed_url_names_its_problem(runner: CliRunner) -> None:

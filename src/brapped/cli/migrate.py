@@ -9,6 +9,7 @@ from brapped.cli.progress import stage_bars
 from brapped.errors import BrappedError
 from brapped.pipeline.copy_database import TransferResult, copy_database
 from brapped.store import open_store
+from brapped.store.engine import parse_url
 
 
 class VerificationFailed(BrappedError):
@@ -38,6 +39,11 @@ def migrate_command(
     migrate is resumed by running the same command again. The verification is printed and stored in
     the target's `runs` table (kind `migrate`). Exit code 2 when verification fails.
     """
+    # Both URLs are read before either database is opened: a typo in --to must not leave a new,
+    # empty source database behind.
+    parse_url(to_url)
+    if from_url:
+        parse_url(from_url)
     source = open_store(from_url, migrate=False) if from_url else app.store(migrate=False)
     target = open_store(to_url, migrate=False)
     try:
