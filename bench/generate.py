@@ -33,7 +33,7 @@ import math
 import random
 import time
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -685,12 +685,17 @@ def generate_exports(
     podcasts: bool = True,
     max_bytes: int = EXPORT_FILE_BYTES,
     as_zip: bool = False,
+    years_in_names: bool = True,
+    rewrite: Callable[[dict[str, Any]], None] | None = None,
 ) -> Summary:
     """Write the history as Spotify's extended streaming history files into `directory`.
 
-    Files are `Streaming_History_Audio_<years>_<n>.json`, JSON arrays indented like Spotify's, each at
-    most about `max_bytes`. With `as_zip`, they are packed instead into `my_spotify_data.zip` under
-    `Spotify Extended Streaming History/` next to a read-me PDF, as Spotify sends them.
+    Files are `Streaming_History_Audio_<years>_<n>.json` (`Streaming_History_Audio_<n>.json` without
+    `years_in_names`), JSON arrays indented like Spotify's, each at most about `max_bytes`. With
+    `as_zip`, they are packed instead into `my_spotify_data.zip` under
+    `Spotify Extended Streaming History/` next to a read-me PDF, as Spotify sends them. `rewrite`
+    changes each record in place before it is written (other history shapes for benchmarks); the
+    summary's catalogue counts then describe the catalogue before the rewrite.
     """
     started = time.perf_counter()
     directory = Path(directory)
@@ -714,7 +719,11 @@ def generate_exports(
         if not pieces:
             return
         span = f"{years[0]}" if years[0] == years[-1] else f"{years[0]}-{years[-1]}"
-        name = f"Streaming_History_Audio_{span}_{files}.json"
+        name = (
+            f"Streaming_History_Audio_{span}_{files}.json"
+            if years_in_names
+            else f"Streaming_History_Audio_{files}.json"
+        )
         # The same bytes as orjson.dumps(records, option=OPT_INDENT_2), built record by record so a
         # file's size is known while filling it.
         data = b"[\n" + b",\n".join(pieces) + b"\n]"
@@ -731,9 +740,10 @@ def generate_exports(
         _tally(summary, play, played)
         first = play.ts if first is None else first
         last = play.ts
-        piece = b"  " + orjson.dumps(_record(catalogue, play), option=orjson.OPT_INDENT_2).replace(
-            b"\n", b"\n  "
-        )
+        record = _record(catalogue, play)
+        if rewrite is not None:
+            rewrite(record)
+        piece = b"  " + orjson.dumps(record, option=orjson.OPT_INDENT_2).replace(b"\n", b"\n  ")
         if pieces and size + len(piece) + 2 > max_bytes:
             flush()
             files += 1
