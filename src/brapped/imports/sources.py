@@ -37,6 +37,12 @@ class Source:
     name: str
     read: Callable[[], bytes]
     size: int = 0  # its size as the folder or zip states it (0: not known): a hint, not a promise
+    # Its first bytes, up to a number, without reading the rest (None: only `read` knows them).
+    head: Callable[[int], bytes] | None = None
+
+    def first_bytes(self, count: int) -> bytes:
+        """Up to `count` bytes from the start: a peek that costs a small read, not the whole file."""
+        return self.head(count) if self.head is not None else self.read()[:count]
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,9 @@ def _file_items(path: Path, name: str) -> Iterator[Item]:
         yield Broken(name, f"{name}: not a readable zip (damaged or incomplete download?)")
     else:
         # A partial, not a closure: a Source can go to a worker process (see brapped.imports.worker).
-        yield Source(name, partial(_read_file, path, name), _stated_size(path))
+        yield Source(
+            name, partial(_read_file, path, name), _stated_size(path), partial(_read_file_head, path, name)
+        )
 
 
 def _stated_size(path: Path) -> int:
@@ -124,6 +132,14 @@ def _read_file(path: Path, name: str) -> bytes:
     if len(data) > MAX_FILE_BYTES:
         raise ImportFileError(_too_big(name))
     return data
+
+
+def _read_file_head(path: Path, name: str, count: int) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(count)
+    except OSError as exc:
+        raise ImportFileError(f"{name}: cannot read: {exc.strerror or exc}") from exc
 
 
 def _too_big(name: str) -> str:
@@ -171,6 +187,7 @@ def _zip_items(path: Path, name: str) -> Iterator[Item]:
                 member_name,
                 partial(_read_zip_entry, path, info.filename, member_name),
                 max(info.file_size, 0),
+                partial(_read_zip_head, path, info.filename, member_name),
             )
 
 
@@ -179,6 +196,14 @@ def _read_zip_entry(path: Path, member: str, name: str) -> bytes:
         with zipfile.ZipFile(path) as archive:
             return _read_member(archive, archive.getinfo(member), name)
     except (zipfile.BadZipFile, OSError, KeyError) as exc:
+        raise ImportFileError(f"{name}: cannot read zip entry: {exc}") from exc
+
+
+def _read_zip_head(path: Path, member: str, name: str, count: int) -> bytes:
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(member) as entry:
+            return entry.read(count)
+    except (zipfile.BadZipFile, OSError, KeyError, EOFError, NotImplementedError, RuntimeError) as exc:
         raise ImportFileError(f"{name}: cannot read zip entry: {exc}") from exc
 
 

@@ -109,7 +109,7 @@ def choose_user(store: Store, items: Sequence[Any], explicit: str | None) -> tup
     for item in items:
         if isinstance(item, Source):
             try:
-                found = _USERNAME.search(item.read()[:4096])
+                found = _USERNAME.search(item.first_bytes(4096))
             except ImportFileError:
                 continue
             if found:
