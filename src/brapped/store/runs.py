@@ -162,7 +162,7 @@ def stale_reason(
     host, pid = row.get("host"), row.get("pid")
     if host == here.host and pid is not None:
         if pid != here.pid and not alive(int(pid)):
-            return f"interrupted: its process ({pid} on {host}) ended without finishing the run"
+            return f"its process ({pid} on {host}) ended without finishing the run"
         return None
     bound = float(row.get("stale_after_s") or DEFAULT_STALE_AFTER.total_seconds())
     last = row.get("heartbeat_at") or row["started_at"]
@@ -170,10 +170,7 @@ def stale_reason(
     if silent <= bound:
         return None
     who = f" of process {pid} on {host}" if host else ""
-    return (
-        f"interrupted: no heartbeat{who} for {human_duration(silent)} "
-        f"(a run is given {human_duration(bound)})"
-    )
+    return f"no heartbeat{who} for {human_duration(silent)} (a run is given {human_duration(bound)})"
 
 
 def interrupt_stale_runs(
@@ -199,7 +196,7 @@ def interrupt_stale_runs(
     rows = conn.execute(select(*columns).where(runs.c.outcome == RUNNING)).mappings().all()
     marked: list[int] = []
     for row in rows:
-        reason = stale_reason(row, now, who, alive)
+        reason = stale_reason(dict(row), now, who, alive)
         if reason is None:
             continue
         done = conn.execute(
@@ -232,6 +229,5 @@ def latest_runs(conn: Connection) -> dict[str, dict[str, Any]]:
     for kind in sorted(kinds):
         row = last_run(conn, kind)
         if row is not None:
-            row.pop("counts", None)
-            newest[kind] = row
+            newest[kind] = {k: v for k, v in row.items() if k != "counts"}
     return newest
