@@ -68,8 +68,9 @@ COUNT_WORDS: dict[str, tuple[str, str]] = {
 SHOWN_WHEN_ZERO = {"new", "new_plays"}
 # `ok` repeats the outcome; `source` and `target` are database addresses.
 NOT_SHOWN = {"ok", "source", "target"}
-# The folders of an absolute path (not of a URL: no ':' or '/' before its first '/').
-_FOLDERS = re.compile(r"(?<![\w.:/~-])/(?:[^/\s:;,'\"()]+/)+")
+# The folders of an absolute path, spaces and all ("…/Spotify Extended Streaming History/"), but not
+# of a URL (no ':' or '/' before its first '/').
+_FOLDERS = re.compile(r"(?<![\w.:/~-])/(?:[^/\n:;,'\"()<>]+/)+")
 
 
 def file_name(name: str) -> str:
@@ -120,7 +121,7 @@ def describe_counts(counts: Any) -> str:
     """A run's counters as a sentence: "12,000 plays added, 3 files skipped"."""
     if not isinstance(counts, Mapping):
         return ""
-    order = {key: i for i, key in enumerate(COUNT_WORDS)}
+    order = {key: i for i, key in enumerate((*COUNT_WORDS, "format", "directory", "stopped", "stopped_by"))}
     keys = sorted(counts, key=lambda k: (order.get(k, len(order)), k))
     return ", ".join(p for p in (_phrase(k, counts[k]) for k in keys) if p)
 
