@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from brapped.cli.context import AppContext, emit_json, format_option, pass_app
-from brapped.pipeline.health import collection_status
+from brapped.pipeline.health import collection_status, settle_runs
 from brapped.serialise import instant_text
 
 
@@ -26,9 +26,11 @@ def _isos(data: Any) -> Any:
 def collect_status(app: AppContext) -> dict[str, Any]:
     """The health report as data (what `status --format json` prints)."""
     store = app.store()
+    now = app.clock.now()
+    settle_runs(store, now)
     with store.connect() as conn:
         data = collection_status(
-            conn, app.settings.token_file, app.clock.now(), env_refresh_token=bool(app.settings.refresh_token)
+            conn, app.settings.token_file, now, env_refresh_token=bool(app.settings.refresh_token)
         )
     return {"database": store.url, **_isos(data)}
 
@@ -60,6 +62,11 @@ def status_command(app: AppContext, fmt: str) -> None:
     )
     if data["last_run"] and data["last_run"]["outcome"] not in ("ok", None):
         click.echo(f"Last attempt:  {data['last_run']['outcome']}: {data['last_run']['message'] or ''}")
+    for kind, run in data["runs"].items():
+        # A sync's outcome is the line above; an import or scheduler run still going, or killed:
+        if kind != "sync" and run["outcome"] in ("running", "interrupted"):
+            detail = run["message"] if run["outcome"] == "interrupted" else f"since {run['started_at']}"
+            click.echo(f"{'Last ' + kind + ':':<15}{run['outcome']}: {detail}")
     for account in data["accounts"]:
         click.echo(
             f"Plays:         {account['plays']:,} for {account['user_id']} (newest {account['newest_play']})"

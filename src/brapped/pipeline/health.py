@@ -7,19 +7,24 @@ come from `brapped.insights`) and never a secret.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from brapped.insights import describe
 from brapped.pipeline.enrich import backlog
 from brapped.pipeline.rate_limits import resume_after
 from brapped.pipeline.resolve import resolve_progress
 from brapped.spotify import AuthRequired, TokenStore
-from brapped.store.runs import last_run
+from brapped.store import Store
+from brapped.store.runs import interrupt_stale_runs, last_run, latest_runs
 from brapped.store.tables import gaps, plays
+
+log = logging.getLogger(__name__)
 
 # Spotify refresh tokens die six months after consent; warn this long before.
 TOKEN_WARNING_DAYS = 14
@@ -67,6 +72,24 @@ def token_status(token_file: Path, now: datetime, env_refresh_token: bool) -> di
     return status
 
 
+def settle_runs(store: Store, now: datetime) -> list[int]:
+    """Mark runs whose process is gone `interrupted` before a health report reads them (see
+    brapped.store.runs); their ids. A database busy with another writer (a SQLite bulk load holds it
+    to its end) leaves them for the next reader: the report reads them as they are."""
+    try:
+        with store.begin() as conn:
+            return interrupt_stale_runs(conn, now)
+    except SQLAlchemyError as exc:
+        log.warning("could not mark interrupted runs: %s", str(exc).splitlines()[0] if str(exc) else exc)
+        return []
+
+
+def _latest(conn: Connection) -> dict[str, dict[str, Any]]:
+    """The newest run of each kind, as reports show it (no owner details beyond host and pid)."""
+    keys = ("id", "started_at", "finished_at", "heartbeat_at", "outcome", "message", "host", "pid")
+    return {kind: {k: row[k] for k in keys} for kind, row in latest_runs(conn).items()}
+
+
 def status_document(
     conn: Connection, token_file: Path, now: datetime, *, env_refresh_token: bool = False
 ) -> dict[str, Any]:
@@ -90,7 +113,9 @@ def status_document(
 def collection_status(
     conn: Connection, token_file: Path, now: datetime, *, env_refresh_token: bool = False
 ) -> dict[str, Any]:
-    """The health report as data, datetimes as aware datetimes (what `status --format json` prints)."""
+    """The health report as data, datetimes as aware datetimes (what `status --format json` prints).
+
+    Call `settle_runs` first, so that a killed run reads `interrupted`, not `running`."""
     shared = status_document(conn, token_file, now, env_refresh_token=env_refresh_token)
     ok = last_run(conn, "sync", "ok")
     latest = last_run(conn, "sync")
@@ -120,5 +145,6 @@ def collection_status(
             {"user_id": user, "from": a, "to": b, "filled": filled is not None}
             for user, a, b, filled in all_gaps
         ],
+        "runs": _latest(conn),
         **shared,
     }

@@ -28,10 +28,14 @@ from brapped.pipeline.import_plan import DEFAULT_POLICY, BulkPolicy
 from brapped.pipeline.import_report import FileReport, ImportResult, Progress, first_line
 from brapped.pipeline.readahead import ReadAhead
 from brapped.store import Store
-from brapped.store.runs import finish_run, start_run
+from brapped.store.runs import finish_run, heartbeat, start_run
 from brapped.store.tables import gaps
 
 log = logging.getLogger(__name__)
+
+# An import beats (runs.heartbeat_at) between files, at most this often: readers on other hosts
+# call a run silent for longer than its bound interrupted (brapped.store.runs).
+BEAT_EVERY = timedelta(seconds=5)
 
 
 def import_paths(
@@ -92,6 +96,19 @@ def _import_paths(
             progress(done, len(sources), source.name)
 
     bulk: bulk_load.BulkLoad | None = None
+    last_beat = started
+
+    def beat() -> None:
+        nonlocal last_beat
+        now = clock.now()
+        # A SQLite bulk load holds the database's write lock to its end: no other write gets in
+        # (and a SQLite database is read on its own host, where the process table tells).
+        if now - last_beat < BEAT_EVERY or (bulk is not None and store.dialect == "sqlite"):
+            return
+        with store.begin() as conn:
+            heartbeat(conn, run_id, now)
+        last_beat = now
+
     try:
         with ExitStack() as stack:
             files = stack.enter_context(
@@ -136,6 +153,7 @@ def _import_paths(
                         bulk.loaded.append(report)
                 del prepared  # the file's rows: free them before reading the next file
                 done += 1
+                beat()
                 if progress is not None:
                     progress(done, len(sources), item.name)
     except SQLAlchemyError as exc:

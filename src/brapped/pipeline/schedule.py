@@ -300,7 +300,7 @@ class Scheduler:
         now = self.clock.now()
         with self.store.begin(immediate=True) as conn:
             acquire_lock(conn, self.owner, now, self.schedule.lock_ttl)
-            run_id = summary.run_id = start_run(conn, "run", now)
+            run_id = summary.run_id = start_run(conn, "run", now, stale_after=self.schedule.lock_ttl)
             if get_state(conn, REPORT_SINCE_KEY) is None:
                 set_state(conn, REPORT_SINCE_KEY, now.isoformat(), now)
         event(

@@ -198,10 +198,15 @@ runs = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
     Column("heartbeat_at", UTCDateTime),
-    Column("outcome", String(16), comment="running | ok | partial | rate_limited | failed"),
+    Column("outcome", String(16), comment="running | ok | partial | rate_limited | failed | interrupted"),
     Column("counts", Text, comment="JSON object of counters"),
     Column("message", Text),
+    # Revision 0009: who runs it and how long it may stay silent (brapped.store.runs).
+    Column("host", String(255), comment="host name of the process"),
+    Column("pid", Integer, comment="process id on that host"),
+    Column("stale_after_s", Integer, comment="seconds without a heartbeat before it is stale"),
     Index("ix_runs_kind_started_at", "kind", "started_at"),
+    Index("ix_runs_outcome", "outcome"),
 )
 
 gaps = Table(
