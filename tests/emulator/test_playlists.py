@@ -38,7 +38,7 @@ def test_create_private_playlist_and_add_items_in_order(mode: str) -> None:
         front = client.post(f"/playlists/{body['id']}/items", json={"uris": uris[149:], "position": 0})
         assert front.status_code == 201
     assert emu.playlists.made[body["id"]].items == uris[149:] + uris
-    assert emu.counters[f"POST /v1/playlists/{{id}}/items"] == 3
+    assert emu.counters["POST /v1/playlists/{id}/items"] == 3
 
 
 def test_scope_is_enforced() -> None:
@@ -62,7 +62,11 @@ def test_scope_is_enforced() -> None:
     [
         ({"public": False}, 400, "Missing required field: name"),
         ({"name": "x", "public": "no"}, 400, "Invalid request"),
-        ({"name": "x", "public": True, "collaborative": True}, 400, "Collaborative playlists can only be private."),
+        (
+            {"name": "x", "public": True, "collaborative": True},
+            400,
+            "Collaborative playlists can only be private.",
+        ),
     ],
 )
 def test_create_refuses_bad_bodies(body: dict[str, object], status: int, message: str) -> None:

@@ -118,7 +118,11 @@ class Playlists:
             return api_error(400, "You can add a maximum of 100 tracks per request.")
         for uri in uris:
             kind, _, item_id = uri.removeprefix("spotify:").partition(":")
-            if not uri.startswith("spotify:") or kind not in ("track", "episode") or not is_base62_id(item_id):
+            if (
+                not uri.startswith("spotify:")
+                or kind not in ("track", "episode")
+                or not is_base62_id(item_id)
+            ):
                 return api_error(400, f"Invalid track uri: {uri}")
             if kind == "track" and item_id not in self.cat.tracks:
                 return api_error(400, "Payload contains a non-existing ID")
