@@ -120,3 +120,7 @@ def test_page_shows_the_cards_and_escapes_names(site: Path) -> None:
     assert XSS not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "data-quiz=" in html and "Top Song Quiz" in html
     assert "<h1>Wrapped 2026</h1>" in html
+    # The browser is told to load nothing but the folder's files, and no inline style or script.
+    [policy] = re.findall(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html)
+    assert "default-src 'none'" in policy and "script-src 'self';" in policy and "unsafe" not in policy
+    assert " style=" not in html
