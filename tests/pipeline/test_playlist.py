@@ -303,3 +303,20 @@ def test_m3u_names_stay_on_one_line() -> None:
     song = TopSong(rank=1, track_id="abc", name="Two\nLines", artists="A\r\nB", streams=3, duration_ms=None)
     text = m3u_text(TopSongs(YEAR, Period.year(YEAR, "UTC"), [song], 0))
     assert text.splitlines()[2:] == ["#EXTINF:-1,A B - Two Lines", "https://open.spotify.com/track/abc"]
+
+
+def test_an_unwritable_file_is_one_error_line(
+    runner: CliRunner, tmp_path: Path, db_url: str, known: list[dict[str, Any]]
+) -> None:
+    missing = tmp_path / "no" / "such" / "top.m3u"
+    args = ["playlist", "wrapped", "--year", str(YEAR), "--m3u", str(missing)]
+    result = runner.invoke(cli, args, env={"BRAPPED_DATABASE_URL": db_url})
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: cannot write {missing}: No such file or directory\n"
+
+
+def test_a_year_without_streams_says_so(runner: CliRunner, tmp_path: Path, db_url: str) -> None:
+    args = ["playlist", "wrapped", "--year", "1999", "--csv", str(tmp_path / "x.csv")]
+    result = runner.invoke(cli, args, env={"BRAPPED_DATABASE_URL": db_url})
+    assert result.exit_code == 1 and "no streamed tracks with a Spotify id in 1999" in result.stderr
+    assert not (tmp_path / "x.csv").exists()

@@ -9,7 +9,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from click.testing import CliRunner
 
+from brapped.cli import cli
 from brapped.web.quiz import top_song_quiz
 from tests.web.conftest import XSS
 from tests.web.share_site import write_site
@@ -124,3 +126,16 @@ def test_page_shows_the_cards_and_escapes_names(site: Path) -> None:
     [policy] = re.findall(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html)
     assert "default-src 'none'" in policy and "script-src 'self';" in policy and "unsafe" not in policy
     assert " style=" not in html
+
+
+def test_an_unwritable_folder_is_one_error_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    url = f"sqlite:///{tmp_path / 'brapped.db'}"
+    result = CliRunner().invoke(
+        cli,
+        ["report", "wrapped", "--year", "2026", "--html", str(blocker / "site")],
+        env={"BRAPPED_DATABASE_URL": url, "BRAPPED_HOME": str(tmp_path / "home"), "BRAPPED_TIMEZONE": "UTC"},
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: cannot write the share page: Not a directory")

@@ -61,10 +61,13 @@ def wrapped_playlist(
     if not songs.songs:
         raise click.ClickException(f"no streamed tracks with a Spotify id in {chosen}: nothing to list")
     saved = None
-    if m3u_file is not None:
-        write_m3u(songs, m3u_file)
-    if csv_file is not None:
-        write_csv(songs, csv_file)
+    try:
+        if m3u_file is not None:
+            write_m3u(songs, m3u_file)
+        if csv_file is not None:
+            write_csv(songs, csv_file)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {exc.filename}: {exc.strerror}") from exc
     if m3u_file is None and csv_file is None:
         with spotify_client(app) as client:
             saved = publish(client, songs)

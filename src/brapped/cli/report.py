@@ -240,7 +240,12 @@ def wrapped_cmd(
         # Imported here: the dashboard's templates load only when a page is asked for.
         from brapped.web.share import write_share_page
 
-        index = write_share_page(data, html_dir)
+        try:
+            index = write_share_page(data, html_dir)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot write the share page: {exc.strerror} ({exc.filename})"
+            ) from exc
         click.echo(f"Share page written to {index} (open it, or publish the folder).", err=True)
     if fmt == "json":
         emit_json(app, data)
