@@ -108,6 +108,11 @@ def test_quiz_answered_with_the_keyboard(watched: Watched) -> None:
     page = watched.page
     page.goto("/wrapped", wait_until="load")
     page.wait_for_selector("[data-quiz][data-ready=true]")
+    # In the story, the quiz asks after the top artists and before the top tracks card tells.
+    order = page.eval_on_selector_all(
+        ".story > article, .story > [data-quiz]", "ns => ns.map(n => n.dataset.cardKey || 'quiz')"
+    )
+    assert order.index("quiz") == order.index("tracks") - 1 and order.index("artists") < order.index("quiz")
     names = _choice_names(page)
     # The real #1 (42 streams) and the next three of the top list (21, 15 and 0 streams).
     assert sorted(names) == sorted(["The Hit", "Duet Song", "Fourth Song", XSS])
