@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import httpx
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
 
 from brapped.emulator import DEFAULT_SCOPE, EmulatedClock, Emulator
-from tests.emulator.conftest import START, validate, web_client
+from tests.emulator.conftest import START, spec_for, validate, web_client
 
 PRIVATE = DEFAULT_SCOPE + " playlist-modify-private"
 
@@ -33,6 +38,7 @@ def test_create_private_playlist_and_add_items_in_order(mode: str) -> None:
         first = client.post(f"/playlists/{body['id']}/items", json={"uris": uris[:100]})
         second = client.post(f"/playlists/{body['id']}/items", json={"uris": uris[100:]})
         assert first.status_code == second.status_code == 201
+        validate(mode, "PlaylistSnapshotId", first.json())
         assert first.json()["snapshot_id"] != second.json()["snapshot_id"]
         # Inserted at a position, ahead of the others.
         front = client.post(f"/playlists/{body['id']}/items", json={"uris": uris[149:], "position": 0})
@@ -103,3 +109,50 @@ def test_playlist_writes_need_a_user_token() -> None:
         httpx.Request("POST", "https://api.spotify.com/v1/me/playlists", json={"name": "x"})
     )
     assert response.status_code == 401
+
+
+# -- generated requests ----------------------------------------------------------------------------
+
+WRITES = (("/me/playlists", "OnePlaylist"), ("/playlists/{playlist_id}/items", "PlaylistSnapshotId"))
+
+
+@pytest.mark.parametrize(("path", "component"), WRITES)
+def test_generated_writes_get_spotify_shaped_answers(mode: str, path: str, component: str) -> None:
+    """Bodies and parameters generated from the spec: a 201 validates against the operation's own
+    answer, anything else is a 4xx with Spotify's error object; never a crash."""
+    spec = copy.deepcopy(spec_for(mode))
+    spec["paths"] = {path: {"post": spec["paths"][path]["post"]}}
+    [result] = list(schemathesis.openapi.from_dict(spec).get_all_operations())
+    operation = result.ok()
+    emu = _emu(mode)
+    token = emu.issue_access_token(scope=PRIVATE + " playlist-modify-public")
+    with web_client(emu, token) as client:
+        playlist = client.post("/me/playlists", json={"name": "mine", "public": False}).json()
+    uris = _uris(emu, 3)
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(case=operation.as_strategy())
+    def check(case: Any) -> None:
+        # Half the time the generated playlist id, half the time one that exists.
+        where = case.formatted_path
+        if "{playlist_id}" in path and len(where) % 2:
+            where = f"/playlists/{playlist['id']}/items"
+        body = case.body if isinstance(case.body, dict) else None
+        if body is not None and "{playlist_id}" in path and len(str(body)) % 2:
+            body = {**body, "uris": uris}
+        request = httpx.Request(
+            "POST",
+            httpx.URL(f"https://api.spotify.com/v1{where}", params=case.query or {}),
+            headers={"Authorization": f"Bearer {token}"},
+            json=body,
+        )
+        response = emu.handle(request)
+        answer = response.json()
+        if response.status_code == 201:
+            validate(mode, component, answer)
+        else:
+            assert response.status_code in (400, 403, 404), (response.status_code, answer)
+            assert set(answer) == {"error"} and answer["error"]["status"] == response.status_code
+            assert isinstance(answer["error"]["message"], str) and answer["error"]["message"]
+
+    check()
