@@ -22,7 +22,7 @@ from brapped.spotify.playlists import SavedPlaylist, save_playlist
 from brapped.store.tables import tracks
 
 OPEN_TRACK = "https://open.spotify.com/track/"
-MAX_LIMIT = 1_000  # `top` refuses longer lists
+MAX_LIMIT = 1_000  # the longest playlist offered, and how far down the top list it looks
 
 
 @dataclass(frozen=True)
@@ -83,9 +83,10 @@ def top_songs(
         rows = top(conn, "tracks", scope, by="streams", limit=min(asked, MAX_LIMIT))
         streamed = [row for row in rows if row["streams"] > 0]
         playable = [row for row in streamed if not is_synthetic(row["id"])]
-        # Fewer rows than asked for: every streamed track is in; else ask for as many more as
-        # were passed over.
-        if len(playable) >= limit or len(rows) < asked or asked >= MAX_LIMIT:
+        # Fewer rows than asked for, or a track without streams: every streamed track is in.
+        # Else ask for as many more as were passed over.
+        exhausted = len(rows) < asked or len(streamed) < len(rows)
+        if len(playable) >= limit or exhausted or asked >= MAX_LIMIT:
             break
         asked += limit - len(playable)
     chosen = playable[:limit]
