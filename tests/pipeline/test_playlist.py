@@ -18,12 +18,13 @@ from click.testing import CliRunner
 
 from brapped.cli import cli
 from brapped.cli.context import AppContext
-from brapped.emulator import DEFAULT_CLIENT_ID, DEFAULT_SCOPE, Emulator, Fault, serve_in_thread
+from brapped.emulator import DEFAULT_CLIENT_ID, DEFAULT_SCOPE, EmulatedClock, Emulator, Fault, serve_in_thread
 from brapped.identity import track_id as synthetic_track_id
 from brapped.pipeline.playlist import m3u_text, publish, top_songs
 from brapped.spotify import AuthRequired, SpotifyClient, TokenManager, connect
-from brapped.store import Store
+from brapped.store import Store, open_store
 from brapped.store.tables import artists, plays, track_artists, tracks
+from tests.conftest import _fresh_pg
 from tests.spotify import harness
 from tests.spotify.harness import make_settings
 
@@ -102,9 +103,25 @@ def _play(when: datetime, track: str, ms: int) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def known(store: Store, emu: Emulator) -> list[dict[str, Any]]:
-    return _seed(store, emu)
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One database per backend for the module: the tests only read the seeded plays."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('playlist') / 'brapped.db'}"
+        return
+    fresh = _fresh_pg(request.getfixturevalue("pg_template"))
+    yield next(fresh)
+    next(fresh, None)
+
+
+@pytest.fixture(scope="module")
+def known(db_url: str) -> list[dict[str, Any]]:
+    store = open_store(db_url)
+    try:
+        # The same seed as the `emu` fixture's, so the same catalogue.
+        return _seed(store, Emulator(seed=11, clock=EmulatedClock(harness.START)))
+    finally:
+        store.close()
 
 
 def _expected(known: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
