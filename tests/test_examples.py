@@ -183,7 +183,8 @@ def test_github_actions_workflow(tmp_path: Path, pg_url: str, spotify: dict[str,
     [schedule] = triggers["schedule"]
     minute, *rest = schedule["cron"].split()
     assert 0 <= int(minute) <= 59 and rest == ["*", "*", "*", "*"]  # hourly
-    [job] = workflow["jobs"].values()
+    assert set(workflow["jobs"]) == {"sync", "pages"}
+    job = workflow["jobs"]["sync"]
     env = job["env"]
     for name in (
         "SPOTIFY_CLIENT_ID",
@@ -214,3 +215,45 @@ def test_github_actions_workflow(tmp_path: Path, pg_url: str, spotify: dict[str,
         )
         assert done.returncode == 0, f"{command}: {done.stderr}"
     assert count_plays(pg_url) == 50
+
+    # The optional Pages job: off unless the repository variable says so, after the sync, and it
+    # publishes the folder its command writes.
+    pages = workflow["jobs"]["pages"]
+    assert pages["needs"] == "sync" and pages["if"] == "${{ vars.BRAPPED_PAGES == 'true' }}"
+    assert pages["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}
+    assert pages["environment"]["name"] == "github-pages"
+    assert "SPOTIFY_REFRESH_TOKEN" not in pages["env"]  # it reads the database only
+    uses = [step["uses"] for step in pages["steps"] if "uses" in step]
+    assert uses == ["actions/setup-python@v5", "actions/upload-pages-artifact@v3", "actions/deploy-pages@v4"]
+    [upload] = [step for step in pages["steps"] if step.get("uses", "").startswith("actions/upload-pages")]
+    page_commands = [
+        line.strip()
+        for step in pages["steps"]
+        if "run" in step
+        for line in step["run"].splitlines()
+        if line.strip().startswith("brapped ")
+    ]
+    assert page_commands == ["brapped report wrapped --html site --format json > wrapped.json"]
+    page_env = dict(run_env)
+    for name, value in pages["env"].items():
+        value = re.sub(r"\$\{\{ secrets\.(\w+) \}\}", lambda m: secrets[m.group(1)], str(value))
+        page_env[name] = value.replace("${{ runner.temp }}", str(tmp_path))
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    if page_env.get("PYTHONPATH"):  # run from another folder: a relative entry would point elsewhere
+        page_env["PYTHONPATH"] = os.pathsep.join(
+            str(Path(entry).resolve()) for entry in page_env["PYTHONPATH"].split(os.pathsep)
+        )
+    for command in page_commands:
+        done = subprocess.run(
+            ["bash", "-e", "-c", command],
+            env=page_env,
+            cwd=workspace,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, f"{command}: {done.stderr}"
+    published = workspace / upload["with"]["path"]
+    assert (published / "index.html").is_file() and (published / "assets" / "app.css").is_file()
+    assert json.loads((workspace / "wrapped.json").read_text())["plays"] > 0

@@ -24,5 +24,7 @@ def test_doc_names_every_cli_option_fault_and_the_default_client() -> None:
         "/artists?ids=",
         "/albums?ids=",
         "/search",
+        "POST /me/playlists",
+        "POST /playlists/{id}/items",
     ):
         assert endpoint in DOC

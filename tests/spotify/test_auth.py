@@ -352,3 +352,50 @@ def test_client_secret_flow(tmp_path: Path, emu: Emulator) -> None:
     assert not result.pkce and result.tokens.user_id == emu.listener.user_id
     grant = emu.accounts.grants[result.tokens.refresh_token]
     assert grant.pkce is False  # a secret-authenticated grant: refresh tokens are not rotated
+
+
+def test_the_playlist_scope_is_asked_for_only_when_wanted_and_then_kept(
+    tmp_path: Path, emu: Emulator
+) -> None:
+    settings = make_settings(tmp_path, None)
+    opened: list[str] = []
+
+    def open_url(url: str) -> None:
+        opened.append(url)
+        threading.Thread(target=_approve_in_emulator, args=(emu, url)).start()
+
+    def scope_asked(url: str) -> set[str]:
+        return set(dict(httpx.URL(url).params)["scope"].split())
+
+    transport = emu.transport()
+    plain = authorise(settings, emu.clock, open_url, port=0, transport=transport, timeout=10)
+    assert scope_asked(opened[-1]) == {"user-read-recently-played"}
+    assert plain.tokens.scope == "user-read-recently-played"
+    wider = authorise(
+        settings,
+        emu.clock,
+        open_url,
+        port=0,
+        transport=transport,
+        timeout=10,
+        extra_scopes=["playlist-modify-private"],
+    )
+    assert scope_asked(opened[-1]) == {"user-read-recently-played", "playlist-modify-private"}
+    assert set(wider.tokens.scope.split()) == {"user-read-recently-played", "playlist-modify-private"}
+    # Authorising again without asking keeps the grant already given (incremental authorisation).
+    authorise(settings, emu.clock, open_url, port=0, transport=transport, timeout=10)
+    assert "playlist-modify-private" in scope_asked(opened[-1])
+    # And refreshes (every sync) keep it too.
+    emu.clock.advance(timedelta(hours=2))
+    client = connect(settings, emu.clock, transport=transport)
+    try:
+        client.me()
+        assert isinstance(client.tokens, TokenManager)
+        assert "playlist-modify-private" in client.tokens.tokens.scope.split()
+    finally:
+        client.http.close()
+
+
+def test_auth_scope_option_is_offered(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["auth", "--scope", "everything"])
+    assert result.exit_code == 2 and "'playlist'" in result.stderr

@@ -74,13 +74,17 @@ async def test_every_page_renders_and_escapes_names(client: httpx.AsyncClient, p
     # A name that is markup never reaches the page as markup.
     assert XSS not in body
     assert "<img src=x" not in body
-    # Only our own script tags: the three static ones.
-    assert re.findall(r"<script[^>]*src=\"([^\"]+)\"", body) == [
+    # Only our own script tags: the three static ones, and the Top Song Quiz's on Wrapped.
+    scripts = re.findall(r"<script[^>]*src=\"([^\"]+)\"", body)
+    assert scripts[:3] == [
         "/static/app.js?v=0.1.0",
         "/static/vendor/echarts/echarts.min.js",
         "/static/charts.js?v=0.1.0",
     ]
-    assert len(re.findall(r"<script", body)) == 4  # the three above and the JSON data block
+    extra = ["/static/quiz.js?v=0.1.0"] if path.startswith("/wrapped") else []
+    assert scripts[3:] == extra
+    # The scripts above and the JSON data block.
+    assert len(re.findall(r"<script", body)) == 4 + len(extra)
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,7 @@ COMMANDS = {
     "run": "run",
     "migrate": "migrate",
     "export": "export",
+    "playlist": "playlist",
     "demo": "demo",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))

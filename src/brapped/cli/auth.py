@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import click
 
 from brapped.cli.context import AppContext, emit_json, format_option, pass_app, safe
-from brapped.spotify import SpotifyClient, TokenStore, authorise, connect
+from brapped.spotify import EXTRA_SCOPES, SpotifyClient, TokenStore, authorise, connect
 
 
 @contextmanager
@@ -39,10 +39,24 @@ def spotify_client(app: AppContext) -> Iterator[SpotifyClient]:
     help="Seconds to wait for Spotify.",
 )
 @click.option("--forget", is_flag=True, help="Delete the saved tokens instead (sign brapped out).")
+@click.option(
+    "--scope",
+    "scopes",
+    type=click.Choice(sorted(EXTRA_SCOPES)),
+    multiple=True,
+    help="Also grant this extra access (playlist: create private playlists, for "
+    "`brapped playlist wrapped`). Extra grants already given are kept.",
+)
 @format_option
 @pass_app
 def auth_command(
-    app: AppContext, no_browser: bool, port: int | None, timeout: float, forget: bool, fmt: str
+    app: AppContext,
+    no_browser: bool,
+    port: int | None,
+    timeout: float,
+    forget: bool,
+    scopes: tuple[str, ...],
+    fmt: str,
 ) -> None:
     """Authorise brapped with Spotify (Authorization Code with PKCE; with the client secret when one
     is configured). Tokens are saved to BRAPPED_HOME/token.json (mode 0600) and never shown.
@@ -69,7 +83,8 @@ def auth_command(
                 click.echo("(no browser found: open the URL above yourself)", err=True)
         click.echo(f"Waiting up to {timeout:.0f} s for Spotify's answer...", err=True)
 
-    result = authorise(settings, app.clock, open_url, port=port, timeout=timeout)
+    extra = [scope for name in scopes for scope in EXTRA_SCOPES[name]]
+    result = authorise(settings, app.clock, open_url, port=port, timeout=timeout, extra_scopes=extra)
     tokens = result.tokens
     data = {
         "user_id": tokens.user_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -203,6 +204,12 @@ def _period(app: AppContext, year: int | None, start: str | None, end: str | Non
     help="With --year: the whole year, or Spotify's window (1 January to 15 November).",
 )
 @click.option("--limit", default=100, show_default=True, help="Length of each top list in JSON/CSV.")
+@click.option(
+    "--html",
+    "html_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write a static share page (index.html and assets/) of the story cards to this folder.",
+)
 @user_option
 @format_option
 @pass_app
@@ -213,6 +220,7 @@ def wrapped_cmd(
     end: str | None,
     window: str,
     limit: int,
+    html_dir: Path | None,
     user_id: str | None,
     fmt: str,
 ) -> None:
@@ -228,6 +236,17 @@ def wrapped_cmd(
             session_gap_minutes=settings.session_gap_minutes,
             limit=limit,
         )
+    if html_dir is not None:
+        # Imported here: the dashboard's templates load only when a page is asked for.
+        from brapped.web.share import write_share_page
+
+        try:
+            index = write_share_page(data, html_dir)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot write the share page: {exc.strerror} ({exc.filename})"
+            ) from exc
+        click.echo(f"Share page written to {index} (open it, or publish the folder).", err=True)
     if fmt == "json":
         emit_json(app, data)
         return

@@ -19,6 +19,7 @@ from brapped.emulator.catalogue import catalogue_for
 from brapped.emulator.clock import EmulatedClock
 from brapped.emulator.faults import Counters, Fault, FaultSet, RateLimiter
 from brapped.emulator.listener import Listener, TruePlay
+from brapped.emulator.playlists import Playlists
 from brapped.emulator.reply import Reply, api_error
 from brapped.emulator.webapi import WebAPI, route_key
 
@@ -60,6 +61,7 @@ class Emulator:
         self.counters = Counters()
         self.rate_limiter = RateLimiter(rate_limit, rate_window)
         self.webapi = WebAPI(self.catalogue, self.listener, mode)
+        self.playlists = Playlists(self.catalogue, self.listener, mode)
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -181,6 +183,8 @@ class Emulator:
         if isinstance(token, str):
             return _unauthorized(token)
         params = dict(parse_qsl(query, keep_blank_values=True))
+        if method == "POST":
+            return self.playlists.handle(path, params, body, token.scope, token.user, base_url + "/v1")
         return self.webapi.handle(method, path, params, token, now, base_url + "/v1")
 
     # -- /_admin ------------------------------------------------------------------------------

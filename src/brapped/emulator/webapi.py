@@ -23,7 +23,7 @@ EXT_SEARCH_LIMIT = (20, 50)
 def route_key(method: str, path: str) -> str:
     """The counter key of a request: ids in the path become {id}."""
     parts = path.split("/")
-    if len(parts) >= 4 and parts[1] == "v1" and parts[2] in ("tracks", "artists", "albums"):
+    if len(parts) >= 4 and parts[1] == "v1" and parts[2] in ("tracks", "artists", "albums", "playlists"):
         parts[3] = "{id}"
     return f"{method} {'/'.join(parts)}"
 

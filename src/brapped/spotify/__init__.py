@@ -6,13 +6,15 @@ an optional httpx transport so tests and `brapped demo` run against the in-proce
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import httpx
 
 from brapped.clock import Clock
 from brapped.config import Settings
 from brapped.spotify.auth import (
+    EXTRA_SCOPES,
+    PLAYLIST_SCOPE,
     SCOPES,
     AppCredentials,
     AuthResult,
@@ -26,6 +28,8 @@ from brapped.spotify.errors import AuthExpired, AuthFlowError, AuthRequired, Rat
 from brapped.spotify.retry import RetryPolicy
 
 __all__ = [
+    "EXTRA_SCOPES",
+    "PLAYLIST_SCOPE",
     "SCOPES",
     "AppCredentials",
     "AuthExpired",
@@ -93,15 +97,26 @@ def authorise(
     port: int | None = None,
     timeout: float = 300.0,
     transport: httpx.BaseTransport | None = None,
+    extra_scopes: Sequence[str] = (),
 ) -> AuthResult:
     """Run the interactive authorisation (PKCE unless a client secret is configured), save the
-    tokens, and record whose they are (one GET /me). `open_url` gets the consent URL."""
+    tokens, and record whose they are (one GET /me). `open_url` gets the consent URL.
+
+    `extra_scopes`: grants beyond `SCOPES` (from `EXTRA_SCOPES`); those the saved tokens already
+    hold are asked for again, so authorising anew never takes a grant away."""
     app = app_credentials(settings)
     if app is None:
         raise AuthRequired(
             "no Spotify client id: create an app at developer.spotify.com, then set SPOTIFY_CLIENT_ID"
         )
     store = TokenStore(settings.token_file)
+    extras = {scope for group in EXTRA_SCOPES.values() for scope in group}
+    try:
+        saved = store.load()
+    except AuthRequired:  # a damaged file: this authorisation replaces it
+        saved = None
+    kept = [scope for scope in (saved.scope.split() if saved else []) if scope in extras]
+    scopes = tuple(dict.fromkeys([*SCOPES, *extra_scopes, *kept]))
     result = authorize(
         app,
         store,
@@ -111,6 +126,7 @@ def authorise(
         timeout=timeout,
         transport=transport,
         retry=retry_policy(settings),
+        scopes=scopes,
     )
     client = connect(settings, clock, transport=transport)
     try:

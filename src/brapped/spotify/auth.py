@@ -19,7 +19,7 @@ import secrets
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -47,8 +47,12 @@ except ImportError:  # Windows: one brapped process at a time is the documented 
 from brapped.spotify.errors import AuthExpired, AuthFlowError, AuthRequired, SpotifyError
 from brapped.spotify.retry import DEFAULT_RETRY, RetryPolicy, raise_for_retry
 
-# /me's id and display name need no scope; recently-played is the only grant brapped asks for.
+# /me's id and display name need no scope; recently-played is the only grant brapped always asks for.
 SCOPES: tuple[str, ...] = ("user-read-recently-played",)
+# Grants asked for only by the command that needs them (`brapped auth --scope NAME`): incremental
+# authorisation, so syncing never holds more access than reading plays.
+EXTRA_SCOPES: dict[str, tuple[str, ...]] = {"playlist": ("playlist-modify-private",)}
+PLAYLIST_SCOPE = "playlist-modify-private"
 REFRESH_TOKEN_LIFETIME_MONTHS = 6
 # Refresh a little before Spotify's expiry so a token never dies between our check and the request.
 EXPIRY_LEEWAY = timedelta(seconds=60)
@@ -212,13 +216,16 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _oauth_client(
-    app: AppCredentials, transport: httpx.BaseTransport | None, redirect_uri: str | None = None
+    app: AppCredentials,
+    transport: httpx.BaseTransport | None,
+    redirect_uri: str | None = None,
+    scopes: Sequence[str] = SCOPES,
 ) -> OAuth2Client:
     client = OAuth2Client(
         client_id=app.client_id,
         client_secret=app.client_secret or None,
         token_endpoint_auth_method="none" if app.pkce else "client_secret_basic",
-        scope=" ".join(SCOPES),
+        scope=" ".join(scopes),
         redirect_uri=redirect_uri,
         code_challenge_method="S256" if app.pkce else None,
         transport=transport,
@@ -368,7 +375,9 @@ class TokenManager:
 
     def _refresh_unlocked(self, tokens: TokenSet) -> TokenSet:
         app = self._require_app()
-        oauth = _oauth_client(app, self.transport)
+        # A refresh names the scopes it wants: every one granted, so an extra grant such as the
+        # playlist one is never narrowed away by the next sync's refresh.
+        oauth = _oauth_client(app, self.transport, scopes=tokens.scope.split() or SCOPES)
         try:
             self.refreshes += 1
             answer = _token_request(
@@ -481,11 +490,13 @@ def authorize(
     timeout: float = 300.0,
     transport: httpx.BaseTransport | None = None,
     retry: RetryPolicy = DEFAULT_RETRY,
+    scopes: Sequence[str] = SCOPES,
 ) -> AuthResult:
     """Authorise brapped: open (or show) the Spotify consent URL, catch the redirect, save tokens.
 
     `open_url` receives the authorize URL: the CLI opens a browser or prints it, the demo and the
     tests fetch it themselves. Blocks until the loopback callback arrives or `timeout` seconds pass.
+    `scopes`: the grants asked for (`SCOPES` plus any of `EXTRA_SCOPES`).
     """
     if not app.client_id:
         raise AuthRequired("no Spotify client id: set SPOTIFY_CLIENT_ID or client_id in config.toml")
@@ -501,7 +512,7 @@ def authorize(
     redirect_uri = f"http://{host}:{server.server_address[1]}/callback"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    oauth = _oauth_client(app, transport, redirect_uri)
+    oauth = _oauth_client(app, transport, redirect_uri, scopes)
     try:
         verifier = generate_token(64) if app.pkce else None
         url, _ = oauth.create_authorization_url(app.authorize_url, state=state, code_verifier=verifier)

@@ -15,6 +15,7 @@ from brapped.web.dashboard import WRAPPED_YEARS, Board
 from brapped.web.health import dashboard_health
 from brapped.web.params import DayPath, ItemId, Picker, SearchText, WrappedPick, check_day
 from brapped.web.picker import PRESETS
+from brapped.web.quiz import top_song_quiz
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
@@ -102,6 +103,7 @@ def wrapped_page(request: Request, board: Board, which: WrappedPick) -> Response
             "images": pictures,
             "which": which,
             "cards": story_cards(data),
+            "quiz": top_song_quiz(data),
             "years": list(range(this_year, this_year - WRAPPED_YEARS, -1)),
             "charts": {"clock": data["listening_clock"]},
         },
