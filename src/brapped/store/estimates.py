@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Integer, and_, case, cast, func, literal, or_, select, update
+from sqlalchemy import BigInteger, Connection, Integer, and_, case, cast, func, literal, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from brapped.store import calibration
@@ -51,7 +51,8 @@ def update_estimates(
     )
     duration = select(tracks.c.duration_ms).where(tracks.c.id == plays.c.track_id).scalar_subquery()
     # Rounded, not truncated: the epoch difference is a float and 45.5 s may come out as 45499.99.. ms.
-    gap_ms = cast(func.round((epoch(plays.c.played_at) - epoch(prev_at)) * 1000), Integer)
+    # BIGINT: a gap of more than 24.8 days overflows PostgreSQL's INTEGER.
+    gap_ms = cast(func.round((epoch(plays.c.played_at) - epoch(prev_at)) * 1000), BigInteger)
     estimate = case(
         (prev_at.is_(None), _share(duration, factors.silence)),
         (duration.is_(None), gap_ms),
