@@ -52,7 +52,9 @@ def export_records() -> list[dict[str, Any]]:
 def test_import_recalibrates_and_re_estimates_api_plays(store: Store, tmp_path: Path) -> None:
     clock = SystemClock()
     with store.begin() as conn:
-        conn.execute(insert(tracks).values(id="api", name="Other", duration_ms=API_DURATION, is_resolved=True))
+        conn.execute(
+            insert(tracks).values(id="api", name="Other", duration_ms=API_DURATION, is_resolved=True)
+        )
         for day in range(3):  # a play a day: each after a long silence
             conn.execute(
                 insert(plays).values(
@@ -86,4 +88,6 @@ def test_import_recalibrates_and_re_estimates_api_plays(store: Store, tmp_path: 
     assert again.totals()["new"] == 0
     with store.connect() as conn:
         assert stored(conn, "u") == learned
-        assert conn.execute(select(state.c.updated_at).where(state.c.key == STATE_KEY)).scalar_one() == kept_at
+        assert (
+            conn.execute(select(state.c.updated_at).where(state.c.key == STATE_KEY)).scalar_one() == kept_at
+        )

@@ -198,4 +198,3 @@ def recalibrate(conn: Connection, user_id: str, now: datetime) -> tuple[Calibrat
         return learned, False
     set_state(conn, STATE_KEY, json.dumps(asdict(learned), sort_keys=True), now, scope=user_id)
     return learned, True
-
