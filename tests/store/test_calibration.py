@@ -95,9 +95,15 @@ def test_applied_to_api_plays(store: Store) -> None:
         for at in ends:
             _api_play(conn, at)
         _api_play(conn, ends[-1] + timedelta(hours=3), "nodur")  # no duration: the gap
+        # Short tracks after a silence: 45 % of 50 s is under the API's 30 s, so 30 s; a 20 s
+        # track (never reported by the API, but stored by someone) keeps its 20 s.
+        _track(conn, "short", 50_000)
+        _track(conn, "tiny", 20_000)
+        _api_play(conn, ends[-1] + timedelta(hours=6), "short")
+        _api_play(conn, ends[-1] + timedelta(hours=9), "tiny")
         update_estimates(conn, "u", using=using)
         values = conn.execute(select(tables.plays.c.ms_played).order_by(tables.plays.c.played_at)).scalars()
-    assert list(values) == [90_000, 90_000, DURATION, 120_000, 120_000, 90_000, 3 * 3_600_000]
+    assert list(values) == [90_000, 90_000, DURATION, 120_000, 120_000, 90_000, 3 * 3_600_000, 30_000, 20_000]
 
 
 def test_without_an_export_the_default(store: Store) -> None:

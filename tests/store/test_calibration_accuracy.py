@@ -14,9 +14,11 @@ other listeners' default for every month.
 from __future__ import annotations
 
 import statistics
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 from sqlalchemy import insert, select
@@ -24,6 +26,7 @@ from sqlalchemy import insert, select
 from brapped.store import open_store, tables
 from brapped.store.calibration import DEFAULT, GAP_RULE, Calibration, Measured, Sums, calibrate, learn
 from brapped.store.estimates import update_estimates
+from tests.conftest import REPO
 from tests.store.test_estimates_accuracy import Play, account_plays, durations, extended_plays, needs_samples
 
 LISTENERS: dict[str, Callable[[], list[Play]]] = {"extended": extended_plays, "account": account_plays}
@@ -196,10 +199,21 @@ def test_learning_on_a_sample_matches_a_plain_count() -> None:
     assert learn(measured(plays)) == Sums(*pause, *silence)
 
 
+@cache
+def results() -> tuple[Result, Result, Result]:
+    """Extended, account, and extended with its ends cut to the minute (computed once per run)."""
+    with tempfile.TemporaryDirectory() as folder:
+        return (
+            cross_validate("extended", Path(folder) / "x.db"),
+            cross_validate("account", Path(folder) / "a.db"),
+            cross_validate("extended", Path(folder) / "f.db", floored(extended_plays())),
+        )
+
+
 @needs_samples
-def test_calibration_beats_the_gap_rule_on_later_months(tmp_path: Path) -> None:
+def test_calibration_beats_the_gap_rule_on_later_months() -> None:
     """Extended listener (second-precision times, like the API): learned on earlier months only."""
-    r = cross_validate("extended", tmp_path / "x.db")
+    r = results()[0]
     big = [m for m in r.months if m.plays >= BIG_MONTH]
     before = [abs(m.error(m.before_ms)) for m in big]
     after = [abs(m.error(m.own_ms)) for m in big]
@@ -216,45 +230,55 @@ def test_calibration_beats_the_gap_rule_on_later_months(tmp_path: Path) -> None:
 
 
 @needs_samples
-def test_calibration_fixes_the_plays_it_changes_on_account_data(tmp_path: Path) -> None:
+def test_calibration_fixes_the_plays_it_changes_on_account_data() -> None:
     """Account data: minute-precision ends blur the gaps of plays that follow one another, which the
     calibration leaves alone; on the pause and silence plays it changes, the error shrinks."""
-    r = cross_validate("account", tmp_path / "a.db")
-    true, before, own = r.calibrated_plays
+    true, before, own = results()[1].calibrated_plays
     assert before > true  # the gap rule's overestimate
     assert abs(own - true) < abs(before - true) / 2
 
 
-def main() -> None:  # pragma: no cover - prints the tables of docs/accuracy.md
-    import tempfile
+@needs_samples
+def test_published_tables() -> None:
+    """docs/accuracy.md shows the tables this module prints: a change to either must update both."""
+    page = (REPO / "docs" / "accuracy.md").read_text(encoding="utf-8")
+    missing = [line for line in table_lines() if line and line not in page]
+    assert missing == []
 
-    with tempfile.TemporaryDirectory() as folder:
-        results = [cross_validate(n, Path(folder) / f"{n}.db") for n in LISTENERS]
-        results.append(cross_validate("extended", Path(folder) / "floored.db", floored(extended_plays())))
+
+def table_lines() -> list[str]:
+    """The lines of the tables of docs/accuracy.md."""
     names = ["extended", "account", "extended, ends cut to the minute"]
-    print(
+    lines = [
         "| data | plays | median abs. error per play (rule / own / default) | total error: rule | own | "
-        "default | pause and silence plays: rule | own |"
-    )
-    print("|" + "---|" * 8)
-    for name, r in zip(names, results, strict=True):
+        "default | pause and silence plays: rule | own |",
+        "|" + "---|" * 8,
+    ]
+    for name, r in zip(names, results(), strict=True):
         true, before, own = r.calibrated_plays
-        print(
+        lines.append(
             f"| {name} | {sum(m.plays for m in r.months)} | "
             f"{r.median_abs_s[0]:.2f} s / {r.median_abs_s[1]:.2f} s / {r.median_abs_s[2]:.2f} s | "
             f"{r.total(lambda m: m.before_ms):+.1%} | {r.total(lambda m: m.own_ms):+.1%} | "
             f"{r.total(lambda m: m.default_ms):+.1%} | {before / true - 1:+.1%} | {own / true - 1:+.1%} |"
         )
-    for name, r in zip(names[:2], results[:2], strict=True):
-        print(f"\n**{name}**, per month (UTC):\n")
-        print("| month | plays | true hours | gap rule | calibrated, own earlier plays | default only |")
-        print("|---|---|---|---|---|---|")
+    for name, r in zip(names[:2], results()[:2], strict=True):
+        lines += ["", f"**{name}**, per month (UTC):", ""]
+        lines.append(
+            "| month | plays | true hours | gap rule | calibrated, own earlier plays | default only |"
+        )
+        lines.append("|---|---|---|---|---|---|")
         for m in r.months:
             mark = "" if m.plays >= BIG_MONTH else " (small)"
-            print(
+            lines.append(
                 f"| {m.month}{mark} | {m.plays} | {m.true_ms / 3.6e6:.1f} | {m.error(m.before_ms):+.1%} | "
                 f"{m.error(m.own_ms):+.1%} | {m.error(m.default_ms):+.1%} |"
             )
+    return lines
+
+
+def main() -> None:  # pragma: no cover - prints the tables of docs/accuracy.md
+    print("\n".join(table_lines()))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,7 +17,7 @@ from sqlalchemy import BigInteger, Connection, Integer, and_, case, cast, func, 
 from sqlalchemy.sql.elements import ColumnElement
 
 from brapped.store import calibration
-from brapped.store.calibration import PAUSE_FROM_MS, SILENCE_FROM_MS, Calibration
+from brapped.store.calibration import API_MIN_MS, PAUSE_FROM_MS, SILENCE_FROM_MS, Calibration
 from brapped.store.tables import plays, tracks
 from brapped.store.types import epoch
 
@@ -28,9 +28,12 @@ def _least(a: ColumnElement[int], b: ColumnElement[int]) -> ColumnElement[int]:
 
 
 def _share(duration: ColumnElement[int], factor: float) -> ColumnElement[int]:
+    """`factor` of the duration, but never under 30 s (or the whole of a shorter track): the API
+    reports only plays of at least 30 s, so a calibrated play stays a stream."""
     if factor == 1.0:
         return duration
-    return cast(func.round(duration * literal(factor)), Integer)
+    scaled = cast(func.round(duration * literal(factor)), Integer)
+    return case((scaled >= API_MIN_MS, scaled), else_=_least(duration, literal(API_MIN_MS)))
 
 
 def update_estimates(
