@@ -7,13 +7,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import insert, select
+from sqlalchemy.exc import OperationalError
 
 from brapped.clock import SystemClock
+from brapped.pipeline import importing
 from brapped.pipeline.importing import import_paths
 from brapped.store import Store
 from brapped.store.calibration import DEFAULT, PRIOR_PLAYS, STATE_KEY, stored
 from brapped.store.estimates import ensure_calibrated
+from brapped.store.runs import last_run
 from brapped.store.tables import plays, state, tracks
 
 T0 = datetime(2025, 5, 1, 8, 0, tzinfo=UTC)
@@ -91,3 +95,20 @@ def test_import_recalibrates_and_re_estimates_api_plays(store: Store, tmp_path: 
         assert (
             conn.execute(select(state.c.updated_at).where(state.c.key == STATE_KEY)).scalar_one() == kept_at
         )
+
+
+def test_a_failed_recalibration_keeps_the_import(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def fail(*_: object) -> int:
+        raise OperationalError("UPDATE plays", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(importing, "recalibrate_estimates", fail)
+    export = tmp_path / "Streaming_History_Audio_2025.json"
+    export.write_text(json.dumps(export_records()), encoding="utf-8")
+    result = import_paths(store, [export], SystemClock(), user_id="u")
+    assert result.ok and result.totals()["new"] == 3 * SESSIONS
+    with store.connect() as conn:
+        assert stored(conn, "u") is None
+        assert (last_run(conn, "import") or {}).get("outcome") == "ok"
+    assert "estimates not recalibrated" in caplog.text

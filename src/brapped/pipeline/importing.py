@@ -159,8 +159,11 @@ def _import_paths(
         )
     if result.imported:
         # New measured plays: learn again how much of a track this listener plays after a pause.
-        with store.begin() as conn:
-            recalibrate_estimates(conn, user, clock.now())
+        try:
+            with store.begin() as conn:
+                recalibrate_estimates(conn, user, clock.now())
+        except SQLAlchemyError as exc:  # the plays are in; the next import that adds some learns again
+            log.warning("estimates not recalibrated: %s", first_line(exc))
     result.gaps_filled = _fill_gaps(store, user, result.imported, clock.now())
     outcome = "ok" if result.ok else ("partial" if result.imported else "failed")
     message = "; ".join(f.message or "" for f in result.failed)[:2000] or None
