@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from brapped.emulator import Emulator
 from brapped.pipeline.sync import sync
 from brapped.spotify import SpotifyClient
-from brapped.store import Store
+from brapped.store import Store, calibration
 from brapped.store.runs import last_run
 from brapped.store.tables import accounts, album_artists, artists, gaps, plays, runs, track_artists, tracks
 from tests.spotify import harness
@@ -147,6 +147,27 @@ def test_estimates_filled_for_new_plays(store: Store, spotify: SpotifyClient) ->
         sources = set(conn.execute(select(plays.c.ms_played_source)).scalars())
         missing = conn.execute(select(func.count()).where(plays.c.ms_played.is_(None))).scalar()
     assert sources == {"estimate"} and missing == 0
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_first_sync_without_an_export_uses_the_default_calibration(
+    store: Store, spotify: SpotifyClient
+) -> None:
+    sync(store, spotify)
+    with store.connect() as conn:
+        assert calibration.stored(conn, harness_user(conn)) == calibration.DEFAULT
+        capped = conn.execute(
+            select(plays.c.ms_played, tracks.c.duration_ms)
+            .join(tracks, tracks.c.id == plays.c.track_id)
+            .order_by(plays.c.played_at)
+            .limit(1)
+        ).one()
+    # The first play has nothing before it: the default share of its track, at least 30 s.
+    assert capped.ms_played == max(30_000, round(capped.duration_ms * calibration.DEFAULT.silence))
+
+
+def harness_user(conn) -> str:  # type: ignore[no-untyped-def]
+    return str(conn.execute(select(accounts.c.id)).scalar_one())
 
 
 def test_syncing_tracks_played_before_leaves_the_report_summaries_fresh(

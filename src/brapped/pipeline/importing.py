@@ -28,6 +28,7 @@ from brapped.pipeline.import_plan import DEFAULT_POLICY, BulkPolicy
 from brapped.pipeline.import_report import FileReport, ImportResult, Progress, first_line
 from brapped.pipeline.readahead import ReadAhead
 from brapped.store import Store
+from brapped.store.estimates import recalibrate_estimates
 from brapped.store.runs import finish_run, heartbeat, start_run
 from brapped.store.tables import gaps
 
@@ -174,6 +175,13 @@ def _import_paths(
         result.files.append(
             FileReport(names, "failed", message=f"{names}: no Spotify listening history found")
         )
+    if result.imported:
+        # New measured plays: learn again how much of a track this listener plays after a pause.
+        try:
+            with store.begin() as conn:
+                recalibrate_estimates(conn, user, clock.now())
+        except SQLAlchemyError as exc:  # the plays are in; the next import that adds some learns again
+            log.warning("estimates not recalibrated: %s", first_line(exc))
     result.gaps_filled = _fill_gaps(store, user, result.imported, clock.now())
     outcome = "ok" if result.ok else ("partial" if result.imported else "failed")
     message = "; ".join(f.message or "" for f in result.failed)[:2000] or None

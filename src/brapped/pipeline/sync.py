@@ -28,7 +28,7 @@ from brapped.spotify.fetch import fetch_recently_played
 from brapped.spotify.transform import Entities, PlayBatch, epoch_ms, recently_played
 from brapped.store import Store
 from brapped.store import load as store_load
-from brapped.store.estimates import update_estimates
+from brapped.store.estimates import ensure_calibrated, update_estimates
 from brapped.store.locking import lock
 from brapped.store.runs import finish_run, record_run, start_run
 from brapped.store.tables import plays
@@ -229,6 +229,7 @@ def _store_sync(
         result.new_plays = len(added)
         result.seen_plays = len(batch.plays) - len(added) - result.merged_plays
         if added:
+            ensure_calibrated(conn, uid, now)  # once per account: learned, or the default
             update_estimates(conn, uid, min(added))
         result.cursor_after = max([t for t in (cursor, *added) if t is not None], default=None)
         if limited is not None:

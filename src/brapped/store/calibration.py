@@ -1,0 +1,200 @@
+"""How much of a track a listener really plays where the gap rule cannot see it.
+
+The gap rule (brapped.store.estimates) is right when a play follows the previous one: the gap is the
+play. When the gap is longer than the track, the listener started it some time after the previous
+play ended, and the rule says "the whole track". Measured on real exports (docs/accuracy.md), that is
+where almost all of its overestimate comes from, and how much of the track was really played depends
+on how long the silence was:
+
+- `pause`: the gap exceeds the track by 1 to 30 minutes (a pause, a skipped short play, a break);
+- `silence`: by 30 minutes or more, or there is no previous play (the first play of a session).
+
+For each, the factor is the share of the track the listener really played: measured plays' total
+over what the gap rule would have said, learned from the listener's own export (the plays the API
+would have reported, at least 30 s long, with the gaps the API would have shown), blended with the
+default in proportion to how many plays it rests on. Without an export, `DEFAULT`, learned the same
+way from the real sample listeners. Plays that follow the previous one, or whose gap exceeds the track
+by less than a minute, keep the gap rule: they are nearly exact, and scaling them would make most
+single estimates wrong to save a few percent of the total.
+
+The learned factors are kept in `state` (key `estimate_calibration`, scope = the account).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, select
+
+from brapped.store.state import get_state, set_state
+from brapped.store.tables import plays, tracks
+
+STATE_KEY = "estimate_calibration"
+# Bumped when the classes or the learning change: a stored calibration of another rule is relearned.
+RULE = 1
+# The API's recently-played leaves out plays shorter than this; learning sees the same gaps.
+API_MIN_MS = 30_000
+# Silence after the track's length that makes a play a `pause` / a `silence` one.
+PAUSE_FROM_MS = 60_000
+SILENCE_FROM_MS = 30 * 60_000
+# Weight of the default, in plays: a factor learned from few plays stays near the default.
+PRIOR_PLAYS = 50
+# Learn from the listener's most recent measured plays: enough for a stable share, bounded work.
+LEARN_PLAYS = 100_000
+# A capped play lasts at most the track; a factor near 0 would be noise, not listening.
+MIN_FACTOR = 0.05
+
+
+@dataclass(frozen=True)
+class Sums:
+    """Measured time and the gap rule's estimate of it, per class, over some measured plays."""
+
+    pause_true_ms: int = 0
+    pause_rule_ms: int = 0
+    pause_plays: int = 0
+    silence_true_ms: int = 0
+    silence_rule_ms: int = 0
+    silence_plays: int = 0
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The share of the track kept for `pause` and `silence` plays, and what it was learned from."""
+
+    pause: float
+    silence: float
+    source: str  # "default" | "export" | "none" (the plain gap rule)
+    pause_plays: int = 0
+    silence_plays: int = 0
+    rule: int = RULE
+
+
+# Learned by `learn` on every real sample listener (tests/store/test_calibration_accuracy.py checks
+# these figures against the samples): the mean of the listeners' factors, so each listener counts once.
+DEFAULT = Calibration(pause=0.8521, silence=0.7082, source="default")
+# The gap rule alone: what stored estimates were before calibration.
+GAP_RULE = Calibration(pause=1.0, silence=1.0, source="none")
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A play whose true length is known: when it ended, how long it played, the track's duration."""
+
+    ended: datetime
+    ms_played: int
+    duration_ms: int | None
+
+
+def situation(gap_ms: int | None, duration_ms: int) -> str:
+    """`follows`, `pause` or `silence`: where a play with this gap before its end falls."""
+    if gap_ms is None:
+        return "silence"
+    slack = gap_ms - duration_ms
+    if slack >= SILENCE_FROM_MS:
+        return "silence"
+    if slack >= PAUSE_FROM_MS:
+        return "pause"
+    return "follows"
+
+
+def learn(measured: Iterable[Measured]) -> Sums:
+    """Sum, per class, the true time of the plays the API would report and the gap rule's estimate."""
+    sums = {"pause": [0, 0, 0], "silence": [0, 0, 0]}
+    previous: datetime | None = None
+    for play in sorted(measured, key=lambda p: p.ended):
+        if play.ms_played < API_MIN_MS:
+            continue  # the API never shows it: its time is part of the next play's gap
+        if play.duration_ms:
+            gap = None if previous is None else round((play.ended - previous).total_seconds() * 1000)
+            kind = situation(gap, play.duration_ms)
+            if kind != "follows":
+                sums[kind][0] += play.ms_played
+                sums[kind][1] += play.duration_ms  # the rule's estimate of a capped play
+                sums[kind][2] += 1
+        previous = play.ended
+    return Sums(*sums["pause"], *sums["silence"])
+
+
+def _blend(true_ms: int, rule_ms: int, count: int, default: float) -> float:
+    own = true_ms / rule_ms if rule_ms else default
+    factor = (count * own + PRIOR_PLAYS * default) / (count + PRIOR_PLAYS)
+    return round(min(1.0, max(MIN_FACTOR, factor)), 4)
+
+
+def calibrate(sums: Sums, default: Calibration = DEFAULT) -> Calibration:
+    """The factors for a listener with these sums; the default alone when they hold no plays."""
+    if sums.pause_plays + sums.silence_plays == 0:
+        return default
+    return Calibration(
+        pause=_blend(sums.pause_true_ms, sums.pause_rule_ms, sums.pause_plays, default.pause),
+        silence=_blend(sums.silence_true_ms, sums.silence_rule_ms, sums.silence_plays, default.silence),
+        source="export",
+        pause_plays=sums.pause_plays,
+        silence_plays=sums.silence_plays,
+    )
+
+
+def measured_plays(conn: Connection, user_id: str, limit: int = LEARN_PLAYS) -> list[Measured]:
+    """The account's most recent plays with an exported (true) length of at least `API_MIN_MS`.
+
+    A track without a known duration gets the export's own lower bound: its longest play that ended
+    with `trackdone` (or had no reason recorded, as in account data), else its longest play.
+    """
+    recent = (
+        select(plays.c.played_at, plays.c.ms_played, plays.c.track_id, plays.c.reason_end)
+        .where(
+            plays.c.user_id == user_id,
+            plays.c.ms_played_source == "export",
+            plays.c.ms_played >= API_MIN_MS,
+        )
+        .order_by(plays.c.played_at.desc())
+        .limit(limit)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(recent, tracks.c.duration_ms).outerjoin(tracks, tracks.c.id == recent.c.track_id)
+    ).all()
+    done: dict[str, int] = {}
+    longest: dict[str, int] = {}
+    for row in rows:
+        if row.duration_ms is None:
+            longest[row.track_id] = max(longest.get(row.track_id, 0), row.ms_played)
+            if row.reason_end in ("trackdone", None):
+                done[row.track_id] = max(done.get(row.track_id, 0), row.ms_played)
+    return [
+        Measured(
+            row.played_at,
+            row.ms_played,
+            row.duration_ms or done.get(row.track_id) or longest.get(row.track_id),
+        )
+        for row in rows
+    ]
+
+
+def stored(conn: Connection, user_id: str) -> Calibration | None:
+    """The calibration kept for this account, None when none is (or one of another rule)."""
+    value = get_state(conn, STATE_KEY, scope=user_id)
+    if value is None:
+        return None
+    found = Calibration(**json.loads(value))
+    return found if found.rule == RULE else None
+
+
+def in_use(conn: Connection, user_id: str) -> Calibration:
+    """What `update_estimates` applies: the kept calibration, else the plain gap rule."""
+    return stored(conn, user_id) or GAP_RULE
+
+
+def recalibrate(conn: Connection, user_id: str, now: datetime) -> tuple[Calibration, bool]:
+    """Learn this account's calibration from its measured plays and keep it; (it, whether it changed).
+
+    The caller re-estimates the account's plays when it changed (`estimates.recalibrate_estimates`).
+    """
+    learned = calibrate(learn(measured_plays(conn, user_id)))
+    if learned == stored(conn, user_id):
+        return learned, False
+    set_state(conn, STATE_KEY, json.dumps(asdict(learned), sort_keys=True), now, scope=user_id)
+    return learned, True

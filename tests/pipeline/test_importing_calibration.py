@@ -1,0 +1,114 @@
+"""An import learns the listener's calibration again and re-estimates their API plays with it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.exc import OperationalError
+
+from brapped.clock import SystemClock
+from brapped.pipeline import importing
+from brapped.pipeline.importing import import_paths
+from brapped.store import Store
+from brapped.store.calibration import DEFAULT, PRIOR_PLAYS, STATE_KEY, stored
+from brapped.store.estimates import ensure_calibrated
+from brapped.store.runs import last_run
+from brapped.store.tables import plays, state, tracks
+
+T0 = datetime(2025, 5, 1, 8, 0, tzinfo=UTC)
+API_START = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+DURATION = 200_000  # the exported track's: its plays that ended with trackdone
+API_DURATION = 400_000
+SESSIONS = 40
+
+
+def _record(at: datetime, ms: int, done: bool) -> dict[str, Any]:
+    return {
+        "ts": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "ms_played": ms,
+        "master_metadata_track_name": "Song",
+        "master_metadata_album_artist_name": "Band",
+        "master_metadata_album_album_name": "Album",
+        "spotify_track_uri": "spotify:track:0000000000000000000001",
+        "reason_start": "trackdone",
+        "reason_end": "trackdone" if done else "endplay",
+    }
+
+
+def export_records() -> list[dict[str, Any]]:
+    """Sessions three hours apart: 80 % of the track after a silence, 50 % after a 10-minute pause,
+    then the whole track straight after."""
+    records = []
+    for i in range(SESSIONS):
+        start = T0 + timedelta(hours=3 * i)
+        paused = start + timedelta(milliseconds=DURATION, minutes=10)
+        records.append(_record(start, 160_000, False))
+        records.append(_record(paused, 100_000, False))
+        records.append(_record(paused + timedelta(milliseconds=DURATION), DURATION, True))
+    return records
+
+
+def test_import_recalibrates_and_re_estimates_api_plays(store: Store, tmp_path: Path) -> None:
+    clock = SystemClock()
+    with store.begin() as conn:
+        conn.execute(
+            insert(tracks).values(id="api", name="Other", duration_ms=API_DURATION, is_resolved=True)
+        )
+        for day in range(3):  # a play a day: each after a long silence
+            conn.execute(
+                insert(plays).values(
+                    user_id="u", played_at=API_START + timedelta(days=day), track_id="api", source="api"
+                )
+            )
+        ensure_calibrated(conn, "u", clock.now())  # synced before any export: the default
+        assert stored(conn, "u") == DEFAULT
+    export = tmp_path / "Streaming_History_Audio_2025.json"
+    export.write_text(json.dumps(export_records()), encoding="utf-8")
+
+    result = import_paths(store, [export], clock, user_id="u")
+    assert result.ok and result.totals()["new"] == 3 * SESSIONS
+
+    # By hand: 0.8 of the track after a silence (the first play has nothing before it), 0.5 after
+    # a pause, each from SESSIONS plays, weighed against the default's PRIOR_PLAYS plays.
+    silence = round((SESSIONS * 0.8 + PRIOR_PLAYS * DEFAULT.silence) / (SESSIONS + PRIOR_PLAYS), 4)
+    pause = round((SESSIONS * 0.5 + PRIOR_PLAYS * DEFAULT.pause) / (SESSIONS + PRIOR_PLAYS), 4)
+    with store.connect() as conn:
+        learned = stored(conn, "u")
+        estimates = conn.execute(
+            select(plays.c.ms_played, plays.c.ms_played_source).where(plays.c.source == "api")
+        ).all()
+        kept_at = conn.execute(select(state.c.updated_at).where(state.c.key == STATE_KEY)).scalar_one()
+    assert learned is not None
+    assert (learned.source, learned.pause, learned.silence) == ("export", pause, silence)
+    assert [tuple(r) for r in estimates] == [(round(API_DURATION * silence), "estimate")] * 3
+
+    # The same file again: nothing new, the calibration is not rewritten.
+    again = import_paths(store, [export], clock, user_id="u")
+    assert again.totals()["new"] == 0
+    with store.connect() as conn:
+        assert stored(conn, "u") == learned
+        assert (
+            conn.execute(select(state.c.updated_at).where(state.c.key == STATE_KEY)).scalar_one() == kept_at
+        )
+
+
+def test_a_failed_recalibration_keeps_the_import(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def fail(*_: object) -> int:
+        raise OperationalError("UPDATE plays", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(importing, "recalibrate_estimates", fail)
+    export = tmp_path / "Streaming_History_Audio_2025.json"
+    export.write_text(json.dumps(export_records()), encoding="utf-8")
+    result = import_paths(store, [export], SystemClock(), user_id="u")
+    assert result.ok and result.totals()["new"] == 3 * SESSIONS
+    with store.connect() as conn:
+        assert stored(conn, "u") is None
+        assert (last_run(conn, "import") or {}).get("outcome") == "ok"
+    assert "estimates not recalibrated" in caplog.text

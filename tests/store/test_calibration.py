@@ -1,0 +1,148 @@
+"""Calibrated estimates: learned from a synthetic export, applied to API plays, the default without
+an export, and the summaries made stale when a new calibration changes stored estimates."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection, insert, select
+
+from brapped.insights.rollups import refresh
+from brapped.insights.rollups import state as summaries
+from brapped.store import Store, tables
+from brapped.store.calibration import DEFAULT, PRIOR_PLAYS, STATE_KEY, Calibration, recalibrate, stored
+from brapped.store.estimates import ensure_calibrated, recalibrate_estimates, update_estimates
+from brapped.store.state import get_state
+
+T0 = datetime(2025, 5, 1, 8, 0, tzinfo=UTC)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+DURATION = 200_000
+BLOCKS = 60
+
+
+def _track(conn: Connection, track: str = "t", duration: int | None = DURATION) -> None:
+    conn.execute(insert(tables.tracks).values(id=track, name=track, duration_ms=duration))
+
+
+def _export_play(conn: Connection, at: datetime, ms: int, track: str = "t") -> None:
+    conn.execute(
+        insert(tables.plays).values(
+            user_id="u",
+            played_at=at,
+            track_id=track,
+            ms_played=ms,
+            ms_played_source="export",
+            source="export",
+            reason_end="trackdone" if ms == DURATION else "endplay",
+        )
+    )
+
+
+def _api_play(conn: Connection, at: datetime, track: str = "t") -> None:
+    conn.execute(insert(tables.plays).values(user_id="u", played_at=at, track_id=track, source="api"))
+
+
+def synthetic_export(conn: Connection, start: datetime = T0) -> datetime:
+    """BLOCKS sessions two hours apart, each: a play after a silence (75 % of the track), a short
+    skip, a play after a five-minute pause (60 %), a play that follows directly (all of it).
+    Returns the end of the last play."""
+    at = start
+    for _ in range(BLOCKS):
+        _export_play(conn, at, 150_000)  # silence: 2 h since the last session (or nothing before)
+        # A 10 s skip the API never shows, 150 s before the next play ends: counted, it would
+        # make the next gap shorter than the track ("follows").
+        pause_end = at + timedelta(milliseconds=DURATION) + timedelta(minutes=5)
+        _export_play(conn, pause_end - timedelta(seconds=150), 10_000)
+        _export_play(conn, pause_end, 120_000)  # pause: gap - duration = 5 min
+        _export_play(conn, pause_end + timedelta(milliseconds=DURATION), DURATION)  # follows
+        last = pause_end + timedelta(milliseconds=DURATION)
+        at += timedelta(hours=2)
+    return last
+
+
+def test_learned_from_a_synthetic_export(store: Store) -> None:
+    with store.begin() as conn:
+        _track(conn)
+        synthetic_export(conn)
+        learned, changed = recalibrate(conn, "u", NOW)
+        kept = json.loads(get_state(conn, STATE_KEY, scope="u") or "{}")
+    # Computed by hand: own shares 0.75 and 0.6 from 60 plays each, weighed against the default's
+    # PRIOR_PLAYS plays.
+    silence = round((BLOCKS * 0.75 + PRIOR_PLAYS * DEFAULT.silence) / (BLOCKS + PRIOR_PLAYS), 4)
+    pause = round((BLOCKS * 0.6 + PRIOR_PLAYS * DEFAULT.pause) / (BLOCKS + PRIOR_PLAYS), 4)
+    assert changed
+    assert (learned.pause, learned.silence, learned.source) == (pause, silence, "export")
+    assert (learned.pause_plays, learned.silence_plays) == (BLOCKS, BLOCKS)
+    assert kept["pause"] == pause and kept["silence"] == silence and kept["source"] == "export"
+    with store.begin() as conn:  # the same plays again: nothing new to keep
+        assert recalibrate(conn, "u", NOW) == (learned, False)
+
+
+def test_applied_to_api_plays(store: Store) -> None:
+    using = Calibration(pause=0.6, silence=0.45, source="export")
+    with store.begin() as conn:
+        _track(conn)
+        _track(conn, "nodur", None)
+        ends = [
+            T0,  # nothing before: silence
+            T0 + timedelta(seconds=90),  # follows: the gap, 90 s
+            T0 + timedelta(seconds=90 + 200 + 30),  # 30 s more than the track: the track
+            T0 + timedelta(seconds=320 + 200 + 60),  # a minute more: pause
+            T0 + timedelta(seconds=580 + 200 + 1799),  # just under 30 min more: pause
+            T0 + timedelta(seconds=2579 + 200 + 1800),  # 30 min more: silence
+        ]
+        for at in ends:
+            _api_play(conn, at)
+        _api_play(conn, ends[-1] + timedelta(hours=3), "nodur")  # no duration: the gap
+        # Short tracks after a silence: 45 % of 50 s is under the API's 30 s, so 30 s; a 20 s
+        # track (never reported by the API, but stored by someone) keeps its 20 s.
+        _track(conn, "short", 50_000)
+        _track(conn, "tiny", 20_000)
+        _api_play(conn, ends[-1] + timedelta(hours=6), "short")
+        _api_play(conn, ends[-1] + timedelta(hours=9), "tiny")
+        update_estimates(conn, "u", using=using)
+        values = conn.execute(select(tables.plays.c.ms_played).order_by(tables.plays.c.played_at)).scalars()
+    assert list(values) == [90_000, 90_000, DURATION, 120_000, 120_000, 90_000, 3 * 3_600_000, 30_000, 20_000]
+
+
+def test_without_an_export_the_default(store: Store) -> None:
+    with store.begin() as conn:
+        _track(conn)
+        _api_play(conn, T0)
+        assert stored(conn, "u") is None
+        update_estimates(conn, "u")  # nothing kept yet: the plain gap rule
+        assert conn.execute(select(tables.plays.c.ms_played)).scalar() == DURATION
+        assert ensure_calibrated(conn, "u", NOW) == 1
+        assert stored(conn, "u") == DEFAULT
+        assert conn.execute(select(tables.plays.c.ms_played)).scalar() == round(DURATION * DEFAULT.silence)
+        assert ensure_calibrated(conn, "u", NOW) == 0  # once
+
+
+def test_a_new_calibration_makes_the_summaries_stale(store: Store) -> None:
+    api_start = T0 + timedelta(days=30)
+    with store.begin() as conn:
+        _track(conn)
+        for day in range(20):
+            _api_play(conn, api_start + timedelta(days=day))
+        ensure_calibrated(conn, "u", NOW)
+        # An export arrives (its plays are older); the import's own hook has not run yet.
+        synthetic_export(conn)
+    with store.begin() as conn:
+        refresh(conn, "UTC", 30_000, NOW)
+        built = summaries(conn)
+        generation = conn.execute(select(tables.report_state.c.generation)).scalar_one()
+    assert built is not None and not built.stale and built.cutoff > api_start
+    with store.begin() as conn:
+        assert recalibrate_estimates(conn, "u", NOW) == 20
+        learned = stored(conn, "u")
+        first = conn.execute(
+            select(tables.plays.c.ms_played).where(tables.plays.c.played_at == api_start)
+        ).scalar()
+        after = summaries(conn)
+    assert learned is not None and learned.source == "export"
+    assert first == round(DURATION * learned.silence)  # a day after the export's last play
+    assert after is not None and after.stale  # reports sum the plays again until rebuilt
+    with store.begin() as conn:
+        refresh(conn, "UTC", 30_000, NOW)
+        assert conn.execute(select(tables.report_state.c.generation)).scalar_one() == generation + 1
