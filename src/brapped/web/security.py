@@ -87,6 +87,22 @@ def same_origin_path(path: str) -> str:
     return "/"
 
 
+# Fetched by browsers without the cookie (a manifest is requested without credentials) and holding no
+# listening data: the app's manifest, its service worker and its icons.
+PUBLIC_PATHS = ("/manifest.webmanifest", "/sw.js")
+PUBLIC_PREFIXES = ("/static/icons/",)
+
+
+def session_key(token: str | None) -> str:
+    """What names the service worker's page cache: one name per dashboard token.
+
+    A hash of the token's cookie value, so neither the token nor the cookie can be read from it;
+    "open" when no token is required."""
+    if not token:
+        return "open"
+    return hashlib.sha256(b"brapped-offline-pages:" + cookie_value(token).encode()).hexdigest()[:24]
+
+
 def _same(given: str | None, expected: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
@@ -100,6 +116,9 @@ class TokenMiddleware(BaseHTTPMiddleware):
         self.cookie = cookie_value(token)
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        path = request.scope["path"]  # decoded, as the static files see it: %2e%2e is ".." here
+        if path in PUBLIC_PATHS or (path.startswith(PUBLIC_PREFIXES) and ".." not in path):
+            return await call_next(request)
         auth = request.headers.get("authorization", "")
         scheme, _, credentials = auth.partition(" ")
         if scheme.lower() == "bearer" and _same(credentials.strip(), self.token):

@@ -116,7 +116,31 @@ function initCountdown() {
   setInterval(tick, 30000);
 }
 
+// The service worker (/sw.js, brapped.web.pwa) needs a secure context: https, or this machine.
+function initServiceWorker() {
+  if (!("serviceWorker" in navigator) || !window.isSecureContext) return;
+  navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () {});
+}
+
+// A page the service worker served from its cache carries data-offline-at: say so, and how old it is.
+function initOfflineNote() {
+  var saved = document.documentElement.getAttribute("data-offline-at");
+  var main = document.querySelector("main");
+  if (!saved || !main) return;
+  var when = new Date(saved);
+  var text = isNaN(when) ? "an earlier visit" : when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  var note = el("div", { class: "offline-note", role: "status", "data-offline-note": "" });
+  note.appendChild(el("strong", {}, "Offline"));
+  note.appendChild(document.createTextNode(", showing this page as of " + text + "."));
+  main.prepend(note);
+  window.addEventListener("online", function () {
+    note.replaceChildren(el("strong", {}, "Back online"), document.createTextNode(": this page is as of " + text + ", reload for today's."));
+  });
+}
+
 document.addEventListener("DOMContentLoaded", function () {
+  initServiceWorker();
+  initOfflineNote();
   initDayJump();
   initSearch();
   initCountdown();
