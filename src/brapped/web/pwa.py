@@ -32,6 +32,7 @@ def shell_urls(version: str = __version__) -> list[str]:
         f"/static/app.css?v={version}",
         f"/static/app.js?v={version}",
         f"/static/charts.js?v={version}",
+        f"/static/story.js?v={version}",
         "/static/vendor/echarts/echarts.min.js",
         "/static/favicon.svg",
         MANIFEST_PATH,
