@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import struct
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -362,3 +364,92 @@ def test_share_downloads_where_files_cannot_be_shared(make_context: Any, screen:
     data = Path(info.value.path()).read_bytes()
     assert data[:8] == PNG_SIGNATURE and len(data) > 20_000
     page.close()
+
+
+class Switchable:
+    """An ASGI app passing every request to `current`: one origin whose dashboard token can change."""
+
+    def __init__(self, current: Any) -> None:
+        self.current = current
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.current(scope, receive, send)
+
+
+TOKEN_A = "first-token-of-the-dashboard-1"
+TOKEN_B = "second-token-of-the-dashboard-2"
+
+
+@pytest.fixture
+def token_server(tmp_path: Path) -> Iterator[tuple[str, Switchable, dict[str, Any]]]:
+    import uvicorn
+
+    from brapped.store import open_store
+    from brapped.web import create_app
+    from tests.web.conftest import NOW, FixedClock, make_settings, seed
+
+    store = open_store(f"sqlite:///{tmp_path / 'brapped.db'}")
+    seed(store)
+    apps = {
+        token: create_app(store, make_settings(tmp_path / token, dashboard_token=token), FixedClock(NOW))
+        for token in (TOKEN_A, TOKEN_B)
+    }
+    switch = Switchable(apps[TOKEN_A])
+    server = uvicorn.Server(uvicorn.Config(switch, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the dashboard server did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}", switch, apps
+    server.should_exit = True
+    thread.join(10)
+    store.close()
+
+
+def _page_caches(page: Any) -> list[str]:
+    names: list[str] = page.evaluate(
+        "async () => (await caches.keys()).filter(n => n.startsWith('brapped-pages-')).sort()"
+    )
+    return names
+
+
+def test_pages_saved_with_one_token_never_open_with_another(
+    browser: Any,  # noqa: F811
+    token_server: tuple[str, Switchable, dict[str, Any]],
+) -> None:
+    url, switch, apps = token_server
+    context = browser.new_context(base_url=url, reduced_motion="reduce", **PHONE)
+    page = context.new_page()
+    # The app files load without the token: a browser asks for the manifest without cookies.
+    manifest = page.goto("/manifest.webmanifest")
+    assert manifest is not None and manifest.status == 200
+    page.goto(f"/?token={TOKEN_A}", wait_until="load")
+    assert page.url == f"{url}/"  # the token left the address bar
+    page.wait_for_function("async () => (await navigator.serviceWorker.ready).active.state === 'activated'")
+    page.reload(wait_until="load")
+    first = _page_caches(page)
+    assert len(first) == 1
+    assert page.evaluate(f"async () => !!(await (await caches.open('{first[0]}')).match('{url}/'))")
+
+    # The dashboard's token changes: the old cookie is refused, and the worker forgets every page.
+    switch.current = apps[TOKEN_B]
+    refused = page.goto("/", wait_until="load")
+    assert refused is not None and refused.status == 401
+    assert _page_caches(page) == []
+    context.set_offline(True)
+    offline = page.goto("/", wait_until="load")
+    assert offline is not None and offline.status == 503  # nothing of the first token's is shown
+    assert "was not saved on this device" in page.inner_text("body")
+
+    # With the new token, pages are kept under a new name, and only those open offline.
+    context.set_offline(False)
+    page.goto(f"/?token={TOKEN_B}", wait_until="load")
+    second = _page_caches(page)
+    assert len(second) == 1 and second != first
+    context.set_offline(True)
+    page.reload(wait_until="load")
+    assert page.locator("[data-offline-note]").count() == 1
+    context.close()
