@@ -128,3 +128,18 @@ async def test_pages_name_their_session_without_the_token(web_store: Store, tmp_
 
 async def test_without_a_token_the_session_is_open(client: httpx.AsyncClient) -> None:
     assert (await client.get("/")).headers["x-brapped-session"] == "open"
+
+
+async def test_a_browser_without_the_token_gets_a_form(token_client: httpx.AsyncClient) -> None:
+    """An app opened from a home screen has no address bar: it types the token into a form."""
+    refused = await token_client.get("/wrapped?year=2025", headers={"Accept": "text/html,*/*"})
+    assert refused.status_code == 401
+    assert refused.headers["content-type"].startswith("text/html")
+    form = re.search(r"<form method=\"get\">(.*?)</form>", refused.text, re.S)
+    assert form is not None and 'name="token"' in form.group(1) and 'type="password"' in form.group(1)
+    assert "2025" not in refused.text  # nothing from the request is echoed
+    assert '<link rel="manifest" href="/manifest.webmanifest">' in refused.text
+    # What the form sends: the token in the query, swapped for the cookie.
+    sent = await token_client.get(f"/wrapped?token={TOKEN}")
+    assert sent.status_code == 303 and sent.headers["location"] == "/wrapped"
+    assert (await token_client.get("/wrapped")).status_code == 200
