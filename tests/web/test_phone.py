@@ -458,3 +458,46 @@ def test_pages_saved_with_one_token_never_open_with_another(
     page.reload(wait_until="load")
     assert page.locator("[data-offline-note]").count() == 1
     context.close()
+
+
+def test_cards_added_to_the_story_join_it(page_on: Watched, screen: str) -> None:
+    """Whatever the .story section holds is a card of the story: one another feature adds (a quiz
+    with its own button, no data-card) is shown in turn, keeps its button and shares."""
+    page = page_on.page
+    page.context.add_init_script(FAKE_SHARE)
+    _open(page, "/wrapped")
+    before = page.locator(".story > :not(.story-chrome)").count()
+    page.evaluate(
+        """() => {
+             const quiz = document.createElement('section');
+             quiz.className = 'card';
+             quiz.dataset.cardKey = 'quiz';
+             const title = document.createElement('h2');
+             title.textContent = 'Quiz';
+             const question = document.createElement('p');
+             question.textContent = 'Which artist did you play most?';
+             const answer = document.createElement('button');
+             answer.type = 'button';
+             answer.textContent = 'Main Artist';
+             answer.addEventListener('click', () => { answer.dataset.picked = 'yes'; });
+             quiz.append(title, question, answer);
+             document.querySelector('.story').append(quiz);
+           }"""
+    )
+    if screen == "phone":
+        page.click("[data-story-close]")
+    page.click("[data-story-open]")
+    assert page.locator(".story-progress > span").count() == before + 1
+    for _ in range(before):
+        page.keyboard.press("ArrowRight")
+    assert _story_index(page) == before
+    assert page.eval_on_selector(".story-current", "n => n.dataset.cardKey") == "quiz"
+    assert page.locator(".story-current").is_visible()
+    page.click(".story-current button")  # the card's own control works, and does not move the story
+    assert page.get_attribute(".story-current button", "data-picked") == "yes"
+    assert _story_index(page) == before
+    page.click("[data-story-share]")
+    name, data = _shared_png(page)
+    assert name == "brapped-wrapped-quiz.png"
+    assert data[:8] == PNG_SIGNATURE and struct.unpack(">II", data[16:24]) == (1080, 1350)
+    assert page_on.problems == []

@@ -125,6 +125,8 @@
       press = null;
       document.body.classList.remove("story-paused");
     });
+    // A long press is a pause, not the text menu a phone would open.
+    document.addEventListener("contextmenu", function (event) { if (open && !event.target.closest(CONTROLS)) event.preventDefault(); });
     document.addEventListener("visibilitychange", function () {
       document.body.classList.toggle("story-paused", open && document.hidden);
     });
