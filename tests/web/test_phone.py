@@ -209,6 +209,11 @@ def test_offline_reload_shows_the_saved_overview(make_context: Any, screen: str)
     missing = page.goto("/album/alb_one", wait_until="load")
     assert missing is not None and missing.status == 503
     assert "was not saved on this device" in page.inner_text("body")
+    # It lists what was saved instead, and those open.
+    saved = page.eval_on_selector_all("[data-offline-saved] a", "nodes => nodes.map(a => a.pathname)")
+    assert saved == ["/"]
+    page.click("[data-offline-saved] a")
+    page.wait_for_selector("[data-offline-note]")
     context.set_offline(False)
     page.close()
 

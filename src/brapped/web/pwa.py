@@ -62,7 +62,6 @@ def manifest() -> dict[str, object]:
         "start_url": "/",
         "scope": "/",
         "display": "standalone",
-        "orientation": "portrait",
         "background_color": THEME,
         "theme_color": THEME,
         "icons": icons,

@@ -95,7 +95,7 @@ function offline(request) {
       return has ? caches.open(PAGES + session).then(function (cache) { return cache.match(request.url); }) : null;
     });
   }).then(function (hit) {
-    if (!hit) return notSaved();
+    if (!hit) return savedPages().then(notSaved);
     var saved = hit.headers.get("X-Brapped-Saved-At") || "";
     return hit.text().then(function (html) {
       // The page's script (app.js) reads data-offline-at and says how old the page is.
@@ -107,12 +107,35 @@ function offline(request) {
   });
 }
 
-function notSaved() {
+// The addresses of this session's saved pages, newest first.
+function savedPages() {
+  return currentSession().then(function (session) {
+    if (!session) return [];
+    return caches.has(PAGES + session).then(function (has) {
+      if (!has) return [];
+      return caches.open(PAGES + session).then(function (cache) { return cache.keys(); }).then(function (keys) {
+        return keys.map(function (k) { var u = new URL(k.url); return u.pathname + u.search; }).reverse().slice(0, 12);
+      });
+    });
+  });
+}
+
+function escapeHtml(text) {
+  return text.replace(/[&<>"']/g, function (c) { return "&#" + c.charCodeAt(0) + ";"; });
+}
+
+function notSaved(saved) {
+  var links = saved.map(function (path) {
+    var label = path;
+    try { label = decodeURIComponent(path); } catch (e) { /* shown encoded */ }
+    return "<li><a href=\"" + escapeHtml(path) + "\">" + escapeHtml(label) + "</a></li>";
+  }).join("");
   var html = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">" +
     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Offline · brapped</title>" +
     "<link rel=\"stylesheet\" href=\"/static/app.css?v=" + encodeURIComponent(VERSION) + "\"></head>" +
     "<body><main class=\"main\"><div class=\"card error-card\"><h1>Offline</h1>" +
     "<p class=\"error-message\">The dashboard cannot be reached and this page was not saved on this device.</p>" +
-    "<p><a class=\"chip\" href=\"/\">The overview, as last seen</a></p></div></main></body></html>";
+    (links ? "<p>Saved here:</p><ul class=\"offline-saved\" data-offline-saved>" + links + "</ul>" : "") +
+    "</div></main></body></html>";
   return new Response(html, { status: 503, headers: { "Content-Type": "text/html; charset=utf-8" } });
 }
