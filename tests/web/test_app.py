@@ -74,17 +74,18 @@ async def test_every_page_renders_and_escapes_names(client: httpx.AsyncClient, p
     # A name that is markup never reaches the page as markup.
     assert XSS not in body
     assert "<img src=x" not in body
-    # Only our own script tags: the three static ones, and the Top Song Quiz's on Wrapped.
+    # Only our own script tags: the four static ones, and the Top Song Quiz's on Wrapped.
     scripts = re.findall(r"<script[^>]*src=\"([^\"]+)\"", body)
-    assert scripts[:3] == [
+    assert scripts[:4] == [
         "/static/app.js?v=0.1.0",
+        "/static/story.js?v=0.1.0",
         "/static/vendor/echarts/echarts.min.js",
         "/static/charts.js?v=0.1.0",
     ]
     extra = ["/static/quiz.js?v=0.1.0"] if path.startswith("/wrapped") else []
-    assert scripts[3:] == extra
+    assert scripts[4:] == extra
     # The scripts above and the JSON data block.
-    assert len(re.findall(r"<script", body)) == 4 + len(extra)
+    assert len(re.findall(r"<script", body)) == 5 + len(extra)
 
 
 @pytest.mark.parametrize(
@@ -213,7 +214,8 @@ async def test_static_assets_are_vendored(client: httpx.AsyncClient) -> None:
     echarts = await client.get("/static/vendor/echarts/echarts.min.js")
     assert echarts.status_code == 200 and len(echarts.content) > 900_000
     assert b"Apache" in echarts.content[:500]
-    for path in ("/static/app.js", "/static/charts.js", "/static/app.css", "/static/favicon.svg"):
+    for name in ("app.js", "story.js", "charts.js", "app.css", "favicon.svg"):
+        path = f"/static/{name}"
         assert (await client.get(path)).status_code == 200
 
 

@@ -22,6 +22,7 @@ from brapped.web import reports
 from brapped.web.cache import ResultCache, Warmer, data_version
 from brapped.web.picker import pick
 from brapped.web.rendering import environment
+from brapped.web.security import session_key
 
 # The years the Wrapped page offers, this one first.
 WRAPPED_YEARS = 6
@@ -113,7 +114,13 @@ class Dashboard:
         self, request: Request, name: str, context: dict[str, Any], status_code: int = 200
     ) -> Response:
         base = {"version": __version__, "timezone": self.timezone, "today": self.today(), "nav": name}
-        return self.templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
+        values = {**base, **context}
+        response = self.templates.TemplateResponse(request, name, values, status_code=status_code)
+        # Which page cache the service worker may keep this page in (brapped.web.pwa).
+        response.headers["X-Brapped-Session"] = session_key(
+            str(self.settings.values.get("dashboard_token") or "") or None
+        )
+        return response
 
 
 def from_request(request: Request) -> Dashboard:

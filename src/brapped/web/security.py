@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from starlette.datastructures import URL, MutableHeaders
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from brapped.errors import BrappedError
@@ -32,6 +32,35 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 
+
+# The page a browser gets without the token. Nothing from the request is in it: the form submits to
+# the page's own address, where `?token=` becomes the cookie.
+TOKEN_FORM = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Token needed · brapped</title>
+<link rel="manifest" href="/manifest.webmanifest">
+<link rel="apple-touch-icon" href="/static/icons/apple-touch-icon.png">
+<meta name="theme-color" content="#0b0d12">
+<style>
+body { margin: 0; min-height: 100vh; display: grid; place-items: center; background: #0b0d12; color: #eef1f7;
+  font-family: Inter, "Segoe UI", system-ui, -apple-system, Roboto, Arial, sans-serif; }
+form { width: min(22rem, calc(100vw - 2rem)); display: grid; gap: .8rem; }
+h1 { margin: 0; font-size: 1.5rem; } p { margin: 0; color: #9aa3b8; line-height: 1.45; }
+input, button { font: inherit; min-height: 48px; border-radius: 12px; padding: 0 1rem; }
+input { background: #151923; color: inherit; border: 1px solid #262c3d; }
+button { background: #1ed760; color: #05140a; border: 0; font-weight: 700; }
+</style></head>
+<body><form method="get">
+<h1>brapped</h1>
+<p>This dashboard needs its access token (BRAPPED_DASHBOARD_TOKEN). This browser keeps it as a cookie
+for 30 days.</p>
+<input type="password" name="token" aria-label="Dashboard token" placeholder="Dashboard token"
+ autocomplete="current-password" required minlength="16">
+<button type="submit">Open the dashboard</button>
+<p>Or send <code>Authorization: Bearer TOKEN</code>.</p>
+</form></body></html>
+"""
 
 # Shorter tokens are refused: 16 random characters are beyond guessing over HTTP, and a
 # one-character token is a typo, not a secret (docs/decisions.md).
@@ -87,6 +116,22 @@ def same_origin_path(path: str) -> str:
     return "/"
 
 
+# Fetched by browsers without the cookie (a manifest is requested without credentials) and holding no
+# listening data: the app's manifest, its service worker and its icons.
+PUBLIC_PATHS = ("/manifest.webmanifest", "/sw.js")
+PUBLIC_PREFIXES = ("/static/icons/",)
+
+
+def session_key(token: str | None) -> str:
+    """What names the service worker's page cache: one name per dashboard token.
+
+    A hash of the token's cookie value, so neither the token nor the cookie can be read from it;
+    "open" when no token is required."""
+    if not token:
+        return "open"
+    return hashlib.sha256(b"brapped-offline-pages:" + cookie_value(token).encode()).hexdigest()[:24]
+
+
 def _same(given: str | None, expected: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
@@ -100,6 +145,9 @@ class TokenMiddleware(BaseHTTPMiddleware):
         self.cookie = cookie_value(token)
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        path = request.scope["path"]  # decoded, as the static files see it: %2e%2e is ".." here
+        if path in PUBLIC_PATHS or (path.startswith(PUBLIC_PREFIXES) and ".." not in path):
+            return await call_next(request)
         auth = request.headers.get("authorization", "")
         scheme, _, credentials = auth.partition(" ")
         if scheme.lower() == "bearer" and _same(credentials.strip(), self.token):
@@ -128,6 +176,10 @@ class TokenMiddleware(BaseHTTPMiddleware):
                 status_code=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        if "text/html" in request.headers.get("accept", ""):
+            # A browser: a form to type the token in, which an app opened from a phone's home screen
+            # needs (it has no address bar, and on iOS not even Safari's cookies).
+            return HTMLResponse(TOKEN_FORM, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         return PlainTextResponse(
             "This brapped dashboard needs its access token: open it as /?token=YOUR_TOKEN "
             "or send 'Authorization: Bearer YOUR_TOKEN'.",

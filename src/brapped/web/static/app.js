@@ -116,7 +116,31 @@ function initCountdown() {
   setInterval(tick, 30000);
 }
 
+// The service worker (/sw.js, brapped.web.pwa) needs a secure context: https, or this machine.
+function initServiceWorker() {
+  if (!("serviceWorker" in navigator) || !window.isSecureContext) return;
+  navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () {});
+}
+
+// A page the service worker served from its cache carries data-offline-at: say so, and how old it is.
+function initOfflineNote() {
+  var saved = document.documentElement.getAttribute("data-offline-at");
+  var main = document.querySelector("main");
+  if (!saved || !main) return;
+  var when = new Date(saved);
+  var text = isNaN(when) ? "an earlier visit" : when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  var note = el("div", { class: "offline-note", role: "status", "data-offline-note": "" });
+  note.appendChild(el("strong", {}, "Offline"));
+  note.appendChild(document.createTextNode(", showing this page as of " + text + "."));
+  main.prepend(note);
+  window.addEventListener("online", function () {
+    note.replaceChildren(el("strong", {}, "Back online"), document.createTextNode(": this page is as of " + text + ", reload for today's."));
+  });
+}
+
 document.addEventListener("DOMContentLoaded", function () {
+  initServiceWorker();
+  initOfflineNote();
   initDayJump();
   initSearch();
   initCountdown();
@@ -188,20 +212,77 @@ brapped.drawCard = function (card) {
   return canvas;
 };
 
+// A card's data: its data-card, or (for cards other features add) what its text says.
+function cardData(node, index) {
+  if (node.hasAttribute("data-card")) {
+    try { return JSON.parse(node.getAttribute("data-card")); } catch (e) { /* drawn from the text below */ }
+  }
+  function text(selector) { var found = node.querySelector(selector); return found ? found.textContent.trim() : ""; }
+  return {
+    theme: index, eyebrow: text(".eyebrow, h2, h3") || "brapped", big: text(".big"),
+    headline: text(".headline, h1, p, legend") || text("h2"),
+    lines: Array.prototype.slice.call(node.querySelectorAll("li")).slice(0, 5).map(function (li) { return [li.textContent.trim(), ""]; }),
+    note: "", file: "brapped-wrapped-" + (node.getAttribute("data-card-key") || index + 1) + ".png"
+  };
+}
+
+function canShareFiles() {
+  try {
+    return !!(navigator.canShare && navigator.share &&
+      navigator.canShare({ files: [new File([new Uint8Array(1)], "card.png", { type: "image/png" })] }));
+  } catch (e) { return false; }
+}
+
+function download(blob, name) {
+  var url = URL.createObjectURL(blob);
+  var a = el("a", { href: url, download: name });
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
+}
+
+// The PNG of each card, drawn once: ready before the tap, so sharing starts within the tap itself
+// (Safari refuses navigator.share once the tap's activation has been spent waiting).
+var prepared = new WeakMap();
+brapped.prepareShare = function (node, index) {
+  if (!prepared.has(node)) {
+    var card = cardData(node, index);
+    var entry = { card: card, file: null };
+    entry.promise = new Promise(function (done) { brapped.drawCard(card).toBlob(done, "image/png"); }).then(function (blob) {
+      entry.file = new File([blob], card.file || "brapped-wrapped.png", { type: "image/png" });
+      return entry.file;
+    });
+    prepared.set(node, entry);
+  }
+  return prepared.get(node);
+};
+
+// Share the card's PNG where the browser shares files (phones), else save it.
+brapped.shareCard = function (node, index) {
+  var entry = brapped.prepareShare(node, index);
+  function send(file) {
+    if (canShareFiles() && navigator.canShare({ files: [file] })) {
+      return navigator.share({ files: [file], title: "My brapped Wrapped", text: entry.card.headline || "" })
+        .catch(function (error) { if (!error || error.name !== "AbortError") download(file, file.name); });
+    }
+    download(file, file.name);
+    return Promise.resolve();
+  }
+  return entry.file ? send(entry.file) : entry.promise.then(send);
+};
+
 brapped.initWrapped = function () {
-  document.querySelectorAll(".story-card[data-card]").forEach(function (node) {
+  var sharing = canShareFiles();
+  document.querySelectorAll(".story-card[data-card]").forEach(function (node, index) {
     var button = node.querySelector("[data-download]");
     if (!button) return;
+    if (sharing) button.textContent = "Share";
     button.addEventListener("click", function () {
-      var card = JSON.parse(node.getAttribute("data-card"));
-      brapped.drawCard(card).toBlob(function (blob) {
-        var url = URL.createObjectURL(blob);
-        var a = el("a", { href: url, download: card.file || "brapped-wrapped.png" });
-        document.body.appendChild(a);
-        a.click();
-        a.remove();
-        setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
-      }, "image/png");
+      if (sharing) { brapped.shareCard(node, index); return; }
+      var card = cardData(node, index);
+      brapped.drawCard(card).toBlob(function (blob) { download(blob, card.file || "brapped-wrapped.png"); }, "image/png");
     });
   });
+  if (brapped.initStory) brapped.initStory();
 };
