@@ -14,7 +14,8 @@
   var CONTROLS = "a, button, input, select, textarea, label, summary, [role=button], .story-chrome";
 
   function slides() {
-    return Array.prototype.slice.call(document.querySelectorAll(".story > *:not(.story-chrome), [data-story-card]"))
+    // A card is an element that shows something: the quiz brings its stylesheet's <link> along.
+    return Array.prototype.slice.call(document.querySelectorAll(".story > *:not(.story-chrome):not(link):not(script):not(style), [data-story-card]"))
       .filter(function (n, i, all) { return all.indexOf(n) === i && !n.hasAttribute("hidden"); });
   }
 
