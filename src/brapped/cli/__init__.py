@@ -23,6 +23,7 @@ COMMANDS = {
     "db": "db",
     "emulator": "emulator",
     "auth": "auth",
+    "accounts": "accounts",
     "sync": "sync",
     "import": "imports",
     "enrich": "enrich",
