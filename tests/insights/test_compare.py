@@ -61,7 +61,11 @@ def household(store: Store) -> Store:
         )
         conn.execute(
             insert(tables.accounts),
-            [{"id": "ana", "display_name": "Ana"}, {"id": "ben", "display_name": "Ben"}, {"id": "cy", "display_name": None}],
+            [
+                {"id": "ana", "display_name": "Ana"},
+                {"id": "ben", "display_name": "Ben"},
+                {"id": "cy", "display_name": None},
+            ],
         )
         conn.execute(
             insert(tables.plays),
