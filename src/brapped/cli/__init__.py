@@ -24,6 +24,7 @@ COMMANDS = {
     "emulator": "emulator",
     "auth": "auth",
     "accounts": "accounts",
+    "compare": "compare",
     "sync": "sync",
     "import": "imports",
     "enrich": "enrich",
