@@ -31,7 +31,8 @@ Reports:
   (also write: they may refresh `search_names` to match a name).
 - `compare(conn, user_a, user_b, period=None, *, limit=10)`: compatibility score, shared and
   one-sided artists and tracks, who discovered shared artists first; `compatibility(plays_a, plays_b)`
-  is the score alone (plays per artist in, 0-100 out).
+  is the score alone (plays per artist in, 0-100 out); `listeners(conn)`: every user id with plays
+  or an account (`id`, `display_name`, `plays`).
 - `party(conn, period, *, user_ids=None, stream_threshold_ms=30000, session_gap_minutes=30)`: awards
   (`AWARD_IDS`) for up to `MAX_PARTY` members and the group label.
 - `totals`, `spoken_word`, `average_day`, `first_play_at`: parts of the reports above.
@@ -51,7 +52,7 @@ all `BrappedError`s.
 from __future__ import annotations
 
 from brapped.insights.aggregates import album_credits
-from brapped.insights.compare import CompareError, compare
+from brapped.insights.compare import CompareError, compare, listeners
 from brapped.insights.compare import score as compatibility
 from brapped.insights.daily import average_day, day_report, today
 from brapped.insights.overview import overview
@@ -104,6 +105,7 @@ __all__ = [
     "first_play_at",
     "fold",
     "kept_wrapped",
+    "listeners",
     "minutes",
     "overview",
     "party",

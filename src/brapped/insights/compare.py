@@ -96,6 +96,18 @@ def known_users(conn: Connection) -> list[str]:
     return sorted(with_plays | named)
 
 
+def listeners(conn: Connection) -> list[dict[str, Any]]:
+    """Every listener of the database (plays or an accounts row): `id`, `display_name`, `plays`."""
+    counts = {
+        r[0]: int(r[1]) for r in conn.execute(select(plays.c.user_id, func.count()).group_by(plays.c.user_id))
+    }
+    names = {r.id: r.display_name for r in conn.execute(select(accounts.c.id, accounts.c.display_name))}
+    return [
+        {"id": u, "display_name": names.get(u), "plays": counts.get(u, 0)}
+        for u in sorted(set(counts) | set(names))
+    ]
+
+
 def _artist_names(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
     if not ids:
         return {}
@@ -225,6 +237,7 @@ __all__ = [
     "compare",
     "first_plays",
     "known_users",
+    "listeners",
     "listening",
     "score",
     "shares",

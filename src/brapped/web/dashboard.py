@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from datetime import date
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
@@ -112,8 +113,24 @@ class Dashboard:
     def render(
         self, request: Request, name: str, context: dict[str, Any], status_code: int = 200
     ) -> Response:
-        base = {"version": __version__, "timezone": self.timezone, "today": self.today(), "nav": name}
+        base = {
+            "version": __version__,
+            "timezone": self.timezone,
+            "today": self.today(),
+            "nav": name,
+            **self.household(request),
+        }
         return self.templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
+
+    def household(self, request: Request) -> dict[str, Any]:
+        """The user picker's state: every listener, and the one `?user=` chose (None: everyone)."""
+        user = request.query_params.get("user") or None
+        try:
+            with self.store.connect() as conn:
+                listeners = self.report(conn, reports.household)
+        except Exception:  # an error page must render even when the database cannot answer
+            listeners = []
+        return {"user": user, "users": listeners, "user_query": urlencode({"user": user}) if user else ""}
 
 
 def from_request(request: Request) -> Dashboard:
