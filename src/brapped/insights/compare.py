@@ -97,13 +97,14 @@ def known_users(conn: Connection) -> list[str]:
 
 
 def listeners(conn: Connection) -> list[dict[str, Any]]:
-    """Every listener of the database (plays or an accounts row): `id`, `display_name`, `plays`."""
+    """Every listener of the database: `id`, `display_name`, `plays`, and `account` (true when a sync
+    created its accounts row; import-only listeners have none)."""
     counts = {
         r[0]: int(r[1]) for r in conn.execute(select(plays.c.user_id, func.count()).group_by(plays.c.user_id))
     }
     names = {r.id: r.display_name for r in conn.execute(select(accounts.c.id, accounts.c.display_name))}
     return [
-        {"id": u, "display_name": names.get(u), "plays": counts.get(u, 0)}
+        {"id": u, "display_name": names.get(u), "plays": counts.get(u, 0), "account": u in names}
         for u in sorted(set(counts) | set(names))
     ]
 
