@@ -32,7 +32,7 @@ Reports:
 - `compare(conn, user_a, user_b, period=None, *, limit=10)`: compatibility score, shared and
   one-sided artists and tracks, who discovered shared artists first; `compatibility(plays_a, plays_b)`
   is the score alone (plays per artist in, 0-100 out); `listeners(conn)`: every user id with plays
-  or an account (`id`, `display_name`, `plays`).
+  or an account (`id`, `display_name`, `account`).
 - `party(conn, period, *, user_ids=None, stream_threshold_ms=30000, session_gap_minutes=30)`: awards
   (`AWARD_IDS`) for up to `MAX_PARTY` members and the group label.
 - `totals`, `spoken_word`, `average_day`, `first_play_at`: parts of the reports above.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, text
 
 from brapped.errors import BrappedError
 from brapped.insights.period import Period
@@ -89,24 +89,28 @@ def display_names(conn: Connection, user_ids: Sequence[str]) -> dict[str, str | 
     return {r.id: r.display_name for r in rows}
 
 
+# The distinct user ids of `plays` read as a loose index scan: one step down the
+# (user_id, played_at, track_id) index per listener, instead of a pass over every play.
+_USER_IDS = text(
+    "WITH RECURSIVE u(id) AS ("
+    " SELECT (SELECT min(user_id) FROM plays)"
+    " UNION ALL SELECT (SELECT min(user_id) FROM plays WHERE user_id > u.id) FROM u WHERE u.id IS NOT NULL"
+    ") SELECT id FROM u WHERE id IS NOT NULL"
+)
+
+
 def known_users(conn: Connection) -> list[str]:
     """Every listener with plays or an account row, by id."""
-    with_plays = {r[0] for r in conn.execute(select(plays.c.user_id).group_by(plays.c.user_id))}
+    with_plays = {str(r[0]) for r in conn.execute(_USER_IDS)}
     named = {r[0] for r in conn.execute(select(accounts.c.id))}
     return sorted(with_plays | named)
 
 
 def listeners(conn: Connection) -> list[dict[str, Any]]:
-    """Every listener of the database: `id`, `display_name`, `plays`, and `account` (true when a sync
-    created its accounts row; import-only listeners have none)."""
-    counts = {
-        r[0]: int(r[1]) for r in conn.execute(select(plays.c.user_id, func.count()).group_by(plays.c.user_id))
-    }
+    """Every listener of the database, by id: `id`, `display_name`, and `account` (true when a sync
+    created its accounts row; import-only listeners have none). Cheap on any number of plays."""
     names = {r.id: r.display_name for r in conn.execute(select(accounts.c.id, accounts.c.display_name))}
-    return [
-        {"id": u, "display_name": names.get(u), "plays": counts.get(u, 0), "account": u in names}
-        for u in sorted(set(counts) | set(names))
-    ]
+    return [{"id": u, "display_name": names.get(u), "account": u in names} for u in known_users(conn)]
 
 
 def _artist_names(conn: Connection, ids: Sequence[str]) -> dict[str, str]:

@@ -21,9 +21,8 @@ def compare_page(
 ) -> Response:
     picked = picker.resolve(board.today())
     with board.store.connect() as conn:
-        listeners = board.report(conn, reports.household)
-        # Without a choice: the two listeners with the most plays.
-        everyone = [u["id"] for u in sorted(listeners, key=lambda u: (-u["plays"], u["id"]))]
+        # Without a choice: the first two listeners (by id).
+        everyone = [u["id"] for u in board.report(conn, reports.household)]
         first = a or (everyone[0] if everyone else None)
         second = b or next((u for u in everyone if u != first), None)
         data = None

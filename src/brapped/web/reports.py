@@ -229,7 +229,7 @@ def album(
 
 
 def household(conn: Connection) -> list[dict[str, Any]]:
-    """Every listener (`id`, `display_name`, `plays`), for the user picker."""
+    """Every listener (`id`, `display_name`, `account`), for the user picker."""
     return listeners(conn)
 
 
