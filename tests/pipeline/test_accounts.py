@@ -7,6 +7,7 @@ import json
 import stat
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,8 +20,8 @@ from brapped.cli import cli
 from brapped.cli.context import AppContext
 from brapped.config import Settings
 from brapped.emulator import DEFAULT_CLIENT_ID, Emulator, Fault, serve_in_thread
-from brapped.pipeline.accounts import list_accounts, remove_account, sync_all
-from brapped.spotify import SpotifyClient, authorise, authorised_accounts, connect_all
+from brapped.pipeline.accounts import list_accounts, needing_auth, remove_account, sync_all
+from brapped.spotify import SpotifyClient, authorise, authorised_accounts, connect, connect_all
 from brapped.store import Store
 from brapped.store.tables import plays
 from tests.spotify import harness
@@ -124,6 +125,20 @@ def test_a_revoked_account_stops_alone_and_its_status_says_auth(
     others = [emu.listeners[n].user_id for n in (household[0], household[2])]
     assert all(rows[u]["status"] == "ok" for u in others)
     assert _truth(emu, household[2]) <= _stored(store, others[1])
+    with store.connect() as conn:
+        assert [r["user_id"] for r in needing_auth(conn)] == [revoked]
+    # Authorised again (a new consent), its next sync clears the mark.
+    fresh = connect(
+        home_settings, emu.clock, transport=emu.transport(), account=authorised_accounts(home_settings)[1]
+    )
+    fresh.tokens.store.save(  # type: ignore[attr-defined]
+        replace(fresh.tokens.tokens, refresh_token=emu.issue_refresh_token(listener=household[1]))  # type: ignore[attr-defined]
+    )
+    again = sync_all(store, clients)
+    fresh.http.close()
+    assert [p.outcome for p in again.accounts] == ["ok", "ok", "ok"]
+    with store.connect() as conn:
+        assert needing_auth(conn) == []
 
 
 def test_each_token_file_is_private(
@@ -238,3 +253,8 @@ def test_sync_and_accounts_commands(runner: CliRunner, emu: Emulator, env: dict[
     assert partly.exit_code == 77, partly.output
     assert "Synced " + parts[0]["user_id"] in partly.stdout
     assert f"Account {parts[1]['user_id']}: auth_needed" in partly.stderr
+    status = run("status", "--format", "json")
+    assert [a["user_id"] for a in json.loads(status.stdout)["auth_needed"]] == [parts[1]["user_id"]]
+    assert f"account {parts[1]['user_id']} needs `brapped auth`" in run("status").stderr
+    listed = {r["id"]: r for r in json.loads(run("accounts", "--format", "json").stdout)}
+    assert listed[parts[1]["user_id"]]["status"] == "auth needed: run `brapped auth`"

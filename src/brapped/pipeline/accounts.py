@@ -149,6 +149,16 @@ def _mark_auth_needed(store: Store, user_id: str | None, message: str | None, no
         set_state(conn, AUTH_NEEDED, message, now, scope=user_id)
 
 
+def needing_auth(conn: Connection) -> list[dict[str, Any]]:
+    """The accounts whose tokens Spotify refused at their last sync: `user_id`, `problem`, `since`."""
+    rows = conn.execute(
+        select(state.c.scope, state.c.value, state.c.updated_at)
+        .where(state.c.key == AUTH_NEEDED)
+        .order_by(state.c.scope)
+    )
+    return [{"user_id": r.scope, "problem": r.value, "since": r.updated_at} for r in rows]
+
+
 # --- the list of accounts -------------------------------------------------------------------------
 
 
@@ -250,4 +260,12 @@ def remove_account(store: Store, settings: Settings, user_id: str, *, delete_pla
     }
 
 
-__all__ = ["AUTH_NEEDED", "AccountSync", "HouseholdSync", "list_accounts", "remove_account", "sync_all"]
+__all__ = [
+    "AUTH_NEEDED",
+    "AccountSync",
+    "HouseholdSync",
+    "list_accounts",
+    "needing_auth",
+    "remove_account",
+    "sync_all",
+]
