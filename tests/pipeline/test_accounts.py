@@ -22,7 +22,7 @@ from brapped.config import Settings
 from brapped.emulator import DEFAULT_CLIENT_ID, Emulator, Fault, serve_in_thread
 from brapped.pipeline.accounts import list_accounts, needing_auth, remove_account, sync_all
 from brapped.spotify import SpotifyClient, authorise, authorised_accounts, connect, connect_all
-from brapped.store import Store
+from brapped.store import Store, open_store
 from brapped.store.tables import plays
 from tests.spotify import harness
 from tests.spotify.harness import api_visible, make_settings
@@ -258,3 +258,17 @@ def test_sync_and_accounts_commands(runner: CliRunner, emu: Emulator, env: dict[
     assert f"account {parts[1]['user_id']} needs `brapped auth`" in run("status").stderr
     listed = {r["id"]: r for r in json.loads(run("accounts", "--format", "json").stdout)}
     assert listed[parts[1]["user_id"]]["status"] == "auth needed: run `brapped auth`"
+
+
+def test_run_once_syncs_every_account(
+    runner: CliRunner, emu: Emulator, env: dict[str, str], household: list[int], db_url: str
+) -> None:
+    result = runner.invoke(cli, ["run", "--once"], env=env, obj=AppContext(clock=emu.clock))
+    assert result.exit_code == 0, result.output
+    store = open_store(db_url)
+    try:
+        for n in household[:2]:
+            user = emu.listeners[n].user_id
+            assert _truth(emu, n) <= _stored(store, user), user
+    finally:
+        store.close()
