@@ -182,3 +182,17 @@ async def test_party_page_has_a_card_per_award(client: httpx.AsyncClient) -> Non
         assert (await client.get(asset)).status_code == 200
     empty = await client.get("/party?year=1999")
     assert empty.status_code == 200 and "Nobody listened" in empty.text
+
+
+async def test_warming_covers_each_listener(household_store: Store, tmp_path: Path) -> None:
+    app = create_app(household_store, make_settings(tmp_path / "home"), FixedClock(NOW))
+    board = app.state.dashboard
+    board.warm()
+    before = board.cache.stats()["misses"]
+    # Each listener's overview (30 days), today and this year's Wrapped are ready before anyone asks.
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        for user in ("listener", FRIEND):
+            for path in ("/", "/day", "/wrapped"):
+                assert (await client.get(f"{path}?user={user}")).status_code == 200
+    assert board.cache.stats()["misses"] == before

@@ -83,6 +83,24 @@ class Dashboard:
                 self.report(conn, reports.track, row["id"], self.timezone, threshold)
             for row in tops["albums"]["items"][:5]:
                 self.report(conn, reports.album, row["id"], threshold)
+            # A household: each listener's first pages too (read directly: no cache entry of its own).
+            people = [p["id"] for p in reports.household(conn)]
+            if len(people) > 1:
+                self.report(conn, reports.household)  # the listener picker every page shows
+                this_year = Period.year(today.year, self.timezone)
+                for user in people:
+                    self.report(conn, reports.day, today, self.timezone, threshold, user)
+                    period = reports.period_of(conn, pick("30d", today), self.timezone, user)
+                    self.report(conn, reports.overview, period, threshold, user)
+                    self.report(
+                        conn,
+                        reports.wrapped_report,
+                        this_year,
+                        threshold,
+                        settings.session_gap_minutes,
+                        100,
+                        user,
+                    )
         return version
 
     def status(self) -> dict[str, Any]:
