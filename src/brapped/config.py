@@ -47,7 +47,19 @@ SPECS: tuple[Spec, ...] = (
     Spec("timezone", "BRAPPED_TIMEZONE", None, help="IANA zone for reports (default: system zone)"),
     Spec("client_id", "SPOTIFY_CLIENT_ID", None, help="Spotify app client id"),
     Spec("client_secret", "SPOTIFY_CLIENT_SECRET", None, secret=True, help="Spotify app secret"),
-    Spec("refresh_token", "SPOTIFY_REFRESH_TOKEN", None, secret=True, help="headless refresh token"),
+    Spec(
+        "refresh_token",
+        "SPOTIFY_REFRESH_TOKEN",
+        None,
+        secret=True,
+        help="headless refresh token(s), comma-separated",
+    ),
+    Spec(
+        "refresh_tokens_file",
+        "SPOTIFY_REFRESH_TOKENS_FILE",
+        None,
+        help="file of headless refresh tokens, one a line",
+    ),
     Spec("api_url", "BRAPPED_SPOTIFY_API_URL", "https://api.spotify.com/v1", help="Web API base"),
     Spec(
         "accounts_url",

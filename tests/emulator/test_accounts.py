@@ -237,3 +237,35 @@ def test_token_endpoint_errors(emu: Emulator, form: dict[str, str], expected: di
     with accounts_client(emu) as client:
         response = client.post("/api/token", data=form)
     assert (response.status_code, response.json()) == (400, expected)
+
+
+def _refresh(emu: Emulator, token: str) -> httpx.Response:
+    with accounts_client(emu) as client:
+        return client.post(
+            "/api/token",
+            data={"grant_type": "refresh_token", "refresh_token": token, "client_id": DEFAULT_CLIENT_ID},
+        )
+
+
+def test_several_listeners_share_one_app(emu: Emulator) -> None:
+    """A household: each refresh token belongs to one listener, rotation keeps it, /me and
+    recently-played answer for that listener, and revoking one leaves the other authorised."""
+    friend = emu.add_listener(7)
+    assert friend == 1 and emu.listeners[friend].user_id != emu.listener.user_id
+    emu.clock.advance(timedelta(hours=30))  # both have listened by now
+    latest: dict[int, str] = {}
+    seen: dict[int, list[str]] = {}
+    for n in (0, friend):
+        answer = _refresh(emu, emu.issue_refresh_token(listener=n)).json()
+        latest[n] = answer["refresh_token"]  # rotated: still the same listener's
+        with web_client(emu, answer["access_token"]) as api:
+            assert api.get("/me").json()["id"] == emu.listeners[n].user_id
+            items = api.get("/me/player/recently-played?limit=50").json()["items"]
+        seen[n] = [i["played_at"] for i in items]
+        window = emu.webapi.recent_window(emu.clock.now(), n)
+        assert seen[n] and len(seen[n]) == min(50, len(window))
+    assert seen[0] != seen[friend]
+    assert emu.accounts.revoke(friend) >= 1
+    refused = _refresh(emu, latest[friend])
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    assert _refresh(emu, latest[0]).status_code == 200

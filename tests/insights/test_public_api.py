@@ -22,6 +22,8 @@ LAYERS = (
     "daily",
     "overview",
     "wrapped",
+    "compare",
+    "party",
 )
 
 

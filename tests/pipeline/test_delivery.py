@@ -122,3 +122,37 @@ def test_markdown_of_an_empty_day() -> None:
     text = render_markdown({"date": "2026-03-01", "timezone": "UTC", "plays": 0, "minutes_listened": 0.0})
     assert text.startswith("# brapped: 2026-03-01 (UTC)\n")
     assert "**0 plays**" in text and "no earlier days to compare" in text
+
+
+def test_a_household_gets_a_report_each(store: Store, tmp_path: Path, webhook: Webhook) -> None:
+    """Two synced accounts: the combined files as before, then per account that listened that day its
+    own files in reports/USER/ and its own webhook message, headed with its name."""
+    from sqlalchemy import insert
+
+    from brapped.store import tables
+
+    made = fill(store, plays=300)  # plays of "listener" (an account) and "other" (import-only so far)
+    day = busiest_day(made)
+    settings = settings_for(tmp_path, "sqlite://", BRAPPED_WEBHOOK_URL=webhook.url)
+    with store.begin() as conn:
+        conn.execute(insert(tables.accounts), [{"id": "other", "display_name": "Oth", "first_seen_at": None}])
+    result = deliver_day_report(store, settings, day)
+    berlin = __import__("zoneinfo").ZoneInfo("Europe/Berlin")
+    played = {
+        u: sum(
+            1 for p in made["plays"] if p["user_id"] == u and p["played_at"].astimezone(berlin).date() == day
+        )
+        for u in ("listener", "other")
+    }
+    listened = sorted(u for u, n in played.items() if n)
+    assert sorted(result["accounts"]) == listened and listened
+    assert (tmp_path / "reports" / f"{day}.json").exists()  # everyone together, as before
+    for user in listened:
+        part = result["accounts"][user]
+        assert part["plays"] == played[user] and part["webhook_status"] == 204
+        written = json.loads((tmp_path / "reports" / user / f"{day}.json").read_text())
+        assert written["plays"] == played[user]
+    names = {"listener": "Lis", "other": "Oth"}
+    assert [m["content"].splitlines()[0] for m in webhook.received] == [
+        f"# brapped · {names[u]}: {day} (Europe/Berlin)" for u in listened
+    ]

@@ -23,6 +23,8 @@ COMMANDS = {
     "db": "db",
     "emulator": "emulator",
     "auth": "auth",
+    "accounts": "accounts",
+    "compare": "compare",
     "sync": "sync",
     "import": "imports",
     "enrich": "enrich",

@@ -9,17 +9,30 @@ from contextlib import contextmanager
 import click
 
 from brapped.cli.context import AppContext, emit_json, format_option, pass_app, safe
-from brapped.spotify import EXTRA_SCOPES, SpotifyClient, TokenStore, authorise, connect
+from brapped.spotify import EXTRA_SCOPES, SpotifyClient, authorise, connect, connect_all
+from brapped.spotify.account_tokens import forget
 
 
 @contextmanager
 def spotify_client(app: AppContext) -> Iterator[SpotifyClient]:
-    """The Web API client the sync/enrich commands use, closed afterwards."""
+    """The Web API client of the first account (enrich uses it), closed afterwards."""
     client = connect(app.settings, app.clock)
     try:
         yield client
     finally:
         client.http.close()
+
+
+@contextmanager
+def household_clients(app: AppContext) -> Iterator[list[SpotifyClient]]:
+    """One client per authorised account (the first account's when none is: its first request then
+    says `brapped auth` is needed), all closed afterwards."""
+    clients = connect_all(app.settings, app.clock) or [connect(app.settings, app.clock)]
+    try:
+        yield clients
+    finally:
+        for client in clients:
+            client.http.close()
 
 
 @click.command("auth")
@@ -38,7 +51,13 @@ def spotify_client(app: AppContext) -> Iterator[SpotifyClient]:
     show_default=True,
     help="Seconds to wait for Spotify.",
 )
-@click.option("--forget", is_flag=True, help="Delete the saved tokens instead (sign brapped out).")
+@click.option("--forget", "sign_out", is_flag=True, help="Delete saved tokens instead (sign brapped out).")
+@click.option(
+    "--user",
+    "user_id",
+    metavar="ID",
+    help="With --forget: only this account's tokens (default: every account's).",
+)
 @click.option(
     "--scope",
     "scopes",
@@ -54,23 +73,29 @@ def auth_command(
     no_browser: bool,
     port: int | None,
     timeout: float,
-    forget: bool,
+    sign_out: bool,
+    user_id: str | None,
     scopes: tuple[str, ...],
     fmt: str,
 ) -> None:
     """Authorise brapped with Spotify (Authorization Code with PKCE; with the client secret when one
-    is configured). Tokens are saved to BRAPPED_HOME/token.json (mode 0600) and never shown.
+    is configured). The first account's tokens go to BRAPPED_HOME/token.json, every further account's
+    to BRAPPED_HOME/tokens/ID.json (mode 0600, never shown): run it once per household member, each
+    signing in with their own Spotify account. Running it again for an account renews its tokens.
 
     Needs SPOTIFY_CLIENT_ID (your app at developer.spotify.com). For a headless server, set
-    SPOTIFY_CLIENT_ID, SPOTIFY_CLIENT_SECRET and SPOTIFY_REFRESH_TOKEN instead of running this.
+    SPOTIFY_CLIENT_ID, SPOTIFY_CLIENT_SECRET and SPOTIFY_REFRESH_TOKEN (several accounts: tokens
+    separated by commas, or one a line in SPOTIFY_REFRESH_TOKENS_FILE) instead of running this.
     """
     settings = app.settings
-    if forget:
-        gone = TokenStore(settings.token_file).delete()
+    if sign_out:
+        gone = forget(settings, user_id)
         if fmt == "json":
-            emit_json(app, {"forgotten": gone, "token_file": str(settings.token_file)})
+            emit_json(app, {"forgotten": bool(gone), "token_files": [str(p) for p in gone]})
         else:
-            click.echo(f"Deleted {settings.token_file}." if gone else "No saved tokens to delete.")
+            click.echo(
+                "Deleted " + ", ".join(str(p) for p in gone) + "." if gone else "No saved tokens to delete."
+            )
         return
 
     def open_url(url: str) -> None:
@@ -91,7 +116,7 @@ def auth_command(
         "display_name": tokens.display_name,
         "flow": "pkce" if result.pkce else "client_secret",
         "scope": tokens.scope,
-        "token_file": str(settings.token_file),
+        "token_file": str(result.token_file or settings.token_file),
         "refresh_token_expires_at": tokens.refresh_expires_at,
     }
     if fmt == "json":
@@ -99,7 +124,7 @@ def auth_command(
         return
     who = safe(f"{tokens.display_name} ({tokens.user_id})" if tokens.display_name else str(tokens.user_id))
     click.echo(
-        f"Authorised as {who} with {data['flow']}. Tokens saved to {settings.token_file} (mode 0600); "
+        f"Authorised as {who} with {data['flow']}. Tokens saved to {data['token_file']} (mode 0600); "
         f"the authorisation lasts until {tokens.refresh_expires_at:%Y-%m-%d}. Next: brapped sync"
     )
 

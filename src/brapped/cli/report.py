@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from brapped.cli.context import AppContext, emit_json, emit_rows, format_option, pass_app
-from brapped.insights import KINDS, Period, Scope, day_report, kept_wrapped, top
+from brapped.insights import KINDS, MAX_PARTY, Period, Scope, day_report, kept_wrapped, party, top
 from brapped.insights import today as local_today
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -381,3 +381,65 @@ def _csv_item(row: dict[str, Any]) -> dict[str, Any]:
 
 
 commands: list[click.Command] = [report]
+
+
+@report.command("party")
+@click.option("--year", type=int, help="Calendar year (default: this year).")
+@click.option("--from", "start", metavar="DATE", help="First local day (YYYY, YYYY-MM or YYYY-MM-DD).")
+@click.option("--to", "end", metavar="DATE", help="Last local day, inclusive (default: today).")
+@click.option(
+    "--window",
+    type=click.Choice(["calendar", "spotify"]),
+    default="calendar",
+    show_default=True,
+    help="With --year: the whole year, or Spotify's window (1 January to 15 November).",
+)
+@click.option(
+    "--user",
+    "user_ids",
+    metavar="ID",
+    multiple=True,
+    help=f"A member (repeat, up to {MAX_PARTY}; default: everyone who listened in the period).",
+)
+@format_option
+@pass_app
+def party_cmd(
+    app: AppContext,
+    year: int | None,
+    start: str | None,
+    end: str | None,
+    window: str,
+    user_ids: tuple[str, ...],
+    fmt: str,
+) -> None:
+    """A Wrapped party for the household: awards (explorer, picky_listener, loyalist, early_bird,
+    night_owl, marathoner, obsessed), each with its winner and value, and a label for the group."""
+    if len(user_ids) > MAX_PARTY:
+        raise click.UsageError(f"a party has at most {MAX_PARTY} members")
+    period = _period(app, year, start, end, window)
+    settings = app.settings
+    with app.store().connect() as conn:
+        data = party(
+            conn,
+            period,
+            user_ids=list(user_ids) or None,
+            stream_threshold_ms=settings.stream_threshold_ms,
+            session_gap_minutes=settings.session_gap_minutes,
+        )
+    if fmt == "json":
+        emit_json(app, data)
+        return
+    rows = [
+        {
+            "award": a["award"],
+            "winner": a["display_name"] or a["winner"],
+            "value": a["value"],
+            "unit": a["unit"],
+        }
+        for a in data["awards"]
+    ]
+    group = data["group"]
+    title = f"Party {data['period']['start']} to {data['period']['end']}: {group['label']}"
+    if group["mean_score"] is not None:
+        title += f" (mean compatibility {group['mean_score']})"
+    emit_rows(app, fmt, rows, ["award", "winner", "value", "unit"], title=title)

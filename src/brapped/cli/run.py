@@ -99,8 +99,8 @@ StepsFactory = Callable[[AppContext, Store], Steps]
 def spotify_steps(app: AppContext, store: Store) -> Steps:
     """The real steps: sync and enrich through the Spotify client, the report through insights."""
     from brapped.pipeline import enrich as pipeline_enrich
-    from brapped.pipeline import sync as pipeline_sync
-    from brapped.spotify import connect
+    from brapped.pipeline.accounts import sync_all
+    from brapped.spotify import connect, connect_all
 
     settings = app.settings
     client = connect(settings, app.clock)
@@ -108,10 +108,20 @@ def spotify_steps(app: AppContext, store: Store) -> Steps:
     def sync() -> Mapping[str, Any]:
         from brapped.insights import try_refresh
 
-        result = pipeline_sync.sync(store, client)
+        # Token files are listed again every round: an account authorised meanwhile joins in.
+        household = connect_all(settings, app.clock) or [connect(settings, app.clock)]
+        try:
+            result = sync_all(store, household)
+        finally:
+            for member in household:
+                member.http.close()
         # Cheap unless the sums are missing, stale or a month behind (then seconds, in the loop's time).
         try_refresh(store, settings.tz, settings.stream_threshold_ms, app.clock.now())
-        return {**result.counts(), "outcome": result.outcome}
+        error = result.first_error()
+        if error is not None and (result.rate_limited is not None or all(p.error for p in result.accounts)):
+            raise error  # paused, or nothing synced: the loop logs it and backs off
+        counts = result.counts()
+        return {**counts, "outcome": "ok" if error is None else "partial"}
 
     def enrich() -> Mapping[str, Any]:
         # Within the budget, background enrichment also resolves tracks only an export named.

@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from brapped.cli.context import AppContext, emit_json, format_option, pass_app
+from brapped.cli.context import AppContext, emit_json, format_option, pass_app, safe
+from brapped.pipeline.accounts import needing_auth
 from brapped.pipeline.health import collection_status, settle_runs
 from brapped.serialise import instant_text
 
@@ -32,6 +33,8 @@ def collect_status(app: AppContext) -> dict[str, Any]:
         data = collection_status(
             conn, app.settings.token_file, now, env_refresh_token=bool(app.settings.refresh_token)
         )
+        # A household: accounts whose authorisation Spotify refused (the others still sync).
+        data["auth_needed"] = needing_auth(conn)
     return {"database": store.url, **_isos(data)}
 
 
@@ -91,6 +94,11 @@ def status_command(app: AppContext, fmt: str) -> None:
         click.echo("Authorisation: none: run `brapped auth`")
     if token["warning"]:
         click.echo(f"Warning: {token['warning']}", err=True)
+    for refused in data["auth_needed"]:
+        click.echo(
+            f"Warning: account {safe(refused['user_id'])} needs `brapped auth`: {safe(refused['problem'])}",
+            err=True,
+        )
     e = data["enrichment"]
     click.echo(
         f"Enrichment:    {e['tracks_resolved']:,} of {e['tracks_total']:,} tracks resolved; "

@@ -6,9 +6,10 @@ from typing import Any
 
 import click
 
-from brapped.cli.auth import spotify_client
-from brapped.cli.context import AppContext, emit_json, format_option, pass_app
-from brapped.pipeline.sync import SyncResult, sync
+from brapped.cli.auth import household_clients
+from brapped.cli.context import AppContext, emit_json, format_option, pass_app, safe
+from brapped.pipeline.accounts import AccountSync, HouseholdSync, sync_all
+from brapped.pipeline.sync import SyncResult
 from brapped.serialise import instant_text
 
 
@@ -26,6 +27,32 @@ def sync_json(result: SyncResult) -> dict[str, Any]:
         "enrichment": enrichment.counts() if enrichment else None,
         "enrichment_error": result.enrichment_error,
     }
+
+
+def household_json(household: HouseholdSync) -> dict[str, Any]:
+    """`sync --format json`: totals over every account at the top (with one account: that account's
+    document, as before), and each account's document under `accounts`."""
+    parts = [_account_json(part) for part in household.accounts]
+    synced = [p.result for p in household.accounts if p.result is not None]
+    top: dict[str, Any] = sync_json(synced[0]) if len(synced) == 1 else {}
+    if len(synced) > 1:
+        top = sync_json(synced[0])
+        for key in ("new_plays", "seen_plays", "merged_plays", "new_tracks", "new_albums", "new_artists"):
+            top[key] = sum(int(r.counts()[key]) for r in synced)
+        top["api_calls"] = sum(r.api_calls for r in synced)
+        top["gaps"] = [g for r in synced for g in sync_json(r)["gaps"]]
+    limited = household.rate_limited
+    top["outcome"] = "rate_limited" if limited else ("ok" if synced else "failed")
+    top["resume_after"] = instant_text(limited.resume_at) if limited else None
+    top["accounts"] = parts
+    return top
+
+
+def _account_json(part: AccountSync) -> dict[str, Any]:
+    base = sync_json(part.result) if part.result is not None else {"user_id": part.user_id}
+    base["outcome"] = part.outcome
+    base["error"] = part.message
+    return base
 
 
 def _plural(n: int, word: str) -> str:
@@ -52,11 +79,25 @@ def sync_command(app: AppContext, enrich_budget: int | None, fmt: str) -> None:
     """
     budget = int(app.settings.enrich_budget) if enrich_budget is None else enrich_budget
     store = app.store()
-    with spotify_client(app) as client:
-        result = sync(store, client, enrich_budget=budget)
+    with household_clients(app) as clients:
+        household = sync_all(store, clients, enrich_budget=budget)
     if fmt == "json":
-        emit_json(app, sync_json(result))
-    else:
+        emit_json(app, household_json(household))
+    several = len(household.accounts) > 1
+    for part in household.accounts:
+        who = safe(part.user_id or "?")
+        if part.result is not None:
+            _report(part.result, fmt, f" {who}" if several else "")
+        elif several:
+            click.echo(f"Account {who}: {part.outcome}: {safe(part.message)}", err=True)
+    error = household.first_error()
+    if error is not None:
+        # Every other account was synced first; the exit code says what went wrong (75, 77, 69).
+        raise error
+
+
+def _report(result: SyncResult, fmt: str, who: str) -> None:
+    if fmt != "json":
         parts = [
             f"{_plural(result.new_plays, 'new play')}",
             f"{_plural(result.new_tracks, 'new track')}",
@@ -64,7 +105,7 @@ def sync_command(app: AppContext, enrich_budget: int | None, fmt: str) -> None:
             f"{_plural(len(result.gaps), 'gap')}",
             f"{_plural(result.api_calls, 'API call')}",
         ]
-        line = "Synced: " + ", ".join(parts)
+        line = f"Synced{who}: " + ", ".join(parts)
         enriched = result.enrichment
         if enriched and enriched.api_calls:
             artists = _plural(enriched.artists_enriched, "artist")
@@ -78,9 +119,6 @@ def sync_command(app: AppContext, enrich_budget: int | None, fmt: str) -> None:
             "(Spotify only keeps the last 50). Import your Spotify data export to fill the gap.",
             err=True,
         )
-    if result.rate_limited is not None:
-        # Everything fetched before the limit is committed; now exit non-zero with the resume time.
-        raise result.rate_limited
 
 
 commands: list[click.Command] = [sync_command]

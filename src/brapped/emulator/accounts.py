@@ -66,6 +66,7 @@ class AuthCode:
     challenge: str | None
     expires_at: datetime
     used: bool = False
+    listener: int = 0
 
 
 @dataclass
@@ -77,6 +78,7 @@ class Grant:
     pkce: bool
     authorized_at: datetime
     revoked: bool = False
+    listener: int = 0  # which of the emulator's listeners consented (several share one app)
 
 
 @dataclass
@@ -85,6 +87,7 @@ class AccessToken:
     scope: frozenset[str]
     expires_at: datetime
     user: bool
+    listener: int = 0
 
 
 def check_redirect_uri(uri: str) -> None:
@@ -138,6 +141,8 @@ class Accounts:
         self.codes: dict[str, AuthCode] = {}
         self.grants: dict[str, Grant] = {}
         self.tokens: dict[str, AccessToken] = {}
+        # The listener who approves the next /authorize (a household shares one app).
+        self.approving_listener = 0
         self._lock = threading.RLock()
 
     # -- set-up and shortcuts for tests --------------------------------------------------------
@@ -149,21 +154,31 @@ class Accounts:
         self.clients[client_id] = client
         return client
 
-    def issue_refresh_token(self, client_id: str, scope: frozenset[str], pkce: bool, now: datetime) -> str:
+    def issue_refresh_token(
+        self, client_id: str, scope: frozenset[str], pkce: bool, now: datetime, listener: int = 0
+    ) -> str:
         if client_id not in self.clients:
             raise KeyError(f"unknown client {client_id!r}")
         token = "AQ" + secrets.token_urlsafe(96)
         with self._lock:
-            self.grants[token] = Grant(client_id, scope, pkce, now)
+            self.grants[token] = Grant(client_id, scope, pkce, now, listener=listener)
         return token
 
     def issue_access_token(
-        self, client_id: str, scope: frozenset[str], now: datetime, user: bool = True
+        self, client_id: str, scope: frozenset[str], now: datetime, user: bool = True, listener: int = 0
     ) -> str:
         token = "BQ" + secrets.token_urlsafe(84)
         with self._lock:
-            self.tokens[token] = AccessToken(client_id, scope, now + ACCESS_TOKEN_TTL, user)
+            self.tokens[token] = AccessToken(client_id, scope, now + ACCESS_TOKEN_TTL, user, listener)
         return token
+
+    def revoke(self, listener: int) -> int:
+        """Revoke every grant of `listener` (the user removed the app on their account page)."""
+        with self._lock:
+            grants = [g for g in self.grants.values() if g.listener == listener and not g.revoked]
+            for grant in grants:
+                grant.revoked = True
+        return len(grants)
 
     # -- GET /authorize -----------------------------------------------------------------------
 
@@ -193,7 +208,14 @@ class Accounts:
             return _redirect(redirect_uri, {"error": "invalid_request"}, state)
         code = "AQ" + secrets.token_urlsafe(120)
         with self._lock:
-            self.codes[code] = AuthCode(client.client_id, redirect_uri, scope, challenge, now + CODE_TTL)
+            self.codes[code] = AuthCode(
+                client.client_id,
+                redirect_uri,
+                scope,
+                challenge,
+                now + CODE_TTL,
+                listener=self.approving_listener,
+            )
         return _redirect(redirect_uri, {"code": code}, state)
 
     # -- POST /api/token ----------------------------------------------------------------------
@@ -255,8 +277,8 @@ class Accounts:
             return _error("invalid_client", "Invalid client")
         code.used = True
         pkce = code.challenge is not None
-        refresh = self.issue_refresh_token(client.client_id, code.scope, pkce, now)
-        return self._token_reply(client.client_id, code.scope, now, refresh)
+        refresh = self.issue_refresh_token(client.client_id, code.scope, pkce, now, code.listener)
+        return self._token_reply(client.client_id, code.scope, now, refresh, code.listener)
 
     def _refresh(self, form: dict[str, str], client: Client, authenticated: bool, now: datetime) -> Reply:
         token = form.get("refresh_token")
@@ -276,14 +298,16 @@ class Accounts:
             grant.revoked = True
             new_refresh = "AQ" + secrets.token_urlsafe(96)
             # The rotated token inherits the authorisation time: six months run from consent.
-            self.grants[new_refresh] = Grant(grant.client_id, grant.scope, True, grant.authorized_at)
-        return self._token_reply(client.client_id, grant.scope, now, new_refresh)
+            self.grants[new_refresh] = Grant(
+                grant.client_id, grant.scope, True, grant.authorized_at, listener=grant.listener
+            )
+        return self._token_reply(client.client_id, grant.scope, now, new_refresh, grant.listener)
 
     def _token_reply(
-        self, client_id: str, scope: frozenset[str], now: datetime, refresh: str | None
+        self, client_id: str, scope: frozenset[str], now: datetime, refresh: str | None, listener: int = 0
     ) -> Reply:
         body: dict[str, Any] = {
-            "access_token": self.issue_access_token(client_id, scope, now),
+            "access_token": self.issue_access_token(client_id, scope, now, listener=listener),
             "token_type": "Bearer",
             "expires_in": 3600,
         }

@@ -55,12 +55,14 @@ class Emulator:
         self.clock = clock if clock is not None else EmulatedClock()
         self.catalogue = catalogue_for(seed)
         self.listener = Listener(self.catalogue, seed)
+        # Listener 0 is `listener`; `add_listener` adds household members sharing the catalogue.
+        self.listeners = [self.listener]
         self.accounts = Accounts()
         self.accounts.register_client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, list(DEFAULT_REDIRECT_URIS))
         self.faults = FaultSet()
         self.counters = Counters()
         self.rate_limiter = RateLimiter(rate_limit, rate_window)
-        self.webapi = WebAPI(self.catalogue, self.listener, mode)
+        self.webapi = WebAPI(self.catalogue, self.listener, mode, self.listeners)
         self.playlists = Playlists(self.catalogue, self.listener, mode)
 
     # -- set-up -------------------------------------------------------------------------------
@@ -71,11 +73,22 @@ class Emulator:
         """Register an app as on Spotify's dashboard; refuses `localhost` and non-loopback http URIs."""
         self.accounts.register_client(client_id, client_secret, list(redirect_uris or []))
 
+    def add_listener(self, seed: int) -> int:
+        """Another Spotify user (tastes from `seed`, same catalogue); returns their listener number."""
+        self.listeners.append(Listener(self.catalogue, seed))
+        return len(self.listeners) - 1
+
     def issue_refresh_token(
-        self, client_id: str = DEFAULT_CLIENT_ID, scope: str = DEFAULT_SCOPE, pkce: bool = True
+        self,
+        client_id: str = DEFAULT_CLIENT_ID,
+        scope: str = DEFAULT_SCOPE,
+        pkce: bool = True,
+        listener: int = 0,
     ) -> str:
-        """A refresh token as if the user had just authorised `client_id` (skips the browser flow)."""
-        return self.accounts.issue_refresh_token(client_id, frozenset(scope.split()), pkce, self.clock.now())
+        """A refresh token as if user `listener` had just authorised `client_id` (no browser flow)."""
+        return self.accounts.issue_refresh_token(
+            client_id, frozenset(scope.split()), pkce, self.clock.now(), listener
+        )
 
     def issue_access_token(self, client_id: str = DEFAULT_CLIENT_ID, scope: str = DEFAULT_SCOPE) -> str:
         """A user access token valid for 3600 s of emulated time."""
@@ -83,13 +96,13 @@ class Emulator:
 
     # -- the listener's truth -----------------------------------------------------------------
 
-    def ground_truth(self, start: datetime, end: datetime) -> list[TruePlay]:
+    def ground_truth(self, start: datetime, end: datetime, listener: int = 0) -> list[TruePlay]:
         """Every play (tracks, episodes, chapters) that ENDED in [start, end), oldest first.
 
         Includes plays the Web API never shows (episodes, chapters, skips under 30 s, private
         sessions) and plays after the emulated now: the listener's script is fixed by the seed.
         """
-        return self.listener.plays_between(start, end)
+        return self.listeners[listener].plays_between(start, end)
 
     def recently_played_window(self, now: datetime | None = None) -> list[TruePlay]:
         """The plays recently-played can reach at `now` (default: emulated now), newest first."""
@@ -225,8 +238,9 @@ class Emulator:
                     str(data.get("client_id", DEFAULT_CLIENT_ID)),
                     str(data.get("scope", DEFAULT_SCOPE)),
                     bool(data.get("pkce", True)),
+                    int(data.get("listener", 0)),
                 )
-            except KeyError as exc:
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
                 return api_error(400, str(exc))
             return Reply(200, {"refresh_token": token})
         return api_error(404, "Service not found")

@@ -51,19 +51,23 @@ def _int_param(value: str | None, default: int, low: int, high: int) -> int | No
 class WebAPI:
     """Routes /v1 requests of an authorised caller to the catalogue and the listener."""
 
-    def __init__(self, catalogue: Catalogue, listener: Listener, mode: str) -> None:
+    def __init__(
+        self, catalogue: Catalogue, listener: Listener, mode: str, listeners: list[Listener] | None = None
+    ) -> None:
         self.cat = catalogue
         self.listener = listener
+        # Every user of the emulator (shared with it: `add_listener` appends); a token names one.
+        self.listeners = listeners if listeners is not None else [listener]
         self.mode = mode
-        self._renderers: dict[str, Renderer] = {}
+        self._renderers: dict[tuple[str, int], Renderer] = {}
         self._track_text: dict[str, str] | None = None
-        self._recent_cache: tuple[datetime, list[TruePlay]] | None = None
+        self._recent_cache: dict[int, tuple[datetime, list[TruePlay]]] = {}
 
-    def renderer(self, api_base: str) -> Renderer:
-        renderer = self._renderers.get(api_base)
+    def renderer(self, api_base: str, listener: int = 0) -> Renderer:
+        renderer = self._renderers.get((api_base, listener))
         if renderer is None:
-            renderer = Renderer(self.cat, self.listener, self.mode, api_base)
-            self._renderers[api_base] = renderer
+            renderer = Renderer(self.cat, self.listeners[listener], self.mode, api_base)
+            self._renderers[(api_base, listener)] = renderer
         return renderer
 
     def handle(
@@ -72,7 +76,7 @@ class WebAPI:
         if method != "GET":
             return api_error(405, "Method not allowed")
         parts = path.split("/")[2:]  # after "", "v1"
-        r = self.renderer(api_base)
+        r = self.renderer(api_base, token.listener)
         if parts == ["me"]:
             if not token.user:
                 return api_error(401, "Valid user authentication required")
@@ -135,13 +139,13 @@ class WebAPI:
 
     # -- recently played ----------------------------------------------------------------------
 
-    def recent_window(self, now: datetime) -> list[TruePlay]:
+    def recent_window(self, now: datetime, listener: int = 0) -> list[TruePlay]:
         """The reachable plays at `now`, newest first (cached while the clock stands still)."""
-        cached = self._recent_cache
+        cached = self._recent_cache.get(listener)
         if cached is not None and cached[0] == now:
             return cached[1]
-        window = self.listener.recent(now, RECENT_WINDOW)
-        self._recent_cache = (now, window)
+        window = self.listeners[listener].recent(now, RECENT_WINDOW)
+        self._recent_cache[listener] = (now, window)
         return window
 
     def _recently_played(
@@ -162,7 +166,7 @@ class WebAPI:
             before = int(before_raw) if before_raw is not None else None
         except ValueError:
             return api_error(400, "Invalid cursor")
-        window = self.recent_window(now)
+        window = self.recent_window(now, token.listener)
         if after is not None:
             newer = [p for p in window if p.played_at_ms > after]
             items = newer[-limit:]  # the plays closest after the cursor, still newest first

@@ -7,7 +7,8 @@ cli/, web/ and pipeline/ import only what `__all__` lists (tests/insights/test_p
 The modules, each importing only those before it (docs/decisions.md, "Insights"):
 `period` and `scope` (local time, whose plays), `aggregates` (sums several reports share),
 `rollups` (those sums stored for older plays), `report_cache` (results of closed periods kept),
-then the reports: `totals`, `top`, `search`, `stories`, `daily`, `overview`, `wrapped`.
+then the reports: `totals`, `top`, `search`, `stories`, `daily`, `overview`, `wrapped`, and for a
+household `compare` and `party` (which reads each member's Wrapped).
 
 Reports:
 - `Period(start, end, timezone)`: local days start..end inclusive in an IANA zone; `.start_utc`,
@@ -28,6 +29,12 @@ Reports:
 - `artist_story(conn, name_or_id, timezone, *, user_id=None, stream_threshold_ms=30000, limit=10)`,
   `track_story(conn, name_or_id, timezone, *, user_id=None, stream_threshold_ms=30000)`
   (also write: they may refresh `search_names` to match a name).
+- `compare(conn, user_a, user_b, period=None, *, limit=10)`: compatibility score, shared and
+  one-sided artists and tracks, who discovered shared artists first; `compatibility(plays_a, plays_b)`
+  is the score alone (plays per artist in, 0-100 out); `listeners(conn)`: every user id with plays
+  or an account (`id`, `display_name`, `account`).
+- `party(conn, period, *, user_ids=None, stream_threshold_ms=30000, session_gap_minutes=30)`: awards
+  (`AWARD_IDS`) for up to `MAX_PARTY` members and the group label.
 - `totals`, `spoken_word`, `average_day`, `first_play_at`: parts of the reports above.
 
 Building blocks for a page of its own (the dashboard's album page): `per_track_of` (per-track sums
@@ -38,14 +45,19 @@ are missing or stale; `describe(conn)` says what they and the kept results hold 
 `refresh_search_names`, `fold`, `resolve`: the search index.
 
 Errors: `PeriodError` (bad zone/period), `ReportError` (unknown kind/ordering), `NotFound`
-(search/story found nothing), all `BrappedError`s.
+(search/story found nothing), `CompareError` (unknown or repeated listener, too many for a party),
+all `BrappedError`s.
 """
 
 from __future__ import annotations
 
 from brapped.insights.aggregates import album_credits
+from brapped.insights.compare import CompareError, compare, listeners
+from brapped.insights.compare import score as compatibility
 from brapped.insights.daily import average_day, day_report, today
 from brapped.insights.overview import overview
+from brapped.insights.party import AWARD_IDS, party
+from brapped.insights.party import MAX_MEMBERS as MAX_PARTY
 from brapped.insights.period import LocalTime, Period, PeriodError, date_to_day, day_to_date
 from brapped.insights.report_cache import describe
 from brapped.insights.rollups import per_track_of, try_refresh
@@ -69,8 +81,11 @@ from brapped.insights.totals import first_play_at, spoken_word, totals
 from brapped.insights.wrapped import kept_wrapped, wrapped
 
 __all__ = [
+    "AWARD_IDS",
     "KINDS",
+    "MAX_PARTY",
     "By",
+    "CompareError",
     "Kind",
     "LocalTime",
     "NotFound",
@@ -81,6 +96,8 @@ __all__ = [
     "album_credits",
     "artist_story",
     "average_day",
+    "compare",
+    "compatibility",
     "date_to_day",
     "day_report",
     "day_to_date",
@@ -88,8 +105,10 @@ __all__ = [
     "first_play_at",
     "fold",
     "kept_wrapped",
+    "listeners",
     "minutes",
     "overview",
+    "party",
     "per_track_of",
     "refresh_search_names",
     "resolve",

@@ -235,16 +235,25 @@ def deliver_day_report(
 ) -> dict[str, Any]:
     """Build the day report (insights), write it to home/reports/, POST and e-mail it when configured.
 
+    With several synced accounts in the database (a household), the report of everyone together is still
+    written to home/reports/DATE.*, and each account that played that day gets its own report:
+    files in home/reports/USER/, and one webhook message and one e-mail each (docs/operations.md).
     Delivery problems do not undo the files: they come back in `delivery_errors`.
     """
-    from brapped.insights import day_report
+    from brapped.insights import day_report, listeners
 
+    threshold = int(settings.values.get("stream_threshold_ms") or 30000)
     with store.connect() as conn:
-        report = day_report(
-            conn,
-            day,
-            settings.tz,
-            stream_threshold_ms=int(settings.values.get("stream_threshold_ms") or 30000),
+        report = day_report(conn, day, settings.tz, stream_threshold_ms=threshold)
+        # A household: several accounts brapped syncs (import-only listeners get no messages).
+        people = [p for p in listeners(conn) if p["account"]]
+        own = (
+            [
+                (p, day_report(conn, day, settings.tz, user_id=p["id"], stream_threshold_ms=threshold))
+                for p in people
+            ]
+            if len(people) > 1
+            else []
         )
     markdown = render_markdown(report)
     files = write_report_files(settings.reports_dir, report, markdown)
@@ -254,6 +263,42 @@ def deliver_day_report(
         "plays": report.get("plays"),
     }
     errors: list[str] = []
+    if not own:
+        _send(settings, markdown, f"brapped: your day {day.isoformat()}", client, result, errors)
+    else:
+        result["accounts"] = {}
+        for person, theirs in own:
+            if not theirs.get("plays"):
+                continue  # nothing to tell: no message for a listener who did not listen
+            name = str(person["display_name"] or person["id"])
+            text = render_markdown(theirs).replace("# brapped:", f"# brapped · {name}:", 1)
+            mine = write_report_files(settings.reports_dir / _folder(str(person["id"])), theirs, text)
+            part: dict[str, Any] = {
+                "markdown": str(mine.markdown),
+                "json": str(mine.json),
+                "plays": theirs["plays"],
+            }
+            _send(settings, text, f"brapped: {name}'s day {day.isoformat()}", client, part, errors)
+            result["accounts"][str(person["id"])] = part
+    if errors:
+        result["delivery_errors"] = errors
+    return result
+
+
+def _folder(user_id: str) -> str:
+    """A listener's report folder: their id when it is a plain name, else a readable safe form."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "_", user_id).lstrip(".")
+    return cleaned or "_"
+
+
+def _send(
+    settings: Settings,
+    markdown: str,
+    subject: str,
+    client: httpx.Client | None,
+    result: dict[str, Any],
+    errors: list[str],
+) -> None:
     webhook = settings.values.get("webhook_url")
     if webhook:
         try:
@@ -263,12 +308,9 @@ def deliver_day_report(
     smtp_url, mail_to = settings.values.get("smtp_url"), settings.values.get("mail_to")
     if smtp_url and mail_to:
         try:
-            send_mail(str(smtp_url), str(mail_to), f"brapped: your day {day.isoformat()}", markdown)
+            send_mail(str(smtp_url), str(mail_to), subject, markdown)
             result["mailed_to"] = str(mail_to)
         except DeliveryError as exc:
             errors.append(str(exc))
-    elif smtp_url or mail_to:
+    elif (smtp_url or mail_to) and "e-mail needs both BRAPPED_SMTP_URL and BRAPPED_MAIL_TO" not in errors:
         errors.append("e-mail needs both BRAPPED_SMTP_URL and BRAPPED_MAIL_TO")
-    if errors:
-        result["delivery_errors"] = errors
-    return result

@@ -12,6 +12,13 @@ import httpx
 
 from brapped.clock import Clock
 from brapped.config import Settings
+from brapped.spotify.account_tokens import (
+    AccountTokens,
+    authorised_accounts,
+    file_for_new_consent,
+    primary_account,
+    settle,
+)
 from brapped.spotify.auth import (
     EXTRA_SCOPES,
     PLAYLIST_SCOPE,
@@ -31,6 +38,7 @@ __all__ = [
     "EXTRA_SCOPES",
     "PLAYLIST_SCOPE",
     "SCOPES",
+    "AccountTokens",
     "AppCredentials",
     "AuthExpired",
     "AuthFlowError",
@@ -45,7 +53,9 @@ __all__ = [
     "TokenStore",
     "app_credentials",
     "authorise",
+    "authorised_accounts",
     "connect",
+    "connect_all",
     "retry_policy",
 ]
 
@@ -73,20 +83,32 @@ def connect(
     clock: Clock,
     *,
     transport: httpx.BaseTransport | None = None,
+    account: AccountTokens | None = None,
 ) -> SpotifyClient:
-    """A Web API client for the authorised account: tokens from the token file (or seeded from
+    """A Web API client for one authorised account (default: the first, token.json, seeded from
     SPOTIFY_REFRESH_TOKEN), requests through `transport` when given. Close `client.http` after use."""
+    account = account or primary_account(settings)
     retry = retry_policy(settings)
     tokens = TokenManager(
-        TokenStore(settings.token_file),
+        account.store(),
         app_credentials(settings),
         clock,
         transport=transport,
-        env_refresh_token=str(settings.refresh_token) if settings.refresh_token else None,
+        env_refresh_token=account.env_refresh_token,
         retry=retry,
     )
     http = httpx.Client(transport=transport, timeout=TIMEOUT, trust_env=transport is None)
     return SpotifyClient(http, tokens, clock, api_url=str(settings.api_url), retry=retry)
+
+
+def connect_all(
+    settings: Settings, clock: Clock, *, transport: httpx.BaseTransport | None = None
+) -> list[SpotifyClient]:
+    """One client per authorised account (see `authorised_accounts`); close each `client.http`."""
+    return [
+        connect(settings, clock, transport=transport, account=account)
+        for account in authorised_accounts(settings)
+    ]
 
 
 def authorise(
@@ -102,21 +124,26 @@ def authorise(
     """Run the interactive authorisation (PKCE unless a client secret is configured), save the
     tokens, and record whose they are (one GET /me). `open_url` gets the consent URL.
 
-    `extra_scopes`: grants beyond `SCOPES` (from `EXTRA_SCOPES`); those the saved tokens already
-    hold are asked for again, so authorising anew never takes a grant away."""
+    `extra_scopes`: grants beyond `SCOPES` (from `EXTRA_SCOPES`); those the first account's saved
+    tokens already hold are asked for again, so authorising anew never takes a grant away (which
+    account consents is only known afterwards).
+
+    With no account yet the tokens go to token.json; with one, the consent authorises another account
+    (tokens/<user id>.json), or renews the tokens of the account that consented when it is known."""
     app = app_credentials(settings)
     if app is None:
         raise AuthRequired(
             "no Spotify client id: create an app at developer.spotify.com, then set SPOTIFY_CLIENT_ID"
         )
-    store = TokenStore(settings.token_file)
     extras = {scope for group in EXTRA_SCOPES.values() for scope in group}
     try:
-        saved = store.load()
+        saved = TokenStore(settings.token_file).load()
     except AuthRequired:  # a damaged file: this authorisation replaces it
         saved = None
     kept = [scope for scope in (saved.scope.split() if saved else []) if scope in extras]
     scopes = tuple(dict.fromkeys([*SCOPES, *extra_scopes, *kept]))
+    path = file_for_new_consent(settings)
+    store = TokenStore(path)
     result = authorize(
         app,
         store,
@@ -128,12 +155,18 @@ def authorise(
         retry=retry_policy(settings),
         scopes=scopes,
     )
-    client = connect(settings, clock, transport=transport)
+    client = connect(settings, clock, transport=transport, account=AccountTokens(path))
     try:
-        me = client.me()
-        assert isinstance(client.tokens, TokenManager)
-        client.tokens.remember_user(str(me["id"]), me.get("display_name"))
-        tokens = client.tokens.tokens
-    finally:
-        client.http.close()
-    return AuthResult(tokens=tokens, redirect_uri=result.redirect_uri, pkce=result.pkce)
+        try:
+            me = client.me()
+            assert isinstance(client.tokens, TokenManager)
+            client.tokens.remember_user(str(me["id"]), me.get("display_name"))
+            tokens = client.tokens.tokens
+        finally:
+            client.http.close()
+        saved_to = settle(settings, path, str(me["id"]))
+    except BaseException:
+        if path != settings.token_file:
+            path.unlink(missing_ok=True)  # a consent nobody can name is of no use
+        raise
+    return AuthResult(tokens=tokens, redirect_uri=result.redirect_uri, pkce=result.pkce, token_file=saved_to)

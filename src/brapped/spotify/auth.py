@@ -477,6 +477,7 @@ class AuthResult:
     tokens: TokenSet
     redirect_uri: str
     pkce: bool
+    token_file: Path | None = None  # where the tokens were saved
 
 
 def authorize(
@@ -553,4 +554,4 @@ def authorize(
         scope=str(answer.get("scope", "")),
     )
     store.save(tokens)
-    return AuthResult(tokens=tokens, redirect_uri=redirect_uri, pkce=app.pkce)
+    return AuthResult(tokens=tokens, redirect_uri=redirect_uri, pkce=app.pkce, token_file=store.path)

@@ -16,6 +16,7 @@ from brapped.web.params import (
     ItemId,
     Picker,
     SearchText,
+    UserParam,
     WrappedPick,
     check_day,
 )
@@ -24,26 +25,26 @@ router = APIRouter(prefix="/api", tags=["api"])
 
 
 @router.get("/overview", summary="Totals, minutes per day, listening clock and top lists of a period")
-def api_overview(board: Board, picker: Picker) -> dict[str, Any]:
+def api_overview(board: Board, picker: Picker, user: UserParam = None) -> dict[str, Any]:
     picked = picker.resolve(board.today())
     with board.store.connect() as conn:
-        period = reports.period_of(conn, picked, board.timezone)
-        return board.report(conn, reports.overview, period, board.settings.stream_threshold_ms)
+        period = reports.period_of(conn, picked, board.timezone, user)
+        return board.report(conn, reports.overview, period, board.settings.stream_threshold_ms, user)
 
 
 @router.get("/today", summary="Today's daily report (`brapped report today --format json`)")
-def api_today(board: Board) -> dict[str, Any]:
+def api_today(board: Board, user: UserParam = None) -> dict[str, Any]:
     with board.store.connect() as conn:
         return board.report(
-            conn, reports.day, board.today(), board.timezone, board.settings.stream_threshold_ms
+            conn, reports.day, board.today(), board.timezone, board.settings.stream_threshold_ms, user
         )
 
 
 @router.get("/day/{day}", summary="The daily report of a local day (`brapped report day DAY --format json`)")
-def api_day(board: Board, day: DayPath) -> dict[str, Any]:
+def api_day(board: Board, day: DayPath, user: UserParam = None) -> dict[str, Any]:
     check_day(day, "day")
     with board.store.connect() as conn:
-        return board.report(conn, reports.day, day, board.timezone, board.settings.stream_threshold_ms)
+        return board.report(conn, reports.day, day, board.timezone, board.settings.stream_threshold_ms, user)
 
 
 @router.get("/wrapped", summary="Wrapped for a year or range (`brapped report wrapped --format json`)")
@@ -51,6 +52,7 @@ def api_wrapped(
     board: Board,
     which: WrappedPick,
     limit: Annotated[int, Query(ge=1, le=1000, description="length of each top list")] = 100,
+    user: UserParam = None,
 ) -> dict[str, Any]:
     period = which.period(board.today(), board.timezone)
     settings = board.settings
@@ -62,6 +64,7 @@ def api_wrapped(
             settings.stream_threshold_ms,
             settings.session_gap_minutes,
             limit,
+            user,
         )
 
 
@@ -72,12 +75,13 @@ def api_top(
     picker: AllTimePicker,
     by: Annotated[By, Query(description="rank by plays, streams or minutes")] = "plays",
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
+    user: UserParam = None,
 ) -> dict[str, Any]:
     picked = picker.resolve(board.today())
     with board.store.connect() as conn:
-        chosen = None if picked.key == "all" else reports.period_of(conn, picked, board.timezone)
+        chosen = None if picked.key == "all" else reports.period_of(conn, picked, board.timezone, user)
         return board.report(
-            conn, reports.top_document, kind, chosen, by, limit, board.settings.stream_threshold_ms
+            conn, reports.top_document, kind, chosen, by, limit, board.settings.stream_threshold_ms, user
         )
 
 
@@ -86,30 +90,33 @@ def api_search(
     board: Board,
     q: SearchText = "",
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    user: UserParam = None,
 ) -> dict[str, Any]:
     # insights keeps a folded-name table up to date as it searches: a short write transaction.
     with board.store.begin() as conn:
-        return board.report(conn, reports.search_results, q, limit)
+        return board.report(conn, reports.search_results, q, limit, user)
 
 
 @router.get("/artist/{artist_id}", summary="An artist's story (`brapped artist ID --format json`)")
-def api_artist(board: Board, artist_id: ItemId) -> dict[str, Any]:
+def api_artist(board: Board, artist_id: ItemId, user: UserParam = None) -> dict[str, Any]:
     with board.store.begin() as conn:
         return board.report(
-            conn, reports.artist, artist_id, board.timezone, board.settings.stream_threshold_ms
+            conn, reports.artist, artist_id, board.timezone, board.settings.stream_threshold_ms, user
         )
 
 
 @router.get("/track/{track_id}", summary="A track's story (`brapped track ID --format json`)")
-def api_track(board: Board, track_id: ItemId) -> dict[str, Any]:
+def api_track(board: Board, track_id: ItemId, user: UserParam = None) -> dict[str, Any]:
     with board.store.begin() as conn:
-        return board.report(conn, reports.track, track_id, board.timezone, board.settings.stream_threshold_ms)
+        return board.report(
+            conn, reports.track, track_id, board.timezone, board.settings.stream_threshold_ms, user
+        )
 
 
 @router.get("/album/{album_id}", summary="An album: details and its tracks' statistics (all time)")
-def api_album(board: Board, album_id: ItemId) -> dict[str, Any]:
+def api_album(board: Board, album_id: ItemId, user: UserParam = None) -> dict[str, Any]:
     with board.store.connect() as conn:
-        return board.report(conn, reports.album, album_id, board.settings.stream_threshold_ms)
+        return board.report(conn, reports.album, album_id, board.settings.stream_threshold_ms, user)
 
 
 @router.get("/health", summary="Data health: syncs, gaps, enrichment, token expiry, imports, runs")

@@ -23,7 +23,7 @@ from brapped.config import Settings
 from brapped.errors import BrappedError
 from brapped.insights import NotFound
 from brapped.store import Store
-from brapped.web import api, pages, pwa
+from brapped.web import api, household, pages, pwa
 from brapped.web.dashboard import Dashboard
 from brapped.web.encoding import DataResponse, jsonable
 from brapped.web.security import (
@@ -65,6 +65,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(pwa.router)
+    app.include_router(household.router)
 
     @app.exception_handler(BrappedError)
     async def brapped_error(request: Request, exc: BrappedError) -> Response:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from datetime import date
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
@@ -83,6 +84,24 @@ class Dashboard:
                 self.report(conn, reports.track, row["id"], self.timezone, threshold)
             for row in tops["albums"]["items"][:5]:
                 self.report(conn, reports.album, row["id"], threshold)
+            # A household: each listener's first pages too (read directly: no cache entry of its own).
+            people = [p["id"] for p in reports.household(conn)]
+            if len(people) > 1:
+                self.report(conn, reports.household)  # the listener picker every page shows
+                this_year = Period.year(today.year, self.timezone)
+                for user in people:
+                    self.report(conn, reports.day, today, self.timezone, threshold, user)
+                    period = reports.period_of(conn, pick("30d", today), self.timezone, user)
+                    self.report(conn, reports.overview, period, threshold, user)
+                    self.report(
+                        conn,
+                        reports.wrapped_report,
+                        this_year,
+                        threshold,
+                        settings.session_gap_minutes,
+                        100,
+                        user,
+                    )
         return version
 
     def status(self) -> dict[str, Any]:
@@ -113,7 +132,13 @@ class Dashboard:
     def render(
         self, request: Request, name: str, context: dict[str, Any], status_code: int = 200
     ) -> Response:
-        base = {"version": __version__, "timezone": self.timezone, "today": self.today(), "nav": name}
+        base = {
+            "version": __version__,
+            "timezone": self.timezone,
+            "today": self.today(),
+            "nav": name,
+            **self.household(request),
+        }
         values = {**base, **context}
         response = self.templates.TemplateResponse(request, name, values, status_code=status_code)
         # Which page cache the service worker may keep this page in (brapped.web.pwa).
@@ -121,6 +146,16 @@ class Dashboard:
             str(self.settings.values.get("dashboard_token") or "") or None
         )
         return response
+
+    def household(self, request: Request) -> dict[str, Any]:
+        """The user picker's state: every listener, and the one `?user=` chose (None: everyone)."""
+        user = request.query_params.get("user") or None
+        try:
+            with self.store.connect() as conn:
+                listeners = self.report(conn, reports.household)
+        except Exception:  # an error page must render even when the database cannot answer
+            listeners = []
+        return {"user": user, "users": listeners, "user_query": urlencode({"user": user}) if user else ""}
 
 
 def from_request(request: Request) -> Dashboard:

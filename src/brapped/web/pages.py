@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
@@ -13,7 +14,7 @@ from brapped.web import reports
 from brapped.web.cards import story_cards
 from brapped.web.dashboard import WRAPPED_YEARS, Board
 from brapped.web.health import dashboard_health
-from brapped.web.params import DayPath, ItemId, Picker, SearchText, WrappedPick, check_day
+from brapped.web.params import DayPath, ItemId, Picker, SearchText, UserParam, WrappedPick, check_day
 from brapped.web.picker import PRESETS
 from brapped.web.quiz import top_song_quiz
 
@@ -21,11 +22,11 @@ router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 
 @router.get("/")
-def overview_page(request: Request, board: Board, picker: Picker) -> Response:
+def overview_page(request: Request, board: Board, picker: Picker, user: UserParam = None) -> Response:
     picked = picker.resolve(board.today())
     with board.store.connect() as conn:
-        period = reports.period_of(conn, picked, board.timezone)
-        data = board.report(conn, reports.overview, period, board.settings.stream_threshold_ms)
+        period = reports.period_of(conn, picked, board.timezone, user)
+        data = board.report(conn, reports.overview, period, board.settings.stream_threshold_ms, user)
         pictures = reports.attach_images(conn, data)
     return board.render(
         request,
@@ -42,23 +43,27 @@ def overview_page(request: Request, board: Board, picker: Picker) -> Response:
 
 @router.get("/day")
 def today_page(
-    request: Request, board: Board, day: Annotated[date | None, Query(description="jump to this day")] = None
+    request: Request,
+    board: Board,
+    day: Annotated[date | None, Query(description="jump to this day")] = None,
+    user: UserParam = None,
 ) -> Response:
     if day is not None:
         check_day(day, "day")
-        return RedirectResponse(f"/day/{day.isoformat()}", status_code=303)
-    return _day(request, board, board.today())
+        suffix = f"?{urlencode({'user': user})}" if user else ""
+        return RedirectResponse(f"/day/{day.isoformat()}{suffix}", status_code=303)
+    return _day(request, board, board.today(), user)
 
 
 @router.get("/day/{day}")
-def day_page(request: Request, board: Board, day: DayPath) -> Response:
+def day_page(request: Request, board: Board, day: DayPath, user: UserParam = None) -> Response:
     check_day(day, "day")
-    return _day(request, board, day)
+    return _day(request, board, day, user)
 
 
-def _day(request: Request, board: Board, day: date) -> Response:
+def _day(request: Request, board: Board, day: date, user: str | None) -> Response:
     with board.store.connect() as conn:
-        data = board.report(conn, reports.day, day, board.timezone, board.settings.stream_threshold_ms)
+        data = board.report(conn, reports.day, day, board.timezone, board.settings.stream_threshold_ms, user)
         pictures = reports.attach_images(conn, data)
     return board.render(
         request,
@@ -80,7 +85,7 @@ def health_page(request: Request, board: Board) -> Response:
 
 
 @router.get("/wrapped")
-def wrapped_page(request: Request, board: Board, which: WrappedPick) -> Response:
+def wrapped_page(request: Request, board: Board, which: WrappedPick, user: UserParam = None) -> Response:
     period = which.period(board.today(), board.timezone)
     settings = board.settings
     with board.store.connect() as conn:
@@ -91,6 +96,7 @@ def wrapped_page(request: Request, board: Board, which: WrappedPick) -> Response
             settings.stream_threshold_ms,
             settings.session_gap_minutes,
             100,
+            user,
         )
         shown = {"top_artists": data["top_artists"][:10], "top_tracks": data["top_tracks"][:10]}
         pictures = reports.attach_images(conn, shown)
@@ -115,18 +121,19 @@ def search_page(
     request: Request,
     board: Board,
     q: SearchText = "",
+    user: UserParam = None,
 ) -> Response:
     with board.store.begin() as conn:
-        data = board.report(conn, reports.search_results, q, 10)
+        data = board.report(conn, reports.search_results, q, 10, user)
         pictures = reports.attach_images(conn, {"artists": data["artists"], "albums": data["albums"]})
     return board.render(request, "search.html", {"data": data, "q": q, "images": pictures})
 
 
 @router.get("/artist/{artist_id}")
-def artist_page(request: Request, board: Board, artist_id: ItemId) -> Response:
+def artist_page(request: Request, board: Board, artist_id: ItemId, user: UserParam = None) -> Response:
     with board.store.begin() as conn:
         data = board.report(
-            conn, reports.artist, artist_id, board.timezone, board.settings.stream_threshold_ms
+            conn, reports.artist, artist_id, board.timezone, board.settings.stream_threshold_ms, user
         )
         pictures = reports.attach_images(conn, {"top_tracks": data["top_tracks"]})
     months = data["months"]
@@ -142,9 +149,11 @@ def artist_page(request: Request, board: Board, artist_id: ItemId) -> Response:
 
 
 @router.get("/track/{track_id}")
-def track_page(request: Request, board: Board, track_id: ItemId) -> Response:
+def track_page(request: Request, board: Board, track_id: ItemId, user: UserParam = None) -> Response:
     with board.store.begin() as conn:
-        data = board.report(conn, reports.track, track_id, board.timezone, board.settings.stream_threshold_ms)
+        data = board.report(
+            conn, reports.track, track_id, board.timezone, board.settings.stream_threshold_ms, user
+        )
         album = data["track"]["album"]
         pictures = reports.images(conn, [], [album["id"]] if album else [])
     return board.render(
@@ -159,7 +168,7 @@ def track_page(request: Request, board: Board, track_id: ItemId) -> Response:
 
 
 @router.get("/album/{album_id}")
-def album_page(request: Request, board: Board, album_id: ItemId) -> Response:
+def album_page(request: Request, board: Board, album_id: ItemId, user: UserParam = None) -> Response:
     with board.store.connect() as conn:
-        data = board.report(conn, reports.album, album_id, board.settings.stream_threshold_ms)
+        data = board.report(conn, reports.album, album_id, board.settings.stream_threshold_ms, user)
     return board.render(request, "album.html", {"data": data, "images": {}})

@@ -108,3 +108,17 @@ ItemId = Annotated[
 SearchText = Annotated[
     str, Query(max_length=200, pattern=NO_NUL, description="words to look for (case and accents ignored)")
 ]
+
+UserParam = Annotated[
+    str | None,
+    Query(
+        alias="user",
+        min_length=1,
+        max_length=64,
+        pattern=NO_NUL,
+        description="only this account's plays (a Spotify user id); default: every account",
+    ),
+]
+CompareUser = Annotated[
+    str | None, Query(min_length=1, max_length=64, pattern=NO_NUL, description="a listener's user id")
+]

@@ -19,13 +19,16 @@ from brapped.insights import (
     Scope,
     album_credits,
     artist_story,
+    compare,
     date_to_day,
     day_report,
     day_to_date,
     first_play_at,
     fold,
     kept_wrapped,
+    listeners,
     minutes,
+    party,
     per_track_of,
     search,
     top,
@@ -40,11 +43,11 @@ from brapped.web.picker import Picked
 TOP_SHOWN = 10
 
 
-def period_of(conn: Connection, picked: Picked, timezone: str) -> Period:
+def period_of(conn: Connection, picked: Picked, timezone: str, user_id: str | None = None) -> Period:
     """The picker's choice as an insights Period; "all time" starts on the day of the first play."""
     start = picked.start
     if start is None:
-        first = first_play_at(conn, None)
+        first = first_play_at(conn, user_id)
         start = first.astimezone(Period.day(picked.end, timezone).tz).date() if first else picked.end
         start = min(start, picked.end)
     return Period(start, picked.end, timezone)
@@ -91,10 +94,12 @@ def attach_images(conn: Connection, data: dict[str, Any]) -> dict[str, str]:
     return images(conn, artist_ids, album_ids)
 
 
-def overview(conn: Connection, period: Period, stream_threshold_ms: int) -> dict[str, Any]:
+def overview(
+    conn: Connection, period: Period, stream_threshold_ms: int, user_id: str | None = None
+) -> dict[str, Any]:
     """Totals, minutes per day, the listening clock and the top lists of a period."""
     summary, per_day, clock = insights_overview(
-        conn, period, stream_threshold_ms=stream_threshold_ms, limit=TOP_SHOWN
+        conn, period, user_id=user_id, stream_threshold_ms=stream_threshold_ms, limit=TOP_SHOWN
     )
     first = date_to_day(period.start)
     days = [
@@ -110,54 +115,76 @@ def overview(conn: Connection, period: Period, stream_threshold_ms: int) -> dict
     }
 
 
-def day(conn: Connection, when: date, timezone: str, stream_threshold_ms: int) -> dict[str, Any]:
+def day(
+    conn: Connection, when: date, timezone: str, stream_threshold_ms: int, user_id: str | None = None
+) -> dict[str, Any]:
     """The daily report, exactly as `brapped report day --format json` gives it."""
-    return day_report(conn, when, timezone, stream_threshold_ms=stream_threshold_ms)
+    return day_report(conn, when, timezone, user_id=user_id, stream_threshold_ms=stream_threshold_ms)
 
 
 def top_document(
-    conn: Connection, kind: Kind, period: Period | None, by: By, limit: int, stream_threshold_ms: int
+    conn: Connection,
+    kind: Kind,
+    period: Period | None,
+    by: By,
+    limit: int,
+    stream_threshold_ms: int,
+    user_id: str | None = None,
 ) -> dict[str, Any]:
     """A top list as `brapped report top KIND --format json` prints it (period None: all time)."""
-    scope = Scope.of(period, None, stream_threshold_ms)
+    scope = Scope.of(period, user_id, stream_threshold_ms)
     rows = top(conn, kind, scope, by=by, limit=limit)
     return {"kind": kind, "by": by, "period": period.as_dict() if period else None, "items": rows}
 
 
 def wrapped_report(
-    conn: Connection, period: Period, stream_threshold_ms: int, session_gap_minutes: int, limit: int = 100
+    conn: Connection,
+    period: Period,
+    stream_threshold_ms: int,
+    session_gap_minutes: int,
+    limit: int = 100,
+    user_id: str | None = None,
 ) -> dict[str, Any]:
     """Wrapped, as `brapped report wrapped --format json` gives it (kept for closed periods)."""
     return kept_wrapped(
         conn,
         period,
+        user_id=user_id,
         stream_threshold_ms=stream_threshold_ms,
         session_gap_minutes=session_gap_minutes,
         limit=limit,
     )
 
 
-def search_results(conn: Connection, query: str, limit: int = 10) -> dict[str, Any]:
+def search_results(
+    conn: Connection, query: str, limit: int = 10, user_id: str | None = None
+) -> dict[str, Any]:
     """Search results as `brapped search --format json` gives them; nothing for a blank query.
 
     `conn` must be in a transaction that may write (insights refreshes its folded-name table).
     """
     if not fold(query):
         return {"query": query, "tracks": [], "artists": [], "albums": []}
-    return search(conn, query, limit=limit)
+    return search(conn, query, user_id=user_id, limit=limit)
 
 
-def artist(conn: Connection, artist_id: str, timezone: str, stream_threshold_ms: int) -> dict[str, Any]:
+def artist(
+    conn: Connection, artist_id: str, timezone: str, stream_threshold_ms: int, user_id: str | None = None
+) -> dict[str, Any]:
     """The artist story (all time), as `brapped artist ID --format json` gives it."""
-    return artist_story(conn, artist_id, timezone, stream_threshold_ms=stream_threshold_ms)
+    return artist_story(conn, artist_id, timezone, user_id=user_id, stream_threshold_ms=stream_threshold_ms)
 
 
-def track(conn: Connection, track_id: str, timezone: str, stream_threshold_ms: int) -> dict[str, Any]:
+def track(
+    conn: Connection, track_id: str, timezone: str, stream_threshold_ms: int, user_id: str | None = None
+) -> dict[str, Any]:
     """The track story (all time), as `brapped track ID --format json` gives it."""
-    return track_story(conn, track_id, timezone, stream_threshold_ms=stream_threshold_ms)
+    return track_story(conn, track_id, timezone, user_id=user_id, stream_threshold_ms=stream_threshold_ms)
 
 
-def album(conn: Connection, album_id: str, stream_threshold_ms: int) -> dict[str, Any]:
+def album(
+    conn: Connection, album_id: str, stream_threshold_ms: int, user_id: str | None = None
+) -> dict[str, Any]:
     """An album (all time): its details and its tracks' statistics.
 
     insights has no album story; each track row is insights' own track statistic (`per_track`,
@@ -170,7 +197,7 @@ def album(conn: Connection, album_id: str, stream_threshold_ms: int) -> dict[str
     ).first()
     if info is None:
         raise NotFound(f"no album with id {album_id!r}")
-    scope = Scope(stream_threshold_ms=stream_threshold_ms)
+    scope = Scope(user_id=user_id, stream_threshold_ms=stream_threshold_ms)
     # insights' per-track sums, for the album's tracks only (the plays.track_id index does the work).
     album_tracks = select(tracks.c.id).where(tracks.c.album_id == album_id)
     source = per_track_of(conn, scope, album_tracks).subquery("per_track")
@@ -199,3 +226,30 @@ def album(conn: Connection, album_id: str, stream_threshold_ms: int) -> dict[str
         "minutes": minutes(sum(t["ms_played"] for t in track_list)),
         "tracks": track_list,
     }
+
+
+def household(conn: Connection) -> list[dict[str, Any]]:
+    """Every listener (`id`, `display_name`, `account`), for the user picker."""
+    return listeners(conn)
+
+
+def compare_report(conn: Connection, user_a: str, user_b: str, period: Period | None) -> dict[str, Any]:
+    """Two listeners compared, as `brapped compare A B --format json` gives it."""
+    return compare(conn, user_a, user_b, period)
+
+
+def party_report(
+    conn: Connection,
+    period: Period,
+    users: tuple[str, ...],
+    stream_threshold_ms: int,
+    session_gap_minutes: int,
+) -> dict[str, Any]:
+    """The Wrapped party, as `brapped report party --format json` gives it."""
+    return party(
+        conn,
+        period,
+        user_ids=list(users) or None,
+        stream_threshold_ms=stream_threshold_ms,
+        session_gap_minutes=session_gap_minutes,
+    )

@@ -1,0 +1,54 @@
+"""`brapped accounts`: the household's accounts, and removing one."""
+
+from __future__ import annotations
+
+import click
+
+from brapped.cli.context import AppContext, emit_json, emit_rows, format_option, pass_app, safe
+from brapped.pipeline.accounts import list_accounts, remove_account
+
+COLUMNS = ("id", "display_name", "kind", "token_expires_at", "last_sync", "plays", "status")
+
+
+@click.group("accounts", invoke_without_command=True)
+@format_option
+@click.pass_context
+def accounts_command(ctx: click.Context, fmt: str) -> None:
+    """List every user in the database: id, display name, authorised (brapped syncs it) or
+    import-only (plays from an export only), when the authorisation ends, the last successful sync,
+    plays, and status (`auth needed: run \\`brapped auth\\`` when Spotify refused its tokens).
+
+    Add an account with `brapped auth` (each member signs in with their own Spotify account).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    app = ctx.find_object(AppContext)
+    assert app is not None
+    rows = list_accounts(app.store(), app.settings)
+    emit_rows(app, fmt, rows, COLUMNS, title="Accounts", json_data=rows)
+
+
+@accounts_command.command("remove")
+@click.argument("user_id", metavar="ID")
+@click.option(
+    "--delete-plays",
+    is_flag=True,
+    help="Also delete the account's plays, podcast plays, gaps and settings from the database.",
+)
+@format_option
+@pass_app
+def remove_command(app: AppContext, user_id: str, delete_plays: bool, fmt: str) -> None:
+    """Stop syncing account ID: delete its token file (its plays stay, as import-only, unless
+    --delete-plays). Sign it out on Spotify too: spotify.com/account/apps."""
+    result = remove_account(app.store(), app.settings, user_id, delete_plays=delete_plays)
+    if fmt == "json":
+        emit_json(app, result)
+        return
+    files = len(result["token_files_deleted"])
+    line = f"Removed {safe(user_id)}: {files} token file{'s' if files != 1 else ''} deleted"
+    if delete_plays:
+        line += f", {result['plays_deleted']:,} plays deleted"
+    click.echo(line + ".")
+
+
+commands: list[click.Command] = [accounts_command]

@@ -1,0 +1,249 @@
+"""Two listeners side by side: a compatibility score, what they share, what only one plays, and who
+found a shared artist first.
+
+The score (docs/reports.md, "compare") is the overlap of the two listeners' artist shares:
+`100 * sum over artists of min(share_a, share_b)`, where an artist's share is its credited plays over
+all credited plays of that listener in the period ("Various Artists" left out). It is symmetric by
+construction, 100 when both spread their listening over the same artists in the same proportions, 0
+when they share no artist. The SQL groups each listener's plays once per artist and once per track
+(the plays index starts with `user_id, played_at`, so each listener's period is a range of it); the
+rest is arithmetic on those sums.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, text
+
+from brapped.errors import BrappedError
+from brapped.insights.period import Period
+from brapped.insights.scope import Scope, not_various_artists
+from brapped.store.tables import accounts, artists, plays, track_artists, tracks
+
+Counts = dict[str, dict[str, int]]  # user id -> item id -> plays
+
+
+class CompareError(BrappedError):
+    """The listeners to compare are not there, or are one and the same."""
+
+
+@dataclass(frozen=True)
+class Listening:
+    """Per listener: plays per artist and per track in a period (what compare and party need)."""
+
+    artists: Counts
+    tracks: Counts
+    plays: dict[str, int]
+
+
+def listening(conn: Connection, user_ids: Sequence[str], period: Period | None) -> Listening:
+    """Each listener's plays, credited plays per artist and plays per track in `period` (None: all)."""
+    scope = Scope.of(period)
+    mine = plays.c.user_id.in_(list(user_ids))
+    by_artist = (
+        select(plays.c.user_id, track_artists.c.artist_id, func.count())
+        .select_from(
+            plays.join(track_artists, track_artists.c.track_id == plays.c.track_id).join(
+                artists, artists.c.id == track_artists.c.artist_id
+            )
+        )
+        .where(mine, scope.where(), not_various_artists())
+        .group_by(plays.c.user_id, track_artists.c.artist_id)
+    )
+    by_track = (
+        select(plays.c.user_id, plays.c.track_id, func.count())
+        .where(mine, scope.where())
+        .group_by(plays.c.user_id, plays.c.track_id)
+    )
+    artist_counts: Counts = {u: {} for u in user_ids}
+    for user, artist, n in conn.execute(by_artist):
+        artist_counts[user][artist] = int(n)
+    track_counts: Counts = {u: {} for u in user_ids}
+    totals = dict.fromkeys(user_ids, 0)
+    for user, track, n in conn.execute(by_track):
+        track_counts[user][track] = int(n)
+        totals[user] += int(n)
+    return Listening(artist_counts, track_counts, totals)
+
+
+def shares(counts: Mapping[str, int]) -> dict[str, float]:
+    """Each item's part of the listener's plays (they sum to 1; empty without plays)."""
+    whole = sum(counts.values())
+    return {k: v / whole for k, v in counts.items()} if whole else {}
+
+
+def score(a: Mapping[str, int], b: Mapping[str, int]) -> int:
+    """Compatibility 0-100 of two listeners' plays per artist: 100 * sum of min(share_a, share_b)."""
+    share_a, share_b = shares(a), shares(b)
+    overlap = sum(min(share, share_b[k]) for k, share in share_a.items() if k in share_b)
+    return round(100 * overlap)
+
+
+def display_names(conn: Connection, user_ids: Sequence[str]) -> dict[str, str | None]:
+    """Account id -> display name, for the ids that have an accounts row."""
+    rows = conn.execute(select(accounts.c.id, accounts.c.display_name).where(accounts.c.id.in_(user_ids)))
+    return {r.id: r.display_name for r in rows}
+
+
+# The distinct user ids of `plays` read as a loose index scan: one step down the
+# (user_id, played_at, track_id) index per listener, instead of a pass over every play.
+_USER_IDS = text(
+    "WITH RECURSIVE u(id) AS ("
+    " SELECT (SELECT min(user_id) FROM plays)"
+    " UNION ALL SELECT (SELECT min(user_id) FROM plays WHERE user_id > u.id) FROM u WHERE u.id IS NOT NULL"
+    ") SELECT id FROM u WHERE id IS NOT NULL"
+)
+
+
+def known_users(conn: Connection) -> list[str]:
+    """Every listener with plays or an account row, by id."""
+    with_plays = {str(r[0]) for r in conn.execute(_USER_IDS)}
+    named = {r[0] for r in conn.execute(select(accounts.c.id))}
+    return sorted(with_plays | named)
+
+
+def listeners(conn: Connection) -> list[dict[str, Any]]:
+    """Every listener of the database, by id: `id`, `display_name`, and `account` (true when a sync
+    created its accounts row; import-only listeners have none). Cheap on any number of plays."""
+    names = {r.id: r.display_name for r in conn.execute(select(accounts.c.id, accounts.c.display_name))}
+    return [{"id": u, "display_name": names.get(u), "account": u in names} for u in known_users(conn)]
+
+
+def _artist_names(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    return {
+        r.id: r.name for r in conn.execute(select(artists.c.id, artists.c.name).where(artists.c.id.in_(ids)))
+    }
+
+
+def _track_items(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    if not ids:
+        return {}
+    names = {
+        r.id: r.name for r in conn.execute(select(tracks.c.id, tracks.c.name).where(tracks.c.id.in_(ids)))
+    }
+    credits: dict[str, list[dict[str, str]]] = {i: [] for i in ids}
+    rows = conn.execute(
+        select(track_artists.c.track_id, artists.c.id, artists.c.name)
+        .join(artists, artists.c.id == track_artists.c.artist_id)
+        .where(track_artists.c.track_id.in_(ids))
+        .order_by(track_artists.c.track_id, track_artists.c.position)
+    )
+    for track_id, artist_id, name in rows:
+        credits[track_id].append({"id": artist_id, "name": name})
+    return {i: {"id": i, "name": names.get(i), "artists": credits[i]} for i in ids}
+
+
+def first_plays(
+    conn: Connection, user_ids: Sequence[str], artist_ids: Sequence[str]
+) -> dict[tuple[str, str], datetime]:
+    """(user, artist) -> when the user first played the artist, over all time (discovery)."""
+    if not artist_ids:
+        return {}
+    query = (
+        select(plays.c.user_id, track_artists.c.artist_id, func.min(plays.c.played_at))
+        .select_from(plays.join(track_artists, track_artists.c.track_id == plays.c.track_id))
+        .where(plays.c.user_id.in_(list(user_ids)), track_artists.c.artist_id.in_(list(artist_ids)))
+        .group_by(plays.c.user_id, track_artists.c.artist_id)
+    )
+    return {(u, a): when for u, a, when in conn.execute(query)}
+
+
+def _ranked_shared(a: Mapping[str, int], b: Mapping[str, int], limit: int) -> list[str]:
+    """Shared ids, the ones both give the largest part of their listening first (then by id)."""
+    share_a, share_b = shares(a), shares(b)
+    common = [k for k in share_a if k in share_b]
+    common.sort(key=lambda k: (-min(share_a[k], share_b[k]), -(a[k] + b[k]), k))
+    return common[:limit]
+
+
+def _only(mine: Mapping[str, int], theirs: Mapping[str, int], limit: int) -> list[str]:
+    alone = [k for k in mine if k not in theirs]
+    alone.sort(key=lambda k: (-mine[k], k))
+    return alone[:limit]
+
+
+def compare(
+    conn: Connection, user_a: str, user_b: str, period: Period | None = None, *, limit: int = 10
+) -> dict[str, Any]:
+    """Listeners `user_a` and `user_b` in `period` (None: all time); keys in docs/reports.md."""
+    if user_a == user_b:
+        raise CompareError("compare needs two different listeners")
+    known = set(known_users(conn))
+    missing = [u for u in (user_a, user_b) if u not in known]
+    if missing:
+        raise CompareError(f"no listener {missing[0]!r} in the database: `brapped accounts` lists them")
+    got = listening(conn, [user_a, user_b], period)
+    arts_a, arts_b = got.artists[user_a], got.artists[user_b]
+    trk_a, trk_b = got.tracks[user_a], got.tracks[user_b]
+    shared_artist_ids = _ranked_shared(arts_a, arts_b, limit)
+    shared_track_ids = _ranked_shared(trk_a, trk_b, limit)
+    only_a, only_b = _only(arts_a, arts_b, limit), _only(arts_b, arts_a, limit)
+    names = _artist_names(conn, [*shared_artist_ids, *only_a, *only_b])
+    items = _track_items(conn, shared_track_ids)
+    every_shared = [k for k in arts_a if k in arts_b]
+    # One grouped read for every shared artist: who found each first, over all time.
+    firsts = first_plays(conn, [user_a, user_b], every_shared)
+    discovered = {user_a: 0, user_b: 0}
+    first_by: dict[str, str | None] = {}
+    for artist_id in every_shared:
+        first_a, first_b = firsts.get((user_a, artist_id)), firsts.get((user_b, artist_id))
+        by = None
+        if first_a is not None and first_b is not None and first_a != first_b:
+            by = user_a if first_a < first_b else user_b
+            discovered[by] += 1
+        first_by[artist_id] = by
+    people = display_names(conn, [user_a, user_b])
+    shared_artists = [
+        {
+            "rank": rank,
+            "id": artist_id,
+            "name": names.get(artist_id),
+            "plays_a": arts_a[artist_id],
+            "plays_b": arts_b[artist_id],
+            "first_played_a": firsts.get((user_a, artist_id)),
+            "first_played_b": firsts.get((user_b, artist_id)),
+            "discovered_first_by": first_by[artist_id],
+        }
+        for rank, artist_id in enumerate(shared_artist_ids, 1)
+    ]
+    return {
+        "period": period.as_dict() if period is not None else None,
+        "a": _who(user_a, people, got, arts_a),
+        "b": _who(user_b, people, got, arts_b),
+        "score": score(arts_a, arts_b),
+        "shared_artists": len(every_shared),
+        "shared_tracks": sum(1 for k in trk_a if k in trk_b),
+        "top_shared_artists": shared_artists,
+        "top_shared_tracks": [
+            {"rank": rank, **items[t], "plays_a": trk_a[t], "plays_b": trk_b[t]}
+            for rank, t in enumerate(shared_track_ids, 1)
+        ],
+        "only_a": [{"id": k, "name": names.get(k), "plays": arts_a[k]} for k in only_a],
+        "only_b": [{"id": k, "name": names.get(k), "plays": arts_b[k]} for k in only_b],
+        "discovered_first": discovered,
+    }
+
+
+def _who(
+    user: str, people: Mapping[str, str | None], got: Listening, arts: Mapping[str, int]
+) -> dict[str, Any]:
+    return {"user_id": user, "display_name": people.get(user), "plays": got.plays[user], "artists": len(arts)}
+
+
+__all__ = [
+    "CompareError",
+    "Listening",
+    "compare",
+    "first_plays",
+    "known_users",
+    "listeners",
+    "listening",
+    "score",
+    "shares",
+]

@@ -1,0 +1,49 @@
+"""`brapped compare` and `brapped report party` end to end on the hand-made household."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from brapped.cli import cli
+from brapped.store import Store
+from tests.insights.test_compare import household
+
+__all__ = ["household"]
+
+
+def _run(runner: CliRunner, store: Store, *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(cli, ["--db", store.url, "--timezone", "UTC", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_compare_in_every_format(runner: CliRunner, household: Store) -> None:
+    code, out, err = _run(runner, household, "compare", "ana", "ben", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert (data["score"], data["shared_artists"]) == (57, 2)
+    code, back, _ = _run(runner, household, "compare", "ben", "ana", "--format", "json")
+    assert json.loads(back)["score"] == 57
+    code, text, _ = _run(runner, household, "compare", "ana", "ben", "--period", "2025-01")
+    assert code == 0 and "compatibility 57/100, 2 shared artists" in text
+    code, table, _ = _run(runner, household, "compare", "ana", "ben", "--format", "csv")
+    lines = table.splitlines()
+    assert lines[0] == "kind,name,plays_ana,plays_ben,first,score,shared_artists"
+    assert lines[1] == "shared artist,Alpha,4,3,ana,57,2"
+    code, _, err = _run(runner, household, "compare", "ana", "nobody")
+    assert code == 1 and "no listener 'nobody'" in err
+
+
+def test_report_party(runner: CliRunner, household: Store) -> None:
+    code, out, err = _run(runner, household, "report", "party", "--year", "2025", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert [m["user_id"] for m in data["members"]] == ["ana", "ben", "cy"]
+    explorer = next(a for a in data["awards"] if a["award"] == "explorer")
+    # ana: Alpha, Beta, Gamma; ben: Alpha, Beta, Delta (Various Artists never counts): ana has more plays.
+    assert (explorer["winner"], explorer["value"], explorer["display_name"]) == ("ana", 3, "Ana")
+    code, text, _ = _run(
+        runner, household, "report", "party", "--year", "2025", "--user", "ana", "--user", "cy"
+    )
+    assert code == 0 and "chaos crew" in text

@@ -1,0 +1,106 @@
+"""The household's dashboard in a real headless Chromium: the listener picker and ?user= following
+links, /compare, and /party's cards downloading as PNG."""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from brapped.store import open_store
+from brapped.web import create_app
+from tests.web.conftest import NOW, SEEDED, FixedClock, make_settings
+from tests.web.test_browser import ARTIFACTS, Watched, _png, browser
+from tests.web.test_household import FRIEND, _seed_household
+
+pytestmark = pytest.mark.browser
+__all__ = ["browser"]
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    import uvicorn
+
+    folder = tmp_path_factory.mktemp("browser-household")
+    url = f"sqlite:///{folder / 'brapped.db'}"
+    _seed_household(url)
+    store = open_store(url)
+    home = folder / "home"
+    home.mkdir()
+    app = create_app(store, make_settings(home), FixedClock(NOW))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the dashboard server did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+    store.close()
+
+
+@pytest.fixture
+def watched(browser: Any, base_url: str) -> Iterator[Watched]:
+    context = browser.new_context(
+        base_url=base_url, viewport={"width": 390, "height": 844}, accept_downloads=True
+    )
+    cover = _png(64, 64, (124, 92, 255))
+    context.route(
+        "https://*.scdn.co/**", lambda route: route.fulfill(status=200, content_type="image/png", body=cover)
+    )
+    page = context.new_page()
+    yield Watched(page)
+    context.close()
+
+
+def test_the_listener_follows_links_and_the_picker_switches(watched: Watched) -> None:
+    page = watched.page
+    page.goto(f"/?period=all&user={FRIEND}", wait_until="load")
+    assert page.input_value(".user-picker select") == FRIEND
+    href = page.get_attribute(f"a.name[href^='/artist/{SEEDED.main_artist}']", "href")
+    assert href == f"/artist/{SEEDED.main_artist}?user={FRIEND}"
+    page.click("a[href^='/wrapped']")
+    page.wait_for_url(f"**/wrapped?user={FRIEND}")
+    page.select_option(".user-picker select", "listener")
+    page.wait_for_url("**user=listener**")
+    assert page.input_value(".user-picker select") == "listener"
+    assert watched.problems == []
+
+
+def test_compare_page(watched: Watched) -> None:
+    page = watched.page
+    response = page.goto(f"/compare?a=listener&b={FRIEND}", wait_until="load")
+    assert response is not None and response.status == 200
+    score = page.get_attribute(".compare-big", "data-score")
+    assert score is not None and 0 < int(score) <= 100
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "compare-phone.png"), full_page=True)
+    assert "Main Artist" in page.inner_text(".compare-table")
+    assert watched.problems == []
+
+
+def test_party_card_downloads_as_png(watched: Watched) -> None:
+    page = watched.page
+    page.goto(f"/party?year={NOW.year}", wait_until="load")
+    cards = page.locator(".story-card")
+    assert cards.count() == 8
+    with page.expect_download() as info:
+        page.locator(".story-card[data-card-key=early_bird] [data-download]").click()
+    download = info.value
+    assert download.suggested_filename == f"brapped-party-{NOW.year}-early_bird.png"
+    target = ARTIFACTS / download.suggested_filename
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    download.save_as(str(target))
+    data = target.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", data[16:24]) == (1080, 1350)
+    page.screenshot(path=str(ARTIFACTS / "party-phone.png"), full_page=True)
+    assert watched.problems == []
