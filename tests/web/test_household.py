@@ -110,11 +110,14 @@ async def test_every_page_takes_a_user(client: httpx.AsyncClient, path: str, use
         assert 'class="user-picker"' in response.text
         assert re.search(rf'<option value="{user}" selected>', response.text)
         # Our own scripts only; the household's one carries ?user= along the page's links.
+        quiz = ["/static/quiz.js?v=0.1.0"] if path.startswith("/wrapped") else []
         assert re.findall(r"<script[^>]*src=\"([^\"]+)\"", response.text) == [
             "/static/app.js?v=0.1.0",
+            "/static/story.js?v=0.1.0",
             "/static/vendor/echarts/echarts.min.js",
             "/static/charts.js?v=0.1.0",
             "/static/household.js?v=0.1.0",
+            *quiz,
         ]
 
 

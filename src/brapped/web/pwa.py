@@ -33,6 +33,9 @@ def shell_urls(version: str = __version__) -> list[str]:
         f"/static/app.js?v={version}",
         f"/static/charts.js?v={version}",
         f"/static/story.js?v={version}",
+        # A household's (base.html loads the script only with two listeners or more).
+        f"/static/household.css?v={version}",
+        f"/static/household.js?v={version}",
         # The Top Song Quiz's, which only the Wrapped page loads.
         f"/static/quiz.css?v={version}",
         f"/static/quiz.js?v={version}",
