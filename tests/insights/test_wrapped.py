@@ -91,13 +91,14 @@ def test_wrapped_extras(history: Store) -> None:
         report = wrapped(conn, Period.year(2024, TZ))
     assert report["discoveries"]["new_artists"] == 3
     # Plays on dated albums: 2 of 1990, 6 of 2001: the 4th and 5th values are both 2001.
-    # The catalogue: t1, t2 (2001), t3, t5 (1990), t4 undated. 2001 holds 6/8 of the plays and
-    # 2/4 of the catalogue (index 1.5); every window with 2001 and without 1990 ties: centred on 2001.
+    # Tracks played until the end of 2024: t1, t2 (2001), t3, t5 (1990), t4 undated. 2001 holds
+    # 6/8 of the plays and 2/4 of those tracks (index 1.5); every window with 2001 and without
+    # 1990 ties: the one centred on 2001 wins.
     assert report["listening_age"] == {
         "median_release_year": 2001.0,
         "plays_with_release_year": 8,
-        "compared_with": "catalogue",
-        "catalogue_tracks_with_release_year": 4,
+        "compared_with": "played_tracks",
+        "baseline_tracks_with_release_year": 4,
         "window": {"start": 1999, "end": 2003, "share": 0.75, "baseline_share": 0.5, "index": 1.5},
         "born_around": 1999 - 16,
         "age": 2024 - (1999 - 16),

@@ -15,7 +15,7 @@ from brapped.insights.aggregates import album_credits, per_artist, per_track, tr
 from brapped.insights.period import Period, day_to_date, int_literal
 from brapped.insights.scope import Scope, by_codepoint, minutes, ratio
 from brapped.insights.top import credit_value, doubled_credit
-from brapped.store.tables import albums, artists, plays, track_artists, tracks
+from brapped.store.tables import albums, plays, track_artists, tracks
 from brapped.store.types import epoch_ms
 
 OBSESSION_DAYS = 7
@@ -85,7 +85,9 @@ def rediscovery(
     if scope.start is None:
         return None
     firsts = (
-        select(pp.c.track_id, func.min(pp.c.end_ms).label("first_ms")).group_by(pp.c.track_id).subquery("firsts")
+        select(pp.c.track_id, func.min(pp.c.end_ms).label("first_ms"))
+        .group_by(pp.c.track_id)
+        .subquery("firsts")
     )
     first_ms = (
         select(func.min(firsts.c.first_ms))
@@ -221,7 +223,9 @@ def _padded_release(column: Any) -> Any:
     return case((length == 4, column + "-01-01"), (length == 7, column + "-01"), else_=column)
 
 
-def top_new_albums(conn: Connection, period: Period, pt: FromClause, *, limit: int = 5) -> list[dict[str, Any]]:
+def top_new_albums(
+    conn: Connection, period: Period, pt: FromClause, *, limit: int = 5
+) -> list[dict[str, Any]]:
     """Albums released in the period that were listened to: more than half of their tracks
     (`total_tracks`, as Spotify gives it) streamed in the period; by streams of their tracks.
 
@@ -298,15 +302,18 @@ def _per_year(conn: Connection, query: Select[Any]) -> list[tuple[int, int]]:
     return [(int(y), int(n)) for y, n in conn.execute(query).all() if str(y).isdigit()]
 
 
-def listening_age(conn: Connection, period: Period, pal: FromClause) -> dict[str, Any]:
+def listening_age(conn: Connection, scope: Scope, period: Period, pal: FromClause) -> dict[str, Any]:
     """Median release year of the period's plays, and the 5-year window of release years they
-    over-index on against brapped's catalogue; the age that window implies.
+    over-index on against the listener's own tracks; the age that window implies.
 
     Spotify compares a listener with peers of their age; brapped has no peer data. Its baseline
-    is the catalogue: every track it knows (each once, however often played, by any account)
-    with a dated album. A window's index is its share of the period's dated plays over its share
-    of those tracks; the highest index among windows with at least LISTENING_WINDOW_MIN_SHARE of
-    the plays wins (then the larger share, then the window centred on its plays, then the earlier). As Spotify does, the listener
+    is every track of a dated album the scope's account(s) played up to the period's end, each
+    once however often: the breadth of what they know, against which the period's replays
+    stand out. (Not the whole catalogue: it grows with every sync, and a kept Wrapped of a
+    closed period must stay what a fresh one computes.) A window's index is its share of the
+    period's dated plays over its share of those tracks; the highest index among windows with at
+    least LISTENING_WINDOW_MIN_SHARE of the plays wins (then the larger share, then the window
+    centred on its plays, then the earlier). As Spotify does, the listener
     is taken to have been 16 to 21 in that window: born `window.start - 16`.
 
     `pal`: the period's per-album sums (`per_album`), materialised. Each play one vote; plays of
@@ -322,34 +329,39 @@ def listening_age(conn: Connection, period: Period, pal: FromClause) -> dict[str
         .group_by(year)
         .order_by(year),
     )
+    played = [plays.c.track_id == tracks.c.id, plays.c.played_at < period.end_utc]
+    if scope.user_id is not None:
+        played.append(plays.c.user_id == scope.user_id)
+    # One probe of the (track_id, played_at) index per dated track.
+    heard = select(plays.c.id).where(*played).exists()
     baseline = dict(
         _per_year(
             conn,
             select(year.label("year"), func.count())
             .select_from(tracks.join(albums, albums.c.id == tracks.c.album_id))
-            .where(*dated)
+            .where(*dated, heard)
             .group_by(year),
         )
     )
     total = sum(n for _, n in counted)
-    catalogue = sum(baseline.values())
+    baseline_total = sum(baseline.values())
     result: dict[str, Any] = {
         "median_release_year": weighted_median(counted),
         "plays_with_release_year": total,
-        "compared_with": "catalogue",
-        "catalogue_tracks_with_release_year": catalogue,
+        "compared_with": "played_tracks",
+        "baseline_tracks_with_release_year": baseline_total,
         "window": None,
         "age": None,
         "born_around": None,
     }
-    if not total or not catalogue:
+    if not total or not baseline_total:
         return result
     plays_by_year = dict(counted)
     best: tuple[float, float, float, int] | None = None  # (index, share, -off centre, -start)
     for start in range(min(plays_by_year) - LISTENING_WINDOW_YEARS + 1, max(plays_by_year) + 1):
         years = range(start, start + LISTENING_WINDOW_YEARS)
         inside = sum(plays_by_year.get(y, 0) for y in years)
-        base = sum(baseline.get(y, 0) for y in years) / catalogue
+        base = sum(baseline.get(y, 0) for y in years) / baseline_total
         share = inside / total
         if share < LISTENING_WINDOW_MIN_SHARE or base == 0:
             continue
@@ -369,7 +381,7 @@ def listening_age(conn: Connection, period: Period, pal: FromClause) -> dict[str
             "end": start + LISTENING_WINDOW_YEARS - 1,
             "share": round(share, 4),
             "baseline_share": ratio(
-                sum(baseline.get(y, 0) for y in range(start, start + LISTENING_WINDOW_YEARS)), catalogue
+                sum(baseline.get(y, 0) for y in range(start, start + LISTENING_WINDOW_YEARS)), baseline_total
             ),
             "index": round(index, 4),
         },

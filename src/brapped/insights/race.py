@@ -69,7 +69,10 @@ def artist_race(conn: Connection, period: Period, dt: FromClause, *, size: int =
     step, steps = frames(period)
     starts = [date_to_day(f.start) for f in steps[1:]]
     frame = (
-        case(*[(dt.c.day < int_literal(s), int_literal(i)) for i, s in enumerate(starts)], else_=int_literal(len(starts)))
+        case(
+            *[(dt.c.day < int_literal(s), int_literal(i)) for i, s in enumerate(starts)],
+            else_=int_literal(len(starts)),
+        )
         if starts
         else int_literal(0)
     )
@@ -143,8 +146,11 @@ def artist_race(conn: Connection, period: Period, dt: FromClause, *, size: int =
                 "minutes": minutes(r.ms_played),
             }
         )
-    out, last = [], []
+    out: list[dict[str, Any]] = []
+    last: list[dict[str, Any]] = []
     for index, f in enumerate(steps):
         last = rankings.get(index, last)  # a frame without plays leaves the race as it was
-        out.append({"label": f.label, "start": f.start.isoformat(), "end": f.end.isoformat(), "ranking": last})
+        out.append(
+            {"label": f.label, "start": f.start.isoformat(), "end": f.end.isoformat(), "ranking": last}
+        )
     return {"step": step, "size": size, "frames": out}

@@ -33,7 +33,16 @@ from brapped.insights.aggregates import (
     period_plays,
     track_credits,
 )
+from brapped.insights.highlights import (
+    forgotten_favourite,
+    former_top_artists,
+    listening_age,
+    obsession,
+    rediscovery,
+    top_new_albums,
+)
 from brapped.insights.period import Period, date_to_day, day_to_date, int_literal
+from brapped.insights.race import artist_race
 from brapped.insights.scope import (
     Scope,
     alongside,
@@ -44,18 +53,9 @@ from brapped.insights.scope import (
     not_various_artists,
     ratio,
 )
-from brapped.insights.highlights import (
-    former_top_artists,
-    forgotten_favourite,
-    listening_age,
-    obsession,
-    rediscovery,
-    top_new_albums,
-)
-from brapped.insights.race import artist_race
 from brapped.insights.top import top_albums, top_artists_from, top_genres, top_tracks
 from brapped.insights.totals import new_artists, spoken_word, totals
-from brapped.store.tables import albums, artists, track_artists, tracks
+from brapped.store.tables import artists, track_artists, tracks
 
 
 def wrapped(
@@ -124,7 +124,7 @@ def wrapped(
             "longest_session": longest_session(conn, pp, period, session_gap_minutes),
             "most_repeated_track_in_a_day": most_repeated_track(conn, dt),
             "discoveries": {"new_artists": new_count, "top_new_artists": new_list},
-            "listening_age": listening_age(conn, period, pal),
+            "listening_age": listening_age(conn, scope, period, pal),
             "skip_rate": skip_rate(conn, pp),
             "estimated_share": summary["time_sources"]["estimated_share"],
             "previous_period": {
