@@ -74,13 +74,14 @@ async def test_every_page_renders_and_escapes_names(client: httpx.AsyncClient, p
     # A name that is markup never reaches the page as markup.
     assert XSS not in body
     assert "<img src=x" not in body
-    # Only our own script tags: the three static ones.
+    # Only our own script tags: the four static ones.
     assert re.findall(r"<script[^>]*src=\"([^\"]+)\"", body) == [
         "/static/app.js?v=0.1.0",
         "/static/vendor/echarts/echarts.min.js",
+        "/static/race.js?v=0.1.0",
         "/static/charts.js?v=0.1.0",
     ]
-    assert len(re.findall(r"<script", body)) == 4  # the three above and the JSON data block
+    assert len(re.findall(r"<script", body)) == 5  # the four above and the JSON data block
 
 
 @pytest.mark.parametrize(
