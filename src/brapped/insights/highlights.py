@@ -41,23 +41,27 @@ def obsession(conn: Connection, period: Period, dt: FromClause) -> dict[str, Any
     """The track played most within 7 consecutive local days (more minutes, then the earlier
     window, on a tie). `dt`: the period's per-day-and-track sums, materialised.
 
-    A best window can always start on a day the track was played, so each (day, track) row is
-    paired with the same track's rows of the 6 days after it: one self-join.
+    A best window can always start on a day the track was played: each (day, track) row sums
+    the same track's rows of that day and the 6 after it, a window frame by day (one sort; a
+    self-join paired every day of a much-played track with every other).
     """
-    first, other = dt.alias("first"), dt.alias("other")
-    n_plays, total_ms = func.sum(other.c.plays), func.sum(other.c.ms_played)
+    week = (0, OBSESSION_DAYS - 1)
+    windows = select(
+        dt.c.day,
+        dt.c.track_id,
+        func.sum(dt.c.plays).over(partition_by=dt.c.track_id, order_by=dt.c.day, range_=week).label("plays"),
+        func.sum(dt.c.ms_played)
+        .over(partition_by=dt.c.track_id, order_by=dt.c.day, range_=week)
+        .label("ms_played"),
+    ).subquery("windows")
     row = conn.execute(
-        select(first.c.day, first.c.track_id, n_plays.label("plays"), total_ms.label("ms_played"))
-        .select_from(
-            first.join(
-                other,
-                (other.c.track_id == first.c.track_id)
-                & (other.c.day >= first.c.day)
-                & (other.c.day <= first.c.day + int_literal(OBSESSION_DAYS - 1)),
-            )
+        select(windows)
+        .order_by(
+            windows.c.plays.desc(),
+            windows.c.ms_played.desc(),
+            windows.c.day,
+            by_codepoint(windows.c.track_id),
         )
-        .group_by(first.c.day, first.c.track_id)
-        .order_by(n_plays.desc(), total_ms.desc(), first.c.day, by_codepoint(first.c.track_id))
         .limit(1)
     ).first()
     if row is None:
@@ -79,46 +83,53 @@ def rediscovery(
     whose first play of the period came at least REDISCOVERY_SILENCE after their last
     play before it. None when no artist qualifies (or the period starts at the dawn of time).
 
-    `pp`, `pa`: the period's plays and per-artist sums, materialised. The last earlier play is
-    asked per artist of the period (a scalar subquery down the (track_id, played_at) index).
+    `pp`, `pa`: the period's plays and per-artist sums, materialised.
     """
     if scope.start is None:
         return None
+    # Each artist's first play of the period: per track first (one pass), then per credit.
     firsts = (
         select(pp.c.track_id, func.min(pp.c.end_ms).label("first_ms"))
         .group_by(pp.c.track_id)
         .subquery("firsts")
     )
-    first_ms = (
-        select(func.min(firsts.c.first_ms))
+    first_per_artist = (
+        select(track_artists.c.artist_id, func.min(firsts.c.first_ms).label("first_ms"))
         .select_from(firsts.join(track_artists, track_artists.c.track_id == firsts.c.track_id))
-        .where(track_artists.c.artist_id == pa.c.artist_id)
-        .scalar_subquery()
+        .group_by(track_artists.c.artist_id)
+        .subquery("first_per_artist")
     )
+    # Each artist's last play before it: per track of theirs, one probe of the (track_id,
+    # played_at) index for the latest earlier play (a join would read every earlier play).
     credit, earlier = track_artists.alias("credit"), plays.alias("earlier")
-    conditions = [
-        credit.c.artist_id == pa.c.artist_id,
-        earlier.c.track_id == credit.c.track_id,
-        earlier.c.played_at < scope.start,
-    ]
+    conditions = [earlier.c.track_id == credit.c.track_id, earlier.c.played_at < scope.start]
     if scope.user_id is not None:
         # `|| ''`: keep SQLite on the (track_id, played_at) index (see totals.new_artists).
         conditions.append(earlier.c.user_id.concat("") == scope.user_id)
-    last_before = (
-        select(func.max(earlier.c.played_at))
-        .select_from(credit.join(earlier, earlier.c.track_id == credit.c.track_id))
-        .where(*conditions)
-        .scalar_subquery()
+    track_last = select(func.max(earlier.c.played_at)).where(*conditions).scalar_subquery()
+    last_per_artist = (
+        select(credit.c.artist_id, func.max(track_last).label("last_at"))
+        .where(credit.c.artist_id.in_(select(pa.c.artist_id)))
+        .group_by(credit.c.artist_id)
+        .subquery("last_per_artist")
     )
-    candidates = select(
-        pa.c.artist_id,
-        pa.c.name,
-        pa.c.plays,
-        pa.c.streams,
-        pa.c.main_streams,
-        first_ms.label("first_ms"),
-        epoch_ms(last_before).label("last_ms"),
-    ).subquery("candidates")
+    candidates = (
+        select(
+            pa.c.artist_id,
+            pa.c.name,
+            pa.c.plays,
+            pa.c.streams,
+            pa.c.main_streams,
+            first_per_artist.c.first_ms,
+            epoch_ms(last_per_artist.c.last_at).label("last_ms"),
+        )
+        .select_from(
+            pa.join(first_per_artist, first_per_artist.c.artist_id == pa.c.artist_id).join(
+                last_per_artist, last_per_artist.c.artist_id == pa.c.artist_id
+            )
+        )
+        .subquery("candidates")
+    )
     silence = candidates.c.first_ms - candidates.c.last_ms
     silence_ms = int(REDISCOVERY_SILENCE.total_seconds() * 1000)
     rows = conn.execute(
