@@ -19,6 +19,8 @@ import pytest
 from sqlalchemy import insert
 
 from brapped.insights import Period, Scope, top, wrapped
+from brapped.insights.highlights import former_top_artists
+from brapped.insights.rollups import refresh_store, usable
 from brapped.pipeline.catalogue import load_entities
 from brapped.spotify.transform import recently_played
 from brapped.store import Store, tables
@@ -187,6 +189,31 @@ def test_figures_equal_an_independent_count(sample_store: Store) -> None:  # noq
             assert {"name": got["artist"]["name"], **{k: got[k] for k in list(forgotten)[1:]}} == forgotten
     # The samples hold both cases: the test is not vacuous.
     assert seen_rediscovery and seen_forgotten
+
+
+def test_former_top_artists_from_the_stored_sums_equal_every_earlier_play(sample_store: Store) -> None:  # noqa: F811
+    """With the summaries built, the artists before a recent period are the stored sums less the
+    plays since the period's start: the same list as summing every earlier play."""
+    records = _records()
+    scopes = [Scope.of(p, None, STREAM) for p in PERIODS]
+    with sample_store.connect() as conn:
+        plain = [former_top_artists(conn, scope) for scope in scopes]
+    newest = max(_ended(r) for r in records)
+    assert refresh_store(sample_store, TZ, STREAM, newest + DAY).action == "built"
+    with sample_store.connect() as conn:
+        found = usable(conn, STREAM)
+        assert found is not None
+        # 1 November 2024 to the cutoff is shorter than the history before it: the stored sums.
+        assert PERIODS[2].start_utc <= found.cutoff
+        assert found.cutoff - PERIODS[2].start_utc < PERIODS[2].start_utc - found.first_played_at
+        assert [former_top_artists(conn, scope) for scope in scopes] == plain
+        report = wrapped(conn, PERIODS[2], limit=10)
+    expected = _expected_forgotten(PERIODS[2], records)
+    if expected is None:
+        assert report["forgotten_favourite"] is None
+    else:
+        got = report["forgotten_favourite"]
+        assert {"name": got["artist"]["name"], **{k: got[k] for k in list(expected)[1:]}} == expected
 
 
 # --- The recently-played page: featured artists, albums, release dates -------------------------------

@@ -9,13 +9,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, FromClause, Select, case, func, select
+from sqlalchemy import Connection, FromClause, Select, case, func, select, union_all
 
+from brapped.insights import rollups
 from brapped.insights.aggregates import album_credits, per_artist, per_track, track_credits
 from brapped.insights.period import Period, day_to_date, int_literal
 from brapped.insights.scope import Scope, by_codepoint, minutes, ratio
 from brapped.insights.top import credit_value, doubled_credit
-from brapped.store.tables import albums, plays, track_artists, tracks
+from brapped.store.tables import albums, artist_totals, artists, plays, track_artists, tracks
 from brapped.store.types import epoch_ms
 
 OBSESSION_DAYS = 7
@@ -167,16 +168,17 @@ def former_top_artists(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
     so Wrapped computes it on a second connection meanwhile (`scope.alongside`)."""
     if scope.start is None:
         return []
-    before = Scope(scope.user_id, None, scope.start, scope.stream_threshold_ms)
-    pa = per_artist(per_track(before).subquery("before_track")).subquery("before_artist")
+    pa = _before(conn, scope).subquery("before_artist")
     rows = conn.execute(
-        select(pa.c.artist_id, pa.c.name, pa.c.plays, pa.c.streams, pa.c.main_streams)
+        select(pa.c.artist_id, artists.c.name, pa.c.plays, pa.c.streams, pa.c.main_streams)
+        .select_from(pa.join(artists, artists.c.id == pa.c.artist_id))
+        .where(pa.c.plays > 0)
         .order_by(
             doubled_credit(pa.c.streams, pa.c.main_streams).desc(),
             pa.c.streams.desc(),
             pa.c.plays.desc(),
             pa.c.ms_played.desc(),
-            by_codepoint(pa.c.name),
+            by_codepoint(artists.c.name),
             by_codepoint(pa.c.artist_id),
         )
         .limit(FORMER_TOP)
@@ -192,6 +194,41 @@ def former_top_artists(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
         }
         for rank, r in enumerate(rows, 1)
     ]
+
+
+FORMER_SUMS = ("plays", "streams", "main_streams", "ms_played")
+
+
+def _before(conn: Connection, scope: Scope) -> Select[Any]:
+    """Per-artist sums (`artist_id` and FORMER_SUMS) of every play of the scope's account(s)
+    before `scope.start`.
+
+    When the stored summaries (brapped.insights.rollups) end after that instant and the plays
+    between it and their cutoff are fewer than those before it (this year's Wrapped, after years
+    of history): the stored per-artist sums less the sums of those plays. Otherwise every earlier
+    play, summed per track then per artist.
+    """
+    assert scope.start is not None
+    found = rollups.usable(conn, scope.stream_threshold_ms)
+    if (
+        found is None
+        or found.first_played_at is None
+        or found.cutoff < scope.start
+        or found.cutoff - scope.start >= scope.start - found.first_played_at
+    ):
+        before = Scope(scope.user_id, None, scope.start, scope.stream_threshold_ms)
+        pa = per_artist(per_track(before).subquery("before_track")).subquery("before_all")
+        return select(pa.c.artist_id, *(pa.c[c] for c in FORMER_SUMS))
+    between = Scope(scope.user_id, scope.start, found.cutoff, scope.stream_threshold_ms)
+    since = per_artist(per_track(between).subquery("between_track")).subquery("between")
+    stored = select(artist_totals.c.artist_id, *(artist_totals.c[c] for c in FORMER_SUMS))
+    if scope.user_id is not None:
+        stored = stored.where(artist_totals.c.user_id == scope.user_id)
+    less = select(since.c.artist_id, *(-since.c[c] for c in FORMER_SUMS))
+    both = union_all(stored, less).subquery("both")
+    return select(
+        both.c.artist_id.label("artist_id"), *(func.sum(both.c[c]).label(c) for c in FORMER_SUMS)
+    ).group_by(both.c.artist_id)
 
 
 def forgotten_favourite(
