@@ -114,6 +114,40 @@ def test_top_lists(runner: CliRunner, db: str) -> None:
     assert code == 0 and "pop" in out and "rock" not in out
 
 
+def test_wrapped_table_shows_the_2025_cards(runner: CliRunner, db: str) -> None:
+    store = open_store(db)
+    with store.begin() as conn:  # Gamma, heard in March 2023, is back on 27 October 2024
+        add_plays(
+            conn, [{"played_at": datetime(2023, 3, 1, 12, tzinfo=UTC), "track_id": "t3", "ms_played": 90_000}]
+        )
+    store.close()
+    code, out, err = run(runner, db, "report", "wrapped", "--year", "2024")
+    assert code == 0, err
+    assert "Top artists (by credit)" in out and "Top tracks (by streams)" in out
+    # t1: 2 plays on 27 and 28 October (250,000 ms) beat t2's 2 plays (80,000 ms) and t1's March pair.
+    assert "One (Alpha) x2 from 2024-10-27 to 2024-11-02" in out
+    assert "Gamma: back on 2024-10-27 after" in out
+    assert "music of 1999-2003" in out
+    assert "Artist race" in out and "2024-10" in out
+    code, out, err = run(runner, db, "report", "wrapped", "--year", "2025")
+    assert code == 0, err
+    assert "Alpha: once your #1, last played 2024-10-28" in out
+
+
+def test_top_artists_by_credit(runner: CliRunner, db: str) -> None:
+    code, out, err = run(runner, db, "report", "top", "artists", "--by", "credit", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    # Streams: Alpha main 3 (t1) + 1 (t2); Beta main 1 (t4) + featured 1 (t2); Gamma 1 (t3).
+    assert [(a["name"], a["credit"]) for a in data["items"]] == [
+        ("Alpha", 4.0),
+        ("Beta", 1.5),
+        ("Gamma", 1.0),
+    ]
+    code, _, err = run(runner, db, "report", "top", "tracks", "--by", "credit")
+    assert code != 0 and "credit ranks artists only" in err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -21,6 +21,8 @@ LAYERS = (
     "stories",
     "daily",
     "overview",
+    "race",
+    "highlights",
     "wrapped",
     "compare",
     "party",

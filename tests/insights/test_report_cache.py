@@ -259,6 +259,22 @@ def test_results_of_older_code_are_not_read(store: Store) -> None:
     assert _found(store) is None
 
 
+NEW_IN_2025 = ("artist_race", "obsession", "rediscovery", "forgotten_favourite", "top_new_albums")
+
+
+def test_a_result_kept_before_the_2025_figures_is_not_served(store: Store) -> None:
+    """A Wrapped kept by the code before the 2025 figures (no such keys, another code
+    fingerprint) is never read back: the answer is computed again, with every key."""
+    _history(store)
+    current = _kept(store)
+    assert set(NEW_IN_2025) <= set(current)
+    old = {k: v for k, v in current.items() if k not in NEW_IN_2025}
+    _run(store, update(tables.kept_reports).values(code="brapped before 2025", payload=json.dumps(old)))
+    assert _found(store) is None
+    again = _kept(store)
+    assert again == _fresh(store) and set(NEW_IN_2025) <= set(again)
+
+
 def test_the_oldest_results_are_forgotten_beyond_the_limit(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -35,8 +35,10 @@ def _ended(record: dict[str, Any]) -> datetime:
 
 
 def _ranked(groups: dict[str, list[dict[str, Any]]], name: Any) -> list[tuple[str, int, int]]:
+    """(key, plays, ms) by streams (plays of 30 s or more), then plays, then ms: Wrapped's rule."""
     rows = [(key, len(rs), sum(r["ms_played"] for r in rs)) for key, rs in groups.items()]
-    rows.sort(key=lambda row: (-row[1], -row[2], name(row[0]), row[0]))
+    streams = {key: sum(1 for r in rs if r["ms_played"] >= 30_000) for key, rs in groups.items()}
+    rows.sort(key=lambda row: (-streams[row[0]], -row[1], -row[2], name(row[0]), row[0]))
     return rows
 
 
@@ -73,7 +75,8 @@ def test_wrapped_2024_equals_an_independent_count(sample_store: Store) -> None:
     expected_tracks = _ranked(by_track, names.__getitem__)[:10]
     assert [(t["id"], t["plays"], t["ms_played"]) for t in report["top_tracks"]] == expected_tracks
 
-    # The export names only the album artist: that is each play's one (main) artist.
+    # The export names only the album artist: that is each play's one (main) artist, so its
+    # weighted credit is its streams.
     by_artist: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         by_artist[r["master_metadata_album_artist_name"]].append(r)

@@ -91,7 +91,18 @@ def test_wrapped_extras(history: Store) -> None:
         report = wrapped(conn, Period.year(2024, TZ))
     assert report["discoveries"]["new_artists"] == 3
     # Plays on dated albums: 2 of 1990, 6 of 2001: the 4th and 5th values are both 2001.
-    assert report["listening_age"] == {"median_release_year": 2001.0, "plays_with_release_year": 8}
+    # Tracks played until the end of 2024: t1, t2 (2001), t3, t5 (1990), t4 undated. 2001 holds
+    # 6/8 of the plays and 2/4 of those tracks (index 1.5); every window with 2001 and without
+    # 1990 ties: the one centred on 2001 wins.
+    assert report["listening_age"] == {
+        "median_release_year": 2001.0,
+        "plays_with_release_year": 8,
+        "compared_with": "played_tracks",
+        "baseline_tracks_with_release_year": 4,
+        "window": {"start": 1999, "end": 2003, "share": 0.75, "baseline_share": 0.5, "index": 1.5},
+        "born_around": 1999 - 16,
+        "age": 2024 - (1999 - 16),
+    }
     assert report["skip_rate"] == {"skipped": 1, "plays_with_skip_flag": 3, "rate": round(1 / 3, 4)}
     assert report["estimated_share"] == round(100_000 / TOTAL, 4)
     assert report["previous_period"]["period"] == {"start": "2023-01-01", "end": "2023-12-31", "timezone": TZ}
@@ -160,5 +171,14 @@ def test_empty_period(history: Store) -> None:
     assert report["top_artists"] == [] and report["top_artist_by_month"] == []
     assert report["busiest_day"] is None and report["longest_streak"] is None
     assert report["longest_session"] is None and report["most_repeated_track_in_a_day"] is None
-    assert report["listening_age"] == {"median_release_year": None, "plays_with_release_year": 0}
+    assert report["listening_age"]["median_release_year"] is None
+    assert report["listening_age"]["plays_with_release_year"] == 0
+    assert report["listening_age"]["window"] is None and report["listening_age"]["age"] is None
     assert report["skip_rate"]["rate"] is None
+    assert report["obsession"] is None and report["top_new_albums"] == []
+    # Alpha, Beta and Gamma were played in 2024, none in January 2030: all gone, after a silence.
+    assert report["rediscovery"] is None
+    assert report["forgotten_favourite"]["artist"]["id"] == "a1"
+    assert report["forgotten_favourite"]["last_played"] == "2024-10-28"
+    assert [f["ranking"] for f in report["artist_race"]["frames"]] == [[]] * 5
+    assert report["artist_race"]["step"] == "week"

@@ -191,3 +191,55 @@ def test_alongside_on_an_in_memory_database_stays_on_the_connection() -> None:
             assert connection is conn and not thread.startswith("brapped-report")
     finally:
         memory.close()
+
+
+def _credit_ranking(rows: list[dict[str, Any]]) -> list[tuple[str, float]]:
+    """Top 10 (artist, credit) the obvious way: each stream 1 to the main artist, 0.5 to a guest."""
+    sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0, 0, 0])  # credit, streams, plays, ms
+    for row in rows:
+        stream = row["ms_played"] is not None and row["ms_played"] >= 30_000
+        for position, artist in enumerate(CREDITS[row["track_id"]]):
+            entry = sums[artist]
+            entry[0] += (1 if position == 0 else 0.5) * stream
+            entry[1] += stream
+            entry[2] += 1
+            entry[3] += row["ms_played"] or 0
+    ranked = sorted(
+        sums.items(), key=lambda kv: (-kv[1][0], -kv[1][1], -kv[1][2], -kv[1][3], NAMES[kv[0]], kv[0])
+    )
+    return [(artist, s[0]) for artist, s in ranked[:10]]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(history=histories)
+def test_artist_race_and_obsession_equal_the_obvious_computation(store: Store, history: list[Any]) -> None:
+    """Each monthly frame of the race ranks the plays up to its end; the obsession is the best
+    7-day window of any track, found by trying every window."""
+    rows = _store(store, history)
+    tz = ZoneInfo(TZ)
+    with store.connect() as conn:
+        report = wrapped(conn, Period.year(2024, TZ))
+    frames = report["artist_race"]["frames"]
+    assert [f["label"] for f in frames] == [f"2024-{m:02d}" for m in range(1, 13)]
+    for frame in frames:
+        end = datetime.fromisoformat(frame["end"]).date()
+        upto = [r for r in rows if r["played_at"].astimezone(tz).date() <= end]
+        assert [(a["id"], a["credit"]) for a in frame["ranking"]] == _credit_ranking(upto)
+    assert [(a["id"], a["credit"]) for a in report["top_artists"][:10]] == _credit_ranking(rows)
+
+    per_day: dict[tuple[str, Any], list[int]] = defaultdict(lambda: [0, 0])
+    for r in rows:
+        cell = per_day[(r["track_id"], r["played_at"].astimezone(tz).date())]
+        cell[0] += 1
+        cell[1] += r["ms_played"] or 0
+    best = min(
+        (
+            -sum(per_day.get((t, d + timedelta(days=k)), [0, 0])[0] for k in range(7)),
+            -sum(per_day.get((t, d + timedelta(days=k)), [0, 0])[1] for k in range(7)),
+            d,
+            t,
+        )
+        for t, d in per_day
+    )
+    got = report["obsession"]
+    assert (got["plays"], got["start"], got["track"]["id"]) == (-best[0], best[2].isoformat(), best[3])

@@ -74,18 +74,19 @@ async def test_every_page_renders_and_escapes_names(client: httpx.AsyncClient, p
     # A name that is markup never reaches the page as markup.
     assert XSS not in body
     assert "<img src=x" not in body
-    # Only our own script tags: the four static ones, and the Top Song Quiz's on Wrapped.
+    # Only our own script tags: the five static ones, and the Top Song Quiz's on Wrapped.
     scripts = re.findall(r"<script[^>]*src=\"([^\"]+)\"", body)
-    assert scripts[:4] == [
+    assert scripts[:5] == [
         "/static/app.js?v=0.1.0",
         "/static/story.js?v=0.1.0",
         "/static/vendor/echarts/echarts.min.js",
+        "/static/race.js?v=0.1.0",
         "/static/charts.js?v=0.1.0",
     ]
     extra = ["/static/quiz.js?v=0.1.0"] if path.startswith("/wrapped") else []
-    assert scripts[4:] == extra
+    assert scripts[5:] == extra
     # The scripts above and the JSON data block.
-    assert len(re.findall(r"<script", body)) == 5 + len(extra)
+    assert len(re.findall(r"<script", body)) == 6 + len(extra)
 
 
 @pytest.mark.parametrize(

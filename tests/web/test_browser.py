@@ -258,3 +258,70 @@ def test_token_countdown(watched: Watched) -> None:
     expected = ("Token expires in 11 d 0 h 0 min.", "Token expires in 10 d 23 h 59 min.")
     assert page.inner_text(".countdown") in expected
     assert "r-secret" not in page.content()
+
+
+RACE = f"/wrapped?from={TODAY - timedelta(days=20)}&to={TODAY}"  # three weeks: three weekly frames
+
+
+def test_artist_race_animates_offline(watched: Watched, base_url: str) -> None:
+    page = watched.page
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
+    page.goto(RACE, wait_until="load")
+    page.wait_for_selector("[data-chart=race][data-rendered]")
+    frames = page.evaluate("() => brapped.pageData().race.frames.map(f => f.label)")
+    assert len(frames) == 3
+    # It plays by itself from the first week to the last, each step a redrawn bar chart.
+    page.wait_for_function(
+        "() => document.querySelector('[data-chart=race]').dataset.frame === '2'", timeout=15_000
+    )
+    assert page.inner_text("[data-race-label]") == frames[-1]
+    assert page.get_attribute("[data-race-play]", "aria-pressed") == "false"  # stopped at the end
+    bars = page.eval_on_selector("[data-chart=race]", "n => n.querySelectorAll('svg path').length")
+    assert bars > 5
+    names = page.eval_on_selector("[data-chart=race]", "n => n.textContent")
+    assert "Main Artist" in names
+    # The slider steps by hand; the text list stays in the page.
+    page.eval_on_selector("[data-race-frame]", "n => { n.value = '0'; n.dispatchEvent(new Event('input')); }")
+    assert page.inner_text("[data-race-label]") == frames[0]
+    assert page.locator("[data-race-text] li").count() >= 2
+    # Nothing but this server (and the routed cover CDN) was asked for anything.
+    assert [u for u in asked if not u.startswith(base_url) and ".scdn.co/" not in u] == []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "wrapped-race.png"), full_page=True)
+    assert watched.problems == []
+
+
+def test_artist_race_with_reduced_motion_is_still(browser: Any, base_url: str) -> None:
+    context = browser.new_context(base_url=base_url, reduced_motion="reduce")
+    context.route("https://*.scdn.co/**", lambda route: route.abort("internetdisconnected"))
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(RACE, wait_until="load")
+    page.wait_for_selector("[data-chart=race][data-rendered]")
+    last = page.evaluate("() => brapped.pageData().race.frames.at(-1).label")
+    # The final standings at once, and no autoplay.
+    assert page.get_attribute("[data-chart=race]", "data-frame") == "2"
+    page.wait_for_timeout(1_800)
+    assert page.get_attribute("[data-chart=race]", "data-frame") == "2"
+    assert page.inner_text("[data-race-label]") == last
+    assert page.get_attribute("[data-race-play]", "aria-pressed") == "false"
+    # The keyboard moves it: focus the slider, step back a week.
+    page.focus("[data-race-frame]")
+    page.keyboard.press("ArrowLeft")
+    assert page.get_attribute("[data-chart=race]", "data-frame") == "1"
+    assert problems == []
+    context.close()
+
+
+def test_wrapped_shows_the_2025_cards(watched: Watched) -> None:
+    page = watched.page
+    page.goto(RACE, wait_until="load")
+    keys = page.eval_on_selector_all(".story-card", "nodes => nodes.map(n => n.dataset.cardKey)")
+    assert "obsession" in keys
+    obsession = page.inner_text("[data-card-key=obsession]")
+    # The seed plays the hit twice a day: 14 times in any week of the three.
+    assert "×14" in obsession and "The Hit" in obsession
+    assert f"{TODAY - timedelta(days=20)} – {TODAY - timedelta(days=14)}" in obsession
+    assert watched.problems == []

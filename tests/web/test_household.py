@@ -115,6 +115,7 @@ async def test_every_page_takes_a_user(client: httpx.AsyncClient, path: str, use
             "/static/app.js?v=0.1.0",
             "/static/story.js?v=0.1.0",
             "/static/vendor/echarts/echarts.min.js",
+            "/static/race.js?v=0.1.0",
             "/static/charts.js?v=0.1.0",
             "/static/household.js?v=0.1.0",
             *quiz,

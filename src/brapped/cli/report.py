@@ -68,6 +68,7 @@ def _artist_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "as_main": a["main_plays"],
             "as_featured": a["featured_plays"],
             "minutes": a["minutes"],
+            **({"credit": f"{a['credit']:g}"} if "credit" in a else {}),
         }
         for a in rows
     ]
@@ -296,8 +297,8 @@ def _emit_wrapped_table(app: AppContext, fmt: str, data: dict[str, Any]) -> None
         [{"": k, "value": v, "vs previous period": c} for k, v, c in summary],
         title=f"Wrapped {p['start']} to {p['end']} ({p['timezone']})",
     )
-    emit_rows(app, fmt, _artist_table(data["top_artists"][:TABLE_TOP]), title="Top artists")
-    emit_rows(app, fmt, _track_table(data["top_tracks"][:TABLE_TOP]), title="Top tracks")
+    emit_rows(app, fmt, _artist_table(data["top_artists"][:TABLE_TOP]), title="Top artists (by credit)")
+    emit_rows(app, fmt, _track_table(data["top_tracks"][:TABLE_TOP]), title="Top tracks (by streams)")
     emit_rows(app, fmt, _album_table(data["top_albums"][:TABLE_TOP]), title="Top albums")
     if data["top_genres"]:
         emit_rows(app, fmt, _plain(data["top_genres"][:TABLE_TOP], "genre"), title="Top genres")
@@ -307,6 +308,84 @@ def _emit_wrapped_table(app: AppContext, fmt: str, data: dict[str, Any]) -> None
     ]
     if months:
         emit_rows(app, fmt, months, title="Top artist of each month")
+    _emit_wrapped_figures(app, fmt, data)
+
+
+def _emit_wrapped_figures(app: AppContext, fmt: str, data: dict[str, Any]) -> None:
+    """Wrapped's 2025 cards: obsession, rediscovery, forgotten favourite, listening age, new
+    albums and the artist race (its leader after each frame)."""
+    rows: list[tuple[str, str]] = []
+    obsession = data.get("obsession")
+    if obsession:
+        track = obsession["track"]
+        rows.append(
+            (
+                "obsession",
+                f"{track['name']} ({_artists_text(track['artists'])}) x{obsession['plays']} "
+                f"from {obsession['start']} to {obsession['end']}",
+            )
+        )
+    back = data.get("rediscovery")
+    if back:
+        rows.append(
+            (
+                "rediscovery",
+                f"{back['artist']['name']}: back on {back['back_on']} after {back['days_silent']} days "
+                f"(last played {back['last_played_before']})",
+            )
+        )
+    gone = data.get("forgotten_favourite")
+    if gone:
+        rows.append(
+            (
+                "forgotten favourite",
+                f"{gone['artist']['name']}: once your #{gone['former_rank']}, "
+                f"last played {gone['last_played'] or 'unknown'}",
+            )
+        )
+    age = data.get("listening_age") or {}
+    window = age.get("window")
+    if window:
+        rows.append(
+            (
+                "listening age",
+                f"{age['age']}: music of {window['start']}-{window['end']} "
+                f"(x{window['index']:g} vs the tracks you played before)",
+            )
+        )
+    if rows:
+        emit_rows(app, fmt, [{"": k, "value": v} for k, v in rows], title="Highlights")
+    albums = data.get("top_new_albums") or []
+    if albums:
+        emit_rows(
+            app,
+            fmt,
+            [
+                {
+                    "rank": a["rank"],
+                    "album": a["name"],
+                    "artists": _artists_text(a["artists"]),
+                    "released": a["release_date"],
+                    "tracks streamed": f"{a['tracks_streamed']}/{a['total_tracks']}",
+                    "streams": a["streams"],
+                }
+                for a in albums[:TABLE_TOP]
+            ],
+            title="Top new albums",
+        )
+    race = data.get("artist_race") or {}
+    leaders = [
+        {
+            race.get("step", "frame"): f["label"],
+            "leader": f["ranking"][0]["name"],
+            "credit": f"{f['ranking'][0]['credit']:g}",
+            "top 3": ", ".join(a["name"] for a in f["ranking"][:3]),
+        }
+        for f in race.get("frames", [])
+        if f["ranking"]
+    ]
+    if leaders:
+        emit_rows(app, fmt, leaders, title="Artist race (so far, after each)")
 
 
 def _plain(rows: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
@@ -320,10 +399,10 @@ def _plain(rows: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
 @click.option("--period", metavar="PERIOD", help="YYYY, YYYY-MM, YYYY-MM-DD or A..B (default: all time).")
 @click.option(
     "--by",
-    type=click.Choice(["plays", "streams", "minutes"]),
+    type=click.Choice(["plays", "streams", "minutes", "credit"]),
     default="plays",
     show_default=True,
-    help="Rank by.",
+    help="Rank by; credit (artists only): streams, featured credits weighted 0.5.",
 )
 @click.option("--limit", default=10, show_default=True, help="How many.")
 @user_option

@@ -7,8 +7,10 @@ cli/, web/ and pipeline/ import only what `__all__` lists (tests/insights/test_p
 The modules, each importing only those before it (docs/decisions.md, "Insights"):
 `period` and `scope` (local time, whose plays), `aggregates` (sums several reports share),
 `rollups` (those sums stored for older plays), `report_cache` (results of closed periods kept),
-then the reports: `totals`, `top`, `search`, `stories`, `daily`, `overview`, `wrapped`, and for a
-household `compare` and `party` (which reads each member's Wrapped).
+then the reports: `totals`, `top`, `search`, `stories`, `daily`, `overview`, `race` (Wrapped's
+artist race), `highlights` (Wrapped's obsession, rediscovery, forgotten favourite, new albums,
+listening age), `wrapped`, and for a household `compare` and `party` (which reads each member's
+Wrapped).
 
 Reports:
 - `Period(start, end, timezone)`: local days start..end inclusive in an IANA zone; `.start_utc`,
@@ -21,7 +23,7 @@ Reports:
 - `kept_wrapped(conn, period, ...)`: the same, kept in the database for closed periods.
 - `overview(conn, period, *, user_id=None, stream_threshold_ms=30000, limit=10)`: the dashboard's
   first page: totals and top lists, milliseconds per local day, the listening clock.
-- `top(conn, kind, scope, *, by="plays"|"streams"|"minutes", limit=10)` with kind in
+- `top(conn, kind, scope, *, by="plays"|"streams"|"minutes"|"credit", limit=10)` with kind in
   "artists" | "tracks" | "albums" | "genres" (`KINDS`, types `Kind` and `By`); also `top_artists`,
   `top_tracks`, `top_albums`, `top_genres`.
 - `search(conn, query, *, user_id=None, limit=10)`: tracks, artists, albums you played (needs a

@@ -22,21 +22,45 @@ from brapped.insights.scope import Scope, by_codepoint, minutes
 from brapped.store.tables import album_totals, albums, artist_genres, artist_totals, artists, tracks
 
 Kind = Literal["artists", "tracks", "albums", "genres"]
-By = Literal["plays", "streams", "minutes"]
+By = Literal["plays", "streams", "minutes", "credit"]
 KINDS: tuple[Kind, ...] = ("artists", "tracks", "albums", "genres")
-BYS: tuple[By, ...] = ("plays", "streams", "minutes")
+BYS: tuple[By, ...] = ("plays", "streams", "minutes", "credit")
+# Spotify's 2025 rule: a stream credits the track's main artist fully and each featured artist
+# less. Half: a featured artist usually brings a verse or a hook, about half a track, and at
+# one half two guests never outweigh the artist whose track it is (docs/reports.md).
+FEATURED_WEIGHT = 0.5
 
 
 class ReportError(BrappedError):
     """A report asked for something that does not exist (unknown list kind, ordering, item)."""
 
 
-def _order(by: By, plays_col: Any, streams_col: Any, ms_col: Any, *tiebreak: Any) -> list[Any]:
+def _order(
+    by: By, plays_col: Any, streams_col: Any, ms_col: Any, *tiebreak: Any, credit_col: Any = None
+) -> list[Any]:
     if by not in BYS:
-        raise ReportError(f"cannot rank by {by!r}: use plays, streams or minutes")
-    first = {"plays": plays_col, "streams": streams_col, "minutes": ms_col}[by]
-    rest = [c for c in (plays_col, ms_col) if c is not first]
+        raise ReportError(f"cannot rank by {by!r}: use plays, streams, minutes or credit (artists)")
+    if by == "credit" and credit_col is None:
+        raise ReportError("credit ranks artists only: use plays, streams or minutes")
+    first = {"plays": plays_col, "streams": streams_col, "minutes": ms_col, "credit": credit_col}[by]
+    # Credit ranks streams (weighted): then plain streams break a tie, as Spotify would.
+    rest = [c for c in ((streams_col,) if by == "credit" else ()) + (plays_col, ms_col) if c is not first]
     return [first.desc(), *(c.desc() for c in rest), *tiebreak]
+
+
+def doubled_credit(streams: Any, main_streams: Any) -> Any:
+    """Twice the weighted artist credit, an integer: main streams x 2, featured streams x 1.
+
+    Credit = main_streams + FEATURED_WEIGHT x featured_streams; doubled it stays integer
+    arithmetic on both databases (no float ordering), and featured = streams - main_streams.
+    """
+    return streams + main_streams
+
+
+def credit_value(streams: Any, main_streams: Any) -> float:
+    """The weighted credit (see `doubled_credit`) as a number for JSON."""
+    main = int(main_streams or 0)
+    return main + FEATURED_WEIGHT * (int(streams or 0) - main)
 
 
 def _check_limit(limit: int) -> None:
@@ -52,7 +76,8 @@ def _source(conn: Connection, scope: Scope, source: FromClause | None) -> FromCl
 def top_artists(
     conn: Connection, scope: Scope, *, by: By = "plays", limit: int = 10, source: FromClause | None = None
 ) -> list[dict[str, Any]]:
-    """Artists by plays (or streams/minutes), every credited artist counted, main and featured apart.
+    """Artists by plays (or streams/minutes/credit), every credited artist counted, main and
+    featured apart. `by="credit"`: streams weighted 1 as main artist, FEATURED_WEIGHT as featured.
 
     A play credits each artist of its track once: position 0 as main artist, others as featured.
     `source`: per-track sums of `scope` already materialised (see `scope.materialized`).
@@ -113,6 +138,7 @@ def top_artists_from(
             pa.c.featured_plays,
             pa.c.main_ms,
             pa.c.featured_ms,
+            pa.c.main_streams,
         )
         .order_by(
             *_order(
@@ -122,6 +148,7 @@ def top_artists_from(
                 pa.c.ms_played,
                 by_codepoint(pa.c.name),
                 by_codepoint(pa.c.artist_id),
+                credit_col=doubled_credit(pa.c.streams, pa.c.main_streams),
             )
         )
         .limit(limit)
@@ -144,6 +171,9 @@ def artist_row(m: Any, rank: int | None = None) -> dict[str, Any]:
         main_minutes=minutes(m["main_ms"]),
         featured_minutes=minutes(m["featured_ms"]),
     )
+    if "main_streams" in m:
+        row["main_streams"] = int(m["main_streams"] or 0)
+        row["credit"] = credit_value(m["streams"], m["main_streams"])
     return row
 
 

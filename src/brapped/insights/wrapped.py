@@ -33,7 +33,16 @@ from brapped.insights.aggregates import (
     period_plays,
     track_credits,
 )
+from brapped.insights.highlights import (
+    forgotten_favourite,
+    former_top_artists,
+    listening_age,
+    obsession,
+    rediscovery,
+    top_new_albums,
+)
 from brapped.insights.period import Period, date_to_day, day_to_date, int_literal
+from brapped.insights.race import artist_race
 from brapped.insights.scope import (
     Scope,
     alongside,
@@ -46,7 +55,7 @@ from brapped.insights.scope import (
 )
 from brapped.insights.top import top_albums, top_artists_from, top_genres, top_tracks
 from brapped.insights.totals import new_artists, spoken_word, totals
-from brapped.store.tables import albums, artists, track_artists, tracks
+from brapped.store.tables import artists, track_artists, tracks
 
 
 def wrapped(
@@ -81,6 +90,8 @@ def wrapped(
             other, previous_key, previous_period, lambda: _totals(other, previous_scope)
         ),
     )
+    # Every play before the period, summed per artist: the other long read, also meanwhile.
+    former = alongside(conn, lambda other: former_top_artists(other, scope))
     with (
         materialized(conn, period_plays(scope, period), numbered_by=PLAY_ORDER) as pp,
         materialized(conn, per_track(scope, source=pp)) as pt,
@@ -96,18 +107,24 @@ def wrapped(
         return {
             "period": period.as_dict(),
             **summary,
-            "top_artists": top_artists_from(conn, pa, limit=limit),
-            "top_tracks": top_tracks(conn, scope, limit=limit, source=pt),
+            # Spotify's rules (docs/reports.md): artists by weighted credit, tracks by streams.
+            "top_artists": top_artists_from(conn, pa, by="credit", limit=limit),
+            "top_tracks": top_tracks(conn, scope, by="streams", limit=limit, source=pt),
             "top_albums": top_albums(conn, scope, limit=limit, album_source=pal),
             "top_genres": top_genres(conn, scope, limit=limit, artist_source=pa),
             "top_artist_by_month": top_artist_by_month(conn, period, dt, pa),
+            "artist_race": artist_race(conn, period, dt),
+            "obsession": obsession(conn, period, dt),
+            "rediscovery": rediscovery(conn, scope, period, pp, pa),
+            "forgotten_favourite": forgotten_favourite(conn, scope, period, former(), pa),
+            "top_new_albums": top_new_albums(conn, period, pt, limit=limit),
             "listening_clock": listening_clock(grid),
             "busiest_day": busiest_day(grid),
             "longest_streak": longest_streak(grid),
             "longest_session": longest_session(conn, pp, period, session_gap_minutes),
             "most_repeated_track_in_a_day": most_repeated_track(conn, dt),
             "discoveries": {"new_artists": new_count, "top_new_artists": new_list},
-            "listening_age": listening_age(conn, pal),
+            "listening_age": listening_age(conn, scope, period, pal),
             "skip_rate": skip_rate(conn, pp),
             "estimated_share": summary["time_sources"]["estimated_share"],
             "previous_period": {
@@ -158,12 +175,13 @@ def _totals(conn: Connection, scope: Scope) -> dict[str, Any]:
 
 
 def per_day_track(pp: FromClause) -> Select[Any]:
-    """One row per local day and track of materialised `period_plays`: plays and milliseconds."""
+    """One row per local day and track of materialised `period_plays`: plays, streams, milliseconds."""
     day = local_day(pp)
     return select(
         day.label("day"),
         pp.c.track_id,
         func.count().label("plays"),
+        func.sum(pp.c.stream).label("streams"),
         func.sum(pp.c.ms).label("ms_played"),
     ).group_by(day, pp.c.track_id)
 
@@ -455,43 +473,6 @@ def longest_session(
         "plays": last_n - first_n + 1,
         "minutes_listened": minutes(listened),
     }
-
-
-def listening_age(conn: Connection, pal: FromClause) -> dict[str, Any]:
-    """Median release year of the period's plays (each play one vote; plays of undated albums skipped).
-
-    `pal`: the period's per-album sums (`per_album`), materialised.
-    """
-    year = func.substr(albums.c.release_date, 1, 4)
-    rows = conn.execute(
-        select(year.label("year"), func.sum(pal.c.plays).label("plays"))
-        .select_from(pal.join(albums, albums.c.id == pal.c.album_id))
-        .where(albums.c.release_date.is_not(None), func.length(albums.c.release_date) >= 4)
-        .group_by(year)
-        .order_by(year)
-    ).all()
-    counted = [(int(r.year), int(r.plays)) for r in rows if str(r.year).isdigit()]
-    total = sum(n for _, n in counted)
-    return {"median_release_year": weighted_median(counted), "plays_with_release_year": total}
-
-
-def weighted_median(values: list[tuple[int, int]]) -> float | None:
-    """Median of sorted (value, count) pairs: the middle value, or the mean of the two middle ones."""
-    total = sum(n for _, n in values)
-    if total == 0:
-        return None
-
-    def nth(k: int) -> int:  # 0-based k-th value of the expanded list
-        seen = 0
-        for value, n in values:
-            seen += n
-            if k < seen:
-                return value
-        raise AssertionError("k out of range")
-
-    if total % 2:
-        return float(nth(total // 2))
-    return (nth(total // 2 - 1) + nth(total // 2)) / 2
 
 
 def skip_rate(conn: Connection, pp: FromClause) -> dict[str, Any]:

@@ -73,7 +73,7 @@ def api_top(
     board: Board,
     kind: Kind,
     picker: AllTimePicker,
-    by: Annotated[By, Query(description="rank by plays, streams or minutes")] = "plays",
+    by: Annotated[By, Query(description="rank by plays, streams, minutes or credit (artists)")] = "plays",
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
     user: UserParam = None,
 ) -> dict[str, Any]:

@@ -55,7 +55,11 @@ def story_cards(data: dict[str, Any]) -> list[dict[str, Any]]:
                 "eyebrow": "Your top artists",
                 "big": "",
                 "headline": first["name"],
-                "lines": [[a["name"], f"{_n(a['plays'])} plays"] for a in data["top_artists"][:5]],
+                # Ranked by weighted credit over streams (docs/reports.md): streams is the count shown.
+                "lines": [
+                    [a["name"], f"{_n(a.get('streams', a['plays']))} streams"]
+                    for a in data["top_artists"][:5]
+                ],
                 "note": f"{_n(first['main_plays'])} plays as main artist, "
                 f"{_n(first['featured_plays'])} featured",
             }
@@ -68,7 +72,7 @@ def story_cards(data: dict[str, Any]) -> list[dict[str, Any]]:
                 "eyebrow": "Your top tracks",
                 "big": "",
                 "headline": first["name"],
-                "lines": [[t["name"], f"{_n(t['plays'])} plays"] for t in data["top_tracks"][:5]],
+                "lines": [[t["name"], f"{_n(t['streams'])} streams"] for t in data["top_tracks"][:5]],
                 "note": _artists(first),
             }
         )
@@ -120,8 +124,93 @@ def story_cards(data: dict[str, Any]) -> list[dict[str, Any]]:
                 "note": f"Listening age: music from around {int(age)}" if age else "",
             }
         )
+    cards.extend(_cards_2025(data))
     for index, card in enumerate(cards):
         card["theme"] = index % 6
         card["foot"] = f"brapped · {span}"
         card["file"] = f"brapped-wrapped-{span.replace(' – ', '_')}-{card['key']}.png"
+    return cards
+
+
+def _cards_2025(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Obsession, rediscovery, forgotten favourite, listening age and new albums, when present."""
+    cards: list[dict[str, Any]] = []
+    obsession = data.get("obsession")
+    if obsession and obsession["plays"] > 1:
+        track = obsession["track"]
+        cards.append(
+            {
+                "key": "obsession",
+                "eyebrow": "Your obsession",
+                "big": f"×{obsession['plays']}",
+                "headline": track["name"],
+                "lines": [
+                    ["by", _artists(track)],
+                    ["in one week", f"{obsession['start']} – {obsession['end']}"],
+                ],
+                "note": "the most plays of one track in 7 days",
+            }
+        )
+    back = data.get("rediscovery")
+    if back:
+        cards.append(
+            {
+                "key": "rediscovery",
+                "eyebrow": "Welcome back",
+                "big": _n(back["days_silent"]),
+                "headline": f"days without {back['artist']['name']}",
+                "lines": [
+                    ["last played", back["last_played_before"]],
+                    ["back on", back["back_on"]],
+                    ["since then", f"{_n(back['streams'])} streams"],
+                ],
+                "note": f"{_n(back['rediscovered_artists'])} artists came back after 180 days or more",
+            }
+        )
+    gone = data.get("forgotten_favourite")
+    if gone:
+        cards.append(
+            {
+                "key": "forgotten",
+                "eyebrow": "Forgotten favourite",
+                "big": f"#{gone['former_rank']}",
+                "headline": gone["artist"]["name"],
+                "lines": [
+                    ["streams before", _n(gone["streams_before"])],
+                    ["last played", gone["last_played"] or "–"],
+                ],
+                "note": "once a top artist, not played this time",
+            }
+        )
+    age = data.get("listening_age") or {}
+    window = age.get("window")
+    if window:
+        cards.append(
+            {
+                "key": "age",
+                "eyebrow": "Your listening age",
+                "big": str(age["age"]),
+                "headline": f"music of {window['start']}–{window['end']}",
+                "lines": [
+                    ["share of your plays", f"{window['share'] * 100:.0f}%"],
+                    ["of the tracks you know", f"{(window['baseline_share'] or 0) * 100:.0f}%"],
+                ],
+                "note": "as if you were 16 to 21 then; compared with the tracks you played before, "
+                "not with other listeners",
+            }
+        )
+    albums = data.get("top_new_albums") or []
+    if albums:
+        cards.append(
+            {
+                "key": "new-albums",
+                "eyebrow": "New albums you listened to",
+                "big": "",
+                "headline": albums[0]["name"],
+                "lines": [
+                    [a["name"], f"{a['tracks_streamed']}/{a['total_tracks']} tracks"] for a in albums[:5]
+                ],
+                "note": "released in this period; most of their tracks streamed",
+            }
+        )
     return cards

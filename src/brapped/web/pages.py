@@ -111,7 +111,7 @@ def wrapped_page(request: Request, board: Board, which: WrappedPick, user: UserP
             "cards": story_cards(data),
             "quiz": top_song_quiz(data),
             "years": list(range(this_year, this_year - WRAPPED_YEARS, -1)),
-            "charts": {"clock": data["listening_clock"]},
+            "charts": {"clock": data["listening_clock"], "race": data["artist_race"]},
         },
     )
 

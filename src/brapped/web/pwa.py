@@ -33,6 +33,7 @@ def shell_urls(version: str = __version__) -> list[str]:
         f"/static/app.js?v={version}",
         f"/static/charts.js?v={version}",
         f"/static/story.js?v={version}",
+        f"/static/race.js?v={version}",
         # A household's (base.html loads the script only with two listeners or more).
         f"/static/household.css?v={version}",
         f"/static/household.js?v={version}",

@@ -141,6 +141,9 @@
     }
   };
 
+  // The artist race (race.js): built here like any chart, then animated by its own code.
+  builders.race = function (data, node) { return brapped.race ? brapped.race.build(data, node) : null; };
+
   function render() {
     if (typeof echarts === "undefined") return;
     var data = brapped.pageData();
@@ -151,6 +154,7 @@
       if (!option) return;
       var chart = echarts.init(node, null, { renderer: "svg" });
       chart.setOption(option);
+      if (node.getAttribute("data-chart") === "race") brapped.race.animate(chart, data, node);
       node.setAttribute("data-rendered", "true");
       charts.push(chart);
     });
