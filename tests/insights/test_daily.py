@@ -81,6 +81,9 @@ def test_top_lists_credit_main_and_featured_apart(history: Store) -> None:
         "featured_plays": 0,
         "main_minutes": _minutes(T1 + T2A + T2B),
         "featured_minutes": 0.0,
+        # Spotify's 2025 credit: streams as the main artist weigh 1, as a featured one 0.5.
+        "main_streams": 2,
+        "credit": 2.0,
     }
     assert artists["a2"]["main_plays"] == 0
     assert artists["a2"]["featured_plays"] == 2
