@@ -63,6 +63,7 @@ class EmulatorASGI:
             headers.get("authorization"),
             b"".join(chunks),
             f"{scope.get('scheme', 'http')}://{host}",
+            user_agent=headers.get("user-agent"),
         )
         if reply.action == "drop":
             await send(
