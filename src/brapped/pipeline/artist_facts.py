@@ -209,4 +209,38 @@ def _store(
     result.done += 1
 
 
-__all__ = ["REFRESH_AGE", "FactsResult", "enrich_artist_facts"]
+class BackgroundFacts:
+    """`brapped run`'s MusicBrainz pass: started in a thread after each Spotify enrichment unless one
+    is still going, stopped at the next request when the run ends. The pace (one request per
+    second) is shared through the database with any `brapped enrich` running at the same time."""
+
+    def __init__(self, store: Store, client: MusicBrainzClient) -> None:
+        self.store = store
+        self.client = client
+        self.stop = threading.Event()
+        self.last: FactsResult | None = None
+        self._thread: threading.Thread | None = None
+
+    def kick(self) -> str:
+        """Start a pass unless one is running; 'started' or 'running'."""
+        if self._thread is not None and self._thread.is_alive():
+            return "running"
+        self._thread = threading.Thread(target=self._run, name="brapped-musicbrainz", daemon=True)
+        self._thread.start()
+        return "started"
+
+    def _run(self) -> None:
+        try:
+            self.last = enrich_artist_facts(self.store, self.client, stop=self.stop)
+            log.info("MusicBrainz: %s", self.last.summary())
+        except Exception:  # best effort, like Spotify enrichment: the next kick tries again
+            log.exception("the MusicBrainz pass failed")
+
+    def close(self, timeout: float = 5.0) -> None:
+        self.stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.client.http.close()
+
+
+__all__ = ["REFRESH_AGE", "BackgroundFacts", "FactsResult", "enrich_artist_facts"]

@@ -137,14 +137,14 @@ def write_unmapped(conn: Connection, artist_id: str, status: str, now: datetime)
 def coverage(conn: Connection) -> dict[str, Any]:
     """Artists known, mapped, with genres (any source), unmapped by reason, never asked."""
     total = int(conn.execute(select(func.count()).select_from(artists)).scalar_one())
-    by_status = dict(
+    by_status: dict[str, int] = dict(
         conn.execute(
             select(musicbrainz_artists.c.status, func.count()).group_by(musicbrainz_artists.c.status)
         ).all()
     )
     with_genres = int(conn.execute(select(func.count(func.distinct(artist_genres.c.artist_id)))).scalar_one())
     with_tags = int(conn.execute(select(func.count(func.distinct(artist_tags.c.artist_id)))).scalar_one())
-    asked = sum(int(n) for n in by_status.values())
+    asked = sum(by_status.values())
     return {
         "artists": total,
         "mapped": int(by_status.pop(MAPPED, 0)),
