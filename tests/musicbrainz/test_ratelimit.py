@@ -3,6 +3,7 @@ and with two processes sharing one database."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import textwrap
@@ -34,7 +35,7 @@ def test_requests_are_a_second_apart_on_an_injected_clock(store: Store) -> None:
         ids = list(emu.catalogue.artists)
         for i in range(6):
             client.urls([spotify_url(ids[i])])
-        gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(sent)]
         assert len(sent) == 6 and all(g >= 1.0 for g in gaps), gaps
         assert max(gaps) < 1.01  # no needless waiting either
         assert emu.musicbrainz.refused == {"rate": 0, "user_agent": 0}
@@ -106,7 +107,7 @@ def test_two_processes_share_the_pace(sqlite_url: str, tmp_path: Path) -> None:
         assert proc.returncode == 0
         stamps += [float(line) for line in out.split()]
     stamps.sort()
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
     assert len(stamps) == 2 * each
     # Each slot is reserved in a write transaction, one interval after the last one reserved by
     # either process: on average one per interval, and never two at once (waking up and printing
