@@ -113,7 +113,7 @@ class Emulator:
             request.headers.get("authorization"),
             request.read(),
             base,
-            user_agent=request.headers.get("user-agent"),
+            **({"user_agent": request.headers.get("user-agent")} if url.path.startswith("/ws/2/") else {}),
         )
         if reply.action == "drop":
             raise httpx.RemoteProtocolError(

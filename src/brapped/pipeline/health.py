@@ -14,10 +14,12 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from brapped.insights import describe
+from brapped.pipeline.artist_facts import REFRESH_AGE
 from brapped.pipeline.enrich import backlog
 from brapped.pipeline.rate_limits import resume_after
 from brapped.pipeline.resolve import resolve_progress
 from brapped.spotify import AuthRequired, TokenStore
+from brapped.store.artist_facts import artists_to_map, coverage
 from brapped.store.runs import last_run
 from brapped.store.tables import gaps, plays
 
@@ -84,6 +86,20 @@ def status_document(
         "token": token_status(token_file, now, env_refresh_token),
         "enrichment": {**backlog(conn), "tracks_resolved": resolved, "tracks_total": total},
         "summaries": describe(conn),
+        "musicbrainz": musicbrainz_status(conn, now),
+    }
+
+
+def musicbrainz_status(conn: Connection, now: datetime) -> dict[str, Any]:
+    """MusicBrainz coverage (artists mapped, with genres, unmapped and why), the artists due for a
+    lookup (never asked, or asked more than 180 days ago) and the last pass."""
+    latest = last_run(conn, "musicbrainz")
+    return {
+        **coverage(conn),
+        "due": len(artists_to_map(conn, now - REFRESH_AGE)),
+        "last_run": {"at": latest["started_at"], "outcome": latest["outcome"], "message": latest["message"]}
+        if latest
+        else None,
     }
 
 
