@@ -22,7 +22,15 @@ from brapped.pipeline.artist_facts import REFRESH_AGE, enrich_artist_facts
 from brapped.pipeline.sync import sync
 from brapped.spotify import connect
 from brapped.store import Store
-from brapped.store.tables import TABLES_IN_ORDER, artist_genres, artist_tags, artists, musicbrainz_artists
+from brapped.store.tables import (
+    TABLES_IN_ORDER,
+    artist_genres,
+    artist_tags,
+    artists,
+    musicbrainz_artists,
+    plays,
+    track_artists,
+)
 from tests.spotify.harness import START, make_settings
 
 
@@ -124,9 +132,20 @@ def test_report_top_genres_shows_musicbrainz_genres(
     assert {r["genre"] for r in rows} <= known
 
 
-def test_max_calls_and_resume(synced: Store, emu: Emulator, mb: MusicBrainzClient) -> None:
+def test_max_calls_most_played_first_and_resume(synced: Store, emu: Emulator, mb: MusicBrainzClient) -> None:
+    # Plays per artist (every credit), counted by a plain loop.
+    played: dict[str, int] = {a["id"]: 0 for a in _rows(synced, artists)}
+    credits: dict[str, list[str]] = {}
+    for c in _rows(synced, track_artists):
+        credits.setdefault(c["track_id"], []).append(c["artist_id"])
+    for p in _rows(synced, plays):
+        for artist_id in credits.get(p["track_id"], []):
+            played[artist_id] += 1
+    order = sorted(played, key=lambda a: (-played[a], a))
     first = enrich_artist_facts(synced, mb, max_calls=10)
     assert first.stopped == "budget" and first.requests == 10 and 0 < first.done < first.due
+    done = {r["artist_id"] for r in _rows(synced, musicbrainz_artists)}
+    assert done == set(order[: len(done)])
     rest = enrich_artist_facts(synced, mb)
     assert rest.stopped is None and rest.due == first.due - first.done
     assert len(_rows(synced, musicbrainz_artists)) == first.due
@@ -176,3 +195,21 @@ def test_a_short_503_burst_a_garbage_lookup_and_a_404(
     assert {r["artist_id"]: r for r in _rows(synced, musicbrainz_artists)}[garbage_artist][
         "status"
     ] == "mapped"
+
+
+def test_status_counts_coverage_and_backlog(synced: Store, emu: Emulator, mb: MusicBrainzClient) -> None:
+    from brapped.pipeline.health import musicbrainz_status
+
+    enrich_artist_facts(synced, mb, max_calls=25)
+    with synced.connect() as conn:
+        status = musicbrainz_status(conn, emu.clock.now())
+    rows = _rows(synced, musicbrainz_artists)
+    reasons: dict[str, int] = {}
+    for r in rows:
+        if r["status"] != "mapped":
+            reasons[r["status"]] = reasons.get(r["status"], 0) + 1
+    total = len(_rows(synced, artists))
+    assert status["artists"] == total and status["mapped"] == sum(1 for r in rows if r["status"] == "mapped")
+    assert status["unmapped"] == reasons and status["due"] == status["not_asked"] == total - len(rows)
+    assert status["with_genres"] == len({g["artist_id"] for g in _rows(synced, artist_genres)})
+    assert status["last_run"]["outcome"] == "partial"
