@@ -128,8 +128,29 @@ def test_report_top_genres_shows_musicbrainz_genres(
     data = json.loads(result.stdout)
     rows = data["items"]
     assert rows and all(r["plays"] > 0 for r in rows)
-    known = {g["genre"] for g in _rows(synced, artist_genres)}
-    assert {r["genre"] for r in rows} <= known
+    genres_of: dict[str, set[str]] = {}
+    for g in _rows(synced, artist_genres):
+        genres_of.setdefault(g["artist_id"], set()).add(g["genre"])
+    main = {c["track_id"]: c["artist_id"] for c in _rows(synced, track_artists) if c["position"] == 0}
+    per_genre: dict[str, int] = {}
+    with_genres = total = 0
+    for p in _rows(synced, plays):
+        artist_genres_ = genres_of.get(main.get(p["track_id"], ""), set())
+        total += 1
+        with_genres += bool(artist_genres_)
+        for genre in artist_genres_:  # a play counts whole for each genre of its main artist
+            per_genre[genre] = per_genre.get(genre, 0) + 1
+    assert {r["genre"]: r["plays"] for r in rows} == {
+        g: n for g, n in per_genre.items() if g in {r["genre"] for r in rows}
+    }
+    assert sorted(per_genre.values(), reverse=True)[: len(rows)] == [r["plays"] for r in rows]
+    assert data["genres_known"] == {
+        "plays": total,
+        "plays_with_genres": with_genres,
+        "share": with_genres / total,
+    }
+    table = CliRunner().invoke(cli, ["--db", synced.url, "report", "top", "genres"])
+    assert f"Genres known for {100 * with_genres / total:.0f}% of these plays" in table.stdout
 
 
 def test_max_calls_most_played_first_and_resume(synced: Store, emu: Emulator, mb: MusicBrainzClient) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from sqlalchemy import Connection, FromClause, Select, func, select, tuple_
+from sqlalchemy import Connection, FromClause, Select, case, exists, func, select, tuple_
 
 from brapped.errors import BrappedError
 from brapped.insights import rollups
@@ -322,6 +322,19 @@ def top_genres(
         }
         for rank, m in enumerate((row._mapping for row in conn.execute(query)), 1)
     ]
+
+
+def genre_coverage(conn: Connection, scope: Scope) -> dict[str, Any]:
+    """How many of the scope's plays have a main artist with a known genre: `plays`,
+    `plays_with_genres` and `share` (0..1, None without plays), so a genre list can say honestly how
+    much of the listening it covers."""
+    pa = per_artist_of(conn, scope, names=False).subquery("per_artist")
+    known = exists().where(artist_genres.c.artist_id == pa.c.artist_id)
+    total, with_genres = conn.execute(
+        select(func.sum(pa.c.main_plays), func.sum(case((known, pa.c.main_plays), else_=0)))
+    ).one()
+    total, with_genres = int(total or 0), int(with_genres or 0)
+    return {"plays": total, "plays_with_genres": with_genres, "share": with_genres / total if total else None}
 
 
 def top(
