@@ -234,3 +234,23 @@ def test_status_counts_coverage_and_backlog(synced: Store, emu: Emulator, mb: Mu
     assert status["unmapped"] == reasons and status["due"] == status["not_asked"] == total - len(rows)
     assert status["with_genres"] == len({g["artist_id"] for g in _rows(synced, artist_genres)})
     assert status["last_run"]["outcome"] == "partial"
+
+
+def test_artist_story_shows_the_facts(synced: Store, emu: Emulator, mb: MusicBrainzClient) -> None:
+    from brapped.insights import artist_story
+
+    enrich_artist_facts(synced, mb)
+    facts = {r["artist_id"]: r for r in _rows(synced, musicbrainz_artists)}
+    mapped = next(
+        a for a, r in facts.items() if r["status"] == "mapped" and emu.musicbrainz.by_spotify[a].genres
+    )
+    unmapped = next(a for a, r in facts.items() if r["status"] != "mapped")
+    with synced.connect() as conn:
+        story = artist_story(conn, mapped, "UTC")["artist"]
+        other = artist_story(conn, unmapped, "UTC")["artist"]
+    truth = emu.musicbrainz.by_spotify[mapped]
+    by_votes = [g for g, _ in sorted(truth.genres, key=lambda gv: (-gv[1], gv[0]))]
+    assert story["genres"] == by_votes and story["tags"] == []
+    assert story["musicbrainz"]["mbid"] == truth.mbid and story["musicbrainz"]["type"] == truth.type
+    assert story["musicbrainz"]["url"] == f"https://musicbrainz.org/artist/{truth.mbid}"
+    assert other["musicbrainz"] is None and other["genres"] == []
