@@ -3,7 +3,7 @@
 MusicBrainz blocks an address that sends more than one request per second on average. `brapped run`
 and `brapped enrich` may run at once, so the pace cannot live in one process: `DatabasePace` keeps the
 next allowed request time in the `state` table and every request reserves its slot in a write
-transaction (BEGIN IMMEDIATE on SQLite, the writers' advisory lock on PostgreSQL), then waits for it.
+transaction (BEGIN IMMEDIATE on SQLite, an advisory lock of its own on PostgreSQL), then waits for it.
 Two processes therefore get distinct slots one interval apart. `LocalPace` does the same in memory
 for a client that has no database (tests, one-off tools).
 """
@@ -19,6 +19,7 @@ from brapped.store import Store
 from brapped.store.locking import lock
 from brapped.store.state import get_state, set_state
 
+_PACE_KEY = 0x6D627061  # "mbpa": PostgreSQL advisory lock of the pace alone (not the writers' lock)
 INTERVAL = 1.0  # seconds between two requests: the contract's "one per second"
 NEXT_REQUEST = "musicbrainz_next_request"  # state key: ISO instant of the next free slot
 
@@ -63,7 +64,9 @@ class DatabasePace:
 
     def wait(self) -> None:
         with self.store.begin(immediate=True) as conn:
-            lock(conn)
+            # On PostgreSQL a lock of its own, so a long import holding the writers' lock does not
+            # stall MusicBrainz; on SQLite BEGIN IMMEDIATE is the lock.
+            lock(conn, _PACE_KEY)
             now = self.clock.now()
             stored = get_state(conn, NEXT_REQUEST)
             next_free = datetime.fromisoformat(stored.replace("Z", "+00:00")) if stored else None
