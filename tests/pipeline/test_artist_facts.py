@@ -254,3 +254,24 @@ def test_artist_story_shows_the_facts(synced: Store, emu: Emulator, mb: MusicBra
     assert story["musicbrainz"]["mbid"] == truth.mbid and story["musicbrainz"]["type"] == truth.type
     assert story["musicbrainz"]["url"] == f"https://musicbrainz.org/artist/{truth.mbid}"
     assert other["musicbrainz"] is None and other["genres"] == []
+
+
+def test_report_top_countries(synced: Store, mb: MusicBrainzClient, tmp_home: Path) -> None:
+    enrich_artist_facts(synced, mb)
+    result = CliRunner().invoke(
+        cli, ["--db", synced.url, "report", "top", "countries", "--limit", "50", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.stderr
+    items = json.loads(result.stdout)["items"]
+    country = {r["artist_id"]: r["country"] for r in _rows(synced, musicbrainz_artists) if r["country"]}
+    main = {c["track_id"]: c["artist_id"] for c in _rows(synced, track_artists) if c["position"] == 0}
+    per_country: dict[str, int] = {}
+    artists_from: dict[str, set[str]] = {}
+    for p in _rows(synced, plays):
+        artist_id = main.get(p["track_id"], "")
+        if artist_id in country:
+            per_country[country[artist_id]] = per_country.get(country[artist_id], 0) + 1
+            artists_from.setdefault(country[artist_id], set()).add(artist_id)
+    assert items and {i["country"]: i["plays"] for i in items} == per_country
+    assert {i["country"]: i["artists"] for i in items} == {c: len(a) for c, a in artists_from.items()}
+    assert [i["plays"] for i in items] == sorted(per_country.values(), reverse=True)

@@ -349,6 +349,8 @@ def top_cmd(
         table = _track_table(rows)
     elif kind == "albums":
         table = _album_table(rows)
+    elif kind == "countries":
+        table = _plain(rows, "country")  # fmt: skip
     else:
         table = _plain(rows, "genre")  # fmt: skip
     span = f"{chosen.start} to {chosen.end}" if chosen else "all time"

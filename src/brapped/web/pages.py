@@ -34,7 +34,12 @@ def overview_page(request: Request, board: Board, picker: Picker) -> Response:
             "images": pictures,
             "picked": picked,
             "presets": PRESETS,
-            "charts": {"days": data["days"], "clock": data["listening_clock"], "genres": data["top_genres"]},
+            "charts": {
+                "days": data["days"],
+                "clock": data["listening_clock"],
+                "genres": data["top_genres"],
+                "countries": data["top_countries"],
+            },
         },
     )
 
