@@ -85,7 +85,11 @@ def _artist_facts(conn: Connection, artist_id: str, spotify_genres: list[str]) -
     rows = conn.execute(
         select(artist_genres.c.genre, artist_genres.c.votes)
         .where(artist_genres.c.artist_id == artist_id)
-        .order_by(func.coalesce(artist_genres.c.votes, 0).desc(), artist_genres.c.genre)
+        .order_by(
+            case((artist_genres.c.source == "spotify", 0), else_=1),
+            func.coalesce(artist_genres.c.votes, 0).desc(),
+            artist_genres.c.genre,
+        )
     ).all()
     genres = list(dict.fromkeys([*spotify_genres, *(str(r.genre) for r in rows)]))
     tags = (
