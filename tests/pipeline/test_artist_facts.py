@@ -275,3 +275,38 @@ def test_report_top_countries(synced: Store, mb: MusicBrainzClient, tmp_home: Pa
     assert items and {i["country"]: i["plays"] for i in items} == per_country
     assert {i["country"]: i["artists"] for i in items} == {c: len(a) for c, a in artists_from.items()}
     assert [i["plays"] for i in items] == sorted(per_country.values(), reverse=True)
+
+
+def test_a_refused_search_skips_only_that_artist(synced: Store, emu: Emulator) -> None:
+    ours = {r["id"]: r["name"] for r in _rows(synced, artists)}
+    linked = emu.musicbrainz.linked()
+    refused = sorted(a for a in ours if a not in linked)[0]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/ws/2/artist" and ours[refused] in request.url.params.get("query", ""):
+            return httpx.Response(400, json={"error": "Invalid query", "help": "..."})
+        return emu.handle(request)
+
+    client = MusicBrainzClient(
+        httpx.Client(transport=httpx.MockTransport(handler)), emu.clock, DatabasePace(synced, emu.clock)
+    )
+    result = enrich_artist_facts(synced, client)
+    assert (
+        result.stopped is None and result.bad_answers >= 1 and result.done == result.due - result.bad_answers
+    )
+    assert refused not in {r["artist_id"] for r in _rows(synced, musicbrainz_artists)}
+
+
+def test_an_artist_without_a_name_is_not_searched(
+    synced: Store, emu: Emulator, mb: MusicBrainzClient
+) -> None:
+    from sqlalchemy import insert
+
+    with synced.begin() as conn:
+        conn.execute(insert(artists).values(id="name:blank", name="  "))
+    enrich_artist_facts(synced, mb)
+    row = {r["artist_id"]: r for r in _rows(synced, musicbrainz_artists)}["name:blank"]
+    assert row["status"] == "no_match"
+    assert emu.counters["GET /ws/2/artist"] == len(
+        [a for a in _rows(synced, artists) if a["id"] not in emu.musicbrainz.linked() and a["name"].strip()]
+    )

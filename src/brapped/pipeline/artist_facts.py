@@ -29,7 +29,7 @@ from brapped.musicbrainz import (
     confident_match,
     spotify_url,
 )
-from brapped.musicbrainz.mapping import NOT_FOUND
+from brapped.musicbrainz.mapping import NO_MATCH, NOT_FOUND, normalise
 from brapped.store import Store
 from brapped.store.artist_facts import ArtistToMap, artists_to_map, coverage, write_mapped, write_unmapped
 from brapped.store.locking import lock
@@ -57,7 +57,7 @@ class FactsResult:
     mapped_by_url: int = 0
     mapped_by_search: int = 0
     unmapped: int = 0
-    bad_answers: int = 0  # artists skipped for a garbage answer (asked again next pass)
+    bad_answers: int = 0  # artists skipped for a garbage answer or a 4xx (asked again next pass)
     requests: int = 0
     stopped: str | None = None  # None (all done) | 'budget' | 'unavailable' | 'stopped'
     error: str | None = None
@@ -124,6 +124,10 @@ def enrich_artist_facts(
         for batch in _batches(due, URL_BATCH):
             _batch(store, client, batch, budget, result)
             report("musicbrainz", result.done, result.due)
+            with store.connect() as conn:
+                result.coverage = coverage(conn)
+            # For logs and cron mail, where no progress bar is drawn.
+            log.info("MusicBrainz: %s (%d of %d due this pass)", result.summary(), result.done, result.due)
     except BudgetSpent as exc:
         result.stopped = str(exc)
     except MusicBrainzError as exc:  # 503s and no answer after the retries, or a garbage URL answer
@@ -158,16 +162,22 @@ def _batch(
     for artist in batch:
         decision = by_link(linked.get(spotify_url(artist.id), [])) if artist.id in real else None
         try:
-            if decision is None:  # not linked: a confident name search or nothing
+            if decision is None and not normalise(artist.name):
+                decision = Decision(None, NO_MATCH)  # no name to search for
+            elif decision is None:  # not linked: a confident name search or nothing
                 budget.check()
                 decision = confident_match(artist.name, client.search_artists(artist.name))
             facts = None
             if decision.mbid is not None:
                 budget.check()
                 facts = client.artist(decision.mbid)
-        except BadAnswer as exc:
+        except MusicBrainzError as exc:
+            if not isinstance(exc, BadAnswer) and not 400 <= exc.status < 500:
+                raise  # 503s, 5xx, no answer: the service, not this artist; the pass stops
+            # Garbage, or a request MusicBrainz refuses for this artist alone (a name its search
+            # cannot parse): skip it, ask again next pass, go on with the others.
             result.bad_answers += 1
-            log.warning("MusicBrainz answered garbage about %s: %s", artist.id, exc)
+            log.warning("MusicBrainz could not answer about %s: %s", artist.id, exc)
             continue
         _store(store, client, artist, decision, facts, result)
 
