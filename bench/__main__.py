@@ -38,6 +38,7 @@ MODULES: dict[str, str] = {
     "insights": "bench.insights_bench",
     "web": "bench.web_bench",
     "sync": "bench.sync_bench",
+    "musicbrainz": "bench.musicbrainz_bench",
 }
 
 _SECTION = re.compile(r"<!-- bench:(?P<name>[\w-]+) -->\n(?P<body>.*?)<!-- /bench:(?P=name) -->\n?", re.S)

@@ -112,6 +112,8 @@ def tmp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("BRAPPED_HOME", str(home))
     monkeypatch.setenv("BRAPPED_TIMEZONE", "UTC")
+    # Never the real MusicBrainz from a test: tests that want it point it at the emulator.
+    monkeypatch.setenv("BRAPPED_MUSICBRAINZ", "false")
     return home
 
 

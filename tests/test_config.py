@@ -127,3 +127,18 @@ def test_config_show_never_shows_a_database_password(
         if result.exit_code != 0:
             assert result.stderr.startswith("Error: database_url from BRAPPED_DATABASE_URL: ")
             assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_musicbrainz_settings(tmp_path: Path) -> None:
+    from brapped.musicbrainz import user_agent
+
+    defaults = load_settings(env={}, home=tmp_path)
+    assert defaults.musicbrainz is True and defaults.musicbrainz_url == "https://musicbrainz.org/ws/2"
+    assert user_agent(defaults.musicbrainz_contact) == "brapped/0.1.0 ( https://github.com/brapped/brapped )"
+    assert load_settings(env={"BRAPPED_MUSICBRAINZ": "false"}, home=tmp_path).musicbrainz is False
+    (tmp_path / "config.toml").write_text('musicbrainz = false\nmusicbrainz_contact = "me@example.com"\n')
+    configured = load_settings(env={}, home=tmp_path)
+    assert configured.musicbrainz is False and configured.sources["musicbrainz"] == "config"
+    assert user_agent(configured.musicbrainz_contact) == "brapped/0.1.0 ( me@example.com )"
+    with pytest.raises(ConfigError, match=r"musicbrainz .* must be true or false"):
+        load_settings(env={"BRAPPED_MUSICBRAINZ": "maybe"}, home=tmp_path)

@@ -23,10 +23,11 @@ BASE = {"errors", "clock", "serialise", "identity", "logs", "config"}
 # sibling; store imports nothing but BASE.
 MAY_IMPORT: dict[str, set[str]] = {
     "__main__": {"cli"},
-    "cli": {"web", "pipeline", "spotify", "imports", "insights", "emulator", "store"},
+    "cli": {"web", "pipeline", "spotify", "musicbrainz", "imports", "insights", "emulator", "store"},
     "web": {"pipeline", "insights", "store"},
-    "pipeline": {"spotify", "imports", "insights", "emulator", "store"},
+    "pipeline": {"spotify", "musicbrainz", "imports", "insights", "emulator", "store"},
     "spotify": {"store"},
+    "musicbrainz": {"store"},
     "imports": set(),
     "insights": {"store"},
     "emulator": set(),

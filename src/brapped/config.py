@@ -78,6 +78,14 @@ SPECS: tuple[Spec, ...] = (
     Spec("smtp_url", "BRAPPED_SMTP_URL", None, secret=True, help="smtp://user:pass@host:port"),
     Spec("mail_to", "BRAPPED_MAIL_TO", None, help="daily report recipient"),
     Spec("dashboard_token", "BRAPPED_DASHBOARD_TOKEN", None, secret=True, help="dashboard token"),
+    Spec("musicbrainz", "BRAPPED_MUSICBRAINZ", True, bool, help="look up genres on MusicBrainz"),
+    Spec("musicbrainz_url", "BRAPPED_MUSICBRAINZ_URL", "https://musicbrainz.org/ws/2", help="ws/2 base"),
+    Spec(
+        "musicbrainz_contact",
+        "BRAPPED_MUSICBRAINZ_CONTACT",
+        "https://github.com/brapped/brapped",
+        help="contact (URL or e-mail) in the MusicBrainz User-Agent",
+    ),
 )
 SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
 
@@ -190,6 +198,15 @@ def make_home(path: Path) -> None:
 def _convert(spec: Spec, raw: Any, origin: str) -> Any:
     if raw is None:
         return None
+    if spec.kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("true", "1", "yes", "on"):
+            return True
+        if text in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(f"{spec.name} from {origin} must be true or false, not {raw!r}")
     if spec.kind is int:
         try:
             return int(raw)

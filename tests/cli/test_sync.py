@@ -129,3 +129,53 @@ def test_debug_logs_never_show_tokens(
     saved = json.loads((tmp_home / "token.json").read_text())
     for secret in (env["SPOTIFY_REFRESH_TOKEN"], saved["refresh_token"], saved["access_token"]):
         assert secret not in result.output
+
+
+def test_enrich_with_musicbrainz_then_top_genres_and_status(
+    runner: CliRunner, emu: Emulator, env: dict[str, str]
+) -> None:
+    env = {
+        **env,
+        "BRAPPED_MUSICBRAINZ": "true",
+        "BRAPPED_MUSICBRAINZ_URL": env["BRAPPED_SPOTIFY_ACCOUNTS_URL"] + "/ws/2",
+    }
+    assert _run(runner, emu, env, "sync", "--enrich-budget", "0").exit_code == 0
+    skipped = _run(runner, emu, env, "enrich", "--no-musicbrainz")
+    assert skipped.exit_code == 0 and "MusicBrainz" not in skipped.stdout
+    assert not any(key.startswith("GET /ws/2") for key in emu.counters)
+    result = _run(runner, emu, env, "enrich", "--format", "json")
+    assert result.exit_code == 0, result.output
+    facts = json.loads(result.stdout)["musicbrainz"]
+    requests = sum(n for key, n in emu.counters.items() if key.startswith("GET /ws/2"))
+    assert facts["musicbrainz_requests"] == requests > 0 and facts["stopped"] is None
+    assert emu.musicbrainz.refused == {"rate": 0, "user_agent": 0}
+    coverage = facts["coverage"]
+    assert coverage["mapped"] > 0 and coverage["with_genres"] > 0 and coverage["not_asked"] == 0
+    top = _run(runner, emu, env, "report", "top", "genres", "--format", "json")
+    assert top.exit_code == 0 and json.loads(top.stdout)["items"]
+    status = _run(runner, emu, env, "status")
+    assert (
+        f"MusicBrainz:   {coverage['mapped']:,} of {coverage['artists']:,} artists mapped, "
+        f"{coverage['with_genres']:,} with genres" in status.stdout
+    )
+    again = _run(runner, emu, env, "enrich")  # nothing due: no request, the same coverage line
+    assert again.exit_code == 0
+    assert f"MusicBrainz: {coverage['mapped']:,} of {coverage['artists']:,} artists mapped" in again.stdout
+    assert "(0 requests)" in again.stdout
+
+
+def test_enrich_max_calls_counts_musicbrainz_too(
+    runner: CliRunner, emu: Emulator, env: dict[str, str]
+) -> None:
+    env = {
+        **env,
+        "BRAPPED_MUSICBRAINZ": "true",
+        "BRAPPED_MUSICBRAINZ_URL": env["BRAPPED_SPOTIFY_ACCOUNTS_URL"] + "/ws/2",
+    }
+    assert _run(runner, emu, env, "sync", "--enrich-budget", "0").exit_code == 0
+    emu.counters.reset()
+    result = _run(runner, emu, env, "enrich", "--max-calls", "80", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    total = sum(emu.counters.values())
+    assert total == data["api_calls"] + data["musicbrainz"]["musicbrainz_requests"] == 80

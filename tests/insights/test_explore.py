@@ -96,7 +96,14 @@ def test_artist_story(history: Store) -> None:
         story = artist_story(conn, "bêta", TZ)
         by_id = artist_story(conn, "a2", TZ)
     assert story == by_id
-    assert story["artist"] == {"id": "a2", "name": "Beta", "genres": [], "image_url": None}
+    assert story["artist"] == {
+        "id": "a2",
+        "name": "Beta",
+        "genres": [],
+        "image_url": None,
+        "tags": [],
+        "musicbrainz": None,
+    }
     assert (story["plays"], story["main_plays"], story["featured_plays"]) == (4, 2, 2)
     assert story["rank"] == 2
     assert story["first_played"] == at("2024-03-31T12:00:00")

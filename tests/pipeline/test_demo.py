@@ -68,7 +68,8 @@ def test_demo_database_equals_the_listeners_truth(tmp_path: Path) -> None:
     assert unresolved == []  # every track the export named was resolved
     assert result.resolved[0] == result.resolved[1] == result.tracks
     assert result.plays == len(rows)
-    assert outcomes == {"sync": "ok", "import": "ok", "enrich": "ok"}
+    assert outcomes == {"sync": "ok", "import": "ok", "enrich": "ok", "musicbrainz": "ok"}
+    assert result.musicbrainz.endswith("with genres") and result.musicbrainz_requests > 0
     assert stat.S_IMODE((home / "token.json").stat().st_mode) == 0o600
 
 
@@ -83,6 +84,7 @@ def test_cli_prints_the_reports_and_never_a_token(tmp_path: Path, monkeypatch: p
     assert "Synced 25 times" in out
     assert "Top tracks" in out and "Top artists" in out  # today's report
     assert "Wrapped " in out and "(Europe/Berlin)" in out
+    assert "Top genres" in out and "artists mapped" in out  # genres from the emulated MusicBrainz
     tokens = json.loads((home / "token.json").read_text())
     for secret in (tokens["refresh_token"], tokens["access_token"]):
         assert secret not in result.output

@@ -116,7 +116,12 @@ def test_a_simulated_day_of_brapped_run(
 def _env(tmp_path: Path, db_url: str, extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BRAPPED_", "SPOTIFY_"))}
     env.update(
-        {"BRAPPED_HOME": str(tmp_path / "home"), "BRAPPED_TIMEZONE": "UTC", "BRAPPED_DATABASE_URL": db_url}
+        {
+            "BRAPPED_HOME": str(tmp_path / "home"),
+            "BRAPPED_TIMEZONE": "UTC",
+            "BRAPPED_DATABASE_URL": db_url,
+            "BRAPPED_MUSICBRAINZ": "false",  # the real one is never asked from a test
+        }
     )
     env.update(extra)
     return env

@@ -21,6 +21,7 @@ from brapped.store.tables import (
     artist_genres,
     artists,
     gaps,
+    musicbrainz_artists,
     plays,
     track_artists,
     tracks,
@@ -79,6 +80,40 @@ def seed(store: Store) -> Seeded:
             ],
         )
         conn.execute(artist_genres.insert(), [{"artist_id": "art_main", "genre": "indie pop"}])
+        conn.execute(
+            artist_genres.insert(),
+            [
+                {
+                    "artist_id": "art_main",
+                    "genre": "dream pop",
+                    "source": "musicbrainz",
+                    "votes": 3,
+                    "fetched_at": NOW,
+                }
+            ],
+        )
+        # MusicBrainz facts: the overview's countries chart and the artist page's origin line.
+        conn.execute(
+            musicbrainz_artists.insert(),
+            [
+                {
+                    "artist_id": "art_main",
+                    "status": "mapped",
+                    "mbid": "db92a151-1ac2-438b-bc43-b82e149ddd50",
+                    "mapped_by": "url",
+                    "name": "Main Artist",
+                    "type": "Group",
+                    "country": "GB",
+                    "area": "United Kingdom",
+                    "begin_year": 2001,
+                    "fetched_at": NOW,
+                },
+            ],
+        )
+        conn.execute(
+            musicbrainz_artists.insert(),
+            [{"artist_id": "art_guest", "status": "ambiguous", "fetched_at": NOW}],
+        )
         conn.execute(
             albums.insert(),
             [

@@ -179,6 +179,22 @@ def test_page_loads_cleanly_with_charts(watched: Watched, name: str) -> None:
     assert page.evaluate("() => window.__xss === undefined")
 
 
+def test_genres_and_origins_from_musicbrainz(watched: Watched) -> None:
+    page = watched.page
+    page.goto("/?period=all", wait_until="load")
+    page.wait_for_function("() => document.querySelector('[data-chart=countries]')?.dataset.rendered")
+    assert page.inner_text("body").upper().count("WHERE YOUR ARTISTS COME FROM") == 1
+    assert _rendered_charts(page) and all(n > 5 for n in _rendered_charts(page))
+    page.goto(f"/artist/{SEEDED.main_artist}", wait_until="load")
+    body = page.inner_text("body")
+    assert "indie pop · dream pop" in body and "Group from United Kingdom · active 2001" in body
+    link = page.get_attribute("a[href^='https://musicbrainz.org/artist/']", "href")
+    assert link == "https://musicbrainz.org/artist/db92a151-1ac2-438b-bc43-b82e149ddd50"
+    page.goto("/health", wait_until="load")
+    assert "1 / 3 artists mapped, 1 with genres" in page.inner_text("body")
+    assert watched.problems == []
+
+
 def test_period_picker(watched: Watched) -> None:
     page = watched.page
     page.goto("/", wait_until="load")

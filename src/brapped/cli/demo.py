@@ -23,6 +23,7 @@ _STEPS = {
     "sync": "Syncing hourly",
     "import": "Importing last year's export",
     "enrich": "Resolving and enriching",
+    "musicbrainz": "Genres from MusicBrainz (emulated, 1 request/s of emulated time)",
 }
 
 
@@ -48,6 +49,7 @@ def _summary_lines(result: DemoResult) -> list[str]:
         f"new plays, {imported.get('merged', 0):,} merged with synced ones, "
         f"{imported.get('known', 0):,} already known.",
         f"Enriched: {resolved:,} of {total:,} tracks resolved with {result.enrich_api_calls:,} API calls.",
+        f"MusicBrainz: {result.musicbrainz} ({result.musicbrainz_requests:,} requests).",
         f"The database holds {result.plays:,} plays of {result.tracks:,} tracks by "
         f"{result.artists:,} artists (done in {result.seconds:.0f} s).",
     ]

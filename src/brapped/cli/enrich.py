@@ -11,6 +11,7 @@ import click
 from brapped.cli.auth import spotify_client
 from brapped.cli.context import AppContext, emit_json, format_option, pass_app
 from brapped.cli.progress import stage_bars
+from brapped.pipeline.artist_facts import FactsResult, enrich_artist_facts
 from brapped.pipeline.enrich import enrich
 from brapped.pipeline.lookups import EnrichProgress
 
@@ -37,19 +38,35 @@ def _progress_bar(app: AppContext) -> Iterator[EnrichProgress | None]:
     default=None,
     help="Stop after this many API calls (default: no limit). Run again to continue.",
 )
+@click.option(
+    "--no-musicbrainz",
+    is_flag=True,
+    help="Skip the MusicBrainz pass (genres, type, origin) this time; `musicbrainz = false` in the "
+    "config turns it off for good.",
+)
 @format_option
 @pass_app
-def enrich_command(app: AppContext, resolve: bool, max_calls: int | None, fmt: str) -> None:
+def enrich_command(
+    app: AppContext, resolve: bool, max_calls: int | None, no_musicbrainz: bool, fmt: str
+) -> None:
     """Look up what is missing, most-played first: artist images and genres (when Spotify still
     sends them), album label and details, and with --resolve every unresolved track.
 
+    Then, unless turned off, MusicBrainz: genres, type, origin and active years of your artists,
+    most-played first, at one request per second (sends Spotify artist ids and names).
+
     Progress is committed as it goes, so an interrupted or rate-limited run resumes where it
     stopped. Batch lookups are used when Spotify allows them for your app (detected once).
+    --max-calls counts Spotify and MusicBrainz requests together.
     Exit codes: 0 done (or --max-calls reached), 75 rate limited, 77 authorisation needed.
     """
     store = app.store()
     with spotify_client(app) as client, _progress_bar(app) as progress:
         result = enrich(store, client, max_calls=max_calls, resolve=resolve, progress=progress)
+    facts: FactsResult | None = None
+    calls_left = None if max_calls is None else max_calls - result.api_calls
+    if app.settings.musicbrainz and not no_musicbrainz and result.rate_limited is None and calls_left != 0:
+        facts = _musicbrainz(app, calls_left)
     from brapped.insights import try_refresh
 
     # Resolving merges name-only tracks into real ones: older plays change track, the sums go stale.
@@ -64,6 +81,9 @@ def enrich_command(app: AppContext, resolve: bool, max_calls: int | None, fmt: s
                 "tracks_total": result.tracks_total,
                 "batch_allowed": result.batch_allowed,
                 "resume_after": result.rate_limited.resume_at if result.rate_limited else None,
+                "musicbrainz": None
+                if facts is None
+                else {**facts.counts(), "coverage": facts.coverage, "error": facts.error},
             },
         )
     else:
@@ -84,12 +104,29 @@ def enrich_command(app: AppContext, resolve: bool, max_calls: int | None, fmt: s
             f"{tracks_left:,} tracks."
         )
         lines.append(f"API calls: {result.api_calls:,}.")
-        if result.stopped == "budget":
+        if facts is not None:
+            lines.append(f"MusicBrainz: {facts.summary()} ({facts.requests:,} requests).")
+            if facts.error:
+                lines.append(f"MusicBrainz stopped: {facts.error}; run again later to continue.")
+        if result.stopped == "budget" or (facts is not None and facts.stopped == "budget"):
             lines.append("Stopped at --max-calls; run again to continue.")
         for line in lines:
             click.echo(line)
     if result.rate_limited is not None:
         raise result.rate_limited
+
+
+def _musicbrainz(app: AppContext, max_calls: int | None) -> FactsResult:
+    """The MusicBrainz pass, with its own progress line on a terminal."""
+    from brapped.musicbrainz import connect
+
+    store = app.store()
+    client = connect(app.settings, app.clock, store)
+    try:
+        with _progress_bar(app) as progress:
+            return enrich_artist_facts(store, client, max_calls=max_calls, progress=progress)
+    finally:
+        client.http.close()
 
 
 commands: list[click.Command] = [enrich_command]

@@ -100,6 +100,20 @@ def artist_cmd(app: AppContext, name_or_id: str, limit: int, user_id: str | None
         ("  as featured artist", story["featured_minutes"]),
         ("genres", ", ".join(artist["genres"])),
     ]
+    if artist["tags"]:
+        summary.append(("tags (MusicBrainz, no genre known)", ", ".join(artist["tags"])))
+    mb = artist["musicbrainz"]
+    if mb:
+        origin = ", ".join(x for x in (mb["area"], mb["country"]) if x)
+        years = (
+            f"{mb['begin_year'] or '?'}-{mb['end_year'] or ''}" if mb["begin_year"] or mb["end_year"] else ""
+        )
+        summary += [
+            ("type", mb["type"] or ""),
+            ("origin", origin),
+            ("active", years),
+            ("MusicBrainz", mb["url"]),
+        ]
     emit_rows(
         app,
         fmt,

@@ -10,7 +10,17 @@ from typing import Any, TypeVar
 import click
 
 from brapped.cli.context import AppContext, emit_json, emit_rows, format_option, pass_app
-from brapped.insights import KINDS, MAX_PARTY, Period, Scope, day_report, kept_wrapped, party, top
+from brapped.insights import (
+    KINDS,
+    MAX_PARTY,
+    Period,
+    Scope,
+    day_report,
+    genre_coverage,
+    kept_wrapped,
+    party,
+    top,
+)
 from brapped.insights import today as local_today
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -431,7 +441,10 @@ def top_cmd(
     scope = Scope.of(chosen, user_id, app.settings.stream_threshold_ms)
     with app.store().connect() as conn:
         rows = top(conn, kind, scope, by=by, limit=limit)  # type: ignore[arg-type]
+        coverage = genre_coverage(conn, scope) if kind == "genres" else None
     document = {"kind": kind, "by": by, "period": chosen.as_dict() if chosen else None, "items": rows}
+    if coverage is not None:
+        document["genres_known"] = coverage
     if fmt == "json":
         emit_json(app, document)
         return
@@ -444,10 +457,18 @@ def top_cmd(
         table = _track_table(rows)
     elif kind == "albums":
         table = _album_table(rows)
+    elif kind == "countries":
+        table = _plain(rows, "country")  # fmt: skip
     else:
         table = _plain(rows, "genre")  # fmt: skip
     span = f"{chosen.start} to {chosen.end}" if chosen else "all time"
     emit_rows(app, fmt, table, title=f"Top {kind} by {by}, {span}")
+    if coverage is not None and coverage["share"] is not None:
+        # Honest about what the list covers: artists without a known genre count for none.
+        click.echo(
+            f"Genres known for {100 * coverage['share']:.0f}% of these plays "
+            f"({coverage['plays_with_genres']:,} of {coverage['plays']:,})."
+        )
 
 
 def _csv_item(row: dict[str, Any]) -> dict[str, Any]:

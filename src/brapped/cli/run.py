@@ -104,6 +104,12 @@ def spotify_steps(app: AppContext, store: Store) -> Steps:
 
     settings = app.settings
     client = connect(settings, app.clock)
+    facts = None
+    if settings.musicbrainz:
+        from brapped import musicbrainz
+        from brapped.pipeline.artist_facts import BackgroundFacts
+
+        facts = BackgroundFacts(store, musicbrainz.connect(settings, app.clock, store))
 
     def sync() -> Mapping[str, Any]:
         from brapped.insights import try_refresh
@@ -130,9 +136,18 @@ def spotify_steps(app: AppContext, store: Store) -> Steps:
         result = pipeline_enrich.enrich(store, client, max_calls=int(settings.enrich_budget), resolve=True)
         # Resolving merges tracks and credits of older plays: rebuild the sums now, not next round.
         try_refresh(store, settings.tz, settings.stream_threshold_ms, app.clock.now())
-        return result.counts()
+        # MusicBrainz after Spotify, in the background: at one request per second it may take hours.
+        counts = result.counts()
+        if facts is not None:
+            counts["musicbrainz"] = facts.kick()
+        return counts
 
-    return Steps(sync=sync, enrich=enrich, report=report_step(store, settings), close=client.http.close)
+    def close() -> None:
+        client.http.close()
+        if facts is not None:
+            facts.close()
+
+    return Steps(sync=sync, enrich=enrich, report=report_step(store, settings), close=close)
 
 
 def report_step(store: Store, settings: Settings, http: Any = None) -> Callable[[date], Mapping[str, Any]]:

@@ -54,7 +54,8 @@ def _age(seconds: int) -> str:
 def status_command(app: AppContext, fmt: str) -> None:
     """Health of your collection: last successful sync and its age, plays per account, gaps that
     may be missing plays, a pending rate-limit wait, how long the Spotify authorisation has left
-    (warns in its last 14 days), and the enrichment backlog."""
+    (warns in its last 14 days), the enrichment backlog, and MusicBrainz coverage (artists mapped,
+    with genres, unmapped and why, due for a lookup)."""
     data = collect_status(app)
     if fmt == "json":
         emit_json(app, data)
@@ -104,6 +105,14 @@ def status_command(app: AppContext, fmt: str) -> None:
         f"Enrichment:    {e['tracks_resolved']:,} of {e['tracks_total']:,} tracks resolved; "
         f"{e['artists']:,} artists and {e['albums']:,} albums without details"
     )
+    m = data["musicbrainz"]
+    why = ", ".join(f"{n:,} {reason.replace('_', ' ')}" for reason, n in m["unmapped"].items()) or "none"
+    click.echo(
+        f"MusicBrainz:   {m['mapped']:,} of {m['artists']:,} artists mapped, "
+        f"{m['with_genres']:,} with genres; unmapped: {why}; {m['due']:,} due for a lookup"
+    )
+    if m["last_run"] and m["last_run"]["outcome"] not in ("ok", None):
+        click.echo(f"               last pass {m['last_run']['outcome']}: {m['last_run']['message'] or ''}")
     s = data["summaries"]
     if not s["built"]:
         state = "not built (all-time reports read every play; `brapped run` and the dashboard build them)"

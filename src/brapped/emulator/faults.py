@@ -8,8 +8,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-FaultKind = Literal["5xx", "drop", "slow", "401", "invalid_grant", "429"]
-FAULT_KINDS: tuple[str, ...] = ("5xx", "drop", "slow", "401", "invalid_grant", "429")
+FaultKind = Literal["5xx", "drop", "slow", "401", "invalid_grant", "429", "garbage"]
+FAULT_KINDS: tuple[str, ...] = ("5xx", "drop", "slow", "401", "invalid_grant", "429", "garbage")
 HUGE_RETRY_AFTER = 74_214  # seconds; a value real users have been sent
 
 

@@ -56,6 +56,9 @@ class EmulatorASGI:
         if host is None:
             server_host, server_port = scope.get("server") or ("127.0.0.1", 80)
             host = f"{server_host}:{server_port}"
+        # The User-Agent only for MusicBrainz paths: wrappers of `dispatch` with the Spotify-era
+        # signature keep working.
+        extra = {"user_agent": headers.get("user-agent")} if scope["path"].startswith("/ws/2/") else {}
         reply = self.emulator.dispatch(
             scope["method"],
             scope["path"],
@@ -63,6 +66,7 @@ class EmulatorASGI:
             headers.get("authorization"),
             b"".join(chunks),
             f"{scope.get('scheme', 'http')}://{host}",
+            **extra,
         )
         if reply.action == "drop":
             await send(

@@ -19,6 +19,8 @@ from brapped.emulator.catalogue import catalogue_for
 from brapped.emulator.clock import EmulatedClock
 from brapped.emulator.faults import Counters, Fault, FaultSet, RateLimiter
 from brapped.emulator.listener import Listener, TruePlay
+from brapped.emulator.musicbrainz import RATE_MESSAGE, MusicBrainz
+from brapped.emulator.musicbrainz import route_key as mb_route_key
 from brapped.emulator.playlists import Playlists
 from brapped.emulator.reply import Reply, api_error
 from brapped.emulator.webapi import WebAPI, route_key
@@ -64,6 +66,7 @@ class Emulator:
         self.rate_limiter = RateLimiter(rate_limit, rate_window)
         self.webapi = WebAPI(self.catalogue, self.listener, mode, self.listeners)
         self.playlists = Playlists(self.catalogue, self.listener, mode)
+        self.musicbrainz = MusicBrainz(self.catalogue, seed)
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -125,6 +128,7 @@ class Emulator:
             request.headers.get("authorization"),
             request.read(),
             base,
+            **({"user_agent": request.headers.get("user-agent")} if url.path.startswith("/ws/2/") else {}),
         )
         if reply.action == "drop":
             raise httpx.RemoteProtocolError(
@@ -147,14 +151,23 @@ class Emulator:
     # -- dispatch -----------------------------------------------------------------------------
 
     def dispatch(
-        self, method: str, path: str, query: str, authorization: str | None, body: bytes, base_url: str
+        self,
+        method: str,
+        path: str,
+        query: str,
+        authorization: str | None,
+        body: bytes,
+        base_url: str,
+        *,
+        user_agent: str | None = None,
     ) -> Reply:
         """Route one request; transports turn the Reply (and its drop/slow action) into a response."""
         # Spotify serves `/v1/me/` as `/v1/me` (spotipy asks for the former).
         path = path.rstrip("/") or "/"
         if path.startswith("/_admin/"):
             return self._admin(method, path, query, body)
-        self.counters.record(route_key(method, path))
+        musicbrainz = path.startswith("/ws/2/")
+        self.counters.record(mb_route_key(method, path) if musicbrainz else route_key(method, path))
         now = self.clock.now()
         accounts = not path.startswith("/v1/")
         fault = self.faults.take(method, path)
@@ -162,9 +175,14 @@ class Emulator:
         if fault is not None:
             if fault.kind == "slow":
                 slow = fault
+            elif musicbrainz:
+                return _musicbrainz_fault(fault)
             else:
                 return _fault_reply(fault, accounts)
-        reply = self._route(method, path, query, authorization, body, base_url, now)
+        if musicbrainz:
+            reply = self.musicbrainz.handle(method, path, query, user_agent, now)
+        else:
+            reply = self._route(method, path, query, authorization, body, base_url, now)
         if slow is not None:
             reply.action, reply.delay = "slow", slow.delay
         return reply
@@ -246,9 +264,26 @@ class Emulator:
         return api_error(404, "Service not found")
 
 
+def _musicbrainz_fault(fault: Fault) -> Reply:
+    """A fault in MusicBrainz's shapes: 5xx/429 become its 503 body, "garbage" a truncated 200."""
+    if fault.kind == "drop":
+        return Reply(0, action="drop")
+    if fault.kind == "garbage":
+        return Reply(200, text='{"id": "5b11f4ce-a62d-471e-81fc-a69a8278c7da", "name": "Nirv', headers=_JSON)
+    if fault.kind == "5xx" and fault.status != 503:
+        return Reply(fault.status, text="<html><body>Bad gateway</body></html>", headers=_HTML)
+    return Reply(503, {"error": fault.message or RATE_MESSAGE})
+
+
+_JSON = {"content-type": "application/json; charset=utf-8"}
+_HTML = {"content-type": "text/html"}
+
+
 def _fault_reply(fault: Fault, accounts: bool) -> Reply:
     if fault.kind == "drop":
         return Reply(0, action="drop")
+    if fault.kind == "garbage":
+        return Reply(200, text='{"items": [{"track": {"id": "4u', headers=_JSON)
     if fault.kind == "429":
         return api_error(
             429, fault.message or "API rate limit exceeded", {"retry-after": str(fault.retry_after)}

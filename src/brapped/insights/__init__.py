@@ -24,8 +24,9 @@ Reports:
 - `overview(conn, period, *, user_id=None, stream_threshold_ms=30000, limit=10)`: the dashboard's
   first page: totals and top lists, milliseconds per local day, the listening clock.
 - `top(conn, kind, scope, *, by="plays"|"streams"|"minutes"|"credit", limit=10)` with kind in
-  "artists" | "tracks" | "albums" | "genres" (`KINDS`, types `Kind` and `By`); also `top_artists`,
-  `top_tracks`, `top_albums`, `top_genres`.
+  "artists" | "tracks" | "albums" | "genres" | "countries" (`KINDS`, types `Kind` and `By`); also
+  `top_artists`, `top_tracks`, `top_albums`, `top_genres`, `top_countries`; `genre_coverage` (the
+  share of plays with a known genre).
 - `search(conn, query, *, user_id=None, limit=10)`: tracks, artists, albums you played (needs a
   connection that may write: it refreshes the `search_names` table; use `store.begin()`).
 - `artist_story(conn, name_or_id, timezone, *, user_id=None, stream_threshold_ms=30000, limit=10)`,
@@ -71,9 +72,11 @@ from brapped.insights.top import (
     By,
     Kind,
     ReportError,
+    genre_coverage,
     top,
     top_albums,
     top_artists,
+    top_countries,
     top_genres,
     top_tracks,
     track_query,
@@ -106,6 +109,7 @@ __all__ = [
     "describe",
     "first_play_at",
     "fold",
+    "genre_coverage",
     "kept_wrapped",
     "listeners",
     "minutes",
@@ -120,6 +124,7 @@ __all__ = [
     "top",
     "top_albums",
     "top_artists",
+    "top_countries",
     "top_genres",
     "top_tracks",
     "totals",

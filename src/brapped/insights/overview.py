@@ -15,6 +15,7 @@ from brapped.insights.top import (
     per_artist_of,
     top_albums,
     top_artists_from,
+    top_countries,
     top_genres,
     top_tracks,
 )
@@ -54,5 +55,6 @@ def overview(
             "top_tracks": top_tracks(conn, scope, limit=limit, source=pt),
             "top_albums": top_albums(conn, scope, limit=limit, album_source=pal),
             "top_genres": top_genres(conn, scope, limit=limit, artist_source=pa),
+            "top_countries": top_countries(conn, scope, limit=limit, artist_source=pa),
         }
     return (report, *calendar_later())

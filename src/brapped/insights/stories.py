@@ -21,7 +21,16 @@ from brapped.insights.scope import (
 )
 from brapped.insights.search import NotFound, resolve
 from brapped.insights.top import artist_row, per_artist_of, track_query, track_rows
-from brapped.store.tables import albums, artists, plays, track_artists, tracks
+from brapped.store.tables import (
+    albums,
+    artist_genres,
+    artist_tags,
+    artists,
+    musicbrainz_artists,
+    plays,
+    track_artists,
+    tracks,
+)
 
 
 def _local(instant: datetime | None, timezone: str) -> str | None:
@@ -65,6 +74,56 @@ def _months(
         {"month": m, "plays": n, "streams": s, "minutes": minutes(ms)}
         for m, (n, s, ms) in sorted(months.items())
     ]
+
+
+MUSICBRAINZ_ARTIST_URL = "https://musicbrainz.org/artist/"
+
+
+def _artist_facts(conn: Connection, artist_id: str, spotify_genres: list[str]) -> dict[str, Any]:
+    """Genres (Spotify's, then MusicBrainz's by votes), tags only when no genre is known, and what
+    MusicBrainz says of the artist (`musicbrainz`: None when it was not mapped)."""
+    rows = conn.execute(
+        select(artist_genres.c.genre, artist_genres.c.votes)
+        .where(artist_genres.c.artist_id == artist_id)
+        .order_by(
+            case((artist_genres.c.source == "spotify", 0), else_=1),
+            func.coalesce(artist_genres.c.votes, 0).desc(),
+            artist_genres.c.genre,
+        )
+    ).all()
+    genres = list(dict.fromkeys([*spotify_genres, *(str(r.genre) for r in rows)]))
+    tags = (
+        []
+        if genres
+        else [
+            str(t)
+            for t in conn.execute(
+                select(artist_tags.c.tag)
+                .where(artist_tags.c.artist_id == artist_id)
+                .order_by(artist_tags.c.votes.desc(), artist_tags.c.tag)
+            ).scalars()
+        ]
+    )
+    mb = conn.execute(
+        select(musicbrainz_artists).where(
+            musicbrainz_artists.c.artist_id == artist_id, musicbrainz_artists.c.status == "mapped"
+        )
+    ).first()
+    facts = None
+    if mb is not None:
+        f = mb._mapping
+        facts = {
+            "mbid": f["mbid"],
+            "url": f"{MUSICBRAINZ_ARTIST_URL}{f['mbid']}",
+            "type": f["type"],
+            "country": f["country"],
+            "area": f["area"],
+            "begin_year": f["begin_year"],
+            "end_year": f["end_year"],
+            "disambiguation": f["disambiguation"],
+            "fetched_at": f["fetched_at"],
+        }
+    return {"genres": genres, "tags": tags, "musicbrainz": facts}
 
 
 def artist_story(
@@ -156,8 +215,9 @@ def artist_story(
             genres = [str(g) for g in parsed] if isinstance(parsed, list) else []
         except ValueError:
             genres = []
+    facts = _artist_facts(conn, artist_id, genres)
     return {
-        "artist": {"id": m["id"], "name": m["name"], "genres": genres, "image_url": m["image_url"]},
+        "artist": {"id": m["id"], "name": m["name"], "image_url": m["image_url"], **facts},
         "also_matched": found["others"],
         **{k: v for k, v in artist_row(m).items() if k not in ("id", "name")},
         "rank": None if is_various else int(ahead) + 1,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from sqlalchemy import Connection, FromClause, Select, func, select, tuple_
+from sqlalchemy import Connection, FromClause, Select, case, exists, func, select, tuple_
 
 from brapped.errors import BrappedError
 from brapped.insights import rollups
@@ -19,11 +19,19 @@ from brapped.insights.aggregates import (
 )
 from brapped.insights.rollups import per_track_of
 from brapped.insights.scope import Scope, by_codepoint, minutes
-from brapped.store.tables import album_totals, albums, artist_genres, artist_totals, artists, tracks
+from brapped.store.tables import (
+    album_totals,
+    albums,
+    artist_genres,
+    artist_totals,
+    artists,
+    musicbrainz_artists,
+    tracks,
+)
 
-Kind = Literal["artists", "tracks", "albums", "genres"]
+Kind = Literal["artists", "tracks", "albums", "genres", "countries"]
 By = Literal["plays", "streams", "minutes", "credit"]
-KINDS: tuple[Kind, ...] = ("artists", "tracks", "albums", "genres")
+KINDS: tuple[Kind, ...] = ("artists", "tracks", "albums", "genres", "countries")
 BYS: tuple[By, ...] = ("plays", "streams", "minutes", "credit")
 # Spotify's 2025 rule: a stream credits the track's main artist fully and each featured artist
 # less. Half: a featured artist usually brings a verse or a hook, about half a track, and at
@@ -354,6 +362,66 @@ def top_genres(
     ]
 
 
+def top_countries(
+    conn: Connection,
+    scope: Scope,
+    *,
+    by: By = "plays",
+    limit: int = 10,
+    source: FromClause | None = None,
+    artist_source: FromClause | None = None,
+) -> list[dict[str, Any]]:
+    """Where the main artist of each play comes from: MusicBrainz's `country` (ISO 3166-1), with how
+    many of those artists you played; plays whose main artist has no known country count for none.
+    `source` and `artist_source` as for `top_genres`."""
+    _check_limit(limit)
+    pa: FromClause = (
+        artist_source
+        if artist_source is not None
+        else (
+            (per_artist(source) if source is not None else per_artist_of(conn, scope)).subquery("per_artist")
+        )
+    )
+    mb = musicbrainz_artists
+    n_plays = func.sum(pa.c.main_plays).label("plays")
+    n_streams = func.sum(pa.c.main_streams).label("streams")
+    total_ms = func.sum(pa.c.main_ms).label("ms_played")
+    n_artists = func.count(func.distinct(mb.c.artist_id)).label("artists")
+    query = (
+        select(mb.c.country, n_plays, n_streams, total_ms, n_artists)
+        .select_from(pa.join(mb, mb.c.artist_id == pa.c.artist_id))
+        .where(pa.c.main_plays > 0, mb.c.country.is_not(None))
+        .group_by(mb.c.country)
+        .order_by(*_order(by, n_plays, n_streams, total_ms, by_codepoint(mb.c.country)))
+        .limit(limit)
+    )
+    return [
+        {
+            "rank": rank,
+            "country": m["country"],
+            "artists": int(m["artists"]),
+            "plays": int(m["plays"]),
+            "streams": int(m["streams"] or 0),
+            "minutes": minutes(m["ms_played"]),
+            "ms_played": int(m["ms_played"] or 0),
+        }
+        for rank, m in enumerate((row._mapping for row in conn.execute(query)), 1)
+    ]
+
+
+def genre_coverage(conn: Connection, scope: Scope) -> dict[str, Any]:
+    """How many of the scope's plays have a main artist with a known genre: `plays`,
+    `plays_with_genres` and `share` (0..1, None without plays), so a genre list can say honestly how
+    much of the listening it covers."""
+    pa = per_artist_of(conn, scope, names=False).subquery("per_artist")
+    known = exists().where(artist_genres.c.artist_id == pa.c.artist_id)
+    total, with_genres = conn.execute(
+        select(func.sum(pa.c.main_plays), func.sum(case((known, pa.c.main_plays), else_=0)))
+    ).one()
+    total, with_genres = int(total or 0), int(with_genres or 0)
+    return {"plays": total, "plays_with_genres": with_genres, "share": with_genres / total if total else None}
+
+
 def top(
     conn: Connection,
     kind: Kind,
@@ -363,8 +431,14 @@ def top(
     limit: int = 10,
     source: FromClause | None = None,
 ) -> list[dict[str, Any]]:
-    """The top list of `kind` ('artists', 'tracks', 'albums', 'genres')."""
-    functions = {"artists": top_artists, "tracks": top_tracks, "albums": top_albums, "genres": top_genres}
+    """The top list of `kind` ('artists', 'tracks', 'albums', 'genres', 'countries')."""
+    functions = {
+        "artists": top_artists,
+        "tracks": top_tracks,
+        "albums": top_albums,
+        "genres": top_genres,
+        "countries": top_countries,
+    }
     if kind not in functions:
-        raise ReportError(f"unknown list {kind!r}: use artists, tracks, albums or genres")
+        raise ReportError(f"unknown list {kind!r}: use artists, tracks, albums, genres or countries")
     return functions[kind](conn, scope, by=by, limit=limit, source=source)

@@ -9,7 +9,9 @@ Every step runs the real code a user's data goes through; only Spotify is the em
 3. import the listener's extended streaming history of the year before (`brapped.pipeline.importing`),
    which merges with the plays sync already saw;
 4. enrich: resolve the tracks only the export named and fill in artists and albums
-   (`brapped.pipeline.enrich.enrich`).
+   (`brapped.pipeline.enrich.enrich`);
+5. genres and artist facts from the emulator's MusicBrainz (`brapped.pipeline.artist_facts`), paced
+   at one request per second of emulated time.
 
 The database is embedded SQLite in the demo home; the CLI (`brapped.cli.demo`) then prints today's
 report and a Wrapped of the last twelve months, and `--serve` opens the dashboard on it.
@@ -75,6 +77,8 @@ class DemoResult:
     import_files: list[str] = field(default_factory=list)
     resolved: tuple[int, int] = (0, 0)
     enrich_api_calls: int = 0
+    musicbrainz: str = ""  # "N of M artists mapped, K with genres"
+    musicbrainz_requests: int = 0
     plays: int = 0
     tracks: int = 0
     artists: int = 0
@@ -115,6 +119,7 @@ def demo_settings(home: Path, timezone: str | None = None) -> Settings:
             "client_id": DEFAULT_CLIENT_ID,
             "api_url": f"{EMULATOR_URL}/v1",
             "accounts_url": EMULATOR_URL,
+            "musicbrainz_url": f"{EMULATOR_URL}/ws/2",
             "timezone": timezone,
         },
         env={},
@@ -156,7 +161,9 @@ def run_demo(
     is today. The export covers the `export_days` before the syncs. The same arguments always give
     the same database.
     """
+    from brapped import musicbrainz
     from brapped.emulator import EmulatedClock, Emulator, write_export
+    from brapped.pipeline.artist_facts import enrich_artist_facts
     from brapped.pipeline.enrich import enrich
     from brapped.pipeline.importing import import_paths
     from brapped.pipeline.sync import sync
@@ -229,6 +236,16 @@ def run_demo(
         result.resolved = (enriched.resolved_total, enriched.tracks_total)
         step("enrich", 1, 1)
         timings["enrich"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        facts_client = musicbrainz.connect(settings, clock, store, transport=transport)
+        try:
+            facts = enrich_artist_facts(store, facts_client, progress=step)
+        finally:
+            facts_client.http.close()
+        result.musicbrainz = facts.summary()
+        result.musicbrainz_requests = facts.requests
+        timings["musicbrainz"] = time.perf_counter() - started
         _count(store, result)
     finally:
         client.http.close()

@@ -34,6 +34,8 @@ STAR_TABLES: tuple[Table, ...] = (
     tables.accounts,
     tables.artists,
     tables.artist_genres,
+    tables.musicbrainz_artists,
+    tables.artist_tags,
     tables.albums,
     tables.album_artists,
     tables.tracks,

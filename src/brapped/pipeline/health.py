@@ -16,11 +16,13 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from brapped.insights import describe
+from brapped.pipeline.artist_facts import REFRESH_AGE
 from brapped.pipeline.enrich import backlog
 from brapped.pipeline.rate_limits import resume_after
 from brapped.pipeline.resolve import resolve_progress
 from brapped.spotify import AuthRequired, TokenStore
 from brapped.store import Store
+from brapped.store.artist_facts import artists_to_map, coverage
 from brapped.store.runs import interrupt_stale_runs, last_run, latest_runs
 from brapped.store.tables import gaps, plays
 
@@ -107,6 +109,20 @@ def status_document(
         "token": token_status(token_file, now, env_refresh_token),
         "enrichment": {**backlog(conn), "tracks_resolved": resolved, "tracks_total": total},
         "summaries": describe(conn),
+        "musicbrainz": musicbrainz_status(conn, now),
+    }
+
+
+def musicbrainz_status(conn: Connection, now: datetime) -> dict[str, Any]:
+    """MusicBrainz coverage (artists mapped, with genres, unmapped and why), the artists due for a
+    lookup (never asked, or asked more than 180 days ago) and the last pass."""
+    latest = last_run(conn, "musicbrainz")
+    return {
+        **coverage(conn),
+        "due": len(artists_to_map(conn, now - REFRESH_AGE)),
+        "last_run": {"at": latest["started_at"], "outcome": latest["outcome"], "message": latest["message"]}
+        if latest
+        else None,
     }
 
 

@@ -20,8 +20,10 @@ from brapped.store.tables import (
     album_artists,
     albums,
     artist_genres,
+    artist_tags,
     artists,
     gaps,
+    musicbrainz_artists,
     plays,
     track_artists,
     tracks,
@@ -76,9 +78,14 @@ def upsert_tracks(conn: Connection, rows: Iterable[Row]) -> None:
 
 
 def replace_artist_genres(conn: Connection, artist_ids: Sequence[str], rows: Iterable[Row]) -> None:
-    """Make `artist_genres` of these artists exactly `rows`."""
+    """Make the Spotify genres (`source` 'spotify') of these artists exactly `rows`; genres
+    MusicBrainz gave stay."""
     if artist_ids:
-        conn.execute(delete(artist_genres).where(artist_genres.c.artist_id.in_(list(artist_ids))))
+        conn.execute(
+            delete(artist_genres).where(
+                artist_genres.c.artist_id.in_(list(artist_ids)), artist_genres.c.source == "spotify"
+            )
+        )
     rows = list(rows)
     if rows:
         conn.execute(_insert(conn, artist_genres).on_conflict_do_nothing(), rows)
@@ -182,6 +189,8 @@ def delete_orphans(conn: Connection, album_ids: Iterable[str], artist_ids: Itera
         if used:
             continue
         conn.execute(delete(artist_genres).where(artist_genres.c.artist_id == artist_id))
+        conn.execute(delete(artist_tags).where(artist_tags.c.artist_id == artist_id))
+        conn.execute(delete(musicbrainz_artists).where(musicbrainz_artists.c.artist_id == artist_id))
         gone_artists += conn.execute(delete(artists).where(artists.c.id == artist_id)).rowcount or 0
     return gone_albums, gone_artists
 

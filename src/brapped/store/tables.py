@@ -62,6 +62,51 @@ artist_genres = Table(
     metadata,
     Column("artist_id", String(64), ForeignKey("artists.id"), primary_key=True),
     Column("genre", String(200), primary_key=True),
+    Column(
+        "source",
+        String(16),
+        nullable=False,
+        server_default="spotify",
+        comment="'spotify' or 'musicbrainz': who said so",
+    ),
+    Column("votes", Integer, comment="MusicBrainz net votes for the genre; NULL from Spotify"),
+    Column("fetched_at", UTCDateTime, comment="when the source was asked (NULL: before revision 0010)"),
+)
+
+# MusicBrainz's word on each artist brapped tried to map (one row per artist, mapped or not).
+musicbrainz_artists = Table(
+    "musicbrainz_artists",
+    metadata,
+    Column("artist_id", String(64), ForeignKey("artists.id"), primary_key=True),
+    Column(
+        "status",
+        String(16),
+        nullable=False,
+        comment="'mapped', or why not: 'no_match', 'ambiguous', 'not_found'",
+    ),
+    Column("mbid", String(36), comment="MusicBrainz artist id; NULL when not mapped"),
+    Column("mapped_by", String(8), comment="'url' (Spotify link on MusicBrainz) or 'search'"),
+    Column("name", Text, comment="the name on MusicBrainz"),
+    Column("type", String(32), comment="Person, Group, Orchestra, Choir, Character, Other"),
+    Column("country", String(8), comment="ISO 3166-1 code"),
+    Column("area", Text, comment="the area's name (a country, or a city or region)"),
+    Column("begin_year", Integer),
+    Column("end_year", Integer),
+    Column("disambiguation", Text),
+    Column("source", String(16), nullable=False, server_default="musicbrainz"),
+    Column("fetched_at", UTCDateTime, nullable=False, comment="when MusicBrainz was last asked"),
+)
+
+# MusicBrainz tags (folksonomy), kept only for artists with no genre: a labelled fallback, never
+# mixed into the genre lists.
+artist_tags = Table(
+    "artist_tags",
+    metadata,
+    Column("artist_id", String(64), ForeignKey("artists.id"), primary_key=True),
+    Column("tag", String(200), primary_key=True),
+    Column("votes", Integer, nullable=False),
+    Column("source", String(16), nullable=False, server_default="musicbrainz"),
+    Column("fetched_at", UTCDateTime, nullable=False),
 )
 
 albums = Table(
@@ -364,6 +409,8 @@ TABLES_IN_ORDER: tuple[Table, ...] = (
     accounts,
     artists,
     artist_genres,
+    musicbrainz_artists,
+    artist_tags,
     albums,
     album_artists,
     tracks,

@@ -17,7 +17,16 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import String
 
-from brapped.store.tables import albums, artists, plays, track_artists, tracks
+from brapped.store.tables import (
+    albums,
+    artist_genres,
+    artist_tags,
+    artists,
+    musicbrainz_artists,
+    plays,
+    track_artists,
+    tracks,
+)
 
 
 class utc_day(FunctionElement[str]):
@@ -208,3 +217,62 @@ def view_columns(name: str) -> list[str]:
     """Column names of a view, in order (for docs and tests)."""
     query: Select[Any] = VIEWS[name]()
     return [column.name for column in query.selected_columns]
+
+
+# Views over MusicBrainz facts (revision 0010). Kept apart from VIEWS: revision 0002 creates
+# VIEWS with the current definitions, before these tables exist.
+def v_artist_facts() -> Select[Any]:
+    """One row per artist with what MusicBrainz says about it (NULLs when not asked or unmapped)."""
+    mb = musicbrainz_artists
+    return select(
+        artists.c.id.label("artist_id"),
+        artists.c.name.label("artist_name"),
+        mb.c.status.label("musicbrainz_status"),
+        mb.c.mbid,
+        mb.c.mapped_by,
+        mb.c.type.label("artist_type"),
+        mb.c.country,
+        mb.c.area,
+        mb.c.begin_year,
+        mb.c.end_year,
+        mb.c.disambiguation,
+        mb.c.source,
+        mb.c.fetched_at,
+    ).select_from(artists.outerjoin(mb, mb.c.artist_id == artists.c.id))
+
+
+def v_artist_genres() -> Any:
+    """One row per artist and genre, or tag (kind 'tag': only for artists with no genre)."""
+    genres = select(
+        artist_genres.c.artist_id,
+        artist_genres.c.genre.label("name"),
+        literal("genre").label("kind"),
+        artist_genres.c.votes,
+        artist_genres.c.source,
+        artist_genres.c.fetched_at,
+    )
+    tags = select(
+        artist_tags.c.artist_id,
+        artist_tags.c.tag.label("name"),
+        literal("tag").label("kind"),
+        artist_tags.c.votes,
+        artist_tags.c.source,
+        artist_tags.c.fetched_at,
+    )
+    return genres.union_all(tags)
+
+
+ARTIST_VIEWS: dict[str, Any] = {"v_artist_facts": v_artist_facts, "v_artist_genres": v_artist_genres}
+
+
+def create_artist_views(conn: Connection) -> None:
+    """(Re)create the MusicBrainz fact views."""
+    drop_artist_views(conn)
+    for name, build in ARTIST_VIEWS.items():
+        compiled = build().compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+        conn.exec_driver_sql(f"CREATE VIEW {name} AS {compiled}")
+
+
+def drop_artist_views(conn: Connection) -> None:
+    for name in reversed(list(ARTIST_VIEWS)):
+        conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")

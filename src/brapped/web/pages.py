@@ -36,7 +36,12 @@ def overview_page(request: Request, board: Board, picker: Picker, user: UserPara
             "images": pictures,
             "picked": picked,
             "presets": PRESETS,
-            "charts": {"days": data["days"], "clock": data["listening_clock"], "genres": data["top_genres"]},
+            "charts": {
+                "days": data["days"],
+                "clock": data["listening_clock"],
+                "genres": data["top_genres"],
+                "countries": data["top_countries"],
+            },
         },
     )
 

@@ -112,6 +112,17 @@
           itemStyle: { color: new echarts.graphic.LinearGradient(0, 0, 1, 0, [{ offset: 0, color: ACCENT2 }, { offset: 1, color: ACCENT }]), borderRadius: [0, 6, 6, 0] } }]
       });
     },
+    countries: function (data) {
+      var rows = (data.countries || []).slice().reverse();
+      return merge({
+        grid: { left: 56, right: 24, top: 8, bottom: 24 },
+        tooltip: Object.assign({ trigger: "axis" }, base.tooltip),
+        xAxis: axis({ type: "value" }),
+        yAxis: axis({ type: "category", data: rows.map(function (c) { return c.country; }), splitLine: { show: false } }),
+        series: [{ type: "bar", data: rows.map(function (c) { return c.plays; }), name: "plays", barMaxWidth: 28,
+          itemStyle: { color: gradient(), borderRadius: [0, 6, 6, 0] } }]
+      });
+    },
     hours: function (data, node) {
       var hours = data.hours || [];
       return merge({
