@@ -252,7 +252,8 @@ def _first_plays(conn: Any) -> Any:
     return frame.groupby("track_id")["played_at"].min()
 
 
-def _top_artists(p: Any, dims: dict[str, Any], limit: int) -> Any:
+def _top_artists(p: Any, dims: dict[str, Any], limit: int, by: str = "plays") -> Any:
+    """By plays, or by = "credit": Wrapped's rule (streams, main artist 1, featured 0.5)."""
     credited = p.merge(dims["credits"], on="track_id").merge(
         dims["artists"], left_on="artist_id", right_on="id"
     )
@@ -262,21 +263,38 @@ def _top_artists(p: Any, dims: dict[str, Any], limit: int) -> Any:
     ]
     credited["main"] = (credited["position"] == 0).astype("int64")
     credited["main_ms"] = credited["ms"] * credited["main"]
+    credited["streamed"] = (credited["ms"] >= THRESHOLD).astype("int64")
+    credited["weight"] = credited["streamed"] * credited["main"].map({1: 1.0, 0: 0.5})
     grouped = credited.groupby(["artist_id", "name"]).agg(
-        plays=("ms", "size"), ms=("ms", "sum"), main_plays=("main", "sum"), main_ms=("main_ms", "sum")
+        plays=("ms", "size"),
+        ms=("ms", "sum"),
+        main_plays=("main", "sum"),
+        main_ms=("main_ms", "sum"),
+        streams=("streamed", "sum"),
+        credit=("weight", "sum"),
     )
     grouped["featured_plays"] = grouped["plays"] - grouped["main_plays"]
+    keys = ["credit", "streams"] if by == "credit" else []
     grouped = grouped.reset_index().sort_values(
-        ["plays", "ms", "name", "artist_id"], ascending=[False, False, True, True]
+        [*keys, "plays", "ms", "name", "artist_id"],
+        ascending=[*(False for _ in keys), False, False, True, True],
     )
     return grouped.head(limit)
 
 
-def _top_tracks(p: Any, dims: dict[str, Any], limit: int) -> Any:
-    grouped = p.groupby("track_id").agg(plays=("ms", "size"), ms=("ms", "sum")).reset_index()
+def _top_tracks(p: Any, dims: dict[str, Any], limit: int, by: str = "plays") -> Any:
+    """By plays, or by = "streams" (Wrapped's rule: plays of 30 s or more)."""
+    p = p.assign(streamed=(p["ms"] >= THRESHOLD).astype("int64"))
+    grouped = (
+        p.groupby("track_id")
+        .agg(plays=("ms", "size"), ms=("ms", "sum"), streams=("streamed", "sum"))
+        .reset_index()
+    )
     grouped = grouped.merge(dims["tracks"], left_on="track_id", right_on="id")
+    keys = ["streams"] if by == "streams" else []
     return grouped.sort_values(
-        ["plays", "ms", "name", "track_id"], ascending=[False, False, True, True]
+        [*keys, "plays", "ms", "name", "track_id"],
+        ascending=[*(False for _ in keys), False, False, True, True],
     ).head(limit)
 
 
@@ -300,10 +318,10 @@ def _pandas_wrapped(conn: Any, period: Any) -> dict[str, Any]:
         "previous_plays": len(prev),
         "previous_distinct_tracks": prev["track_id"].nunique(),
     }
-    artists_all = _top_artists(p, dims, 10**9)
+    artists_all = _top_artists(p, dims, 10**9, by="credit")
     result["distinct_artists"] = len(artists_all)
     result["top_artists"] = artists_all.head(100)
-    result["top_tracks"] = _top_tracks(p, dims, 100)
+    result["top_tracks"] = _top_tracks(p, dims, 100, by="streams")
     albums = joined.groupby("album_id").agg(plays=("ms", "size"), ms=("ms", "sum")).reset_index()
     albums = albums.merge(dims["albums"], left_on="album_id", right_on="id")
     result["top_albums"] = albums.sort_values(["plays", "ms", "name"], ascending=[False, False, True]).head(
