@@ -206,7 +206,7 @@ def at_real_time(played_at: str, ms_played: int, offline_ms: int | None) -> tupl
     else (`played_at`, None). `played_at` is `ts` as stored text."""
     reported = stored_ms(played_at)
     end = offline_end(reported, ms_played, offline_ms)
-    if end is None:
+    if end is None or end == reported:  # stays (reported at the very end: nothing to keep)
         return played_at, None
     return stored_text(_EPOCH + timedelta(milliseconds=end)), reported
 
