@@ -130,7 +130,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("offline", "start", "ms", "moves"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("offline", "start", "ms", "moves"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_plausible_offline_timestamps(offline: bool, start: int | None, ms: int, moves: bool) -> None:
     # Each case thrice: its own track, so the three readings see a file of many plays.
     records = [_record(TS, ms, offline, start, track=t) for t in range(1, 4)]

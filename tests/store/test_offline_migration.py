@@ -71,7 +71,8 @@ def test_0011_moves_offline_plays_stored_the_old_way(store: Store, policy: Any) 
     _migrate(store, _before_0011(), down=True)
     with store.connect() as conn:
         old = {(_as_utc(r[0]), r[1]) for r in conn.execute(text("SELECT played_at, track_id FROM plays"))}
-        assert "reported_at" not in conn.execute(text("SELECT * FROM plays")).keys()
+        columns = list(conn.execute(text("SELECT * FROM plays")).keys())
+        assert "reported_at" not in columns
     for record in offline:
         assert (_at(record["ts"]), record["spotify_track_uri"].split(":")[2]) in old
     with store.engine.begin() as conn:
@@ -85,7 +86,9 @@ def test_0011_moves_offline_plays_stored_the_old_way(store: Store, policy: Any) 
     assert _stored(store) == today
     moved = {at: reported for at, reported in today.values() if reported is not None}
     ends = {
-        datetime.fromtimestamp(r["offline_timestamp"], UTC) + timedelta(milliseconds=r["ms_played"]): _at(r["ts"])
+        datetime.fromtimestamp(r["offline_timestamp"], UTC) + timedelta(milliseconds=r["ms_played"]): _at(
+            r["ts"]
+        )
         for r in offline
     }
     # One of them ends at its ts to the millisecond: it stays, and has no reported time of its own.
@@ -120,9 +123,13 @@ def test_0011_leaves_other_plays_and_derived_state_alone(store: Store) -> None:
     ]
     with store.engine.begin() as conn:
         conn.execute(text("INSERT INTO tracks (id, name, is_resolved) VALUES ('t', 't', :f)"), {"f": False})
-        conn.execute(text("INSERT INTO summary_state (id, cutoff, timezone, stream_threshold_ms, stale, built_at) "
-                          "VALUES (1, :cutoff, 'UTC', 30000, :f, :cutoff)"),
-                     {"cutoff": ts + timedelta(days=365), "f": False})
+        conn.execute(
+            text(
+                "INSERT INTO summary_state (id, cutoff, timezone, stream_threshold_ms, stale, built_at) "
+                "VALUES (1, :cutoff, 'UTC', 30000, :f, :cutoff)"
+            ),
+            {"cutoff": ts + timedelta(days=365), "f": False},
+        )
         for user, source, offline, start in rows:
             conn.execute(
                 plays.insert().values(

@@ -108,7 +108,9 @@ class ExtendedReader(RecordReader):
                         if album:
                             album_key = album_ids.get((artist, album)) or self.album_id(artist, album)
                     played_at = f"{ts[:10]} {ts[11:19]}.000"
-                    offline_ms = None if offline_ts is None else offline_ms_from(offline_ts, earliest_ms, latest_ms)
+                    offline_ms = (
+                        None if offline_ts is None else offline_ms_from(offline_ts, earliest_ms, latest_ms)
+                    )
                     reported_ms = None
                     if offline is True:
                         played_at, reported_ms = at_real_time(played_at, ms, offline_ms)

@@ -361,7 +361,9 @@ def _move_offline(
     if True not in offline:  # the usual file: a pass at C speed
         return reported
     for index in compress(range(len(offline)), map(is_, offline, repeat(True))):
-        played_at[index], reported[index] = at_real_time(played_at[index], ms_played[index], offline_ms[index])
+        played_at[index], reported[index] = at_real_time(
+            played_at[index], ms_played[index], offline_ms[index]
+        )
     return reported
 
 

@@ -114,7 +114,9 @@ def decide(incoming: Sequence[Incoming], stored: Iterable[Stored]) -> list[Decis
             continue
         # An offline play's API twin may end later by a pause, never after it was reported.
         reported = row.reported_ms
-        latest = row.end_ms if reported is None else max(row.end_ms, min(reported, row.end_ms + OFFLINE_PAUSE_MS))
+        latest = (
+            row.end_ms if reported is None else max(row.end_ms, min(reported, row.end_ms + OFFLINE_PAUSE_MS))
+        )
         for s in by_item.get(row.item_id, ()):
             delta = abs(s.end_ms - row.end_ms)
             if delta >= TOLERANCE_MS and not (row.end_ms <= s.end_ms < latest + TOLERANCE_MS):

@@ -150,8 +150,12 @@ class MusicColumns:
         profile, profiles = numbered(list(map(_profile_fields, rows)))
         dimension, dimensions = numbered(list(map(_dimension_fields, rows)))
         keys = {number: dimension_key(fields) for number, fields in dimensions.items()}
-        played_at, track_id, ms_played, offline_ms, reported_ms = (list(map(get, rows)) for get in _play_columns)
-        return cls(played_at, track_id, ms_played, offline_ms, profile, profiles, dimension, keys, reported_ms)
+        played_at, track_id, ms_played, offline_ms, reported_ms = (
+            list(map(get, rows)) for get in _play_columns
+        )
+        return cls(
+            played_at, track_id, ms_played, offline_ms, profile, profiles, dimension, keys, reported_ms
+        )
 
     def row(self, index: int) -> MusicRow:
         """The play at `index` as a row."""
@@ -208,7 +212,11 @@ def music_row(
     fields = dict(zip(PROFILE_FIELDS, profile, strict=True))
     fields.update(zip(DIMENSION_FIELDS, dimension, strict=True))
     fields.update(
-        played_at=played_at, track_id=track_id, ms_played=ms_played, offline_ms=offline_ms, reported_ms=reported_ms
+        played_at=played_at,
+        track_id=track_id,
+        ms_played=ms_played,
+        offline_ms=offline_ms,
+        reported_ms=reported_ms,
     )
     return MusicRow(**fields)
 

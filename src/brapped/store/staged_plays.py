@@ -172,7 +172,9 @@ def stage_music(
             strict=True,
         )
         payload = "\n".join(map("\t".join, lines)) + "\n"
-        _copy_text(conn, MUSIC_STAGE, "played_at, track_id, ms_played, profile, offline_ms, reported_ms", payload)
+        _copy_text(
+            conn, MUSIC_STAGE, "played_at, track_id, ms_played, profile, offline_ms, reported_ms", payload
+        )
     elif played_at:
         _fill_stage(
             conn,

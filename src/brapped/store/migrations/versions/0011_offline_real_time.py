@@ -97,9 +97,7 @@ def upgrade() -> None:
         ).first()
         if taken is not None:
             continue
-        bind.execute(
-            sa.update(_plays).where(p.id == play_id).values(played_at=end, reported_at=played_at)
-        )
+        bind.execute(sa.update(_plays).where(p.id == play_id).values(played_at=end, reported_at=played_at))
         moved += 1
     if moved:
         _forget_derived()
@@ -114,9 +112,7 @@ def _forget_derived() -> None:
 def downgrade() -> None:
     p = _plays.c
     bind = op.get_bind()
-    result = bind.execute(
-        sa.update(_plays).where(p.reported_at.is_not(None)).values(played_at=p.reported_at)
-    )
+    result = bind.execute(sa.update(_plays).where(p.reported_at.is_not(None)).values(played_at=p.reported_at))
     if result.rowcount:
         _forget_derived()
     op.drop_column("plays", "reported_at")
