@@ -87,3 +87,8 @@ def test_each_synced_offline_play_merges_once(
     # Every API play is taken exactly once and nothing else merges: the count is right.
     assert sorted(merged) == sorted(s.play_id for s in stored)
     assert sum(d.outcome == NEW for d in decisions) == len(incoming) - len(stored)
+    # A track played once in the session merges with its own twin.
+    tracks = [row.item_id for row in incoming]
+    for index, play_id in twin.items():
+        if tracks.count(tracks[index]) == 1:
+            assert decisions[index] == _merged(play_id)
