@@ -222,7 +222,8 @@ class Listener:
         last = session[-1].played_at
         rng = random.Random(f"brapped-online:{self.seed}:{last.isoformat()}")
         online = last + timedelta(milliseconds=rng.randint(60_000, 8 * 3_600_000))
-        return [replace(play, reported_at=online) for play in session]
+        # Video plays stay: their records carry no offline flag or start (as the real Video file's).
+        return [play if play.video else replace(play, reported_at=online) for play in session]
 
     def _platform(self, rng: random.Random, hour: float) -> str:
         if 9.0 <= hour < 18.5 and rng.random() < 0.55:
