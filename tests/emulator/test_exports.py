@@ -71,13 +71,18 @@ def test_extended_records_are_exactly_like_the_sample(emu: Emulator, export: zip
     truth = emu.ground_truth(*MONTH)
     assert len(audio) + len(video) == len(truth)
     assert sum(r["ms_played"] for r in audio + video) == sum(p.ms_played for p in truth)
-    by_uri = {(p.played_at.replace(microsecond=0), p.uri): p for p in truth}
+    # ts is when the play was reported: as it ended, or an offline session's plays once back online.
+    # (an offline session's plays share one ts: its plays of one track differ by their start).
+    by_uri = {
+        ((p.reported_at or p.played_at).replace(microsecond=0), p.uri, int(p.started_at.timestamp())): p
+        for p in truth
+    }
     for record in audio:
         uri = record["spotify_track_uri"] or record["spotify_episode_uri"] or record["audiobook_chapter_uri"]
         when = datetime.strptime(record["ts"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        play = by_uri[(when, uri)]  # ts is the END of the play, truncated to the second
+        play = by_uri[(when, uri, record["offline_timestamp"])]  # truncated to the second
         assert record["ms_played"] == play.ms_played
-        assert record["offline_timestamp"] == int(play.started_at.timestamp())
+        assert record["offline"] == play.offline
     episodes = [r for r in audio if r["spotify_episode_uri"]]
     assert episodes and all(r["master_metadata_track_name"] is None for r in episodes)
     chapters = [r for r in audio if r["audiobook_chapter_uri"]]

@@ -483,6 +483,7 @@ def test_a_worker_s_copy_text_is_every_play_in_copy_s_text_form(generated: dict[
                         text(r.track_id),
                         str(r.ms_played),
                         instant(r.offline_ms),
+                        instant(r.reported_ms),
                         *(text(getattr(r, f)) for f in staging.PLAY_FIELDS),
                         text(user),
                         "export",

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from brapped.cli import cli
-from brapped.emulator import EmulatedClock, Emulator
+from brapped.emulator import EmulatedClock, Emulator, TruePlay
 from brapped.pipeline.demo import MARKER, DemoError, DemoResult, prepare_home, run_demo
 from brapped.store import open_store
 from brapped.store.tables import plays, runs, tracks
@@ -29,22 +29,30 @@ def _expected(seed: int, days: int) -> set[tuple[datetime, str]]:
     """(end second, track id) of every play the demo should hold, from a fresh emulator."""
     sync_from = NOW - timedelta(days=days)
     emu = Emulator(seed=seed, clock=EmulatedClock(sync_from))
-    # The export of the year before holds every track play...
-    expected = {
-        (_second(p.played_at), p.id)
-        for p in emu.ground_truth(sync_from - timedelta(days=365), sync_from)
-        if p.kind == "track"
-    }
-    # ...sync sees what recently-played shows: at the first sync the last 50, then every new one.
+    # Sync sees what recently-played shows: at the first sync the last 50, then every new one...
     visible = [p for p in emu.ground_truth(sync_from - timedelta(days=2), NOW + timedelta(milliseconds=1))]
     window = emu.recently_played_window(sync_from)
     oldest = min(p.played_at for p in window)
-    expected |= {
-        (_second(p.played_at), p.id)
+    synced = {
+        (p.played_at, p.id)
         for p in visible
         if p.played_at >= oldest and p.kind == "track" and not p.incognito and p.ms_played >= 30_000
     }
+    # ...and the export of the year before holds every track play: at its end, or an offline
+    # play (reported later) at its start to the second plus its ms_played, unless sync has it.
+    expected = {(_second(at), track) for at, track in synced}
+    expected |= {
+        (_export_second(p), p.id)
+        for p in emu.ground_truth(sync_from - timedelta(days=365), sync_from)
+        if p.kind == "track" and (p.played_at, p.id) not in synced
+    }
     return expected
+
+
+def _export_second(play: TruePlay) -> datetime:
+    if play.offline and play.reported_at is not None:
+        return _second(play.started_at.replace(microsecond=0) + timedelta(milliseconds=play.ms_played))
+    return _second(play.played_at)
 
 
 def test_demo_database_equals_the_listeners_truth(tmp_path: Path) -> None:

@@ -56,7 +56,8 @@ _PDF = (
 
 
 def _ts(play: TruePlay) -> str:
-    return play.played_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """When the play was reported, cut to the second: as it ended, or an offline play's reporting."""
+    return (play.reported_at or play.played_at).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _start_s(play: TruePlay) -> int:

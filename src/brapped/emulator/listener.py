@@ -12,7 +12,7 @@ import bisect
 import random
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from brapped.emulator.catalogue import Catalogue, new_id
@@ -60,6 +60,9 @@ class TruePlay:
     video: bool
     conn_country: str
     ip_addr: str
+    # When the app reported the play, if not as it ended: the plays of an offline session are
+    # reported together once the device is back online (the export's `ts`; docs/emulator.md).
+    reported_at: datetime | None = None
 
     @property
     def played_at_ms(self) -> int:
@@ -207,8 +210,20 @@ class Listener:
                 cursor_ms = self._spoken_session(rng, plays, start_ms, "chapter")
                 book_today = False
             else:
+                first = len(plays)
                 cursor_ms = self._music_session(rng, plays, start_ms, lo)
+                if plays[first:] and plays[first].offline:
+                    plays[first:] = self._reported_later(plays[first:])
         return plays
+
+    def _reported_later(self, session: list[TruePlay]) -> list[TruePlay]:
+        """An offline session's plays, all reported when the device is back online: from a minute
+        to eight hours after the last one ended (its own RNG, so the day's other plays stay)."""
+        last = session[-1].played_at
+        rng = random.Random(f"brapped-online:{self.seed}:{last.isoformat()}")
+        online = last + timedelta(milliseconds=rng.randint(60_000, 8 * 3_600_000))
+        # Video plays stay: their records carry no offline flag or start (as the real Video file's).
+        return [play if play.video else replace(play, reported_at=online) for play in session]
 
     def _platform(self, rng: random.Random, hour: float) -> str:
         if 9.0 <= hour < 18.5 and rng.random() < 0.55:

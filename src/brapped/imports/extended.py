@@ -11,7 +11,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from brapped import identity
-from brapped.imports.fields import MAX_MS_PLAYED, MAX_NAME, RecordReader, offline_ms_from, quote
+from brapped.imports.fields import (
+    MAX_MS_PLAYED,
+    MAX_NAME,
+    RecordReader,
+    at_real_time,
+    offline_ms_from,
+    quote,
+)
 from brapped.imports.rows import ENDSONG, EXTENDED, SKIP_LOCAL, SKIP_NO_CONTENT, EpisodeRow, MusicRow
 from brapped.imports.sources import base_name
 
@@ -100,12 +107,19 @@ class ExtendedReader(RecordReader):
                         artist_key = artist_ids.get(artist) or self.artist_id(artist)
                         if album:
                             album_key = album_ids.get((artist, album)) or self.album_id(artist, album)
+                    played_at = f"{ts[:10]} {ts[11:19]}.000"
+                    offline_ms = (
+                        None if offline_ts is None else offline_ms_from(offline_ts, earliest_ms, latest_ms)
+                    )
+                    reported_ms = None
+                    if offline is True:
+                        played_at, reported_ms = at_real_time(played_at, ms, offline_ms)
                     # tuple.__new__ skips the named tuple's Python-level constructor.
                     append(
                         new_row(
                             MusicRow,
                             (
-                                f"{ts[:10]} {ts[11:19]}.000",
+                                played_at,
                                 track_id,
                                 name or track_id,
                                 artist_key,
@@ -122,12 +136,11 @@ class ExtendedReader(RecordReader):
                                 skipped_flag,
                                 offline,
                                 incognito,
-                                None
-                                if offline_ts is None
-                                else offline_ms_from(offline_ts, earliest_ms, latest_ms),
+                                offline_ms,
                                 None,
                                 None,
                                 "extended",
+                                reported_ms,
                             ),
                         )
                     )
@@ -168,6 +181,10 @@ class ExtendedReader(RecordReader):
                 raise self.fail(index, f"spotify_track_uri {quote(track_uri)} is not a track URI")
             artist = self.text(r, "master_metadata_album_artist_name", index)
             album = self.text(r, "master_metadata_album_album_name", index)
+            offline_ms = self.offline_ms(r.get("offline_timestamp"), index)
+            reported_ms = None
+            if offline is True:
+                played_at, reported_ms = at_real_time(played_at, ms_played, offline_ms)
             music.append(
                 MusicRow(
                     played_at,
@@ -187,10 +204,11 @@ class ExtendedReader(RecordReader):
                     skipped_flag,
                     offline,
                     incognito,
-                    self.offline_ms(r.get("offline_timestamp"), index),
+                    offline_ms,
                     ip_addr,
                     user_agent,
                     "extended",
+                    reported_ms,
                 )
             )
             return

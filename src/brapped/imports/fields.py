@@ -20,6 +20,13 @@ EARLIEST = datetime(2008, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=1)
 MAX_MS_PLAYED = 2_147_483_647  # the column is a 32-bit integer (24 days)
 MAX_NAME = 2000
+# A play marked offline is reported (`ts`) when the app is back online; `offline_timestamp` is its
+# start (docs/merge.md, "Offline plays"). Spotify's downloads stop playing after 30 days without
+# going online, so a start further back than that before `ts` is a wrong clock, not a real play.
+OFFLINE_DELAY_MS = 30 * 86_400_000
+# `ts` and a seconds `offline_timestamp` are both cut to the second: start plus ms_played may pass
+# `ts` by less than a second (never more, on every play of the samples that is not paused).
+OFFLINE_ROUNDING_MS = 1_000
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -180,6 +187,37 @@ def offline_ms_from(value: int, earliest_ms: int, latest_ms: int) -> int | None:
     ms = value if value > 100_000_000_000 else value * 1000
     # 0 and other impossible values occur in real files: unknown, not an error.
     return ms if earliest_ms <= ms <= latest_ms else None
+
+
+def offline_end(ts_ms: int, ms_played: int, offline_ms: int | None) -> int | None:
+    """The real end (Unix ms) of a play marked offline: `offline_timestamp` plus `ms_played`, when
+    the timestamp is plausible (known and not zero, its end before `ts` give or take the rounding,
+    at most `OFFLINE_DELAY_MS` before it); else None and the play keeps `ts`."""
+    if offline_ms is None or offline_ms <= 0:
+        return None
+    end = offline_ms + ms_played
+    if end >= ts_ms + OFFLINE_ROUNDING_MS or ts_ms - end > OFFLINE_DELAY_MS:
+        return None
+    return end
+
+
+def at_real_time(played_at: str, ms_played: int, offline_ms: int | None) -> tuple[str, int | None]:
+    """An offline play's stored end and reported time: (real end, `ts` as Unix ms) when it moves,
+    else (`played_at`, None). `played_at` is `ts` as stored text."""
+    reported = stored_ms(played_at)
+    end = offline_end(reported, ms_played, offline_ms)
+    if end is None or end == reported:  # stays (reported at the very end: nothing to keep)
+        return played_at, None
+    return stored_text(_EPOCH + timedelta(milliseconds=end)), reported
+
+
+def stored_ms(text: str) -> int:
+    """A stored UTC text (`YYYY-MM-DD HH:MM:SS.fff`) as Unix milliseconds (exactly: no float)."""
+    delta = datetime.fromisoformat(text).replace(tzinfo=UTC) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def quote(value: str) -> str:

@@ -21,6 +21,13 @@ TOLERANCE_MS = 5_000
 MINUTE_MS = 60_000
 # Recently-played lists only plays of at least about 30 seconds.
 API_MIN_MS = 30_000
+# An offline play moved to its real end (`offline_timestamp + ms_played`) ends where the API's end,
+# which counts any pause, is or comes later (docs/merge.md, "Offline plays"): its API twin is
+# looked for up to this long after it (within the pipeline's look-around of stored plays), and
+# never after the export reported it. And the same play read from two formats (endsong counts the
+# start in milliseconds, newer files in seconds) ends less than a second apart.
+OFFLINE_PAUSE_MS = 3 * 60_000
+OFFLINE_ROUNDING_MS = 1_000
 
 NEW = "new"
 KNOWN = "known"
@@ -45,6 +52,7 @@ class Incoming:
     ms_played: int
     name: str  # normalised track (or episode) name
     artist: str | None  # normalised artist (or show) name
+    reported_ms: int | None = None  # an offline play moved to its real end: when it was reported
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,12 +112,21 @@ def decide(incoming: Sequence[Incoming], stored: Iterable[Stored]) -> list[Decis
     for index, row in enumerate(incoming):
         if decisions[index] is not None or row.origin != Origin.EXTENDED:
             continue
+        # An offline play's API twin may end later by a pause, never after it was reported.
+        reported = row.reported_ms
+        latest = (
+            row.end_ms if reported is None else max(row.end_ms, min(reported, row.end_ms + OFFLINE_PAUSE_MS))
+        )
         for s in by_item.get(row.item_id, ()):
             delta = abs(s.end_ms - row.end_ms)
-            if delta >= TOLERANCE_MS:
+            if delta >= TOLERANCE_MS and not (row.end_ms <= s.end_ms < latest + TOLERANCE_MS):
                 continue
-            if s.source == "both" and s.ms_source == "export" and s.ms_played == row.ms_played:
+            measured = s.ms_source == "export" and s.ms_played == row.ms_played
+            if s.source == "both" and measured:
                 pairs.append((0, delta, index, _key(s, REFRESHED)))
+            elif s.source == "export" and measured and reported is not None and delta < OFFLINE_ROUNDING_MS:
+                # The same offline play from another format (its start to the ms or the second).
+                pairs.append((0, delta, index, _key(s, KNOWN)))
             elif s.source == "api":
                 # A skip under 30 s is never the API's play: it goes after any real candidate.
                 pairs.append((2 + 2 * (row.ms_played < API_MIN_MS), delta, index, _key(s, MERGED)))

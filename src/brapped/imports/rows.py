@@ -56,6 +56,9 @@ class MusicRow(NamedTuple):
     ip_addr: str | None
     user_agent: str | None
     origin: str  # 'extended' (real track id) or 'account' (name-based id)
+    # Unix ms the export reported the play (`ts`) when `played_at` is not that: an offline play
+    # moved to its real end (`brapped.imports.fields.offline_end`; SQL turns it into `reported_at`).
+    reported_ms: int | None = None
 
 
 class EpisodeRow(NamedTuple):
@@ -136,6 +139,7 @@ class MusicColumns:
     profiles: dict[int, tuple[Any, ...]]
     dimension: list[int]
     dimensions: dict[int, str]  # each as `dimension_key` gives it
+    reported_ms: list[int | None]  # `MusicRow.reported_ms`: None but for offline plays moved
 
     def __len__(self) -> int:
         return len(self.played_at)
@@ -146,8 +150,12 @@ class MusicColumns:
         profile, profiles = numbered(list(map(_profile_fields, rows)))
         dimension, dimensions = numbered(list(map(_dimension_fields, rows)))
         keys = {number: dimension_key(fields) for number, fields in dimensions.items()}
-        played_at, track_id, ms_played, offline_ms = (list(map(get, rows)) for get in _play_columns)
-        return cls(played_at, track_id, ms_played, offline_ms, profile, profiles, dimension, keys)
+        played_at, track_id, ms_played, offline_ms, reported_ms = (
+            list(map(get, rows)) for get in _play_columns
+        )
+        return cls(
+            played_at, track_id, ms_played, offline_ms, profile, profiles, dimension, keys, reported_ms
+        )
 
     def row(self, index: int) -> MusicRow:
         """The play at `index` as a row."""
@@ -160,6 +168,7 @@ class MusicColumns:
             self.offline_ms[index],
             profile,
             fields,
+            self.reported_ms[index],
         )
 
     def rows(self) -> list[MusicRow]:
@@ -167,14 +176,15 @@ class MusicColumns:
         profiles = self.profiles
         dimensions = {number: dimension_fields(key) for number, key in self.dimensions.items()}
         return [
-            music_row(p, t, m, o, profiles[pn], dimensions[dn])
-            for p, t, m, o, pn, dn in zip(
+            music_row(p, t, m, o, profiles[pn], dimensions[dn], r)
+            for p, t, m, o, pn, dn, r in zip(
                 self.played_at,
                 self.track_id,
                 self.ms_played,
                 self.offline_ms,
                 self.profile,
                 self.dimension,
+                self.reported_ms,
                 strict=True,
             )
         ]
@@ -196,11 +206,18 @@ def music_row(
     offline_ms: int | None,
     profile: tuple[Any, ...],
     dimension: tuple[Any, ...],
+    reported_ms: int | None = None,
 ) -> MusicRow:
     """A play's row from its own values, its profile and its dimension fields (`MusicColumns`)."""
     fields = dict(zip(PROFILE_FIELDS, profile, strict=True))
     fields.update(zip(DIMENSION_FIELDS, dimension, strict=True))
-    fields.update(played_at=played_at, track_id=track_id, ms_played=ms_played, offline_ms=offline_ms)
+    fields.update(
+        played_at=played_at,
+        track_id=track_id,
+        ms_played=ms_played,
+        offline_ms=offline_ms,
+        reported_ms=reported_ms,
+    )
     return MusicRow(**fields)
 
 
@@ -263,7 +280,13 @@ _episode_key: Callable[[EpisodeRow], tuple[str, str]] = itemgetter(0, 1)
 
 
 def _music_order(row: MusicRow) -> tuple[Any, ...]:
-    return (row.ms_played, row.offline_ms or 0, row.reason_start or "", row.reason_end or "")
+    return (
+        row.ms_played,
+        row.offline_ms or 0,
+        row.reason_start or "",
+        row.reason_end or "",
+        row.reported_ms or 0,
+    )
 
 
 def _episode_order(row: EpisodeRow) -> tuple[Any, ...]:
@@ -303,5 +326,6 @@ _played_at = itemgetter(0)  # of a MusicRow or an EpisodeRow
 _profile_fields = itemgetter(*(MusicRow._fields.index(c) for c in PROFILE_FIELDS))
 _dimension_fields = itemgetter(*(MusicRow._fields.index(c) for c in DIMENSION_FIELDS))
 _play_columns = [
-    itemgetter(MusicRow._fields.index(c)) for c in ("played_at", "track_id", "ms_played", "offline_ms")
+    itemgetter(MusicRow._fields.index(c))
+    for c in ("played_at", "track_id", "ms_played", "offline_ms", "reported_ms")
 ]

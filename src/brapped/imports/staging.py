@@ -34,6 +34,7 @@ COPY_COLUMNS = (
     "track_id",
     "ms_played",
     "offline_at",
+    "reported_at",
     *PLAY_FIELDS,
     "user_id",
     "ms_played_source",
@@ -44,14 +45,14 @@ COPY_COLUMNS = (
 # the loader can put a few plays through the merge rules without the file being read again.
 _IMAGE_TABLES = (
     f"CREATE TABLE {MUSIC_STAGE} (played_at TEXT, track_id TEXT, ms_played INTEGER, offline_ms INTEGER, "
-    "profile INTEGER, dimension INTEGER)",
+    "reported_ms INTEGER, profile INTEGER, dimension INTEGER)",
     # Numbers as rowids: the loader's join finds a play's profile by one lookup.
     f"CREATE TABLE {MUSIC_PROFILE_STAGE} (profile INTEGER PRIMARY KEY, platform TEXT, conn_country TEXT, "
     "reason_start TEXT, reason_end TEXT, shuffle BOOLEAN, skipped BOOLEAN, offline BOOLEAN, "
     "incognito BOOLEAN, ip_addr TEXT, user_agent TEXT, origin TEXT)",
 )
 _ROWS = (
-    "SELECT s.rowid, s.played_at, s.track_id, s.ms_played, s.offline_ms, s.dimension, "
+    "SELECT s.rowid, s.played_at, s.track_id, s.ms_played, s.offline_ms, s.reported_ms, s.dimension, "
     f"{', '.join(f'p.{c}' for c in PROFILE_FIELDS)} "
     f"FROM {{schema}}.{MUSIC_STAGE} s JOIN {{schema}}.{MUSIC_PROFILE_STAGE} p ON p.profile = s.profile "
 )
@@ -95,7 +96,7 @@ def stage(parsed: ParsedFile) -> StagedFile:
 
 def sqlite_image(columns: MusicColumns) -> bytes:
     """An in-memory SQLite database of the staging tables for the plays of `columns`, serialized:
-    four values a play and the numbers of its profile (its few-valued fields, stored once) and of
+    five values a play and the numbers of its profile (its few-valued fields, stored once) and of
     its dimension fields."""
     db = sqlite3.connect(":memory:", isolation_level=None)
     try:
@@ -111,12 +112,13 @@ def sqlite_image(columns: MusicColumns) -> bytes:
         insert_rows(
             db,
             MUSIC_STAGE,
-            6,
+            7,
             zip(
                 columns.played_at,
                 columns.track_id,
                 columns.ms_played,
                 columns.offline_ms,
+                columns.reported_ms,
                 columns.profile,
                 columns.dimension,
                 strict=True,
@@ -137,7 +139,7 @@ def image_rows(
     found: dict[int, MusicRow] = {}
     statement = _ROWS.format(schema=schema) + "WHERE s.played_at BETWEEN ? AND ?"
     for low, high in spans:
-        for rowid, played_at, track_id, ms_played, offline_ms, dimension, *profile in db.execute(
+        for rowid, played_at, track_id, ms_played, offline_ms, reported_ms, dimension, *profile in db.execute(
             statement, (low, high)
         ):
             profile[_FLAGS] = [None if v is None else bool(v) for v in profile[_FLAGS]]
@@ -148,6 +150,7 @@ def image_rows(
                 offline_ms,
                 tuple(profile),
                 dimension_fields(dimensions[dimension]),
+                reported_ms,
             )
     return sorted(found.items())
 
@@ -170,7 +173,9 @@ def copy_instants(values: Sequence[int | None]) -> list[str]:
     Passes over the column at C speed and a table lookup per part, not a `datetime` each: this is
     every play's offline instant.
     """
-    absent = None in values
+    absent = values.count(None)
+    if absent == len(values):
+        return ["\\N"] * absent  # no play of the column has one (the reported times of most files)
     ms = [0 if v is None else v for v in values] if absent else values
     seconds = list(map(floordiv, ms, repeat(1000)))
     minutes = list(map(floordiv, seconds, repeat(60)))
@@ -219,6 +224,7 @@ def copy_text(columns: MusicColumns, user_id: str) -> str:
         track_id,
         map(str, columns.ms_played),
         copy_instants(columns.offline_ms),
+        copy_instants(columns.reported_ms),
         map(texts.__getitem__, columns.profile),
         strict=True,
     )

@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 
 from brapped import identity
 from brapped.imports import EpisodeRow, MusicColumns, MusicRow, parse_stored
-from brapped.imports.merge import KNOWN, NEW, Decision, Incoming, Stored, decide
+from brapped.imports.merge import KNOWN, NEW, OFFLINE_PAUSE_MS, Decision, Incoming, Stored, decide
 from brapped.imports.staging import StagedFile, image_rows
 from brapped.store import staged_plays, stored_plays
 
@@ -21,6 +21,8 @@ from brapped.store import staged_plays, stored_plays
 # minute precision, the merge tolerance).
 MARGIN = timedelta(minutes=3)
 _MARGIN_MS = 3 * 60_000
+# An offline play's API twin, up to a pause later, must be within the look-around.
+assert OFFLINE_PAUSE_MS <= _MARGIN_MS
 
 _played_at = itemgetter(0)  # of a MusicRow or an EpisodeRow
 
@@ -180,6 +182,7 @@ def decide_music(conn: Connection, user: str, rows: Sequence[MusicRow]) -> tuple
             r.ms_played,
             norm(r.track_name) or "",
             norm(r.artist_name),
+            r.reported_ms,
         )
         for r in (rows[i] for i in near)
     ]

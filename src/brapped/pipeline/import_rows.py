@@ -4,7 +4,7 @@ the columns a merged or replaced play takes (`brapped.store.staged_plays`, `stor
 from __future__ import annotations
 
 from collections.abc import Container, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
@@ -33,7 +33,8 @@ assert EpisodeRow._fields == staged_plays.EPISODE_COLUMNS
 Dimension = str | tuple[Any, ...]
 
 _music_columns = [
-    itemgetter(MusicRow._fields.index(c)) for c in ("played_at", "track_id", "ms_played", "offline_ms")
+    itemgetter(MusicRow._fields.index(c))
+    for c in ("played_at", "track_id", "ms_played", "offline_ms", "reported_ms")
 ]
 _music_profile_fields = itemgetter(*(MusicRow._fields.index(c) for c in staged_plays.PLAY_FIELDS))
 _music_dimension_fields = itemgetter(*(MusicRow._fields.index(c) for c in DIMENSION_FIELDS))
@@ -53,7 +54,7 @@ def stage_music(
     for number, profile in enumerate(numbers):
         numbers[profile] = number
     # A pass per column, not a transposition with zip(*rows).
-    played_at, track_id, ms_played, offline_ms = (list(map(get, rows)) for get in _music_columns)
+    played_at, track_id, ms_played, offline_ms, reported_ms = (list(map(get, rows)) for get in _music_columns)
     numbered = list(map(numbers.__getitem__, profiles))
     del profiles
     staged_plays.stage_music(
@@ -64,8 +65,9 @@ def stage_music(
         ms_played,
         offline_ms,
         numbered,
+        reported_ms,
     )
-    del played_at, track_id, ms_played, offline_ms, numbered
+    del played_at, track_id, ms_played, offline_ms, reported_ms, numbered
     return stage_music_dimensions(conn, rows, stored)
 
 
@@ -120,6 +122,8 @@ def _export_fields(row: MusicRow | EpisodeRow, keep_personal: bool) -> dict[str,
     if isinstance(row, MusicRow):
         offline_ms = row.offline_ms
         fields["offline_at"] = None if offline_ms is None else datetime.fromtimestamp(offline_ms / 1000, UTC)
+        reported_ms = row.reported_ms
+        fields["reported_at"] = None if reported_ms is None else _EPOCH + timedelta(milliseconds=reported_ms)
     if keep_personal:
         fields["ip_addr"] = row.ip_addr
         fields["user_agent"] = row.user_agent
@@ -159,3 +163,6 @@ def replace_episode_change(decision: Decision, row: EpisodeRow, keep_personal: b
         "source": "export",
         **_export_fields(row, keep_personal),
     }
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

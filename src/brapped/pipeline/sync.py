@@ -16,6 +16,7 @@ from sqlalchemy import Connection, func, select
 
 from brapped import identity
 from brapped.errors import BrappedError
+from brapped.imports.merge import OFFLINE_PAUSE_MS
 from brapped.imports.merge import TOLERANCE_MS as MERGE_TOLERANCE_MS
 from brapped.pipeline.catalogue import load_entities
 from brapped.pipeline.enrich import enrich
@@ -223,7 +224,7 @@ def _store_sync(
             loaded.new_artists,
         )
         result.merged_plays = store_load.merge_into_exported(
-            conn, uid, batch.plays, MERGE_TOLERANCE_MS, _names(batch.entities)
+            conn, uid, batch.plays, MERGE_TOLERANCE_MS, _names(batch.entities), pause_ms=OFFLINE_PAUSE_MS
         )
         added = store_load.insert_plays(conn, batch.plays)
         result.new_plays = len(added)

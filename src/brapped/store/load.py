@@ -229,6 +229,7 @@ def merge_into_exported(
     rows: Sequence[Row],
     tolerance_ms: int,
     names: Mapping[str, tuple[str, frozenset[str]]] | None = None,
+    pause_ms: int = 0,
 ) -> int:
     """Synced plays an imported export already holds become one play (source 'both').
 
@@ -238,6 +239,8 @@ def merge_into_exported(
     - account data (name-based track id, end to the minute): a stored play whose track has the same
       normalised name, whose main artist is one of the synced track's artists (`names`: track id ->
       (name, artist names), both normalised), ending in the same minute or the one before or after.
+    - an offline play moved to its real end (`reported_at` set): also an API play of the same track
+      up to `pause_ms` later (a pause counts in the API's end), never after it was reported.
     The stored play takes the API's exact instant and real track id and keeps the export's measured
     ms_played. Name-based tracks left without plays are deleted. Returns how many plays merged; the
     caller's insert then skips them.
@@ -245,12 +248,19 @@ def merge_into_exported(
     if not rows:
         return 0
     window = timedelta(milliseconds=tolerance_ms)
-    reach = max(window, 2 * MINUTE)
+    reach = max(window, 2 * MINUTE, timedelta(milliseconds=pause_ms))
     low = min(r["played_at"] for r in rows) - reach
     high = max(r["played_at"] for r in rows) + reach
     main = track_artists.alias("main")
     candidates = conn.execute(
-        select(plays.c.id, plays.c.track_id, plays.c.played_at, tracks.c.name, artists.c.name.label("artist"))
+        select(
+            plays.c.id,
+            plays.c.track_id,
+            plays.c.played_at,
+            plays.c.reported_at,
+            tracks.c.name,
+            artists.c.name.label("artist"),
+        )
         .join(tracks, tracks.c.id == plays.c.track_id)
         .outerjoin(main, (main.c.track_id == tracks.c.id) & (main.c.position == 0))
         .outerjoin(artists, artists.c.id == main.c.artist_id)
@@ -281,7 +291,15 @@ def merge_into_exported(
         api_minute = _minute(r["played_at"])
         for c in candidates:
             delta = abs((c.played_at - r["played_at"]).total_seconds())
-            if c.track_id == r["track_id"] and delta * 1000 < tolerance_ms:
+            if c.track_id == r["track_id"] and (
+                delta * 1000 < tolerance_ms
+                or (
+                    c.reported_at is not None
+                    and c.played_at
+                    <= r["played_at"]
+                    < min(c.reported_at, c.played_at + timedelta(milliseconds=pause_ms)) + window
+                )
+            ):
                 pairs.append((0, delta, c.id, i))
             elif (
                 c.track_id.startswith(PREFIX)

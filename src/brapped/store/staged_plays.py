@@ -30,6 +30,7 @@ _MUSIC_TYPES = (
     ("track_id", "TEXT"),
     ("ms_played", "INTEGER"),
     ("offline_ms", "BIGINT"),
+    ("reported_ms", "BIGINT"),  # an offline play moved to its real end: when the export reported it
 )
 _MUSIC_PROFILE_TYPES = (
     ("platform", "TEXT"),
@@ -151,6 +152,7 @@ def stage_music(
     ms_played: Sequence[int],
     offline_ms: Sequence[int | None],
     profile: Sequence[int],
+    reported_ms: Sequence[int | None],
 ) -> None:
     """Put music plays to load into staging: their `profiles` (each its number and the values of
     `PLAY_FIELDS`), then the plays a column at a time, each with its profile's number."""
@@ -160,24 +162,36 @@ def stage_music(
     if played_at and conn.dialect.name == "postgresql" and not COPY_UNSAFE.search("".join(track_id)):
         # COPY's text form built by joins (C speed) instead of a write_row call per play: these
         # columns hold numbers, the stored time form and ids, none of which COPY would escape.
-        # offline_ms comes last so that an absent one is exactly "\tNone\n" in the joined text.
         lines = zip(
-            played_at, track_id, map(str, ms_played), map(str, profile), map(str, offline_ms), strict=True
+            played_at,
+            track_id,
+            map(str, ms_played),
+            map(str, profile),
+            _copy_numbers(offline_ms),
+            _copy_numbers(reported_ms),
+            strict=True,
         )
         payload = "\n".join(map("\t".join, lines)) + "\n"
         _copy_text(
-            conn,
-            MUSIC_STAGE,
-            "played_at, track_id, ms_played, profile, offline_ms",
-            payload.replace("\tNone\n", "\t\\N\n"),
+            conn, MUSIC_STAGE, "played_at, track_id, ms_played, profile, offline_ms, reported_ms", payload
         )
     elif played_at:
         _fill_stage(
             conn,
             MUSIC_STAGE,
             _MUSIC_STAGE_TYPES,
-            zip(played_at, track_id, ms_played, offline_ms, profile, strict=True),
+            zip(played_at, track_id, ms_played, offline_ms, reported_ms, profile, strict=True),
         )
+
+
+def _copy_numbers(values: Sequence[int | None]) -> list[str]:
+    """Whole numbers, or null, in COPY's text form: at C speed when none or all are absent."""
+    absent = values.count(None)
+    if not absent:
+        return list(map(str, values))
+    if absent == len(values):
+        return ["\\N"] * absent
+    return ["\\N" if v is None else str(v) for v in values]
 
 
 def stage_music_dimensions(conn: Connection, fields: Iterable[Sequence[Any]]) -> None:
@@ -300,7 +314,8 @@ def load_music_dimensions(conn: Connection, stage: str = MUSIC_DIMENSION_STAGE) 
     )
 
 
-def _offline_at(conn: Connection, column: str = "offline_ms") -> str:
+def _instant(conn: Connection, column: str) -> str:
+    """SQL for the stored instant of Unix milliseconds in `column`."""
     if conn.dialect.name == "postgresql":
         return f"to_timestamp({column} / 1000.0)"
     # %f is seconds with milliseconds: the stored text form exactly. Newer exports count whole
@@ -324,9 +339,9 @@ def insert_music_plays(conn: Connection, user_id: str, schema: str | None = None
     result = conn.execute(
         text(
             f"INSERT INTO plays (user_id, played_at, track_id, ms_played, ms_played_source, source, "
-            f"offline_at, {_PLAY_FIELDS}) "
+            f"offline_at, reported_at, {_PLAY_FIELDS}) "
             f"SELECT {_USER}, s.played_at, s.track_id, s.ms_played, 'export', 'export', "
-            f"{_offline_at(conn, 's.offline_ms')}, {fields} "
+            f"{_instant(conn, 's.offline_ms')}, {_instant(conn, 's.reported_ms')}, {fields} "
             # CROSS JOIN keeps SQLite's loop over the stage outermost: plays go in in file order
             # (the ids and the index appends of before); PostgreSQL plans it as any inner join.
             f"FROM {s} s CROSS JOIN {p} p WHERE p.profile = s.profile "

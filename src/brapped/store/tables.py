@@ -186,6 +186,11 @@ plays = Table(
     Column("offline", Boolean),
     Column("incognito", Boolean),
     Column("offline_at", UTCDateTime),
+    Column(
+        "reported_at",
+        UTCDateTime,
+        comment="the export's ts when played_at is not it: an offline play moved to its real end",
+    ),
     Column("ip_addr", Text, comment="only with import --keep-personal"),
     Column("user_agent", Text, comment="only with import --keep-personal"),
     UniqueConstraint("user_id", "played_at", "track_id"),
