@@ -14,7 +14,7 @@ generation on whenever it moves any play, so that no sum or kept result counts a
 longer is.
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-06 17:00:00
 """
 
@@ -29,7 +29,7 @@ from alembic import op
 import brapped.store.types
 
 revision: str = "0011"
-down_revision: str | None = "0008"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
