@@ -182,6 +182,20 @@ def api_truth(emu: Emulator, first: datetime, last: datetime) -> set[Key]:
     }
 
 
+def _real_end(record: dict[str, Any]) -> datetime:
+    """When a play ended, by docs/merge.md's rule written out again: `ts`, except for a play marked
+    offline whose `offline_timestamp` (seconds here, milliseconds in endsong) plus `ms_played` ends
+    before `ts` (within a second) and at most 30 days before it."""
+    ts = datetime.strptime(record["ts"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    start = record.get("offline_timestamp")
+    if record.get("offline") and start:
+        start_ms = start if start > 10**11 else start * 1000
+        end = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=start_ms + record["ms_played"])
+        if end < ts + timedelta(seconds=1) and ts - end <= timedelta(days=30):
+            return end
+    return ts
+
+
 def export_truth(paths: list[Path]) -> tuple[set[Key], set[Key]]:
     """(music, spoken) plays in extended-history files, read with json, not with brapped."""
     music: set[Key] = set()
@@ -190,8 +204,8 @@ def export_truth(paths: list[Path]) -> tuple[set[Key], set[Key]]:
         for record in json.loads(path.read_bytes()):
             when = datetime.strptime(record["ts"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
             if record.get("spotify_track_uri"):
-                music.add((when, record["spotify_track_uri"].rsplit(":", 1)[1]))
-            elif record.get("spotify_episode_uri"):
+                music.add((second(_real_end(record)), record["spotify_track_uri"].rsplit(":", 1)[1]))
+            elif record.get("spotify_episode_uri"):  # episodes are not moved (no offline column)
                 spoken.add((when, record["spotify_episode_uri"].rsplit(":", 1)[1]))
     return music, spoken
 

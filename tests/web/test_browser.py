@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import struct
-import threading
-import time
 import zlib
 from collections.abc import Iterator
 from datetime import timedelta
@@ -22,6 +20,7 @@ from brapped.store import open_store
 from brapped.web import create_app
 from tests.conftest import IN_CI, REPO
 from tests.web.conftest import NOW, SEEDED, XSS, FixedClock, make_settings, seed
+from tests.web.live_server import serving
 
 pytestmark = pytest.mark.browser
 
@@ -86,8 +85,6 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import uvicorn
-
     folder = tmp_path_factory.mktemp("browser")
     store = open_store(f"sqlite:///{folder / 'brapped.db'}")
     seed(store)
@@ -97,18 +94,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     token = {"client_id": "c", "refresh_token": "r-secret", "issued_at": "2025-09-26T18:30:00+00:00"}
     (home / "token.json").write_text(json.dumps(token))
     app = create_app(store, make_settings(home), FixedClock(NOW))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the dashboard server did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serving(app) as url:
+        yield url
     store.close()
 
 

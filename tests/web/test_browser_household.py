@@ -4,8 +4,6 @@ links, /compare, and /party's cards downloading as PNG."""
 from __future__ import annotations
 
 import struct
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +12,7 @@ import pytest
 from brapped.store import open_store
 from brapped.web import create_app
 from tests.web.conftest import NOW, SEEDED, FixedClock, make_settings
+from tests.web.live_server import serving
 from tests.web.test_browser import ARTIFACTS, Watched, _png, browser
 from tests.web.test_household import FRIEND, _seed_household
 
@@ -23,8 +22,6 @@ __all__ = ["browser"]
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import uvicorn
-
     folder = tmp_path_factory.mktemp("browser-household")
     url = f"sqlite:///{folder / 'brapped.db'}"
     _seed_household(url)
@@ -32,18 +29,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = folder / "home"
     home.mkdir()
     app = create_app(store, make_settings(home), FixedClock(NOW))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the dashboard server did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serving(app) as url:
+        yield url
     store.close()
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -24,6 +22,7 @@ from brapped.store.tables import imported_files
 from brapped.web import create_app
 from tests.conftest import IN_CI
 from tests.web.conftest import NOW, FixedClock, make_settings, seed
+from tests.web.live_server import serving
 from tests.web.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
@@ -58,8 +57,6 @@ def _dead_pid() -> int:
 def health_page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, int]]]:
     """The dashboard on a seeded history with imports of long, absolute file names and runs of every
     kind, one of them killed; (its address, run ids by name)."""
-    import uvicorn
-
     folder = tmp_path_factory.mktemp("health")
     store = open_store(f"sqlite:///{folder / 'brapped.db'}")
     seed(store)
@@ -105,18 +102,8 @@ def health_page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     token = {"client_id": "c", "refresh_token": "r-secret", "issued_at": "2025-09-26T18:30:00+00:00"}
     (home / "token.json").write_text(json.dumps(token))
     app = create_app(store, make_settings(home), FixedClock(NOW))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the dashboard server did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", ids
-    server.should_exit = True
-    thread.join(10)
+    with serving(app) as url:
+        yield url, ids
     store.close()
 
 

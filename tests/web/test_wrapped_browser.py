@@ -3,8 +3,6 @@ the static share page opened from disk with the network off."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +15,7 @@ from brapped.store.tables import plays, track_artists, tracks
 from brapped.web import create_app
 from brapped.web.cards import story_cards
 from tests.web.conftest import NOW, XSS, FixedClock, make_settings, seed
+from tests.web.live_server import serving
 from tests.web.share_site import write_site
 from tests.web.test_browser import ARTIFACTS, Watched, _png, browser
 
@@ -60,8 +59,6 @@ def _add_fourth_track(store: Store) -> None:
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import uvicorn
-
     folder = tmp_path_factory.mktemp("quiz")
     store = open_store(f"sqlite:///{folder / 'brapped.db'}")
     seed(store)
@@ -69,18 +66,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = folder / "home"
     home.mkdir()
     app = create_app(store, make_settings(home), FixedClock(NOW))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the dashboard server did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serving(app) as url:
+        yield url
     store.close()
 
 

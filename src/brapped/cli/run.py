@@ -245,7 +245,7 @@ def run_command(
     finally:
         if server is not None:
             server.should_exit = True
-        if steps.close is not None:
+        if steps.close is not None and not scheduler.steps_closed:
             steps.close()
     if once and summary.last_sync_error is not None:
         # Cron and CI see the sync's own exit code (75 rate limited, 77 authorisation needed, ...).

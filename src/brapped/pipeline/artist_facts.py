@@ -242,7 +242,12 @@ class BackgroundFacts:
     def _run(self) -> None:
         try:
             self.last = enrich_artist_facts(self.store, self.client, stop=self.stop)
-            log.info("MusicBrainz: %s", self.last.summary())
+            # An event of `brapped run`'s stream (one JSON line with `event`), as its other steps log.
+            log.info(
+                "MusicBrainz: %s",
+                self.last.summary(),
+                extra={"event": "musicbrainz.done", "data": {"done": self.last.done, "due": self.last.due}},
+            )
         except Exception:  # best effort, like Spotify enrichment: the next kick tries again
             log.exception("the MusicBrainz pass failed")
 

@@ -266,6 +266,7 @@ class Scheduler:
         self.clock = clock
         self.schedule = schedule
         self.steps = steps
+        self.steps_closed = False  # `run` closes them when it ends (a failed start leaves it to the caller)
         self.stop = stop or threading.Event()
         self.owner = owner or default_owner()
         # On the wall clock a thread keeps the lock alive while a long step runs (a sync waiting on
@@ -330,6 +331,10 @@ class Scheduler:
             done.set()
             if keeper.is_alive():
                 keeper.join()
+            if self.steps.close is not None:
+                # Before the run's last line: a background step (MusicBrainz) ends and says so first.
+                self.steps.close()
+                self.steps_closed = True
             end = self.clock.now()
             with self.store.begin() as conn:
                 finish_run(conn, run_id, end, outcome, summary.counts(), message)
