@@ -33,7 +33,9 @@ def _plays() -> list[dict[str, object]]:
         moment = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(days=1)
         n = 0
         while moment < datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1):
-            rows.append({"played_at": moment, "track_id": TRACKS[n % 5], "ms_played": 10_000 + 1_000 * (n % 97)})
+            rows.append(
+                {"played_at": moment, "track_id": TRACKS[n % 5], "ms_played": 10_000 + 1_000 * (n % 97)}
+            )
             moment += timedelta(minutes=7)
             n += 1
     return rows
@@ -101,7 +103,9 @@ def test_hour_labels_of_the_half_hours(lord_howe: Store) -> None:
         back, forward = day_report(conn, BACK, ZONE), day_report(conn, FORWARD, ZONE)
     # Plays end every 7 minutes: a 90-minute label collects about 90/7, a 30-minute one about 30/7.
     assert back["hours"][1] == round(_expected_hours_ms(BACK)[1] / 60_000, 2)
-    assert 12 <= sum(1 for r in PLAYS if r["played_at"].astimezone(TZ).timetuple()[:4] == (2025, 4, 6, 1)) <= 13  # type: ignore[attr-defined]
+    assert (
+        12 <= sum(1 for r in PLAYS if r["played_at"].astimezone(TZ).timetuple()[:4] == (2025, 4, 6, 1)) <= 13
+    )  # type: ignore[attr-defined]
     assert forward["hours"][2] == round(_expected_hours_ms(FORWARD)[2] / 60_000, 2)
 
 
