@@ -58,6 +58,20 @@ def test_day_json_has_the_documented_keys(runner: CliRunner, db: str) -> None:
     assert data["utc_start"] == "2024-10-26T22:00:00Z"
 
 
+def test_day_in_a_half_hour_zone(runner: CliRunner, db: str) -> None:
+    # Lord Howe goes back from 02:00 (+11:00) to 01:30 (+10:30) on 2025-04-06: 24.5 hours.
+    args = ["report", "day", "2025-04-06", "--format", "json"]
+    result = runner.invoke(cli, ["--db", db, "--timezone", "Australia/Lord_Howe", *args])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["hours_in_day"] == 24.5 and len(data["hours"]) == 24
+    assert data["utc_start"] == "2025-04-05T13:00:00Z" and data["utc_end"] == "2025-04-06T13:30:00Z"
+    table = runner.invoke(
+        cli, ["--db", db, "--timezone", "Australia/Lord_Howe", "report", "day", "2025-04-06"]
+    )
+    assert table.exit_code == 0 and "24.5 h" in table.stdout
+
+
 def test_today_uses_the_local_date_of_the_clock(runner: CliRunner, db: str) -> None:
     # 23:30 UTC on 26 October is already 27 October in Berlin.
     now = datetime(2024, 10, 26, 23, 30, tzinfo=UTC)

@@ -80,18 +80,20 @@ def test_learned_from_a_synthetic_export(store: Store) -> None:
 
 
 def test_applied_to_api_plays(store: Store) -> None:
-    using = Calibration(pause=0.6, silence=0.45, source="export")
+    using = Calibration(pause=0.6, silence=0.45, source="export", follows=0.5)
     with store.begin() as conn:
         _track(conn)
         _track(conn, "nodur", None)
-        ends = [
-            T0,  # nothing before: silence
-            T0 + timedelta(seconds=90),  # follows: the gap, 90 s
-            T0 + timedelta(seconds=90 + 200 + 30),  # 30 s more than the track: the track
-            T0 + timedelta(seconds=320 + 200 + 60),  # a minute more: pause
-            T0 + timedelta(seconds=580 + 200 + 1799),  # just under 30 min more: pause
-            T0 + timedelta(seconds=2579 + 200 + 1800),  # 30 min more: silence
+        seconds = [
+            0,  # nothing before: silence, 45 % of the track
+            90,  # follows (gap shorter than the track): half the 90 s gap
+            200 + 30,  # 30 s more than the track: the track
+            200 + 60,  # a minute more: still the track (a pause starts at two minutes)
+            200 + 120,  # two minutes more: pause, 60 %
+            200 + 1799,  # just under 30 min more: pause
+            200 + 1800,  # 30 min more: silence
         ]
+        ends = [T0 + timedelta(seconds=sum(seconds[: i + 1])) for i in range(len(seconds))]
         for at in ends:
             _api_play(conn, at)
         _api_play(conn, ends[-1] + timedelta(hours=3), "nodur")  # no duration: the gap
@@ -103,7 +105,8 @@ def test_applied_to_api_plays(store: Store) -> None:
         _api_play(conn, ends[-1] + timedelta(hours=9), "tiny")
         update_estimates(conn, "u", using=using)
         values = conn.execute(select(tables.plays.c.ms_played).order_by(tables.plays.c.played_at)).scalars()
-    assert list(values) == [90_000, 90_000, DURATION, 120_000, 120_000, 90_000, 3 * 3_600_000, 30_000, 20_000]
+    expected = [90_000, 45_000, DURATION, DURATION, 120_000, 120_000, 90_000, 3 * 3_600_000, 30_000, 20_000]
+    assert list(values) == expected
 
 
 def test_without_an_export_the_default(store: Store) -> None:

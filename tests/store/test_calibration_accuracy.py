@@ -63,17 +63,22 @@ def measured(plays: list[Play]) -> list[Measured]:
     return [Measured(p.ended, p.true_ms, lengths[p.track]) for p in plays]
 
 
-def own_factors(sums: Sums) -> tuple[float, float]:
-    return sums.pause_true_ms / sums.pause_rule_ms, sums.silence_true_ms / sums.silence_rule_ms
+def own_factors(sums: Sums) -> tuple[float, float, float | None]:
+    """pause, silence, follows (None when the export's ends are whole minutes: not learned)."""
+    follows = sums.follows_true_ms / sums.follows_rule_ms if sums.follows_plays else None
+    return sums.pause_true_ms / sums.pause_rule_ms, sums.silence_true_ms / sums.silence_rule_ms, follows
 
 
 def default_from(names: list[str]) -> Calibration:
-    """The mean of these listeners' own factors (each listener counts once), as `DEFAULT` is made."""
+    """The mean of these listeners' own factors (each listener counts once), as `DEFAULT` is made;
+    `follows` over the listeners whose ends are precise enough to learn it (else the gap rule's 1)."""
     factors = [own_factors(learn(measured(LISTENERS[n]()))) for n in names]
+    follows = [f[2] for f in factors if f[2] is not None]
     return Calibration(
         pause=round(statistics.mean(f[0] for f in factors), 4),
         silence=round(statistics.mean(f[1] for f in factors), 4),
         source="default",
+        follows=round(min(1.0, statistics.mean(follows)), 4) if follows else 1.0,
     )
 
 
@@ -91,9 +96,15 @@ def month_start(month: str) -> datetime:
     return datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
 
 
-def cross_validate(listener: str, db: Path, plays: list[Play] | None = None) -> Result:
+def cross_validate(
+    listener: str, db: Path, plays: list[Play] | None = None, *, follows_rule: bool = False
+) -> Result:
+    """`follows_rule`: plays shorter than their gap keep the gap (the share learned from exact gaps
+    is not applied), for a listener whose ends are whole minutes."""
     everything = plays if plays is not None else LISTENERS[listener]()
     others = default_from([n for n in LISTENERS if n != listener])
+    if follows_rule:
+        others = replace(others, follows=1.0)
     lengths = durations(everything)
     shown = api_view(everything)
     ids = {track: f"t{i}" for i, track in enumerate(lengths)}
@@ -147,7 +158,12 @@ def cross_validate(listener: str, db: Path, plays: list[Play] | None = None) -> 
                 sum(default[key(p)] for p in inside),
             )
         )
-    changed = [p for p in shown if own[key(p)] != before[key(p)] or default[key(p)] != before[key(p)]]
+    # The pause and silence plays (no previous play, or a gap longer than the track by 2 min or more),
+    # sorted here by plain arithmetic.
+    changed = []
+    for i, p in enumerate(shown):
+        if i == 0 or (p.ended - shown[i - 1].ended).total_seconds() * 1000 - lengths[p.track] >= 120_000:
+            changed.append(p)
     return Result(
         listener,
         rows,
@@ -185,6 +201,7 @@ def test_learning_on_a_sample_matches_a_plain_count() -> None:
     lengths = durations(plays)
     pause = [0, 0, 0]
     silence = [0, 0, 0]
+    follows = [0, 0, 0]
     previous = None
     for p in sorted(plays, key=lambda p: p.ended):
         if p.true_ms < 30_000:
@@ -193,20 +210,26 @@ def test_learning_on_a_sample_matches_a_plain_count() -> None:
         gap_s = None if previous is None else (p.ended - previous).total_seconds()
         if gap_s is None or gap_s - d / 1000 >= 1800:
             silence = [silence[0] + p.true_ms, silence[1] + d, silence[2] + 1]
-        elif gap_s - d / 1000 >= 60:
+        elif gap_s - d / 1000 >= 120:
             pause = [pause[0] + p.true_ms, pause[1] + d, pause[2] + 1]
+        elif gap_s * 1000 < d:  # second-precision ends: the share of the gap is learned
+            follows = [follows[0] + p.true_ms, follows[1] + round(gap_s * 1000), follows[2] + 1]
         previous = p.ended
-    assert learn(measured(plays)) == Sums(*pause, *silence)
+    assert follows[2] > 0
+    assert learn(measured(plays)) == Sums(*pause, *silence, *follows)
+    # Account data's ends are whole minutes: the share of a gap is not learned from them.
+    assert learn(measured(account_plays())).follows_plays == 0
 
 
 @cache
-def results() -> tuple[Result, Result, Result]:
+def results() -> tuple[Result, Result, Result, Result]:
     """Extended, account, and extended with its ends cut to the minute (computed once per run)."""
     with tempfile.TemporaryDirectory() as folder:
         return (
             cross_validate("extended", Path(folder) / "x.db"),
             cross_validate("account", Path(folder) / "a.db"),
             cross_validate("extended", Path(folder) / "f.db", floored(extended_plays())),
+            cross_validate("account", Path(folder) / "r.db", follows_rule=True),
         )
 
 
@@ -224,9 +247,12 @@ def test_calibration_beats_the_gap_rule_on_later_months() -> None:
     assert abs(r.total(lambda m: m.own_ms)) < abs(r.total(lambda m: m.before_ms)) / 2
     # The default alone (learned from the other listener) also improves on the rule.
     assert abs(r.total(lambda m: m.default_ms)) < abs(r.total(lambda m: m.before_ms))
-    # Per play, about as good as the gap rule: its median is a full play capped at the duration
-    # (0 s); calibration moves a few full plays after a pause, and the median to 0.12 s.
-    assert r.median_abs_s[1] <= r.median_abs_s[0] + 0.25
+    # Per play, no worse than the gap rule (the issue's target): its median play is a full play
+    # capped at the duration (0 s); plays within two minutes of the track keep the whole track.
+    assert r.median_abs_s[1] <= r.median_abs_s[0]
+    # The issue's target, +-5 % for every month of 100 plays or more: met but for February 2023,
+    # learned from 82 earlier plays only (docs/accuracy.md).
+    assert [m.month for m in big if abs(m.error(m.own_ms)) > 0.05] == ["2023-02"]
 
 
 @needs_samples
@@ -248,7 +274,12 @@ def test_published_tables() -> None:
 
 def table_lines() -> list[str]:
     """The lines of the tables of docs/accuracy.md."""
-    names = ["extended", "account", "extended, ends cut to the minute"]
+    names = [
+        "extended",
+        "account",
+        "extended, ends cut to the minute",
+        "account, gap rule for plays that follow",
+    ]
     lines = [
         "| data | plays | median abs. error per play (rule / own / default) | total error: rule | own | "
         "default | pause and silence plays: rule | own |",

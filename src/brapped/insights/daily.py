@@ -49,7 +49,7 @@ def day_report(
         "timezone": timezone,
         "utc_start": period.start_utc,
         "utc_end": period.end_utc,
-        "hours_in_day": round((period.end_utc - period.start_utc).total_seconds() / 3600),
+        "hours_in_day": hours_in_day(period),
         **summary,
         "hours": [minutes(ms) for ms in hours_ms],
         "top_tracks": top_tracks(conn, scope, limit=limit),
@@ -67,6 +67,18 @@ def day_report(
         },
         "spoken_word": spoken_word(conn, scope, limit=limit),
     }
+
+
+def hours_in_day(period: Period) -> int | float:
+    """How long the period's days really last, in hours: 23, 24, 25, or 23.5 / 24.5 where clocks
+    move by 30 minutes (Australia/Lord_Howe). Whole hours stay integers (the JSON stays `24`);
+    anything else keeps its fraction (rounded to 1/100 h for historic odd offsets), never rounded to
+    a whole hour: `round(24.5)` is 24.
+    """
+    seconds = int((period.end_utc - period.start_utc).total_seconds())
+    if seconds % 3600 == 0:
+        return seconds // 3600
+    return round(seconds / 3600, 2)
 
 
 def average_day(

@@ -6,16 +6,18 @@ play ended, and the rule says "the whole track". Measured on real exports (docs/
 where almost all of its overestimate comes from, and how much of the track was really played depends
 on how long the silence was:
 
-- `pause`: the gap exceeds the track by 1 to 30 minutes (a pause, a skipped short play, a break);
-- `silence`: by 30 minutes or more, or there is no previous play (the first play of a session).
+- `pause`: the gap exceeds the track by 2 to 30 minutes (a pause, a skipped short play, a break);
+- `silence`: by 30 minutes or more, or there is no previous play (the first play of a session);
+- `follows`: the gap is shorter than the track (brief pauses and plays under 30 s hidden in it):
+  there the gap is scaled, by the share of such gaps the listener really played.
 
 For each, the factor is the share of the track the listener really played: measured plays' total
 over what the gap rule would have said, learned from the listener's own export (the plays the API
 would have reported, at least 30 s long, with the gaps the API would have shown), blended with the
 default in proportion to how many plays it rests on. Without an export, `DEFAULT`, learned the same
-way from the real sample listeners. Plays that follow the previous one, or whose gap exceeds the track
-by less than a minute, keep the gap rule: they are nearly exact, and scaling them would make most
-single estimates wrong to save a few percent of the total.
+way from the real sample listeners. Plays whose gap exceeds the track by less than two minutes
+(`near`) keep the whole track: nearly all were played in full, exactly what the rule says, and
+scaling them would make the typical single estimate wrong to save a fraction of a percent.
 
 The learned factors are kept in `state` (key `estimate_calibration`, scope = the account).
 """
@@ -34,11 +36,11 @@ from brapped.store.tables import plays, tracks
 
 STATE_KEY = "estimate_calibration"
 # Bumped when the classes or the learning change: a stored calibration of another rule is relearned.
-RULE = 1
+RULE = 2
 # The API's recently-played leaves out plays shorter than this; learning sees the same gaps.
 API_MIN_MS = 30_000
 # Silence after the track's length that makes a play a `pause` / a `silence` one.
-PAUSE_FROM_MS = 60_000
+PAUSE_FROM_MS = 2 * 60_000
 SILENCE_FROM_MS = 30 * 60_000
 # Weight of the default, in plays: a factor learned from few plays stays near the default.
 PRIOR_PLAYS = 50
@@ -58,6 +60,9 @@ class Sums:
     silence_true_ms: int = 0
     silence_rule_ms: int = 0
     silence_plays: int = 0
+    follows_true_ms: int = 0
+    follows_rule_ms: int = 0  # the gaps: the rule's estimate of a play shorter than its gap
+    follows_plays: int = 0
 
 
 @dataclass(frozen=True)
@@ -70,11 +75,13 @@ class Calibration:
     pause_plays: int = 0
     silence_plays: int = 0
     rule: int = RULE
+    follows: float = 1.0  # share of the gap played when the gap is shorter than the track
+    follows_plays: int = 0
 
 
 # Learned by `learn` on every real sample listener (tests/store/test_calibration_accuracy.py checks
 # these figures against the samples): the mean of the listeners' factors, so each listener counts once.
-DEFAULT = Calibration(pause=0.8521, silence=0.7082, source="default")
+DEFAULT = Calibration(pause=0.7889, silence=0.7082, source="default", follows=0.9188)
 # The gap rule alone: what stored estimates were before calibration.
 GAP_RULE = Calibration(pause=1.0, silence=1.0, source="none")
 
@@ -89,44 +96,66 @@ class Measured:
 
 
 def situation(gap_ms: int | None, duration_ms: int) -> str:
-    """`follows`, `pause` or `silence`: where a play with this gap before its end falls."""
+    """`follows`, `near`, `pause` or `silence`: where a play with this gap before its end falls.
+
+    `follows`: the gap is shorter than the track; `near`: longer by less than `PAUSE_FROM_MS` (the
+    gap rule says the whole track, and it is right for nearly all of them: left alone).
+    """
     if gap_ms is None:
         return "silence"
+    if gap_ms < duration_ms:
+        return "follows"
     slack = gap_ms - duration_ms
     if slack >= SILENCE_FROM_MS:
         return "silence"
     if slack >= PAUSE_FROM_MS:
         return "pause"
-    return "follows"
+    return "near"
+
+
+def whole_minutes(ends: list[datetime]) -> bool:
+    """Whether these ends carry minutes only (account data's `endTime`): most on second 0.
+
+    Their gaps are then off by up to a minute, so the share of a gap really played cannot be
+    learned from them (it would learn the rounding, not the listener: the API's ends are exact).
+    """
+    return bool(ends) and sum(1 for e in ends if e.second == 0 and e.microsecond == 0) >= 0.9 * len(ends)
 
 
 def learn(measured: Iterable[Measured]) -> Sums:
     """Sum, per class, the true time of the plays the API would report and the gap rule's estimate."""
-    sums = {"pause": [0, 0, 0], "silence": [0, 0, 0]}
+    sums = {"pause": [0, 0, 0], "silence": [0, 0, 0], "follows": [0, 0, 0], "near": [0, 0, 0]}
+    ordered = sorted(measured, key=lambda p: p.ended)
+    minutes_only = whole_minutes([p.ended for p in ordered])
     previous: datetime | None = None
-    for play in sorted(measured, key=lambda p: p.ended):
+    for play in ordered:
         if play.ms_played < API_MIN_MS:
             continue  # the API never shows it: its time is part of the next play's gap
         if play.duration_ms:
             gap = None if previous is None else round((play.ended - previous).total_seconds() * 1000)
             kind = situation(gap, play.duration_ms)
-            if kind != "follows":
+            if kind == "follows" and gap is not None and not minutes_only:
+                sums[kind][0] += play.ms_played
+                sums[kind][1] += gap  # the rule's estimate of a play shorter than its gap
+                sums[kind][2] += 1
+            elif kind in ("pause", "silence"):
                 sums[kind][0] += play.ms_played
                 sums[kind][1] += play.duration_ms  # the rule's estimate of a capped play
                 sums[kind][2] += 1
         previous = play.ended
-    return Sums(*sums["pause"], *sums["silence"])
+    return Sums(*sums["pause"], *sums["silence"], *sums["follows"])
 
 
 def _blend(true_ms: int, rule_ms: int, count: int, default: float) -> float:
     own = true_ms / rule_ms if rule_ms else default
     factor = (count * own + PRIOR_PLAYS * default) / (count + PRIOR_PLAYS)
+    # At most 1: a capped play lasts at most the track, a play at most its gap.
     return round(min(1.0, max(MIN_FACTOR, factor)), 4)
 
 
 def calibrate(sums: Sums, default: Calibration = DEFAULT) -> Calibration:
     """The factors for a listener with these sums; the default alone when they hold no plays."""
-    if sums.pause_plays + sums.silence_plays == 0:
+    if sums.pause_plays + sums.silence_plays + sums.follows_plays == 0:
         return default
     return Calibration(
         pause=_blend(sums.pause_true_ms, sums.pause_rule_ms, sums.pause_plays, default.pause),
@@ -134,6 +163,8 @@ def calibrate(sums: Sums, default: Calibration = DEFAULT) -> Calibration:
         source="export",
         pause_plays=sums.pause_plays,
         silence_plays=sums.silence_plays,
+        follows=_blend(sums.follows_true_ms, sums.follows_rule_ms, sums.follows_plays, default.follows),
+        follows_plays=sums.follows_plays,
     )
 
 

@@ -3,10 +3,11 @@
 The API says when a play ended, not how long it lasted. A play cannot have lasted longer than the
 time since the previous play ended, nor longer than the track: the gap rule takes the smaller of the
 two (the track's duration when there is no previous play). When the gap is longer than the track by
-a minute or more, the listener paused or stopped before it, and the track's duration is scaled by
-the share of a track the listener really plays then (brapped.store.calibration, learned from their
-export). Plays whose `ms_played` came from an export are never touched. Measured accuracy:
-docs/accuracy.md.
+two minutes or more, the listener paused or stopped before it, and the track's duration is scaled by
+the share of a track the listener really plays then; when the gap is shorter than the track, the gap
+is scaled by the share of such gaps they really play (brief pauses, skips the API never reports).
+Both shares: brapped.store.calibration, learned from their export. Plays whose `ms_played` came
+from an export are never touched. Measured accuracy: docs/accuracy.md.
 """
 
 from __future__ import annotations
@@ -36,6 +37,14 @@ def _share(duration: ColumnElement[int], factor: float) -> ColumnElement[int]:
     return case((scaled >= API_MIN_MS, scaled), else_=_least(duration, literal(API_MIN_MS)))
 
 
+def _scaled_gap(gap: ColumnElement[int], factor: float) -> ColumnElement[int]:
+    """`factor` of a gap shorter than the track: the listener's share of such gaps really played
+    (brief pauses and plays under 30 s hidden in it)."""
+    if factor == 1.0:
+        return gap
+    return cast(func.round(gap * literal(factor)), BigInteger)
+
+
 def update_estimates(
     conn: Connection, user_id: str, since: datetime | None = None, using: Calibration | None = None
 ) -> int:
@@ -61,7 +70,8 @@ def update_estimates(
         (duration.is_(None), gap_ms),
         (gap_ms - duration >= SILENCE_FROM_MS, _share(duration, factors.silence)),
         (gap_ms - duration >= PAUSE_FROM_MS, _share(duration, factors.pause)),
-        else_=_least(duration, gap_ms),
+        (gap_ms < duration, _scaled_gap(gap_ms, factors.follows)),
+        else_=duration,
     )
     conditions = [
         plays.c.user_id == user_id,
