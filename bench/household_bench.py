@@ -160,7 +160,8 @@ def _bench(url: str, plays: int, repeat: int, requests: int) -> list[Result]:
                 f"generate {USERS} × {plays:,} plays" if generated else "generated database reused",
                 round(load_seconds, 1),
                 "s",
-                notes=f"COPY into PostgreSQL; then VACUUM (ANALYZE) and report summaries in {prepare_seconds:.0f} s",
+                notes="COPY into PostgreSQL; then VACUUM (ANALYZE) and report summaries in "
+                f"{prepare_seconds:.0f} s",
             )
         )
         year = now.year - 1
@@ -189,7 +190,9 @@ def _bench(url: str, plays: int, repeat: int, requests: int) -> list[Result]:
             kept[user], _ = measure(again, repeat)
         for label, timings in (("from scratch", cold), ("kept", kept)):
             results.append(
-                _timed(f"Wrapped {year} per listener, {label}", max(timings.values()), "wrapped", _each(timings))
+                _timed(
+                    f"Wrapped {year} per listener, {label}", max(timings.values()), "wrapped", _each(timings)
+                )
             )
 
         a, b = users[0], users[1]
