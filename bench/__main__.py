@@ -39,6 +39,7 @@ MODULES: dict[str, str] = {
     "web": "bench.web_bench",
     "sync": "bench.sync_bench",
     "musicbrainz": "bench.musicbrainz_bench",
+    "household": "bench.household_bench",
 }
 
 _SECTION = re.compile(r"<!-- bench:(?P<name>[\w-]+) -->\n(?P<body>.*?)<!-- /bench:(?P=name) -->\n?", re.S)

@@ -788,27 +788,41 @@ def generate_database(
     days: int | None = None,
     podcasts: bool = True,
     user_id: str = DEFAULT_USER,
+    display_name: str = "Bench Listener",
+    catalogue_seed: int | None = None,
     api_days: int = 30,
     batch_size: int = 20_000,
 ) -> Summary:
-    """Fill the brapped database at `url` (migrated first; must hold no plays) with the history.
+    """Fill the brapped database at `url` (migrated first; `user_id` must have no plays in it) with
+    the history of `user_id`.
 
     Every track, album and artist is resolved, as after `brapped enrich --resolve`. Plays carry the
     export's fields and real `ms_played`; those of the last `api_days` days are `source = 'both'` with
     the context sync would have added, the others `source = 'export'`.
+
+    A household: call it once per listener with their own `user_id` and `seed` and a common
+    `catalogue_seed` (and `plays`, `tracks`, `artists`): the listeners then play the same catalogue
+    (loaded by the first call) with different histories.
     """
     from sqlalchemy import func, select
 
     from brapped.store import open_store, tables
 
     started = time.perf_counter()
-    catalogue = _catalogue_for(plays, seed, tracks, artists)
+    catalogue = _catalogue_for(plays, seed if catalogue_seed is None else catalogue_seed, tracks, artists)
     store = open_store(url)
     try:
         with store.connect() as conn:
-            existing = conn.execute(select(func.count()).select_from(tables.plays)).scalar_one()
+            existing = conn.execute(
+                select(func.count()).select_from(tables.plays).where(tables.plays.c.user_id == user_id)
+            ).scalar_one()
+            shared = conn.execute(
+                select(tables.tracks.c.id).where(tables.tracks.c.id == catalogue.tracks[0].id)
+            ).first()
         if existing:
-            raise ValueError(f"{store.url} already holds {existing} plays: generate into an empty database")
+            raise ValueError(
+                f"{store.url} already holds {existing} plays of {user_id!r}: generate into an empty database"
+            )
         pg = store.dialect == "postgresql"
         stamp = _pg_time if pg else _sqlite_time
         now = int(time.time())
@@ -823,9 +837,10 @@ def generate_database(
             driver: Any = raw.driver_connection
             loader = _PgLoader(driver) if pg else _SqliteLoader(driver)
             loader.begin()
-            account = (user_id, "Bench Listener", "DE", stamp(now))
+            account = (user_id, display_name, "DE", stamp(now))
             loader.load("accounts", ("id", "display_name", "country", "first_seen_at"), [account])
-            _load_catalogue(loader, catalogue, stamp(now), pg)
+            if shared is None:  # else an earlier listener's call loaded this very catalogue
+                _load_catalogue(loader, catalogue, stamp(now), pg)
 
             play_cols = (
                 "user_id", "played_at", "track_id", "ms_played", "ms_played_source", "source",

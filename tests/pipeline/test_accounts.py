@@ -20,10 +20,11 @@ from brapped.cli import cli
 from brapped.cli.context import AppContext
 from brapped.config import Settings
 from brapped.emulator import DEFAULT_CLIENT_ID, Emulator, Fault, serve_in_thread
-from brapped.pipeline.accounts import list_accounts, needing_auth, remove_account, sync_all
+from brapped.pipeline.accounts import enrich_with_any, list_accounts, needing_auth, remove_account, sync_all
 from brapped.spotify import SpotifyClient, authorise, authorised_accounts, connect, connect_all
+from brapped.spotify.errors import AuthRequired
 from brapped.store import Store, open_store
-from brapped.store.tables import plays
+from brapped.store.tables import artists, plays, runs, track_artists
 from tests.spotify import harness
 from tests.spotify.harness import api_visible, make_settings
 
@@ -139,6 +140,46 @@ def test_a_revoked_account_stops_alone_and_its_status_says_auth(
     assert [p.outcome for p in again.accounts] == ["ok", "ok", "ok"]
     with store.connect() as conn:
         assert needing_auth(conn) == []
+
+
+def _unenriched_played_artists(store: Store) -> set[str]:
+    """Artists credited on a stored play that have no details yet (read straight from the tables)."""
+    with store.connect() as conn:
+        rows = conn.execute(
+            select(artists.c.id)
+            .join(track_artists, track_artists.c.artist_id == artists.c.id)
+            .join(plays, plays.c.track_id == track_artists.c.track_id)
+            .where(artists.c.enriched_at.is_(None))
+        )
+        return {r[0] for r in rows}
+
+
+def test_enrichment_goes_through_an_account_that_works_when_the_first_is_revoked(
+    store: Store, emu: Emulator, household: list[int], clients: list[SpotifyClient]
+) -> None:
+    sync_all(store, clients, enrich_budget=0)
+    missing = _unenriched_played_artists(store)
+    assert missing, "nothing left to enrich: the test would prove nothing"
+    emu.clock.advance(timedelta(hours=2))  # access tokens expired: the first request refreshes
+    assert emu.accounts.revoke(household[0]) == 1
+    emu.counters.reset()
+    result = enrich_with_any(store, clients)
+    assert result.artists_enriched > 0 and result.api_calls > 0
+    assert _unenriched_played_artists(store) == set()
+    assert emu.counters.v1_total == result.api_calls  # every lookup went through a working account
+    first = emu.listeners[household[0]].user_id
+    with store.connect() as conn:
+        assert [r["user_id"] for r in needing_auth(conn)] == [first]
+        outcomes = [r.outcome for r in conn.execute(select(runs.c.outcome).where(runs.c.kind == "enrich"))]
+    assert outcomes == ["ok"]  # the refused account was skipped before enrich started, not failed
+    # Every account refused: the refusal is raised, nothing is looked up.
+    for n in household[1:]:
+        emu.accounts.revoke(n)
+    emu.clock.advance(timedelta(hours=2))
+    emu.counters.reset()
+    with pytest.raises(AuthRequired):
+        enrich_with_any(store, clients)
+    assert emu.counters.v1_total == 0
 
 
 def test_each_token_file_is_private(
@@ -270,5 +311,27 @@ def test_run_once_syncs_every_account(
         for n in household[:2]:
             user = emu.listeners[n].user_id
             assert _truth(emu, n) <= _stored(store, user), user
+    finally:
+        store.close()
+
+
+def test_run_once_enriches_through_the_second_account_when_the_first_is_revoked(
+    runner: CliRunner, emu: Emulator, env: dict[str, str], household: list[int], db_url: str
+) -> None:
+    assert emu.accounts.revoke(household[0]) == 1  # before its first refresh
+    result = runner.invoke(
+        cli, ["run", "--once"], env={**env, "BRAPPED_MUSICBRAINZ": "false"}, obj=AppContext(clock=emu.clock)
+    )
+    assert result.exit_code == 0, result.output
+    assert "enrich done" in result.output and "enrich failed" not in result.output
+    store = open_store(db_url)
+    try:
+        second = emu.listeners[household[1]].user_id
+        assert _truth(emu, household[1]) <= _stored(store, second)
+        with store.connect() as conn:
+            enriched = conn.execute(select(artists.c.id).where(artists.c.enriched_at.is_not(None))).all()
+            recorded = conn.execute(select(runs.c.outcome).where(runs.c.kind == "enrich"))
+            outcomes = [r.outcome for r in recorded]
+        assert len(enriched) > 0 and outcomes and set(outcomes) <= {"ok", "partial"}
     finally:
         store.close()

@@ -15,7 +15,7 @@ from brapped.spotify.account_tokens import forget
 
 @contextmanager
 def spotify_client(app: AppContext) -> Iterator[SpotifyClient]:
-    """The Web API client of the first account (enrich uses it), closed afterwards."""
+    """The Web API client of the first account (playlist uses it), closed afterwards."""
     client = connect(app.settings, app.clock)
     try:
         yield client

@@ -8,11 +8,11 @@ from contextlib import contextmanager
 
 import click
 
-from brapped.cli.auth import spotify_client
+from brapped.cli.auth import household_clients
 from brapped.cli.context import AppContext, emit_json, format_option, pass_app
 from brapped.cli.progress import stage_bars
+from brapped.pipeline.accounts import enrich_with_any
 from brapped.pipeline.artist_facts import FactsResult, enrich_artist_facts
-from brapped.pipeline.enrich import enrich
 from brapped.pipeline.lookups import EnrichProgress
 
 
@@ -61,8 +61,9 @@ def enrich_command(
     Exit codes: 0 done (or --max-calls reached), 75 rate limited, 77 authorisation needed.
     """
     store = app.store()
-    with spotify_client(app) as client, _progress_bar(app) as progress:
-        result = enrich(store, client, max_calls=max_calls, resolve=resolve, progress=progress)
+    # The catalogue is shared: any account whose authorisation works looks it up.
+    with household_clients(app) as clients, _progress_bar(app) as progress:
+        result = enrich_with_any(store, clients, max_calls=max_calls, resolve=resolve, progress=progress)
     facts: FactsResult | None = None
     calls_left = None if max_calls is None else max_calls - result.api_calls
     if app.settings.musicbrainz and not no_musicbrainz and result.rate_limited is None and calls_left != 0:

@@ -98,8 +98,7 @@ StepsFactory = Callable[[AppContext, Store], Steps]
 
 def spotify_steps(app: AppContext, store: Store) -> Steps:
     """The real steps: sync and enrich through the Spotify client, the report through insights."""
-    from brapped.pipeline import enrich as pipeline_enrich
-    from brapped.pipeline.accounts import sync_all
+    from brapped.pipeline.accounts import enrich_with_any, sync_all
     from brapped.spotify import connect, connect_all
 
     settings = app.settings
@@ -133,7 +132,14 @@ def spotify_steps(app: AppContext, store: Store) -> Steps:
         # Within the budget, background enrichment also resolves tracks only an export named.
         from brapped.insights import try_refresh
 
-        result = pipeline_enrich.enrich(store, client, max_calls=int(settings.enrich_budget), resolve=True)
+        # Any account whose authorisation works: one revoked account must not stop it for the household.
+        household = connect_all(settings, app.clock) or [client]
+        try:
+            result = enrich_with_any(store, household, max_calls=int(settings.enrich_budget), resolve=True)
+        finally:
+            for member in household:
+                if member is not client:
+                    member.http.close()
         # Resolving merges tracks and credits of older plays: rebuild the sums now, not next round.
         try_refresh(store, settings.tz, settings.stream_threshold_ms, app.clock.now())
         # MusicBrainz after Spotify, in the background: at one request per second it may take hours.

@@ -107,7 +107,16 @@ def rediscovery(
     if scope.user_id is not None:
         # `|| ''`: keep SQLite on the (track_id, played_at) index (see totals.new_artists).
         conditions.append(earlier.c.user_id.concat("") == scope.user_id)
-    track_last = select(func.max(earlier.c.played_at)).where(*conditions).scalar_subquery()
+    # The latest as "ORDER BY ... DESC LIMIT 1", not max(): PostgreSQL then walks the index backwards
+    # and stops at the account's first play, where max() read all the track's earlier plays of every
+    # account (a household's shared catalogue: 24 s of a 5-listener Wrapped).
+    track_last = (
+        select(earlier.c.played_at)
+        .where(*conditions)
+        .order_by(earlier.c.played_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
     last_per_artist = (
         select(credit.c.artist_id, func.max(track_last).label("last_at"))
         .where(credit.c.artist_id.in_(select(pa.c.artist_id)))

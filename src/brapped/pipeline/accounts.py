@@ -18,6 +18,8 @@ from sqlalchemy import Connection, delete, func, select
 
 from brapped.config import Settings
 from brapped.errors import BrappedError
+from brapped.pipeline.enrich import enrich
+from brapped.pipeline.lookups import EnrichResult
 from brapped.pipeline.rate_limits import NotYet, resume_after
 from brapped.pipeline.sync import SyncResult, sync
 from brapped.spotify.account_tokens import AccountTokens, authorised_accounts, forget
@@ -126,6 +128,34 @@ def sync_all(
         if result.rate_limited is not None:
             paused = result.rate_limited
     return household
+
+
+def enrich_with_any(store: Store, clients: Sequence[SpotifyClient], **options: Any) -> EnrichResult:
+    """`enrich` (same `options`) through the first account whose authorisation works.
+
+    The catalogue is shared by the household, so any account can look it up: one whose tokens
+    Spotify refused must not stop enrichment for everyone. Accounts whose last sync was refused are
+    tried last; a refusal now (the refresh before any request, or during the pass) is recorded as at
+    a sync and the next account takes over. Raises the last refusal when no account works.
+    """
+    if not clients:
+        raise AuthRequired("no authorised Spotify account: run `brapped auth`")
+    with store.connect() as conn:
+        refused = {row["user_id"] for row in needing_auth(conn)}
+    ordered = sorted(clients, key=lambda client: _known_user(client) in refused)  # stable
+    last: AuthRequired | None = None
+    for client in ordered:
+        user_id = _known_user(client)
+        try:
+            # Refreshes an expired access token: a revoked account fails here, before any request.
+            client.tokens.access_token()
+            return enrich(store, client, **options)
+        except AuthRequired as exc:
+            _mark_auth_needed(store, user_id, str(exc), client.clock.now())
+            log.warning("enrichment skips account %s, which needs `brapped auth`: %s", user_id or "?", exc)
+            last = exc
+    assert last is not None
+    raise last
 
 
 def _known_user(client: SpotifyClient) -> str | None:
@@ -264,6 +294,7 @@ __all__ = [
     "AUTH_NEEDED",
     "AccountSync",
     "HouseholdSync",
+    "enrich_with_any",
     "list_accounts",
     "needing_auth",
     "remove_account",

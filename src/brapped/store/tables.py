@@ -196,7 +196,15 @@ plays = Table(
     UniqueConstraint("user_id", "played_at", "track_id"),
     Index("ix_plays_played_at", "played_at"),
     # revision 0006 (0004 without the sums): discoveries, search, and per-track sums from the index
-    Index("ix_plays_track_id_played_at_ms", "track_id", "played_at", "ms_played", "ms_played_source"),
+    # Revision 0012: with user_id, one account's per-track probes read the index alone.
+    Index(
+        "ix_plays_track_id_played_at_ms_user",
+        "track_id",
+        "played_at",
+        "ms_played",
+        "ms_played_source",
+        "user_id",
+    ),
 )
 
 episodes = Table(
