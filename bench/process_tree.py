@@ -9,6 +9,7 @@ a short spike between samples is not missed) and the sum of VmRSS over the live 
 from __future__ import annotations
 
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -66,29 +67,30 @@ def run_measured(
     argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path | None = None
 ) -> Measure:
     """Run `argv` to completion; raise RuntimeError with the end of its stderr when it fails."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        list(argv),
-        env=dict(env) if env is not None else None,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    peaks: dict[int, int] = {}
-    at_once = 0
-    while process.poll() is None:
-        total = 0
-        for pid in _tree(process.pid):
-            rss = _status_kb(pid, "VmRSS:")
-            hwm = _status_kb(pid, "VmHWM:")
-            if rss is not None:
-                total += rss
-            if hwm is not None:
-                peaks[pid] = max(peaks.get(pid, 0), hwm)
-        at_once = max(at_once, total)
-        time.sleep(SAMPLE_SECONDS)
-    seconds = time.perf_counter() - started
-    out, err = process.communicate()
+    # Output to files, not pipes: a command that writes more than a pipe holds (a progress bar on a
+    # long import) would block until someone reads it, and nobody does before it exits.
+    with tempfile.TemporaryFile() as out_file, tempfile.TemporaryFile() as err_file:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            list(argv), env=dict(env) if env is not None else None, cwd=cwd, stdout=out_file, stderr=err_file
+        )
+        peaks: dict[int, int] = {}
+        at_once = 0
+        while process.poll() is None:
+            total = 0
+            for pid in _tree(process.pid):
+                rss = _status_kb(pid, "VmRSS:")
+                hwm = _status_kb(pid, "VmHWM:")
+                if rss is not None:
+                    total += rss
+                if hwm is not None:
+                    peaks[pid] = max(peaks.get(pid, 0), hwm)
+            at_once = max(at_once, total)
+            time.sleep(SAMPLE_SECONDS)
+        seconds = time.perf_counter() - started
+        out_file.seek(0)
+        err_file.seek(0)
+        out, err = out_file.read(), err_file.read()
     if process.returncode != 0:
         raise RuntimeError(f"{argv[0]} exited {process.returncode}: {err.decode()[-2000:]}")
     return Measure(
