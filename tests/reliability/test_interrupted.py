@@ -21,17 +21,22 @@ from brapped.web import create_app
 from tests.reliability.conftest import Probe, clean_env, export_truth, kill_when, run, start, stored_plays
 
 
-def _kill_mid_import(args: list[str], env: dict[str, str], probe: Probe, rng: random.Random) -> int:
+def _kill_mid_import(
+    args: list[str], env: dict[str, str], probe: Probe, rng: random.Random, delay: tuple[float, float]
+) -> int:
     """Start the import, SIGKILL it once its run is recorded and it has had time to work; its pid."""
     running_before = probe.count("runs")
     proc = start(args, env)
     killed = kill_when(
         proc,
         lambda: (probe.scalar("SELECT count(*) FROM runs WHERE kind = 'import'") or 0) > running_before,
-        delay=rng.uniform(0.5, 1.5),
+        delay=rng.uniform(*delay),
         probe=probe,
     )
     assert killed, "the import finished before it could be killed: make the export bigger"
+    # Killed after its run was finished (while refreshing summaries) would test nothing.
+    last = probe.scalar("SELECT outcome FROM runs WHERE kind = 'import' ORDER BY id DESC LIMIT 1")
+    assert last == "running", f"the import had finished its run ({last}) when it was killed"
     return proc.pid
 
 
@@ -63,7 +68,7 @@ def test_a_killed_import_reads_interrupted_and_a_rerun_works(db_url: str, tmp_pa
     rng = random.Random(20)
     try:
         # Kill 1, read by the Data health page.
-        first = _kill_mid_import(args, env, probe, rng)
+        first = _kill_mid_import(args, env, probe, rng, (0.5, 1.5))
         [(run_id, outcome, _m, pid)] = _import_runs(probe)
         assert (outcome, pid) == ("running", first)  # nobody has looked yet
         store = open_store(db_url)
@@ -80,7 +85,8 @@ def test_a_killed_import_reads_interrupted_and_a_rerun_works(db_url: str, tmp_pa
         assert shown["outcome"] == "interrupted"
 
         # Kill 2, read by `brapped status --format json`.
-        second = _kill_mid_import(args, env, probe, rng)
+        # Less is left to import the second time: killed sooner.
+        second = _kill_mid_import(args, env, probe, rng, (0.05, 0.4))
         status = json.loads(run(["--db", db_url, "status", "--format", "json"], env).stdout)
         latest = status["runs"]["import"]
         assert latest["outcome"] == "interrupted" and latest["pid"] == second
