@@ -64,16 +64,7 @@ _EPISODE_TYPES = (
     ("uri", "TEXT"),
     ("show_uri", "TEXT"),
     ("ms_played", "INTEGER"),
-    ("platform", "TEXT"),
-    ("conn_country", "TEXT"),
-    ("reason_start", "TEXT"),
-    ("reason_end", "TEXT"),
-    ("shuffle", "BOOLEAN"),
-    ("skipped", "BOOLEAN"),
-    ("offline", "BOOLEAN"),
-    ("incognito", "BOOLEAN"),
-    ("ip_addr", "TEXT"),
-    ("user_agent", "TEXT"),
+    *_MUSIC_PROFILE_TYPES,  # an episode play keeps the same context and flags as a music play
     ("origin", "TEXT"),
 )
 # A play's context and flags: the columns of a profile, which `plays` and `episode_plays` store.
