@@ -22,7 +22,7 @@ from brapped.store.calibration import (
     stored,
 )
 from brapped.store.estimates import ensure_calibrated, recalibrate_estimates, update_estimates
-from brapped.store.state import get_state
+from brapped.store.state import get_state, set_state
 
 T0 = datetime(2025, 5, 1, 8, 0, tzinfo=UTC)
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -181,3 +181,25 @@ def test_the_default_weighs_what_the_export_cannot_predict() -> None:
     few = fit(_silences([0.5] * 10))
     assert few.prior_plays == PRIOR_PLAYS
     assert few.silence == round((10 * 0.5 + PRIOR_PLAYS * DEFAULT.silence) / (10 + PRIOR_PLAYS), 4)
+
+
+def test_a_calibration_of_rule_2_is_relearned(store: Store) -> None:
+    # As rule 2 stored it: no `prior_plays` (its weight was always 50 plays).
+    old = {
+        "pause": 0.5,
+        "silence": 0.5,
+        "follows": 1.0,
+        "source": "export",
+        "pause_plays": 10,
+        "silence_plays": 10,
+        "follows_plays": 0,
+        "rule": 2,
+    }
+    with store.begin() as conn:
+        _track(conn)
+        _api_play(conn, T0)
+        set_state(conn, STATE_KEY, json.dumps(old), NOW, scope="u")
+        assert stored(conn, "u") is None  # another rule: not applied
+        assert ensure_calibrated(conn, "u", NOW) == 1  # no export: the default, re-estimated
+        assert stored(conn, "u") == DEFAULT
+        assert conn.execute(select(tables.plays.c.ms_played)).scalar() == round(DURATION * DEFAULT.silence)
