@@ -15,7 +15,7 @@ from brapped.clock import SystemClock
 from brapped.pipeline import importing
 from brapped.pipeline.importing import import_paths
 from brapped.store import Store
-from brapped.store.calibration import DEFAULT, PRIOR_PLAYS, STATE_KEY, stored
+from brapped.store.calibration import DEFAULT, STATE_KEY, stored
 from brapped.store.estimates import ensure_calibrated
 from brapped.store.runs import last_run
 from brapped.store.tables import plays, state, tracks
@@ -74,9 +74,9 @@ def test_import_recalibrates_and_re_estimates_api_plays(store: Store, tmp_path: 
     assert result.ok and result.totals()["new"] == 3 * SESSIONS
 
     # By hand: 0.8 of the track after a silence (the first play has nothing before it), 0.5 after
-    # a pause, each from SESSIONS plays, weighed against the default's PRIOR_PLAYS plays.
-    silence = round((SESSIONS * 0.8 + PRIOR_PLAYS * DEFAULT.silence) / (SESSIONS + PRIOR_PLAYS), 4)
-    pause = round((SESSIONS * 0.5 + PRIOR_PLAYS * DEFAULT.pause) / (SESSIONS + PRIOR_PLAYS), 4)
+    # a pause, in every session: the export's last third is predicted exactly by its first two
+    # thirds alone, so the default gets no weight (calibration.fit) and the shares are its own.
+    silence, pause = 0.8, 0.5
     with store.connect() as conn:
         learned = stored(conn, "u")
         estimates = conn.execute(

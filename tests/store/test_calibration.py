@@ -11,9 +11,18 @@ from sqlalchemy import Connection, insert, select
 from brapped.insights.rollups import refresh
 from brapped.insights.rollups import state as summaries
 from brapped.store import Store, tables
-from brapped.store.calibration import DEFAULT, PRIOR_PLAYS, STATE_KEY, Calibration, recalibrate, stored
+from brapped.store.calibration import (
+    DEFAULT,
+    PRIOR_PLAYS,
+    STATE_KEY,
+    Calibration,
+    Measured,
+    fit,
+    recalibrate,
+    stored,
+)
 from brapped.store.estimates import ensure_calibrated, recalibrate_estimates, update_estimates
-from brapped.store.state import get_state
+from brapped.store.state import get_state, set_state
 
 T0 = datetime(2025, 5, 1, 8, 0, tzinfo=UTC)
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -67,12 +76,12 @@ def test_learned_from_a_synthetic_export(store: Store) -> None:
         synthetic_export(conn)
         learned, changed = recalibrate(conn, "u", NOW)
         kept = json.loads(get_state(conn, STATE_KEY, scope="u") or "{}")
-    # Computed by hand: own shares 0.75 and 0.6 from 60 plays each, weighed against the default's
-    # PRIOR_PLAYS plays.
-    silence = round((BLOCKS * 0.75 + PRIOR_PLAYS * DEFAULT.silence) / (BLOCKS + PRIOR_PLAYS), 4)
-    pause = round((BLOCKS * 0.6 + PRIOR_PLAYS * DEFAULT.pause) / (BLOCKS + PRIOR_PLAYS), 4)
+    # By hand: every session is the same, so the export's last third is predicted exactly by the
+    # shares of its first two thirds with no weight on the default: its own shares, 0.75 and 0.6.
+    silence, pause = 0.75, 0.6
     assert changed
     assert (learned.pause, learned.silence, learned.source) == (pause, silence, "export")
+    assert learned.prior_plays == 0
     assert (learned.pause_plays, learned.silence_plays) == (BLOCKS, BLOCKS)
     assert kept["pause"] == pause and kept["silence"] == silence and kept["source"] == "export"
     with store.begin() as conn:  # the same plays again: nothing new to keep
@@ -149,3 +158,48 @@ def test_a_new_calibration_makes_the_summaries_stale(store: Store) -> None:
     with store.begin() as conn:
         refresh(conn, "UTC", 30_000, NOW)
         assert conn.execute(select(tables.report_state.c.generation)).scalar_one() == generation + 1
+
+
+def _silences(shares: list[float]) -> list[Measured]:
+    """Plays of a DURATION track two hours apart (each after a silence), with these shares played."""
+    return [
+        Measured(T0 + timedelta(hours=2 * i), round(DURATION * x), DURATION) for i, x in enumerate(shares)
+    ]
+
+
+def test_the_default_weighs_what_the_export_cannot_predict() -> None:
+    # 20 plays at half the track, then 10 at the default's share: the first two thirds' own share
+    # (0.5) predicts the last third worst, so the largest weight of the default wins.
+    shares = [0.5] * 20 + [DEFAULT.silence] * 10
+    learned = fit(_silences(shares))
+    own = sum(round(DURATION * x) for x in shares) / (DURATION * len(shares))
+    assert learned.prior_plays == 200
+    assert learned.silence == round((30 * own + 200 * DEFAULT.silence) / 230, 4)
+    # The same share all along: the export predicts itself, no weight on the default.
+    assert (fit(_silences([0.5] * 30)).silence, fit(_silences([0.5] * 30)).prior_plays) == (0.5, 0)
+    # Too few plays to set a third aside: the fixed weight.
+    few = fit(_silences([0.5] * 10))
+    assert few.prior_plays == PRIOR_PLAYS
+    assert few.silence == round((10 * 0.5 + PRIOR_PLAYS * DEFAULT.silence) / (10 + PRIOR_PLAYS), 4)
+
+
+def test_a_calibration_of_rule_2_is_relearned(store: Store) -> None:
+    # As rule 2 stored it: no `prior_plays` (its weight was always 50 plays).
+    old = {
+        "pause": 0.5,
+        "silence": 0.5,
+        "follows": 1.0,
+        "source": "export",
+        "pause_plays": 10,
+        "silence_plays": 10,
+        "follows_plays": 0,
+        "rule": 2,
+    }
+    with store.begin() as conn:
+        _track(conn)
+        _api_play(conn, T0)
+        set_state(conn, STATE_KEY, json.dumps(old), NOW, scope="u")
+        assert stored(conn, "u") is None  # another rule: not applied
+        assert ensure_calibrated(conn, "u", NOW) == 1  # no export: the default, re-estimated
+        assert stored(conn, "u") == DEFAULT
+        assert conn.execute(select(tables.plays.c.ms_played)).scalar() == round(DURATION * DEFAULT.silence)

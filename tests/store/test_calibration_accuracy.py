@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import insert, select
 
 from brapped.store import open_store, tables
-from brapped.store.calibration import DEFAULT, GAP_RULE, Calibration, Measured, Sums, calibrate, learn
+from brapped.store.calibration import DEFAULT, GAP_RULE, Calibration, Measured, Sums, fit, learn
 from brapped.store.estimates import update_estimates
 from tests.conftest import REPO
 from tests.store.test_estimates_accuracy import Play, account_plays, durations, extended_plays, needs_samples
@@ -140,7 +140,7 @@ def cross_validate(
     for month in months:
         start = month_start(month)
         earlier = [p for p in everything if p.ended < start]  # the export: every play, short ones too
-        learned = calibrate(learn(measured_with(earlier, lengths)), default=others)
+        learned = fit(measured_with(earlier, lengths), default=others)
         now = estimates(start, learned)
         own.update({key(p): now[key(p)] for p in shown if p.ended.strftime("%Y-%m") == month})
     store.close()
@@ -251,7 +251,7 @@ def test_calibration_beats_the_gap_rule_on_later_months() -> None:
     # capped at the duration (0 s); plays within two minutes of the track keep the whole track.
     assert r.median_abs_s[1] <= r.median_abs_s[0]
     # The target, +-5 % for every month of 100 plays or more: met but for February 2023,
-    # learned from 82 earlier plays only (docs/accuracy.md).
+    # learned from 82 earlier plays only, of a listener who skipped more then (docs/accuracy.md).
     assert [m.month for m in big if abs(m.error(m.own_ms)) > 0.05] == ["2023-02"]
 
 

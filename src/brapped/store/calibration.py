@@ -14,7 +14,9 @@ on how long the silence was:
 For each, the factor is the share of the track the listener really played: measured plays' total
 over what the gap rule would have said, learned from the listener's own export (the plays the API
 would have reported, at least 30 s long, with the gaps the API would have shown), blended with the
-default in proportion to how many plays it rests on. Without an export, `DEFAULT`, learned the same
+default in proportion to how many plays it rests on. How much weight the default gets is chosen on
+the export itself: learned on its earlier two thirds, each candidate weight predicts its last third,
+and the one that predicts it best is used (`fit`). Without an export, `DEFAULT`, learned the same
 way from the real sample listeners. Plays whose gap exceeds the track by less than two minutes
 (`near`) keep the whole track: nearly all were played in full, exactly what the rule says, and
 scaling them would make the typical single estimate wrong to save a fraction of a percent.
@@ -36,14 +38,19 @@ from brapped.store.tables import plays, tracks
 
 STATE_KEY = "estimate_calibration"
 # Bumped when the classes or the learning change: a stored calibration of another rule is relearned.
-RULE = 2
+# 3: the default's weight is chosen on the export (`fit`), no longer always PRIOR_PLAYS.
+RULE = 3
 # The API's recently-played leaves out plays shorter than this; learning sees the same gaps.
 API_MIN_MS = 30_000
 # Silence after the track's length that makes a play a `pause` / a `silence` one.
 PAUSE_FROM_MS = 2 * 60_000
 SILENCE_FROM_MS = 30 * 60_000
-# Weight of the default, in plays: a factor learned from few plays stays near the default.
+# Weight of the default, in plays: a factor learned from few plays stays near the default. The
+# weight used when the export is too small to choose one (`fit` chooses among PRIORS).
 PRIOR_PLAYS = 50
+PRIORS = (0, 5, 10, 20, 50, 100, 200)
+# `fit` validates on the latest third of the export's counted plays; fewer than this: no choice.
+VALIDATE_FROM = 30
 # Learn from the listener's most recent measured plays: enough for a stable share, bounded work.
 LEARN_PLAYS = 100_000
 # A capped play lasts at most the track; a factor near 0 would be noise, not listening.
@@ -77,6 +84,7 @@ class Calibration:
     rule: int = RULE
     follows: float = 1.0  # share of the gap played when the gap is shorter than the track
     follows_plays: int = 0
+    prior_plays: int = PRIOR_PLAYS  # the default's weight, in plays (chosen by `fit`)
 
 
 # Learned by `learn` on every real sample listener (tests/store/test_calibration_accuracy.py checks
@@ -122,9 +130,9 @@ def whole_minutes(ends: list[datetime]) -> bool:
     return bool(ends) and sum(1 for e in ends if e.second == 0 and e.microsecond == 0) >= 0.9 * len(ends)
 
 
-def learn(measured: Iterable[Measured]) -> Sums:
-    """Sum, per class, the true time of the plays the API would report and the gap rule's estimate."""
-    sums = {"pause": [0, 0, 0], "silence": [0, 0, 0], "follows": [0, 0, 0], "near": [0, 0, 0]}
+def _counted(measured: Iterable[Measured]) -> list[tuple[str, int, int]]:
+    """(class, true ms, the gap rule's ms) of each play the calibration learns from, oldest first."""
+    counted = []
     ordered = sorted(measured, key=lambda p: p.ended)
     minutes_only = whole_minutes([p.ended for p in ordered])
     previous: datetime | None = None
@@ -135,37 +143,80 @@ def learn(measured: Iterable[Measured]) -> Sums:
             gap = None if previous is None else round((play.ended - previous).total_seconds() * 1000)
             kind = situation(gap, play.duration_ms)
             if kind == "follows" and gap is not None and not minutes_only:
-                sums[kind][0] += play.ms_played
-                sums[kind][1] += gap  # the rule's estimate of a play shorter than its gap
-                sums[kind][2] += 1
+                counted.append((kind, play.ms_played, gap))  # the rule's estimate: the gap
             elif kind in ("pause", "silence"):
-                sums[kind][0] += play.ms_played
-                sums[kind][1] += play.duration_ms  # the rule's estimate of a capped play
-                sums[kind][2] += 1
+                counted.append((kind, play.ms_played, play.duration_ms))  # a capped play
         previous = play.ended
+    return counted
+
+
+def _sums(counted: list[tuple[str, int, int]]) -> Sums:
+    sums = {"pause": [0, 0, 0], "silence": [0, 0, 0], "follows": [0, 0, 0]}
+    for kind, true_ms, rule_ms in counted:
+        sums[kind][0] += true_ms
+        sums[kind][1] += rule_ms
+        sums[kind][2] += 1
     return Sums(*sums["pause"], *sums["silence"], *sums["follows"])
 
 
-def _blend(true_ms: int, rule_ms: int, count: int, default: float) -> float:
+def learn(measured: Iterable[Measured]) -> Sums:
+    """Sum, per class, the true time of the plays the API would report and the gap rule's estimate."""
+    return _sums(_counted(measured))
+
+
+def _blend(true_ms: int, rule_ms: int, count: int, default: float, prior: int) -> float:
     own = true_ms / rule_ms if rule_ms else default
-    factor = (count * own + PRIOR_PLAYS * default) / (count + PRIOR_PLAYS)
+    factor = (count * own + prior * default) / (count + prior) if count + prior else default
     # At most 1: a capped play lasts at most the track, a play at most its gap.
     return round(min(1.0, max(MIN_FACTOR, factor)), 4)
 
 
-def calibrate(sums: Sums, default: Calibration = DEFAULT) -> Calibration:
-    """The factors for a listener with these sums; the default alone when they hold no plays."""
+def calibrate(sums: Sums, default: Calibration = DEFAULT, prior: int = PRIOR_PLAYS) -> Calibration:
+    """The factors for a listener with these sums, each blended with the default's as if it came
+    from `prior` plays; the default alone when they hold no plays."""
     if sums.pause_plays + sums.silence_plays + sums.follows_plays == 0:
         return default
     return Calibration(
-        pause=_blend(sums.pause_true_ms, sums.pause_rule_ms, sums.pause_plays, default.pause),
-        silence=_blend(sums.silence_true_ms, sums.silence_rule_ms, sums.silence_plays, default.silence),
+        pause=_blend(sums.pause_true_ms, sums.pause_rule_ms, sums.pause_plays, default.pause, prior),
+        silence=_blend(
+            sums.silence_true_ms, sums.silence_rule_ms, sums.silence_plays, default.silence, prior
+        ),
         source="export",
         pause_plays=sums.pause_plays,
         silence_plays=sums.silence_plays,
-        follows=_blend(sums.follows_true_ms, sums.follows_rule_ms, sums.follows_plays, default.follows),
+        follows=_blend(
+            sums.follows_true_ms, sums.follows_rule_ms, sums.follows_plays, default.follows, prior
+        ),
         follows_plays=sums.follows_plays,
+        prior_plays=prior,
     )
+
+
+def _miss(factors: Calibration, sums: Sums) -> float:
+    """How far these factors put each class's total from the truth, summed over the classes (ms)."""
+    return (
+        abs(factors.pause * sums.pause_rule_ms - sums.pause_true_ms)
+        + abs(factors.silence * sums.silence_rule_ms - sums.silence_true_ms)
+        + abs(factors.follows * sums.follows_rule_ms - sums.follows_true_ms)
+    )
+
+
+def choose_prior(counted: list[tuple[str, int, int]], default: Calibration = DEFAULT) -> int:
+    """The default's weight that best predicts the latest third of these plays from the earlier two
+    thirds (PRIOR_PLAYS when there are too few to tell). Chosen on the learning plays only."""
+    if len(counted) < VALIDATE_FROM:
+        return PRIOR_PLAYS
+    cut = len(counted) * 2 // 3
+    earlier, later = _sums(counted[:cut]), _sums(counted[cut:])
+    # The first of the best: ties go to the smaller weight (the listener's own share).
+    return min(PRIORS, key=lambda prior: _miss(calibrate(earlier, default, prior), later))
+
+
+def fit(measured: Iterable[Measured], default: Calibration = DEFAULT) -> Calibration:
+    """The calibration of a listener with these measured plays: `learn`, with the default's weight
+    chosen by `choose_prior`."""
+    counted = _counted(measured)
+    return calibrate(_sums(counted), default, choose_prior(counted, default))
 
 
 def measured_plays(conn: Connection, user_id: str, limit: int = LEARN_PLAYS) -> list[Measured]:
@@ -224,7 +275,7 @@ def recalibrate(conn: Connection, user_id: str, now: datetime) -> tuple[Calibrat
 
     The caller re-estimates the account's plays when it changed (`estimates.recalibrate_estimates`).
     """
-    learned = calibrate(learn(measured_plays(conn, user_id)))
+    learned = fit(measured_plays(conn, user_id))
     if learned == stored(conn, user_id):
         return learned, False
     set_state(conn, STATE_KEY, json.dumps(asdict(learned), sort_keys=True), now, scope=user_id)
