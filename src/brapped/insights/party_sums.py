@@ -19,13 +19,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, cast, func, or_, select
+from sqlalchemy import BigInteger, Connection, Select, case, cast, func, not_, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
-from brapped.insights.aggregates import local_hour, per_artist, period_plays
+from brapped.insights.aggregates import local_hour, period_plays
 from brapped.insights.period import Period, date_to_day
 from brapped.insights.rollups import usable
-from brapped.insights.scope import Scope, alongside, materialized, minutes
-from brapped.store.tables import hour_totals, plays, tracks
+from brapped.insights.scope import (
+    Scope,
+    alongside,
+    by_codepoint,
+    materialized,
+    minutes,
+    not_various_artists,
+)
+from brapped.store.tables import artists, hour_totals, plays, track_artists, tracks
 from brapped.store.types import epoch_ms
 
 Counts = dict[str, dict[str, int]]  # user id -> artist id -> credited plays
@@ -91,57 +100,72 @@ def member_sums(
     return result, {u: counts.get(u, {}) for u in result}
 
 
+def various_artists() -> Select[Any]:
+    """The ids of the artists no top list counts (`not_various_artists`): the few the credits of
+    the members' tracks are checked against, instead of joining every credit to its artist."""
+    return select(artists.c.id).where(not_(not_various_artists()))
+
+
 def _artists(conn: Connection, ut: Any) -> tuple[Counts, dict[str, dict[str, Any]]]:
-    """Credited plays per member and artist, and each member's top artist as Wrapped ranks them:
-    by weighted credit, then streams, plays, milliseconds, name and id (brapped.insights.top)."""
-    pa = per_artist(ut, by_user=True).subquery("per_artist")
-    counts: Counts = {}
-    best: dict[str, tuple[Any, ...]] = {}
+    """Credited plays per member and artist (what `per_artist` sums), and each member's top
+    artist as Wrapped ranks them: by weighted credit, then streams, plays, milliseconds, name and
+    id (brapped.insights.top). Only the artists tied on every count need their names."""
+    credit = track_artists
+    main = credit.c.position == 0
     rows = conn.execute(
         select(
-            pa.c.user_id,
-            pa.c.artist_id,
-            pa.c.name,
-            pa.c.plays,
-            pa.c.streams,
-            pa.c.ms_played,
-            pa.c.main_streams,
+            ut.c.user_id,
+            credit.c.artist_id,
+            func.sum(ut.c.plays),
+            func.sum(ut.c.streams),
+            func.sum(ut.c.ms_played),
+            func.sum(case((main, ut.c.streams), else_=0)),
         )
+        .select_from(ut.join(credit, credit.c.track_id == ut.c.track_id))
+        .where(credit.c.artist_id.not_in(various_artists().scalar_subquery()))
+        .group_by(ut.c.user_id, credit.c.artist_id)
     )
-    for user, artist_id, name, n, streams, ms, main_streams in rows:
+    counts: Counts = {}
+    best: dict[str, list[tuple[Any, ...]]] = {}
+    for user, artist_id, n, streams, ms, main_streams in rows:
         n, streams, ms, main_streams = int(n), int(streams or 0), int(ms or 0), int(main_streams or 0)
         counts.setdefault(user, {})[artist_id] = n
-        # Doubled credit (main x 2, featured x 1): `top.doubled_credit`. Python orders str by code
-        # point, as `by_codepoint` makes both databases do.
-        rank = (-(streams + main_streams), -streams, -n, -ms, name, artist_id)
-        if user not in best or rank < best[user]:
-            best[user] = rank
-    top = {user: {"id": r[5], "name": r[4], "plays": -r[2]} for user, r in best.items()}
+        # Twice the weighted credit: `top.doubled_credit`.
+        rank = (-(streams + main_streams), -streams, -n, -ms)
+        held = best.get(user)
+        if held is None or rank < held[0][0]:
+            best[user] = [(rank, artist_id)]
+        elif rank == held[0][0]:
+            held.append((rank, artist_id))
+    tied = [a for candidates in best.values() for _, a in candidates]
+    names = dict(conn.execute(select(artists.c.id, artists.c.name).where(artists.c.id.in_(tied))).all())
+    top = {}
+    for user, candidates in best.items():
+        # Python orders str by code point, as `by_codepoint` makes both databases do.
+        rank, artist_id = min(candidates, key=lambda c: (names[c[1]], c[1]))
+        top[user] = {"id": artist_id, "name": names[artist_id], "plays": -rank[2]}
     return counts, top
 
 
 def _top_tracks(conn: Connection, ut: Any) -> dict[str, dict[str, Any]]:
     """Each member's top track as Wrapped ranks them: by streams, then plays, milliseconds, name
-    and id. The counts are ranked in SQL; only ties on all three meet the names."""
-    place = (
-        func.rank()
-        .over(
-            partition_by=ut.c.user_id,
-            order_by=[ut.c.streams.desc(), ut.c.plays.desc(), ut.c.ms_played.desc()],
-        )
-        .label("place")
+    and id. Only the tracks with the member's most streams can be first: those few are read."""
+    most = (
+        select(ut.c.user_id, func.max(ut.c.streams).label("streams")).group_by(ut.c.user_id).subquery("most")
     )
-    ranked = select(ut.c.user_id, ut.c.track_id, ut.c.plays, place).subquery("ranked")
     rows = conn.execute(
-        select(ranked.c.user_id, ranked.c.track_id, tracks.c.name, ranked.c.plays)
-        .join(tracks, tracks.c.id == ranked.c.track_id)
-        .where(ranked.c.place == 1)
+        select(ut.c.user_id, ut.c.track_id, tracks.c.name, ut.c.plays, ut.c.ms_played).select_from(
+            ut.join(most, (most.c.user_id == ut.c.user_id) & (most.c.streams == ut.c.streams)).join(
+                tracks, tracks.c.id == ut.c.track_id
+            )
+        )
     )
-    best: dict[str, tuple[str, str, int]] = {}
-    for user, track_id, name, n in rows:
-        if user not in best or (name, track_id) < best[user][:2]:
-            best[user] = (name, track_id, int(n))
-    return {user: {"id": t, "name": name, "plays": n} for user, (name, t, n) in best.items()}
+    best: dict[str, tuple[Any, ...]] = {}
+    for user, track_id, name, n, ms in rows:
+        rank = (-int(n), -int(ms or 0), name, track_id)
+        if user not in best or rank < best[user]:
+            best[user] = rank
+    return {user: {"id": r[3], "name": r[2], "plays": -r[0]} for user, r in best.items()}
 
 
 def plays_by_hour(
@@ -187,6 +211,27 @@ def _add_hours(
         counts[user][int(hour)] += int(n)
 
 
+class end_ms(FunctionElement[int]):
+    """`epoch_ms` of a stored instant, computed faster on PostgreSQL (see `_end_ms_pg`)."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(end_ms)
+def _end_ms(element: end_ms, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(epoch_ms(next(iter(element.clauses))), **kw))
+
+
+@compiles(end_ms, "postgresql")
+def _end_ms_pg(element: end_ms, compiler: Any, **kw: Any) -> str:
+    # Instants are stored to the millisecond (timestamptz(3)): the double's error is far below
+    # half a millisecond, so rounding it (the cast does) gives `epoch_ms` exactly, without the
+    # numeric arithmetic of EXTRACT, the costliest part of a pass over a year of plays.
+    arg = compiler.process(next(iter(element.clauses)), **kw)
+    return f"CAST(date_part('epoch', {arg}) * 1000 AS BIGINT)"
+
+
 def longest_sessions(
     conn: Connection, scope: Scope, users: Sequence[str], gap_minutes: int
 ) -> dict[str, float]:
@@ -194,48 +239,61 @@ def longest_sessions(
     order of end (then id), a new session where the previous play ended `gap_minutes` or more
     before this one started; a session spans from its first play's start to its last play's end.
 
-    One pass: each play's previous end (`lag`) marks the plays that start a session; each session
-    then ends where the next one's first play says the previous ended, the last one at the
-    member's last end.
+    One pass with one window (the previous play's end, the next play's start) keeps the plays
+    that start or end a session, a few a day; a second window over those pairs each start with
+    its session's end.
     """
     gap = gap_minutes * 60_000
     base = (
         select(
             plays.c.user_id,
             plays.c.id.label("seq"),
-            epoch_ms(plays.c.played_at).label("end_ms"),
+            end_ms(plays.c.played_at).label("end_ms"),
             scope.ms().label("ms"),
         )
         .where(scope.where(), plays.c.user_id.in_(list(users)))
         .subquery("base")
     )
+    # By code point: PostgreSQL sorts text of a non-C collation many times slower.
+    member = by_codepoint(base.c.user_id)
     order = [base.c.end_ms, base.c.seq]
     marked = select(
         base.c.user_id,
         base.c.seq,
         base.c.end_ms,
         (base.c.end_ms - base.c.ms).label("start_ms"),
-        func.lag(base.c.end_ms).over(partition_by=base.c.user_id, order_by=order).label("previous_end_ms"),
-        func.max(base.c.end_ms).over(partition_by=base.c.user_id).label("last_end_ms"),
+        func.lag(base.c.end_ms).over(partition_by=member, order_by=order).label("previous_end_ms"),
+        func.lead(base.c.end_ms - base.c.ms).over(partition_by=member, order_by=order).label("next_start_ms"),
     ).subquery("marked")
-    starts = (
-        select(marked)
-        .where(
-            or_(
-                marked.c.previous_end_ms.is_(None),
-                marked.c.start_ms - marked.c.previous_end_ms >= gap,
-            )
+    starts = or_(marked.c.previous_end_ms.is_(None), marked.c.start_ms - marked.c.previous_end_ms >= gap)
+    ends = or_(marked.c.next_start_ms.is_(None), marked.c.next_start_ms - marked.c.end_ms >= gap)
+    bounds = (
+        select(
+            marked.c.user_id,
+            marked.c.seq,
+            marked.c.start_ms,
+            marked.c.end_ms,
+            case((starts, 1), else_=0).label("starts"),
+            case((ends, 1), else_=0).label("ends"),
         )
-        .subquery("starts")
+        .where(or_(starts, ends))
+        .subquery("bounds")
     )
-    following = func.lead(starts.c.previous_end_ms).over(
-        partition_by=starts.c.user_id, order_by=[starts.c.end_ms, starts.c.seq]
+    # A start that does not also end its session: the next bound is that session's end.
+    session_end = case(
+        (bounds.c.ends == 1, bounds.c.end_ms),
+        else_=func.lead(bounds.c.end_ms).over(
+            partition_by=by_codepoint(bounds.c.user_id), order_by=[bounds.c.end_ms, bounds.c.seq]
+        ),
     )
     sessions = select(
-        starts.c.user_id,
-        (func.coalesce(following, starts.c.last_end_ms) - starts.c.start_ms).label("span_ms"),
+        bounds.c.user_id, bounds.c.starts, (session_end - bounds.c.start_ms).label("span_ms")
     ).subquery("sessions")
-    rows = conn.execute(select(sessions.c.user_id, func.max(sessions.c.span_ms)).group_by(sessions.c.user_id))
+    rows = conn.execute(
+        select(sessions.c.user_id, func.max(sessions.c.span_ms))
+        .where(sessions.c.starts == 1)
+        .group_by(sessions.c.user_id)
+    )
     return {user: round(int(span) / 60_000, 2) for user, span in rows}
 
 
