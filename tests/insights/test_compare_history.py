@@ -1,7 +1,8 @@
 """compare's one grouped read (`history`) gives the numbers of the separate reads it replaced:
 plays per listener and artist and per track (`listening`) and who first played each artist
-(`first_plays`), on generated listeners who share a catalogue, over all time and over periods
-that leave out the first plays of many artists."""
+(`first_plays`); the shared tracks are counted and ranked here from `listening`'s plays per track.
+On generated listeners who share a catalogue, over all time and over periods that leave out the
+first plays of many artists."""
 
 from __future__ import annotations
 
@@ -36,11 +37,18 @@ def test_history_equals_listening_and_first_plays(db_url: str, period: str | Non
     chosen = Period.parse(period, "Europe/Berlin") if period else None
     try:
         with store.connect() as conn:
-            for users in (["u1", "u2"], list(USERS)):
-                got = history(conn, users, chosen)
-                assert got.listening == listening(conn, users, chosen)
-                ever = sorted({a for u in users for a in listening(conn, [u], None).artists[u]})
-                assert got.first_plays == first_plays(conn, users, ever)
-                assert got.listening.plays[users[0]] > 0
+            for a, b in (("u1", "u2"), ("u3", "u1")):
+                got = history(conn, a, b, chosen, 10)
+                plain = listening(conn, [a, b], chosen)
+                assert got.plays == plain.plays
+                assert got.artists == plain.artists
+                ever = sorted({x for u in (a, b) for x in listening(conn, [u], None).artists[u]})
+                assert got.first_plays == first_plays(conn, [a, b], ever)
+                ta, tb = plain.tracks[a], plain.tracks[b]
+                both = [t for t in ta if t in tb]
+                assert got.shared_tracks == len(both) > 10
+                whole_a, whole_b = sum(ta.values()), sum(tb.values())
+                both.sort(key=lambda t: (-min(ta[t] / whole_a, tb[t] / whole_b), -(ta[t] + tb[t]), t))
+                assert got.top_shared_tracks == [(t, ta[t], tb[t]) for t in both[:10]]
     finally:
         store.close()

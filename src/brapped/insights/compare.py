@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, func, literal, null, select, text, union_all
+from sqlalchemy import BigInteger, Connection, Float, case, cast, func, literal, null, select, text, union_all
 
 from brapped.errors import BrappedError
 from brapped.insights.period import Period
-from brapped.insights.scope import Scope, not_various_artists
+from brapped.insights.scope import Scope, by_codepoint, not_various_artists
 from brapped.store.tables import accounts, artists, plays, track_artists, tracks
 
 Counts = dict[str, dict[str, int]]  # user id -> item id -> plays
@@ -142,26 +142,30 @@ def _track_items(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, An
 
 @dataclass(frozen=True)
 class History:
-    """Two or more listeners' `Listening` in a period, and when each first played each artist
-    they ever played (over all time: who discovered a shared artist first)."""
+    """Two listeners in a period: their plays, credited plays per artist, the tracks both played,
+    and when each first played each artist they ever played (over all time: who discovered a
+    shared artist first)."""
 
-    listening: Listening
+    plays: dict[str, int]
+    artists: Counts
     first_plays: dict[tuple[str, str], datetime]
+    shared_tracks: int
+    top_shared_tracks: list[tuple[str, int, int]]  # (track id, plays of a, plays of b), best first
 
 
-def history(conn: Connection, user_ids: Sequence[str], period: Period | None) -> History:
-    """`listening(conn, user_ids, period)` and every `first_plays` of those listeners, in one pass.
+def history(conn: Connection, user_a: str, user_b: str, period: Period | None, limit: int) -> History:
+    """What `compare` shows of `user_a` and `user_b` in `period` (None: all time), in one statement.
 
-    The listeners' plays of all time are grouped once per listener and track (plays in the
-    period, first play); the artists' sums come from those few rows and the credits, in the
-    same statement, instead of a pass over the plays for each (compare read them three times).
+    Both listeners' plays of all time are grouped once per listener and track (plays in the
+    period, first play); the rest comes from those rows: the artists' sums over the credits,
+    the totals, and the shared tracks (only the `limit` best of them are sent), instead of a pass
+    over the plays for each (compare used to read them three times) and a row per track.
     """
-    users = list(user_ids)
+    users = [user_a, user_b]
     if period is None:
         in_period: Any = func.count()
     else:
-        scope = Scope.of(period)
-        in_period = func.sum(case((scope.where(), 1), else_=0))
+        in_period = func.sum(case((Scope.of(period).where(), 1), else_=0))
     per_track = (
         select(
             plays.c.user_id,
@@ -176,36 +180,66 @@ def history(conn: Connection, user_ids: Sequence[str], period: Period | None) ->
     credited = per_track.join(track_artists, track_artists.c.track_id == per_track.c.track_id).join(
         artists, artists.c.id == track_artists.c.artist_id
     )
-    # Artists first: their column types are the union's (only they need a first play, which
-    # would otherwise be converted for every track row too).
-    both = union_all(
+    by_user = {u: func.sum(case((per_track.c.user_id == u, per_track.c.plays), else_=0)) for u in users}
+    pair = (
+        select(per_track.c.track_id, by_user[user_a].label("plays_a"), by_user[user_b].label("plays_b"))
+        .group_by(per_track.c.track_id)
+        .cte("pair")
+    )
+    shared = select(pair).where(pair.c.plays_a > 0, pair.c.plays_b > 0).subquery("shared")
+    totals = {
+        user_a: select(func.sum(pair.c.plays_a)).scalar_subquery(),
+        user_b: select(func.sum(pair.c.plays_b)).scalar_subquery(),
+    }
+    # The order of `_ranked_shared`: the same IEEE double divisions as Python's.
+    share_a = cast(shared.c.plays_a, Float) / cast(totals[user_a], Float)
+    share_b = cast(shared.c.plays_b, Float) / cast(totals[user_b], Float)
+    least = case((share_a <= share_b, share_a), else_=share_b)
+    best = (
+        select(shared.c.track_id, shared.c.plays_a, shared.c.plays_b)
+        .order_by(least.desc(), (shared.c.plays_a + shared.c.plays_b).desc(), by_codepoint(shared.c.track_id))
+        .limit(limit)
+        .subquery("best")
+    )
+    # Artists first: their column types are the union's (the first play needs converting).
+    rows = union_all(
         select(
             literal("artist").label("kind"),
             per_track.c.user_id,
             track_artists.c.artist_id.label("id"),
             func.sum(per_track.c.plays).label("plays"),
+            cast(null(), BigInteger).label("plays_b"),
             func.min(per_track.c.first_played_at).label("first_played_at"),
         )
         .select_from(credited)
         .where(not_various_artists())
         .group_by(per_track.c.user_id, track_artists.c.artist_id),
-        select(literal("track"), per_track.c.user_id, per_track.c.track_id, per_track.c.plays, null()).where(
-            per_track.c.plays > 0
-        ),
+        select(literal("total"), literal(user_a), null(), totals[user_a], null(), null()),
+        select(literal("total"), literal(user_b), null(), totals[user_b], null(), null()),
+        select(literal("shared"), null(), null(), func.count(), null(), null()).select_from(shared),
+        select(literal("track"), null(), best.c.track_id, best.c.plays_a, best.c.plays_b, null()),
     )
-    artist_counts: Counts = {u: {} for u in users}
-    track_counts: Counts = {u: {} for u in users}
-    totals = dict.fromkeys(users, 0)
+    counts: Counts = {u: {} for u in users}
+    sums = dict.fromkeys(users, 0)
     firsts: dict[tuple[str, str], datetime] = {}
-    for kind, user, item, n, first in conn.execute(both).all():  # all at once: ~100,000 rows
-        if kind == "track":
-            track_counts[user][item] = int(n)
-            totals[user] += int(n)
-            continue
-        firsts[(user, item)] = first
-        if n:
-            artist_counts[user][item] = int(n)
-    return History(Listening(artist_counts, track_counts, totals), firsts)
+    shared_count = 0
+    top: list[tuple[str, int, int]] = []
+    for kind, user, item, n, n_b, first in conn.execute(rows).all():
+        if kind == "artist":
+            firsts[(user, item)] = first
+            if n:
+                counts[user][item] = int(n)
+        elif kind == "total":
+            sums[user] = int(n or 0)
+        elif kind == "shared":
+            shared_count = int(n)
+        else:
+            top.append((item, int(n), int(n_b)))
+    ranked = _ranked_shared(
+        {t: a for t, a, _ in top}, {t: b for t, _, b in top}, limit, sums[user_a], sums[user_b]
+    )
+    by_id = {t: (t, a, b) for t, a, b in top}
+    return History(sums, counts, firsts, shared_count, [by_id[t] for t in ranked])
 
 
 def first_plays(
@@ -223,12 +257,20 @@ def first_plays(
     return {(u, a): when for u, a, when in conn.execute(query)}
 
 
-def _ranked_shared(a: Mapping[str, int], b: Mapping[str, int], limit: int) -> list[str]:
-    """Shared ids, the ones both give the largest part of their listening first (then by id)."""
-    whole_a, whole_b = sum(a.values()), sum(b.values())
+def _ranked_shared(
+    a: Mapping[str, int],
+    b: Mapping[str, int],
+    limit: int,
+    whole_a: int | None = None,
+    whole_b: int | None = None,
+) -> list[str]:
+    """Shared ids, the ones both give the largest part of their listening first (then by id).
+
+    `whole_a`, `whole_b`: the listeners' totals, when `a` and `b` hold only some of their items."""
+    whole_a = sum(a.values()) if whole_a is None else whole_a
+    whole_b = sum(b.values()) if whole_b is None else whole_b
     common = [k for k in a if k in b]
-    # The shares as `shares` gives them; only the first `limit` are ordered (tens of thousands of
-    # shared tracks over all time).
+    # The shares as `shares` gives them; only the first `limit` are ordered.
     return heapq.nsmallest(
         limit, common, key=lambda k: (-min(a[k] / whole_a, b[k] / whole_b), -(a[k] + b[k]), k)
     )
@@ -248,12 +290,10 @@ def compare(
     missing = [u for u in (user_a, user_b) if u not in known]
     if missing:
         raise CompareError(f"no listener {missing[0]!r} in the database: `brapped accounts` lists them")
-    read = history(conn, [user_a, user_b], period)
-    got = read.listening
-    arts_a, arts_b = got.artists[user_a], got.artists[user_b]
-    trk_a, trk_b = got.tracks[user_a], got.tracks[user_b]
+    read = history(conn, user_a, user_b, period, limit)
+    arts_a, arts_b = read.artists[user_a], read.artists[user_b]
     shared_artist_ids = _ranked_shared(arts_a, arts_b, limit)
-    shared_track_ids = _ranked_shared(trk_a, trk_b, limit)
+    shared_track_ids = [t for t, _, _ in read.top_shared_tracks]
     only_a, only_b = _only(arts_a, arts_b, limit), _only(arts_b, arts_a, limit)
     names = _artist_names(conn, [*shared_artist_ids, *only_a, *only_b])
     items = _track_items(conn, shared_track_ids)
@@ -284,15 +324,15 @@ def compare(
     ]
     return {
         "period": period.as_dict() if period is not None else None,
-        "a": _who(user_a, people, got, arts_a),
-        "b": _who(user_b, people, got, arts_b),
+        "a": _who(user_a, people, read.plays, arts_a),
+        "b": _who(user_b, people, read.plays, arts_b),
         "score": score(arts_a, arts_b),
         "shared_artists": len(every_shared),
-        "shared_tracks": sum(1 for k in trk_a if k in trk_b),
+        "shared_tracks": read.shared_tracks,
         "top_shared_artists": shared_artists,
         "top_shared_tracks": [
-            {"rank": rank, **items[t], "plays_a": trk_a[t], "plays_b": trk_b[t]}
-            for rank, t in enumerate(shared_track_ids, 1)
+            {"rank": rank, **items[t], "plays_a": plays_a, "plays_b": plays_b}
+            for rank, (t, plays_a, plays_b) in enumerate(read.top_shared_tracks, 1)
         ],
         "only_a": [{"id": k, "name": names.get(k), "plays": arts_a[k]} for k in only_a],
         "only_b": [{"id": k, "name": names.get(k), "plays": arts_b[k]} for k in only_b],
@@ -301,9 +341,9 @@ def compare(
 
 
 def _who(
-    user: str, people: Mapping[str, str | None], got: Listening, arts: Mapping[str, int]
+    user: str, people: Mapping[str, str | None], totals: Mapping[str, int], arts: Mapping[str, int]
 ) -> dict[str, Any]:
-    return {"user_id": user, "display_name": people.get(user), "plays": got.plays[user], "artists": len(arts)}
+    return {"user_id": user, "display_name": people.get(user), "plays": totals[user], "artists": len(arts)}
 
 
 __all__ = [
