@@ -19,7 +19,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Select, case, cast, func, not_, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Select,
+    String,
+    case,
+    cast,
+    func,
+    literal,
+    not_,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -30,7 +44,6 @@ from brapped.insights.scope import (
     Scope,
     alongside,
     by_codepoint,
-    materialized,
     minutes,
     not_various_artists,
 )
@@ -55,7 +68,7 @@ def member_sums(
     users = list(user_ids)
     scope = Scope.of(period, None, stream_threshold_ms)
     sessions = alongside(conn, lambda other: longest_sessions(other, scope, users, session_gap_minutes))
-    per_user_track = (
+    ut = (
         select(
             plays.c.user_id,
             plays.c.track_id,
@@ -65,21 +78,15 @@ def member_sums(
         )
         .where(scope.where(), plays.c.user_id.in_(users))
         .group_by(plays.c.user_id, plays.c.track_id)
+        .cte("per_user_track")
     )
-    with materialized(conn, per_user_track) as ut:
-        totals = {
-            user: (int(n), int(streams), int(ms))
-            for user, n, streams, ms in conn.execute(
-                select(
-                    ut.c.user_id,
-                    cast(func.sum(ut.c.plays), BigInteger),
-                    cast(func.sum(ut.c.streams), BigInteger),
-                    cast(func.sum(ut.c.ms_played), BigInteger),
-                ).group_by(ut.c.user_id)
-            )
-        }
-        counts, top_artist = _artists(conn, ut)
-        top_track = _top_tracks(conn, ut)
+    # One statement, the per-track sums read three times from the database's memory (a common
+    # table expression used more than once is materialised by both databases), not written
+    # to a table: rows of three kinds.
+    rows = conn.execute(union_all(_totals(ut), _artist_rows(ut), _track_rows(ut))).all()
+    totals = {r[1]: (int(r[3]), int(r[4]), int(r[5])) for r in rows if r[0] == "total"}
+    counts, top_artist = _artists(conn, [r for r in rows if r[0] == "artist"])
+    top_track = _top_tracks(conn, [r for r in rows if r[0] == "track"])
     by_hour = plays_by_hour(conn, scope, period, users)
     longest = sessions()
     result: dict[str, dict[str, Any]] = {}
@@ -106,14 +113,21 @@ def various_artists() -> Select[Any]:
     return select(artists.c.id).where(not_(not_various_artists()))
 
 
-def _artists(conn: Connection, ut: Any) -> tuple[Counts, dict[str, dict[str, Any]]]:
-    """Credited plays per member and artist (what `per_artist` sums), and each member's top
-    artist as Wrapped ranks them: by weighted credit, then streams, plays, milliseconds, name and
-    id (brapped.insights.top). Only the artists tied on every count need their names."""
+def _totals(ut: Any) -> Select[Any]:
+    total = [cast(func.sum(ut.c[c]), BigInteger) for c in ("plays", "streams", "ms_played")]
+    return select(
+        literal("total").label("kind"), ut.c.user_id, cast(null(), String).label("id"), *total, null()
+    ).group_by(ut.c.user_id)
+
+
+def _artist_rows(ut: Any) -> Select[Any]:
+    """Per member and credited artist (Various Artists left out): plays, streams, milliseconds and
+    streams as main artist, as `per_artist` sums them."""
     credit = track_artists
     main = credit.c.position == 0
-    rows = conn.execute(
+    return (
         select(
+            literal("artist"),
             ut.c.user_id,
             credit.c.artist_id,
             func.sum(ut.c.plays),
@@ -125,9 +139,25 @@ def _artists(conn: Connection, ut: Any) -> tuple[Counts, dict[str, dict[str, Any
         .where(credit.c.artist_id.not_in(various_artists().scalar_subquery()))
         .group_by(ut.c.user_id, credit.c.artist_id)
     )
+
+
+def _track_rows(ut: Any) -> Select[Any]:
+    """The tracks with a member's most streams: only they can be Wrapped's top track."""
+    most = (
+        select(ut.c.user_id, func.max(ut.c.streams).label("streams")).group_by(ut.c.user_id).subquery("most")
+    )
+    return select(
+        literal("track"), ut.c.user_id, ut.c.track_id, ut.c.plays, ut.c.streams, ut.c.ms_played, null()
+    ).select_from(ut.join(most, (most.c.user_id == ut.c.user_id) & (most.c.streams == ut.c.streams)))
+
+
+def _artists(conn: Connection, rows: Sequence[Any]) -> tuple[Counts, dict[str, dict[str, Any]]]:
+    """Credited plays per member and artist, and each member's top artist as Wrapped ranks them:
+    by weighted credit, then streams, plays, milliseconds, name and id (brapped.insights.top).
+    Only the artists tied on every count need their names."""
     counts: Counts = {}
     best: dict[str, list[tuple[Any, ...]]] = {}
-    for user, artist_id, n, streams, ms, main_streams in rows:
+    for _, user, artist_id, n, streams, ms, main_streams in rows:
         n, streams, ms, main_streams = int(n), int(streams or 0), int(ms or 0), int(main_streams or 0)
         counts.setdefault(user, {})[artist_id] = n
         # Twice the weighted credit: `top.doubled_credit`.
@@ -147,22 +177,14 @@ def _artists(conn: Connection, ut: Any) -> tuple[Counts, dict[str, dict[str, Any
     return counts, top
 
 
-def _top_tracks(conn: Connection, ut: Any) -> dict[str, dict[str, Any]]:
+def _top_tracks(conn: Connection, rows: Sequence[Any]) -> dict[str, dict[str, Any]]:
     """Each member's top track as Wrapped ranks them: by streams, then plays, milliseconds, name
-    and id. Only the tracks with the member's most streams can be first: those few are read."""
-    most = (
-        select(ut.c.user_id, func.max(ut.c.streams).label("streams")).group_by(ut.c.user_id).subquery("most")
-    )
-    rows = conn.execute(
-        select(ut.c.user_id, ut.c.track_id, tracks.c.name, ut.c.plays, ut.c.ms_played).select_from(
-            ut.join(most, (most.c.user_id == ut.c.user_id) & (most.c.streams == ut.c.streams)).join(
-                tracks, tracks.c.id == ut.c.track_id
-            )
-        )
-    )
+    and id, among the tracks with their most streams."""
+    ids = [r[2] for r in rows]
+    names = dict(conn.execute(select(tracks.c.id, tracks.c.name).where(tracks.c.id.in_(ids))).all())
     best: dict[str, tuple[Any, ...]] = {}
-    for user, track_id, name, n, ms in rows:
-        rank = (-int(n), -int(ms or 0), name, track_id)
+    for _, user, track_id, n, _streams, ms, _ in rows:
+        rank = (-int(n), -int(ms or 0), names[track_id], track_id)
         if user not in best or rank < best[user]:
             best[user] = rank
     return {user: {"id": r[3], "name": r[2], "plays": -r[0]} for user, r in best.items()}
