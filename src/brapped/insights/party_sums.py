@@ -5,9 +5,9 @@ so the two agree exactly; but a Wrapped per member reads the period's plays many
 lists the party never shows. Here the period's plays of all members are read in a few grouped
 statements instead:
 
-- one pass sums them per member and track (plays, streams, milliseconds), materialised: the
-  totals, the per-artist sums (distinct artists, top artist by weighted credit, the plays per
-  artist that the compare scores of the pairs need) and the top track by streams come from it;
+- one pass sums them per member and track (plays, streams, milliseconds); in the same statement
+  the totals, the per-artist sums (distinct artists, top artist by weighted credit, the plays per
+  artist that the compare scores of the pairs need) and the top track's candidates come from it;
 - the plays per member and local hour come from the report summaries' `hour_totals`
   (brapped.insights.rollups) when they hold the period, else from one pass;
 - the longest session of each member: one pass with window functions, on a second connection
