@@ -187,10 +187,8 @@ def history(conn: Connection, user_a: str, user_b: str, period: Period | None, l
         .cte("pair")
     )
     shared = select(pair).where(pair.c.plays_a > 0, pair.c.plays_b > 0).subquery("shared")
-    totals = {
-        user_a: select(func.sum(pair.c.plays_a)).scalar_subquery(),
-        user_b: select(func.sum(pair.c.plays_b)).scalar_subquery(),
-    }
+    summed = select(func.sum(pair.c.plays_a).label("a"), func.sum(pair.c.plays_b).label("b")).cte("summed")
+    totals = {user_a: select(summed.c.a).scalar_subquery(), user_b: select(summed.c.b).scalar_subquery()}
     # The order of `_ranked_shared`: the same IEEE double divisions as Python's.
     share_a = cast(shared.c.plays_a, Float) / cast(totals[user_a], Float)
     share_b = cast(shared.c.plays_b, Float) / cast(totals[user_b], Float)
