@@ -12,8 +12,9 @@ shortly after an import) and the report summaries built (`brapped.insights.rollu
   back by `kept_wrapped`, as the CLI, the dashboard and the party do for a closed year); the value
   is the slowest listener's median, the notes give each listener's;
 - `brapped compare` of the first two listeners (`brapped.insights.compare`), all time and the year;
-- `brapped report party` for the year with all five (`brapped.insights.party`): with their Wrapped
-  kept, and from scratch (every member's Wrapped computed: the first party of a year);
+- `brapped report party` for the year with all five (`brapped.insights.party`): kept (read back,
+  as for a closed year once computed), and from scratch (nothing kept: the first party of a year,
+  every member's numbers summed from the year's plays);
 - the dashboard: `brapped serve` in its own process on that database, after its background warm-up,
   every route below with `?user=ID` for each listener (the household pages with the listeners they
   name), one first request and then `REQUESTS` sequential requests each; the value is the p95 of all
@@ -222,15 +223,13 @@ def _bench(url: str, plays: int, repeat: int, requests: int) -> list[Result]:
             forget()
             whole_party()
 
-        whole_party()  # every member's Wrapped kept
+        whole_party()  # computes and keeps it
         value, _ = measure(whole_party, repeat)
         got = whole_party()
         what = f"{len(got['members'])} members, group {got['group']['label']!r}"
-        results.append(_timed(f"party {year}, members' Wrapped kept", value, "party", what))
+        results.append(_timed(f"party {year}, kept", value, "party", what))
         value, _ = measure(party_from_scratch, repeat)
-        results.append(
-            _timed(f"party {year}, from scratch", value, "party", what + "; every member's Wrapped computed")
-        )
+        results.append(_timed(f"party {year}, from scratch", value, "party", what + "; nothing kept"))
         forget()
     finally:
         store.close()

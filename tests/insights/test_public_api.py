@@ -25,6 +25,7 @@ LAYERS = (
     "highlights",
     "wrapped",
     "compare",
+    "party_sums",
     "party",
 )
 

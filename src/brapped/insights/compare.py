@@ -5,23 +5,24 @@ The score (docs/reports.md, "compare") is the overlap of the two listeners' arti
 `100 * sum over artists of min(share_a, share_b)`, where an artist's share is its credited plays over
 all credited plays of that listener in the period ("Various Artists" left out). It is symmetric by
 construction, 100 when both spread their listening over the same artists in the same proportions, 0
-when they share no artist. The SQL groups each listener's plays once per artist and once per track
-(the plays index starts with `user_id, played_at`, so each listener's period is a range of it); the
-rest is arithmetic on those sums.
+when they share no artist. One grouped read of both listeners' plays (`history`: per listener and
+track, the plays in the period and the first play ever; per listener and artist, the same summed
+over its credits) gives everything; the rest is arithmetic on those sums.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import BigInteger, Connection, Float, case, cast, func, literal, null, select, text, union_all
 
 from brapped.errors import BrappedError
 from brapped.insights.period import Period
-from brapped.insights.scope import Scope, not_various_artists
+from brapped.insights.scope import Scope, by_codepoint, not_various_artists
 from brapped.store.tables import accounts, artists, plays, track_artists, tracks
 
 Counts = dict[str, dict[str, int]]  # user id -> item id -> plays
@@ -139,6 +140,106 @@ def _track_items(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, An
     return {i: {"id": i, "name": names.get(i), "artists": credits[i]} for i in ids}
 
 
+@dataclass(frozen=True)
+class History:
+    """Two listeners in a period: their plays, credited plays per artist, the tracks both played,
+    and when each first played each artist they ever played (over all time: who discovered a
+    shared artist first)."""
+
+    plays: dict[str, int]
+    artists: Counts
+    first_plays: dict[tuple[str, str], datetime]
+    shared_tracks: int
+    top_shared_tracks: list[tuple[str, int, int]]  # (track id, plays of a, plays of b), best first
+
+
+def history(conn: Connection, user_a: str, user_b: str, period: Period | None, limit: int) -> History:
+    """What `compare` shows of `user_a` and `user_b` in `period` (None: all time), in one statement.
+
+    Both listeners' plays of all time are grouped once per listener and track (plays in the
+    period, first play); the rest comes from those rows: the artists' sums over the credits,
+    the totals, and the shared tracks (only the `limit` best of them are sent), instead of a pass
+    over the plays for each (compare used to read them three times) and a row per track.
+    """
+    users = [user_a, user_b]
+    if period is None:
+        in_period: Any = func.count()
+    else:
+        in_period = func.sum(case((Scope.of(period).where(), 1), else_=0))
+    per_track = (
+        select(
+            plays.c.user_id,
+            plays.c.track_id,
+            in_period.label("plays"),
+            func.min(plays.c.played_at).label("first_played_at"),
+        )
+        .where(plays.c.user_id.in_(users))
+        .group_by(plays.c.user_id, plays.c.track_id)
+        .cte("per_track")
+    )
+    credited = per_track.join(track_artists, track_artists.c.track_id == per_track.c.track_id).join(
+        artists, artists.c.id == track_artists.c.artist_id
+    )
+    by_user = {u: func.sum(case((per_track.c.user_id == u, per_track.c.plays), else_=0)) for u in users}
+    pair = (
+        select(per_track.c.track_id, by_user[user_a].label("plays_a"), by_user[user_b].label("plays_b"))
+        .group_by(per_track.c.track_id)
+        .cte("pair")
+    )
+    shared = select(pair).where(pair.c.plays_a > 0, pair.c.plays_b > 0).subquery("shared")
+    summed = select(func.sum(pair.c.plays_a).label("a"), func.sum(pair.c.plays_b).label("b")).cte("summed")
+    totals = {user_a: select(summed.c.a).scalar_subquery(), user_b: select(summed.c.b).scalar_subquery()}
+    # The order of `_ranked_shared`: the same IEEE double divisions as Python's.
+    share_a = cast(shared.c.plays_a, Float) / cast(totals[user_a], Float)
+    share_b = cast(shared.c.plays_b, Float) / cast(totals[user_b], Float)
+    least = case((share_a <= share_b, share_a), else_=share_b)
+    best = (
+        select(shared.c.track_id, shared.c.plays_a, shared.c.plays_b)
+        .order_by(least.desc(), (shared.c.plays_a + shared.c.plays_b).desc(), by_codepoint(shared.c.track_id))
+        .limit(limit)
+        .subquery("best")
+    )
+    # Artists first: their column types are the union's (the first play needs converting).
+    rows = union_all(
+        select(
+            literal("artist").label("kind"),
+            per_track.c.user_id,
+            track_artists.c.artist_id.label("id"),
+            func.sum(per_track.c.plays).label("plays"),
+            cast(null(), BigInteger).label("plays_b"),
+            func.min(per_track.c.first_played_at).label("first_played_at"),
+        )
+        .select_from(credited)
+        .where(not_various_artists())
+        .group_by(per_track.c.user_id, track_artists.c.artist_id),
+        select(literal("total"), literal(user_a), null(), totals[user_a], null(), null()),
+        select(literal("total"), literal(user_b), null(), totals[user_b], null(), null()),
+        select(literal("shared"), null(), null(), func.count(), null(), null()).select_from(shared),
+        select(literal("track"), null(), best.c.track_id, best.c.plays_a, best.c.plays_b, null()),
+    )
+    counts: Counts = {u: {} for u in users}
+    sums = dict.fromkeys(users, 0)
+    firsts: dict[tuple[str, str], datetime] = {}
+    shared_count = 0
+    top: list[tuple[str, int, int]] = []
+    for kind, user, item, n, n_b, first in conn.execute(rows).all():
+        if kind == "artist":
+            firsts[(user, item)] = first
+            if n:
+                counts[user][item] = int(n)
+        elif kind == "total":
+            sums[user] = int(n or 0)
+        elif kind == "shared":
+            shared_count = int(n)
+        else:
+            top.append((item, int(n), int(n_b)))
+    ranked = _ranked_shared(
+        {t: a for t, a, _ in top}, {t: b for t, _, b in top}, limit, sums[user_a], sums[user_b]
+    )
+    by_id = {t: (t, a, b) for t, a, b in top}
+    return History(sums, counts, firsts, shared_count, [by_id[t] for t in ranked])
+
+
 def first_plays(
     conn: Connection, user_ids: Sequence[str], artist_ids: Sequence[str]
 ) -> dict[tuple[str, str], datetime]:
@@ -154,18 +255,27 @@ def first_plays(
     return {(u, a): when for u, a, when in conn.execute(query)}
 
 
-def _ranked_shared(a: Mapping[str, int], b: Mapping[str, int], limit: int) -> list[str]:
-    """Shared ids, the ones both give the largest part of their listening first (then by id)."""
-    share_a, share_b = shares(a), shares(b)
-    common = [k for k in share_a if k in share_b]
-    common.sort(key=lambda k: (-min(share_a[k], share_b[k]), -(a[k] + b[k]), k))
-    return common[:limit]
+def _ranked_shared(
+    a: Mapping[str, int],
+    b: Mapping[str, int],
+    limit: int,
+    whole_a: int | None = None,
+    whole_b: int | None = None,
+) -> list[str]:
+    """Shared ids, the ones both give the largest part of their listening first (then by id).
+
+    `whole_a`, `whole_b`: the listeners' totals, when `a` and `b` hold only some of their items."""
+    whole_a = sum(a.values()) if whole_a is None else whole_a
+    whole_b = sum(b.values()) if whole_b is None else whole_b
+    common = [k for k in a if k in b]
+    # The shares as `shares` gives them; only the first `limit` are ordered.
+    return heapq.nsmallest(
+        limit, common, key=lambda k: (-min(a[k] / whole_a, b[k] / whole_b), -(a[k] + b[k]), k)
+    )
 
 
 def _only(mine: Mapping[str, int], theirs: Mapping[str, int], limit: int) -> list[str]:
-    alone = [k for k in mine if k not in theirs]
-    alone.sort(key=lambda k: (-mine[k], k))
-    return alone[:limit]
+    return heapq.nsmallest(limit, (k for k in mine if k not in theirs), key=lambda k: (-mine[k], k))
 
 
 def compare(
@@ -178,17 +288,15 @@ def compare(
     missing = [u for u in (user_a, user_b) if u not in known]
     if missing:
         raise CompareError(f"no listener {missing[0]!r} in the database: `brapped accounts` lists them")
-    got = listening(conn, [user_a, user_b], period)
-    arts_a, arts_b = got.artists[user_a], got.artists[user_b]
-    trk_a, trk_b = got.tracks[user_a], got.tracks[user_b]
+    read = history(conn, user_a, user_b, period, limit)
+    arts_a, arts_b = read.artists[user_a], read.artists[user_b]
     shared_artist_ids = _ranked_shared(arts_a, arts_b, limit)
-    shared_track_ids = _ranked_shared(trk_a, trk_b, limit)
+    shared_track_ids = [t for t, _, _ in read.top_shared_tracks]
     only_a, only_b = _only(arts_a, arts_b, limit), _only(arts_b, arts_a, limit)
     names = _artist_names(conn, [*shared_artist_ids, *only_a, *only_b])
     items = _track_items(conn, shared_track_ids)
     every_shared = [k for k in arts_a if k in arts_b]
-    # One grouped read for every shared artist: who found each first, over all time.
-    firsts = first_plays(conn, [user_a, user_b], every_shared)
+    firsts = read.first_plays  # who found each shared artist first, over all time
     discovered = {user_a: 0, user_b: 0}
     first_by: dict[str, str | None] = {}
     for artist_id in every_shared:
@@ -214,15 +322,15 @@ def compare(
     ]
     return {
         "period": period.as_dict() if period is not None else None,
-        "a": _who(user_a, people, got, arts_a),
-        "b": _who(user_b, people, got, arts_b),
+        "a": _who(user_a, people, read.plays, arts_a),
+        "b": _who(user_b, people, read.plays, arts_b),
         "score": score(arts_a, arts_b),
         "shared_artists": len(every_shared),
-        "shared_tracks": sum(1 for k in trk_a if k in trk_b),
+        "shared_tracks": read.shared_tracks,
         "top_shared_artists": shared_artists,
         "top_shared_tracks": [
-            {"rank": rank, **items[t], "plays_a": trk_a[t], "plays_b": trk_b[t]}
-            for rank, t in enumerate(shared_track_ids, 1)
+            {"rank": rank, **items[t], "plays_a": plays_a, "plays_b": plays_b}
+            for rank, (t, plays_a, plays_b) in enumerate(read.top_shared_tracks, 1)
         ],
         "only_a": [{"id": k, "name": names.get(k), "plays": arts_a[k]} for k in only_a],
         "only_b": [{"id": k, "name": names.get(k), "plays": arts_b[k]} for k in only_b],
@@ -231,16 +339,18 @@ def compare(
 
 
 def _who(
-    user: str, people: Mapping[str, str | None], got: Listening, arts: Mapping[str, int]
+    user: str, people: Mapping[str, str | None], totals: Mapping[str, int], arts: Mapping[str, int]
 ) -> dict[str, Any]:
-    return {"user_id": user, "display_name": people.get(user), "plays": got.plays[user], "artists": len(arts)}
+    return {"user_id": user, "display_name": people.get(user), "plays": totals[user], "artists": len(arts)}
 
 
 __all__ = [
     "CompareError",
+    "History",
     "Listening",
     "compare",
     "first_plays",
+    "history",
     "known_users",
     "listeners",
     "listening",

@@ -1,9 +1,10 @@
 """A Wrapped party: up to nine listeners of one database, awards for each, and a label for the group.
 
-Every member's numbers come from their own Wrapped for the period (`kept_wrapped`: read back when the
-period is closed and was computed before), so the party agrees with each member's Wrapped. The group
-label uses the compare score (brapped.insights.compare) of every pair, from one grouped read.
-Definitions of every award and label: docs/reports.md, "party".
+Every member's numbers have the definitions of their own Wrapped for the period, so the party agrees
+with each member's Wrapped; they are read for all members at once (brapped.insights.party_sums), not
+through a whole Wrapped each. The group label uses the compare score (brapped.insights.compare) of
+every pair, from the same sums. When the period is closed the members' numbers and the pairs are
+kept (brapped.insights.report_cache). Definitions of every award and label: docs/reports.md, "party".
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from brapped.insights.compare import CompareError, display_names, known_users, listening, score
+from brapped.insights import report_cache
+from brapped.insights.compare import CompareError, display_names, known_users, score
+from brapped.insights.party_sums import member_sums
 from brapped.insights.period import Period
-from brapped.insights.wrapped import kept_wrapped
 
 MAX_MEMBERS = 9
 EARLY_HOURS = frozenset(range(5, 9))  # 05:00-08:59 local
@@ -38,39 +40,30 @@ def _share(part: float, whole: float) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _clock_share(report: dict[str, Any], hours: frozenset[int]) -> float | None:
-    grid = report["listening_clock"]["plays"]
-    part = sum(row[h] for row in grid for h in hours)
-    return _share(part, report["plays"])
+def _clock_share(member: dict[str, Any], hours: frozenset[int]) -> float | None:
+    return _share(sum(member["plays_by_hour"][h] for h in hours), member["plays"])
 
 
-def _first(items: Sequence[dict[str, Any]], key: str) -> Any:
-    return items[0][key] if items else None
+def _top_plays(item: dict[str, Any] | None) -> int | None:
+    return item["plays"] if item else None
 
 
+# Each value from a member's numbers (`party_sums.member_sums`), named after their Wrapped's keys.
 AWARDS: tuple[Award, ...] = (
-    Award("explorer", "The Explorer", "count", lambda r: r["distinct_artists"]),
+    Award("explorer", "The Explorer", "count", lambda m: m["distinct_artists"]),
     Award(
         "picky_listener",
         "The Picky Listener",
         "share",
-        lambda r: _share(r["plays"] - r["streams"], r["plays"]),
+        lambda m: _share(m["plays"] - m["streams"], m["plays"]),
     ),
     Award(
-        "loyalist",
-        "The Loyalist",
-        "share",
-        lambda r: _share(_first(r["top_artists"], "plays") or 0, r["plays"]),
+        "loyalist", "The Loyalist", "share", lambda m: _share(_top_plays(m["top_artist"]) or 0, m["plays"])
     ),
-    Award("early_bird", "The Early Bird", "share", lambda r: _clock_share(r, EARLY_HOURS)),
-    Award("night_owl", "The Night Owl", "share", lambda r: _clock_share(r, NIGHT_HOURS)),
-    Award(
-        "marathoner",
-        "The Marathoner",
-        "minutes",
-        lambda r: r["longest_session"]["minutes"] if r["longest_session"] else None,
-    ),
-    Award("obsessed", "The Obsessed", "plays", lambda r: _first(r["top_tracks"], "plays")),
+    Award("early_bird", "The Early Bird", "share", lambda m: _clock_share(m, EARLY_HOURS)),
+    Award("night_owl", "The Night Owl", "share", lambda m: _clock_share(m, NIGHT_HOURS)),
+    Award("marathoner", "The Marathoner", "minutes", lambda m: m["longest_session_minutes"]),
+    Award("obsessed", "The Obsessed", "plays", lambda m: _top_plays(m["top_track"])),
 )
 AWARD_IDS = tuple(a.award for a in AWARDS)
 
@@ -107,65 +100,82 @@ def party(
             raise CompareError(f"no listener {missing[0]!r} in the database: `brapped accounts` lists them")
     else:
         chosen = known
-    reports = {
-        u: kept_wrapped(
-            conn,
-            period,
-            user_id=u,
-            stream_threshold_ms=stream_threshold_ms,
-            session_gap_minutes=session_gap_minutes,
-            limit=5,
-        )
-        for u in chosen
-    }
-    members = [u for u in chosen if reports[u]["plays"] > 0]
+    settings = {"stream_threshold_ms": stream_threshold_ms, "session_gap_minutes": session_gap_minutes}
+    kept = report_cache.through(
+        conn,
+        report_cache.key("party", period, users=chosen, **settings),
+        period,
+        lambda: _numbers(conn, period, chosen, **settings),
+    )
+    numbers: dict[str, dict[str, Any]] = kept["members"]
+    members = [u for u in chosen if u in numbers]
     if len(members) > MAX_MEMBERS:
         raise CompareError(
             f"a party has at most {MAX_MEMBERS} members and {len(members)} listened in this period: "
             "choose them with --user"
         )
-    got = listening(conn, members, period)
-    pairs = [
-        {
-            "a": a,
-            "b": b,
-            "score": score(got.artists[a], got.artists[b]),
-            "shared_artists": len(got.artists[a].keys() & got.artists[b].keys()),
-        }
-        for a, b in combinations(members, 2)
-    ]
+    pairs: list[dict[str, Any]] = kept["pairs"]
     label, mean = group_label(pairs)
     names = display_names(conn, members)
     return {
         "period": period.as_dict(),
-        "members": [_member(u, names.get(u), reports[u]) for u in members],
-        "awards": [_award(award, members, reports, names) for award in AWARDS],
+        "members": [_member(u, names.get(u), numbers[u]) for u in members],
+        "awards": [_award(award, members, numbers, names) for award in AWARDS],
         "group": {"label": label, "mean_score": mean, "pairs": pairs},
     }
 
 
-def _member(user: str, name: str | None, report: dict[str, Any]) -> dict[str, Any]:
-    top_artist = report["top_artists"][0] if report["top_artists"] else None
-    top_track = report["top_tracks"][0] if report["top_tracks"] else None
+def _numbers(
+    conn: Connection,
+    period: Period,
+    chosen: Sequence[str],
+    *,
+    stream_threshold_ms: int,
+    session_gap_minutes: int,
+) -> dict[str, Any]:
+    """The numbers of every chosen listener with plays in the period, and the compare score and
+    shared artists of every pair of them (more than `MAX_MEMBERS` is the caller's error)."""
+    numbers, artists = member_sums(
+        conn,
+        period,
+        chosen,
+        stream_threshold_ms=stream_threshold_ms,
+        session_gap_minutes=session_gap_minutes,
+    )
+    members = [u for u in chosen if u in numbers]
+    pairs = [
+        {
+            "a": a,
+            "b": b,
+            "score": score(artists[a], artists[b]),
+            "shared_artists": len(artists[a].keys() & artists[b].keys()),
+        }
+        for a, b in combinations(members, 2)
+    ]
+    return {"members": numbers, "pairs": pairs}
+
+
+def _member(user: str, name: str | None, numbers: dict[str, Any]) -> dict[str, Any]:
+    top_artist, top_track = numbers["top_artist"], numbers["top_track"]
     return {
         "user_id": user,
         "display_name": name,
-        "plays": report["plays"],
-        "minutes_listened": report["minutes_listened"],
+        "plays": numbers["plays"],
+        "minutes_listened": numbers["minutes_listened"],
         "top_artist": {"id": top_artist["id"], "name": top_artist["name"]} if top_artist else None,
         "top_track": {"id": top_track["id"], "name": top_track["name"]} if top_track else None,
     }
 
 
 def _award(
-    award: Award, members: Sequence[str], reports: dict[str, dict[str, Any]], names: dict[str, str | None]
+    award: Award, members: Sequence[str], numbers: dict[str, dict[str, Any]], names: dict[str, str | None]
 ) -> dict[str, Any]:
     """The member with the highest value (a tie goes to the one with more plays, then the lower id);
     no winner when nobody has a value above zero."""
-    scored = [(award.value(reports[u]), u) for u in members]
+    scored = [(award.value(numbers[u]), u) for u in members]
     ranked = sorted(
         ((v, u) for v, u in scored if v is not None and v > 0),
-        key=lambda vu: (-vu[0], -reports[vu[1]]["plays"], vu[1]),
+        key=lambda vu: (-vu[0], -numbers[vu[1]]["plays"], vu[1]),
     )
     value, winner = ranked[0] if ranked else (None, None)
     return {
