@@ -9,7 +9,7 @@ shortly after an import) and the report summaries built (`brapped.insights.rollu
 
 - Wrapped of the last full year per listener (`brapped.insights.wrapped` with `user_id`), *from
   scratch* (the kept results deleted before each run, as in the Insights section) and *kept* (read
-  back by `kept_wrapped`, as the CLI, the dashboard and the party do for a closed year); the value
+  back by `kept_wrapped`, as the CLI and the dashboard do for a closed year); the value
   is the slowest listener's median, the notes give each listener's;
 - `brapped compare` of the first two listeners (`brapped.insights.compare`), all time and the year;
 - `brapped report party` for the year with all five (`brapped.insights.party`): kept (read back,

@@ -6,8 +6,9 @@ real exports imported as three listeners; summaries absent, present, and the par
 
 from __future__ import annotations
 
+import json
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +136,65 @@ def test_awards_equal_each_members_wrapped_on_real_exports(store: Store, tmp_pat
     with store.connect() as conn:
         _check(conn, Period.parse("2022..2024", "Asia/Kolkata"), users)
         _check(conn, Period.parse("2023-06..2024-09", "Asia/Kolkata"), ("ana", "ben"))
+
+
+def _record(ts: datetime, name: str, track: str, ms: int) -> dict[str, Any]:
+    return {
+        "ts": ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "platform": "android",
+        "ms_played": ms,
+        "conn_country": "DE",
+        "master_metadata_track_name": name,
+        "master_metadata_album_artist_name": name,
+        "master_metadata_album_album_name": f"{name} album",
+        "spotify_track_uri": f"spotify:track:{track}",
+        "reason_start": "trackdone",
+        "reason_end": "trackdone",
+        "shuffle": False,
+        "skipped": False,
+        "offline": False,
+        "offline_timestamp": 0,
+        "incognito_mode": False,
+    }
+
+
+def test_ties_and_a_clock_change_agree_with_each_members_wrapped(store: Store, tmp_path: Path) -> None:
+    """Artists and tracks tied on every count (names whose code-point order differs from a
+    locale's: ordered by code point on both databases), every short play tied on 0 streams, and
+    plays across Berlin's clock change of 2025-03-30 (02:00 -> 03:00 local), near the early-bird
+    and night-owl hours."""
+
+    names = {
+        "a": "0000000000000000000001",
+        "B": "0000000000000000000002",
+        "É": "0000000000000000000003",
+        "f": "0000000000000000000004",
+    }
+    start = datetime(2025, 3, 29, 20, tzinfo=UTC)  # 21:00 in Berlin, the evening before the change
+    histories: dict[str, list[dict[str, Any]]] = {"even": [], "short": []}
+    for n in range(12):  # every 45 minutes: across the night of the change
+        when = start + timedelta(minutes=45 * n)
+        for name in ("a", "B", "É"):  # the same plays and milliseconds for each name
+            track = names[name]
+            histories["even"].append(
+                _record(when + timedelta(seconds=len(track) + ord(name[0])), name, track, 120_000)
+            )
+        histories["short"].append(_record(when, "É", names["É"], 10_000))
+        histories["short"].append(_record(when + timedelta(minutes=1), "f", names["f"], 10_000))
+    for user, records in histories.items():
+        folder = tmp_path / user
+        folder.mkdir()
+        (folder / "Streaming_History_Audio_2025.json").write_text(json.dumps(records))
+        assert import_paths(store, [folder], SystemClock(), user_id=user).ok
+    users = ("even", "short")
+    with store.connect() as conn:
+        for text in ("2025-03-29..2025-03-31", "2025-03-30"):
+            _check(conn, Period.parse(text, TZ), users)
+            party_of = party(conn, Period.parse(text, TZ), user_ids=list(users))
+            tops = {
+                m["user_id"]: (m["top_artist"]["name"], m["top_track"]["name"]) for m in party_of["members"]
+            }
+            # Ties broken by name in code-point order ("B" < "a" < "f" < "É"), where a
+            # locale's collation would put "a" first and "É" before "f".
+            assert tops["even"] == ("B", "B")
+            assert tops["short"] == ("f", "f")

@@ -9,8 +9,8 @@ The modules, each importing only those before it (docs/decisions.md, "Insights")
 `rollups` (those sums stored for older plays), `report_cache` (results of closed periods kept),
 then the reports: `totals`, `top`, `search`, `stories`, `daily`, `overview`, `race` (Wrapped's
 artist race), `highlights` (Wrapped's obsession, rediscovery, forgotten favourite, new albums,
-listening age), `wrapped`, and for a household `compare` and `party` (which reads each member's
-Wrapped).
+listening age), `wrapped`, and for a household `compare`, `party_sums` (every member's party numbers
+from one grouped read, by Wrapped's definitions) and `party`.
 
 Reports:
 - `Period(start, end, timezone)`: local days start..end inclusive in an IANA zone; `.start_utc`,

@@ -32,45 +32,6 @@ class CompareError(BrappedError):
     """The listeners to compare are not there, or are one and the same."""
 
 
-@dataclass(frozen=True)
-class Listening:
-    """Per listener: plays per artist and per track in a period (what compare and party need)."""
-
-    artists: Counts
-    tracks: Counts
-    plays: dict[str, int]
-
-
-def listening(conn: Connection, user_ids: Sequence[str], period: Period | None) -> Listening:
-    """Each listener's plays, credited plays per artist and plays per track in `period` (None: all)."""
-    scope = Scope.of(period)
-    mine = plays.c.user_id.in_(list(user_ids))
-    by_artist = (
-        select(plays.c.user_id, track_artists.c.artist_id, func.count())
-        .select_from(
-            plays.join(track_artists, track_artists.c.track_id == plays.c.track_id).join(
-                artists, artists.c.id == track_artists.c.artist_id
-            )
-        )
-        .where(mine, scope.where(), not_various_artists())
-        .group_by(plays.c.user_id, track_artists.c.artist_id)
-    )
-    by_track = (
-        select(plays.c.user_id, plays.c.track_id, func.count())
-        .where(mine, scope.where())
-        .group_by(plays.c.user_id, plays.c.track_id)
-    )
-    artist_counts: Counts = {u: {} for u in user_ids}
-    for user, artist, n in conn.execute(by_artist):
-        artist_counts[user][artist] = int(n)
-    track_counts: Counts = {u: {} for u in user_ids}
-    totals = dict.fromkeys(user_ids, 0)
-    for user, track, n in conn.execute(by_track):
-        track_counts[user][track] = int(n)
-        totals[user] += int(n)
-    return Listening(artist_counts, track_counts, totals)
-
-
 def shares(counts: Mapping[str, int]) -> dict[str, float]:
     """Each item's part of the listener's plays (they sum to 1; empty without plays)."""
     whole = sum(counts.values())
@@ -143,8 +104,8 @@ def _track_items(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, An
 @dataclass(frozen=True)
 class History:
     """Two listeners in a period: their plays, credited plays per artist, the tracks both played,
-    and when each first played each artist they ever played (over all time: who discovered a
-    shared artist first)."""
+    and, for each artist a listener played in the period, when they first played it (over all
+    time: who discovered a shared artist first)."""
 
     plays: dict[str, int]
     artists: Counts
@@ -211,7 +172,9 @@ def history(conn: Connection, user_a: str, user_b: str, period: Period | None, l
         )
         .select_from(credited)
         .where(not_various_artists())
-        .group_by(per_track.c.user_id, track_artists.c.artist_id),
+        .group_by(per_track.c.user_id, track_artists.c.artist_id)
+        # Only artists played in the period can be shared, so only they need a first play.
+        .having(func.sum(per_track.c.plays) > 0),
         select(literal("total"), literal(user_a), null(), totals[user_a], null(), null()),
         select(literal("total"), literal(user_b), null(), totals[user_b], null(), null()),
         select(literal("shared"), null(), null(), func.count(), null(), null()).select_from(shared),
@@ -238,21 +201,6 @@ def history(conn: Connection, user_a: str, user_b: str, period: Period | None, l
     )
     by_id = {t: (t, a, b) for t, a, b in top}
     return History(sums, counts, firsts, shared_count, [by_id[t] for t in ranked])
-
-
-def first_plays(
-    conn: Connection, user_ids: Sequence[str], artist_ids: Sequence[str]
-) -> dict[tuple[str, str], datetime]:
-    """(user, artist) -> when the user first played the artist, over all time (discovery)."""
-    if not artist_ids:
-        return {}
-    query = (
-        select(plays.c.user_id, track_artists.c.artist_id, func.min(plays.c.played_at))
-        .select_from(plays.join(track_artists, track_artists.c.track_id == plays.c.track_id))
-        .where(plays.c.user_id.in_(list(user_ids)), track_artists.c.artist_id.in_(list(artist_ids)))
-        .group_by(plays.c.user_id, track_artists.c.artist_id)
-    )
-    return {(u, a): when for u, a, when in conn.execute(query)}
 
 
 def _ranked_shared(
@@ -347,13 +295,10 @@ def _who(
 __all__ = [
     "CompareError",
     "History",
-    "Listening",
     "compare",
-    "first_plays",
     "history",
     "known_users",
     "listeners",
-    "listening",
     "score",
     "shares",
 ]

@@ -38,6 +38,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from brapped.insights.aggregates import local_hour, period_plays
+from brapped.insights.compare import Counts
 from brapped.insights.period import Period, date_to_day
 from brapped.insights.rollups import usable
 from brapped.insights.scope import (
@@ -49,8 +50,6 @@ from brapped.insights.scope import (
 )
 from brapped.store.tables import artists, hour_totals, plays, track_artists, tracks
 from brapped.store.types import epoch_ms
-
-Counts = dict[str, dict[str, int]]  # user id -> artist id -> credited plays
 
 
 def member_sums(
@@ -180,10 +179,16 @@ def _artists(conn: Connection, rows: Sequence[Any]) -> tuple[Counts, dict[str, d
 def _top_tracks(conn: Connection, rows: Sequence[Any]) -> dict[str, dict[str, Any]]:
     """Each member's top track as Wrapped ranks them: by streams, then plays, milliseconds, name
     and id, among the tracks with their most streams."""
-    ids = [r[2] for r in rows]
+    # Only the tracks tied on every count need their names (all of a member's tracks tie on 0
+    # streams when every play is short).
+    most: dict[str, tuple[int, int]] = {}
+    for _, user, _track, n, _streams, ms, _ in rows:
+        most[user] = max(most.get(user, (0, 0)), (int(n), int(ms or 0)))
+    tied = [r for r in rows if (int(r[3]), int(r[5] or 0)) == most[r[1]]]
+    ids = [r[2] for r in tied]
     names = dict(conn.execute(select(tracks.c.id, tracks.c.name).where(tracks.c.id.in_(ids))).all())
     best: dict[str, tuple[Any, ...]] = {}
-    for _, user, track_id, n, _streams, ms, _ in rows:
+    for _, user, track_id, n, _streams, ms, _ in tied:
         rank = (-int(n), -int(ms or 0), names[track_id], track_id)
         if user not in best or rank < best[user]:
             best[user] = rank
@@ -319,4 +324,4 @@ def longest_sessions(
     return {user: round(int(span) / 60_000, 2) for user, span in rows}
 
 
-__all__ = ["Counts", "longest_sessions", "member_sums", "plays_by_hour"]
+__all__ = ["longest_sessions", "member_sums", "plays_by_hour"]
