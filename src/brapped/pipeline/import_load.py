@@ -23,6 +23,7 @@ from brapped.pipeline.bulk_load import BulkLoad
 from brapped.pipeline.import_report import FileReport, first_line
 from brapped.pipeline.import_rows import Dimension
 from brapped.store import Store, bulk_session, staged_plays, stored_plays
+from brapped.store.known_files import remember_file
 from brapped.store.tables import imported_files, plays
 
 log = logging.getLogger(__name__)
@@ -38,9 +39,10 @@ def load_staged(
     keep_personal: bool,
     run_id: int,
     bulk: BulkLoad,
+    size: int | None = None,
 ) -> FileReport:
     """Load a file a worker staged (SQLite; see brapped.imports.staging), in its savepoint."""
-    return load_file(store, staged.parsed, user, clock, keep_personal, run_id, bulk, staged=staged)
+    return load_file(store, staged.parsed, user, clock, keep_personal, run_id, bulk, staged=staged, size=size)
 
 
 def load_file(
@@ -53,10 +55,12 @@ def load_file(
     bulk: BulkLoad | None = None,
     staged: StagedFile | None = None,
     copied: CopyFile | None = None,
+    size: int | None = None,
 ) -> FileReport:
     """Load one file in its own transaction (or savepoint of a bulk load). `staged`: its music
     plays as a worker staged them (SQLite); `parsed` is then the staged file's, without music rows.
-    `copied`: its music plays as a worker made them COPY text (PostgreSQL)."""
+    `copied`: its music plays as a worker made them COPY text (PostgreSQL). `size`: the file's
+    stated size, to note its content as held by `user`'s plays (`store.known_files`)."""
     report = FileReport(parsed.name, "imported", parsed.format, parsed.records, skipped=dict(parsed.skipped))
     first, last = (staged.first, staged.last) if staged is not None else (parsed.first, parsed.last)
     report.first_played_at = parse_stored(first) if first else None
@@ -83,6 +87,9 @@ def load_file(
                     conn, parsed, user, report, keep_personal, bulk.dimensions if bulk else None
                 )
             record_file(conn, parsed, report, clock.now(), run_id)
+            if size is not None:
+                plays_held = report.new + report.known + report.merged + report.replaced
+                remember_file(conn, user, parsed.sha256, size, plays_held, dict(report.skipped), run_id)
             since = report.first_played_at
             if (
                 since is not None

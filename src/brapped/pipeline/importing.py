@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from brapped.clock import Clock
 from brapped.imports import Source, iter_inputs
 from brapped.imports.staging import CopyFile, StagedFile
-from brapped.pipeline import bulk_load, import_load, import_plan
+from brapped.pipeline import bulk_load, import_known, import_load, import_plan
 from brapped.pipeline.import_plan import DEFAULT_POLICY, BulkPolicy
 from brapped.pipeline.import_report import FileReport, ImportResult, Progress, first_line
 from brapped.pipeline.readahead import ReadAhead
@@ -90,7 +90,13 @@ def _import_paths(
 
     reports: list[FileReport] = []
     sources = [i for i in items if isinstance(i, Source)]
-    done = 0
+    # Files whose every play `user` holds already: reported without being read.
+    unchanged = {} if keep_personal else import_known.unchanged_files(store, user, items)
+    if unchanged:
+        reports.extend(unchanged.values())
+        items = [item for position, item in enumerate(items) if position not in unchanged]
+    done = len(unchanged)
+    size = {id(item): item.size for item in items if isinstance(item, Source)}
 
     def starting(source: Source) -> None:
         if progress is not None:
@@ -121,7 +127,9 @@ def _import_paths(
                     user,
                     policy,
                     worth_bulk=partial(import_plan.worth_bulk, store, policy=policy),
-                    likely_bulk=import_plan.likely_bulk(store, sources, policy),
+                    likely_bulk=import_plan.likely_bulk(
+                        store, [i for i in items if isinstance(i, Source)], policy
+                    ),
                     starting=starting,
                 )
             )
@@ -138,16 +146,24 @@ def _import_paths(
                     if isinstance(prepared, StagedFile):
                         assert bulk is not None  # workers only read for a bulk load
                         report = import_load.load_staged(
-                            store, prepared, user, clock, keep_personal, run_id, bulk
+                            store, prepared, user, clock, keep_personal, run_id, bulk, size[id(item)]
                         )
                     elif isinstance(prepared, CopyFile):
                         assert bulk is not None
                         report = import_load.load_file(
-                            store, prepared.parsed, user, clock, keep_personal, run_id, bulk, copied=prepared
+                            store,
+                            prepared.parsed,
+                            user,
+                            clock,
+                            keep_personal,
+                            run_id,
+                            bulk,
+                            copied=prepared,
+                            size=size[id(item)],
                         )
                     else:
                         report = import_load.load_file(
-                            store, prepared, user, clock, keep_personal, run_id, bulk
+                            store, prepared, user, clock, keep_personal, run_id, bulk, size=size[id(item)]
                         )
                     reports.append(report)
                     if bulk is not None and report.status == "imported":
@@ -175,7 +191,7 @@ def _import_paths(
         result.files.append(
             FileReport(names, "failed", message=f"{names}: no Spotify listening history found")
         )
-    if result.imported:
+    if any(f.new or f.merged or f.replaced for f in result.imported):
         # New measured plays: learn again how much of a track this listener plays after a pause.
         try:
             with store.begin() as conn:
