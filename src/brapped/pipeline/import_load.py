@@ -39,10 +39,9 @@ def load_staged(
     keep_personal: bool,
     run_id: int,
     bulk: BulkLoad,
-    size: int | None = None,
 ) -> FileReport:
     """Load a file a worker staged (SQLite; see brapped.imports.staging), in its savepoint."""
-    return load_file(store, staged.parsed, user, clock, keep_personal, run_id, bulk, staged=staged, size=size)
+    return load_file(store, staged.parsed, user, clock, keep_personal, run_id, bulk, staged=staged)
 
 
 def load_file(
@@ -88,8 +87,7 @@ def load_file(
                 )
             record_file(conn, parsed, report, clock.now(), run_id)
             if size is not None:
-                plays_held = report.new + report.known + report.merged + report.replaced
-                remember_file(conn, user, parsed.sha256, size, plays_held, dict(report.skipped), run_id)
+                remember(conn, user, parsed.sha256, size, report, run_id)
             since = report.first_played_at
             if (
                 since is not None
@@ -300,6 +298,13 @@ def record_file(conn: Connection, parsed: ParsedFile, report: FileReport, now: d
             run_id=run_id,
         )
     )
+
+
+def remember(conn: Connection, user: str, sha256: str, size: int, report: FileReport, run_id: int) -> None:
+    """Note that `user`'s plays hold every record of the file `report` tells of (`store.known_files`):
+    in the transaction that loaded it, so the note exists only if its plays do."""
+    held = report.new + report.known + report.merged + report.replaced
+    remember_file(conn, user, sha256, size, held, dict(report.skipped), run_id)
 
 
 def _reestimate(conn: Connection, user: str, since: datetime) -> None:

@@ -146,8 +146,12 @@ def _import_paths(
                     if isinstance(prepared, StagedFile):
                         assert bulk is not None  # workers only read for a bulk load
                         report = import_load.load_staged(
-                            store, prepared, user, clock, keep_personal, run_id, bulk, size[id(item)]
+                            store, prepared, user, clock, keep_personal, run_id, bulk
                         )
+                        if report.status == "imported":  # noted in the bulk load's transaction
+                            import_load.remember(
+                                bulk.conn, user, prepared.parsed.sha256, size[id(item)], report, run_id
+                            )
                     elif isinstance(prepared, CopyFile):
                         assert bulk is not None
                         report = import_load.load_file(
