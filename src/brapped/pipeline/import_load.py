@@ -23,7 +23,7 @@ from brapped.pipeline.bulk_load import BulkLoad
 from brapped.pipeline.import_report import FileReport, first_line
 from brapped.pipeline.import_rows import Dimension
 from brapped.store import Store, bulk_session, staged_plays, stored_plays
-from brapped.store.known_files import remember_file
+from brapped.store.known_files import NotedFile, remember_files
 from brapped.store.tables import imported_files, plays
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,11 @@ def load_file(
                 )
             record_file(conn, parsed, report, clock.now(), run_id)
             if size is not None:
-                remember(conn, user, parsed.sha256, size, report, run_id)
+                noted = noted_file(parsed.sha256, size, report, run_id)
+                if bulk is None:
+                    remember_files(conn, user, [noted])
+                else:
+                    bulk.known.append(noted)  # noted at the end, in the bulk load's transaction
             since = report.first_played_at
             if (
                 since is not None
@@ -300,11 +304,11 @@ def record_file(conn: Connection, parsed: ParsedFile, report: FileReport, now: d
     )
 
 
-def remember(conn: Connection, user: str, sha256: str, size: int, report: FileReport, run_id: int) -> None:
-    """Note that `user`'s plays hold every record of the file `report` tells of (`store.known_files`):
-    in the transaction that loaded it, so the note exists only if its plays do."""
+def noted_file(sha256: str, size: int, report: FileReport, run_id: int) -> NotedFile:
+    """What `store.known_files` keeps of a loaded file: noted in the transaction that loaded it, so
+    the note exists only if its plays do."""
     held = report.new + report.known + report.merged + report.replaced
-    remember_file(conn, user, sha256, size, held, dict(report.skipped), run_id)
+    return NotedFile(sha256, size, held, dict(report.skipped), run_id)
 
 
 def _reestimate(conn: Connection, user: str, since: datetime) -> None:

@@ -148,9 +148,9 @@ def _import_paths(
                         report = import_load.load_staged(
                             store, prepared, user, clock, keep_personal, run_id, bulk
                         )
-                        if report.status == "imported":  # noted in the bulk load's transaction
-                            import_load.remember(
-                                bulk.conn, user, prepared.parsed.sha256, size[id(item)], report, run_id
+                        if report.status == "imported":  # noted at the end of the bulk load
+                            bulk.known.append(
+                                import_load.noted_file(prepared.parsed.sha256, size[id(item)], report, run_id)
                             )
                     elif isinstance(prepared, CopyFile):
                         assert bulk is not None

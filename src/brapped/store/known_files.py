@@ -8,13 +8,24 @@ removing an account's plays removes its rows (`forget`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select
 
 from brapped.store.tables import imported_files, known_files
+
+
+@dataclass(frozen=True)
+class NotedFile:
+    """A file whose records `user_id`'s plays now hold: `plays` of them stored, `skipped` not."""
+
+    sha256: str
+    size: int
+    plays: int
+    skipped: dict[str, int]
+    run_id: int | None
 
 
 @dataclass(frozen=True)
@@ -56,28 +67,29 @@ def known_file(conn: Connection, user_id: str, sha256: str) -> KnownFile | None:
     return KnownFile(int(row.plays), skipped, records, row.format, row.first_played_at, row.last_played_at)
 
 
-def remember_file(
-    conn: Connection,
-    user_id: str,
-    sha256: str,
-    size: int,
-    plays: int,
-    skipped: dict[str, int],
-    run_id: int | None,
-) -> None:
-    """Note that `user_id`'s plays hold the file of this content (in the transaction that loaded it)."""
-    where = (known_files.c.user_id == user_id, known_files.c.sha256 == sha256)
-    conn.execute(delete(known_files).where(*where))
-    conn.execute(
-        insert(known_files).values(
-            user_id=user_id,
-            sha256=sha256,
-            size=size,
-            plays=plays,
-            skipped=json.dumps(skipped, sort_keys=True),
-            run_id=run_id,
+def remember_files(conn: Connection, user_id: str, files: Sequence[NotedFile]) -> None:
+    """Note that `user_id`'s plays hold these files (in the transaction that loaded them): a
+    statement or two for them all, a bulk load's files at its end."""
+    if not files:
+        return
+    shas = [f.sha256 for f in files]
+    for start in range(0, len(shas), 500):  # bound the parameters of one statement
+        chunk = shas[start : start + 500]
+        conn.execute(
+            delete(known_files).where(known_files.c.user_id == user_id, known_files.c.sha256.in_(chunk))
         )
-    )
+    rows = [
+        {
+            "user_id": user_id,
+            "sha256": f.sha256,
+            "size": f.size,
+            "plays": f.plays,
+            "skipped": json.dumps(f.skipped, sort_keys=True),
+            "run_id": f.run_id,
+        }
+        for f in {f.sha256: f for f in files}.values()  # the last note of a content twice in one load
+    ]
+    conn.execute(insert(known_files), rows)
 
 
 def forget(conn: Connection, user_ids: Iterable[str]) -> None:
