@@ -93,7 +93,6 @@ def _import_paths(
     # Files whose every play `user` holds already: reported without being read.
     unchanged = {} if keep_personal else import_known.unchanged_files(store, user, items)
     if unchanged:
-        reports.extend(unchanged.values())
         items = [item for position, item in enumerate(items) if position not in unchanged]
     done = len(unchanged)
     size = {id(item): item.size for item in items if isinstance(item, Source)}
@@ -189,6 +188,8 @@ def _import_paths(
             report.message = f"{report.name}: database: {reason}"
             report.new = report.known = report.merged = report.replaced = 0
 
+    if unchanged:
+        reports = _in_order(unchanged, reports)
     result = ImportResult(user, user_source, run_id, reports, warnings)
     if not result.imported and not result.failed:
         names = ", ".join(str(p) for p in paths)
@@ -208,6 +209,21 @@ def _import_paths(
     with store.begin() as conn:
         finish_run(conn, run_id, clock.now(), outcome, result.totals(), message)
     return result
+
+
+def _in_order(unchanged: dict[int, FileReport], read: list[FileReport]) -> list[FileReport]:
+    """The reports in the files' order, as without unchanged files: `unchanged` by position among
+    all items, `read` one for each of the other items in turn."""
+    ordered: list[FileReport] = []
+    pending, rest = dict(unchanged), read[::-1]
+    position = 0
+    while pending or rest:  # `read` is short when a bulk load's end failed: the rest still comes
+        if position in pending:
+            ordered.append(pending.pop(position))
+        elif rest:
+            ordered.append(rest.pop())
+        position += 1
+    return ordered
 
 
 def _fill_gaps(store: Store, user: str, imported: Sequence[FileReport], now: datetime) -> int:
