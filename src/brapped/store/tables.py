@@ -294,9 +294,9 @@ imported_files = Table(
     Column("run_id", Id, ForeignKey("runs.id")),
 )
 
-# Derived: which file contents each account's plays already hold in full, so that importing an
-# unchanged file again is recognised by its size and hash and not read (brapped.store.known_files).
-# Not copied or exported (not in TABLES_IN_ORDER): a database without rows reads every file.
+# Which file contents each account's plays already hold in full, so that importing an unchanged
+# file again is recognised by its size and hash and not read (brapped.store.known_files). In
+# TABLES_IN_ORDER: it goes wherever the plays go, and is emptied with them.
 known_files = Table(
     "known_files",
     metadata,
@@ -449,6 +449,7 @@ TABLES_IN_ORDER: tuple[Table, ...] = (
     runs,
     gaps,
     imported_files,
+    known_files,
     state,
     locks,
 )
