@@ -69,3 +69,16 @@ def test_an_existing_loose_database_is_tightened_on_open(tmp_path: Path, umask_0
         assert {mode(path) for path in loose} == {0o600}
     finally:
         other.close()
+
+
+def test_an_import_store_reads_without_a_memory_map(tmp_path: Path) -> None:
+    """Reports map the file; a store opened without (the import's) keeps whole-table reads out of
+    its resident size."""
+    url = f"sqlite:///{tmp_path / 'mapped.db'}"
+    for memory_map, expected in ((True, 268_435_456), (False, 0)):
+        store = open_store(url, memory_map=memory_map)
+        try:
+            with store.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA mmap_size").scalar() == expected
+        finally:
+            store.close()

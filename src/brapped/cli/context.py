@@ -47,14 +47,15 @@ class AppContext:
             self._settings = settings
         return self._settings
 
-    def store(self, *, migrate: bool = True) -> Store:
-        """The database, opened (and migrated) on first use; closed when the command ends."""
+    def store(self, *, migrate: bool = True, memory_map: bool = True) -> Store:
+        """The database, opened (and migrated) on first use; closed when the command ends.
+        `memory_map`: see `store.open_store` (a command that only writes, the import, goes without)."""
         if self._store is None:
             url = self.settings.db_url
             if url.startswith("sqlite:///") and self.settings.database_url is None:
                 # The default database lives in home: create home on first use.
                 make_home(self.settings.home)
-            self._store = open_store(url, migrate=migrate)
+            self._store = open_store(url, migrate=migrate, memory_map=memory_map)
         return self._store
 
     def close(self) -> None:

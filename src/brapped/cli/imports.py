@@ -116,7 +116,7 @@ def import_command(
     file failed. The user is --user, else the one synced account, else the files' username, else
     "me".
     """
-    store = app.store()
+    store = app.store(memory_map=False)
     with _progress_bar(app) as progress:
         result = import_paths(
             store, list(paths), app.clock, user_id=user_id, keep_personal=keep_personal, progress=progress

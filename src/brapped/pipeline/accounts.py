@@ -25,7 +25,7 @@ from brapped.pipeline.sync import SyncResult, sync
 from brapped.spotify.account_tokens import AccountTokens, authorised_accounts, forget
 from brapped.spotify.client import SpotifyClient
 from brapped.spotify.errors import AuthRequired, RateLimited
-from brapped.store import Store
+from brapped.store import Store, known_files
 from brapped.store.state import get_state, set_state
 from brapped.store.tables import accounts, episode_plays, gaps, plays, runs, state
 
@@ -280,6 +280,7 @@ def remove_account(store: Store, settings: Settings, user_id: str, *, delete_pla
                 delete(episode_plays).where(episode_plays.c.user_id == user_id)
             ).rowcount
             conn.execute(delete(gaps).where(gaps.c.user_id == user_id))
+            known_files.forget(conn, [user_id])  # its files' plays are gone: read them again
             conn.execute(delete(state).where(state.c.scope == user_id))
             conn.execute(delete(accounts).where(accounts.c.id == user_id))
     return {

@@ -14,6 +14,7 @@ from brapped.pipeline.import_plan import BulkPolicy
 from brapped.pipeline.import_report import FileReport
 from brapped.pipeline.import_rows import Dimension
 from brapped.store import Store, bulk_session
+from brapped.store.known_files import NotedFile, remember_files
 from brapped.store.tables import plays
 
 
@@ -30,6 +31,8 @@ class BulkLoad:
     dimensions: set[Dimension] = field(default_factory=set)
     dimensions_kept: int = 0
     last_api: datetime | None = None  # the user's last API play when the load began
+    # The files loaded, for `store.known_files`: noted together before the load commits.
+    known: list[NotedFile] = field(default_factory=list)
 
     def api_after(self, since: datetime) -> bool:
         """Whether the user may have API plays ending at `since` or later (see `import_load`)."""
@@ -52,4 +55,6 @@ def bulk_load(store: Store, user: str, policy: BulkPolicy) -> Iterator[BulkLoad]
         last_api = conn.execute(
             select(func.max(plays.c.played_at)).where(plays.c.user_id == user, plays.c.source == "api")
         ).scalar()
-        yield BulkLoad(conn, dimensions_kept=policy.dimensions_kept, last_api=last_api)
+        load = BulkLoad(conn, dimensions_kept=policy.dimensions_kept, last_api=last_api)
+        yield load
+        remember_files(conn, user, load.known)

@@ -23,6 +23,7 @@ from brapped.pipeline.bulk_load import BulkLoad
 from brapped.pipeline.import_report import FileReport, first_line
 from brapped.pipeline.import_rows import Dimension
 from brapped.store import Store, bulk_session, staged_plays, stored_plays
+from brapped.store.known_files import NotedFile, remember_files
 from brapped.store.tables import imported_files, plays
 
 log = logging.getLogger(__name__)
@@ -53,10 +54,12 @@ def load_file(
     bulk: BulkLoad | None = None,
     staged: StagedFile | None = None,
     copied: CopyFile | None = None,
+    size: int | None = None,
 ) -> FileReport:
     """Load one file in its own transaction (or savepoint of a bulk load). `staged`: its music
     plays as a worker staged them (SQLite); `parsed` is then the staged file's, without music rows.
-    `copied`: its music plays as a worker made them COPY text (PostgreSQL)."""
+    `copied`: its music plays as a worker made them COPY text (PostgreSQL). `size`: the file's
+    stated size, to note its content as held by `user`'s plays (`store.known_files`)."""
     report = FileReport(parsed.name, "imported", parsed.format, parsed.records, skipped=dict(parsed.skipped))
     first, last = (staged.first, staged.last) if staged is not None else (parsed.first, parsed.last)
     report.first_played_at = parse_stored(first) if first else None
@@ -83,6 +86,12 @@ def load_file(
                     conn, parsed, user, report, keep_personal, bulk.dimensions if bulk else None
                 )
             record_file(conn, parsed, report, clock.now(), run_id)
+            if size is not None:
+                noted = noted_file(parsed.sha256, size, report, run_id)
+                if bulk is None:
+                    remember_files(conn, user, [noted])
+                else:
+                    bulk.known.append(noted)  # noted at the end, in the bulk load's transaction
             since = report.first_played_at
             if (
                 since is not None
@@ -293,6 +302,13 @@ def record_file(conn: Connection, parsed: ParsedFile, report: FileReport, now: d
             run_id=run_id,
         )
     )
+
+
+def noted_file(sha256: str, size: int, report: FileReport, run_id: int) -> NotedFile:
+    """What `store.known_files` keeps of a loaded file: noted in the transaction that loaded it, so
+    the note exists only if its plays do."""
+    held = report.new + report.known + report.merged + report.replaced
+    return NotedFile(sha256, size, held, dict(report.skipped), run_id)
 
 
 def _reestimate(conn: Connection, user: str, since: datetime) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from brapped.clock import Clock
 from brapped.imports import Source, iter_inputs
 from brapped.imports.staging import CopyFile, StagedFile
-from brapped.pipeline import bulk_load, import_load, import_plan
+from brapped.pipeline import bulk_load, import_known, import_load, import_plan
 from brapped.pipeline.import_plan import DEFAULT_POLICY, BulkPolicy
 from brapped.pipeline.import_report import FileReport, ImportResult, Progress, first_line
 from brapped.pipeline.readahead import ReadAhead
@@ -90,7 +90,12 @@ def _import_paths(
 
     reports: list[FileReport] = []
     sources = [i for i in items if isinstance(i, Source)]
-    done = 0
+    # Files whose every play `user` holds already: reported without being read.
+    unchanged = {} if keep_personal else import_known.unchanged_files(store, user, items)
+    if unchanged:
+        items = [item for position, item in enumerate(items) if position not in unchanged]
+    done = len(unchanged)
+    size = {id(item): item.size for item in items if isinstance(item, Source)}
 
     def starting(source: Source) -> None:
         if progress is not None:
@@ -121,7 +126,9 @@ def _import_paths(
                     user,
                     policy,
                     worth_bulk=partial(import_plan.worth_bulk, store, policy=policy),
-                    likely_bulk=import_plan.likely_bulk(store, sources, policy),
+                    likely_bulk=import_plan.likely_bulk(
+                        store, [i for i in items if isinstance(i, Source)], policy
+                    ),
                     starting=starting,
                 )
             )
@@ -140,14 +147,26 @@ def _import_paths(
                         report = import_load.load_staged(
                             store, prepared, user, clock, keep_personal, run_id, bulk
                         )
+                        if report.status == "imported":  # noted at the end of the bulk load
+                            bulk.known.append(
+                                import_load.noted_file(prepared.parsed.sha256, size[id(item)], report, run_id)
+                            )
                     elif isinstance(prepared, CopyFile):
                         assert bulk is not None
                         report = import_load.load_file(
-                            store, prepared.parsed, user, clock, keep_personal, run_id, bulk, copied=prepared
+                            store,
+                            prepared.parsed,
+                            user,
+                            clock,
+                            keep_personal,
+                            run_id,
+                            bulk,
+                            copied=prepared,
+                            size=size[id(item)],
                         )
                     else:
                         report = import_load.load_file(
-                            store, prepared, user, clock, keep_personal, run_id, bulk
+                            store, prepared, user, clock, keep_personal, run_id, bulk, size=size[id(item)]
                         )
                     reports.append(report)
                     if bulk is not None and report.status == "imported":
@@ -169,13 +188,15 @@ def _import_paths(
             report.message = f"{report.name}: database: {reason}"
             report.new = report.known = report.merged = report.replaced = 0
 
+    if unchanged:
+        reports = _in_order(unchanged, reports)
     result = ImportResult(user, user_source, run_id, reports, warnings)
     if not result.imported and not result.failed:
         names = ", ".join(str(p) for p in paths)
         result.files.append(
             FileReport(names, "failed", message=f"{names}: no Spotify listening history found")
         )
-    if result.imported:
+    if any(f.new or f.merged or f.replaced for f in result.imported):
         # New measured plays: learn again how much of a track this listener plays after a pause.
         try:
             with store.begin() as conn:
@@ -188,6 +209,21 @@ def _import_paths(
     with store.begin() as conn:
         finish_run(conn, run_id, clock.now(), outcome, result.totals(), message)
     return result
+
+
+def _in_order(unchanged: dict[int, FileReport], read: list[FileReport]) -> list[FileReport]:
+    """The reports in the files' order, as without unchanged files: `unchanged` by position among
+    all items, `read` one for each of the other items in turn."""
+    ordered: list[FileReport] = []
+    pending, rest = dict(unchanged), read[::-1]
+    position = 0
+    while pending or rest:  # `read` is short when a bulk load's end failed: the rest still comes
+        if position in pending:
+            ordered.append(pending.pop(position))
+        elif rest:
+            ordered.append(rest.pop())
+        position += 1
+    return ordered
 
 
 def _fill_gaps(store: Store, user: str, imported: Sequence[FileReport], now: datetime) -> int:

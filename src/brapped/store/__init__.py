@@ -98,10 +98,11 @@ def _guard(action: Callable[[], T], url: str) -> T:
         raise StoreError(f"database error on {url}: {reason}") from exc
 
 
-def open_store(url: str, *, migrate: bool = True) -> Store:
-    """Open the database at `url`, applying pending migrations unless `migrate` is False."""
+def open_store(url: str, *, migrate: bool = True, memory_map: bool = True) -> Store:
+    """Open the database at `url`, applying pending migrations unless `migrate` is False.
+    `memory_map`: SQLite reads through a memory map of the file (`engine.make_engine`)."""
     parse_url(url)  # fail fast, with a readable message, on a malformed URL
-    store = Store(make_engine(url))
+    store = Store(make_engine(url, memory_map=memory_map))
     if migrate:
         store.upgrade()
     else:

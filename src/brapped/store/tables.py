@@ -294,6 +294,21 @@ imported_files = Table(
     Column("run_id", Id, ForeignKey("runs.id")),
 )
 
+# Which file contents each account's plays already hold in full, so that importing an unchanged
+# file again is recognised by its size and hash and not read (brapped.store.known_files). In
+# TABLES_IN_ORDER: it goes wherever the plays go, and is emptied with them.
+known_files = Table(
+    "known_files",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("sha256", String(64), primary_key=True, comment="of the file's bytes"),
+    Column("size", BigInteger, nullable=False, comment="the file's size as its folder or zip states it"),
+    Column("plays", Integer, nullable=False, comment="its records stored as plays (new, known, merged)"),
+    Column("skipped", Text, nullable=False, comment="JSON object: its records not stored, by reason"),
+    Column("run_id", Id, ForeignKey("runs.id")),
+)
+Index("ix_known_files_user_id_size", known_files.c.user_id, known_files.c.size)
+
 state = Table(
     "state",
     metadata,
@@ -434,6 +449,7 @@ TABLES_IN_ORDER: tuple[Table, ...] = (
     runs,
     gaps,
     imported_files,
+    known_files,
     state,
     locks,
 )
