@@ -1,7 +1,7 @@
 """known_files: the file contents each account's plays already hold, so an unchanged file imported
 again is recognised by its size and hash instead of read (brapped.store.known_files).
 
-Revision ID: 0014
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-06 20:20:00
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014"
+revision: str = "0013"
 down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
