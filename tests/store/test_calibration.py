@@ -203,3 +203,51 @@ def test_a_calibration_of_rule_2_is_relearned(store: Store) -> None:
         assert ensure_calibrated(conn, "u", NOW) == 1  # no export: the default, re-estimated
         assert stored(conn, "u") == DEFAULT
         assert conn.execute(select(tables.plays.c.ms_played)).scalar() == round(DURATION * DEFAULT.silence)
+
+
+def test_measured_plays_fall_back_on_the_exports_own_lengths(store: Store) -> None:
+    """A track without a duration is as long as its longest play that ended with trackdone (or no
+    reason, as account data has), else its longest play; plays under 30 s and API plays are left out."""
+    from brapped.store.calibration import measured_plays
+
+    def play(at: datetime, track: str, ms: int | None, reason: str | None, source: str = "export") -> None:
+        conn.execute(
+            insert(tables.plays).values(
+                user_id="u",
+                played_at=at,
+                track_id=track,
+                ms_played=ms,
+                ms_played_source=source if ms is not None else None,
+                source=source,
+                reason_end=reason,
+            )
+        )
+
+    def ms(at: datetime) -> int:
+        return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+    at = [T0 + timedelta(minutes=10 * i, milliseconds=7 * i) for i in range(9)]
+    with store.begin() as conn:
+        _track(conn, "t")
+        _track(conn, "done", None)
+        _track(conn, "cut", None)
+        _track(conn, "zero", 0)
+        play(at[0], "t", 150_000, "endplay")
+        play(at[1], "done", 180_000, "trackdone")
+        play(at[2], "done", 190_000, "endplay")  # longer, but not played to its end
+        play(at[3], "done", 170_000, None)
+        play(at[4], "cut", 100_000, "endplay")
+        play(at[5], "cut", 120_000, "fwdbtn")
+        play(at[6], "zero", 90_000, "trackdone")
+        play(at[7], "t", 20_000, "endplay")  # under 30 s: the API never shows it
+        play(at[8], "t", None, None, source="api")
+        got = sorted(measured_plays(conn, "u"))
+    assert got == [
+        (ms(at[0]), 150_000, DURATION),
+        (ms(at[1]), 180_000, 180_000),
+        (ms(at[2]), 190_000, 180_000),
+        (ms(at[3]), 170_000, 180_000),
+        (ms(at[4]), 100_000, 120_000),
+        (ms(at[5]), 120_000, 120_000),
+        (ms(at[6]), 90_000, 90_000),
+    ]

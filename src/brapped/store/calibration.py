@@ -29,12 +29,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, case, func, or_, select
 
 from brapped.store.state import get_state, set_state
 from brapped.store.tables import plays, tracks
+from brapped.store.types import epoch_ms
 
 STATE_KEY = "estimate_calibration"
 # Bumped when the classes or the learning change: a stored calibration of another rule is relearned.
@@ -121,32 +122,43 @@ def situation(gap_ms: int | None, duration_ms: int) -> str:
     return "near"
 
 
-def whole_minutes(ends: list[datetime]) -> bool:
-    """Whether these ends carry minutes only (account data's `endTime`): most on second 0.
+def whole_minutes(ends_ms: list[int]) -> bool:
+    """Whether these ends (ms since 1970) carry minutes only (account data's `endTime`): most on
+    second 0.
 
     Their gaps are then off by up to a minute, so the share of a gap really played cannot be
     learned from them (it would learn the rounding, not the listener: the API's ends are exact).
     """
-    return bool(ends) and sum(1 for e in ends if e.second == 0 and e.microsecond == 0) >= 0.9 * len(ends)
+    return bool(ends_ms) and sum(1 for e in ends_ms if e % 60_000 == 0) >= 0.9 * len(ends_ms)
 
 
-def _counted(measured: Iterable[Measured]) -> list[tuple[str, int, int]]:
+# A measured play as the learning reads it: (end in ms since 1970, ms played, track duration).
+Row = tuple[int, int, int | None]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def _rows(measured: Iterable[Measured]) -> list[Row]:
+    return [((p.ended - _EPOCH) // _MS, p.ms_played, p.duration_ms) for p in measured]
+
+
+def _counted(rows: list[Row]) -> list[tuple[str, int, int]]:
     """(class, true ms, the gap rule's ms) of each play the calibration learns from, oldest first."""
     counted = []
-    ordered = sorted(measured, key=lambda p: p.ended)
-    minutes_only = whole_minutes([p.ended for p in ordered])
-    previous: datetime | None = None
-    for play in ordered:
-        if play.ms_played < API_MIN_MS:
+    ordered = sorted(rows, key=lambda r: r[0])
+    minutes_only = whole_minutes([r[0] for r in ordered])
+    previous: int | None = None
+    for ended, ms_played, duration_ms in ordered:
+        if ms_played < API_MIN_MS:
             continue  # the API never shows it: its time is part of the next play's gap
-        if play.duration_ms:
-            gap = None if previous is None else round((play.ended - previous).total_seconds() * 1000)
-            kind = situation(gap, play.duration_ms)
+        if duration_ms:
+            gap = None if previous is None else ended - previous
+            kind = situation(gap, duration_ms)
             if kind == "follows" and gap is not None and not minutes_only:
-                counted.append((kind, play.ms_played, gap))  # the rule's estimate: the gap
+                counted.append((kind, ms_played, gap))  # the rule's estimate: the gap
             elif kind in ("pause", "silence"):
-                counted.append((kind, play.ms_played, play.duration_ms))  # a capped play
-        previous = play.ended
+                counted.append((kind, ms_played, duration_ms))  # a capped play
+        previous = ended
     return counted
 
 
@@ -161,7 +173,7 @@ def _sums(counted: list[tuple[str, int, int]]) -> Sums:
 
 def learn(measured: Iterable[Measured]) -> Sums:
     """Sum, per class, the true time of the plays the API would report and the gap rule's estimate."""
-    return _sums(_counted(measured))
+    return _sums(_counted(_rows(measured)))
 
 
 def _blend(true_ms: int, rule_ms: int, count: int, default: float, prior: int) -> float:
@@ -215,18 +227,28 @@ def choose_prior(counted: list[tuple[str, int, int]], default: Calibration = DEF
 def fit(measured: Iterable[Measured], default: Calibration = DEFAULT) -> Calibration:
     """The calibration of a listener with these measured plays: `learn`, with the default's weight
     chosen by `choose_prior`."""
-    counted = _counted(measured)
+    return _fit(_rows(measured), default)
+
+
+def _fit(rows: list[Row], default: Calibration = DEFAULT) -> Calibration:
+    counted = _counted(rows)
     return calibrate(_sums(counted), default, choose_prior(counted, default))
 
 
-def measured_plays(conn: Connection, user_id: str, limit: int = LEARN_PLAYS) -> list[Measured]:
+def measured_plays(conn: Connection, user_id: str, limit: int = LEARN_PLAYS) -> list[Row]:
     """The account's most recent plays with an exported (true) length of at least `API_MIN_MS`.
 
     A track without a known duration gets the export's own lower bound: its longest play that ended
-    with `trackdone` (or had no reason recorded, as in account data), else its longest play.
+    with `trackdone` (or had no reason recorded, as in account data), else its longest play (among
+    these plays). Plain integers from the database: no instant is parsed.
     """
     recent = (
-        select(plays.c.played_at, plays.c.ms_played, plays.c.track_id, plays.c.reason_end)
+        select(
+            epoch_ms(plays.c.played_at).label("ended"),
+            plays.c.ms_played,
+            plays.c.track_id,
+            plays.c.reason_end,
+        )
         .where(
             plays.c.user_id == user_id,
             plays.c.ms_played_source == "export",
@@ -236,24 +258,16 @@ def measured_plays(conn: Connection, user_id: str, limit: int = LEARN_PLAYS) -> 
         .limit(limit)
         .subquery()
     )
-    rows = conn.execute(
-        select(recent, tracks.c.duration_ms).outerjoin(tracks, tracks.c.id == recent.c.track_id)
-    ).all()
-    done: dict[str, int] = {}
-    longest: dict[str, int] = {}
-    for row in rows:
-        if row.duration_ms is None:
-            longest[row.track_id] = max(longest.get(row.track_id, 0), row.ms_played)
-            if row.reason_end in ("trackdone", None):
-                done[row.track_id] = max(done.get(row.track_id, 0), row.ms_played)
-    return [
-        Measured(
-            row.played_at,
-            row.ms_played,
-            row.duration_ms or done.get(row.track_id) or longest.get(row.track_id),
-        )
-        for row in rows
-    ]
+    done = case((or_(recent.c.reason_end == "trackdone", recent.c.reason_end.is_(None)), recent.c.ms_played))
+    duration = func.coalesce(
+        func.nullif(tracks.c.duration_ms, 0),
+        func.max(done).over(partition_by=recent.c.track_id),
+        func.max(recent.c.ms_played).over(partition_by=recent.c.track_id),
+    )
+    query = select(recent.c.ended, recent.c.ms_played, duration).outerjoin(
+        tracks, tracks.c.id == recent.c.track_id
+    )
+    return [(int(e), int(ms), None if d is None else int(d)) for e, ms, d in conn.execute(query)]
 
 
 def stored(conn: Connection, user_id: str) -> Calibration | None:
@@ -275,7 +289,7 @@ def recalibrate(conn: Connection, user_id: str, now: datetime) -> tuple[Calibrat
 
     The caller re-estimates the account's plays when it changed (`estimates.recalibrate_estimates`).
     """
-    learned = fit(measured_plays(conn, user_id))
+    learned = _fit(measured_plays(conn, user_id))
     if learned == stored(conn, user_id):
         return learned, False
     set_state(conn, STATE_KEY, json.dumps(asdict(learned), sort_keys=True), now, scope=user_id)
