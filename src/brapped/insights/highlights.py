@@ -9,14 +9,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, FromClause, Select, case, func, select, union_all
+from sqlalchemy import Connection, FromClause, Select, case, func, or_, select, union
 
-from brapped.insights import rollups
-from brapped.insights.aggregates import album_credits, per_artist, per_track, track_credits
+from brapped.insights.aggregates import OPEN_END, album_credits, per_artist, track_credits
+from brapped.insights.history import earlier_per_track, last_plays_before, old_artists
 from brapped.insights.period import Period, day_to_date, int_literal
 from brapped.insights.scope import Scope, by_codepoint, minutes, ratio
 from brapped.insights.top import credit_value, doubled_credit
-from brapped.store.tables import albums, artist_totals, artists, plays, track_artists, tracks
+from brapped.store.tables import albums, plays, track_artists, tracks
 from brapped.store.types import epoch_ms
 
 OBSESSION_DAYS = 7
@@ -78,13 +78,24 @@ def obsession(conn: Connection, period: Period, dt: FromClause) -> dict[str, Any
 
 
 def rediscovery(
-    conn: Connection, scope: Scope, period: Period, pp: FromClause, pa: FromClause
+    conn: Connection,
+    scope: Scope,
+    period: Period,
+    pp: FromClause,
+    pa: FromClause,
+    earlier: FromClause,
 ) -> dict[str, Any] | None:
     """The artist back after a long silence: the first by credit (then streams) of the artists
     whose first play of the period came at least REDISCOVERY_SILENCE after their last
     play before it. None when no artist qualifies (or the period starts at the dawn of time).
 
-    `pp`, `pa`: the period's plays and per-artist sums, materialised.
+    `pp`, `pa`: the period's plays and per-artist sums, materialised; `earlier`: the per-track
+    sums of the plays before it (`history.earlier_per_track`), materialised.
+
+    An artist played in the REDISCOVERY_SILENCE before the period has its last play there (one
+    range of plays); one played before the period but not then was silent longer than that,
+    whenever its first play of the period came. Only the best few of those need their last
+    play's instant (for the tie on silence, and the card): one index probe per track of theirs.
     """
     if scope.start is None:
         return None
@@ -100,29 +111,7 @@ def rediscovery(
         .group_by(track_artists.c.artist_id)
         .subquery("first_per_artist")
     )
-    # Each artist's last play before it: per track of theirs, one probe of the (track_id,
-    # played_at) index for the latest earlier play (a join would read every earlier play).
-    credit, earlier = track_artists.alias("credit"), plays.alias("earlier")
-    conditions = [earlier.c.track_id == credit.c.track_id, earlier.c.played_at < scope.start]
-    if scope.user_id is not None:
-        # `|| ''`: keep SQLite on the (track_id, played_at) index (see totals.new_artists).
-        conditions.append(earlier.c.user_id.concat("") == scope.user_id)
-    # The latest as "ORDER BY ... DESC LIMIT 1", not max(): PostgreSQL then walks the index backwards
-    # and stops at the account's first play, where max() read all the track's earlier plays of every
-    # account (a household's shared catalogue: 24 s of a 5-listener Wrapped).
-    track_last = (
-        select(earlier.c.played_at)
-        .where(*conditions)
-        .order_by(earlier.c.played_at.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    last_per_artist = (
-        select(credit.c.artist_id, func.max(track_last).label("last_at"))
-        .where(credit.c.artist_id.in_(select(pa.c.artist_id)))
-        .group_by(credit.c.artist_id)
-        .subquery("last_per_artist")
-    )
+    recent = last_plays_before(scope, REDISCOVERY_SILENCE).subquery("recent")
     candidates = (
         select(
             pa.c.artist_id,
@@ -131,39 +120,40 @@ def rediscovery(
             pa.c.streams,
             pa.c.main_streams,
             first_per_artist.c.first_ms,
-            epoch_ms(last_per_artist.c.last_at).label("last_ms"),
+            recent.c.last_ms,
         )
         .select_from(
-            pa.join(first_per_artist, first_per_artist.c.artist_id == pa.c.artist_id).join(
-                last_per_artist, last_per_artist.c.artist_id == pa.c.artist_id
+            pa.join(first_per_artist, first_per_artist.c.artist_id == pa.c.artist_id).outerjoin(
+                recent, recent.c.artist_id == pa.c.artist_id
             )
         )
+        .where(pa.c.artist_id.in_(old_artists(earlier)))
         .subquery("candidates")
     )
-    silence = candidates.c.first_ms - candidates.c.last_ms
     silence_ms = int(REDISCOVERY_SILENCE.total_seconds() * 1000)
+    silence = candidates.c.first_ms - candidates.c.last_ms
     rows = conn.execute(
-        select(candidates)
-        .where(candidates.c.last_ms.is_not(None), silence >= int_literal(silence_ms))
-        .order_by(
-            doubled_credit(candidates.c.streams, candidates.c.main_streams).desc(),
-            candidates.c.streams.desc(),
-            candidates.c.plays.desc(),
-            silence.desc(),
-            by_codepoint(candidates.c.artist_id),
-        )
+        select(candidates).where(or_(candidates.c.last_ms.is_(None), silence >= int_literal(silence_ms)))
     ).all()
     if not rows:
         return None
-    best = rows[0]
+
+    def rank(r: Any) -> tuple[int, int, int]:
+        streams = int(r.streams or 0)
+        return (-(streams + int(r.main_streams or 0)), -streams, -int(r.plays))
+
+    top = min(rank(r) for r in rows)
+    tied = [r for r in rows if rank(r) == top]
+    last = {r.artist_id: int(r.last_ms) for r in tied if r.last_ms is not None}
+    last.update(_last_plays(conn, scope, [r.artist_id for r in tied if r.last_ms is None]))
+    best = min(tied, key=lambda r: (last[r.artist_id] - int(r.first_ms), r.artist_id))
+    last_ms, first_ms = last[best.artist_id], int(best.first_ms)
     tz = period.tz
-    last = datetime.fromtimestamp(int(best.last_ms) / 1000, UTC)
-    back = datetime.fromtimestamp(int(best.first_ms) / 1000, UTC)
     return {
         "artist": {"id": best.artist_id, "name": best.name},
-        "last_played_before": last.astimezone(tz).date().isoformat(),
-        "back_on": back.astimezone(tz).date().isoformat(),
-        "days_silent": (int(best.first_ms) - int(best.last_ms)) // 86_400_000,
+        "last_played_before": datetime.fromtimestamp(last_ms / 1000, UTC).astimezone(tz).date().isoformat(),
+        "back_on": datetime.fromtimestamp(first_ms / 1000, UTC).astimezone(tz).date().isoformat(),
+        "days_silent": (first_ms - last_ms) // 86_400_000,
         "plays": int(best.plays),
         "streams": int(best.streams or 0),
         "credit": credit_value(best.streams, best.main_streams),
@@ -171,23 +161,58 @@ def rediscovery(
     }
 
 
-def former_top_artists(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
+def _last_plays(conn: Connection, scope: Scope, artist_ids: list[str]) -> dict[str, int]:
+    """The last play (epoch milliseconds) before `scope.start` of each of a few artists.
+
+    Per track of theirs, one probe of the (track_id, played_at) index for the latest earlier play.
+    """
+    if not artist_ids:
+        return {}
+    assert scope.start is not None
+    credit, earlier = track_artists.alias("credit"), plays.alias("earlier")
+    conditions = [earlier.c.track_id == credit.c.track_id, earlier.c.played_at < scope.start]
+    if scope.user_id is not None:
+        # `|| ''`: keep SQLite on the (track_id, played_at) index (see totals.new_artists).
+        conditions.append(earlier.c.user_id.concat("") == scope.user_id)
+    # The latest as "ORDER BY ... DESC LIMIT 1", not max(): PostgreSQL then walks the index backwards
+    # and stops at the account's first play, where max() read all the track's earlier plays of every
+    # account (a household's shared catalogue).
+    track_last = (
+        select(earlier.c.played_at)
+        .where(*conditions)
+        .order_by(earlier.c.played_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = conn.execute(
+        select(credit.c.artist_id, epoch_ms(func.max(track_last)))
+        .where(credit.c.artist_id.in_(artist_ids))
+        .group_by(credit.c.artist_id)
+    ).all()
+    return {artist_id: int(ms) for artist_id, ms in rows if ms is not None}
+
+
+def former_top_artists(
+    conn: Connection, scope: Scope, earlier: FromClause | None = None
+) -> list[dict[str, Any]]:
     """The FORMER_TOP artists by credit of every play before `scope` starts (same account and
-    stream threshold): what `forgotten_favourite` picks from. Needs nothing but committed plays,
-    so Wrapped computes it on a second connection meanwhile (`scope.alongside`)."""
+    stream threshold): what `forgotten_favourite` picks from. `earlier`: the per-track sums of
+    those plays (`history.earlier_per_track`), materialised; summed here when not given."""
     if scope.start is None:
         return []
-    pa = _before(conn, scope).subquery("before_artist")
+    if earlier is None:
+        bounded = Scope(scope.user_id, scope.start, scope.end or OPEN_END, scope.stream_threshold_ms)
+        earlier = earlier_per_track(conn, bounded).subquery("earlier")
+    pa = per_artist(earlier).subquery("before_artist")
     rows = conn.execute(
-        select(pa.c.artist_id, artists.c.name, pa.c.plays, pa.c.streams, pa.c.main_streams)
-        .select_from(pa.join(artists, artists.c.id == pa.c.artist_id))
+        select(pa.c.artist_id, pa.c.name, pa.c.plays, pa.c.streams, pa.c.main_streams)
         .where(pa.c.plays > 0)
         .order_by(
             doubled_credit(pa.c.streams, pa.c.main_streams).desc(),
             pa.c.streams.desc(),
             pa.c.plays.desc(),
             pa.c.ms_played.desc(),
-            by_codepoint(artists.c.name),
+            by_codepoint(pa.c.name),
             by_codepoint(pa.c.artist_id),
         )
         .limit(FORMER_TOP)
@@ -203,41 +228,6 @@ def former_top_artists(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
         }
         for rank, r in enumerate(rows, 1)
     ]
-
-
-FORMER_SUMS = ("plays", "streams", "main_streams", "ms_played")
-
-
-def _before(conn: Connection, scope: Scope) -> Select[Any]:
-    """Per-artist sums (`artist_id` and FORMER_SUMS) of every play of the scope's account(s)
-    before `scope.start`.
-
-    When the stored summaries (brapped.insights.rollups) end after that instant and the plays
-    between it and their cutoff are fewer than those before it (this year's Wrapped, after years
-    of history): the stored per-artist sums less the sums of those plays. Otherwise every earlier
-    play, summed per track then per artist.
-    """
-    assert scope.start is not None
-    found = rollups.usable(conn, scope.stream_threshold_ms)
-    if (
-        found is None
-        or found.first_played_at is None
-        or found.cutoff < scope.start
-        or found.cutoff - scope.start >= scope.start - found.first_played_at
-    ):
-        before = Scope(scope.user_id, None, scope.start, scope.stream_threshold_ms)
-        pa = per_artist(per_track(before).subquery("before_track")).subquery("before_all")
-        return select(pa.c.artist_id, *(pa.c[c] for c in FORMER_SUMS))
-    between = Scope(scope.user_id, scope.start, found.cutoff, scope.stream_threshold_ms)
-    since = per_artist(per_track(between).subquery("between_track")).subquery("between")
-    stored = select(artist_totals.c.artist_id, *(artist_totals.c[c] for c in FORMER_SUMS))
-    if scope.user_id is not None:
-        stored = stored.where(artist_totals.c.user_id == scope.user_id)
-    less = select(since.c.artist_id, *(-since.c[c] for c in FORMER_SUMS))
-    both = union_all(stored, less).subquery("both")
-    return select(
-        both.c.artist_id.label("artist_id"), *(func.sum(both.c[c]).label(c) for c in FORMER_SUMS)
-    ).group_by(both.c.artist_id)
 
 
 def forgotten_favourite(
@@ -359,7 +349,9 @@ def _per_year(conn: Connection, query: Select[Any]) -> list[tuple[int, int]]:
     return [(int(y), int(n)) for y, n in conn.execute(query).all() if str(y).isdigit()]
 
 
-def listening_age(conn: Connection, scope: Scope, period: Period, pal: FromClause) -> dict[str, Any]:
+def listening_age(
+    conn: Connection, period: Period, pal: FromClause, pt: FromClause, earlier: FromClause
+) -> dict[str, Any]:
     """Median release year of the period's plays, and the 5-year window of release years they
     over-index on against the listener's own tracks; the age that window implies.
 
@@ -373,8 +365,9 @@ def listening_age(conn: Connection, scope: Scope, period: Period, pal: FromClaus
     centred on its plays, then the earlier). As Spotify does, the listener
     is taken to have been 16 to 21 in that window: born `window.start - 16`.
 
-    `pal`: the period's per-album sums (`per_album`), materialised. Each play one vote; plays of
-    undated albums are skipped.
+    `pal`, `pt`: the period's per-album and per-track sums, materialised; `earlier`: the per-track
+    sums of the plays before it (`history.earlier_per_track`), materialised: with `pt`, every track
+    played up to the period's end. Each play one vote; plays of undated albums are skipped.
     """
     year = _release_year(albums.c.release_date)
     dated = [albums.c.release_date.is_not(None), func.length(albums.c.release_date) >= 4]
@@ -386,17 +379,17 @@ def listening_age(conn: Connection, scope: Scope, period: Period, pal: FromClaus
         .group_by(year)
         .order_by(year),
     )
-    played = [plays.c.track_id == tracks.c.id, plays.c.played_at < period.end_utc]
-    if scope.user_id is not None:
-        played.append(plays.c.user_id == scope.user_id)
-    # One probe of the (track_id, played_at) index per dated track.
-    heard = select(plays.c.id).where(*played).exists()
+    played = union(select(pt.c.track_id), select(earlier.c.track_id)).subquery("played")
     baseline = dict(
         _per_year(
             conn,
             select(year.label("year"), func.count())
-            .select_from(tracks.join(albums, albums.c.id == tracks.c.album_id))
-            .where(*dated, heard)
+            .select_from(
+                played.join(tracks, tracks.c.id == played.c.track_id).join(
+                    albums, albums.c.id == tracks.c.album_id
+                )
+            )
+            .where(*dated)
             .group_by(year),
         )
     )

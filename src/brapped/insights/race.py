@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, FromClause, case, func, select
 
 from brapped.insights.period import Period, date_to_day, int_literal
-from brapped.insights.scope import by_codepoint, minutes, not_various_artists
+from brapped.insights.scope import minutes, not_various_artists
 from brapped.insights.top import credit_value
 from brapped.store.tables import artists, track_artists
 
@@ -63,8 +64,9 @@ def artist_race(conn: Connection, period: Period, dt: FromClause, *, size: int =
     """The top `size` artists by weighted credit (docs/reports.md) after each frame of the period.
 
     `dt`: the period's per-day-and-track sums (`wrapped.per_day_track`, with `streams`),
-    materialised. Sums per (frame, artist) first, a few thousand rows; each frame's ranking then
-    sums the rows of the frames up to it, and keeps its top `size` (a window function).
+    materialised. One grouped query sums per (frame, artist), a few thousand rows; the frames'
+    cumulative rankings are kept here, adding each frame's rows onto the running sums (SQL would
+    sum every earlier frame again for each frame).
     """
     step, steps = frames(period)
     starts = [date_to_day(f.start) for f in steps[1:]]
@@ -76,14 +78,14 @@ def artist_race(conn: Connection, period: Period, dt: FromClause, *, size: int =
         if starts
         else int_literal(0)
     )
-    weight = case((track_artists.c.position == 0, 2), else_=1)  # doubled credit: integers
-    per_frame = (
+    main = track_artists.c.position == 0
+    rows = conn.execute(
         select(
             frame.label("frame"),
-            track_artists.c.artist_id,
-            func.sum(dt.c.streams * weight).label("credit2"),
+            artists.c.id,
+            artists.c.name,
             func.sum(dt.c.streams).label("streams"),
-            func.sum(case((track_artists.c.position == 0, dt.c.streams), else_=0)).label("main_streams"),
+            func.sum(case((main, dt.c.streams), else_=0)).label("main_streams"),
             func.sum(dt.c.plays).label("plays"),
             func.sum(dt.c.ms_played).label("ms_played"),
         )
@@ -94,63 +96,55 @@ def artist_race(conn: Connection, period: Period, dt: FromClause, *, size: int =
         )
         .where(not_various_artists())
         # A literal frame cannot be grouped by: SQL reads it as a column number.
-        .group_by(*([frame] if starts else []), track_artists.c.artist_id)
-        .subquery("per_frame")
-    )
-    upto = per_frame.alias("upto")
-    ends = select(per_frame.c.frame).distinct().subquery("ends")
-    cumulative = (
-        select(
-            ends.c.frame,
-            upto.c.artist_id,
-            func.sum(upto.c.credit2).label("credit2"),
-            func.sum(upto.c.streams).label("streams"),
-            func.sum(upto.c.main_streams).label("main_streams"),
-            func.sum(upto.c.plays).label("plays"),
-            func.sum(upto.c.ms_played).label("ms_played"),
-        )
-        .select_from(ends.join(upto, upto.c.frame <= ends.c.frame))
-        .group_by(ends.c.frame, upto.c.artist_id)
-        .subquery("cumulative")
-    )
-    named = cumulative.join(artists, artists.c.id == cumulative.c.artist_id)
-    place = (
-        func.row_number()
-        .over(
-            partition_by=cumulative.c.frame,
-            order_by=[
-                cumulative.c.credit2.desc(),
-                cumulative.c.streams.desc(),
-                cumulative.c.plays.desc(),
-                cumulative.c.ms_played.desc(),
-                by_codepoint(artists.c.name),
-                by_codepoint(artists.c.id),
-            ],
-        )
-        .label("place")
-    )
-    ranked = select(cumulative, artists.c.name, place).select_from(named).subquery("ranked")
-    rows = conn.execute(
-        select(ranked).where(ranked.c.place <= size).order_by(ranked.c.frame, ranked.c.place)
+        .group_by(*([frame] if starts else []), artists.c.id, artists.c.name)
     ).all()
-    rankings: dict[int, list[dict[str, Any]]] = {}
+    per_frame: dict[int, list[Any]] = {}
     for r in rows:
-        rankings.setdefault(int(r.frame), []).append(
-            {
-                "rank": int(r.place),
-                "id": r.artist_id,
-                "name": r.name,
-                "credit": credit_value(r.streams, r.main_streams),
-                "streams": int(r.streams or 0),
-                "plays": int(r.plays),
-                "minutes": minutes(r.ms_played),
-            }
-        )
+        per_frame.setdefault(int(r.frame), []).append(r)
+    # artist id -> [streams, main streams, plays, ms, name], summed over the frames so far
+    running: dict[str, list[Any]] = {}
     out: list[dict[str, Any]] = []
     last: list[dict[str, Any]] = []
     for index, f in enumerate(steps):
-        last = rankings.get(index, last)  # a frame without plays leaves the race as it was
+        added = per_frame.get(index)
+        if added:  # a frame without plays leaves the race as it was
+            for r in added:
+                sums = running.setdefault(r.id, [0, 0, 0, 0, r.name])
+                sums[0] += int(r.streams or 0)
+                sums[1] += int(r.main_streams or 0)
+                sums[2] += int(r.plays)
+                sums[3] += int(r.ms_played or 0)
+            last = _ranking(running, size)
         out.append(
             {"label": f.label, "start": f.start.isoformat(), "end": f.end.isoformat(), "ranking": last}
         )
     return {"step": step, "size": size, "frames": out}
+
+
+def _ranking(running: dict[str, list[Any]], size: int) -> list[dict[str, Any]]:
+    """The top `size` of the running sums: by doubled credit, streams, plays, milliseconds, then
+    name and id by code point (Python compares strings by code point)."""
+    best = heapq.nsmallest(
+        size,
+        running.items(),
+        key=lambda item: (
+            -(item[1][0] + item[1][1]),
+            -item[1][0],
+            -item[1][2],
+            -item[1][3],
+            item[1][4],
+            item[0],
+        ),
+    )
+    return [
+        {
+            "rank": rank,
+            "id": artist_id,
+            "name": name,
+            "credit": credit_value(streams, main_streams),
+            "streams": streams,
+            "plays": count,
+            "minutes": minutes(ms),
+        }
+        for rank, (artist_id, (streams, main_streams, count, ms, name)) in enumerate(best, 1)
+    ]

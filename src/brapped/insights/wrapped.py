@@ -41,6 +41,7 @@ from brapped.insights.highlights import (
     rediscovery,
     top_new_albums,
 )
+from brapped.insights.history import earlier_per_track
 from brapped.insights.period import Period, date_to_day, day_to_date, int_literal
 from brapped.insights.race import artist_race
 from brapped.insights.scope import (
@@ -90,11 +91,11 @@ def wrapped(
             other, previous_key, previous_period, lambda: _totals(other, previous_scope)
         ),
     )
-    # Every play before the period, summed per artist: the other long read, also meanwhile.
-    former = alongside(conn, lambda other: former_top_artists(other, scope))
     with (
         materialized(conn, period_plays(scope, period), numbered_by=PLAY_ORDER) as pp,
         materialized(conn, per_track(scope, source=pp)) as pt,
+        # Every play before the period, per track: what the cards about the past ask of it.
+        materialized(conn, earlier_per_track(conn, scope, pt), sqlite_index="track_id") as earlier,
         # Joined by track to the credits of the monthly top artists' candidates, twice.
         materialized(conn, per_day_track(pp), sqlite_index="track_id") as dt,
         materialized(conn, per_artist(pt)) as pa,
@@ -102,7 +103,8 @@ def wrapped(
     ):
         summary = totals(conn, scope, source=pt, artist_source=pa, album_source=pal)
         grid = day_hour_grid(conn, scope, period, source=pp)
-        new_count, new_list = new_artists(conn, scope, limit=5, artist_source=pa)
+        new_count, new_list = new_artists(conn, scope, limit=5, artist_source=pa, earlier=earlier)
+        former = former_top_artists(conn, scope, earlier)
         previous = previous_totals()
         return {
             "period": period.as_dict(),
@@ -115,8 +117,8 @@ def wrapped(
             "top_artist_by_month": top_artist_by_month(conn, period, dt, pa),
             "artist_race": artist_race(conn, period, dt),
             "obsession": obsession(conn, period, dt),
-            "rediscovery": rediscovery(conn, scope, period, pp, pa),
-            "forgotten_favourite": forgotten_favourite(conn, scope, period, former(), pa),
+            "rediscovery": rediscovery(conn, scope, period, pp, pa, earlier),
+            "forgotten_favourite": forgotten_favourite(conn, scope, period, former, pa),
             "top_new_albums": top_new_albums(conn, period, pt, limit=limit),
             "listening_clock": listening_clock(grid),
             "busiest_day": busiest_day(grid),
@@ -124,7 +126,7 @@ def wrapped(
             "longest_session": longest_session(conn, pp, period, session_gap_minutes),
             "most_repeated_track_in_a_day": most_repeated_track(conn, dt),
             "discoveries": {"new_artists": new_count, "top_new_artists": new_list},
-            "listening_age": listening_age(conn, scope, period, pal),
+            "listening_age": listening_age(conn, period, pal, pt, earlier),
             "skip_rate": skip_rate(conn, pp),
             "estimated_share": summary["time_sources"]["estimated_share"],
             "previous_period": {
