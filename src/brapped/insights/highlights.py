@@ -38,33 +38,18 @@ def _track(conn: Connection, track_id: str) -> dict[str, Any]:
     return {"id": track_id, "name": name, "artists": track_credits(conn, [track_id])[track_id]}
 
 
-def obsession(conn: Connection, period: Period, dt: FromClause) -> dict[str, Any] | None:
+def obsession(
+    conn: Connection, period: Period, dt: FromClause, pt: FromClause | None = None
+) -> dict[str, Any] | None:
     """The track played most within 7 consecutive local days (more minutes, then the earlier
-    window, on a tie). `dt`: the period's per-day-and-track sums, materialised.
+    window, on a tie). `dt`: the period's per-day-and-track sums, materialised; `pt`: its
+    per-track sums, materialised, which lets only a few tracks be windowed (`_contenders`).
 
     A best window can always start on a day the track was played: each (day, track) row sums
     the same track's rows of that day and the 6 after it, a window frame by day (one sort; a
     self-join paired every day of a much-played track with every other).
     """
-    week = (0, OBSESSION_DAYS - 1)
-    windows = select(
-        dt.c.day,
-        dt.c.track_id,
-        func.sum(dt.c.plays).over(partition_by=dt.c.track_id, order_by=dt.c.day, range_=week).label("plays"),
-        func.sum(dt.c.ms_played)
-        .over(partition_by=dt.c.track_id, order_by=dt.c.day, range_=week)
-        .label("ms_played"),
-    ).subquery("windows")
-    row = conn.execute(
-        select(windows)
-        .order_by(
-            windows.c.plays.desc(),
-            windows.c.ms_played.desc(),
-            windows.c.day,
-            by_codepoint(windows.c.track_id),
-        )
-        .limit(1)
-    ).first()
+    row = _best_window(conn, dt, None if pt is None else _contenders(conn, dt, pt))
     if row is None:
         return None
     start = day_to_date(int(row.day))
@@ -75,6 +60,48 @@ def obsession(conn: Connection, period: Period, dt: FromClause) -> dict[str, Any
         "start": start.isoformat(),
         "end": min(start + timedelta(days=OBSESSION_DAYS - 1), period.end).isoformat(),
     }
+
+
+OBSESSION_PROBE = 10
+
+
+def _contenders(conn: Connection, dt: FromClause, pt: FromClause) -> Select[Any]:
+    """The tracks that may hold the best 7-day window: those played, in the whole period, at
+    least as often as the best window of the period's OBSESSION_PROBE most played tracks. No
+    other track has a window that good (a window's plays are at most the track's): exact, ties
+    included, and a few dozen tracks to window instead of every one."""
+    most = select(pt.c.track_id).order_by(pt.c.plays.desc(), by_codepoint(pt.c.track_id))
+    probe = most.limit(OBSESSION_PROBE)
+    found = _best_window(conn, dt, probe)
+    return select(pt.c.track_id).where(pt.c.plays >= (int(found.plays) if found is not None else 0))
+
+
+def _best_window(conn: Connection, dt: FromClause, track_ids: Select[Any] | None) -> Any:
+    """The best (day, track) 7-day window row of `dt` (of `track_ids` only, when given), or None."""
+    source: FromClause = dt
+    if track_ids is not None:
+        source = select(dt).where(dt.c.track_id.in_(track_ids)).subquery("chosen")
+    week = (0, OBSESSION_DAYS - 1)
+    windows = select(
+        source.c.day,
+        source.c.track_id,
+        func.sum(source.c.plays)
+        .over(partition_by=source.c.track_id, order_by=source.c.day, range_=week)
+        .label("plays"),
+        func.sum(source.c.ms_played)
+        .over(partition_by=source.c.track_id, order_by=source.c.day, range_=week)
+        .label("ms_played"),
+    ).subquery("windows")
+    return conn.execute(
+        select(windows)
+        .order_by(
+            windows.c.plays.desc(),
+            windows.c.ms_played.desc(),
+            windows.c.day,
+            by_codepoint(windows.c.track_id),
+        )
+        .limit(1)
+    ).first()
 
 
 def rediscovery(

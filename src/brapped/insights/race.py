@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, FromClause, case, func, select
+from sqlalchemy import BigInteger, Connection, FromClause, case, cast, func, select
 
 from brapped.insights.period import Period, date_to_day, int_literal
 from brapped.insights.scope import minutes, not_various_artists
@@ -79,15 +79,19 @@ def artist_race(conn: Connection, period: Period, dt: FromClause, *, size: int =
         else int_literal(0)
     )
     main = track_artists.c.position == 0
+
+    def total(value: Any) -> Any:  # BIGINT: PostgreSQL's SUM of BIGINT is a Decimal, slow to add
+        return cast(func.sum(value), BigInteger)
+
     rows = conn.execute(
         select(
             frame.label("frame"),
             artists.c.id,
             artists.c.name,
-            func.sum(dt.c.streams).label("streams"),
-            func.sum(case((main, dt.c.streams), else_=0)).label("main_streams"),
-            func.sum(dt.c.plays).label("plays"),
-            func.sum(dt.c.ms_played).label("ms_played"),
+            total(dt.c.streams),
+            total(case((main, dt.c.streams), else_=0)),
+            total(dt.c.plays),
+            total(dt.c.ms_played),
         )
         .select_from(
             dt.join(track_artists, track_artists.c.track_id == dt.c.track_id).join(
@@ -99,21 +103,24 @@ def artist_race(conn: Connection, period: Period, dt: FromClause, *, size: int =
         .group_by(*([frame] if starts else []), artists.c.id, artists.c.name)
     ).all()
     per_frame: dict[int, list[Any]] = {}
-    for r in rows:
-        per_frame.setdefault(int(r.frame), []).append(r)
-    # artist id -> [streams, main streams, plays, ms, name], summed over the frames so far
+    for row in rows:
+        per_frame.setdefault(row[0], []).append(row)
+    # artist id -> [doubled credit, streams, plays, ms, main streams, name], over the frames so far
     running: dict[str, list[Any]] = {}
     out: list[dict[str, Any]] = []
     last: list[dict[str, Any]] = []
     for index, f in enumerate(steps):
         added = per_frame.get(index)
         if added:  # a frame without plays leaves the race as it was
-            for r in added:
-                sums = running.setdefault(r.id, [0, 0, 0, 0, r.name])
-                sums[0] += int(r.streams or 0)
-                sums[1] += int(r.main_streams or 0)
-                sums[2] += int(r.plays)
-                sums[3] += int(r.ms_played or 0)
+            for _, artist_id, name, streams, main_streams, count, ms in added:
+                sums = running.get(artist_id)
+                if sums is None:
+                    sums = running[artist_id] = [0, 0, 0, 0, 0, name]
+                sums[0] += streams + main_streams
+                sums[1] += streams
+                sums[2] += count
+                sums[3] += ms
+                sums[4] += main_streams
             last = _ranking(running, size)
         out.append(
             {"label": f.label, "start": f.start.isoformat(), "end": f.end.isoformat(), "ranking": last}
@@ -123,19 +130,15 @@ def artist_race(conn: Connection, period: Period, dt: FromClause, *, size: int =
 
 def _ranking(running: dict[str, list[Any]], size: int) -> list[dict[str, Any]]:
     """The top `size` of the running sums: by doubled credit, streams, plays, milliseconds, then
-    name and id by code point (Python compares strings by code point)."""
-    best = heapq.nsmallest(
-        size,
-        running.items(),
-        key=lambda item: (
-            -(item[1][0] + item[1][1]),
-            -item[1][0],
-            -item[1][2],
-            -item[1][3],
-            item[1][4],
-            item[0],
-        ),
-    )
+    name and id by code point (as Python compares strings).
+
+    Only the artists with at least the `size`-th highest credit can be among them: a handful to
+    sort by every key, of thousands.
+    """
+    credits = heapq.nlargest(size, (sums[0] for sums in running.values()))
+    floor = credits[-1] if credits else 0
+    contenders = [(artist_id, sums) for artist_id, sums in running.items() if sums[0] >= floor]
+    contenders.sort(key=lambda i: (-i[1][0], -i[1][1], -i[1][2], -i[1][3], i[1][5], i[0]))
     return [
         {
             "rank": rank,
@@ -146,5 +149,5 @@ def _ranking(running: dict[str, list[Any]], size: int) -> list[dict[str, Any]]:
             "plays": count,
             "minutes": minutes(ms),
         }
-        for rank, (artist_id, (streams, main_streams, count, ms, name)) in enumerate(best, 1)
+        for rank, (artist_id, (_, streams, count, ms, main_streams, name)) in enumerate(contenders[:size], 1)
     ]

@@ -116,7 +116,7 @@ def wrapped(
             "top_genres": top_genres(conn, scope, limit=limit, artist_source=pa),
             "top_artist_by_month": top_artist_by_month(conn, period, dt, pa),
             "artist_race": artist_race(conn, period, dt),
-            "obsession": obsession(conn, period, dt),
+            "obsession": obsession(conn, period, dt, pt),
             "rediscovery": rediscovery(conn, scope, period, pp, pa, earlier),
             "forgotten_favourite": forgotten_favourite(conn, scope, period, former, pa),
             "top_new_albums": top_new_albums(conn, period, pt, limit=limit),
