@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, FromClause, Select, case, func, or_, select, union
 
 from brapped.insights.aggregates import OPEN_END, album_credits, per_artist, track_credits
-from brapped.insights.history import earlier_per_track, last_plays_before, old_artists
+from brapped.insights.history import earlier_per_track, last_plays_before
 from brapped.insights.period import Period, day_to_date, int_literal
 from brapped.insights.scope import Scope, by_codepoint, minutes, ratio
 from brapped.insights.top import credit_value, doubled_credit
@@ -105,19 +105,15 @@ def _best_window(conn: Connection, dt: FromClause, track_ids: Select[Any] | None
 
 
 def rediscovery(
-    conn: Connection,
-    scope: Scope,
-    period: Period,
-    pp: FromClause,
-    pa: FromClause,
-    earlier: FromClause,
+    conn: Connection, scope: Scope, period: Period, pa: FromClause, earlier_artists: FromClause
 ) -> dict[str, Any] | None:
     """The artist back after a long silence: the first by credit (then streams) of the artists
     whose first play of the period came at least REDISCOVERY_SILENCE after their last
     play before it. None when no artist qualifies (or the period starts at the dawn of time).
 
-    `pp`, `pa`: the period's plays and per-artist sums, materialised; `earlier`: the per-track
-    sums of the plays before it (`history.earlier_per_track`), materialised.
+    `pa`: the period's per-artist sums with each artist's first play (`first_ms`), materialised;
+    `earlier_artists`: the per-artist sums of the plays before it (`per_artist` of
+    `history.earlier_per_track`), materialised.
 
     An artist played in the REDISCOVERY_SILENCE before the period has its last play there (one
     range of plays); one played before the period but not then was silent longer than that,
@@ -126,18 +122,6 @@ def rediscovery(
     """
     if scope.start is None:
         return None
-    # Each artist's first play of the period: per track first (one pass), then per credit.
-    firsts = (
-        select(pp.c.track_id, func.min(pp.c.end_ms).label("first_ms"))
-        .group_by(pp.c.track_id)
-        .subquery("firsts")
-    )
-    first_per_artist = (
-        select(track_artists.c.artist_id, func.min(firsts.c.first_ms).label("first_ms"))
-        .select_from(firsts.join(track_artists, track_artists.c.track_id == firsts.c.track_id))
-        .group_by(track_artists.c.artist_id)
-        .subquery("first_per_artist")
-    )
     recent = last_plays_before(scope, REDISCOVERY_SILENCE).subquery("recent")
     candidates = (
         select(
@@ -146,15 +130,14 @@ def rediscovery(
             pa.c.plays,
             pa.c.streams,
             pa.c.main_streams,
-            first_per_artist.c.first_ms,
+            pa.c.first_ms,
             recent.c.last_ms,
         )
         .select_from(
-            pa.join(first_per_artist, first_per_artist.c.artist_id == pa.c.artist_id).outerjoin(
+            pa.join(earlier_artists, earlier_artists.c.artist_id == pa.c.artist_id).outerjoin(
                 recent, recent.c.artist_id == pa.c.artist_id
             )
         )
-        .where(pa.c.artist_id.in_(old_artists(earlier)))
         .subquery("candidates")
     )
     silence_ms = int(REDISCOVERY_SILENCE.total_seconds() * 1000)
@@ -220,17 +203,18 @@ def _last_plays(conn: Connection, scope: Scope, artist_ids: list[str]) -> dict[s
 
 
 def former_top_artists(
-    conn: Connection, scope: Scope, earlier: FromClause | None = None
+    conn: Connection, scope: Scope, earlier_artists: FromClause | None = None
 ) -> list[dict[str, Any]]:
     """The FORMER_TOP artists by credit of every play before `scope` starts (same account and
-    stream threshold): what `forgotten_favourite` picks from. `earlier`: the per-track sums of
-    those plays (`history.earlier_per_track`), materialised; summed here when not given."""
+    stream threshold): what `forgotten_favourite` picks from. `earlier_artists`: the per-artist
+    sums of those plays (`per_artist` of `history.earlier_per_track`), materialised; summed here
+    when not given."""
     if scope.start is None:
         return []
-    if earlier is None:
+    pa = earlier_artists
+    if pa is None:
         bounded = Scope(scope.user_id, scope.start, scope.end or OPEN_END, scope.stream_threshold_ms)
-        earlier = earlier_per_track(conn, bounded).subquery("earlier")
-    pa = per_artist(earlier).subquery("before_artist")
+        pa = per_artist(earlier_per_track(conn, bounded).subquery("earlier")).subquery("before_artist")
     rows = conn.execute(
         select(pa.c.artist_id, pa.c.name, pa.c.plays, pa.c.streams, pa.c.main_streams)
         .where(pa.c.plays > 0)

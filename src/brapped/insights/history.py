@@ -101,13 +101,3 @@ def last_plays_before(scope: Scope, within: timedelta) -> Select[Any]:
         .select_from(per.join(track_artists, track_artists.c.track_id == per.c.track_id))
         .group_by(track_artists.c.artist_id)
     )
-
-
-def old_artists(earlier: FromClause) -> Select[Any]:
-    """The artists (`artist_id`, any credit) of the tracks in `earlier` (`earlier_per_track`,
-    materialised): those with a play before the period."""
-    return (
-        select(track_artists.c.artist_id)
-        .select_from(earlier.join(track_artists, track_artists.c.track_id == earlier.c.track_id))
-        .distinct()
-    )

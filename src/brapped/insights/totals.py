@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import Connection, FromClause, Select, func, select
 
 from brapped.insights.aggregates import per_artist, track_credits
-from brapped.insights.history import old_artists
 from brapped.insights.rollups import per_track_of
 from brapped.insights.scope import Scope, by_codepoint, minutes, not_various_artists, ratio
 from brapped.store.tables import artists, episode_plays, episodes, plays, track_artists, tracks
@@ -148,13 +147,13 @@ def new_artists(
     limit: int = 5,
     source: FromClause | None = None,
     artist_source: FromClause | None = None,
-    earlier: FromClause | None = None,
+    earlier_artists: FromClause | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """Artists (any credit) first ever played inside the scope: (how many, the most played of them).
 
     `source` / `artist_source`: the scope's per-track / per-artist sums already materialised;
-    `earlier`: the per-track sums of its account's plays before it (`history.earlier_per_track`),
-    materialised: then an artist is old when credited on one of those tracks.
+    `earlier_artists`: the per-artist sums of its account's plays before it (`per_artist` of
+    `history.earlier_per_track`), materialised: the old artists, at hand.
     """
     assert scope.start is not None
     if artist_source is not None:
@@ -162,8 +161,9 @@ def new_artists(
     else:
         pt = source if source is not None else per_track_of(conn, scope).subquery("per_track")
         sub = per_artist(pt).subquery("per_artist")
-    if earlier is not None:
-        return _ranked_new(conn, select(sub).where(sub.c.artist_id.not_in(old_artists(earlier))), limit)
+    if earlier_artists is not None:
+        old = select(earlier_artists.c.artist_id)
+        return _ranked_new(conn, select(sub).where(sub.c.artist_id.not_in(old)), limit)
     # An artist is old when any of its tracks has a play before the scope. Asked per artist as
     # "one such play, LIMIT 1": the search stops at the first old track (most artists of a long
     # history are old at their first track), each track one probe of the (track_id, played_at)

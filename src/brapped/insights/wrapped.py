@@ -93,18 +93,23 @@ def wrapped(
     )
     with (
         materialized(conn, period_plays(scope, period), numbered_by=PLAY_ORDER) as pp,
-        materialized(conn, per_track(scope, source=pp)) as pt,
-        # Every play before the period, per track: what the cards about the past ask of it.
-        materialized(conn, earlier_per_track(conn, scope, pt), sqlite_index="track_id") as earlier,
+        # With each track's first play of the period, for the rediscovery.
+        materialized(conn, per_track(scope, source=pp).add_columns(first_ms(pp))) as pt,
+        # Every play before the period, per track and per artist: what the cards about the past
+        # (former top artists, new artists, rediscovery, listening age) ask of it.
+        materialized(conn, earlier_per_track(conn, scope, pt)) as earlier,
+        materialized(conn, per_artist(earlier)) as earlier_artists,
         # Joined by track to the credits of the monthly top artists' candidates, twice.
         materialized(conn, per_day_track(pp), sqlite_index="track_id") as dt,
-        materialized(conn, per_artist(pt)) as pa,
+        materialized(conn, per_artist(pt).add_columns(first_ms(pt))) as pa,
         materialized(conn, per_album(pt)) as pal,
     ):
         summary = totals(conn, scope, source=pt, artist_source=pa, album_source=pal)
         grid = day_hour_grid(conn, scope, period, source=pp)
-        new_count, new_list = new_artists(conn, scope, limit=5, artist_source=pa, earlier=earlier)
-        former = former_top_artists(conn, scope, earlier)
+        new_count, new_list = new_artists(
+            conn, scope, limit=5, artist_source=pa, earlier_artists=earlier_artists
+        )
+        former = former_top_artists(conn, scope, earlier_artists)
         previous = previous_totals()
         return {
             "period": period.as_dict(),
@@ -117,7 +122,7 @@ def wrapped(
             "top_artist_by_month": top_artist_by_month(conn, period, dt, pa),
             "artist_race": artist_race(conn, period, dt),
             "obsession": obsession(conn, period, dt, pt),
-            "rediscovery": rediscovery(conn, scope, period, pp, pa, earlier),
+            "rediscovery": rediscovery(conn, scope, period, pa, earlier_artists),
             "forgotten_favourite": forgotten_favourite(conn, scope, period, former, pa),
             "top_new_albums": top_new_albums(conn, period, pt, limit=limit),
             "listening_clock": listening_clock(grid),
@@ -174,6 +179,12 @@ def _totals(conn: Connection, scope: Scope) -> dict[str, Any]:
     """`totals` of a scope, its plays read once (per track)."""
     with materialized(conn, per_track(scope)) as pt:
         return totals(conn, scope, source=pt)
+
+
+def first_ms(source: FromClause) -> Any:
+    """The earliest `end_ms` (or `first_ms`) of the rows grouped, as column `first_ms`."""
+    column = source.c.first_ms if "first_ms" in source.c else source.c.end_ms
+    return func.min(column).label("first_ms")
 
 
 def per_day_track(pp: FromClause) -> Select[Any]:
