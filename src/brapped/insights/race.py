@@ -20,6 +20,8 @@ RACE_SIZE = 10
 # month (36 frames at most), beyond that by year: every step a frame worth watching.
 WEEKLY_UP_TO_DAYS = 92
 MONTHLY_UP_TO_DAYS = 3 * 366
+# Names are read for the contenders only, this many per statement (bound parameters are limited).
+NAMES_PER_QUERY = 500
 
 
 @dataclass(frozen=True)
@@ -83,71 +85,83 @@ def artist_race(conn: Connection, period: Period, dt: FromClause, *, size: int =
     def total(value: Any) -> Any:  # BIGINT: PostgreSQL's SUM of BIGINT is a Decimal, slow to add
         return cast(func.sum(value), BigInteger)
 
+    # Various Artists left out by id (a few rows), not by a lookup of every credit's name.
+    various = select(artists.c.id).where(~not_various_artists())
     rows = conn.execute(
         select(
             frame.label("frame"),
-            artists.c.id,
-            artists.c.name,
+            track_artists.c.artist_id,
             total(dt.c.streams),
             total(case((main, dt.c.streams), else_=0)),
             total(dt.c.plays),
             total(dt.c.ms_played),
         )
-        .select_from(
-            dt.join(track_artists, track_artists.c.track_id == dt.c.track_id).join(
-                artists, artists.c.id == track_artists.c.artist_id
-            )
-        )
-        .where(not_various_artists())
+        .select_from(dt.join(track_artists, track_artists.c.track_id == dt.c.track_id))
+        .where(track_artists.c.artist_id.not_in(various))
         # A literal frame cannot be grouped by: SQL reads it as a column number.
-        .group_by(*([frame] if starts else []), artists.c.id, artists.c.name)
+        .group_by(*([frame] if starts else []), track_artists.c.artist_id)
     ).all()
     per_frame: dict[int, list[Any]] = {}
     for row in rows:
         per_frame.setdefault(row[0], []).append(row)
-    # artist id -> [doubled credit, streams, plays, ms, main streams, name], over the frames so far
-    running: dict[str, list[Any]] = {}
+    # artist id -> [doubled credit, streams, plays, ms, main streams], over the frames so far
+    running: dict[str, list[int]] = {}
+    # Each frame's contenders (a copy of their sums then), or None: the race as it was
+    contenders: list[list[tuple[str, tuple[int, ...]]] | None] = []
+    for index in range(len(steps)):
+        added = per_frame.get(index)
+        if not added:  # a frame without plays leaves the race as it was
+            contenders.append(None)
+            continue
+        for _, artist_id, streams, main_streams, count, ms in added:
+            sums = running.get(artist_id)
+            if sums is None:
+                sums = running[artist_id] = [0, 0, 0, 0, 0]
+            sums[0] += streams + main_streams
+            sums[1] += streams
+            sums[2] += count
+            sums[3] += ms
+            sums[4] += main_streams
+        contenders.append(_contenders(running, size))
+    ids = sorted({artist_id for frame_contenders in contenders for artist_id, _ in frame_contenders or []})
+    names: dict[str, str] = {}
+    for chunk in range(0, len(ids), NAMES_PER_QUERY):  # usually one: a few dozen contenders
+        listed = ids[chunk : chunk + NAMES_PER_QUERY]
+        names.update(conn.execute(select(artists.c.id, artists.c.name).where(artists.c.id.in_(listed))).all())
     out: list[dict[str, Any]] = []
     last: list[dict[str, Any]] = []
-    for index, f in enumerate(steps):
-        added = per_frame.get(index)
-        if added:  # a frame without plays leaves the race as it was
-            for _, artist_id, name, streams, main_streams, count, ms in added:
-                sums = running.get(artist_id)
-                if sums is None:
-                    sums = running[artist_id] = [0, 0, 0, 0, 0, name]
-                sums[0] += streams + main_streams
-                sums[1] += streams
-                sums[2] += count
-                sums[3] += ms
-                sums[4] += main_streams
-            last = _ranking(running, size)
+    for f, frame_contenders in zip(steps, contenders, strict=True):
+        if frame_contenders is not None:
+            last = _ranking(frame_contenders, names, size)
         out.append(
             {"label": f.label, "start": f.start.isoformat(), "end": f.end.isoformat(), "ranking": last}
         )
     return {"step": step, "size": size, "frames": out}
 
 
-def _ranking(running: dict[str, list[Any]], size: int) -> list[dict[str, Any]]:
-    """The top `size` of the running sums: by doubled credit, streams, plays, milliseconds, then
-    name and id by code point (as Python compares strings).
-
-    Only the artists with at least the `size`-th highest credit can be among them: a handful to
-    sort by every key, of thousands.
-    """
+def _contenders(running: dict[str, list[int]], size: int) -> list[tuple[str, tuple[int, ...]]]:
+    """The artists that may be among the top `size` of the running sums: those with at least the
+    `size`-th highest credit (a handful of thousands), with a copy of their sums."""
     credits = heapq.nlargest(size, (sums[0] for sums in running.values()))
     floor = credits[-1] if credits else 0
-    contenders = [(artist_id, sums) for artist_id, sums in running.items() if sums[0] >= floor]
-    contenders.sort(key=lambda i: (-i[1][0], -i[1][1], -i[1][2], -i[1][3], i[1][5], i[0]))
+    return [(artist_id, tuple(sums)) for artist_id, sums in running.items() if sums[0] >= floor]
+
+
+def _ranking(
+    contenders: list[tuple[str, tuple[int, ...]]], names: dict[str, str], size: int
+) -> list[dict[str, Any]]:
+    """The top `size` contenders: by doubled credit, streams, plays, milliseconds, then name and
+    id by code point (as Python compares strings)."""
+    ranked = sorted(contenders, key=lambda c: (-c[1][0], -c[1][1], -c[1][2], -c[1][3], names[c[0]], c[0]))
     return [
         {
             "rank": rank,
             "id": artist_id,
-            "name": name,
+            "name": names[artist_id],
             "credit": credit_value(streams, main_streams),
             "streams": streams,
             "plays": count,
             "minutes": minutes(ms),
         }
-        for rank, (artist_id, (_, streams, count, ms, main_streams, name)) in enumerate(contenders[:size], 1)
+        for rank, (artist_id, (_, streams, count, ms, main_streams)) in enumerate(ranked[:size], 1)
     ]

@@ -20,11 +20,10 @@ from sqlalchemy import (
     union_all,
 )
 
-from brapped.insights import report_cache
+from brapped.insights import report_cache, rollups
 from brapped.insights.aggregates import (
     PLAY_ORDER,
     Cell,
-    day_hour_grid,
     listening_clock,
     local_day,
     per_album,
@@ -73,8 +72,10 @@ def wrapped(
     The period's plays are read once, into a narrow temporary table (`period_plays`: instants
     already parsed and shifted to local time); the per-track, per-day and per-hour sums, sessions
     and the skip rate are computed from it, and the rest from those smaller sums (the per-artist
-    sums are shared by the top artists, the distinct-artist count and the discoveries). The
-    previous period needs only its totals: computed meanwhile on a second connection (`alongside`),
+    sums are shared by the top artists, the distinct-artist count and the discoveries). The plays
+    before the period are read as per-track sums, mostly from the stored summaries
+    (`history.earlier_per_track`), for the cards about the past. The previous period needs only
+    its totals: computed meanwhile on a second connection (`alongside`),
     so from committed data, and kept when that period is closed.
     """
     scope = Scope.of(period, user_id, stream_threshold_ms)
@@ -105,7 +106,8 @@ def wrapped(
         materialized(conn, per_album(pt)) as pal,
     ):
         summary = totals(conn, scope, source=pt, artist_source=pa, album_source=pal)
-        grid = day_hour_grid(conn, scope, period, source=pp)
+        # A year of local hours from the stored summaries (a few thousand rows), not every play.
+        grid = rollups.grid_of(conn, scope, period, source=pp)
         new_count, new_list = new_artists(
             conn, scope, limit=5, artist_source=pa, earlier_artists=earlier_artists
         )
