@@ -1,7 +1,10 @@
 """Wrapped's 2025-and-after cards: obsession, rediscovery, forgotten favourite, new albums, listening age.
 
 Each works for any period and on both databases; the sums are SQL over the period's materialised
-tables (brapped.insights.wrapped), the Python here only shapes a handful of rows.
+tables (brapped.insights.wrapped), the Python here only shapes a handful of rows. The cards about
+the past (and Wrapped's new artists) share the per-track sums of the plays before the period
+(`earlier_per_track`): built from the stored summaries (brapped.insights.rollups) and the few
+plays between their cutoff and the period, not from a heavy listener's whole history.
 """
 
 from __future__ import annotations
@@ -9,14 +12,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, FromClause, Select, case, func, or_, select, union
+from sqlalchemy import Connection, FromClause, Select, case, func, or_, select, union, union_all
 
-from brapped.insights.aggregates import OPEN_END, album_credits, per_artist, track_credits
-from brapped.insights.history import earlier_per_track, last_plays_before
+from brapped.insights import rollups
+from brapped.insights.aggregates import OPEN_END, album_credits, per_artist, per_track, track_credits
 from brapped.insights.period import Period, day_to_date, int_literal
 from brapped.insights.scope import Scope, by_codepoint, minutes, ratio
 from brapped.insights.top import credit_value, doubled_credit
-from brapped.store.tables import albums, plays, track_artists, tracks
+from brapped.store.tables import albums, plays, track_artists, track_totals, tracks
 from brapped.store.types import epoch_ms
 
 OBSESSION_DAYS = 7
@@ -113,7 +116,7 @@ def rediscovery(
 
     `pa`: the period's per-artist sums with each artist's first play (`first_ms`), materialised;
     `earlier_artists`: the per-artist sums of the plays before it (`per_artist` of
-    `history.earlier_per_track`), materialised.
+    `highlights.earlier_per_track`), materialised.
 
     An artist played in the REDISCOVERY_SILENCE before the period has its last play there (one
     range of plays); one played before the period but not then was silent longer than that,
@@ -207,7 +210,7 @@ def former_top_artists(
 ) -> list[dict[str, Any]]:
     """The FORMER_TOP artists by credit of every play before `scope` starts (same account and
     stream threshold): what `forgotten_favourite` picks from. `earlier_artists`: the per-artist
-    sums of those plays (`per_artist` of `history.earlier_per_track`), materialised; summed here
+    sums of those plays (`per_artist` of `highlights.earlier_per_track`), materialised; summed here
     when not given."""
     if scope.start is None:
         return []
@@ -273,6 +276,91 @@ def forgotten_favourite(
         "credit_before": best["credit"],
         "last_played": last.astimezone(period.tz).date().isoformat() if last is not None else None,
     }
+
+
+# --- The plays before the period --------------------------------------------------------------
+
+EARLIER_SUMS = ("plays", "streams", "ms_played")
+
+
+def earlier_per_track(conn: Connection, scope: Scope, pt: FromClause | None = None) -> Select[Any]:
+    """Per-track sums (`track_id` and EARLIER_SUMS) of every play of the scope's account(s) before
+    `scope.start`, one row per track with plays. `pt`: the scope's own per-track sums (`per_track`),
+    materialised; summed here from `plays` when not given.
+
+    When the stored summaries may be read and fewer plays lie between their cutoff and the scope
+    than before it (this year's Wrapped, after years of history): the stored sums, less the scope's
+    own, plus or minus the plays between the cutoff and the scope's end (or start, when the cutoff
+    is before the scope). Otherwise every earlier play, summed per track.
+    """
+    assert scope.start is not None and scope.end is not None
+    start = scope.start
+    found = rollups.usable(conn, scope.stream_threshold_ms)
+    if found is not None and found.first_played_at is not None:
+        cutoff = found.cutoff
+        between = _between(scope, cutoff)
+        assert between.start is not None and between.end is not None
+        if between.end - between.start < start - found.first_played_at:
+            return _stored_less(scope, cutoff, between, pt)
+    before = Scope(scope.user_id, None, start, scope.stream_threshold_ms)
+    summed = per_track(before).subquery("before_track")
+    return select(summed.c.track_id, *(summed.c[c] for c in EARLIER_SUMS))
+
+
+def _between(scope: Scope, cutoff: datetime) -> Scope:
+    """The plays read from `plays` besides the stored sums and the scope's own."""
+    assert scope.start is not None and scope.end is not None
+    if cutoff >= scope.end:  # summed too: taken off
+        low, high = scope.end, cutoff
+    elif cutoff >= scope.start:  # the scope's plays after the cutoff: not in the stored sums
+        low, high = cutoff, scope.end
+    else:  # before the scope, after the cutoff: added
+        low, high = cutoff, scope.start
+    return Scope(scope.user_id, low, high, scope.stream_threshold_ms)
+
+
+def _stored_less(scope: Scope, cutoff: datetime, between: Scope, pt: FromClause | None) -> Select[Any]:
+    assert scope.start is not None and scope.end is not None
+    stored = select(track_totals.c.track_id, *(track_totals.c[c] for c in EARLIER_SUMS))
+    if scope.user_id is not None:
+        stored = stored.where(track_totals.c.user_id == scope.user_id)
+    parts = [stored]
+    if cutoff >= scope.start:  # the stored sums hold (some of) the scope's plays
+        own = pt if pt is not None else per_track(scope).subquery("own")
+        parts.append(select(own.c.track_id, *(-own.c[c] for c in EARLIER_SUMS)))
+    other = per_track(between).subquery("between")
+    sign = -1 if cutoff >= scope.end else 1
+    parts.append(select(other.c.track_id, *(sign * other.c[c] for c in EARLIER_SUMS)))
+    both = union_all(*parts).subquery("both")
+    return (
+        select(both.c.track_id.label("track_id"), *(func.sum(both.c[c]).label(c) for c in EARLIER_SUMS))
+        .group_by(both.c.track_id)
+        .having(func.sum(both.c.plays) > 0)
+    )
+
+
+def last_plays_before(scope: Scope, within: timedelta) -> Select[Any]:
+    """(`artist_id`, `last_ms`): the last play (epoch milliseconds) of each artist played by the
+    scope's account(s) in the `within` before `scope.start`. One range of the played_at index,
+    however long the history.
+
+    Not limited to a list of artists: SQLite drives the credits' (track_id, artist_id) index with
+    such a list, probing every listed artist for every track (minutes on a long history).
+    """
+    assert scope.start is not None
+    recent = Scope(scope.user_id, scope.start - within, scope.start, scope.stream_threshold_ms)
+    per = (
+        select(plays.c.track_id, func.max(plays.c.played_at).label("last_at"))
+        .where(recent.where())
+        .group_by(plays.c.track_id)
+        .subquery("recent_last")
+    )
+    last = func.max(per.c.last_at)
+    return (
+        select(track_artists.c.artist_id, epoch_ms(last).label("last_ms"))
+        .select_from(per.join(track_artists, track_artists.c.track_id == per.c.track_id))
+        .group_by(track_artists.c.artist_id)
+    )
 
 
 def _padded_release(column: Any) -> Any:
@@ -377,7 +465,7 @@ def listening_age(
     is taken to have been 16 to 21 in that window: born `window.start - 16`.
 
     `pal`, `pt`: the period's per-album and per-track sums, materialised; `earlier`: the per-track
-    sums of the plays before it (`history.earlier_per_track`), materialised: with `pt`, every track
+    sums of the plays before it (`highlights.earlier_per_track`), materialised: with `pt`, every track
     played up to the period's end. Each play one vote; plays of undated albums are skipped.
     """
     year = _release_year(albums.c.release_date)

@@ -153,7 +153,7 @@ def new_artists(
 
     `source` / `artist_source`: the scope's per-track / per-artist sums already materialised;
     `earlier_artists`: the per-artist sums of its account's plays before it (`per_artist` of
-    `history.earlier_per_track`), materialised: the old artists, at hand.
+    `highlights.earlier_per_track`), materialised: the old artists, at hand.
     """
     assert scope.start is not None
     if artist_source is not None:

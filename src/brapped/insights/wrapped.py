@@ -33,6 +33,7 @@ from brapped.insights.aggregates import (
     track_credits,
 )
 from brapped.insights.highlights import (
+    earlier_per_track,
     forgotten_favourite,
     former_top_artists,
     listening_age,
@@ -40,7 +41,6 @@ from brapped.insights.highlights import (
     rediscovery,
     top_new_albums,
 )
-from brapped.insights.history import earlier_per_track
 from brapped.insights.period import Period, date_to_day, day_to_date, int_literal
 from brapped.insights.race import artist_race
 from brapped.insights.scope import (
@@ -74,7 +74,7 @@ def wrapped(
     and the skip rate are computed from it, and the rest from those smaller sums (the per-artist
     sums are shared by the top artists, the distinct-artist count and the discoveries). The plays
     before the period are read as per-track sums, mostly from the stored summaries
-    (`history.earlier_per_track`), for the cards about the past. The previous period needs only
+    (`highlights.earlier_per_track`), for the cards about the past. The previous period needs only
     its totals: computed meanwhile on a second connection (`alongside`),
     so from committed data, and kept when that period is closed.
     """

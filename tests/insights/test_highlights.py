@@ -2,7 +2,7 @@
 
 The new artists, the former top artists (the forgotten favourite), the rediscovery and the
 listening age's baseline read the plays before the period through one per-track table, built from
-the stored summaries when they are there (brapped.insights.history). These tests generate two
+the stored summaries when they are there (brapped.insights.highlights). These tests generate two
 accounts' histories whose summaries' cutoff falls before, inside or after the period (or that have
 none), and recompute every one of those figures from the rows.
 """
