@@ -1,7 +1,10 @@
 """Wrapped's 2025-and-after cards: obsession, rediscovery, forgotten favourite, new albums, listening age.
 
 Each works for any period and on both databases; the sums are SQL over the period's materialised
-tables (brapped.insights.wrapped), the Python here only shapes a handful of rows.
+tables (brapped.insights.wrapped), the Python here only shapes a handful of rows. The cards about
+the past (and Wrapped's new artists) share the per-track sums of the plays before the period
+(`earlier_per_track`): built from the stored summaries (brapped.insights.rollups) and the few
+plays between their cutoff and the period, not from a heavy listener's whole history.
 """
 
 from __future__ import annotations
@@ -9,14 +12,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, FromClause, Select, case, func, select, union_all
+from sqlalchemy import Connection, FromClause, Select, case, func, or_, select, union, union_all
 
 from brapped.insights import rollups
-from brapped.insights.aggregates import album_credits, per_artist, per_track, track_credits
+from brapped.insights.aggregates import OPEN_END, album_credits, per_artist, per_track, track_credits
 from brapped.insights.period import Period, day_to_date, int_literal
 from brapped.insights.scope import Scope, by_codepoint, minutes, ratio
 from brapped.insights.top import credit_value, doubled_credit
-from brapped.store.tables import albums, artist_totals, artists, plays, track_artists, tracks
+from brapped.store.tables import albums, plays, track_artists, track_totals, tracks
 from brapped.store.types import epoch_ms
 
 OBSESSION_DAYS = 7
@@ -38,33 +41,18 @@ def _track(conn: Connection, track_id: str) -> dict[str, Any]:
     return {"id": track_id, "name": name, "artists": track_credits(conn, [track_id])[track_id]}
 
 
-def obsession(conn: Connection, period: Period, dt: FromClause) -> dict[str, Any] | None:
+def obsession(
+    conn: Connection, period: Period, dt: FromClause, pt: FromClause | None = None
+) -> dict[str, Any] | None:
     """The track played most within 7 consecutive local days (more minutes, then the earlier
-    window, on a tie). `dt`: the period's per-day-and-track sums, materialised.
+    window, on a tie). `dt`: the period's per-day-and-track sums, materialised; `pt`: its
+    per-track sums, materialised, which lets only a few tracks be windowed (`_contenders`).
 
     A best window can always start on a day the track was played: each (day, track) row sums
     the same track's rows of that day and the 6 after it, a window frame by day (one sort; a
     self-join paired every day of a much-played track with every other).
     """
-    week = (0, OBSESSION_DAYS - 1)
-    windows = select(
-        dt.c.day,
-        dt.c.track_id,
-        func.sum(dt.c.plays).over(partition_by=dt.c.track_id, order_by=dt.c.day, range_=week).label("plays"),
-        func.sum(dt.c.ms_played)
-        .over(partition_by=dt.c.track_id, order_by=dt.c.day, range_=week)
-        .label("ms_played"),
-    ).subquery("windows")
-    row = conn.execute(
-        select(windows)
-        .order_by(
-            windows.c.plays.desc(),
-            windows.c.ms_played.desc(),
-            windows.c.day,
-            by_codepoint(windows.c.track_id),
-        )
-        .limit(1)
-    ).first()
+    row = _best_window(conn, dt, None if pt is None else _contenders(conn, dt, pt))
     if row is None:
         return None
     start = day_to_date(int(row.day))
@@ -77,52 +65,67 @@ def obsession(conn: Connection, period: Period, dt: FromClause) -> dict[str, Any
     }
 
 
+OBSESSION_PROBE = 10
+
+
+def _contenders(conn: Connection, dt: FromClause, pt: FromClause) -> Select[Any]:
+    """The tracks that may hold the best 7-day window: those played, in the whole period, at
+    least as often as the best window of the period's OBSESSION_PROBE most played tracks. No
+    other track has a window that good (a window's plays are at most the track's): exact, ties
+    included, and a few dozen tracks to window instead of every one."""
+    most = select(pt.c.track_id).order_by(pt.c.plays.desc(), by_codepoint(pt.c.track_id))
+    probe = most.limit(OBSESSION_PROBE)
+    found = _best_window(conn, dt, probe)
+    return select(pt.c.track_id).where(pt.c.plays >= (int(found.plays) if found is not None else 0))
+
+
+def _best_window(conn: Connection, dt: FromClause, track_ids: Select[Any] | None) -> Any:
+    """The best (day, track) 7-day window row of `dt` (of `track_ids` only, when given), or None."""
+    source: FromClause = dt
+    if track_ids is not None:
+        source = select(dt).where(dt.c.track_id.in_(track_ids)).subquery("chosen")
+    week = (0, OBSESSION_DAYS - 1)
+    windows = select(
+        source.c.day,
+        source.c.track_id,
+        func.sum(source.c.plays)
+        .over(partition_by=source.c.track_id, order_by=source.c.day, range_=week)
+        .label("plays"),
+        func.sum(source.c.ms_played)
+        .over(partition_by=source.c.track_id, order_by=source.c.day, range_=week)
+        .label("ms_played"),
+    ).subquery("windows")
+    return conn.execute(
+        select(windows)
+        .order_by(
+            windows.c.plays.desc(),
+            windows.c.ms_played.desc(),
+            windows.c.day,
+            by_codepoint(windows.c.track_id),
+        )
+        .limit(1)
+    ).first()
+
+
 def rediscovery(
-    conn: Connection, scope: Scope, period: Period, pp: FromClause, pa: FromClause
+    conn: Connection, scope: Scope, period: Period, pa: FromClause, earlier_artists: FromClause
 ) -> dict[str, Any] | None:
     """The artist back after a long silence: the first by credit (then streams) of the artists
     whose first play of the period came at least REDISCOVERY_SILENCE after their last
     play before it. None when no artist qualifies (or the period starts at the dawn of time).
 
-    `pp`, `pa`: the period's plays and per-artist sums, materialised.
+    `pa`: the period's per-artist sums with each artist's first play (`first_ms`), materialised;
+    `earlier_artists`: the per-artist sums of the plays before it (`per_artist` of
+    `highlights.earlier_per_track`), materialised.
+
+    An artist played in the REDISCOVERY_SILENCE before the period has its last play there (one
+    range of plays); one played before the period but not then was silent longer than that,
+    whenever its first play of the period came. Only the best few of those need their last
+    play's instant (for the tie on silence, and the card): one index probe per track of theirs.
     """
     if scope.start is None:
         return None
-    # Each artist's first play of the period: per track first (one pass), then per credit.
-    firsts = (
-        select(pp.c.track_id, func.min(pp.c.end_ms).label("first_ms"))
-        .group_by(pp.c.track_id)
-        .subquery("firsts")
-    )
-    first_per_artist = (
-        select(track_artists.c.artist_id, func.min(firsts.c.first_ms).label("first_ms"))
-        .select_from(firsts.join(track_artists, track_artists.c.track_id == firsts.c.track_id))
-        .group_by(track_artists.c.artist_id)
-        .subquery("first_per_artist")
-    )
-    # Each artist's last play before it: per track of theirs, one probe of the (track_id,
-    # played_at) index for the latest earlier play (a join would read every earlier play).
-    credit, earlier = track_artists.alias("credit"), plays.alias("earlier")
-    conditions = [earlier.c.track_id == credit.c.track_id, earlier.c.played_at < scope.start]
-    if scope.user_id is not None:
-        # `|| ''`: keep SQLite on the (track_id, played_at) index (see totals.new_artists).
-        conditions.append(earlier.c.user_id.concat("") == scope.user_id)
-    # The latest as "ORDER BY ... DESC LIMIT 1", not max(): PostgreSQL then walks the index backwards
-    # and stops at the account's first play, where max() read all the track's earlier plays of every
-    # account (a household's shared catalogue: 24 s of a 5-listener Wrapped).
-    track_last = (
-        select(earlier.c.played_at)
-        .where(*conditions)
-        .order_by(earlier.c.played_at.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    last_per_artist = (
-        select(credit.c.artist_id, func.max(track_last).label("last_at"))
-        .where(credit.c.artist_id.in_(select(pa.c.artist_id)))
-        .group_by(credit.c.artist_id)
-        .subquery("last_per_artist")
-    )
+    recent = last_plays_before(scope, REDISCOVERY_SILENCE).subquery("recent")
     candidates = (
         select(
             pa.c.artist_id,
@@ -130,40 +133,40 @@ def rediscovery(
             pa.c.plays,
             pa.c.streams,
             pa.c.main_streams,
-            first_per_artist.c.first_ms,
-            epoch_ms(last_per_artist.c.last_at).label("last_ms"),
+            pa.c.first_ms,
+            recent.c.last_ms,
         )
         .select_from(
-            pa.join(first_per_artist, first_per_artist.c.artist_id == pa.c.artist_id).join(
-                last_per_artist, last_per_artist.c.artist_id == pa.c.artist_id
+            pa.join(earlier_artists, earlier_artists.c.artist_id == pa.c.artist_id).outerjoin(
+                recent, recent.c.artist_id == pa.c.artist_id
             )
         )
         .subquery("candidates")
     )
-    silence = candidates.c.first_ms - candidates.c.last_ms
     silence_ms = int(REDISCOVERY_SILENCE.total_seconds() * 1000)
+    silence = candidates.c.first_ms - candidates.c.last_ms
     rows = conn.execute(
-        select(candidates)
-        .where(candidates.c.last_ms.is_not(None), silence >= int_literal(silence_ms))
-        .order_by(
-            doubled_credit(candidates.c.streams, candidates.c.main_streams).desc(),
-            candidates.c.streams.desc(),
-            candidates.c.plays.desc(),
-            silence.desc(),
-            by_codepoint(candidates.c.artist_id),
-        )
+        select(candidates).where(or_(candidates.c.last_ms.is_(None), silence >= int_literal(silence_ms)))
     ).all()
     if not rows:
         return None
-    best = rows[0]
+
+    def rank(r: Any) -> tuple[int, int, int]:
+        streams = int(r.streams or 0)
+        return (-(streams + int(r.main_streams or 0)), -streams, -int(r.plays))
+
+    top = min(rank(r) for r in rows)
+    tied = [r for r in rows if rank(r) == top]
+    last = {r.artist_id: int(r.last_ms) for r in tied if r.last_ms is not None}
+    last.update(_last_plays(conn, scope, [r.artist_id for r in tied if r.last_ms is None]))
+    best = min(tied, key=lambda r: (last[r.artist_id] - int(r.first_ms), r.artist_id))
+    last_ms, first_ms = last[best.artist_id], int(best.first_ms)
     tz = period.tz
-    last = datetime.fromtimestamp(int(best.last_ms) / 1000, UTC)
-    back = datetime.fromtimestamp(int(best.first_ms) / 1000, UTC)
     return {
         "artist": {"id": best.artist_id, "name": best.name},
-        "last_played_before": last.astimezone(tz).date().isoformat(),
-        "back_on": back.astimezone(tz).date().isoformat(),
-        "days_silent": (int(best.first_ms) - int(best.last_ms)) // 86_400_000,
+        "last_played_before": datetime.fromtimestamp(last_ms / 1000, UTC).astimezone(tz).date().isoformat(),
+        "back_on": datetime.fromtimestamp(first_ms / 1000, UTC).astimezone(tz).date().isoformat(),
+        "days_silent": (first_ms - last_ms) // 86_400_000,
         "plays": int(best.plays),
         "streams": int(best.streams or 0),
         "credit": credit_value(best.streams, best.main_streams),
@@ -171,23 +174,59 @@ def rediscovery(
     }
 
 
-def former_top_artists(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
+def _last_plays(conn: Connection, scope: Scope, artist_ids: list[str]) -> dict[str, int]:
+    """The last play (epoch milliseconds) before `scope.start` of each of a few artists.
+
+    Per track of theirs, one probe of the (track_id, played_at) index for the latest earlier play.
+    """
+    if not artist_ids:
+        return {}
+    assert scope.start is not None
+    credit, earlier = track_artists.alias("credit"), plays.alias("earlier")
+    conditions = [earlier.c.track_id == credit.c.track_id, earlier.c.played_at < scope.start]
+    if scope.user_id is not None:
+        # `|| ''`: keep SQLite on the (track_id, played_at) index (see totals.new_artists).
+        conditions.append(earlier.c.user_id.concat("") == scope.user_id)
+    # The latest as "ORDER BY ... DESC LIMIT 1", not max(): PostgreSQL then walks the index backwards
+    # and stops at the account's first play, where max() read all the track's earlier plays of every
+    # account (a household's shared catalogue).
+    track_last = (
+        select(earlier.c.played_at)
+        .where(*conditions)
+        .order_by(earlier.c.played_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = conn.execute(
+        select(credit.c.artist_id, epoch_ms(func.max(track_last)))
+        .where(credit.c.artist_id.in_(artist_ids))
+        .group_by(credit.c.artist_id)
+    ).all()
+    return {artist_id: int(ms) for artist_id, ms in rows if ms is not None}
+
+
+def former_top_artists(
+    conn: Connection, scope: Scope, earlier_artists: FromClause | None = None
+) -> list[dict[str, Any]]:
     """The FORMER_TOP artists by credit of every play before `scope` starts (same account and
-    stream threshold): what `forgotten_favourite` picks from. Needs nothing but committed plays,
-    so Wrapped computes it on a second connection meanwhile (`scope.alongside`)."""
+    stream threshold): what `forgotten_favourite` picks from. `earlier_artists`: the per-artist
+    sums of those plays (`per_artist` of `highlights.earlier_per_track`), materialised; summed here
+    when not given."""
     if scope.start is None:
         return []
-    pa = _before(conn, scope).subquery("before_artist")
+    pa = earlier_artists
+    if pa is None:
+        bounded = Scope(scope.user_id, scope.start, scope.end or OPEN_END, scope.stream_threshold_ms)
+        pa = per_artist(earlier_per_track(conn, bounded).subquery("earlier")).subquery("before_artist")
     rows = conn.execute(
-        select(pa.c.artist_id, artists.c.name, pa.c.plays, pa.c.streams, pa.c.main_streams)
-        .select_from(pa.join(artists, artists.c.id == pa.c.artist_id))
+        select(pa.c.artist_id, pa.c.name, pa.c.plays, pa.c.streams, pa.c.main_streams)
         .where(pa.c.plays > 0)
         .order_by(
             doubled_credit(pa.c.streams, pa.c.main_streams).desc(),
             pa.c.streams.desc(),
             pa.c.plays.desc(),
             pa.c.ms_played.desc(),
-            by_codepoint(artists.c.name),
+            by_codepoint(pa.c.name),
             by_codepoint(pa.c.artist_id),
         )
         .limit(FORMER_TOP)
@@ -203,41 +242,6 @@ def former_top_artists(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
         }
         for rank, r in enumerate(rows, 1)
     ]
-
-
-FORMER_SUMS = ("plays", "streams", "main_streams", "ms_played")
-
-
-def _before(conn: Connection, scope: Scope) -> Select[Any]:
-    """Per-artist sums (`artist_id` and FORMER_SUMS) of every play of the scope's account(s)
-    before `scope.start`.
-
-    When the stored summaries (brapped.insights.rollups) end after that instant and the plays
-    between it and their cutoff are fewer than those before it (this year's Wrapped, after years
-    of history): the stored per-artist sums less the sums of those plays. Otherwise every earlier
-    play, summed per track then per artist.
-    """
-    assert scope.start is not None
-    found = rollups.usable(conn, scope.stream_threshold_ms)
-    if (
-        found is None
-        or found.first_played_at is None
-        or found.cutoff < scope.start
-        or found.cutoff - scope.start >= scope.start - found.first_played_at
-    ):
-        before = Scope(scope.user_id, None, scope.start, scope.stream_threshold_ms)
-        pa = per_artist(per_track(before).subquery("before_track")).subquery("before_all")
-        return select(pa.c.artist_id, *(pa.c[c] for c in FORMER_SUMS))
-    between = Scope(scope.user_id, scope.start, found.cutoff, scope.stream_threshold_ms)
-    since = per_artist(per_track(between).subquery("between_track")).subquery("between")
-    stored = select(artist_totals.c.artist_id, *(artist_totals.c[c] for c in FORMER_SUMS))
-    if scope.user_id is not None:
-        stored = stored.where(artist_totals.c.user_id == scope.user_id)
-    less = select(since.c.artist_id, *(-since.c[c] for c in FORMER_SUMS))
-    both = union_all(stored, less).subquery("both")
-    return select(
-        both.c.artist_id.label("artist_id"), *(func.sum(both.c[c]).label(c) for c in FORMER_SUMS)
-    ).group_by(both.c.artist_id)
 
 
 def forgotten_favourite(
@@ -272,6 +276,91 @@ def forgotten_favourite(
         "credit_before": best["credit"],
         "last_played": last.astimezone(period.tz).date().isoformat() if last is not None else None,
     }
+
+
+# --- The plays before the period --------------------------------------------------------------
+
+EARLIER_SUMS = ("plays", "streams", "ms_played")
+
+
+def earlier_per_track(conn: Connection, scope: Scope, pt: FromClause | None = None) -> Select[Any]:
+    """Per-track sums (`track_id` and EARLIER_SUMS) of every play of the scope's account(s) before
+    `scope.start`, one row per track with plays. `pt`: the scope's own per-track sums (`per_track`),
+    materialised; summed here from `plays` when not given.
+
+    When the stored summaries may be read and fewer plays lie between their cutoff and the scope
+    than before it (this year's Wrapped, after years of history): the stored sums, less the scope's
+    own, plus or minus the plays between the cutoff and the scope's end (or start, when the cutoff
+    is before the scope). Otherwise every earlier play, summed per track.
+    """
+    assert scope.start is not None and scope.end is not None
+    start = scope.start
+    found = rollups.usable(conn, scope.stream_threshold_ms)
+    if found is not None and found.first_played_at is not None:
+        cutoff = found.cutoff
+        between = _between(scope, cutoff)
+        assert between.start is not None and between.end is not None
+        if between.end - between.start < start - found.first_played_at:
+            return _stored_less(scope, cutoff, between, pt)
+    before = Scope(scope.user_id, None, start, scope.stream_threshold_ms)
+    summed = per_track(before).subquery("before_track")
+    return select(summed.c.track_id, *(summed.c[c] for c in EARLIER_SUMS))
+
+
+def _between(scope: Scope, cutoff: datetime) -> Scope:
+    """The plays read from `plays` besides the stored sums and the scope's own."""
+    assert scope.start is not None and scope.end is not None
+    if cutoff >= scope.end:  # summed too: taken off
+        low, high = scope.end, cutoff
+    elif cutoff >= scope.start:  # the scope's plays after the cutoff: not in the stored sums
+        low, high = cutoff, scope.end
+    else:  # before the scope, after the cutoff: added
+        low, high = cutoff, scope.start
+    return Scope(scope.user_id, low, high, scope.stream_threshold_ms)
+
+
+def _stored_less(scope: Scope, cutoff: datetime, between: Scope, pt: FromClause | None) -> Select[Any]:
+    assert scope.start is not None and scope.end is not None
+    stored = select(track_totals.c.track_id, *(track_totals.c[c] for c in EARLIER_SUMS))
+    if scope.user_id is not None:
+        stored = stored.where(track_totals.c.user_id == scope.user_id)
+    parts = [stored]
+    if cutoff >= scope.start:  # the stored sums hold (some of) the scope's plays
+        own = pt if pt is not None else per_track(scope).subquery("own")
+        parts.append(select(own.c.track_id, *(-own.c[c] for c in EARLIER_SUMS)))
+    other = per_track(between).subquery("between")
+    sign = -1 if cutoff >= scope.end else 1
+    parts.append(select(other.c.track_id, *(sign * other.c[c] for c in EARLIER_SUMS)))
+    both = union_all(*parts).subquery("both")
+    return (
+        select(both.c.track_id.label("track_id"), *(func.sum(both.c[c]).label(c) for c in EARLIER_SUMS))
+        .group_by(both.c.track_id)
+        .having(func.sum(both.c.plays) > 0)
+    )
+
+
+def last_plays_before(scope: Scope, within: timedelta) -> Select[Any]:
+    """(`artist_id`, `last_ms`): the last play (epoch milliseconds) of each artist played by the
+    scope's account(s) in the `within` before `scope.start`. One range of the played_at index,
+    however long the history.
+
+    Not limited to a list of artists: SQLite drives the credits' (track_id, artist_id) index with
+    such a list, probing every listed artist for every track (minutes on a long history).
+    """
+    assert scope.start is not None
+    recent = Scope(scope.user_id, scope.start - within, scope.start, scope.stream_threshold_ms)
+    per = (
+        select(plays.c.track_id, func.max(plays.c.played_at).label("last_at"))
+        .where(recent.where())
+        .group_by(plays.c.track_id)
+        .subquery("recent_last")
+    )
+    last = func.max(per.c.last_at)
+    return (
+        select(track_artists.c.artist_id, epoch_ms(last).label("last_ms"))
+        .select_from(per.join(track_artists, track_artists.c.track_id == per.c.track_id))
+        .group_by(track_artists.c.artist_id)
+    )
 
 
 def _padded_release(column: Any) -> Any:
@@ -359,7 +448,9 @@ def _per_year(conn: Connection, query: Select[Any]) -> list[tuple[int, int]]:
     return [(int(y), int(n)) for y, n in conn.execute(query).all() if str(y).isdigit()]
 
 
-def listening_age(conn: Connection, scope: Scope, period: Period, pal: FromClause) -> dict[str, Any]:
+def listening_age(
+    conn: Connection, period: Period, pal: FromClause, pt: FromClause, earlier: FromClause
+) -> dict[str, Any]:
     """Median release year of the period's plays, and the 5-year window of release years they
     over-index on against the listener's own tracks; the age that window implies.
 
@@ -373,8 +464,9 @@ def listening_age(conn: Connection, scope: Scope, period: Period, pal: FromClaus
     centred on its plays, then the earlier). As Spotify does, the listener
     is taken to have been 16 to 21 in that window: born `window.start - 16`.
 
-    `pal`: the period's per-album sums (`per_album`), materialised. Each play one vote; plays of
-    undated albums are skipped.
+    `pal`, `pt`: the period's per-album and per-track sums, materialised; `earlier`: the per-track
+    sums of the plays before it (`highlights.earlier_per_track`), materialised: with `pt`, every track
+    played up to the period's end. Each play one vote; plays of undated albums are skipped.
     """
     year = _release_year(albums.c.release_date)
     dated = [albums.c.release_date.is_not(None), func.length(albums.c.release_date) >= 4]
@@ -386,17 +478,17 @@ def listening_age(conn: Connection, scope: Scope, period: Period, pal: FromClaus
         .group_by(year)
         .order_by(year),
     )
-    played = [plays.c.track_id == tracks.c.id, plays.c.played_at < period.end_utc]
-    if scope.user_id is not None:
-        played.append(plays.c.user_id == scope.user_id)
-    # One probe of the (track_id, played_at) index per dated track.
-    heard = select(plays.c.id).where(*played).exists()
+    played = union(select(pt.c.track_id), select(earlier.c.track_id)).subquery("played")
     baseline = dict(
         _per_year(
             conn,
             select(year.label("year"), func.count())
-            .select_from(tracks.join(albums, albums.c.id == tracks.c.album_id))
-            .where(*dated, heard)
+            .select_from(
+                played.join(tracks, tracks.c.id == played.c.track_id).join(
+                    albums, albums.c.id == tracks.c.album_id
+                )
+            )
+            .where(*dated)
             .group_by(year),
         )
     )

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, FromClause, case, func, select
+from sqlalchemy import BigInteger, Connection, FromClause, case, cast, func, select
 
 from brapped.insights.period import Period, date_to_day, int_literal
-from brapped.insights.scope import by_codepoint, minutes, not_various_artists
+from brapped.insights.scope import minutes, not_various_artists
 from brapped.insights.top import credit_value
 from brapped.store.tables import artists, track_artists
 
@@ -19,6 +20,8 @@ RACE_SIZE = 10
 # month (36 frames at most), beyond that by year: every step a frame worth watching.
 WEEKLY_UP_TO_DAYS = 92
 MONTHLY_UP_TO_DAYS = 3 * 366
+# Names are read for the contenders only, this many per statement (bound parameters are limited).
+NAMES_PER_QUERY = 500
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,9 @@ def artist_race(conn: Connection, period: Period, dt: FromClause, *, size: int =
     """The top `size` artists by weighted credit (docs/reports.md) after each frame of the period.
 
     `dt`: the period's per-day-and-track sums (`wrapped.per_day_track`, with `streams`),
-    materialised. Sums per (frame, artist) first, a few thousand rows; each frame's ranking then
-    sums the rows of the frames up to it, and keeps its top `size` (a window function).
+    materialised. One grouped query sums per (frame, artist), a few thousand rows; the frames'
+    cumulative rankings are kept here, adding each frame's rows onto the running sums (SQL would
+    sum every earlier frame again for each frame).
     """
     step, steps = frames(period)
     starts = [date_to_day(f.start) for f in steps[1:]]
@@ -76,81 +80,88 @@ def artist_race(conn: Connection, period: Period, dt: FromClause, *, size: int =
         if starts
         else int_literal(0)
     )
-    weight = case((track_artists.c.position == 0, 2), else_=1)  # doubled credit: integers
-    per_frame = (
+    main = track_artists.c.position == 0
+
+    def total(value: Any) -> Any:  # BIGINT: PostgreSQL's SUM of BIGINT is a Decimal, slow to add
+        return cast(func.sum(value), BigInteger)
+
+    # Various Artists left out by id (a few rows), not by a lookup of every credit's name.
+    various = select(artists.c.id).where(~not_various_artists())
+    rows = conn.execute(
         select(
             frame.label("frame"),
             track_artists.c.artist_id,
-            func.sum(dt.c.streams * weight).label("credit2"),
-            func.sum(dt.c.streams).label("streams"),
-            func.sum(case((track_artists.c.position == 0, dt.c.streams), else_=0)).label("main_streams"),
-            func.sum(dt.c.plays).label("plays"),
-            func.sum(dt.c.ms_played).label("ms_played"),
+            total(dt.c.streams),
+            total(case((main, dt.c.streams), else_=0)),
+            total(dt.c.plays),
+            total(dt.c.ms_played),
         )
-        .select_from(
-            dt.join(track_artists, track_artists.c.track_id == dt.c.track_id).join(
-                artists, artists.c.id == track_artists.c.artist_id
-            )
-        )
-        .where(not_various_artists())
+        .select_from(dt.join(track_artists, track_artists.c.track_id == dt.c.track_id))
+        .where(track_artists.c.artist_id.not_in(various))
         # A literal frame cannot be grouped by: SQL reads it as a column number.
         .group_by(*([frame] if starts else []), track_artists.c.artist_id)
-        .subquery("per_frame")
-    )
-    upto = per_frame.alias("upto")
-    ends = select(per_frame.c.frame).distinct().subquery("ends")
-    cumulative = (
-        select(
-            ends.c.frame,
-            upto.c.artist_id,
-            func.sum(upto.c.credit2).label("credit2"),
-            func.sum(upto.c.streams).label("streams"),
-            func.sum(upto.c.main_streams).label("main_streams"),
-            func.sum(upto.c.plays).label("plays"),
-            func.sum(upto.c.ms_played).label("ms_played"),
-        )
-        .select_from(ends.join(upto, upto.c.frame <= ends.c.frame))
-        .group_by(ends.c.frame, upto.c.artist_id)
-        .subquery("cumulative")
-    )
-    named = cumulative.join(artists, artists.c.id == cumulative.c.artist_id)
-    place = (
-        func.row_number()
-        .over(
-            partition_by=cumulative.c.frame,
-            order_by=[
-                cumulative.c.credit2.desc(),
-                cumulative.c.streams.desc(),
-                cumulative.c.plays.desc(),
-                cumulative.c.ms_played.desc(),
-                by_codepoint(artists.c.name),
-                by_codepoint(artists.c.id),
-            ],
-        )
-        .label("place")
-    )
-    ranked = select(cumulative, artists.c.name, place).select_from(named).subquery("ranked")
-    rows = conn.execute(
-        select(ranked).where(ranked.c.place <= size).order_by(ranked.c.frame, ranked.c.place)
     ).all()
-    rankings: dict[int, list[dict[str, Any]]] = {}
-    for r in rows:
-        rankings.setdefault(int(r.frame), []).append(
-            {
-                "rank": int(r.place),
-                "id": r.artist_id,
-                "name": r.name,
-                "credit": credit_value(r.streams, r.main_streams),
-                "streams": int(r.streams or 0),
-                "plays": int(r.plays),
-                "minutes": minutes(r.ms_played),
-            }
-        )
+    per_frame: dict[int, list[Any]] = {}
+    for row in rows:
+        per_frame.setdefault(row[0], []).append(row)
+    # artist id -> [doubled credit, streams, plays, ms, main streams], over the frames so far
+    running: dict[str, list[int]] = {}
+    # Each frame's contenders (a copy of their sums then), or None: the race as it was
+    contenders: list[list[tuple[str, tuple[int, ...]]] | None] = []
+    for index in range(len(steps)):
+        added = per_frame.get(index)
+        if not added:  # a frame without plays leaves the race as it was
+            contenders.append(None)
+            continue
+        for _, artist_id, streams, main_streams, count, ms in added:
+            sums = running.get(artist_id)
+            if sums is None:
+                sums = running[artist_id] = [0, 0, 0, 0, 0]
+            sums[0] += streams + main_streams
+            sums[1] += streams
+            sums[2] += count
+            sums[3] += ms
+            sums[4] += main_streams
+        contenders.append(_contenders(running, size))
+    ids = sorted({artist_id for frame_contenders in contenders for artist_id, _ in frame_contenders or []})
+    names: dict[str, str] = {}
+    for chunk in range(0, len(ids), NAMES_PER_QUERY):  # usually one: a few dozen contenders
+        listed = ids[chunk : chunk + NAMES_PER_QUERY]
+        names.update(conn.execute(select(artists.c.id, artists.c.name).where(artists.c.id.in_(listed))).all())
     out: list[dict[str, Any]] = []
     last: list[dict[str, Any]] = []
-    for index, f in enumerate(steps):
-        last = rankings.get(index, last)  # a frame without plays leaves the race as it was
+    for f, frame_contenders in zip(steps, contenders, strict=True):
+        if frame_contenders is not None:
+            last = _ranking(frame_contenders, names, size)
         out.append(
             {"label": f.label, "start": f.start.isoformat(), "end": f.end.isoformat(), "ranking": last}
         )
     return {"step": step, "size": size, "frames": out}
+
+
+def _contenders(running: dict[str, list[int]], size: int) -> list[tuple[str, tuple[int, ...]]]:
+    """The artists that may be among the top `size` of the running sums: those with at least the
+    `size`-th highest credit (a handful of thousands), with a copy of their sums."""
+    credits = heapq.nlargest(size, (sums[0] for sums in running.values()))
+    floor = credits[-1] if credits else 0
+    return [(artist_id, tuple(sums)) for artist_id, sums in running.items() if sums[0] >= floor]
+
+
+def _ranking(
+    contenders: list[tuple[str, tuple[int, ...]]], names: dict[str, str], size: int
+) -> list[dict[str, Any]]:
+    """The top `size` contenders: by doubled credit, streams, plays, milliseconds, then name and
+    id by code point (as Python compares strings)."""
+    ranked = sorted(contenders, key=lambda c: (-c[1][0], -c[1][1], -c[1][2], -c[1][3], names[c[0]], c[0]))
+    return [
+        {
+            "rank": rank,
+            "id": artist_id,
+            "name": names[artist_id],
+            "credit": credit_value(streams, main_streams),
+            "streams": streams,
+            "plays": count,
+            "minutes": minutes(ms),
+        }
+        for rank, (artist_id, (_, streams, count, ms, main_streams)) in enumerate(ranked[:size], 1)
+    ]

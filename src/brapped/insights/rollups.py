@@ -452,9 +452,14 @@ def _after_cutoff(scope: Scope, period: Period, found: State) -> Scope:
     return Scope(scope.user_id, found.cutoff, period.end_utc, scope.stream_threshold_ms)
 
 
-def grid_of(conn: Connection, scope: Scope, period: Period) -> list[Cell]:
-    """`day_hour_grid(conn, scope, period)`, from `hour_totals` where it can."""
+def grid_of(
+    conn: Connection, scope: Scope, period: Period, *, source: FromClause | None = None
+) -> list[Cell]:
+    """`day_hour_grid(conn, scope, period)`, from `hour_totals` where it can. `source`: the
+    scope's `period_plays`, materialised, read when `hour_totals` cannot serve."""
     found = usable(conn, scope.stream_threshold_ms, period.timezone)
+    if (found is None or period.start_utc >= found.cutoff) and source is not None:
+        return day_hour_grid(conn, scope, period, source=source)
     if found is None or period.start_utc >= found.cutoff:
         # Through `period_plays`: the zone's offset evaluated once a play, not once for the day
         # and again for the hour.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, FromClause, func, select
+from sqlalchemy import Connection, FromClause, Select, func, select
 
 from brapped.insights.aggregates import per_artist, track_credits
 from brapped.insights.rollups import per_track_of
@@ -147,10 +147,13 @@ def new_artists(
     limit: int = 5,
     source: FromClause | None = None,
     artist_source: FromClause | None = None,
+    earlier_artists: FromClause | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """Artists (any credit) first ever played inside the scope: (how many, the most played of them).
 
-    `source` / `artist_source`: the scope's per-track / per-artist sums already materialised.
+    `source` / `artist_source`: the scope's per-track / per-artist sums already materialised;
+    `earlier_artists`: the per-artist sums of its account's plays before it (`per_artist` of
+    `highlights.earlier_per_track`), materialised: the old artists, at hand.
     """
     assert scope.start is not None
     if artist_source is not None:
@@ -158,33 +161,37 @@ def new_artists(
     else:
         pt = source if source is not None else per_track_of(conn, scope).subquery("per_track")
         sub = per_artist(pt).subquery("per_artist")
+    if earlier_artists is not None:
+        old = select(earlier_artists.c.artist_id)
+        return _ranked_new(conn, select(sub).where(sub.c.artist_id.not_in(old)), limit)
     # An artist is old when any of its tracks has a play before the scope. Asked per artist as
     # "one such play, LIMIT 1": the search stops at the first old track (most artists of a long
     # history are old at their first track), each track one probe of the (track_id, played_at)
     # index; a scalar subquery so that neither database turns it into a join over every earlier play.
     credit = track_artists.alias("credit")
-    earlier = plays.alias("earlier")
+    older = plays.alias("earlier")
     conditions = [
         credit.c.artist_id == sub.c.artist_id,
-        earlier.c.track_id == credit.c.track_id,
-        earlier.c.played_at < scope.start,
+        older.c.track_id == credit.c.track_id,
+        older.c.played_at < scope.start,
     ]
     if scope.user_id is not None:
         # `|| ''`: with a plain equality SQLite probes the (user_id, played_at, ...) index and reads
         # every earlier play of the account per artist, instead of the few of the track.
-        conditions.append(earlier.c.user_id.concat("") == scope.user_id)
+        conditions.append(older.c.user_id.concat("") == scope.user_id)
     earlier_play = (
-        select(earlier.c.track_id)
-        .select_from(credit.join(earlier, earlier.c.track_id == credit.c.track_id))
+        select(older.c.track_id)
+        .select_from(credit.join(older, older.c.track_id == credit.c.track_id))
         .where(*conditions)
         .limit(1)
         .scalar_subquery()
     )
-    new = (
-        select(sub.c.artist_id, sub.c.name, sub.c.plays, sub.c.ms_played)
-        .where(earlier_play.is_(None))
-        .subquery()
-    )
+    return _ranked_new(conn, select(sub).where(earlier_play.is_(None)), limit)
+
+
+def _ranked_new(conn: Connection, query: Select[Any], limit: int) -> tuple[int, list[dict[str, Any]]]:
+    """How many artists `query` (per-artist sums) gives, and the `limit` most played of them."""
+    new = query.subquery()
     # One pass: all new artists in rank order (hundreds at most in a year), counted here.
     rows = conn.execute(
         select(new).order_by(

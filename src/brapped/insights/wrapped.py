@@ -20,11 +20,10 @@ from sqlalchemy import (
     union_all,
 )
 
-from brapped.insights import report_cache
+from brapped.insights import report_cache, rollups
 from brapped.insights.aggregates import (
     PLAY_ORDER,
     Cell,
-    day_hour_grid,
     listening_clock,
     local_day,
     per_album,
@@ -34,6 +33,7 @@ from brapped.insights.aggregates import (
     track_credits,
 )
 from brapped.insights.highlights import (
+    earlier_per_track,
     forgotten_favourite,
     former_top_artists,
     listening_age,
@@ -72,8 +72,10 @@ def wrapped(
     The period's plays are read once, into a narrow temporary table (`period_plays`: instants
     already parsed and shifted to local time); the per-track, per-day and per-hour sums, sessions
     and the skip rate are computed from it, and the rest from those smaller sums (the per-artist
-    sums are shared by the top artists, the distinct-artist count and the discoveries). The
-    previous period needs only its totals: computed meanwhile on a second connection (`alongside`),
+    sums are shared by the top artists, the distinct-artist count and the discoveries). The plays
+    before the period are read as per-track sums, mostly from the stored summaries
+    (`highlights.earlier_per_track`), for the cards about the past. The previous period needs only
+    its totals: computed meanwhile on a second connection (`alongside`),
     so from committed data, and kept when that period is closed.
     """
     scope = Scope.of(period, user_id, stream_threshold_ms)
@@ -90,19 +92,26 @@ def wrapped(
             other, previous_key, previous_period, lambda: _totals(other, previous_scope)
         ),
     )
-    # Every play before the period, summed per artist: the other long read, also meanwhile.
-    former = alongside(conn, lambda other: former_top_artists(other, scope))
     with (
         materialized(conn, period_plays(scope, period), numbered_by=PLAY_ORDER) as pp,
-        materialized(conn, per_track(scope, source=pp)) as pt,
+        # With each track's first play of the period, for the rediscovery.
+        materialized(conn, per_track(scope, source=pp).add_columns(first_ms(pp))) as pt,
+        # Every play before the period, per track and per artist: what the cards about the past
+        # (former top artists, new artists, rediscovery, listening age) ask of it.
+        materialized(conn, earlier_per_track(conn, scope, pt)) as earlier,
+        materialized(conn, per_artist(earlier)) as earlier_artists,
         # Joined by track to the credits of the monthly top artists' candidates, twice.
         materialized(conn, per_day_track(pp), sqlite_index="track_id") as dt,
-        materialized(conn, per_artist(pt)) as pa,
+        materialized(conn, per_artist(pt).add_columns(first_ms(pt))) as pa,
         materialized(conn, per_album(pt)) as pal,
     ):
         summary = totals(conn, scope, source=pt, artist_source=pa, album_source=pal)
-        grid = day_hour_grid(conn, scope, period, source=pp)
-        new_count, new_list = new_artists(conn, scope, limit=5, artist_source=pa)
+        # A year of local hours from the stored summaries (a few thousand rows), not every play.
+        grid = rollups.grid_of(conn, scope, period, source=pp)
+        new_count, new_list = new_artists(
+            conn, scope, limit=5, artist_source=pa, earlier_artists=earlier_artists
+        )
+        former = former_top_artists(conn, scope, earlier_artists)
         previous = previous_totals()
         return {
             "period": period.as_dict(),
@@ -114,9 +123,9 @@ def wrapped(
             "top_genres": top_genres(conn, scope, limit=limit, artist_source=pa),
             "top_artist_by_month": top_artist_by_month(conn, period, dt, pa),
             "artist_race": artist_race(conn, period, dt),
-            "obsession": obsession(conn, period, dt),
-            "rediscovery": rediscovery(conn, scope, period, pp, pa),
-            "forgotten_favourite": forgotten_favourite(conn, scope, period, former(), pa),
+            "obsession": obsession(conn, period, dt, pt),
+            "rediscovery": rediscovery(conn, scope, period, pa, earlier_artists),
+            "forgotten_favourite": forgotten_favourite(conn, scope, period, former, pa),
             "top_new_albums": top_new_albums(conn, period, pt, limit=limit),
             "listening_clock": listening_clock(grid),
             "busiest_day": busiest_day(grid),
@@ -124,7 +133,7 @@ def wrapped(
             "longest_session": longest_session(conn, pp, period, session_gap_minutes),
             "most_repeated_track_in_a_day": most_repeated_track(conn, dt),
             "discoveries": {"new_artists": new_count, "top_new_artists": new_list},
-            "listening_age": listening_age(conn, scope, period, pal),
+            "listening_age": listening_age(conn, period, pal, pt, earlier),
             "skip_rate": skip_rate(conn, pp),
             "estimated_share": summary["time_sources"]["estimated_share"],
             "previous_period": {
@@ -172,6 +181,12 @@ def _totals(conn: Connection, scope: Scope) -> dict[str, Any]:
     """`totals` of a scope, its plays read once (per track)."""
     with materialized(conn, per_track(scope)) as pt:
         return totals(conn, scope, source=pt)
+
+
+def first_ms(source: FromClause) -> Any:
+    """The earliest `end_ms` (or `first_ms`) of the rows grouped, as column `first_ms`."""
+    column = source.c.first_ms if "first_ms" in source.c else source.c.end_ms
+    return func.min(column).label("first_ms")
 
 
 def per_day_track(pp: FromClause) -> Select[Any]:
