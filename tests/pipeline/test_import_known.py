@@ -21,31 +21,18 @@ from brapped.pipeline.importing import import_paths
 from brapped.store import Store
 from brapped.store.tables import known_files, plays
 from tests.pipeline.import_contents import ALWAYS_BULK, FILE_BY_FILE
+from tests.pipeline.test_importing import RECORD
 
 PLAY_COLUMNS = [c for c in plays.c if c.name != "id"]
 
 
 def _record(minute: int, **changes: Any) -> dict[str, Any]:
-    record: dict[str, Any] = {
+    record = RECORD | {
         "ts": f"2025-05-01T10:{minute:02d}:00Z",
         "platform": "ios",
         "ms_played": 100_000 + minute,
-        "conn_country": "DE",
-        "ip_addr": "192.0.2.1",
         "master_metadata_track_name": f"Song {minute}",
-        "master_metadata_album_artist_name": "Band",
-        "master_metadata_album_album_name": "Album",
         "spotify_track_uri": f"spotify:track:{minute:022d}",
-        "episode_name": None,
-        "episode_show_name": None,
-        "spotify_episode_uri": None,
-        "reason_start": "trackdone",
-        "reason_end": "trackdone",
-        "shuffle": False,
-        "skipped": False,
-        "offline": False,
-        "offline_timestamp": 1746093500,
-        "incognito_mode": False,
     }
     return record | changes
 

@@ -34,7 +34,12 @@ def _track(conn: Connection, track: str = "t", duration: int | None = DURATION) 
     conn.execute(insert(tables.tracks).values(id=track, name=track, duration_ms=duration))
 
 
-def _export_play(conn: Connection, at: datetime, ms: int, track: str = "t") -> None:
+def _export_play(
+    conn: Connection, at: datetime, ms: int, track: str = "t", reason: str | None = "by length"
+) -> None:
+    """An exported play; its reason_end by default: trackdone when it lasted the whole track."""
+    if reason == "by length":
+        reason = "trackdone" if ms == DURATION else "endplay"
     conn.execute(
         insert(tables.plays).values(
             user_id="u",
@@ -43,7 +48,7 @@ def _export_play(conn: Connection, at: datetime, ms: int, track: str = "t") -> N
             ms_played=ms,
             ms_played_source="export",
             source="export",
-            reason_end="trackdone" if ms == DURATION else "endplay",
+            reason_end=reason,
         )
     )
 
@@ -210,19 +215,6 @@ def test_measured_plays_fall_back_on_the_exports_own_lengths(store: Store) -> No
     reason, as account data has), else its longest play; plays under 30 s and API plays are left out."""
     from brapped.store.calibration import measured_plays
 
-    def play(at: datetime, track: str, ms: int | None, reason: str | None, source: str = "export") -> None:
-        conn.execute(
-            insert(tables.plays).values(
-                user_id="u",
-                played_at=at,
-                track_id=track,
-                ms_played=ms,
-                ms_played_source=source if ms is not None else None,
-                source=source,
-                reason_end=reason,
-            )
-        )
-
     def ms(at: datetime) -> int:
         return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
 
@@ -232,15 +224,15 @@ def test_measured_plays_fall_back_on_the_exports_own_lengths(store: Store) -> No
         _track(conn, "done", None)
         _track(conn, "cut", None)
         _track(conn, "zero", 0)
-        play(at[0], "t", 150_000, "endplay")
-        play(at[1], "done", 180_000, "trackdone")
-        play(at[2], "done", 190_000, "endplay")  # longer, but not played to its end
-        play(at[3], "done", 170_000, None)
-        play(at[4], "cut", 100_000, "endplay")
-        play(at[5], "cut", 120_000, "fwdbtn")
-        play(at[6], "zero", 90_000, "trackdone")
-        play(at[7], "t", 20_000, "endplay")  # under 30 s: the API never shows it
-        play(at[8], "t", None, None, source="api")
+        _export_play(conn, at[0], 150_000, "t", "endplay")
+        _export_play(conn, at[1], 180_000, "done", "trackdone")
+        _export_play(conn, at[2], 190_000, "done", "endplay")  # longer, but not played to its end
+        _export_play(conn, at[3], 170_000, "done", None)
+        _export_play(conn, at[4], 100_000, "cut", "endplay")
+        _export_play(conn, at[5], 120_000, "cut", "fwdbtn")
+        _export_play(conn, at[6], 90_000, "zero", "trackdone")
+        _export_play(conn, at[7], 20_000, "t", "endplay")  # under 30 s: the API never shows it
+        _api_play(conn, at[8])
         got = sorted(measured_plays(conn, "u"))
     assert got == [
         (ms(at[0]), 150_000, DURATION),
