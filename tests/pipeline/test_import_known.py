@@ -138,3 +138,38 @@ def test_a_failed_file_is_not_noted(store: Store, tmp_path: Path) -> None:
     assert not result.ok
     with store.connect() as conn:
         assert conn.execute(select(known_files.c.sha256)).first() is None
+
+
+@pytest.mark.parametrize("policy", [ALWAYS_BULK, FILE_BY_FILE], ids=["bulk", "file-by-file"])
+def test_a_file_rolled_back_leaves_no_note_and_is_read_next_time(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy: Any
+) -> None:
+    """A file whose load fails at its very end (after its plays and its note were written) is rolled
+    back with its note: only the files that stayed are noted, and the next import reads it."""
+    from sqlalchemy.exc import OperationalError
+
+    from brapped.store import staged_plays
+
+    folder = tmp_path / "export"
+    generate_exports(folder, plays=1500, seed=3, max_bytes=100_000)
+    files = sorted(folder.glob("*.json"))
+    drop_stages = staged_plays.drop_stages
+    calls: list[int] = []
+
+    def failing_second(conn: Any) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OperationalError("drop", {}, Exception("disk I/O error"))
+        drop_stages(conn)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(staged_plays, "drop_stages", failing_second)
+        first = import_paths(store, [folder], SystemClock(), user_id="u", policy=policy)
+    failed = [f.name for f in first.files if f.status == "failed"]
+    assert len(failed) == 1
+    with store.connect() as conn:
+        assert len(conn.execute(select(known_files.c.sha256)).all()) == len(files) - 1
+
+    again = import_paths(store, [folder], SystemClock(), user_id="u", policy=policy)
+    read = [f for f in again.files if f.message != UNCHANGED]
+    assert [f.name for f in read] == failed and read[0].new > 0

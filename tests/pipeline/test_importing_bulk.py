@@ -496,10 +496,10 @@ def test_sqlite_bulk_load_keeps_only_the_end_time_index_of_plays_current(
     during: list[set[str]] = []
     load_staged = import_load.load_staged
 
-    def loading(store: Store, staged: Any, *args: Any) -> Any:
+    def loading(store: Store, staged: Any, *args: Any, **kwargs: Any) -> Any:
         conn = args[-1].conn  # the bulk load's own connection, inside its transaction
         during.append(set(conn.exec_driver_sql("SELECT name FROM pragma_index_list('plays')").scalars()))
-        return load_staged(store, staged, *args)
+        return load_staged(store, staged, *args, **kwargs)
 
     monkeypatch.setattr(import_load, "load_staged", loading)
     before = _schema(store)

@@ -39,9 +39,10 @@ def load_staged(
     keep_personal: bool,
     run_id: int,
     bulk: BulkLoad,
+    size: int | None = None,
 ) -> FileReport:
     """Load a file a worker staged (SQLite; see brapped.imports.staging), in its savepoint."""
-    return load_file(store, staged.parsed, user, clock, keep_personal, run_id, bulk, staged=staged)
+    return load_file(store, staged.parsed, user, clock, keep_personal, run_id, bulk, staged=staged, size=size)
 
 
 def load_file(
@@ -86,12 +87,9 @@ def load_file(
                     conn, parsed, user, report, keep_personal, bulk.dimensions if bulk else None
                 )
             record_file(conn, parsed, report, clock.now(), run_id)
-            if size is not None:
-                noted = noted_file(parsed.sha256, size, report, run_id)
-                if bulk is None:
-                    remember_files(conn, user, [noted])
-                else:
-                    bulk.known.append(noted)  # noted at the end, in the bulk load's transaction
+            noted = None if size is None else noted_file(parsed.sha256, size, report, run_id)
+            if noted is not None and bulk is None:
+                remember_files(conn, user, [noted])
             since = report.first_played_at
             if (
                 since is not None
@@ -102,6 +100,10 @@ def load_file(
             staged_plays.drop_stages(conn)
         if bulk is not None:
             bulk.remember(dimensions)
+            # Only once the file's savepoint is released: a file rolled back leaves no note.
+            # Written at the end, in the bulk load's transaction.
+            if noted is not None:
+                bulk.known.append(noted)
     except SQLAlchemyError as exc:
         reason = first_line(exc)
         log.warning("import of %s rolled back: %s", parsed.name, reason)

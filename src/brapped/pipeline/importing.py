@@ -95,7 +95,6 @@ def _import_paths(
     if unchanged:
         items = [item for position, item in enumerate(items) if position not in unchanged]
     done = len(unchanged)
-    size = {id(item): item.size for item in items if isinstance(item, Source)}
 
     def starting(source: Source) -> None:
         if progress is not None:
@@ -145,12 +144,8 @@ def _import_paths(
                     if isinstance(prepared, StagedFile):
                         assert bulk is not None  # workers only read for a bulk load
                         report = import_load.load_staged(
-                            store, prepared, user, clock, keep_personal, run_id, bulk
+                            store, prepared, user, clock, keep_personal, run_id, bulk, size=item.size
                         )
-                        if report.status == "imported":  # noted at the end of the bulk load
-                            bulk.known.append(
-                                import_load.noted_file(prepared.parsed.sha256, size[id(item)], report, run_id)
-                            )
                     elif isinstance(prepared, CopyFile):
                         assert bulk is not None
                         report = import_load.load_file(
@@ -162,11 +157,11 @@ def _import_paths(
                             run_id,
                             bulk,
                             copied=prepared,
-                            size=size[id(item)],
+                            size=item.size,
                         )
                     else:
                         report = import_load.load_file(
-                            store, prepared, user, clock, keep_personal, run_id, bulk, size=size[id(item)]
+                            store, prepared, user, clock, keep_personal, run_id, bulk, size=item.size
                         )
                     reports.append(report)
                     if bulk is not None and report.status == "imported":
