@@ -334,9 +334,9 @@ def test_the_loader_prepares_files_itself_rather_than_wait_for_a_slow_worker(
         built_at.append(len(loaded))
         build(self)
 
-    def loading(store: Any, staged: Any, *args: Any) -> Any:
+    def loading(store: Any, staged: Any, *args: Any, **kwargs: Any) -> Any:
         loaded.append(staged.parsed.name)
-        return load_staged(store, staged, *args)
+        return load_staged(store, staged, *args, **kwargs)
 
     monkeypatch.setattr(bulk_session.BulkSession, "build_indexes", building)
     monkeypatch.setattr(import_load, "load_staged", loading)
