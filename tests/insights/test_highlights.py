@@ -1,8 +1,8 @@
 """Wrapped's cards about the past against a plain pass over the plays (both databases).
 
 The new artists, the former top artists (the forgotten favourite), the rediscovery and the
-listening age's baseline read the plays before the period through one per-track table, built from
-the stored summaries when they are there (brapped.insights.highlights). These tests generate two
+listening age's baseline read the plays before the period as per-artist sums and a set of tracks,
+built from the stored summaries when they are there (brapped.insights.earlier). These tests generate two
 accounts' histories whose summaries' cutoff falls before, inside or after the period (or that have
 none), and recompute every one of those figures from the rows.
 """
@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
 
-from brapped.insights import Period, wrapped
+from brapped.insights import Period, Scope, wrapped
+from brapped.insights.earlier import stored_cutoff
 from brapped.insights.rollups import refresh_store, usable
 from brapped.store import Store, tables
 from tests.insights.conftest import TZ, add_catalogue, add_plays
@@ -181,6 +182,8 @@ def test_the_cutoff_before_inside_and_after_the_period_are_all_taken(store: Stor
                     found = usable(conn, STREAM)
                 assert found is not None
                 placements.append((found.cutoff > PERIOD.start_utc) + (found.cutoff > PERIOD.end_utc))
+                with store.connect() as conn:  # the sums before the period are read from them
+                    assert stored_cutoff(conn, Scope.of(PERIOD, "u1")) == found.cutoff
             with store.connect() as conn:
                 report = wrapped(conn, PERIOD, user_id="u1")
             expected = _expected(rows, "u1")

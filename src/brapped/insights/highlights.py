@@ -2,8 +2,8 @@
 
 Each works for any period and on both databases; the sums are SQL over the period's materialised
 tables (brapped.insights.wrapped), the Python here only shapes a handful of rows. The cards about
-the past (and Wrapped's new artists) share the per-track sums of the plays before the period
-(`earlier_per_track`): built from the stored summaries (brapped.insights.rollups) and the few
+the past (and Wrapped's new artists) share the per-artist sums of the plays before the period
+(brapped.insights.earlier): built from the stored summaries (brapped.insights.rollups) and the few
 plays between their cutoff and the period, not from a heavy listener's whole history.
 """
 
@@ -12,14 +12,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, FromClause, Select, case, func, or_, select, union, union_all
+from sqlalchemy import Connection, FromClause, Select, case, func, or_, select
 
-from brapped.insights import rollups
-from brapped.insights.aggregates import OPEN_END, album_credits, per_artist, per_track, track_credits
+from brapped.insights.aggregates import OPEN_END, album_credits, track_credits
+from brapped.insights.earlier import earlier_per_artist
 from brapped.insights.period import Period, day_to_date, int_literal
 from brapped.insights.scope import Scope, by_codepoint, minutes, ratio
 from brapped.insights.top import credit_value, doubled_credit
-from brapped.store.tables import albums, plays, track_artists, track_totals, tracks
+from brapped.store.tables import albums, plays, track_artists, tracks
 from brapped.store.types import epoch_ms
 
 OBSESSION_DAYS = 7
@@ -115,8 +115,8 @@ def rediscovery(
     play before it. None when no artist qualifies (or the period starts at the dawn of time).
 
     `pa`: the period's per-artist sums with each artist's first play (`first_ms`), materialised;
-    `earlier_artists`: the per-artist sums of the plays before it (`per_artist` of
-    `highlights.earlier_per_track`), materialised.
+    `earlier_artists`: the per-artist sums of the plays before it (`earlier.earlier_per_artist`),
+    materialised.
 
     An artist played in the REDISCOVERY_SILENCE before the period has its last play there (one
     range of plays); one played before the period but not then was silent longer than that,
@@ -210,14 +210,13 @@ def former_top_artists(
 ) -> list[dict[str, Any]]:
     """The FORMER_TOP artists by credit of every play before `scope` starts (same account and
     stream threshold): what `forgotten_favourite` picks from. `earlier_artists`: the per-artist
-    sums of those plays (`per_artist` of `highlights.earlier_per_track`), materialised; summed here
-    when not given."""
+    sums of those plays (`earlier.earlier_per_artist`), materialised; summed here when not given."""
     if scope.start is None:
         return []
     pa = earlier_artists
     if pa is None:
         bounded = Scope(scope.user_id, scope.start, scope.end or OPEN_END, scope.stream_threshold_ms)
-        pa = per_artist(earlier_per_track(conn, bounded).subquery("earlier")).subquery("before_artist")
+        pa = earlier_per_artist(conn, bounded).subquery("before_artist")
     rows = conn.execute(
         select(pa.c.artist_id, pa.c.name, pa.c.plays, pa.c.streams, pa.c.main_streams)
         .where(pa.c.plays > 0)
@@ -276,67 +275,6 @@ def forgotten_favourite(
         "credit_before": best["credit"],
         "last_played": last.astimezone(period.tz).date().isoformat() if last is not None else None,
     }
-
-
-# --- The plays before the period --------------------------------------------------------------
-
-EARLIER_SUMS = ("plays", "streams", "ms_played")
-
-
-def earlier_per_track(conn: Connection, scope: Scope, pt: FromClause | None = None) -> Select[Any]:
-    """Per-track sums (`track_id` and EARLIER_SUMS) of every play of the scope's account(s) before
-    `scope.start`, one row per track with plays. `pt`: the scope's own per-track sums (`per_track`),
-    materialised; summed here from `plays` when not given.
-
-    When the stored summaries may be read and fewer plays lie between their cutoff and the scope
-    than before it (this year's Wrapped, after years of history): the stored sums, less the scope's
-    own, plus or minus the plays between the cutoff and the scope's end (or start, when the cutoff
-    is before the scope). Otherwise every earlier play, summed per track.
-    """
-    assert scope.start is not None and scope.end is not None
-    start = scope.start
-    found = rollups.usable(conn, scope.stream_threshold_ms)
-    if found is not None and found.first_played_at is not None:
-        cutoff = found.cutoff
-        between = _between(scope, cutoff)
-        assert between.start is not None and between.end is not None
-        if between.end - between.start < start - found.first_played_at:
-            return _stored_less(scope, cutoff, between, pt)
-    before = Scope(scope.user_id, None, start, scope.stream_threshold_ms)
-    summed = per_track(before).subquery("before_track")
-    return select(summed.c.track_id, *(summed.c[c] for c in EARLIER_SUMS))
-
-
-def _between(scope: Scope, cutoff: datetime) -> Scope:
-    """The plays read from `plays` besides the stored sums and the scope's own."""
-    assert scope.start is not None and scope.end is not None
-    if cutoff >= scope.end:  # summed too: taken off
-        low, high = scope.end, cutoff
-    elif cutoff >= scope.start:  # the scope's plays after the cutoff: not in the stored sums
-        low, high = cutoff, scope.end
-    else:  # before the scope, after the cutoff: added
-        low, high = cutoff, scope.start
-    return Scope(scope.user_id, low, high, scope.stream_threshold_ms)
-
-
-def _stored_less(scope: Scope, cutoff: datetime, between: Scope, pt: FromClause | None) -> Select[Any]:
-    assert scope.start is not None and scope.end is not None
-    stored = select(track_totals.c.track_id, *(track_totals.c[c] for c in EARLIER_SUMS))
-    if scope.user_id is not None:
-        stored = stored.where(track_totals.c.user_id == scope.user_id)
-    parts = [stored]
-    if cutoff >= scope.start:  # the stored sums hold (some of) the scope's plays
-        own = pt if pt is not None else per_track(scope).subquery("own")
-        parts.append(select(own.c.track_id, *(-own.c[c] for c in EARLIER_SUMS)))
-    other = per_track(between).subquery("between")
-    sign = -1 if cutoff >= scope.end else 1
-    parts.append(select(other.c.track_id, *(sign * other.c[c] for c in EARLIER_SUMS)))
-    both = union_all(*parts).subquery("both")
-    return (
-        select(both.c.track_id.label("track_id"), *(func.sum(both.c[c]).label(c) for c in EARLIER_SUMS))
-        .group_by(both.c.track_id)
-        .having(func.sum(both.c.plays) > 0)
-    )
 
 
 def last_plays_before(scope: Scope, within: timedelta) -> Select[Any]:
@@ -448,9 +386,7 @@ def _per_year(conn: Connection, query: Select[Any]) -> list[tuple[int, int]]:
     return [(int(y), int(n)) for y, n in conn.execute(query).all() if str(y).isdigit()]
 
 
-def listening_age(
-    conn: Connection, period: Period, pal: FromClause, pt: FromClause, earlier: FromClause
-) -> dict[str, Any]:
+def listening_age(conn: Connection, period: Period, pal: FromClause, played: FromClause) -> dict[str, Any]:
     """Median release year of the period's plays, and the 5-year window of release years they
     over-index on against the listener's own tracks; the age that window implies.
 
@@ -464,9 +400,9 @@ def listening_age(
     centred on its plays, then the earlier). As Spotify does, the listener
     is taken to have been 16 to 21 in that window: born `window.start - 16`.
 
-    `pal`, `pt`: the period's per-album and per-track sums, materialised; `earlier`: the per-track
-    sums of the plays before it (`highlights.earlier_per_track`), materialised: with `pt`, every track
-    played up to the period's end. Each play one vote; plays of undated albums are skipped.
+    `pal`: the period's per-album sums, materialised; `played`: every track played up to its end,
+    each once (`earlier.played_before_end`), materialised. Each play one vote; plays of undated
+    albums are skipped.
     """
     year = _release_year(albums.c.release_date)
     dated = [albums.c.release_date.is_not(None), func.length(albums.c.release_date) >= 4]
@@ -478,7 +414,6 @@ def listening_age(
         .group_by(year)
         .order_by(year),
     )
-    played = union(select(pt.c.track_id), select(earlier.c.track_id)).subquery("played")
     baseline = dict(
         _per_year(
             conn,

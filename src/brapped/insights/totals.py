@@ -152,8 +152,8 @@ def new_artists(
     """Artists (any credit) first ever played inside the scope: (how many, the most played of them).
 
     `source` / `artist_source`: the scope's per-track / per-artist sums already materialised;
-    `earlier_artists`: the per-artist sums of its account's plays before it (`per_artist` of
-    `highlights.earlier_per_track`), materialised: the old artists, at hand.
+    `earlier_artists`: the per-artist sums of its account's plays before it
+    (`earlier.earlier_per_artist`), materialised: the old artists, at hand.
     """
     assert scope.start is not None
     if artist_source is not None:

@@ -32,8 +32,8 @@ from brapped.insights.aggregates import (
     period_plays,
     track_credits,
 )
+from brapped.insights.earlier import earlier_per_artist, played_before_end
 from brapped.insights.highlights import (
-    earlier_per_track,
     forgotten_favourite,
     former_top_artists,
     listening_age,
@@ -73,8 +73,8 @@ def wrapped(
     already parsed and shifted to local time); the per-track, per-day and per-hour sums, sessions
     and the skip rate are computed from it, and the rest from those smaller sums (the per-artist
     sums are shared by the top artists, the distinct-artist count and the discoveries). The plays
-    before the period are read as per-track sums, mostly from the stored summaries
-    (`highlights.earlier_per_track`), for the cards about the past. The previous period needs only
+    before the period are read as per-artist sums, mostly from the stored summaries
+    (`earlier.earlier_per_artist`), for the cards about the past. The previous period needs only
     its totals: computed meanwhile on a second connection (`alongside`),
     so from committed data, and kept when that period is closed.
     """
@@ -96,14 +96,15 @@ def wrapped(
         materialized(conn, period_plays(scope, period), numbered_by=PLAY_ORDER) as pp,
         # With each track's first play of the period, for the rediscovery.
         materialized(conn, per_track(scope, source=pp).add_columns(first_ms(pp))) as pt,
-        # Every play before the period, per track and per artist: what the cards about the past
-        # (former top artists, new artists, rediscovery, listening age) ask of it.
-        materialized(conn, earlier_per_track(conn, scope, pt)) as earlier,
-        materialized(conn, per_artist(earlier)) as earlier_artists,
         # Joined by track to the credits of the monthly top artists' candidates, twice.
         materialized(conn, per_day_track(pp), sqlite_index="track_id") as dt,
         materialized(conn, per_artist(pt).add_columns(first_ms(pt))) as pa,
         materialized(conn, per_album(pt)) as pal,
+        # Every play before the period, per artist: what the cards about the past (former top
+        # artists, new artists, rediscovery) ask of it.
+        materialized(conn, earlier_per_artist(conn, scope, pa)) as earlier_artists,
+        # Every track played up to the period's end, for the listening age's baseline.
+        materialized(conn, played_before_end(conn, scope, pt)) as played,
     ):
         summary = totals(conn, scope, source=pt, artist_source=pa, album_source=pal)
         # A year of local hours from the stored summaries (a few thousand rows), not every play.
@@ -133,7 +134,7 @@ def wrapped(
             "longest_session": longest_session(conn, pp, period, session_gap_minutes),
             "most_repeated_track_in_a_day": most_repeated_track(conn, dt),
             "discoveries": {"new_artists": new_count, "top_new_artists": new_list},
-            "listening_age": listening_age(conn, period, pal, pt, earlier),
+            "listening_age": listening_age(conn, period, pal, played),
             "skip_rate": skip_rate(conn, pp),
             "estimated_share": summary["time_sources"]["estimated_share"],
             "previous_period": {

@@ -1,0 +1,146 @@
+"""The plays before a period, as Wrapped's cards about the past read them.
+
+The new artists, the former top artists (forgotten favourite), the rediscovery and the listening
+age's baseline look at everything a listener played before the period: on a heavy listener's long
+history, most of their plays. The stored summaries (brapped.insights.rollups) hold those sums up to
+a cutoff; the plays between the cutoff and the period are added, or taken off, from `plays`.
+
+- `earlier_per_artist`: per-artist sums, from `artist_totals` (thousands of rows);
+- `played_before_end`: the tracks played up to the period's end, from `track_totals`' keys.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CompoundSelect, Connection, FromClause, Select, func, select, union, union_all
+
+from brapped.insights import rollups
+from brapped.insights.aggregates import ARTIST_SUMS, per_artist, per_track
+from brapped.insights.scope import Scope
+from brapped.store.tables import artist_totals, artists, plays, track_totals
+
+
+def stored_cutoff(conn: Connection, scope: Scope) -> datetime | None:
+    """The summaries' cutoff when the plays before the scope are best read from them, else None:
+    when they may be read and fewer plays lie between their cutoff and the scope (`between`) than
+    before it (this year's Wrapped, after years of history)."""
+    assert scope.start is not None and scope.end is not None
+    found = rollups.usable(conn, scope.stream_threshold_ms)
+    if found is None or found.first_played_at is None:
+        return None
+    between = _between(scope, found.cutoff)
+    assert between.start is not None and between.end is not None
+    if between.end - between.start < scope.start - found.first_played_at:
+        return found.cutoff
+    return None
+
+
+def earlier_per_artist(conn: Connection, scope: Scope, pa: FromClause | None = None) -> Select[Any]:
+    """`per_artist` of every play of the scope's account(s) before `scope.start`: `artist_id`,
+    `name` and ARTIST_SUMS, one row per artist with plays. `pa`: the scope's own per-artist sums
+    (`per_artist` of its per-track sums), materialised; summed here when not given.
+
+    When `stored_cutoff` gives a cutoff: the sums of `artist_totals`, less the scope's own, plus or
+    minus those of the plays between the cutoff and the scope's end (or start, when the cutoff is
+    before the scope). Per-artist sums add up as per-track ones do (a play credits each artist of
+    its track once), so the tens of thousands of earlier tracks are never joined to their
+    credits. Otherwise every earlier play, summed per track and then per artist.
+    """
+    assert scope.start is not None and scope.end is not None
+    cutoff = stored_cutoff(conn, scope)
+    if cutoff is None:
+        before = Scope(scope.user_id, None, scope.start, scope.stream_threshold_ms)
+        return per_artist(per_track(before).subquery("before_track"))
+    stored = select(artist_totals.c.artist_id, *(artist_totals.c[c] for c in ARTIST_SUMS))
+    if scope.user_id is not None:
+        stored = stored.where(artist_totals.c.user_id == scope.user_id)
+    own = None
+    if cutoff >= scope.start:
+        own = pa if pa is not None else per_artist(per_track(scope).subquery("own_track")).subquery("own")
+    between = per_artist(per_track(_between(scope, cutoff)).subquery("between_track")).subquery("between")
+    sums = _less(stored, "artist_id", ARTIST_SUMS, own, between, _sign(scope, cutoff)).subquery("sums")
+    # Names for the few thousand artists summed, not for every credit on the way.
+    return select(
+        sums.c.artist_id, artists.c.name.label("name"), *(sums.c[c] for c in ARTIST_SUMS)
+    ).select_from(sums.join(artists, artists.c.id == sums.c.artist_id))
+
+
+def played_before_end(conn: Connection, scope: Scope, pt: FromClause) -> Select[Any]:
+    """`track_id` of every track the scope's account(s) played before `scope.end`, each once.
+
+    `pt`: the scope's per-track sums, materialised. From the stored summaries' keys when
+    `stored_cutoff` gives a cutoff: with the tracks played between it and the scope (a cutoff
+    before the scope), or less the tracks whose stored plays all came after the scope (a cutoff
+    after its end).
+    """
+    assert scope.start is not None and scope.end is not None
+    own = select(pt.c.track_id)
+    cutoff = stored_cutoff(conn, scope)
+    if cutoff is None:
+        earlier = select(plays.c.track_id).where(
+            Scope(scope.user_id, None, scope.start, scope.stream_threshold_ms).where()
+        )
+        return _ids(union(own, earlier))
+    stored = select(track_totals.c.track_id)
+    if scope.user_id is not None:
+        stored = stored.where(track_totals.c.user_id == scope.user_id)
+    if scope.start <= cutoff < scope.end:  # stored before the cutoff, the rest in the scope
+        return _ids(union(own, stored))
+    if cutoff < scope.start:
+        between = select(plays.c.track_id).where(_between(scope, cutoff).where())
+        return _ids(union(own, stored, between))
+    # The cutoff after the scope's end: a stored track was played before the end unless every
+    # one of its stored plays came after it.
+    counted = select(track_totals.c.track_id, track_totals.c.plays)
+    if scope.user_id is not None:
+        counted = counted.where(track_totals.c.user_id == scope.user_id)
+    later = per_track(_between(scope, cutoff)).subquery("after_end")
+    both = union_all(counted, select(later.c.track_id, -later.c.plays)).subquery("both")
+    return select(both.c.track_id).group_by(both.c.track_id).having(func.sum(both.c.plays) > 0)
+
+
+def _ids(tracks: CompoundSelect[Any]) -> Select[Any]:
+    unique = tracks.subquery("played")
+    return select(unique.c.track_id)
+
+
+def _between(scope: Scope, cutoff: datetime) -> Scope:
+    """The plays read from `plays` besides the stored sums and the scope's own."""
+    assert scope.start is not None and scope.end is not None
+    if cutoff >= scope.end:  # summed too: taken off
+        low, high = scope.end, cutoff
+    elif cutoff >= scope.start:  # the scope's plays after the cutoff: not in the stored sums
+        low, high = cutoff, scope.end
+    else:  # before the scope, after the cutoff: added
+        low, high = cutoff, scope.start
+    return Scope(scope.user_id, low, high, scope.stream_threshold_ms)
+
+
+def _sign(scope: Scope, cutoff: datetime) -> int:
+    """-1 when the plays `_between` gives are taken off the stored sums, +1 when added."""
+    assert scope.end is not None
+    return -1 if cutoff >= scope.end else 1
+
+
+def _less(
+    stored: Select[Any],
+    key: str,
+    columns: tuple[str, ...],
+    own: FromClause | None,
+    between: FromClause,
+    sign: int,
+) -> Select[Any]:
+    """The stored sums, less `own` (when given), plus `sign` times `between`, per `key`; only
+    keys with plays left."""
+    parts = [stored]
+    if own is not None:
+        parts.append(select(own.c[key], *(-own.c[c] for c in columns)))
+    parts.append(select(between.c[key], *(sign * between.c[c] for c in columns)))
+    both = union_all(*parts).subquery("both")
+    return (
+        select(both.c[key].label(key), *(func.sum(both.c[c]).label(c) for c in columns))
+        .group_by(both.c[key])
+        .having(func.sum(both.c.plays) > 0)
+    )
