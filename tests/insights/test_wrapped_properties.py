@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -147,6 +147,13 @@ def test_sessions_and_monthly_top_artists_match_a_plain_recomputation(
     assert report["longest_session"] == _longest_session(rows)
     assert report["top_artist_by_month"] == _top_artist_by_month(rows)
     assert all(m["artist"]["id"] != VA for m in report["top_artist_by_month"])
+    # A quarter: its race steps by week, so its months are ranked in SQL, not from the race's sums.
+    quarter = Period(date(2024, 1, 1), date(2024, 3, 31), TZ)
+    with store.connect() as conn:
+        report = wrapped(conn, quarter)
+    inside = [r for r in rows if quarter.start_utc <= r["played_at"] < quarter.end_utc]
+    assert report["artist_race"]["step"] == "week"
+    assert report["top_artist_by_month"] == _top_artist_by_month(inside)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

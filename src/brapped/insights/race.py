@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, Connection, FromClause, case, cast, func, select
 
@@ -62,14 +63,19 @@ def frames(period: Period) -> tuple[str, list[Frame]]:
     return ("month" if monthly else "year"), out
 
 
-def artist_race(conn: Connection, period: Period, dt: FromClause, *, size: int = RACE_SIZE) -> dict[str, Any]:
-    """The top `size` artists by weighted credit (docs/reports.md) after each frame of the period.
+class FrameSums(NamedTuple):
+    """Per frame of the race and artist: sums of the period's plays (Various Artists left out)."""
 
-    `dt`: the period's per-day-and-track sums (`wrapped.per_day_track`, with `streams`),
-    materialised. One grouped query sums per (frame, artist), a few thousand rows; the frames'
-    cumulative rankings are kept here, adding each frame's rows onto the running sums (SQL would
-    sum every earlier frame again for each frame).
-    """
+    step: str
+    frames: list[Frame]
+    # (frame index, artist id, streams, main streams, plays, milliseconds), frames with plays only
+    rows: Sequence[Any]
+
+
+def frame_sums(conn: Connection, period: Period, dt: FromClause) -> FrameSums:
+    """The race's one grouped query: per (frame, artist) sums of `dt`, the period's
+    per-day-and-track sums (`wrapped.per_day_track`, with `streams`), materialised. Monthly
+    frames give each month's artists too (`wrapped.top_artist_by_month` reads them)."""
     step, steps = frames(period)
     starts = [date_to_day(f.start) for f in steps[1:]]
     frame = (
@@ -101,6 +107,26 @@ def artist_race(conn: Connection, period: Period, dt: FromClause, *, size: int =
         # A literal frame cannot be grouped by: SQL reads it as a column number.
         .group_by(*([frame] if starts else []), track_artists.c.artist_id)
     ).all()
+    return FrameSums(step, steps, rows)
+
+
+def artist_race(
+    conn: Connection,
+    period: Period,
+    dt: FromClause,
+    *,
+    size: int = RACE_SIZE,
+    by_frame: FrameSums | None = None,
+) -> dict[str, Any]:
+    """The top `size` artists by weighted credit (docs/reports.md) after each frame of the period.
+
+    `dt`: the period's per-day-and-track sums (`wrapped.per_day_track`, with `streams`),
+    materialised; `by_frame`: its `frame_sums`, when already read. One grouped query sums per
+    (frame, artist), a few thousand rows; the frames' cumulative rankings are kept here, adding
+    each frame's rows onto the running sums (SQL would sum every earlier frame again for each
+    frame).
+    """
+    step, steps, rows = by_frame if by_frame is not None else frame_sums(conn, period, dt)
     per_frame: dict[int, list[Any]] = {}
     for row in rows:
         per_frame.setdefault(row[0], []).append(row)

@@ -42,7 +42,7 @@ from brapped.insights.highlights import (
     top_new_albums,
 )
 from brapped.insights.period import Period, date_to_day, day_to_date, int_literal
-from brapped.insights.race import artist_race
+from brapped.insights.race import FrameSums, artist_race, frame_sums
 from brapped.insights.scope import (
     Scope,
     alongside,
@@ -113,6 +113,7 @@ def wrapped(
             conn, scope, limit=5, artist_source=pa, earlier_artists=earlier_artists
         )
         former = former_top_artists(conn, scope, earlier_artists)
+        race_sums = frame_sums(conn, period, dt)
         previous = previous_totals()
         return {
             "period": period.as_dict(),
@@ -122,8 +123,8 @@ def wrapped(
             "top_tracks": top_tracks(conn, scope, by="streams", limit=limit, source=pt),
             "top_albums": top_albums(conn, scope, limit=limit, album_source=pal),
             "top_genres": top_genres(conn, scope, limit=limit, artist_source=pa),
-            "top_artist_by_month": top_artist_by_month(conn, period, dt, pa),
-            "artist_race": artist_race(conn, period, dt),
+            "top_artist_by_month": top_artist_by_month(conn, period, dt, pa, race_sums),
+            "artist_race": artist_race(conn, period, dt, by_frame=race_sums),
             "obsession": obsession(conn, period, dt, pt),
             "rediscovery": rediscovery(conn, scope, period, pa, earlier_artists),
             "forgotten_favourite": forgotten_favourite(conn, scope, period, former, pa),
@@ -235,14 +236,21 @@ def longest_streak(grid: list[Cell]) -> dict[str, Any] | None:
 
 
 def top_artist_by_month(
-    conn: Connection, period: Period, dt: FromClause, pa: FromClause | None = None
+    conn: Connection,
+    period: Period,
+    dt: FromClause,
+    pa: FromClause | None = None,
+    sums: FrameSums | None = None,
 ) -> list[dict[str, Any]]:
     """The most played artist (any credit) of each local month with plays.
 
     `dt`: the period's `per_day_track`, materialised; `pa`: its per-artist sums (`per_artist`),
     materialised, which lets the months be ranked among a few candidates instead of every artist
-    (see `_month_candidates`).
+    (see `_month_candidates`); `sums`: the artist race's `frame_sums` of `dt`: when its frames are
+    the months, every month's artists are already there, and only the names are read.
     """
+    if sums is not None and sums.step == "month":
+        return _top_by_month_of(conn, period, sums)
     candidates = None
     if pa is not None:
         threshold = _month_candidates(conn, dt, pa, period)
@@ -318,6 +326,29 @@ def top_artist_by_month(
             "minutes": minutes(r.ms_played),
         }
         for r in rows
+    ]
+
+
+def _top_by_month_of(conn: Connection, period: Period, sums: FrameSums) -> list[dict[str, Any]]:
+    """`top_artist_by_month` from the race's monthly sums: the most plays, then minutes, then
+    the artist id by code point."""
+    best: dict[int, tuple[int, int, str]] = {}
+    for month, artist_id, _, _, count, ms in sums.rows:
+        key = (-int(count), -int(ms), artist_id)
+        known = best.get(int(month))
+        if known is None or key < known:
+            best[int(month)] = key
+    ids = sorted({key[2] for key in best.values()})
+    names = dict(conn.execute(select(artists.c.id, artists.c.name).where(artists.c.id.in_(ids))).all())
+    labels = month_names(period)
+    return [
+        {
+            "month": labels[month],
+            "artist": {"id": artist_id, "name": names[artist_id]},
+            "plays": -count,
+            "minutes": minutes(-ms),
+        }
+        for month, (count, ms, artist_id) in sorted(best.items())
     ]
 
 
