@@ -26,6 +26,7 @@ from tests.insights.conftest import TZ, add_catalogue, add_plays
 
 FIRST = datetime(2022, 1, 1, tzinfo=UTC)
 PERIOD = Period.year(2024, TZ)
+PREVIOUS = PERIOD.previous()  # its totals are compared with the period's
 # Where the history ends: the summaries' cutoff (a week before) falls before the period, inside it
 # or after it.
 ENDS = [datetime(2024, 1, 5, tzinfo=UTC), datetime(2024, 8, 1, tzinfo=UTC), datetime(2025, 9, 1, tzinfo=UTC)]
@@ -118,7 +119,15 @@ def _expected(rows: list[dict[str, Any]], user: str | None) -> dict[str, Any]:
             (first - last) // DAY,
             len(back),
         )
+    last_year = [r for r in mine if PREVIOUS.start_utc <= r["played_at"] < PREVIOUS.end_utc]
     return {
+        "previous": {
+            "minutes_listened": round(sum(r["ms_played"] or 0 for r in last_year) / 60_000, 2),
+            "plays": len(last_year),
+            "streams": sum(1 for r in last_year if (r["ms_played"] or 0) >= STREAM),
+            "distinct_tracks": len({r["track_id"] for r in last_year}),
+            "distinct_artists": len({a for r in last_year for a in CREDITS[r["track_id"]]}),
+        },
         "new": (len(new), new[:5]),
         "forgotten": forgotten,
         "rediscovery": rediscovery,
@@ -129,7 +138,9 @@ def _expected(rows: list[dict[str, Any]], user: str | None) -> dict[str, Any]:
 def _got(report: dict[str, Any]) -> dict[str, Any]:
     discoveries = report["discoveries"]
     gone, back = report["forgotten_favourite"], report["rediscovery"]
+    previous = {k: v for k, v in report["previous_period"].items() if k != "period"}
     return {
+        "previous": previous,
         "new": (discoveries["new_artists"], [a["id"] for a in discoveries["top_new_artists"]]),
         "forgotten": None
         if gone is None

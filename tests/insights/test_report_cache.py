@@ -97,7 +97,7 @@ def test_a_closed_period_is_kept_and_read_back_equal(store: Store, monkeypatch: 
         rows = conn.execute(select(tables.kept_reports.c.key, tables.kept_reports.c.generation)).all()
         generation = conn.execute(select(tables.report_state.c.generation)).scalar_one()
     # The Wrapped, and the totals of its previous period (2023, closed too).
-    totals_key = key("totals", YEAR.previous(), user_id=None, stream_threshold_ms=30_000)
+    totals_key = key("compared_totals", YEAR.previous(), user_id=None, stream_threshold_ms=30_000)
     assert sorted(rows) == sorted([(KEY, generation), (totals_key, generation)])
     with store.connect() as conn:
         assert describe(conn)["kept_reports"] == 2  # as `brapped status` and the health page say
@@ -112,7 +112,7 @@ def test_an_open_period_is_not_kept(store: Store) -> None:
         assert kept_wrapped(conn, this_year, **SETTINGS) == wrapped(conn, this_year, **SETTINGS)
     with store.connect() as conn:
         kinds = [json.loads(k)["kind"] for k in conn.execute(select(tables.kept_reports.c.key)).scalars()]
-    assert kinds == ["totals"]  # only its previous period's totals (2024, closed)
+    assert kinds == ["compared_totals"]  # only its previous period's totals (2024, closed)
 
 
 def test_nothing_is_kept_while_the_summaries_are_missing_or_stale(store: Store) -> None:
@@ -319,7 +319,7 @@ def test_the_cli_reads_a_kept_wrapped(tmp_home: Path, runner: CliRunner) -> None
     store = open_store(url)
     with store.connect() as conn:
         keys = set(conn.execute(select(tables.kept_reports.c.key)).scalars())
-    assert keys == {KEY, key("totals", YEAR.previous(), user_id=None, stream_threshold_ms=30_000)}
+    assert keys == {KEY, key("compared_totals", YEAR.previous(), user_id=None, stream_threshold_ms=30_000)}
     store.close()
 
 

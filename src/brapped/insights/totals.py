@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, FromClause, Select, func, select
 
-from brapped.insights.aggregates import per_artist, track_credits
+from brapped.insights.aggregates import per_artist, per_track, track_credits
 from brapped.insights.rollups import per_track_of
 from brapped.insights.scope import Scope, by_codepoint, minutes, not_various_artists, ratio
 from brapped.store.tables import artists, episode_plays, episodes, plays, track_artists, tracks
@@ -78,6 +78,50 @@ def totals(
             "estimated_share": ratio(int(row["estimated_ms"]), total_ms),
             "unknown_plays": int(row["unknown_plays"]),
         },
+    }
+
+
+COMPARED = ("minutes_listened", "plays", "streams", "distinct_tracks", "distinct_artists")
+
+
+def compared_totals(conn: Connection, scope: Scope) -> dict[str, Any]:
+    """The COMPARED figures of `totals` (what Wrapped sets against the previous period), in one
+    statement: the scope's plays summed per track once (a CTE both parts read), then counted, and
+    joined to the credits for the artists. Various Artists is left out by id (a few rows), not by
+    a lookup of every credit's artist name.
+    """
+    pt = (
+        per_track(scope)  # its WHERE and grouping (a long range read in track order on SQLite)
+        .with_only_columns(
+            plays.c.track_id.label("track_id"),
+            func.count().label("plays"),
+            func.sum(scope.is_stream()).label("streams"),
+            func.sum(scope.ms()).label("ms_played"),
+        )
+        .cte("compared_track")
+    )
+    various = select(artists.c.id).where(~not_various_artists())
+    distinct_artists = (
+        select(func.count(func.distinct(track_artists.c.artist_id)))
+        .select_from(pt.join(track_artists, track_artists.c.track_id == pt.c.track_id))
+        .where(track_artists.c.artist_id.not_in(various))
+        .scalar_subquery()
+    )
+    row = conn.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(pt.c.plays), 0),
+            func.coalesce(func.sum(pt.c.streams), 0),
+            func.coalesce(func.sum(pt.c.ms_played), 0),
+            distinct_artists,
+        ).select_from(pt)
+    ).one()
+    return {
+        "minutes_listened": minutes(row[3]),
+        "plays": int(row[1]),
+        "streams": int(row[2]),
+        "distinct_tracks": int(row[0]),
+        "distinct_artists": int(row[4]),
     }
 
 

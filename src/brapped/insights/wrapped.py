@@ -54,7 +54,7 @@ from brapped.insights.scope import (
     ratio,
 )
 from brapped.insights.top import top_albums, top_artists_from, top_genres, top_tracks
-from brapped.insights.totals import new_artists, spoken_word, totals
+from brapped.insights.totals import COMPARED, compared_totals, new_artists, spoken_word, totals
 from brapped.store.tables import artists, track_artists, tracks
 
 
@@ -84,12 +84,12 @@ def wrapped(
     # The previous period is usually closed (last year, for this year's Wrapped): its totals are
     # then kept in the database once computed (brapped.insights.report_cache).
     previous_key = report_cache.key(
-        "totals", previous_period, user_id=user_id, stream_threshold_ms=stream_threshold_ms
+        "compared_totals", previous_period, user_id=user_id, stream_threshold_ms=stream_threshold_ms
     )
     previous_totals = alongside(
         conn,
         lambda other: report_cache.through(
-            other, previous_key, previous_period, lambda: _totals(other, previous_scope)
+            other, previous_key, previous_period, lambda: compared_totals(other, previous_scope)
         ),
     )
     with (
@@ -140,16 +140,9 @@ def wrapped(
             "estimated_share": summary["time_sources"]["estimated_share"],
             "previous_period": {
                 "period": previous_period.as_dict(),
-                "minutes_listened": previous["minutes_listened"],
-                "plays": previous["plays"],
-                "streams": previous["streams"],
-                "distinct_tracks": previous["distinct_tracks"],
-                "distinct_artists": previous["distinct_artists"],
+                **{key: previous[key] for key in COMPARED},
             },
-            "change": {
-                key: change(summary[key], previous[key])
-                for key in ("minutes_listened", "plays", "streams", "distinct_tracks", "distinct_artists")
-            },
+            "change": {key: change(summary[key], previous[key]) for key in COMPARED},
             "spoken_word": spoken_word(conn, scope),
         }
 
@@ -177,12 +170,6 @@ def kept_wrapped(
         period,
         lambda: wrapped(conn, period, **settings),
     )
-
-
-def _totals(conn: Connection, scope: Scope) -> dict[str, Any]:
-    """`totals` of a scope, its plays read once (per track)."""
-    with materialized(conn, per_track(scope)) as pt:
-        return totals(conn, scope, source=pt)
 
 
 def first_ms(source: FromClause) -> Any:
