@@ -307,30 +307,23 @@ def _padded_release(column: Any) -> Any:
     return case((length == 4, column + "-01-01"), (length == 7, column + "-01"), else_=column)
 
 
+def tracks_streamed(pt: FromClause) -> Any:
+    """How many of the grouped tracks of per-track sums `pt` were streamed, as `tracks_streamed`:
+    a column for the period's per-album sums, which `top_new_albums` reads."""
+    return func.sum(case((pt.c.streams > 0, 1), else_=0)).label("tracks_streamed")
+
+
 def top_new_albums(
-    conn: Connection, period: Period, pt: FromClause, *, limit: int = 5
+    conn: Connection, period: Period, pal: FromClause, *, limit: int = 5
 ) -> list[dict[str, Any]]:
     """Albums released in the period that were listened to: more than half of their tracks
     (`total_tracks`, as Spotify gives it) streamed in the period; by streams of their tracks.
 
     A release date known only to the year or month counts from its first day. Albums whose track
-    count is unknown (not enriched yet) are left out. `pt`: the period's per-track sums.
+    count is unknown (not enriched yet) are left out. `pal`: the period's per-album sums
+    (`per_album`) with `tracks_streamed`, materialised.
     """
-    streamed = func.sum(case((pt.c.streams > 0, 1), else_=0))
-    per_album_streamed = (
-        select(
-            tracks.c.album_id,
-            streamed.label("tracks_streamed"),
-            func.sum(pt.c.plays).label("plays"),
-            func.sum(pt.c.streams).label("streams"),
-            func.sum(pt.c.ms_played).label("ms_played"),
-        )
-        .select_from(pt.join(tracks, tracks.c.id == pt.c.track_id))
-        .where(tracks.c.album_id.is_not(None))
-        .group_by(tracks.c.album_id)
-        .subquery("album_streams")
-    )
-    s = per_album_streamed
+    s = pal  # its NULL album (tracks not resolved yet) joins no album
     released = _padded_release(albums.c.release_date)
     rows = conn.execute(
         select(

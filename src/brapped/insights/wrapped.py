@@ -40,6 +40,7 @@ from brapped.insights.highlights import (
     obsession,
     rediscovery,
     top_new_albums,
+    tracks_streamed,
 )
 from brapped.insights.period import Period, date_to_day, day_to_date, int_literal
 from brapped.insights.race import FrameSums, artist_race, frame_sums
@@ -99,7 +100,7 @@ def wrapped(
         # Joined by track to the credits of the monthly top artists' candidates, twice.
         materialized(conn, per_day_track(pp), sqlite_index="track_id") as dt,
         materialized(conn, per_artist(pt).add_columns(first_ms(pt))) as pa,
-        materialized(conn, per_album(pt)) as pal,
+        materialized(conn, per_album(pt).add_columns(tracks_streamed(pt))) as pal,
         # Every play before the period, per artist: what the cards about the past (former top
         # artists, new artists, rediscovery) ask of it.
         materialized(conn, earlier_per_artist(conn, scope, pa)) as earlier_artists,
@@ -128,7 +129,7 @@ def wrapped(
             "obsession": obsession(conn, period, dt, pt),
             "rediscovery": rediscovery(conn, scope, period, pa, earlier_artists),
             "forgotten_favourite": forgotten_favourite(conn, scope, period, former, pa),
-            "top_new_albums": top_new_albums(conn, period, pt, limit=limit),
+            "top_new_albums": top_new_albums(conn, period, pal, limit=limit),
             "listening_clock": listening_clock(grid),
             "busiest_day": busiest_day(grid),
             "longest_streak": longest_streak(grid),
