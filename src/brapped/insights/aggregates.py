@@ -117,26 +117,28 @@ def per_track(scope: Scope, source: FromClause | None = None) -> Select[Any]:
 PER_TRACK_COLUMNS = ("plays", "streams", "ms_played", "measured_ms", "estimated_ms", "unknown_plays")
 
 
-def per_artist(pt: FromClause, *, by_user: bool = False) -> Select[Any]:
+def per_artist(pt: FromClause, *, by_user: bool = False, names: bool = True) -> Select[Any]:
     """Per-artist sums (`artist_id`, `name`, plays, streams, ms and their main/featured split) of
     per-track sums `pt`: every credited artist except "Various Artists".
 
-    `by_user`: per account too (`pt` has a `user_id` column; the result gets one).
+    `by_user`: per account too (`pt` has a `user_id` column; the result gets one). `names=False`:
+    without `name`, the credits not joined to `artists` (Various Artists left out by id, a few
+    rows): for sums that are only added to others.
     """
     main = track_artists.c.position == 0
+    if not names:
+        various = select(artists.c.id).where(~not_various_artists())
+        return (
+            select(track_artists.c.artist_id.label("artist_id"), *_artist_sums(pt, main))
+            .select_from(pt.join(track_artists, track_artists.c.track_id == pt.c.track_id))
+            .where(track_artists.c.artist_id.not_in(various))
+            .group_by(track_artists.c.artist_id)
+        )
     query = (
         select(
             artists.c.id.label("artist_id"),
             artists.c.name.label("name"),
-            func.sum(pt.c.plays).label("plays"),
-            func.sum(pt.c.streams).label("streams"),
-            func.sum(pt.c.ms_played).label("ms_played"),
-            func.sum(case((main, pt.c.plays), else_=0)).label("main_plays"),
-            func.sum(case((main, 0), else_=pt.c.plays)).label("featured_plays"),
-            func.sum(case((main, pt.c.ms_played), else_=0)).label("main_ms"),
-            func.sum(case((main, 0), else_=pt.c.ms_played)).label("featured_ms"),
-            # What genres need: the main artist's streams (plays and ms are above).
-            func.sum(case((main, pt.c.streams), else_=0)).label("main_streams"),
+            *_artist_sums(pt, main),
         )
         .select_from(
             pt.join(track_artists, track_artists.c.track_id == pt.c.track_id).join(
@@ -147,6 +149,20 @@ def per_artist(pt: FromClause, *, by_user: bool = False) -> Select[Any]:
         .group_by(artists.c.id, artists.c.name)
     )
     return query.add_columns(pt.c.user_id).group_by(pt.c.user_id) if by_user else query
+
+
+def _artist_sums(pt: FromClause, main: ColumnElement[bool]) -> list[Any]:
+    return [
+        func.sum(pt.c.plays).label("plays"),
+        func.sum(pt.c.streams).label("streams"),
+        func.sum(pt.c.ms_played).label("ms_played"),
+        func.sum(case((main, pt.c.plays), else_=0)).label("main_plays"),
+        func.sum(case((main, 0), else_=pt.c.plays)).label("featured_plays"),
+        func.sum(case((main, pt.c.ms_played), else_=0)).label("main_ms"),
+        func.sum(case((main, 0), else_=pt.c.ms_played)).label("featured_ms"),
+        # What genres need: the main artist's streams (plays and ms are above).
+        func.sum(case((main, pt.c.streams), else_=0)).label("main_streams"),
+    ]
 
 
 ARTIST_SUMS = (

@@ -58,8 +58,11 @@ def earlier_per_artist(conn: Connection, scope: Scope, pa: FromClause | None = N
         stored = stored.where(artist_totals.c.user_id == scope.user_id)
     own = None
     if cutoff >= scope.start:
-        own = pa if pa is not None else per_artist(per_track(scope).subquery("own_track")).subquery("own")
-    between = per_artist(per_track(_between(scope, cutoff)).subquery("between_track")).subquery("between")
+        own = pa
+        if own is None:
+            own = per_artist(per_track(scope).subquery("own_track"), names=False).subquery("own")
+    between_track = per_track(_between(scope, cutoff)).subquery("between_track")
+    between = per_artist(between_track, names=False).subquery("between")
     sign = _sign(scope, cutoff)
     if cutoff >= scope.start and _one_row_per_key(conn, scope, artist_totals):
         less = _less_joined(stored.subquery("stored"), "artist_id", ARTIST_SUMS, own, between, sign)

@@ -101,12 +101,14 @@ def compared_totals(conn: Connection, scope: Scope) -> dict[str, Any]:
         .cte("compared_track")
     )
     various = select(artists.c.id).where(~not_various_artists())
-    distinct_artists = (
-        select(func.count(func.distinct(track_artists.c.artist_id)))
+    credited = (
+        select(track_artists.c.artist_id)
         .select_from(pt.join(track_artists, track_artists.c.track_id == pt.c.track_id))
         .where(track_artists.c.artist_id.not_in(various))
-        .scalar_subquery()
+        .distinct()  # then counted: PostgreSQL sorts for COUNT(DISTINCT), hashes for DISTINCT
+        .subquery("credited")
     )
+    distinct_artists = select(func.count()).select_from(credited).scalar_subquery()
     row = conn.execute(
         select(
             func.count(),
