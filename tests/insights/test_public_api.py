@@ -14,6 +14,7 @@ LAYERS = (
     "scope",
     "aggregates",
     "rollups",
+    "earlier",
     "report_cache",
     "totals",
     "top",

@@ -75,30 +75,25 @@ def earlier_per_artist(conn: Connection, scope: Scope, pa: FromClause | None = N
     ).select_from(sums.join(artists, artists.c.id == sums.c.artist_id))
 
 
-def played_before_end(conn: Connection, scope: Scope, pt: FromClause) -> Select[Any]:
+def played_before_end(conn: Connection, scope: Scope) -> Select[Any]:
     """`track_id` of every track the scope's account(s) played before `scope.end`, each once.
 
-    `pt`: the scope's per-track sums, materialised. From the stored summaries' keys when
-    `stored_cutoff` gives a cutoff: with the tracks played between it and the scope (a cutoff
-    before the scope), or less the tracks whose stored plays all came after the scope (a cutoff
-    after its end).
+    From the stored summaries' keys when `stored_cutoff` gives a cutoff: with the tracks played
+    from the cutoff to the scope's end (a cutoff before the end: every earlier track is a stored
+    one or played since), or less the tracks whose stored plays all came after the scope (a
+    cutoff after its end). Reads no temporary table: another connection may compute it.
     """
     assert scope.start is not None and scope.end is not None
-    own = select(pt.c.track_id)
     cutoff = stored_cutoff(conn, scope)
     if cutoff is None:
-        earlier = select(plays.c.track_id).where(
-            Scope(scope.user_id, None, scope.start, scope.stream_threshold_ms).where()
-        )
-        return _ids(union(own, earlier))
+        before_end = Scope(scope.user_id, None, scope.end, scope.stream_threshold_ms)
+        return select(plays.c.track_id).where(before_end.where()).distinct()
     stored = select(track_totals.c.track_id)
     if scope.user_id is not None:
         stored = stored.where(track_totals.c.user_id == scope.user_id)
-    if scope.start <= cutoff < scope.end:  # stored before the cutoff, the rest in the scope
-        return _ids(union(own, stored))
-    if cutoff < scope.start:
-        between = select(plays.c.track_id).where(_between(scope, cutoff).where())
-        return _ids(union(own, stored, between))
+    if cutoff < scope.end:
+        since = Scope(scope.user_id, cutoff, scope.end, scope.stream_threshold_ms)
+        return _ids(union(stored, select(plays.c.track_id).where(since.where())))
     # The cutoff after the scope's end: a stored track was played before the end unless every
     # one of its stored plays came after it.
     counted = select(track_totals.c.track_id, track_totals.c.plays)

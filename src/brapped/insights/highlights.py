@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import Connection, FromClause, Select, case, func, or_, select
 
 from brapped.insights.aggregates import OPEN_END, album_credits, track_credits
-from brapped.insights.earlier import earlier_per_artist
+from brapped.insights.earlier import earlier_per_artist, played_before_end
 from brapped.insights.period import Period, day_to_date, int_literal
-from brapped.insights.scope import Scope, by_codepoint, minutes, ratio
+from brapped.insights.scope import Scope, by_codepoint, materialized, minutes, ratio
 from brapped.insights.top import credit_value, doubled_credit
 from brapped.store.tables import albums, plays, track_artists, tracks
 from brapped.store.types import epoch_ms
@@ -379,7 +379,30 @@ def _per_year(conn: Connection, query: Select[Any]) -> list[tuple[int, int]]:
     return [(int(y), int(n)) for y, n in conn.execute(query).all() if str(y).isdigit()]
 
 
-def listening_age(conn: Connection, period: Period, pal: FromClause, played: FromClause) -> dict[str, Any]:
+def listening_baseline(conn: Connection, scope: Scope) -> dict[int, int]:
+    """The listening age's baseline: per release year, the tracks of dated albums the scope's
+    account(s) played up to its end, each once (`earlier.played_before_end`, materialised). Reads
+    no temporary table of the caller's: Wrapped computes it on its second connection."""
+    year = _release_year(albums.c.release_date)
+    with materialized(conn, played_before_end(conn, scope)) as played:
+        return dict(
+            _per_year(
+                conn,
+                select(year.label("year"), func.count())
+                .select_from(
+                    played.join(tracks, tracks.c.id == played.c.track_id).join(
+                        albums, albums.c.id == tracks.c.album_id
+                    )
+                )
+                .where(albums.c.release_date.is_not(None), func.length(albums.c.release_date) >= 4)
+                .group_by(year),
+            )
+        )
+
+
+def listening_age(
+    conn: Connection, period: Period, pal: FromClause, baseline: dict[int, int]
+) -> dict[str, Any]:
     """Median release year of the period's plays, and the 5-year window of release years they
     over-index on against the listener's own tracks; the age that window implies.
 
@@ -393,9 +416,8 @@ def listening_age(conn: Connection, period: Period, pal: FromClause, played: Fro
     centred on its plays, then the earlier). As Spotify does, the listener
     is taken to have been 16 to 21 in that window: born `window.start - 16`.
 
-    `pal`: the period's per-album sums, materialised; `played`: every track played up to its end,
-    each once (`earlier.played_before_end`), materialised. Each play one vote; plays of undated
-    albums are skipped.
+    `pal`: the period's per-album sums, materialised; `baseline`: `listening_baseline` of its
+    scope. Each play one vote; plays of undated albums are skipped.
     """
     year = _release_year(albums.c.release_date)
     dated = [albums.c.release_date.is_not(None), func.length(albums.c.release_date) >= 4]
@@ -406,19 +428,6 @@ def listening_age(conn: Connection, period: Period, pal: FromClause, played: Fro
         .where(*dated)
         .group_by(year)
         .order_by(year),
-    )
-    baseline = dict(
-        _per_year(
-            conn,
-            select(year.label("year"), func.count())
-            .select_from(
-                played.join(tracks, tracks.c.id == played.c.track_id).join(
-                    albums, albums.c.id == tracks.c.album_id
-                )
-            )
-            .where(*dated)
-            .group_by(year),
-        )
     )
     total = sum(n for _, n in counted)
     baseline_total = sum(baseline.values())

@@ -32,11 +32,12 @@ from brapped.insights.aggregates import (
     period_plays,
     track_credits,
 )
-from brapped.insights.earlier import earlier_per_artist, played_before_end
+from brapped.insights.earlier import earlier_per_artist
 from brapped.insights.highlights import (
     forgotten_favourite,
     former_top_artists,
     listening_age,
+    listening_baseline,
     obsession,
     rediscovery,
     top_new_albums,
@@ -76,8 +77,9 @@ def wrapped(
     sums are shared by the top artists, the distinct-artist count and the discoveries). The plays
     before the period are read as per-artist sums, mostly from the stored summaries
     (`earlier.earlier_per_artist`), for the cards about the past. The previous period needs only
-    its totals: computed meanwhile on a second connection (`alongside`),
-    so from committed data, and kept when that period is closed.
+    its totals, and the listening age a count of the tracks played up to the period's end: both
+    computed meanwhile on a second connection (`alongside`), so from committed data; the totals
+    are kept when that period is closed.
     """
     scope = Scope.of(period, user_id, stream_threshold_ms)
     previous_period = period.previous()
@@ -87,12 +89,14 @@ def wrapped(
     previous_key = report_cache.key(
         "compared_totals", previous_period, user_id=user_id, stream_threshold_ms=stream_threshold_ms
     )
-    previous_totals = alongside(
-        conn,
-        lambda other: report_cache.through(
+
+    def meanwhile(other: Connection) -> tuple[dict[str, Any], dict[int, int]]:
+        previous = report_cache.through(
             other, previous_key, previous_period, lambda: compared_totals(other, previous_scope)
-        ),
-    )
+        )
+        return previous, listening_baseline(other, scope)
+
+    later = alongside(conn, meanwhile)
     with (
         materialized(conn, period_plays(scope, period), numbered_by=PLAY_ORDER) as pp,
         # With each track's first play of the period, for the rediscovery.
@@ -104,8 +108,6 @@ def wrapped(
         # Every play before the period, per artist: what the cards about the past (former top
         # artists, new artists, rediscovery) ask of it.
         materialized(conn, earlier_per_artist(conn, scope, pa)) as earlier_artists,
-        # Every track played up to the period's end, for the listening age's baseline.
-        materialized(conn, played_before_end(conn, scope, pt)) as played,
     ):
         summary = totals(conn, scope, source=pt, artist_source=pa, album_source=pal)
         # A year of local hours from the stored summaries (a few thousand rows), not every play.
@@ -115,8 +117,7 @@ def wrapped(
         )
         former = former_top_artists(conn, scope, earlier_artists)
         race_sums = frame_sums(conn, period, dt)
-        previous = previous_totals()
-        return {
+        report: dict[str, Any] = {
             "period": period.as_dict(),
             **summary,
             # Spotify's rules (docs/reports.md): artists by weighted credit, tracks by streams.
@@ -136,16 +137,21 @@ def wrapped(
             "longest_session": longest_session(conn, pp, period, session_gap_minutes),
             "most_repeated_track_in_a_day": most_repeated_track(conn, dt),
             "discoveries": {"new_artists": new_count, "top_new_artists": new_list},
-            "listening_age": listening_age(conn, period, pal, played),
+            "listening_age": None,  # below: when the second connection is done
             "skip_rate": skip_rate(conn, pp),
             "estimated_share": summary["time_sources"]["estimated_share"],
-            "previous_period": {
-                "period": previous_period.as_dict(),
-                **{key: previous[key] for key in COMPARED},
-            },
-            "change": {key: change(summary[key], previous[key]) for key in COMPARED},
+            "previous_period": None,
+            "change": None,
             "spoken_word": spoken_word(conn, scope),
         }
+        previous, baseline = later()
+        report["listening_age"] = listening_age(conn, period, pal, baseline)
+        report["previous_period"] = {
+            "period": previous_period.as_dict(),
+            **{key: previous[key] for key in COMPARED},
+        }
+        report["change"] = {key: change(summary[key], previous[key]) for key in COMPARED}
+        return report
 
 
 def kept_wrapped(
