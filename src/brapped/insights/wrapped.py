@@ -44,7 +44,7 @@ from brapped.insights.highlights import (
     tracks_streamed,
 )
 from brapped.insights.period import Period, date_to_day, day_to_date, int_literal
-from brapped.insights.race import FrameSums, artist_race, frame_sums
+from brapped.insights.race import FrameSums, artist_race, frame_sums, frames
 from brapped.insights.scope import (
     Scope,
     alongside,
@@ -97,12 +97,14 @@ def wrapped(
         return previous, listening_baseline(other, scope)
 
     later = alongside(conn, meanwhile)
+    monthly = frames(period)[0] == "month"
     with (
         materialized(conn, period_plays(scope, period), numbered_by=PLAY_ORDER) as pp,
         # With each track's first play of the period, for the rediscovery.
         materialized(conn, per_track(scope, source=pp).add_columns(first_ms(pp))) as pt,
-        # Joined by track to the credits of the monthly top artists' candidates, twice.
-        materialized(conn, per_day_track(pp), sqlite_index="track_id") as dt,
+        # Joined by track to the credits of the monthly top artists' candidates, twice, unless
+        # the race's monthly sums give those (a scan serves the race and the obsession).
+        materialized(conn, per_day_track(pp), sqlite_index=None if monthly else "track_id") as dt,
         materialized(conn, per_artist(pt).add_columns(first_ms(pt))) as pa,
         materialized(conn, per_album(pt).add_columns(tracks_streamed(pt))) as pal,
         # Every play before the period, per artist: what the cards about the past (former top
