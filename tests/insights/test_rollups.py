@@ -40,7 +40,7 @@ from brapped.insights.rollups import (
 )
 from brapped.insights.stories import artist_story, track_story
 from brapped.insights.top import per_album_of, per_artist_of, top
-from brapped.store import Store, tables
+from brapped.store import Store, open_store, tables
 from tests.insights.conftest import TZ, add_catalogue, add_plays
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -163,6 +163,22 @@ def test_refresh_builds_once_and_reports_why(store: Store) -> None:
     with store.connect() as conn:
         assert state(conn) is None
         assert conn.execute(select(func.count()).select_from(tables.track_totals)).scalar_one() == 0
+
+
+def test_postgresql_has_statistics_of_the_sums_once_built(pg_url: str) -> None:
+    """The planner reads `pg_class.reltuples`; a table never analyzed says -1 (no statistics)."""
+    store = open_store(pg_url)
+    _history(store)
+    refresh_store(store, TZ, 30_000, NOW)
+    with store.connect() as conn:
+        for table in (tables.track_totals, tables.artist_totals, tables.hour_totals):
+            rows = conn.execute(select(func.count()).select_from(table)).scalar_one()
+            estimated = conn.exec_driver_sql(
+                "SELECT reltuples FROM pg_class WHERE relname = %s", (table.name,)
+            ).scalar_one()
+            assert rows > 0
+            assert estimated == rows, table.name
+    store.close()
 
 
 def test_the_cutoff_moves_forward_once_it_lags(store: Store) -> None:

@@ -186,6 +186,10 @@ def refresh(conn: Connection, timezone: str, stream_threshold_ms: int, now: date
         tracks = conn.execute(insert(track_totals).from_select(columns, sums)).rowcount or 0
         _build_artists_and_albums(conn)
         hours = _build_hours(conn, timezone, stream_threshold_ms, first, cutoff)
+        if conn.dialect.name == "postgresql":
+            # New rows have no statistics until autovacuum's next visit (never, where it is off):
+            # the planner then guesses, and reports joining these tables chose nested loops.
+            conn.exec_driver_sql("ANALYZE track_totals, artist_totals, album_totals, hour_totals")
     conn.execute(
         insert(summary_state).values(
             id=1,
