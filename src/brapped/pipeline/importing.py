@@ -248,8 +248,9 @@ def _shared(store: Store) -> bool:
     """Whether a second connection to `store` is a connection to the same database (not a database
     in memory, which is one connection's own, or shared between threads by one connection)."""
     url = store.engine.url
+    database = url.database or ""
     return store.dialect != "sqlite" or (
-        url.database not in (None, "", ":memory:") and "memory" not in str(url.query.get("mode", ""))
+        database != "" and ":memory:" not in database and "memory" not in str(url.query.get("mode", ""))
     )
 
 
