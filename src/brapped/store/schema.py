@@ -95,6 +95,12 @@ def sqlite_snapshot(path: Path) -> dict[str, object]:
     finally:
         engine.dispose()
     with sqlite3.connect(path) as db:
-        statements = [s for s in db.iterdump() if s not in ("BEGIN TRANSACTION;", "COMMIT;")]
+        # Without the dump's transaction (the caller's holds the statements) or pragmas (newer
+        # Pythons add one).
+        statements = [
+            s
+            for s in db.iterdump()
+            if s not in ("BEGIN TRANSACTION;", "COMMIT;") and not s.startswith("PRAGMA")
+        ]
     db.close()
     return {"revision": head_revision(), "statements": statements}
