@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,13 +13,15 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import OperationalError
 
 from brapped.clock import SystemClock
+from brapped.insights.rollups import mark_stale, try_refresh
+from brapped.insights.rollups import state as summary_state_of
 from brapped.pipeline import importing
 from brapped.pipeline.importing import import_paths
 from brapped.store import Store
 from brapped.store.calibration import DEFAULT, STATE_KEY, stored
 from brapped.store.estimates import ensure_calibrated
 from brapped.store.runs import last_run
-from brapped.store.tables import plays, state, tracks
+from brapped.store.tables import hour_totals, plays, state, track_totals, tracks
 
 T0 = datetime(2025, 5, 1, 8, 0, tzinfo=UTC)
 API_START = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -112,3 +115,65 @@ def test_a_failed_recalibration_keeps_the_import(
         assert stored(conn, "u") is None
         assert (last_run(conn, "import") or {}).get("outcome") == "ok"
     assert "estimates not recalibrated" in caplog.text
+
+
+def _summaries(store: Store) -> list[list[tuple[Any, ...]]]:
+    with store.connect() as conn:
+        return [
+            [tuple(r) for r in conn.execute(select(table).order_by(*table.primary_key.columns))]
+            for table in (track_totals, hour_totals)
+        ]
+
+
+def test_summaries_built_alongside_the_learning_end_as_one_after_the_other(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI's summaries rebuild runs while the calibration is learnt in a thread: API plays the
+    new calibration re-estimates lie before the summaries' cutoff, so they are brought up to date
+    again, and end as a rebuild from scratch of the final plays gives them."""
+    clock = SystemClock()
+    early = T0 - timedelta(days=20)  # summed: the cutoff is a week before the export's last play
+    with store.begin() as conn:
+        conn.execute(
+            insert(tracks).values(id="api", name="Other", duration_ms=API_DURATION, is_resolved=True)
+        )
+        for day in range(3):
+            conn.execute(
+                insert(plays).values(
+                    user_id="u", played_at=early + timedelta(days=day), track_id="api", source="api"
+                )
+            )
+        ensure_calibrated(conn, "u", clock.now())
+    export = tmp_path / "Streaming_History_Audio_2025.json"
+    export.write_text(json.dumps(export_records()), encoding="utf-8")
+    threads: list[str] = []
+    learn = importing._learn
+
+    def learning(store: Store, user: str) -> Any:
+        threads.append(threading.current_thread().name)
+        return learn(store, user)
+
+    monkeypatch.setattr(importing, "_learn", learning)
+    built: list[str] = []
+
+    def summaries() -> None:
+        done = try_refresh(store, "UTC", 30_000, clock.now())
+        assert done is not None
+        built.append(done.action)
+
+    result = import_paths(store, [export], clock, user_id="u", summaries=summaries)
+    assert result.ok and result.totals()["new"] == 3 * SESSIONS
+    assert threads and threads[0] != threading.current_thread().name
+    assert built == ["built", "built"]  # the re-estimates changed summed plays: built again
+    with store.connect() as conn:
+        api_ms = conn.execute(select(plays.c.ms_played).where(plays.c.source == "api")).scalars().all()
+        found = summary_state_of(conn)
+        assert found is not None and not found.stale
+    assert api_ms == [round(API_DURATION * 0.8)] * 3
+    kept = _summaries(store)
+    api_total = [r for r in kept[0] if r[1] == "api"]
+    assert [(r[2], r[4]) for r in api_total] == [(3, 3 * round(API_DURATION * 0.8))]  # re-estimated
+    with store.begin() as conn:
+        mark_stale(conn)
+    assert try_refresh(store, "UTC", 30_000, clock.now()) is not None
+    assert _summaries(store) == kept

@@ -59,7 +59,7 @@ async def _read_health(app: Any) -> tuple[httpx.Response, Any]:
 
 def test_a_killed_import_reads_interrupted_and_a_rerun_works(db_url: str, tmp_path: Path) -> None:
     folder = tmp_path / "export"
-    generate_exports(folder, plays=40_000, seed=12, max_bytes=400_000)
+    generate_exports(folder, plays=60_000, seed=12, max_bytes=400_000)
     files = sorted(folder.glob("*.json"))
     music, _spoken = export_truth(files)
     env = clean_env(tmp_path / "home")

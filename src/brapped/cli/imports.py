@@ -117,15 +117,23 @@ def import_command(
     "me".
     """
     store = app.store(memory_map=False)
-    with _progress_bar(app) as progress:
-        result = import_paths(
-            store, list(paths), app.clock, user_id=user_id, keep_personal=keep_personal, progress=progress
-        )
-    if result.totals()["new"] or result.totals().get("merged"):
+
+    def summaries() -> None:
         from brapped.insights import try_refresh
 
         settings = app.settings
         try_refresh(store, settings.tz, settings.stream_threshold_ms, app.clock.now())
+
+    with _progress_bar(app) as progress:
+        result = import_paths(
+            store,
+            list(paths),
+            app.clock,
+            user_id=user_id,
+            keep_personal=keep_personal,
+            progress=progress,
+            summaries=summaries,
+        )
     if fmt == "json":
         emit_json(app, _summary(result))
         for f in result.failed:

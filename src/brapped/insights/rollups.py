@@ -40,6 +40,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     select,
     true,
     union,
@@ -62,7 +63,7 @@ from brapped.insights.aggregates import (
     per_track,
     period_plays,
 )
-from brapped.insights.period import LocalTime, Period, date_to_day, zone
+from brapped.insights.period import LocalTime, Period, date_to_day, int_literal, zone
 from brapped.insights.scope import Scope, materialized
 from brapped.store import Store
 from brapped.store.tables import (
@@ -281,17 +282,28 @@ def _build_hours(conn: Connection, timezone: str, threshold: int, first: datetim
         start, end = period.start_utc, min(period.end_utc, cutoff)
         local = LocalTime.of(plays.c.played_at, timezone, start, end)
         scope = Scope(None, start, end, threshold)
-        query = (
+        # Grouped by the local hour's number, named: its expression (the costly part, a date parsed
+        # and the zone's offset) is worked out once a play, not once for the day and again for the
+        # hour; both come of the number once a group (`LocalTime.day` and `.hour` of the same).
+        sums = (
             select(
                 plays.c.user_id,
-                local.day.label("day"),
-                local.hour.label("hour"),
-                func.count(),
-                func.sum(scope.is_stream()),
-                func.sum(scope.ms()),
+                (local.seconds // int_literal(3600)).label("local_hour"),
+                func.count().label("plays"),
+                func.sum(scope.is_stream()).label("streams"),
+                func.sum(scope.ms()).label("ms_played"),
             )
             .where(scope.where())
-            .group_by(plays.c.user_id, local.day, local.hour)
+            .group_by(plays.c.user_id, literal_column("local_hour"))
+            .subquery("hour_sums")
+        )
+        query = select(
+            sums.c.user_id,
+            (sums.c.local_hour // int_literal(24)).label("day"),
+            (sums.c.local_hour % int_literal(24)).label("hour"),
+            sums.c.plays,
+            sums.c.streams,
+            sums.c.ms_played,
         )
         columns = ["user_id", "day", "hour", "plays", "streams", "ms_played"]
         total += conn.execute(insert(hour_totals).from_select(columns, query)).rowcount or 0

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from functools import partial
@@ -28,6 +29,7 @@ from brapped.pipeline.import_plan import DEFAULT_POLICY, BulkPolicy
 from brapped.pipeline.import_report import FileReport, ImportResult, Progress, first_line
 from brapped.pipeline.readahead import ReadAhead
 from brapped.store import Store
+from brapped.store.calibration import Calibration, learn_stored
 from brapped.store.estimates import recalibrate_estimates
 from brapped.store.runs import finish_run, heartbeat, start_run
 from brapped.store.tables import gaps
@@ -48,15 +50,18 @@ def import_paths(
     keep_personal: bool = False,
     progress: Progress | None = None,
     policy: BulkPolicy = DEFAULT_POLICY,
+    summaries: Callable[[], object] | None = None,
 ) -> ImportResult:
     """Import Spotify export files, folders or zips into `store`; never raises for a bad file.
 
     A file that cannot be imported is reported in the result (and rolls back alone); `result.ok`
     is False then. Raises `BrappedError` only when no user can be chosen. `policy`: when the
-    import is a bulk load, and how one runs.
+    import is a bulk load, and how one runs. `summaries`: rebuilds the report summaries (the
+    CLI's `insights.try_refresh`), called once the plays are in when the import added or merged
+    some, alongside the recalibration that follows them.
     """
     with _no_cycle_collection():
-        return _import_paths(store, paths, clock, user_id, keep_personal, progress, policy)
+        return _import_paths(store, paths, clock, user_id, keep_personal, progress, policy, summaries)
 
 
 @contextmanager
@@ -81,6 +86,7 @@ def _import_paths(
     keep_personal: bool,
     progress: Progress | None,
     policy: BulkPolicy,
+    summaries: Callable[[], object] | None,
 ) -> ImportResult:
     items = import_plan.ordered(iter_inputs(paths))
     user, user_source, warnings = import_plan.choose_user(store, items, user_id)
@@ -191,19 +197,61 @@ def _import_paths(
         result.files.append(
             FileReport(names, "failed", message=f"{names}: no Spotify listening history found")
         )
+    totals = result.totals()
+    rebuild = summaries if totals["new"] or totals["merged"] else None
     if any(f.new or f.merged or f.replaced for f in result.imported):
         # New measured plays: learn again how much of a track this listener plays after a pause.
-        try:
-            with store.begin() as conn:
-                recalibrate_estimates(conn, user, clock.now())
-        except SQLAlchemyError as exc:  # the plays are in; the next import that adds some learns again
-            log.warning("estimates not recalibrated: %s", first_line(exc))
+        _recalibrate(store, user, clock, rebuild)
+    elif rebuild is not None:
+        rebuild()
     result.gaps_filled = _fill_gaps(store, user, result.imported, clock.now())
     outcome = "ok" if result.ok else ("partial" if result.imported else "failed")
     message = "; ".join(f.message or "" for f in result.failed)[:2000] or None
     with store.begin() as conn:
         finish_run(conn, run_id, clock.now(), outcome, result.totals(), message)
     return result
+
+
+def _recalibrate(store: Store, user: str, clock: Clock, summaries: Callable[[], object] | None) -> None:
+    """Learn the calibration again and re-estimate with it; then `summaries`, if given.
+
+    Learning reads the measured plays (a SQL query, then Python), the summaries' rebuild is SQL
+    only: on a database that other connections can read meanwhile, the learning runs in a thread
+    of its own while the summaries are built, on two cores. Its result is kept after; should it
+    re-estimate plays, the summaries are brought up to date again (a rebuild if it changed a
+    summed play, as when the two ran one after the other)."""
+    learned: Calibration | None = None
+    if summaries is not None and _shared(store):
+        with ThreadPoolExecutor(1, "brapped-import-learn") as pool:
+            learning = pool.submit(_learn, store, user)
+            summaries()
+            try:
+                learned = learning.result()
+            except SQLAlchemyError as exc:  # learnt again below, in the transaction that keeps it
+                log.debug("calibration not learnt alongside the summaries: %s", first_line(exc))
+    try:
+        with store.begin() as conn:
+            reestimated = recalibrate_estimates(conn, user, clock.now(), learned)
+    except SQLAlchemyError as exc:  # the plays are in; the next import that adds some learns again
+        log.warning("estimates not recalibrated: %s", first_line(exc))
+        reestimated = 0
+    if summaries is not None and (learned is None or reestimated):
+        summaries()
+
+
+def _learn(store: Store, user: str) -> Calibration:
+    with store.connect() as conn:
+        return learn_stored(conn, user)
+
+
+def _shared(store: Store) -> bool:
+    """Whether a second connection to `store` is a connection to the same database (not a database
+    in memory, which is one connection's own, or shared between threads by one connection)."""
+    url = store.engine.url
+    database = url.database or ""
+    return store.dialect != "sqlite" or (
+        database != "" and ":memory:" not in database and "memory" not in str(url.query.get("mode", ""))
+    )
 
 
 def _in_order(unchanged: dict[int, FileReport], read: list[FileReport]) -> list[FileReport]:

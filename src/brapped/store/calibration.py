@@ -289,8 +289,19 @@ def recalibrate(conn: Connection, user_id: str, now: datetime) -> tuple[Calibrat
 
     The caller re-estimates the account's plays when it changed (`estimates.recalibrate_estimates`).
     """
-    learned = _fit(measured_plays(conn, user_id))
+    found = learn_stored(conn, user_id)
+    return found, keep(conn, user_id, found, now)
+
+
+def learn_stored(conn: Connection, user_id: str) -> Calibration:
+    """The calibration this account's measured plays give (`recalibrate` without its write): it
+    only reads, so it may run on a connection of its own."""
+    return _fit(measured_plays(conn, user_id))
+
+
+def keep(conn: Connection, user_id: str, learned: Calibration, now: datetime) -> bool:
+    """Keep `learned` as the account's calibration; whether it changed."""
     if learned == stored(conn, user_id):
-        return learned, False
+        return False
     set_state(conn, STATE_KEY, json.dumps(asdict(learned), sort_keys=True), now, scope=user_id)
-    return learned, True
+    return True

@@ -90,14 +90,18 @@ def update_estimates(
     return int(result.rowcount or 0)
 
 
-def recalibrate_estimates(conn: Connection, user_id: str, now: datetime) -> int:
+def recalibrate_estimates(
+    conn: Connection, user_id: str, now: datetime, learned: Calibration | None = None
+) -> int:
     """Learn the account's calibration again (after an import) and, when it changed, re-estimate
-    every estimated play of the account; returns the plays re-estimated.
+    every estimated play of the account; returns the plays re-estimated. `learned`: what
+    `calibration.learn_stored` gave, on another connection since the plays last changed.
 
     The UPDATE fires revision 0007's triggers, so report summaries (and, through them, kept
     reports) of the plays before their cutoff are stale until rebuilt.
     """
-    _, changed = calibration.recalibrate(conn, user_id, now)
+    found = calibration.learn_stored(conn, user_id) if learned is None else learned
+    changed = calibration.keep(conn, user_id, found, now)
     return update_estimates(conn, user_id) if changed else 0
 
 
