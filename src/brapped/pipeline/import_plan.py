@@ -47,6 +47,13 @@ class BulkPolicy:
     # Files prepared or being prepared at once, in all: on SQLite the loader prepares one of the
     # next files itself rather than wait for the worker.
     held: int = 3
+    # And their stated sizes together, past the first: what waits for the loader stays bounded
+    # whatever the files' sizes (a file of unknown size counts as this much).
+    held_bytes: int = 64 * 1024 * 1024
+    # The largest file the loader parses itself (the first, which decides, or one of the next
+    # while it waits) while the worker parses another: a parse takes about three times its file's
+    # size while it lasts, and the loader keeps much of it, so bigger files are the worker's alone.
+    parse_here_bytes: int = 16 * 1024 * 1024
 
     def prepared_ahead(self, dialect: str) -> int:
         """Files the worker may have in hand for a loader of `dialect`."""
