@@ -450,3 +450,27 @@ def test_what_waits_for_the_loader_is_bounded_by_bytes(
     elif store.dialect == "sqlite":  # under the default, the worker has two in hand (by count)
         assert max(waiting) >= 1
     _assert_as_file_by_file(store, result, tmp_path, [export[0].parent])
+
+
+def test_the_worker_ends_once_its_last_file_is_taken(
+    store: Store, tmp_path: Path, export: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before the load's end (its indexes built), which its memory would otherwise add to.
+    started: list[worker.WorkerProcess] = []
+    alive_at_end: list[bool] = []
+    init, build = worker.WorkerProcess.__init__, bulk_session.BulkSession.build_indexes
+
+    def starting(self: worker.WorkerProcess) -> None:
+        init(self)
+        started.append(self)
+
+    def building(self: Any) -> None:
+        alive_at_end.extend(process._process.poll() is None for process in started)
+        build(self)
+
+    monkeypatch.setattr(worker.WorkerProcess, "__init__", starting)
+    monkeypatch.setattr(bulk_session.BulkSession, "build_indexes", building)
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
+    assert result.ok and len(result.imported) == len(export)
+    assert started and alive_at_end == [False] * len(started)
+    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent])

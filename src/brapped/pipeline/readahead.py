@@ -168,6 +168,11 @@ class ReadAhead:
                     outcome = read_file(item, self._now, self._keep_personal)
             if self._workers is not None:  # kept busy after a failed file too
                 self._top_up(position)
+                if not self._prepared:
+                    # Its last file taken: it ends now, not after the load's end (the indexes
+                    # built), which the worker's memory would otherwise add to.
+                    self._workers.close()
+                    self._workers = None
             elif self._reader is not None and not isinstance(outcome, FileReport):
                 following = self._next_source(position, ())
                 if following is not None:
