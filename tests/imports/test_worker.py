@@ -384,3 +384,93 @@ def test_a_bad_file_of_a_slow_worker_is_named_while_the_loader_prepares_another(
     assert [(f.name, f.message) for f in result.failed] == [(str(second), str(expected.value))]
     assert len(result.imported) == len(export) - 1
     store.close()
+
+
+def test_files_too_big_to_parse_in_the_loader_are_all_the_workers(
+    store: Store, tmp_path: Path, export: list[Path], worked: dict[str, int]
+) -> None:
+    # Files over `parse_here_bytes`: the worker parses every one, the first (which decides) too.
+    policy = import_plan.BulkPolicy(min_plays=1, parse_here_bytes=1)
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u", policy=policy)
+    assert result.ok and len(result.imported) == len(export)
+    assert worked["submitted"] == len(export) and worked["here"] == 0
+    if store.dialect == "sqlite":
+        assert worked["staged"] == len(export)
+    else:
+        assert worked["parsed"] == len(export)
+    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent])
+
+
+def test_a_first_file_the_worker_prepared_for_no_bulk_load_is_read_again_here(
+    store: Store, tmp_path: Path, export: list[Path], worked: dict[str, int]
+) -> None:
+    # The sizes promise a bulk load (a play a byte), the first file's plays do not.
+    policy = import_plan.BulkPolicy(min_plays=100_000, bytes_per_play=1, parse_here_bytes=1)
+    assert sum(path.stat().st_size for path in export) >= policy.min_plays
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u", policy=policy)
+    assert result.ok and len(result.imported) == len(export)
+    # The worker had the first file (and the next); what it prepared went unused.
+    assert worked["submitted"] >= 1 and worked["staged"] == 0
+    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent])
+
+
+@pytest.mark.parametrize("held_bytes", [1, import_plan.DEFAULT_POLICY.held_bytes])
+def test_what_waits_for_the_loader_is_bounded_by_bytes(
+    store: Store,
+    tmp_path: Path,
+    export: list[Path],
+    worked: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+    held_bytes: int,
+) -> None:
+    # Files given to the worker and not yet taken by the loader, at each file given: past the
+    # first, no more than `held_bytes` of stated sizes (the files here are ~200 KB each).
+    waiting: list[int] = []
+    submit = worker.Readers.submit
+
+    def watching(self: Any, *args: Any) -> Any:
+        waiting.append(worked["submitted"] - worked["taken"])
+        return submit(self, *args)
+
+    prepared = readahead.prepared_outcome
+
+    def taking(*args: Any) -> Any:
+        worked["taken"] += 1
+        return prepared(*args)
+
+    worked["taken"] = 0
+    monkeypatch.setattr(worker.Readers, "submit", watching)
+    monkeypatch.setattr(readahead, "prepared_outcome", taking)
+    policy = import_plan.BulkPolicy(min_plays=1, held_bytes=held_bytes, parse_here_bytes=0)
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u", policy=policy)
+    assert result.ok and len(result.imported) == len(export)
+    assert worked["here"] == 0
+    if held_bytes == 1:  # a bound below any file's size: one file at a time
+        assert max(waiting) == 0
+    elif store.dialect == "sqlite":  # under the default, the worker has two in hand (by count)
+        assert max(waiting) >= 1
+    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent])
+
+
+def test_the_worker_ends_once_its_last_file_is_taken(
+    store: Store, tmp_path: Path, export: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before the load's end (its indexes built), which its memory would otherwise add to.
+    started: list[worker.WorkerProcess] = []
+    alive_at_end: list[bool] = []
+    init, build = worker.WorkerProcess.__init__, bulk_session.BulkSession.build_indexes
+
+    def starting(self: worker.WorkerProcess) -> None:
+        init(self)
+        started.append(self)
+
+    def building(self: Any) -> None:
+        alive_at_end.extend(process._process.poll() is None for process in started)
+        build(self)
+
+    monkeypatch.setattr(worker.WorkerProcess, "__init__", starting)
+    monkeypatch.setattr(bulk_session.BulkSession, "build_indexes", building)
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
+    assert result.ok and len(result.imported) == len(export)
+    assert started and alive_at_end == [False] * len(started)
+    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent])

@@ -24,10 +24,9 @@ class BulkLoad:
 
     conn: Connection
     loaded: list[FileReport] = field(default_factory=list)
-    # Track, album and artist fields the files loaded so far staged (each in both forms, see
-    # `import_rows.Dimension`): stored in this very transaction, so the next files need not stage
-    # them again. At most about `dimensions_kept`: past that, files stage all theirs, as outside
-    # a bulk load.
+    # Track, album and artist fields the files loaded so far staged (`import_rows.Dimension`):
+    # stored in this very transaction, so the next files need not stage them again. At most about
+    # `dimensions_kept`: past that, files stage all theirs, as outside a bulk load.
     dimensions: set[Dimension] = field(default_factory=set)
     dimensions_kept: int = 0
     last_api: datetime | None = None  # the user's last API play when the load began

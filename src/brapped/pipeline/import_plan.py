@@ -30,9 +30,10 @@ class BulkPolicy:
     # Bytes of a file per play, to guess from sizes whether an import is a bulk load before a file
     # is read (extended history: about 750; account data: about 130, so a guess on the high side).
     bytes_per_play: int = 800
-    # Track, album and artist fields a bulk load remembers as loaded (a few hundred bytes each):
-    # past that, files stage all theirs, and memory stays bounded whatever the history.
-    dimensions_kept: int = 100_000
+    # Tracks' fields (with their album's and artist's) a bulk load remembers as loaded (a text of
+    # a few hundred bytes each): past that, files stage all theirs, and memory stays bounded
+    # whatever the history.
+    dimensions_kept: int = 50_000
     # SQLite's page cache for a bulk load, in KiB: it keeps only the end-time index of `plays`
     # current, and that grows at its end; the import's memory, with its worker's, stays under
     # 300 MB. Past it, the load writes pages into the database file before its commit.
@@ -47,6 +48,13 @@ class BulkPolicy:
     # Files prepared or being prepared at once, in all: on SQLite the loader prepares one of the
     # next files itself rather than wait for the worker.
     held: int = 3
+    # And their stated sizes together, past the first: what waits for the loader stays bounded
+    # whatever the files' sizes (a file of unknown size counts as this much).
+    held_bytes: int = 64 * 1024 * 1024
+    # The largest file the loader parses itself (the first, which decides, or one of the next
+    # while it waits) while the worker parses another: a parse takes about three times its file's
+    # size while it lasts, and the loader keeps much of it, so bigger files are the worker's alone.
+    parse_here_bytes: int = 16 * 1024 * 1024
 
     def prepared_ahead(self, dialect: str) -> int:
         """Files the worker may have in hand for a loader of `dialect`."""

@@ -27,10 +27,11 @@ from brapped.store import staged_plays
 assert staged_plays.DIMENSION_COLUMNS == DIMENSION_FIELDS
 assert EpisodeRow._fields == staged_plays.EPISODE_COLUMNS
 
-# Dimension fields as a file read here has them (a tuple, `DIMENSION_FIELDS`) or as a worker sends
-# them (`dimension_key`): a bulk load remembers what it staged in both forms, so that the next file
-# looks its own up without converting every one of its few thousand.
-Dimension = str | tuple[Any, ...]
+# Dimension fields as a bulk load remembers what it staged: as a worker sends them
+# (`dimension_key`), one text each; a file read here has them as a tuple (`DIMENSION_FIELDS`) and
+# converts its few thousand distinct ones (both forms took twice the memory, ~40 MB of a history
+# of 200,000 tracks).
+Dimension = str
 
 _music_columns = [
     itemgetter(MusicRow._fields.index(c))
@@ -78,23 +79,24 @@ def stage_music_dimensions(
     # Distinct combinations only: the dimension SQL takes MIN per id, the same over these as over
     # every play; first-seen order keeps the load deterministic.
     distinct = list(dict.fromkeys(map(_music_dimension_fields, rows)))
+    keys = list(map(dimension_key, distinct))
     if stored:
         # Their artists, albums, tracks and credits exist: each statement would skip them.
-        distinct = [fields for fields in distinct if fields not in stored]
+        kept = [(fields, key) for fields, key in zip(distinct, keys, strict=True) if key not in stored]
+        distinct, keys = [fields for fields, _ in kept], [key for _, key in kept]
     staged_plays.stage_music_dimensions(conn, distinct)
-    return [*distinct, *map(dimension_key, distinct)]
+    return keys
 
 
 def stage_dimensions(
     conn: Connection, keys: Sequence[str], stored: Container[Dimension] | None = None
 ) -> list[Dimension]:
     """Put distinct dimension fields (each as `dimension_key` gives them) into staging, but those
-    in `stored` (see `stage_music`); returns those staged, in both forms."""
+    in `stored` (see `stage_music`); returns those staged."""
     if stored:
         keys = [key for key in keys if key not in stored]
-    fields = list(map(dimension_fields, keys))
-    staged_plays.stage_music_dimensions(conn, fields)
-    return [*keys, *fields]
+    staged_plays.stage_music_dimensions(conn, list(map(dimension_fields, keys)))
+    return list(keys)
 
 
 def copy_new_plays(conn: Connection, user_id: str, rows: Sequence[MusicRow]) -> int:

@@ -1,8 +1,11 @@
 """An import's files read ahead of the loader, as one iterator: each item in order with its outcome.
 
 A bulk load reads the files after the first in a worker process (`brapped.imports.worker`), and on
-SQLite the loader prepares one itself rather than wait for it. Otherwise, SQLite: one file at a
-time, since parsing and binding rows both need the GIL and a reading thread doubles memory.
+SQLite the loader prepares one itself rather than wait for it. Files too big for that (`BulkPolicy`'s
+`parse_here_bytes`) are the worker's alone, the first too; and what waits for the loader is bounded
+by its files' sizes (`held_bytes`), so memory is bounded whatever the files' sizes.
+Otherwise, SQLite: one file at a time, since parsing and binding rows both need the GIL and a
+reading thread doubles memory.
 PostgreSQL does the loading in its own process while this one only waits on the socket, so there
 the next file is read in a thread meanwhile: at most two files in memory.
 """
@@ -81,7 +84,8 @@ class ReadAhead:
     `worth_bulk(estimate)` tells, from the first file's plays times the files, whether the import
     is a bulk load (`bulk` after the first file): the worker then prepares the files after it.
     The first file is the first named like listening history, so a folder and the zip of it decide
-    alike (files before it, such as the zip's read-me, are read here first).
+    alike (files before it, such as the zip's read-me, are read here first); the worker prepares
+    it when it is too big to parse here (then read again here if the import is no bulk load).
     `likely_bulk`: the files' sizes promise one, so the worker starts before the first file is
     read, and is stopped unused if that file shows otherwise. `starting(source)` is called before
     each file is read or waited for.
@@ -132,7 +136,9 @@ class ReadAhead:
             # one, which decides.
             self._workers = self._start_workers()
             if self._workers is not None:
-                self._top_up(first)
+                # A file too big to parse here while the worker parses the next goes to the
+                # worker too: what a parse takes stays in the process that made it.
+                self._top_up(first - 1 if self._worker_decides(first) else first)
         for position, item in enumerate(items):
             if isinstance(item, Skipped):
                 yield item, FileReport(item.name, "skipped", message=item.reason)
@@ -148,11 +154,8 @@ class ReadAhead:
                 yield item, outcome
                 del outcome
                 continue
-            if (
-                position == first
-                and isinstance(outcome, ParsedFile)
-                and self._worth_bulk(outcome.records * self._sources)
-            ):
+            records = _records(outcome)
+            if position == first and records is not None and self._worth_bulk(records * self._sources):
                 self.bulk = True
                 if self._sources > 1 and self._workers is None:
                     self._workers = self._start_workers()
@@ -161,8 +164,15 @@ class ReadAhead:
                 self._workers.close(now=True)
                 self._workers = None
                 self._prepared.clear()
+                if isinstance(outcome, StagedFile | CopyFile):  # prepared for a bulk load: read here
+                    outcome = read_file(item, self._now, self._keep_personal)
             if self._workers is not None:  # kept busy after a failed file too
                 self._top_up(position)
+                if not self._prepared:
+                    # Its last file taken: it ends now, not after the load's end (the indexes
+                    # built), which the worker's memory would otherwise add to.
+                    self._workers.close()
+                    self._workers = None
             elif self._reader is not None and not isinstance(outcome, FileReport):
                 following = self._next_source(position, ())
                 if following is not None:
@@ -184,6 +194,11 @@ class ReadAhead:
                     if spare is None:
                         break
                     at, later = spare
+                    size = _stated(later, self._policy)
+                    if size > self._policy.parse_here_bytes or (
+                        self._held_bytes() + size > self._policy.held_bytes
+                    ):
+                        break
                     self._prepared[at] = prepare_here(
                         later, self._now, self._keep_personal, self._dialect, self._user
                     )
@@ -210,21 +225,52 @@ class ReadAhead:
             log.warning("import worker could not start (%s): reading files here", exc)
             return None
 
+    def _worker_decides(self, first: int) -> bool:
+        """Whether the file at `first` (which decides) is too big to parse here while the worker
+        parses the next one (the policy's `parse_here_bytes`)."""
+        item = self._items[first] if first < len(self._items) else None
+        if not isinstance(item, Source) or self._next_source(first, ()) is None:
+            return False
+        return _stated(item, self._policy) > self._policy.parse_here_bytes
+
+    def _held_bytes(self) -> int:
+        """The stated sizes of the files prepared or being prepared, not yet loaded."""
+        items, policy = self._items, self._policy
+        return sum(_stated(items[i], policy) for i in self._prepared)
+
     def _top_up(self, position: int) -> None:
         """Give the worker the next files after `position` no one prepares yet, up to the policy's
-        files ahead in its hands and `held` prepared or being prepared in all."""
+        files ahead in its hands, and `held` files and `held_bytes` (past the first) prepared or
+        being prepared in all: memory stays bounded whatever the files' sizes."""
         workers = self._workers
         assert workers is not None
-        prepared, items = self._prepared, self._items
-        ahead, held = self._policy.prepared_ahead(self._dialect), self._policy.held
+        prepared, items, policy = self._prepared, self._items, self._policy
+        ahead, held = policy.prepared_ahead(self._dialect), policy.held
         busy = sum(not future.done() for future in prepared.values())
+        held_bytes = self._held_bytes()
         for i in range(position + 1, len(items)):
             if busy >= ahead or len(prepared) >= held:
                 return
             item = items[i]
             if i not in prepared and isinstance(item, Source):
+                size = _stated(item, policy)
+                if prepared and held_bytes + size > policy.held_bytes:
+                    return
                 prepared[i] = workers.submit(item, self._now, self._keep_personal, self._dialect, self._user)
                 busy += 1
+                held_bytes += size
+
+
+def _records(outcome: Outcome) -> int | None:
+    """The records of a file read (here, or prepared by the worker); None for a report."""
+    if isinstance(outcome, StagedFile | CopyFile):
+        return outcome.parsed.records
+    return outcome.records if isinstance(outcome, ParsedFile) else None
+
+
+def _stated(item: Item, policy: BulkPolicy) -> int:
+    """A file's stated size, as the holding bound counts it (an unknown size: the whole bound)."""
+    return item.size if isinstance(item, Source) and item.size > 0 else policy.held_bytes
 
 
 def _deciding(items: Sequence[Item]) -> int:
