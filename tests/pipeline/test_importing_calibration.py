@@ -21,7 +21,7 @@ from brapped.store import Store
 from brapped.store.calibration import DEFAULT, STATE_KEY, stored
 from brapped.store.estimates import ensure_calibrated
 from brapped.store.runs import last_run
-from brapped.store.tables import hour_totals, plays, state, track_totals, tracks
+from brapped.store.tables import gaps, hour_totals, plays, state, track_totals, tracks
 
 T0 = datetime(2025, 5, 1, 8, 0, tzinfo=UTC)
 API_START = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -177,3 +177,29 @@ def test_summaries_built_alongside_the_learning_end_as_one_after_the_other(
         mark_stale(conn)
     assert try_refresh(store, "UTC", 30_000, clock.now()) is not None
     assert _summaries(store) == kept
+
+
+def test_an_interrupted_summaries_rebuild_leaves_the_run_finished_and_the_gaps_filled(
+    store: Store, tmp_path: Path
+) -> None:
+    """Ctrl-C while the summaries are rebuilt (the import's tail): the plays are in, so the run
+    reads as finished and the gaps the export covers as filled, as when the CLI rebuilt after."""
+    clock = SystemClock()
+    with store.begin() as conn:
+        conn.execute(
+            insert(gaps).values(
+                user_id="u", gap_from=T0 + timedelta(hours=1), gap_to=T0 + timedelta(hours=5), detected_at=T0
+            )
+        )
+    export = tmp_path / "Streaming_History_Audio_2025.json"
+    export.write_text(json.dumps(export_records()), encoding="utf-8")
+
+    def summaries() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_paths(store, [export], clock, user_id="u", summaries=summaries)
+    with store.connect() as conn:
+        assert len(conn.execute(select(plays.c.id)).all()) == 3 * SESSIONS
+        assert (last_run(conn, "import") or {}).get("outcome") == "ok"
+        assert conn.execute(select(gaps.c.filled_at)).scalar() is not None

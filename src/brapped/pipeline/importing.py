@@ -197,6 +197,13 @@ def _import_paths(
         result.files.append(
             FileReport(names, "failed", message=f"{names}: no Spotify listening history found")
         )
+    result.gaps_filled = _fill_gaps(store, user, result.imported, clock.now())
+    outcome = "ok" if result.ok else ("partial" if result.imported else "failed")
+    message = "; ".join(f.message or "" for f in result.failed)[:2000] or None
+    with store.begin() as conn:
+        finish_run(conn, run_id, clock.now(), outcome, result.totals(), message)
+    # The tail after the run is recorded: the plays are in, and an interrupted rebuild or
+    # recalibration must not leave the run running nor the gaps open.
     totals = result.totals()
     rebuild = summaries if totals["new"] or totals["merged"] else None
     if any(f.new or f.merged or f.replaced for f in result.imported):
@@ -204,11 +211,6 @@ def _import_paths(
         _recalibrate(store, user, clock, rebuild)
     elif rebuild is not None:
         rebuild()
-    result.gaps_filled = _fill_gaps(store, user, result.imported, clock.now())
-    outcome = "ok" if result.ok else ("partial" if result.imported else "failed")
-    message = "; ".join(f.message or "" for f in result.failed)[:2000] or None
-    with store.begin() as conn:
-        finish_run(conn, run_id, clock.now(), outcome, result.totals(), message)
     return result
 
 
