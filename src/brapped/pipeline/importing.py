@@ -30,7 +30,7 @@ from brapped.pipeline.import_report import FileReport, ImportResult, Progress, f
 from brapped.pipeline.readahead import ReadAhead
 from brapped.store import Store
 from brapped.store.calibration import Calibration, learn_stored
-from brapped.store.estimates import recalibrate_estimates
+from brapped.store.estimates import has_estimates, recalibrate_estimates
 from brapped.store.runs import finish_run, heartbeat, start_run
 from brapped.store.tables import gaps
 
@@ -221,9 +221,10 @@ def _recalibrate(store: Store, user: str, clock: Clock, summaries: Callable[[], 
     only: on a database that other connections can read meanwhile, the learning runs in a thread
     of its own while the summaries are built, on two cores. Its result is kept after; should it
     re-estimate plays, the summaries are brought up to date again (a rebuild if it changed a
-    summed play, as when the two ran one after the other)."""
+    summed play). An account with estimated plays (it syncs) learns first and rebuilds once: a
+    changed calibration would re-estimate them and throw the first rebuild away."""
     learned: Calibration | None = None
-    if summaries is not None and _shared(store):
+    if summaries is not None and _shared(store) and not _has_estimates(store, user):
         with ThreadPoolExecutor(1, "brapped-import-learn") as pool:
             learning = pool.submit(_learn, store, user)
             summaries()
@@ -239,6 +240,11 @@ def _recalibrate(store: Store, user: str, clock: Clock, summaries: Callable[[], 
         reestimated = 0
     if summaries is not None and (learned is None or reestimated):
         summaries()
+
+
+def _has_estimates(store: Store, user: str) -> bool:
+    with store.connect() as conn:
+        return has_estimates(conn, user)
 
 
 def _learn(store: Store, user: str) -> Calibration:

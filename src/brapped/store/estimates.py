@@ -45,6 +45,19 @@ def _scaled_gap(gap: ColumnElement[int], factor: float) -> ColumnElement[int]:
     return cast(func.round(gap * literal(factor)), BigInteger)
 
 
+def _estimated(user_id: str) -> ColumnElement[bool]:
+    """The account's plays `update_estimates` (re)writes: estimated, or without a value yet."""
+    return and_(
+        plays.c.user_id == user_id,
+        or_(plays.c.ms_played_source.is_(None), plays.c.ms_played_source == "estimate"),
+    )
+
+
+def has_estimates(conn: Connection, user_id: str) -> bool:
+    """Whether a new calibration could change any of the account's plays."""
+    return conn.execute(select(literal(1)).where(_estimated(user_id)).limit(1)).first() is not None
+
+
 def update_estimates(
     conn: Connection, user_id: str, since: datetime | None = None, using: Calibration | None = None
 ) -> int:
@@ -73,10 +86,7 @@ def update_estimates(
         (gap_ms < duration, _scaled_gap(gap_ms, factors.follows)),
         else_=duration,
     )
-    conditions = [
-        plays.c.user_id == user_id,
-        or_(plays.c.ms_played_source.is_(None), plays.c.ms_played_source == "estimate"),
-    ]
+    conditions = [_estimated(user_id)]
     if since is not None:
         conditions.append(plays.c.played_at >= since)
     result = conn.execute(
