@@ -541,11 +541,10 @@ def test_a_zip_loads_in_bulk_as_the_folder_of_its_files_does(
 
 
 def test_a_postgresql_bulk_load_leaves_statistics_of_its_plays(
-    store: Store, tmp_path: Path, bulk: list[bool]
+    pg_url: str, tmp_path: Path, bulk: list[bool]
 ) -> None:
     # The import's next queries over every play are planned with them (see `bulk_session`).
-    if store.dialect != "postgresql":
-        pytest.skip("PostgreSQL's planner statistics")
+    store = open_store(pg_url)
     files = _export(tmp_path)
     policy = BulkPolicy(min_plays=1)
     result = import_paths(store, [files[0].parent], SystemClock(), user_id="u", policy=policy)
@@ -555,3 +554,4 @@ def test_a_postgresql_bulk_load_leaves_statistics_of_its_plays(
             "SELECT attname FROM pg_stats WHERE tablename = 'plays' AND schemaname = current_schema()"
         ).scalars()
         assert {"user_id", "played_at", "track_id", "ms_played"} <= set(analyzed)
+    store.close()
