@@ -7,10 +7,11 @@ import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import insert
+from sqlalchemy import create_engine, insert
+from sqlalchemy.pool import NullPool
 
 from brapped.store import open_store, tables
-from brapped.store.engine import leave_wal, make_engine, return_to_wal
+from brapped.store.engine import leave_wal, make_engine, return_to_wal, shares_database
 
 
 def mode(path: Path) -> int:
@@ -82,3 +83,21 @@ def test_an_import_store_reads_without_a_memory_map(tmp_path: Path) -> None:
                 assert conn.exec_driver_sql("PRAGMA mmap_size").scalar() == expected
         finally:
             store.close()
+
+
+def test_only_in_memory_sqlite_databases_are_not_shared_between_connections(tmp_path: Path) -> None:
+    folder = tmp_path / "memory"  # a folder's name is not a mode
+    folder.mkdir()
+    cases = {
+        f"sqlite:///{folder / 'brapped.db'}": True,
+        "postgresql+psycopg://postgres@127.0.0.1:5432/brapped": True,
+        "sqlite://": False,
+        "sqlite:///:memory:": False,
+        "sqlite:///file:reports?mode=memory&cache=shared&uri=true": False,
+    }
+    found = {}
+    for url, _ in cases.items():
+        engine = create_engine(url, poolclass=NullPool)  # nothing connects
+        found[url] = shares_database(engine)
+        engine.dispose()
+    assert found == cases

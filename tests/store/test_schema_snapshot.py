@@ -48,9 +48,22 @@ def test_a_new_database_from_the_snapshot_is_one_the_revisions_made(tmp_path: Pa
     assert store.info().revision == schema.head_revision()
 
 
-def test_a_snapshot_of_another_revision_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "snapshot",
+    [
+        {"revision": "0001", "statements": ["CREATE TABLE wrong (x)"]},
+        {"revision": "head"},  # no statements: replaced below by the head's id
+        {"revision": "head", "statements": "CREATE TABLE wrong (x)"},
+        ["CREATE TABLE wrong (x)"],
+    ],
+)
+def test_a_snapshot_of_another_revision_or_not_brapped_s_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, snapshot: object
+) -> None:
+    if isinstance(snapshot, dict) and snapshot["revision"] == "head":
+        snapshot = {**snapshot, "revision": schema.head_revision()}
     stale = tmp_path / "stale.json"
-    stale.write_text(json.dumps({"revision": "0001", "statements": ["CREATE TABLE wrong (x)"]}), "utf-8")
+    stale.write_text(json.dumps(snapshot), "utf-8")
     monkeypatch.setattr(schema, "SQLITE_SNAPSHOT", stale)
     open_store(f"sqlite:///{tmp_path / 'new.db'}").close()
     assert _dump(tmp_path / "new.db") == _migrated(tmp_path / "migrated.db")

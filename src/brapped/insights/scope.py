@@ -33,6 +33,7 @@ from sqlalchemy.sql.elements import ColumnElement as Col
 from sqlalchemy.sql.functions import FunctionElement
 
 from brapped.insights.period import Period
+from brapped.store.engine import shares_database
 from brapped.store.tables import artists, plays
 
 # Spotify's compilation pseudo-artist: never a top artist (matched by id and by name).
@@ -220,8 +221,7 @@ def alongside(conn: Connection, work: Callable[[Connection], T]) -> Callable[[],
     releases the GIL while it works; PostgreSQL runs another backend). An in-memory SQLite
     database exists once per connection: there `work` runs on `conn`, when the answer is asked for.
     """
-    url = conn.engine.url
-    if conn.dialect.name == "sqlite" and (url.database in (None, "", ":memory:") or "memory" in str(url)):
+    if not shares_database(conn.engine):
         return lambda: work(conn)
 
     def run() -> T:

@@ -30,6 +30,7 @@ from brapped.pipeline.import_report import FileReport, ImportResult, Progress, f
 from brapped.pipeline.readahead import ReadAhead
 from brapped.store import Store
 from brapped.store.calibration import Calibration, learn_stored
+from brapped.store.engine import shares_database
 from brapped.store.estimates import has_estimates, recalibrate_estimates
 from brapped.store.runs import finish_run, heartbeat, start_run
 from brapped.store.tables import gaps
@@ -224,7 +225,7 @@ def _recalibrate(store: Store, user: str, clock: Clock, summaries: Callable[[], 
     summed play). An account with estimated plays (it syncs) learns first and rebuilds once: a
     changed calibration would re-estimate them and throw the first rebuild away."""
     learned: Calibration | None = None
-    if summaries is not None and _shared(store) and not _has_estimates(store, user):
+    if summaries is not None and shares_database(store.engine) and not _has_estimates(store, user):
         with ThreadPoolExecutor(1, "brapped-import-learn") as pool:
             learning = pool.submit(_learn, store, user)
             summaries()
@@ -250,16 +251,6 @@ def _has_estimates(store: Store, user: str) -> bool:
 def _learn(store: Store, user: str) -> Calibration:
     with store.connect() as conn:
         return learn_stored(conn, user)
-
-
-def _shared(store: Store) -> bool:
-    """Whether a second connection to `store` is a connection to the same database (not a database
-    in memory, which is one connection's own, or shared between threads by one connection)."""
-    url = store.engine.url
-    database = url.database or ""
-    return store.dialect != "sqlite" or (
-        database != "" and ":memory:" not in database and "memory" not in str(url.query.get("mode", ""))
-    )
 
 
 def _in_order(unchanged: dict[int, FileReport], read: list[FileReport]) -> list[FileReport]:

@@ -195,6 +195,16 @@ def _sqlite_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("immediate") else "BEGIN")
 
 
+def shares_database(engine: Engine) -> bool:
+    """Whether a second connection of `engine` reaches the same database: always, except an
+    in-memory SQLite database (`:memory:`, no name, a `mode=memory` URI), each connection's own."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite":
+        return True
+    database = str(url.database or "")
+    return database not in ("", ":memory:") and str(url.query.get("mode", "")) != "memory"
+
+
 def make_engine(url: str, *, memory_map: bool = True) -> Engine:
     """An Engine for a brapped database URL, configured for that dialect. `memory_map`: SQLite
     connections read through a memory map of the file (see SQLITE_MMAP_BYTES)."""

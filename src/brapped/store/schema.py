@@ -78,7 +78,10 @@ def _snapshot(connection: Connection) -> list[str] | None:
         return None
     if not isinstance(found, dict) or found.get("revision") != head_revision():
         return None
-    return [str(statement) for statement in found["statements"]]
+    statements = found.get("statements")
+    if not isinstance(statements, list) or not statements:
+        return None  # not a snapshot brapped made: the revisions run
+    return [str(statement) for statement in statements]
 
 
 def sqlite_snapshot(path: Path) -> dict[str, object]:
