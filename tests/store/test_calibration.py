@@ -18,7 +18,8 @@ from brapped.store.calibration import (
     Calibration,
     Measured,
     fit,
-    recalibrate,
+    keep,
+    learn_stored,
     stored,
 )
 from brapped.store.estimates import ensure_calibrated, recalibrate_estimates, update_estimates
@@ -73,6 +74,12 @@ def synthetic_export(conn: Connection, start: datetime = T0) -> datetime:
         last = pause_end + timedelta(milliseconds=DURATION)
         at += timedelta(hours=2)
     return last
+
+
+def recalibrate(conn: Connection, user_id: str, now: datetime) -> tuple[Calibration, bool]:
+    """Learn and keep, as `estimates.recalibrate_estimates` does: (learned, whether it changed)."""
+    found = learn_stored(conn, user_id)
+    return found, keep(conn, user_id, found, now)
 
 
 def test_learned_from_a_synthetic_export(store: Store) -> None:

@@ -284,18 +284,9 @@ def in_use(conn: Connection, user_id: str) -> Calibration:
     return stored(conn, user_id) or GAP_RULE
 
 
-def recalibrate(conn: Connection, user_id: str, now: datetime) -> tuple[Calibration, bool]:
-    """Learn this account's calibration from its measured plays and keep it; (it, whether it changed).
-
-    The caller re-estimates the account's plays when it changed (`estimates.recalibrate_estimates`).
-    """
-    found = learn_stored(conn, user_id)
-    return found, keep(conn, user_id, found, now)
-
-
 def learn_stored(conn: Connection, user_id: str) -> Calibration:
-    """The calibration this account's measured plays give (`recalibrate` without its write): it
-    only reads, so it may run on a connection of its own."""
+    """The calibration this account's measured plays give; it only reads, so it may run on a
+    connection of its own (`keep` stores it)."""
     return _fit(measured_plays(conn, user_id))
 
 
