@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import ColumnElement, Connection, FromClause, Select, case, func, select
 
 from brapped.insights.period import LocalTime, Period, int_literal, utc_offset
-from brapped.insights.scope import Scope, minutes, not_various_artists
+from brapped.insights.scope import Scope, credit_not_various, minutes, not_various_artists
 from brapped.store.tables import album_artists, artists, plays, track_artists, tracks
 from brapped.store.types import epoch_ms
 
@@ -127,11 +127,10 @@ def per_artist(pt: FromClause, *, by_user: bool = False, names: bool = True) -> 
     """
     main = track_artists.c.position == 0
     if not names:
-        various = select(artists.c.id).where(~not_various_artists())
         return (
             select(track_artists.c.artist_id.label("artist_id"), *_artist_sums(pt, main))
             .select_from(pt.join(track_artists, track_artists.c.track_id == pt.c.track_id))
-            .where(track_artists.c.artist_id.not_in(various))
+            .where(credit_not_various())
             .group_by(track_artists.c.artist_id)
         )
     query = (

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import BigInteger, Connection, FromClause, case, cast, func, select
 
 from brapped.insights.period import Period, date_to_day, int_literal
-from brapped.insights.scope import minutes, not_various_artists
+from brapped.insights.scope import credit_not_various, minutes
 from brapped.insights.top import credit_value
 from brapped.store.tables import artists, track_artists
 
@@ -91,8 +91,6 @@ def frame_sums(conn: Connection, period: Period, dt: FromClause) -> FrameSums:
     def total(value: Any) -> Any:  # BIGINT: PostgreSQL's SUM of BIGINT is a Decimal, slow to add
         return cast(func.sum(value), BigInteger)
 
-    # Various Artists left out by id (a few rows), not by a lookup of every credit's name.
-    various = select(artists.c.id).where(~not_various_artists())
     rows = conn.execute(
         select(
             frame.label("frame"),
@@ -103,7 +101,7 @@ def frame_sums(conn: Connection, period: Period, dt: FromClause) -> FrameSums:
             total(dt.c.ms_played),
         )
         .select_from(dt.join(track_artists, track_artists.c.track_id == dt.c.track_id))
-        .where(track_artists.c.artist_id.not_in(various))
+        .where(credit_not_various())
         # A literal frame cannot be grouped by: SQL reads it as a column number.
         .group_by(*([frame] if starts else []), track_artists.c.artist_id)
     ).all()

@@ -34,7 +34,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from brapped.insights.period import Period
 from brapped.store.engine import shares_database
-from brapped.store.tables import artists, plays
+from brapped.store.tables import artists, plays, track_artists
 
 # Spotify's compilation pseudo-artist: never a top artist (matched by id and by name).
 VARIOUS_ARTISTS_ID = "0LyfQWJT6nXafLPZqxe9Of"
@@ -122,6 +122,12 @@ def _codepoint_pg(element: by_codepoint, compiler: Any, **kw: Any) -> str:
 
 def not_various_artists() -> ColumnElement[bool]:
     return and_(artists.c.id != VARIOUS_ARTISTS_ID, func.lower(artists.c.name) != VARIOUS_ARTISTS_NAME)
+
+
+def credit_not_various() -> ColumnElement[bool]:
+    """For a query joined to `track_artists`: the credit is not Various Artists, left out by id
+    (a few rows), not by a lookup of every credit's artist name."""
+    return track_artists.c.artist_id.not_in(select(artists.c.id).where(~not_various_artists()))
 
 
 def minutes(ms: Any) -> float:

@@ -9,7 +9,14 @@ from sqlalchemy import Connection, FromClause, Select, func, select
 
 from brapped.insights.aggregates import per_artist, per_track, track_credits
 from brapped.insights.rollups import per_track_of
-from brapped.insights.scope import Scope, by_codepoint, minutes, not_various_artists, ratio
+from brapped.insights.scope import (
+    Scope,
+    by_codepoint,
+    credit_not_various,
+    minutes,
+    not_various_artists,
+    ratio,
+)
 from brapped.store.tables import artists, episode_plays, episodes, plays, track_artists, tracks
 
 
@@ -100,11 +107,10 @@ def compared_totals(conn: Connection, scope: Scope) -> dict[str, Any]:
         )
         .cte("compared_track")
     )
-    various = select(artists.c.id).where(~not_various_artists())
     credited = (
         select(track_artists.c.artist_id)
         .select_from(pt.join(track_artists, track_artists.c.track_id == pt.c.track_id))
-        .where(track_artists.c.artist_id.not_in(various))
+        .where(credit_not_various())
         .distinct()  # then counted: PostgreSQL sorts for COUNT(DISTINCT), hashes for DISTINCT
         .subquery("credited")
     )
