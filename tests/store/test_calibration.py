@@ -4,8 +4,10 @@ an export, and the summaries made stale when a new calibration changes stored es
 from __future__ import annotations
 
 import json
+import statistics
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Connection, insert, select
 
 from brapped.insights.rollups import refresh
@@ -13,7 +15,7 @@ from brapped.insights.rollups import state as summaries
 from brapped.store import Store, tables
 from brapped.store.calibration import (
     DEFAULT,
-    PRIOR_PLAYS,
+    RULE,
     STATE_KEY,
     Calibration,
     Measured,
@@ -88,12 +90,13 @@ def test_learned_from_a_synthetic_export(store: Store) -> None:
         synthetic_export(conn)
         learned, changed = recalibrate(conn, "u", NOW)
         kept = json.loads(get_state(conn, STATE_KEY, scope="u") or "{}")
-    # By hand: every session is the same, so the export's last third is predicted exactly by the
-    # shares of its first two thirds with no weight on the default: its own shares, 0.75 and 0.6.
+    # By hand: every session is the same, so the own shares (0.75 and 0.6) have no spread at all
+    # and get the whole weight (credibility 1); no play follows another closer than its track.
     silence, pause = 0.75, 0.6
     assert changed
     assert (learned.pause, learned.silence, learned.source) == (pause, silence, "export")
-    assert learned.prior_plays == 0
+    assert (learned.pause_credibility, learned.silence_credibility, learned.follows_credibility) == (1, 1, 0)
+    assert learned.follows == DEFAULT.follows
     assert (learned.pause_plays, learned.silence_plays) == (BLOCKS, BLOCKS)
     assert kept["pause"] == pause and kept["silence"] == silence and kept["source"] == "export"
     with store.begin() as conn:  # the same plays again: nothing new to keep
@@ -172,32 +175,53 @@ def test_a_new_calibration_makes_the_summaries_stale(store: Store) -> None:
         assert conn.execute(select(tables.report_state.c.generation)).scalar_one() == generation + 1
 
 
-def _silences(shares: list[float]) -> list[Measured]:
+def _silences(shares: list[float], start: datetime = T0) -> list[Measured]:
     """Plays of a DURATION track two hours apart (each after a silence), with these shares played."""
     return [
-        Measured(T0 + timedelta(hours=2 * i), round(DURATION * x), DURATION) for i, x in enumerate(shares)
+        Measured(start + timedelta(hours=2 * i), round(DURATION * x), DURATION) for i, x in enumerate(shares)
     ]
 
 
-def test_the_default_weighs_what_the_export_cannot_predict() -> None:
-    # 20 plays at half the track, then 10 at the default's share: the first two thirds' own share
-    # (0.5) predicts the last third worst, so the largest weight of the default wins.
-    shares = [0.5] * 20 + [DEFAULT.silence] * 10
-    learned = fit(_silences(shares))
-    own = sum(round(DURATION * x) for x in shares) / (DURATION * len(shares))
-    assert learned.prior_plays == 200
-    assert learned.silence == round((30 * own + 200 * DEFAULT.silence) / 230, 4)
-    # The same share all along: the export predicts itself, no weight on the default.
-    assert (fit(_silences([0.5] * 30)).silence, fit(_silences([0.5] * 30)).prior_plays) == (0.5, 0)
-    # Too few plays to set a third aside: the fixed weight.
-    few = fit(_silences([0.5] * 10))
-    assert few.prior_plays == PRIOR_PLAYS
-    assert few.silence == round((10 * 0.5 + PRIOR_PLAYS * DEFAULT.silence) / (10 + PRIOR_PLAYS), 4)
+def test_the_own_share_weighs_by_its_credibility() -> None:
+    """Bühlmann-Straub, computed here on plain lists: the tracks are all as long, so every play
+    weighs the same and the formulas reduce to unweighted means and variances."""
+    may = [0.3, 0.5] * 5
+    june = [0.5, 0.7] * 5
+    default = Calibration(pause=0.8, silence=0.8, source="default", follows=1.0)
+    learned = fit(_silences(may) + _silences(june, T0 + timedelta(days=31)), default)
+    n, months = len(may) + len(june), [may, june]
+    mean = statistics.mean(may + june)
+    within = sum(sum((x - statistics.mean(m)) ** 2 for x in m) for m in months) / (n - len(months))
+    spread = sum(len(m) * (statistics.mean(m) - mean) ** 2 for m in months)
+    squares = sum(len(m) ** 2 for m in months)
+    between = (spread - (len(months) - 1) * within) / (n - squares / n)
+    noise = within / n + between * squares / n**2
+    among = (mean - default.silence) ** 2 - noise
+    z = among / (among + noise)
+    assert between > 0 and 0 < z < 1  # the case this is meant to check
+    assert learned.silence_credibility == round(z, 4)
+    assert learned.silence == round(z * mean + (1 - z) * default.silence, 4)
+    assert (learned.silence_plays, learned.pause, learned.follows) == (n, default.pause, default.follows)
 
 
-def test_a_calibration_of_rule_2_is_relearned(store: Store) -> None:
-    # As rule 2 stored it: no `prior_plays` (its weight was always 50 plays).
-    old = {
+def test_the_default_where_the_export_cannot_tell() -> None:
+    # The same share all along: no spread, the own share only.
+    steady = fit(_silences([0.5] * 30))
+    assert (steady.silence, steady.silence_credibility) == (0.5, 1)
+    # Shares spread around the default's: their distance from it is noise, the default only.
+    around = [DEFAULT.silence - 0.2, DEFAULT.silence + 0.2] * 10 + [DEFAULT.silence + 0.01]
+    noisy = fit(_silences(around))
+    assert (noisy.silence, noisy.silence_credibility) == (DEFAULT.silence, 0)
+    # One play: no spread to measure, the default only.
+    one = fit(_silences([0.5]))
+    assert (one.silence, one.silence_credibility, one.source) == (DEFAULT.silence, 0, "export")
+
+
+@pytest.mark.parametrize("rule", [2, 3])
+def test_a_calibration_of_an_older_rule_is_relearned(store: Store, rule: int) -> None:
+    # As rules 2 and 3 stored it: rule 2 without `prior_plays` (its weight was always 50 plays),
+    # rule 3 with it (chosen on the export); neither has the credibilities.
+    old: dict[str, object] = {
         "pause": 0.5,
         "silence": 0.5,
         "follows": 1.0,
@@ -205,8 +229,11 @@ def test_a_calibration_of_rule_2_is_relearned(store: Store) -> None:
         "pause_plays": 10,
         "silence_plays": 10,
         "follows_plays": 0,
-        "rule": 2,
+        "rule": rule,
     }
+    if rule == 3:
+        old["prior_plays"] = 20
+    assert rule < RULE
     with store.begin() as conn:
         _track(conn)
         _api_play(conn, T0)

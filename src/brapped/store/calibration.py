@@ -14,10 +14,11 @@ on how long the silence was:
 For each, the factor is the share of the track the listener really played: measured plays' total
 over what the gap rule would have said, learned from the listener's own export (the plays the API
 would have reported, at least 30 s long, with the gaps the API would have shown), blended with the
-default in proportion to how many plays it rests on. How much weight the default gets is chosen on
-the export itself: learned on its earlier two thirds, each candidate weight predicts its last third,
-and the one that predicts it best is used (`fit`). Without an export, `DEFAULT`, learned the same
-way from the real sample listeners. Plays whose gap exceeds the track by less than two minutes
+default by credibility (`credibility`, Bühlmann-Straub): the listener's own share gets the weight
+Z = a / (a + v), v how uncertain the own share is (the spread of the shares within each month and
+between months), a how far listeners' shares differ from the default (what the own share's distance
+from the default leaves once v is taken off). Without an export, `DEFAULT`, learned the same way
+from the real sample listeners. Plays whose gap exceeds the track by less than two minutes
 (`near`) keep the whole track: nearly all were played in full, exactly what the rule says, and
 scaling them would make the typical single estimate wrong to save a fraction of a percent.
 
@@ -39,19 +40,13 @@ from brapped.store.types import epoch_ms
 
 STATE_KEY = "estimate_calibration"
 # Bumped when the classes or the learning change: a stored calibration of another rule is relearned.
-# 3: the default's weight is chosen on the export (`fit`), no longer always PRIOR_PLAYS.
-RULE = 3
+# 3: the default's weight chosen on the export's last third; 4: its weight is the credibility.
+RULE = 4
 # The API's recently-played leaves out plays shorter than this; learning sees the same gaps.
 API_MIN_MS = 30_000
 # Silence after the track's length that makes a play a `pause` / a `silence` one.
 PAUSE_FROM_MS = 2 * 60_000
 SILENCE_FROM_MS = 30 * 60_000
-# Weight of the default, in plays: a factor learned from few plays stays near the default. The
-# weight used when the export is too small to choose one (`fit` chooses among PRIORS).
-PRIOR_PLAYS = 50
-PRIORS = (0, 5, 10, 20, 50, 100, 200)
-# `fit` validates on the latest third of the export's counted plays; fewer than this: no choice.
-VALIDATE_FROM = 30
 # Learn from the listener's most recent measured plays: enough for a stable share, bounded work.
 LEARN_PLAYS = 100_000
 # A capped play lasts at most the track; a factor near 0 would be noise, not listening.
@@ -85,7 +80,10 @@ class Calibration:
     rule: int = RULE
     follows: float = 1.0  # share of the gap played when the gap is shorter than the track
     follows_plays: int = 0
-    prior_plays: int = PRIOR_PLAYS  # the default's weight, in plays (chosen by `fit`)
+    # The weight of the listener's own share against the default's (`credibility`), per class.
+    pause_credibility: float = 0.0
+    silence_credibility: float = 0.0
+    follows_credibility: float = 0.0
 
 
 # Learned by `learn` on every real sample listener (tests/store/test_calibration_accuracy.py checks
@@ -142,9 +140,18 @@ def _rows(measured: Iterable[Measured]) -> list[Row]:
     return [((p.ended - _EPOCH) // _MS, p.ms_played, p.duration_ms) for p in measured]
 
 
-def _counted(rows: list[Row]) -> list[tuple[str, int, int]]:
-    """(class, true ms, the gap rule's ms) of each play the calibration learns from, oldest first."""
-    counted = []
+# A play the calibration learns from: its class, true ms, the gap rule's ms, the (UTC) month it ended.
+Counted = tuple[str, int, int, tuple[int, int]]
+
+
+def _month(ended_ms: int) -> tuple[int, int]:
+    ended = _EPOCH + ended_ms * _MS
+    return (ended.year, ended.month)
+
+
+def _counted(rows: list[Row]) -> list[Counted]:
+    """The plays the calibration learns from, oldest first."""
+    counted: list[Counted] = []
     ordered = sorted(rows, key=lambda r: r[0])
     minutes_only = whole_minutes([r[0] for r in ordered])
     previous: int | None = None
@@ -155,16 +162,16 @@ def _counted(rows: list[Row]) -> list[tuple[str, int, int]]:
             gap = None if previous is None else ended - previous
             kind = situation(gap, duration_ms)
             if kind == "follows" and gap is not None and not minutes_only:
-                counted.append((kind, ms_played, gap))  # the rule's estimate: the gap
+                counted.append((kind, ms_played, gap, _month(ended)))  # the rule's estimate: the gap
             elif kind in ("pause", "silence"):
-                counted.append((kind, ms_played, duration_ms))  # a capped play
+                counted.append((kind, ms_played, duration_ms, _month(ended)))  # a capped play
         previous = ended
     return counted
 
 
-def _sums(counted: list[tuple[str, int, int]]) -> Sums:
+def _sums(counted: list[Counted]) -> Sums:
     sums = {"pause": [0, 0, 0], "silence": [0, 0, 0], "follows": [0, 0, 0]}
-    for kind, true_ms, rule_ms in counted:
+    for kind, true_ms, rule_ms, _ in counted:
         sums[kind][0] += true_ms
         sums[kind][1] += rule_ms
         sums[kind][2] += 1
@@ -176,63 +183,77 @@ def learn(measured: Iterable[Measured]) -> Sums:
     return _sums(_counted(_rows(measured)))
 
 
-def _blend(true_ms: int, rule_ms: int, count: int, default: float, prior: int) -> float:
-    own = true_ms / rule_ms if rule_ms else default
-    factor = (count * own + prior * default) / (count + prior) if count + prior else default
+def credibility(plays: list[tuple[int, int, tuple[int, int]]], default: float) -> float:
+    """Z, the weight of the listener's own share against `default`, from one class's plays (true ms,
+    the gap rule's ms, month): Bühlmann-Straub, each play's share weighted by the rule's ms (so the
+    own share is the ratio of the totals), the months as the listener's sub-periods.
+
+    v, the variance of the own share around the listener's long-run share: the spread within the
+    months over the total weight, plus the spread between months (beyond what the within spread
+    explains). a, how far listeners' shares lie from the default: the squared distance of the own
+    share from it, less v (one listener's moment estimate; the default holds no listener's spread).
+    Z = a / (a + v): 0 with fewer than two plays, or when the distance is within the noise.
+    """
+    months: dict[tuple[int, int], list[tuple[float, int]]] = {}
+    for true_ms, rule_ms, month in plays:
+        if rule_ms > 0:
+            months.setdefault(month, []).append((true_ms / rule_ms, rule_ms))
+    freedom = sum(len(shares) - 1 for shares in months.values())
+    if freedom <= 0:
+        return 0.0
+    weights = {m: sum(w for _, w in shares) for m, shares in months.items()}
+    means = {m: sum(x * w for x, w in shares) / weights[m] for m, shares in months.items()}
+    total = sum(weights.values())
+    mean = sum(means[m] * weights[m] for m in months) / total
+    within = sum(w * (x - means[m]) ** 2 for m, shares in months.items() for x, w in shares) / freedom
+    squares = sum(w * w for w in weights.values())
+    between = 0.0
+    if len(months) > 1:
+        spread = sum(weights[m] * (means[m] - mean) ** 2 for m in months)
+        between = max(0.0, (spread - (len(months) - 1) * within) / (total - squares / total))
+    noise = within / total + between * squares / total**2
+    among = max(0.0, (mean - default) ** 2 - noise)
+    return among / (among + noise) if among > 0 else 0.0
+
+
+def _share(counted: list[Counted], kind: str, default: float) -> tuple[float, float]:
+    """(factor, credibility) of one class: the own share and the default, weighed by credibility."""
+    plays = [(true_ms, rule_ms, month) for k, true_ms, rule_ms, month in counted if k == kind]
+    rule_ms = sum(r for _, r, _ in plays)
+    if not rule_ms:
+        return default, 0.0
+    z = credibility(plays, default)
+    factor = z * sum(t for t, _, _ in plays) / rule_ms + (1 - z) * default
     # At most 1: a capped play lasts at most the track, a play at most its gap.
-    return round(min(1.0, max(MIN_FACTOR, factor)), 4)
-
-
-def calibrate(sums: Sums, default: Calibration = DEFAULT, prior: int = PRIOR_PLAYS) -> Calibration:
-    """The factors for a listener with these sums, each blended with the default's as if it came
-    from `prior` plays; the default alone when they hold no plays."""
-    if sums.pause_plays + sums.silence_plays + sums.follows_plays == 0:
-        return default
-    return Calibration(
-        pause=_blend(sums.pause_true_ms, sums.pause_rule_ms, sums.pause_plays, default.pause, prior),
-        silence=_blend(
-            sums.silence_true_ms, sums.silence_rule_ms, sums.silence_plays, default.silence, prior
-        ),
-        source="export",
-        pause_plays=sums.pause_plays,
-        silence_plays=sums.silence_plays,
-        follows=_blend(
-            sums.follows_true_ms, sums.follows_rule_ms, sums.follows_plays, default.follows, prior
-        ),
-        follows_plays=sums.follows_plays,
-        prior_plays=prior,
-    )
-
-
-def _miss(factors: Calibration, sums: Sums) -> float:
-    """How far these factors put each class's total from the truth, summed over the classes (ms)."""
-    return (
-        abs(factors.pause * sums.pause_rule_ms - sums.pause_true_ms)
-        + abs(factors.silence * sums.silence_rule_ms - sums.silence_true_ms)
-        + abs(factors.follows * sums.follows_rule_ms - sums.follows_true_ms)
-    )
-
-
-def choose_prior(counted: list[tuple[str, int, int]], default: Calibration = DEFAULT) -> int:
-    """The default's weight that best predicts the latest third of these plays from the earlier two
-    thirds (PRIOR_PLAYS when there are too few to tell). Chosen on the learning plays only."""
-    if len(counted) < VALIDATE_FROM:
-        return PRIOR_PLAYS
-    cut = len(counted) * 2 // 3
-    earlier, later = _sums(counted[:cut]), _sums(counted[cut:])
-    # The first of the best: ties go to the smaller weight (the listener's own share).
-    return min(PRIORS, key=lambda prior: _miss(calibrate(earlier, default, prior), later))
+    return round(min(1.0, max(MIN_FACTOR, factor)), 4), round(z, 4)
 
 
 def fit(measured: Iterable[Measured], default: Calibration = DEFAULT) -> Calibration:
-    """The calibration of a listener with these measured plays: `learn`, with the default's weight
-    chosen by `choose_prior`."""
+    """The calibration of a listener with these measured plays: per class, the own share and the
+    default's, weighed by `credibility`; the default alone when no play is counted."""
     return _fit(_rows(measured), default)
 
 
 def _fit(rows: list[Row], default: Calibration = DEFAULT) -> Calibration:
     counted = _counted(rows)
-    return calibrate(_sums(counted), default, choose_prior(counted, default))
+    sums = _sums(counted)
+    if sums.pause_plays + sums.silence_plays + sums.follows_plays == 0:
+        return default
+    pause, pause_z = _share(counted, "pause", default.pause)
+    silence, silence_z = _share(counted, "silence", default.silence)
+    follows, follows_z = _share(counted, "follows", default.follows)
+    return Calibration(
+        pause=pause,
+        silence=silence,
+        source="export",
+        pause_plays=sums.pause_plays,
+        silence_plays=sums.silence_plays,
+        follows=follows,
+        follows_plays=sums.follows_plays,
+        pause_credibility=pause_z,
+        silence_credibility=silence_z,
+        follows_credibility=follows_z,
+    )
 
 
 def measured_plays(conn: Connection, user_id: str, limit: int = LEARN_PLAYS) -> list[Row]:
@@ -275,8 +296,10 @@ def stored(conn: Connection, user_id: str) -> Calibration | None:
     value = get_state(conn, STATE_KEY, scope=user_id)
     if value is None:
         return None
-    found = Calibration(**json.loads(value))
-    return found if found.rule == RULE else None
+    kept = json.loads(value)
+    if kept.get("rule") != RULE:
+        return None  # another rule's fields may differ: relearned
+    return Calibration(**kept)
 
 
 def in_use(conn: Connection, user_id: str) -> Calibration:
