@@ -77,8 +77,8 @@ def test_import_recalibrates_and_re_estimates_api_plays(store: Store, tmp_path: 
     assert result.ok and result.totals()["new"] == 3 * SESSIONS
 
     # By hand: 0.8 of the track after a silence (the first play has nothing before it), 0.5 after
-    # a pause, in every session: the export's last third is predicted exactly by its first two
-    # thirds alone, so the default gets no weight (calibration.fit) and the shares are its own.
+    # a pause, in every session: the shares do not vary, so the listener's own are certain
+    # (credibility 1, calibration.credibility) and the default gets no weight.
     silence, pause = 0.8, 0.5
     with store.connect() as conn:
         learned = stored(conn, "u")
