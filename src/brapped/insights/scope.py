@@ -160,10 +160,7 @@ def materialized(
     table that several statements join by it (SQLite would build a throwaway index for each;
     PostgreSQL hashes instead, and an index there costs more than it saves).
     """
-    columns = [
-        Column(c.name, String(64) if c.name.endswith("_id") else Text if c.name == "name" else BigInteger)
-        for c in query.selected_columns
-    ]
+    columns = [_column(c.name) for c in query.selected_columns]
     if numbered_by:
         sub = query.subquery()
         order = [sub.c[name] for name in numbered_by]
@@ -175,6 +172,53 @@ def materialized(
         else:
             columns.insert(0, Column("n", BigInteger))
             query = select(func.row_number().over(order_by=order).label("n"), sub)
+
+    def fill(table: Table) -> None:
+        conn.execute(insert(table).from_select([c.name for c in query.selected_columns], query))
+        if sqlite_index is not None and conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"CREATE INDEX temp.ix_{table.name} ON {table.name} ({sqlite_index})")
+
+    with _temporary(conn, columns, fill) as table:
+        yield table
+
+
+@contextmanager
+def materialized_rows(
+    conn: Connection, names: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> Iterator[Table]:
+    """`rows` (tuples of values for columns `names`, typed as in `materialized`) in a temporary
+    table: the answer of a query run on another connection (`alongside`), for this one to join."""
+    columns = [_column(name) for name in names]
+
+    def fill(table: Table) -> None:
+        if not rows:
+            return
+        if conn.dialect.name == "postgresql":
+            # COPY: thousands of rows in one round trip, where a statement per row (executemany)
+            # costs more than the query that computed them.
+            copy_rows = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+            with (
+                conn.connection.driver_connection.cursor() as cursor,  # type: ignore[union-attr]
+                cursor.copy(copy_rows) as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            conn.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
+
+    with _temporary(conn, columns, fill) as table:
+        yield table
+
+
+def _column(name: str) -> Column[Any]:
+    return Column(name, String(64) if name.endswith("_id") else Text if name == "name" else BigInteger)
+
+
+@contextmanager
+def _temporary(
+    conn: Connection, columns: list[Column[Any]], fill: Callable[[Table], None]
+) -> Iterator[Table]:
+    """A temporary table of `columns` filled by `fill`, analysed, dropped on exit."""
     # Named by nesting depth on this connection, not at random: the same report then builds the
     # same statements, which SQLAlchemy compiles once and caches.
     depth = conn.info.get("brapped_materialized", 0)
@@ -186,9 +230,7 @@ def materialized(
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {schema}.{table.name}")
         table.create(conn)
         try:
-            conn.execute(insert(table).from_select([c.name for c in query.selected_columns], query))
-            if sqlite_index is not None and conn.dialect.name == "sqlite":
-                conn.exec_driver_sql(f"CREATE INDEX temp.ix_{table.name} ON {table.name} ({sqlite_index})")
+            fill(table)
             _analyze(conn, table.name)
             yield table
         except BaseException:

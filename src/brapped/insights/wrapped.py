@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Sequence
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -14,15 +15,12 @@ from sqlalchemy import (
     case,
     cast,
     func,
-    null,
-    or_,
     select,
-    union_all,
 )
 
 from brapped.insights import report_cache, rollups
 from brapped.insights.aggregates import (
-    PLAY_ORDER,
+    ARTIST_SUMS,
     Cell,
     listening_clock,
     local_day,
@@ -32,7 +30,7 @@ from brapped.insights.aggregates import (
     period_plays,
     track_credits,
 )
-from brapped.insights.earlier import earlier_per_artist
+from brapped.insights.earlier import committed_per_artist, less_own
 from brapped.insights.highlights import (
     forgotten_favourite,
     former_top_artists,
@@ -51,10 +49,12 @@ from brapped.insights.scope import (
     by_codepoint,
     change,
     materialized,
+    materialized_rows,
     minutes,
     not_various_artists,
     ratio,
 )
+from brapped.insights.sessions import longest_session, numbering
 from brapped.insights.top import top_albums, top_artists_from, top_genres, top_tracks
 from brapped.insights.totals import COMPARED, compared_totals, new_artists, spoken_word, totals
 from brapped.store.tables import artists, track_artists, tracks
@@ -90,16 +90,22 @@ def wrapped(
         "compared_totals", previous_period, user_id=user_id, stream_threshold_ms=stream_threshold_ms
     )
 
-    def meanwhile(other: Connection) -> tuple[dict[str, Any], dict[int, int]]:
+    def meanwhile(other: Connection) -> tuple[dict[str, Any], dict[int, int], Sequence[Any], bool]:
+        committed, own_counted = committed_per_artist(other, scope)
+        summed = committed.subquery("committed")
+        # BIGINT: PostgreSQL sums BIGINT as NUMERIC, which psycopg reads as Decimal.
+        rows = other.execute(
+            select(summed.c.artist_id, *(cast(summed.c[c], BigInteger) for c in ARTIST_SUMS))
+        ).all()
         previous = report_cache.through(
             other, previous_key, previous_period, lambda: compared_totals(other, previous_scope)
         )
-        return previous, listening_baseline(other, scope)
+        return previous, listening_baseline(other, scope), rows, own_counted
 
     later = alongside(conn, meanwhile)
     monthly = frames(period)[0] == "month"
     with (
-        materialized(conn, period_plays(scope, period), numbered_by=PLAY_ORDER) as pp,
+        materialized(conn, period_plays(scope, period), numbered_by=numbering(conn)) as pp,
         # With each track's first play of the period, for the rediscovery.
         materialized(conn, per_track(scope, source=pp).add_columns(first_ms(pp))) as pt,
         # Joined by track to the credits of the monthly top artists' candidates, twice, unless
@@ -107,17 +113,10 @@ def wrapped(
         materialized(conn, per_day_track(pp), sqlite_index=None if monthly else "track_id") as dt,
         materialized(conn, per_artist(pt).add_columns(first_ms(pt))) as pa,
         materialized(conn, per_album(pt).add_columns(tracks_streamed(pt))) as pal,
-        # Every play before the period, per artist: what the cards about the past (former top
-        # artists, new artists, rediscovery) ask of it.
-        materialized(conn, earlier_per_artist(conn, scope, pa)) as earlier_artists,
     ):
         summary = totals(conn, scope, source=pt, artist_source=pa, album_source=pal)
         # A year of local hours from the stored summaries (a few thousand rows), not every play.
         grid = rollups.grid_of(conn, scope, period, source=pp)
-        new_count, new_list = new_artists(
-            conn, scope, limit=5, artist_source=pa, earlier_artists=earlier_artists
-        )
-        former = former_top_artists(conn, scope, earlier_artists)
         race_sums = frame_sums(conn, period, dt)
         report: dict[str, Any] = {
             "period": period.as_dict(),
@@ -130,23 +129,39 @@ def wrapped(
             "top_artist_by_month": top_artist_by_month(conn, period, dt, pa, race_sums),
             "artist_race": artist_race(conn, period, dt, by_frame=race_sums),
             "obsession": obsession(conn, period, dt, pt),
-            "rediscovery": rediscovery(conn, scope, period, pa, earlier_artists),
-            "forgotten_favourite": forgotten_favourite(conn, scope, period, former, pa),
+            "rediscovery": None,  # below, with the cards about the past
+            "forgotten_favourite": None,
             "top_new_albums": top_new_albums(conn, period, pal, limit=limit),
             "listening_clock": listening_clock(grid),
             "busiest_day": busiest_day(grid),
             "longest_streak": longest_streak(grid),
-            "longest_session": longest_session(conn, pp, period, session_gap_minutes),
+            "longest_session": longest_session(
+                conn, pp, period, session_gap_minutes, one_account=user_id is not None
+            ),
             "most_repeated_track_in_a_day": most_repeated_track(conn, dt),
-            "discoveries": {"new_artists": new_count, "top_new_artists": new_list},
-            "listening_age": None,  # below: when the second connection is done
+            "discoveries": None,
+            "listening_age": None,
             "skip_rate": skip_rate(conn, pp),
             "estimated_share": summary["time_sources"]["estimated_share"],
             "previous_period": None,
             "change": None,
             "spoken_word": spoken_word(conn, scope),
         }
-        previous, baseline = later()
+        # Asked for last: the second connection computes meanwhile.
+        previous, baseline, committed_rows, own_counted = later()
+        with (
+            materialized_rows(conn, ["artist_id", *ARTIST_SUMS], committed_rows) as committed,
+            # Every play before the period, per artist: what the cards about the past (former
+            # top artists, new artists, rediscovery) ask of it.
+            materialized(conn, less_own(committed, pa if own_counted else None)) as earlier_artists,
+        ):
+            new_count, new_list = new_artists(
+                conn, scope, limit=5, artist_source=pa, earlier_artists=earlier_artists
+            )
+            former = former_top_artists(conn, scope, earlier_artists)
+            report["rediscovery"] = rediscovery(conn, scope, period, pa, earlier_artists)
+            report["forgotten_favourite"] = forgotten_favourite(conn, scope, period, former, pa)
+            report["discoveries"] = {"new_artists": new_count, "top_new_artists": new_list}
         report["listening_age"] = listening_age(conn, period, pal, baseline)
         report["previous_period"] = {
             "period": previous_period.as_dict(),
@@ -441,80 +456,6 @@ def most_repeated_track(conn: Connection, dt: FromClause) -> dict[str, Any] | No
         },
         "plays": int(row.plays),
         "minutes": minutes(row.ms_played),
-    }
-
-
-def longest_session(
-    conn: Connection, pp: FromClause, period: Period, gap_minutes: int
-) -> dict[str, Any] | None:
-    """The longest listening session: plays less than `gap_minutes` apart, from first start to last end.
-
-    `pp`: the period's `period_plays`, materialised with `numbered_by=PLAY_ORDER`. A play starts
-    `ms_played` before it ended; the gap is from the previous play's end to this play's start
-    (overlaps count as no gap). Plays of different accounts never share a session.
-
-    One join pairs each play with the one before it (by number `n`, an integer join): the pairs
-    with a gap, or a change of account, are the breaks between sessions, a few per day. The
-    sessions are then read off the breaks alone: each runs from the play after the previous
-    break to the play before the next one. (Window functions over every play would do the same
-    in one pass on PostgreSQL, but each is a slow pass on SQLite.)
-    """
-    gap = gap_minutes * 60_000
-    play, previous = pp.alias("play"), pp.alias("previous")
-    ends = [  # after the very last play: a break with no next session
-        select(
-            pp.c.n.label("last_n"),
-            pp.c.end_ms.label("last_end_ms"),
-            cast(null(), BigInteger).label("next_n"),
-            cast(null(), BigInteger).label("next_start_ms"),
-        )
-        .order_by(pp.c.n.desc())
-        .limit(1)
-        .subquery()
-    ]
-    breaks = union_all(
-        select(
-            previous.c.n.label("last_n"),
-            previous.c.end_ms.label("last_end_ms"),
-            play.c.n.label("next_n"),
-            (play.c.end_ms - play.c.ms).label("next_start_ms"),
-        )
-        .select_from(play.join(previous, previous.c.n == play.c.n - 1))
-        .where(
-            or_(
-                previous.c.user_id != play.c.user_id,
-                play.c.end_ms - play.c.ms - previous.c.end_ms >= gap,
-            )
-        ),
-        select(ends[0]),
-    ).subquery()
-    first_start = select(pp.c.end_ms - pp.c.ms).where(pp.c.n == 1).scalar_subquery()
-    order = breaks.c.last_n
-    sessions = select(
-        func.coalesce(func.lag(breaks.c.next_n).over(order_by=order), 1).label("first_n"),
-        func.coalesce(func.lag(breaks.c.next_start_ms).over(order_by=order), first_start).label("start_ms"),
-        breaks.c.last_n,
-        breaks.c.last_end_ms.label("end_ms"),
-    ).subquery()
-    row = conn.execute(
-        select(sessions)
-        .order_by((sessions.c.end_ms - sessions.c.start_ms).desc(), sessions.c.start_ms)
-        .limit(1)
-    ).first()
-    if row is None:
-        return None
-    first_n, last_n = int(row.first_n), int(row.last_n)
-    listened = conn.execute(select(func.sum(pp.c.ms)).where(pp.c.n >= first_n, pp.c.n <= last_n)).scalar_one()
-    tz = period.tz
-    start_ms_value, end_ms_value = int(row.start_ms), int(row.end_ms)
-    start = datetime.fromtimestamp(start_ms_value / 1000, UTC)
-    end = datetime.fromtimestamp(end_ms_value / 1000, UTC)
-    return {
-        "start": start.astimezone(tz).isoformat(timespec="seconds"),
-        "end": end.astimezone(tz).isoformat(timespec="seconds"),
-        "minutes": round((end_ms_value - start_ms_value) / 60_000, 2),
-        "plays": last_n - first_n + 1,
-        "minutes_listened": minutes(listened),
     }
 
 
