@@ -21,6 +21,8 @@ from brapped.store.tables import album_artists, artists, plays, track_artists, t
 from brapped.store.types import epoch_ms
 
 PLAY_ORDER = ("user_id", "end_ms", "seq")
+# The columns of `period_plays` that hold one play's value, each within 32 bits (`ms_played` is).
+PER_PLAY = ("offset_s", "ms", "stream", "measured_ms", "estimated_ms", "unknown", "skipped")
 # Past this span a period's per-track sums read the whole track index (see `per_track`).
 LONG_RANGE = timedelta(days=550)
 # The end of a scope "from an instant on" that must still be a range for SQLite's planner (see

@@ -150,7 +150,13 @@ def change(current: float, previous: float) -> float | None:
 
 @contextmanager
 def materialized(
-    conn: Connection, query: Select[Any], *, numbered_by: Sequence[str] = (), sqlite_index: str | None = None
+    conn: Connection,
+    query: Select[Any],
+    *,
+    numbered_by: Sequence[str] = (),
+    sqlite_index: str | None = None,
+    small: Sequence[str] = (),
+    analyze: bool = True,
 ) -> Iterator[Table]:
     """`query`'s rows in a temporary table, for several reports to share one pass over plays.
 
@@ -158,9 +164,12 @@ def materialized(
     connections outlive the report. `numbered_by`: also number the rows 1, 2, ... in the order of
     these columns, as an integer column `n`. `sqlite_index`: a column to index on SQLite, for a
     table that several statements join by it (SQLite would build a throwaway index for each;
-    PostgreSQL hashes instead, and an index there costs more than it saves).
+    PostgreSQL hashes instead, and an index there costs more than it saves). `small`: integer
+    columns whose every value fits 32 bits (PostgreSQL sums those as BIGINT, not NUMERIC, and
+    the rows are narrower). `analyze=False`: no statistics, for a table that is only scanned
+    (grouped, summed): they would cost more than they could change.
     """
-    columns = [_column(c.name) for c in query.selected_columns]
+    columns = [_column(c.name, c.name in small) for c in query.selected_columns]
     if numbered_by:
         sub = query.subquery()
         order = [sub.c[name] for name in numbered_by]
@@ -178,7 +187,7 @@ def materialized(
         if sqlite_index is not None and conn.dialect.name == "sqlite":
             conn.exec_driver_sql(f"CREATE INDEX temp.ix_{table.name} ON {table.name} ({sqlite_index})")
 
-    with _temporary(conn, columns, fill) as table:
+    with _temporary(conn, columns, fill, analyze) as table:
         yield table
 
 
@@ -187,7 +196,8 @@ def materialized_rows(
     conn: Connection, names: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> Iterator[Table]:
     """`rows` (tuples of values for columns `names`, typed as in `materialized`) in a temporary
-    table: the answer of a query run on another connection (`alongside`), for this one to join."""
+    table: the answer of a query run on another connection (`alongside`), for this one to join
+    once (not analysed)."""
     columns = [_column(name) for name in names]
 
     def fill(table: Table) -> None:
@@ -206,19 +216,22 @@ def materialized_rows(
         else:
             conn.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
 
-    with _temporary(conn, columns, fill) as table:
+    with _temporary(conn, columns, fill, analyze=False) as table:
         yield table
 
 
-def _column(name: str) -> Column[Any]:
-    return Column(name, String(64) if name.endswith("_id") else Text if name == "name" else BigInteger)
+def _column(name: str, small: bool = False) -> Column[Any]:
+    if name.endswith("_id"):
+        return Column(name, String(64))
+    return Column(name, Text if name == "name" else Integer if small else BigInteger)
 
 
 @contextmanager
 def _temporary(
-    conn: Connection, columns: list[Column[Any]], fill: Callable[[Table], None]
+    conn: Connection, columns: list[Column[Any]], fill: Callable[[Table], None], analyze: bool = True
 ) -> Iterator[Table]:
-    """A temporary table of `columns` filled by `fill`, analysed, dropped on exit."""
+    """A temporary table of `columns` filled by `fill`, analysed (unless not `analyze`), dropped
+    on exit."""
     # Named by nesting depth on this connection, not at random: the same report then builds the
     # same statements, which SQLAlchemy compiles once and caches.
     depth = conn.info.get("brapped_materialized", 0)
@@ -231,7 +244,8 @@ def _temporary(
         table.create(conn)
         try:
             fill(table)
-            _analyze(conn, table.name)
+            if analyze:
+                _analyze(conn, table.name)
             yield table
         except BaseException:
             # On PostgreSQL a failed statement aborts the transaction: the DROP would fail too and

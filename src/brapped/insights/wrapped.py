@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -21,6 +21,7 @@ from sqlalchemy import (
 from brapped.insights import report_cache, rollups
 from brapped.insights.aggregates import (
     ARTIST_SUMS,
+    PER_PLAY,
     Cell,
     listening_clock,
     local_day,
@@ -32,10 +33,12 @@ from brapped.insights.aggregates import (
 )
 from brapped.insights.earlier import committed_per_artist, less_own
 from brapped.insights.highlights import (
+    DayTrackSums,
     forgotten_favourite,
     former_top_artists,
     listening_age,
     listening_baseline,
+    most_played,
     obsession,
     rediscovery,
     top_new_albums,
@@ -90,7 +93,7 @@ def wrapped(
         "compared_totals", previous_period, user_id=user_id, stream_threshold_ms=stream_threshold_ms
     )
 
-    def meanwhile(other: Connection) -> tuple[dict[str, Any], dict[int, int], Sequence[Any], bool]:
+    def meanwhile(other: Connection) -> Meanwhile:
         committed, own_counted = committed_per_artist(other, scope)
         summed = committed.subquery("committed")
         # BIGINT: PostgreSQL sums BIGINT as NUMERIC, which psycopg reads as Decimal.
@@ -100,24 +103,30 @@ def wrapped(
         previous = report_cache.through(
             other, previous_key, previous_period, lambda: compared_totals(other, previous_scope)
         )
-        return previous, listening_baseline(other, scope), rows, own_counted
+        return Meanwhile(previous, listening_baseline(other, scope), rows, own_counted)
 
     later = alongside(conn, meanwhile)
-    monthly = frames(period)[0] == "month"
+    monthly = frames(period)[0] == "month"  # then the race's sums give each month's artists
     with (
-        materialized(conn, period_plays(scope, period), numbered_by=numbering(conn)) as pp,
+        # Only scanned (grouped, summed): no statistics.
+        materialized(
+            conn, period_plays(scope, period), numbered_by=numbering(conn), small=PER_PLAY, analyze=False
+        ) as pp,
         # With each track's first play of the period, for the rediscovery.
         materialized(conn, per_track(scope, source=pp).add_columns(first_ms(pp))) as pt,
-        # Joined by track to the credits of the monthly top artists' candidates, twice, unless
-        # the race's monthly sums give those (a scan serves the race and the obsession).
-        materialized(conn, per_day_track(pp), sqlite_index=None if monthly else "track_id") as dt,
         materialized(conn, per_artist(pt).add_columns(first_ms(pt))) as pa,
         materialized(conn, per_album(pt).add_columns(tracks_streamed(pt))) as pal,
     ):
+
+        def per_day(track_ids: Select[Any]) -> FromClause:
+            return per_day_track(pp, track_ids).subquery("day_track")
+
+        # Every (day, track) summed once, by the race's one grouped query.
+        day_track = per_day_track(pp).subquery("day_track")
+        race_sums = frame_sums(conn, period, day_track)
         summary = totals(conn, scope, source=pt, artist_source=pa, album_source=pal)
         # A year of local hours from the stored summaries (a few thousand rows), not every play.
         grid = rollups.grid_of(conn, scope, period, source=pp)
-        race_sums = frame_sums(conn, period, dt)
         report: dict[str, Any] = {
             "period": period.as_dict(),
             **summary,
@@ -126,9 +135,13 @@ def wrapped(
             "top_tracks": top_tracks(conn, scope, by="streams", limit=limit, source=pt),
             "top_albums": top_albums(conn, scope, limit=limit, album_source=pal),
             "top_genres": top_genres(conn, scope, limit=limit, artist_source=pa),
-            "top_artist_by_month": top_artist_by_month(conn, period, dt, pa, race_sums),
-            "artist_race": artist_race(conn, period, dt, by_frame=race_sums),
-            "obsession": obsession(conn, period, dt, pt),
+            "top_artist_by_month": (
+                _top_by_month_of(conn, period, race_sums)
+                if monthly
+                else _top_by_month_of_days(conn, period, pp, pa)
+            ),
+            "artist_race": artist_race(conn, period, day_track, by_frame=race_sums),
+            "obsession": obsession(conn, period, per_day, pt),
             "rediscovery": None,  # below, with the cards about the past
             "forgotten_favourite": None,
             "top_new_albums": top_new_albums(conn, period, pal, limit=limit),
@@ -138,7 +151,7 @@ def wrapped(
             "longest_session": longest_session(
                 conn, pp, period, session_gap_minutes, one_account=user_id is not None
             ),
-            "most_repeated_track_in_a_day": most_repeated_track(conn, dt),
+            "most_repeated_track_in_a_day": most_repeated_track(conn, per_day, pt),
             "discoveries": None,
             "listening_age": None,
             "skip_rate": skip_rate(conn, pp),
@@ -169,6 +182,15 @@ def wrapped(
         }
         report["change"] = {key: change(summary[key], previous[key]) for key in COMPARED}
         return report
+
+
+class Meanwhile(NamedTuple):
+    """What `wrapped` asks of its second connection (`alongside`)."""
+
+    previous: dict[str, Any]  # the previous period's `compared_totals`
+    baseline: dict[int, int]  # `listening_baseline`
+    committed: Sequence[Any]  # the rows of `earlier.committed_per_artist`
+    own_counted: bool  # and whether the period's own sums are to be taken off them
 
 
 def kept_wrapped(
@@ -202,16 +224,18 @@ def first_ms(source: FromClause) -> Any:
     return func.min(column).label("first_ms")
 
 
-def per_day_track(pp: FromClause) -> Select[Any]:
-    """One row per local day and track of materialised `period_plays`: plays, streams, milliseconds."""
+def per_day_track(pp: FromClause, track_ids: Select[Any] | None = None) -> Select[Any]:
+    """One row per local day and track of `period_plays` (of the tracks `track_ids` gives, when
+    given): plays, streams, milliseconds."""
     day = local_day(pp)
-    return select(
+    query = select(
         day.label("day"),
         pp.c.track_id,
         func.count().label("plays"),
         func.sum(pp.c.stream).label("streams"),
         func.sum(pp.c.ms).label("ms_played"),
     ).group_by(day, pp.c.track_id)
+    return query if track_ids is None else query.where(pp.c.track_id.in_(track_ids))
 
 
 def busiest_day(grid: list[Cell]) -> dict[str, Any] | None:
@@ -340,6 +364,15 @@ def top_artist_by_month(
     ]
 
 
+def _top_by_month_of_days(
+    conn: Connection, period: Period, pp: FromClause, pa: FromClause
+) -> list[dict[str, Any]]:
+    """`top_artist_by_month` from the period's plays `pp` and per-artist sums `pa`, materialised."""
+    # Joined by track to the credits of the monthly top artists' candidates, twice.
+    with materialized(conn, per_day_track(pp), sqlite_index="track_id") as dt:
+        return top_artist_by_month(conn, period, dt, pa)
+
+
 def _top_by_month_of(conn: Connection, period: Period, sums: FrameSums) -> list[dict[str, Any]]:
     """`top_artist_by_month` from the race's monthly sums: the most plays, then minutes, then
     the artist id by code point."""
@@ -434,18 +467,23 @@ def month_names(period: Period) -> list[str]:
     return [m.strftime("%Y-%m") for m in _months(period)]
 
 
-def most_repeated_track(conn: Connection, dt: FromClause) -> dict[str, Any] | None:
+MOST_REPEATED_PROBE = 10
+
+
+def most_repeated_track(conn: Connection, per_day: DayTrackSums, pt: FromClause) -> dict[str, Any] | None:
     """The track played most times within one local day (most minutes, then earliest day on a tie).
 
-    `dt`: the period's `per_day_track`, materialised.
+    `per_day(track_ids)`: the period's per-day-and-track sums of those tracks; `pt`: its
+    per-track sums, materialised. Only tracks played in the whole period at least as often as
+    the best day of its MOST_REPEATED_PROBE most played tracks can have a better day (a day's
+    plays are at most the track's): those few are summed per day, not every track (exact, ties
+    included).
     """
-    row = conn.execute(
-        select(dt.c.day, dt.c.track_id, dt.c.plays, dt.c.ms_played)
-        .order_by(dt.c.plays.desc(), dt.c.ms_played.desc(), dt.c.day, by_codepoint(dt.c.track_id))
-        .limit(1)
-    ).first()
-    if row is None:
+    found = _most_repeated_row(conn, per_day(most_played(pt, MOST_REPEATED_PROBE)))
+    if found is None:
         return None
+    row = _most_repeated_row(conn, per_day(select(pt.c.track_id).where(pt.c.plays >= int(found.plays))))
+    assert row is not None  # the probe's best day is among them
     name = conn.execute(select(tracks.c.name).where(tracks.c.id == row.track_id)).scalar_one()
     return {
         "date": day_to_date(row.day).isoformat(),
@@ -457,6 +495,16 @@ def most_repeated_track(conn: Connection, dt: FromClause) -> dict[str, Any] | No
         "plays": int(row.plays),
         "minutes": minutes(row.ms_played),
     }
+
+
+def _most_repeated_row(conn: Connection, dt: FromClause) -> Any:
+    """The (day, track) row of per-day-and-track sums `dt` with the most plays (then minutes,
+    then the earliest day, then the track id by code point), or None."""
+    return conn.execute(
+        select(dt.c.day, dt.c.track_id, dt.c.plays, dt.c.ms_played)
+        .order_by(dt.c.plays.desc(), dt.c.ms_played.desc(), dt.c.day, by_codepoint(dt.c.track_id))
+        .limit(1)
+    ).first()
 
 
 def skip_rate(conn: Connection, pp: FromClause) -> dict[str, Any]:
