@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -232,10 +233,8 @@ def _temporary(
 ) -> Iterator[Table]:
     """A temporary table of `columns` filled by `fill`, analysed (unless not `analyze`), dropped
     on exit."""
-    # Named by nesting depth on this connection, not at random: the same report then builds the
-    # same statements, which SQLAlchemy compiles once and caches.
     depth = conn.info.get("brapped_materialized", 0)
-    table = Table(f"brapped_tmp_{depth}", MetaData(), *columns, prefixes=["TEMPORARY"])
+    table = _table(f"brapped_tmp_{depth}", tuple((c.name, type(c.type), c.primary_key) for c in columns))
     conn.info["brapped_materialized"] = depth + 1
     try:
         # A table left by a report that failed halfway on this pooled connection is in the way.
@@ -256,6 +255,19 @@ def _temporary(
         table.drop(conn)
     finally:
         conn.info["brapped_materialized"] = depth
+
+
+@lru_cache(maxsize=256)
+def _table(name: str, columns: tuple[tuple[str, type[Any], bool], ...]) -> Table:
+    """The temporary table `name` with `columns` (name, type, primary key): one object for every
+    report that makes it. Named by nesting depth on the connection, not at random, and the same
+    object each time: the same report then builds the same statements, which SQLAlchemy compiles
+    once and caches (a statement's cache key holds its tables, as objects)."""
+    made = [
+        Column(n, String(64) if kind is String else kind(), primary_key=key, autoincrement=False)
+        for n, kind, key in columns
+    ]
+    return Table(name, MetaData(), *made, prefixes=["TEMPORARY"])
 
 
 def _analyze(conn: Connection, name: str) -> None:
