@@ -75,14 +75,14 @@ def wrapped(
     """The Wrapped report for `period`; keys documented in docs/reports.md.
 
     The period's plays are read once, into a narrow temporary table (`period_plays`: instants
-    already parsed and shifted to local time); the per-track, per-day and per-hour sums, sessions
-    and the skip rate are computed from it, and the rest from those smaller sums (the per-artist
-    sums are shared by the top artists, the distinct-artist count and the discoveries). The plays
-    before the period are read as per-artist sums, mostly from the stored summaries
-    (`earlier.earlier_per_artist`), for the cards about the past. The previous period needs only
-    its totals, and the listening age a count of the tracks played up to the period's end: both
-    computed meanwhile on a second connection (`alongside`), so from committed data; the totals
-    are kept when that period is closed.
+    already parsed and shifted to local time); the per-track sums, the race's per-(day, track)
+    sums, sessions and the skip rate are computed from it, and the rest from those smaller sums
+    (the per-artist sums are shared by the top artists, the distinct-artist count and the
+    discoveries). The plays before the period are read as per-artist sums, mostly from the stored
+    summaries (`earlier.earlier_per_artist`), for the cards about the past. Those sums but the
+    period's own, the previous period's totals and the listening age's count of the tracks played
+    up to the period's end are computed meanwhile on a second connection (`alongside`), so from
+    committed data, and asked for last; the totals are kept when that period is closed.
     """
     scope = Scope.of(period, user_id, stream_threshold_ms)
     previous_period = period.previous()
