@@ -149,29 +149,18 @@ def rediscovery(
     )
     silence_ms = int(REDISCOVERY_SILENCE.total_seconds() * 1000)
     silence = candidates.c.first_ms - candidates.c.last_ms
-    streams = func.coalesce(candidates.c.streams, 0)
-    # Ranked in SQL, counted by a window: only the first place's rows come back (thousands of
-    # artists may qualify on a long history).
-    ranked = (
-        select(
-            candidates,
-            func.count().over().label("qualified"),
-            func.rank()
-            .over(
-                order_by=[
-                    (streams + func.coalesce(candidates.c.main_streams, 0)).desc(),
-                    streams.desc(),
-                    candidates.c.plays.desc(),
-                ]
-            )
-            .label("place"),
-        )
-        .where(or_(candidates.c.last_ms.is_(None), silence >= int_literal(silence_ms)))
-        .subquery("ranked")
-    )
-    tied = conn.execute(select(ranked).where(ranked.c.place == 1)).all()
-    if not tied:
+    rows = conn.execute(
+        select(candidates).where(or_(candidates.c.last_ms.is_(None), silence >= int_literal(silence_ms)))
+    ).all()
+    if not rows:
         return None
+
+    def rank(r: Any) -> tuple[int, int, int]:
+        streams = int(r.streams or 0)
+        return (-(streams + int(r.main_streams or 0)), -streams, -int(r.plays))
+
+    top = min(rank(r) for r in rows)
+    tied = [r for r in rows if rank(r) == top]
     last = {r.artist_id: int(r.last_ms) for r in tied if r.last_ms is not None}
     last.update(_last_plays(conn, scope, [r.artist_id for r in tied if r.last_ms is None]))
     best = min(tied, key=lambda r: (last[r.artist_id] - int(r.first_ms), r.artist_id))
@@ -185,7 +174,7 @@ def rediscovery(
         "plays": int(best.plays),
         "streams": int(best.streams or 0),
         "credit": credit_value(best.streams, best.main_streams),
-        "rediscovered_artists": int(best.qualified),
+        "rediscovered_artists": len(rows),
     }
 
 

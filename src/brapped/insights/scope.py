@@ -214,8 +214,11 @@ def materialized_rows(
             ):
                 for row in rows:
                     copy.write_row(row)
-        else:
-            conn.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
+        else:  # the driver's executemany: one prepared statement, no per-row dictionaries
+            statement = (
+                f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
+            )
+            conn.exec_driver_sql(statement, [tuple(row) for row in rows])
 
     with _temporary(conn, columns, fill, analyze=False) as table:
         yield table

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any, NamedTuple
 
@@ -12,6 +13,7 @@ from sqlalchemy import (
     Connection,
     FromClause,
     Select,
+    Table,
     case,
     cast,
     func,
@@ -116,13 +118,8 @@ def wrapped(
         materialized(conn, per_track(scope, source=pp).add_columns(first_ms(pp))) as pt,
         materialized(conn, per_artist(pt).add_columns(first_ms(pt))) as pa,
         materialized(conn, per_album(pt).add_columns(tracks_streamed(pt))) as pal,
+        day_track_sums(conn, pp, by_track=not monthly) as (day_track, per_day),
     ):
-
-        def per_day(track_ids: Select[Any]) -> FromClause:
-            return per_day_track(pp, track_ids).subquery("day_track")
-
-        # Every (day, track) summed once, by the race's one grouped query.
-        day_track = per_day_track(pp).subquery("day_track")
         race_sums = frame_sums(conn, period, day_track)
         summary = totals(conn, scope, source=pt, artist_source=pa, album_source=pal)
         # A year of local hours from the stored summaries (a few thousand rows), not every play.
@@ -138,7 +135,7 @@ def wrapped(
             "top_artist_by_month": (
                 _top_by_month_of(conn, period, race_sums)
                 if monthly
-                else _top_by_month_of_days(conn, period, pp, pa)
+                else _top_by_month_of_days(conn, period, pp, pa, day_track)
             ),
             "artist_race": artist_race(conn, period, day_track, by_frame=race_sums),
             "obsession": obsession(conn, period, per_day, pt),
@@ -222,6 +219,28 @@ def first_ms(source: FromClause) -> Any:
     """The earliest `end_ms` (or `first_ms`) of the rows grouped, as column `first_ms`."""
     column = source.c.first_ms if "first_ms" in source.c else source.c.end_ms
     return func.min(column).label("first_ms")
+
+
+@contextmanager
+def day_track_sums(
+    conn: Connection, pp: FromClause, *, by_track: bool = False
+) -> Iterator[tuple[FromClause, DayTrackSums]]:
+    """The period's sums per local day and track (`per_day_track` of its plays `pp`), and a
+    function giving them for some tracks only (`highlights.DayTrackSums`).
+
+    On SQLite a table: the race reads it whole, the obsession and the most repeated track a few
+    tracks of it; indexed by track when `by_track` (the top artist of each month joins it by
+    track, twice, unless the race gives it). PostgreSQL sums them as it goes (the race's grouped
+    query, a few tracks' plays): writing the table cost more than it saved there.
+    """
+    if conn.dialect.name != "sqlite":
+        yield (
+            per_day_track(pp).subquery("day_track"),
+            lambda ids: per_day_track(pp, ids).subquery("day_track"),
+        )
+        return
+    with materialized(conn, per_day_track(pp), sqlite_index="track_id" if by_track else None) as dt:
+        yield dt, lambda ids: select(dt).where(dt.c.track_id.in_(ids)).subquery("day_track")
 
 
 def per_day_track(pp: FromClause, track_ids: Select[Any] | None = None) -> Select[Any]:
@@ -365,11 +384,14 @@ def top_artist_by_month(
 
 
 def _top_by_month_of_days(
-    conn: Connection, period: Period, pp: FromClause, pa: FromClause
+    conn: Connection, period: Period, pp: FromClause, pa: FromClause, day_track: FromClause
 ) -> list[dict[str, Any]]:
-    """`top_artist_by_month` from the period's plays `pp` and per-artist sums `pa`, materialised."""
+    """`top_artist_by_month` from the period's plays `pp` and per-artist sums `pa`, materialised,
+    and `day_track` of `day_track_sums`."""
+    if isinstance(day_track, Table):  # materialised already
+        return top_artist_by_month(conn, period, day_track, pa)
     # Joined by track to the credits of the monthly top artists' candidates, twice.
-    with materialized(conn, per_day_track(pp), sqlite_index="track_id") as dt:
+    with materialized(conn, per_day_track(pp)) as dt:
         return top_artist_by_month(conn, period, dt, pa)
 
 
