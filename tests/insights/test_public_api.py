@@ -24,6 +24,7 @@ LAYERS = (
     "overview",
     "race",
     "highlights",
+    "sessions",
     "wrapped",
     "compare",
     "party_sums",

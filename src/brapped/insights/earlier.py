@@ -42,37 +42,65 @@ def earlier_per_artist(conn: Connection, scope: Scope, pa: FromClause | None = N
     `name` and ARTIST_SUMS, one row per artist with plays. `pa`: the scope's own per-artist sums
     (`per_artist` of its per-track sums), materialised; summed here when not given.
 
-    When `stored_cutoff` gives a cutoff: the sums of `artist_totals`, less the scope's own, plus or
-    minus those of the plays between the cutoff and the scope's end (or start, when the cutoff is
-    before the scope). Per-artist sums add up as per-track ones do (a play credits each artist of
-    its track once), so the tens of thousands of earlier tracks are never joined to their
-    credits. Otherwise every earlier play, summed per track and then per artist.
+    `committed_per_artist`, less the scope's own sums when it says so (`less_own`).
+    """
+    committed, own_counted = committed_per_artist(conn, scope)
+    own = None
+    if own_counted:
+        own = pa
+        if own is None:
+            own = per_artist(per_track(scope).subquery("own_track"), names=False).subquery("own")
+    return less_own(committed.subquery("committed"), own)
+
+
+def committed_per_artist(conn: Connection, scope: Scope) -> tuple[Select[Any], bool]:
+    """What `earlier_per_artist` needs of the database besides the scope's own per-artist sums:
+    (`artist_id` and ARTIST_SUMS per artist, whether the scope's own sums are to be taken off).
+    Reads no temporary table: another connection may compute it (`scope.alongside`).
+
+    When `stored_cutoff` gives a cutoff: the sums of `artist_totals` plus or minus those of the
+    plays between the cutoff and the scope's end (or start, when the cutoff is before the
+    scope); the stored sums then take in the scope's own when the cutoff is at or after its
+    start. Per-artist sums add up as per-track ones do (a play credits each artist of its track
+    once), so the tens of thousands of earlier tracks are never joined to their credits.
+    Otherwise every earlier play, summed per track and then per artist. Only artists with plays
+    (taking the scope's own off can only leave fewer).
     """
     assert scope.start is not None and scope.end is not None
     cutoff = stored_cutoff(conn, scope)
     if cutoff is None:
         before = Scope(scope.user_id, None, scope.start, scope.stream_threshold_ms)
-        return per_artist(per_track(before).subquery("before_track"))
+        return per_artist(per_track(before).subquery("before_track"), names=False), False
     stored = select(artist_totals.c.artist_id, *(artist_totals.c[c] for c in ARTIST_SUMS))
     if scope.user_id is not None:
         stored = stored.where(artist_totals.c.user_id == scope.user_id)
-    own = None
-    if cutoff >= scope.start:
-        own = pa
-        if own is None:
-            own = per_artist(per_track(scope).subquery("own_track"), names=False).subquery("own")
     between_track = per_track(_between(scope, cutoff)).subquery("between_track")
     between = per_artist(between_track, names=False).subquery("between")
     sign = _sign(scope, cutoff)
-    if cutoff >= scope.start and _one_row_per_key(conn, scope, artist_totals):
-        less = _less_joined(stored.subquery("stored"), "artist_id", ARTIST_SUMS, own, between, sign)
+    own_counted = cutoff >= scope.start
+    if own_counted and _one_row_per_key(conn, scope, artist_totals):
+        summed = _less_joined(stored.subquery("stored"), "artist_id", ARTIST_SUMS, None, between, sign)
     else:
-        less = _less(stored, "artist_id", ARTIST_SUMS, own, between, sign)
-    sums = less.subquery("sums")
-    # Names for the few thousand artists summed, not for every credit on the way.
-    return select(
-        sums.c.artist_id, artists.c.name.label("name"), *(sums.c[c] for c in ARTIST_SUMS)
-    ).select_from(sums.join(artists, artists.c.id == sums.c.artist_id))
+        summed = _less(stored, "artist_id", ARTIST_SUMS, None, between, sign)
+    return summed, own_counted
+
+
+def less_own(committed: FromClause, own: FromClause | None) -> Select[Any]:
+    """`earlier_per_artist` from `committed_per_artist` (as a subquery or materialised) less the
+    scope's own per-artist sums `own` (None: nothing to take off), with the artists' names: for
+    the few thousand artists summed, not for every credit on the way."""
+
+    def left(column: str) -> Any:
+        value: Any = committed.c[column]
+        return value if own is None else value - func.coalesce(own.c[column], 0)
+
+    joined = committed.join(artists, artists.c.id == committed.c.artist_id)
+    if own is not None:
+        joined = joined.outerjoin(own, own.c.artist_id == committed.c.artist_id)
+    query = select(
+        committed.c.artist_id, artists.c.name.label("name"), *(left(c).label(c) for c in ARTIST_SUMS)
+    ).select_from(joined)
+    return query if own is None else query.where(left("plays") > 0)
 
 
 def played_before_end(conn: Connection, scope: Scope) -> Select[Any]:

@@ -9,6 +9,7 @@ plays between their cutoff and the period, not from a heavy listener's whole his
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,17 +43,18 @@ def _track(conn: Connection, track_id: str) -> dict[str, Any]:
 
 
 def obsession(
-    conn: Connection, period: Period, dt: FromClause, pt: FromClause | None = None
+    conn: Connection, period: Period, per_day: DayTrackSums, pt: FromClause
 ) -> dict[str, Any] | None:
     """The track played most within 7 consecutive local days (more minutes, then the earlier
-    window, on a tie). `dt`: the period's per-day-and-track sums, materialised; `pt`: its
-    per-track sums, materialised, which lets only a few tracks be windowed (`_contenders`).
+    window, on a tie). `per_day(track_ids)`: the period's per-day-and-track sums of those tracks
+    (`day`, `track_id`, `plays`, `ms_played`); `pt`: its per-track sums, materialised, which lets
+    only a few tracks be windowed (`_contenders`).
 
     A best window can always start on a day the track was played: each (day, track) row sums
     the same track's rows of that day and the 6 after it, a window frame by day (one sort; a
     self-join paired every day of a much-played track with every other).
     """
-    row = _best_window(conn, dt, None if pt is None else _contenders(conn, dt, pt))
+    row = _best_window(conn, per_day(_contenders(conn, per_day, pt)))
     if row is None:
         return None
     start = day_to_date(int(row.day))
@@ -66,24 +68,26 @@ def obsession(
 
 
 OBSESSION_PROBE = 10
+# Per-day-and-track sums of the tracks a query gives: `day`, `track_id`, `plays`, `ms_played`.
+DayTrackSums = Callable[[Select[Any]], FromClause]
 
 
-def _contenders(conn: Connection, dt: FromClause, pt: FromClause) -> Select[Any]:
+def most_played(pt: FromClause, limit: int) -> Select[Any]:
+    """The `limit` most played tracks of per-track sums `pt` (by code point on a tie)."""
+    return select(pt.c.track_id).order_by(pt.c.plays.desc(), by_codepoint(pt.c.track_id)).limit(limit)
+
+
+def _contenders(conn: Connection, per_day: DayTrackSums, pt: FromClause) -> Select[Any]:
     """The tracks that may hold the best 7-day window: those played, in the whole period, at
     least as often as the best window of the period's OBSESSION_PROBE most played tracks. No
     other track has a window that good (a window's plays are at most the track's): exact, ties
     included, and a few dozen tracks to window instead of every one."""
-    most = select(pt.c.track_id).order_by(pt.c.plays.desc(), by_codepoint(pt.c.track_id))
-    probe = most.limit(OBSESSION_PROBE)
-    found = _best_window(conn, dt, probe)
+    found = _best_window(conn, per_day(most_played(pt, OBSESSION_PROBE)))
     return select(pt.c.track_id).where(pt.c.plays >= (int(found.plays) if found is not None else 0))
 
 
-def _best_window(conn: Connection, dt: FromClause, track_ids: Select[Any] | None) -> Any:
-    """The best (day, track) 7-day window row of `dt` (of `track_ids` only, when given), or None."""
-    source: FromClause = dt
-    if track_ids is not None:
-        source = select(dt).where(dt.c.track_id.in_(track_ids)).subquery("chosen")
+def _best_window(conn: Connection, source: FromClause) -> Any:
+    """The best (day, track) 7-day window row of per-day-and-track sums `source`, or None."""
     week = (0, OBSESSION_DAYS - 1)
     windows = select(
         source.c.day,

@@ -34,10 +34,8 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 
-from brapped.insights.aggregates import local_hour, period_plays
+from brapped.insights.aggregates import end_ms, local_hour, period_plays
 from brapped.insights.compare import Counts
 from brapped.insights.period import Period, date_to_day
 from brapped.insights.rollups import usable
@@ -49,7 +47,6 @@ from brapped.insights.scope import (
     not_various_artists,
 )
 from brapped.store.tables import artists, hour_totals, plays, track_artists, tracks
-from brapped.store.types import epoch_ms
 
 
 def member_sums(
@@ -236,27 +233,6 @@ def _add_hours(
     )
     for user, hour, n in rows:
         counts[user][int(hour)] += int(n)
-
-
-class end_ms(FunctionElement[int]):
-    """`epoch_ms` of a stored instant, computed faster on PostgreSQL (see `_end_ms_pg`)."""
-
-    type = BigInteger()
-    inherit_cache = True
-
-
-@compiles(end_ms)
-def _end_ms(element: end_ms, compiler: Any, **kw: Any) -> str:
-    return str(compiler.process(epoch_ms(next(iter(element.clauses))), **kw))
-
-
-@compiles(end_ms, "postgresql")
-def _end_ms_pg(element: end_ms, compiler: Any, **kw: Any) -> str:
-    # Instants are stored to the millisecond (timestamptz(3)): the double's error is far below
-    # half a millisecond, so rounding it (the cast does) gives `epoch_ms` exactly, without the
-    # numeric arithmetic of EXTRACT, the costliest part of a pass over a year of plays.
-    arg = compiler.process(next(iter(element.clauses)), **kw)
-    return f"CAST(date_part('epoch', {arg}) * 1000 AS BIGINT)"
 
 
 def longest_sessions(

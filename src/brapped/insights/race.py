@@ -132,6 +132,7 @@ def artist_race(
     running: dict[str, list[int]] = {}
     # Each frame's contenders (a copy of their sums then), or None: the race as it was
     contenders: list[list[tuple[str, tuple[int, ...]]] | None] = []
+    previous: list[tuple[str, tuple[int, ...]]] = []
     for index in range(len(steps)):
         added = per_frame.get(index)
         if not added:  # a frame without plays leaves the race as it was
@@ -146,7 +147,11 @@ def artist_race(
             sums[2] += count
             sums[3] += ms
             sums[4] += main_streams
-        contenders.append(_contenders(running, size))
+        # Sums only grow: an artist neither among the last contenders nor played in this frame
+        # stayed below the last floor, which only rises. Those two sets hold the new contenders.
+        changed = {row[1] for row in added}.union(artist_id for artist_id, _ in previous)
+        previous = _contenders({artist_id: running[artist_id] for artist_id in changed}, size)
+        contenders.append(previous)
     ids = sorted({artist_id for frame_contenders in contenders for artist_id, _ in frame_contenders or []})
     names: dict[str, str] = {}
     for chunk in range(0, len(ids), NAMES_PER_QUERY):  # usually one: a few dozen contenders

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -150,7 +151,13 @@ def change(current: float, previous: float) -> float | None:
 
 @contextmanager
 def materialized(
-    conn: Connection, query: Select[Any], *, numbered_by: Sequence[str] = (), sqlite_index: str | None = None
+    conn: Connection,
+    query: Select[Any],
+    *,
+    numbered_by: Sequence[str] = (),
+    sqlite_index: str | None = None,
+    small: Sequence[str] = (),
+    analyze: bool = True,
 ) -> Iterator[Table]:
     """`query`'s rows in a temporary table, for several reports to share one pass over plays.
 
@@ -158,12 +165,12 @@ def materialized(
     connections outlive the report. `numbered_by`: also number the rows 1, 2, ... in the order of
     these columns, as an integer column `n`. `sqlite_index`: a column to index on SQLite, for a
     table that several statements join by it (SQLite would build a throwaway index for each;
-    PostgreSQL hashes instead, and an index there costs more than it saves).
+    PostgreSQL hashes instead, and an index there costs more than it saves). `small`: integer
+    columns whose every value fits 32 bits (PostgreSQL sums those as BIGINT, not NUMERIC, and
+    the rows are narrower). `analyze=False`: no statistics, for a table that is only scanned
+    (grouped, summed): they would cost more than they could change.
     """
-    columns = [
-        Column(c.name, String(64) if c.name.endswith("_id") else Text if c.name == "name" else BigInteger)
-        for c in query.selected_columns
-    ]
+    columns = [_column(c.name, c.name in small) for c in query.selected_columns]
     if numbered_by:
         sub = query.subquery()
         order = [sub.c[name] for name in numbered_by]
@@ -175,10 +182,62 @@ def materialized(
         else:
             columns.insert(0, Column("n", BigInteger))
             query = select(func.row_number().over(order_by=order).label("n"), sub)
-    # Named by nesting depth on this connection, not at random: the same report then builds the
-    # same statements, which SQLAlchemy compiles once and caches.
+
+    def fill(table: Table) -> None:
+        conn.execute(insert(table).from_select([c.name for c in query.selected_columns], query))
+        if sqlite_index is not None and conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"CREATE INDEX temp.ix_{table.name} ON {table.name} ({sqlite_index})")
+
+    with _temporary(conn, columns, fill, analyze) as table:
+        yield table
+
+
+@contextmanager
+def materialized_rows(
+    conn: Connection, names: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> Iterator[Table]:
+    """`rows` (tuples of values for columns `names`, typed as in `materialized`) in a temporary
+    table: the answer of a query run on another connection (`alongside`), for this one to join
+    once (not analysed)."""
+    columns = [_column(name) for name in names]
+
+    def fill(table: Table) -> None:
+        if not rows:
+            return
+        if conn.dialect.name == "postgresql":
+            # COPY: thousands of rows in one round trip, where a statement per row (executemany)
+            # costs more than the query that computed them.
+            copy_rows = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+            with (
+                conn.connection.driver_connection.cursor() as cursor,  # type: ignore[union-attr]
+                cursor.copy(copy_rows) as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+        else:  # the driver's executemany: one prepared statement, no per-row dictionaries
+            statement = (
+                f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
+            )
+            conn.exec_driver_sql(statement, [tuple(row) for row in rows])
+
+    with _temporary(conn, columns, fill, analyze=False) as table:
+        yield table
+
+
+def _column(name: str, small: bool = False) -> Column[Any]:
+    if name.endswith("_id"):
+        return Column(name, String(64))
+    return Column(name, Text if name == "name" else Integer if small else BigInteger)
+
+
+@contextmanager
+def _temporary(
+    conn: Connection, columns: list[Column[Any]], fill: Callable[[Table], None], analyze: bool = True
+) -> Iterator[Table]:
+    """A temporary table of `columns` filled by `fill`, analysed (unless not `analyze`), dropped
+    on exit."""
     depth = conn.info.get("brapped_materialized", 0)
-    table = Table(f"brapped_tmp_{depth}", MetaData(), *columns, prefixes=["TEMPORARY"])
+    table = _table(f"brapped_tmp_{depth}", tuple((c.name, type(c.type), c.primary_key) for c in columns))
     conn.info["brapped_materialized"] = depth + 1
     try:
         # A table left by a report that failed halfway on this pooled connection is in the way.
@@ -186,10 +245,9 @@ def materialized(
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {schema}.{table.name}")
         table.create(conn)
         try:
-            conn.execute(insert(table).from_select([c.name for c in query.selected_columns], query))
-            if sqlite_index is not None and conn.dialect.name == "sqlite":
-                conn.exec_driver_sql(f"CREATE INDEX temp.ix_{table.name} ON {table.name} ({sqlite_index})")
-            _analyze(conn, table.name)
+            fill(table)
+            if analyze:
+                _analyze(conn, table.name)
             yield table
         except BaseException:
             # On PostgreSQL a failed statement aborts the transaction: the DROP would fail too and
@@ -200,6 +258,19 @@ def materialized(
         table.drop(conn)
     finally:
         conn.info["brapped_materialized"] = depth
+
+
+@lru_cache(maxsize=256)
+def _table(name: str, columns: tuple[tuple[str, type[Any], bool], ...]) -> Table:
+    """The temporary table `name` with `columns` (name, type, primary key): one object for every
+    report that makes it. Named by nesting depth on the connection, not at random, and the same
+    object each time: the same report then builds the same statements, which SQLAlchemy compiles
+    once and caches (a statement's cache key holds its tables, as objects)."""
+    made = [
+        Column(n, String(64) if kind is String else kind(), primary_key=key, autoincrement=False)
+        for n, kind, key in columns
+    ]
+    return Table(name, MetaData(), *made, prefixes=["TEMPORARY"])
 
 
 def _analyze(conn: Connection, name: str) -> None:

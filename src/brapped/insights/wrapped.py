@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, timedelta
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
     Connection,
     FromClause,
     Select,
+    Table,
     case,
     cast,
     func,
-    null,
-    or_,
     select,
-    union_all,
 )
 
 from brapped.insights import report_cache, rollups
 from brapped.insights.aggregates import (
-    PLAY_ORDER,
+    ARTIST_SUMS,
+    PER_PLAY,
     Cell,
     listening_clock,
     local_day,
@@ -32,12 +33,14 @@ from brapped.insights.aggregates import (
     period_plays,
     track_credits,
 )
-from brapped.insights.earlier import earlier_per_artist
+from brapped.insights.earlier import committed_per_artist, less_own
 from brapped.insights.highlights import (
+    DayTrackSums,
     forgotten_favourite,
     former_top_artists,
     listening_age,
     listening_baseline,
+    most_played,
     obsession,
     rediscovery,
     top_new_albums,
@@ -51,10 +54,12 @@ from brapped.insights.scope import (
     by_codepoint,
     change,
     materialized,
+    materialized_rows,
     minutes,
     not_various_artists,
     ratio,
 )
+from brapped.insights.sessions import longest_session, numbering
 from brapped.insights.top import top_albums, top_artists_from, top_genres, top_tracks
 from brapped.insights.totals import COMPARED, compared_totals, new_artists, spoken_word, totals
 from brapped.store.tables import artists, track_artists, tracks
@@ -72,14 +77,14 @@ def wrapped(
     """The Wrapped report for `period`; keys documented in docs/reports.md.
 
     The period's plays are read once, into a narrow temporary table (`period_plays`: instants
-    already parsed and shifted to local time); the per-track, per-day and per-hour sums, sessions
-    and the skip rate are computed from it, and the rest from those smaller sums (the per-artist
-    sums are shared by the top artists, the distinct-artist count and the discoveries). The plays
-    before the period are read as per-artist sums, mostly from the stored summaries
-    (`earlier.earlier_per_artist`), for the cards about the past. The previous period needs only
-    its totals, and the listening age a count of the tracks played up to the period's end: both
-    computed meanwhile on a second connection (`alongside`), so from committed data; the totals
-    are kept when that period is closed.
+    already parsed and shifted to local time); the per-track sums, the race's per-(day, track)
+    sums, sessions and the skip rate are computed from it, and the rest from those smaller sums
+    (the per-artist sums are shared by the top artists, the distinct-artist count and the
+    discoveries). The plays before the period are read as per-artist sums, mostly from the stored
+    summaries (`earlier.earlier_per_artist`), for the cards about the past. Those sums but the
+    period's own, the previous period's totals and the listening age's count of the tracks played
+    up to the period's end are computed meanwhile on a second connection (`alongside`), so from
+    committed data, and asked for last; the totals are kept when that period is closed.
     """
     scope = Scope.of(period, user_id, stream_threshold_ms)
     previous_period = period.previous()
@@ -90,35 +95,35 @@ def wrapped(
         "compared_totals", previous_period, user_id=user_id, stream_threshold_ms=stream_threshold_ms
     )
 
-    def meanwhile(other: Connection) -> tuple[dict[str, Any], dict[int, int]]:
+    def meanwhile(other: Connection) -> Meanwhile:
+        committed, own_counted = committed_per_artist(other, scope)
+        summed = committed.subquery("committed")
+        # BIGINT: PostgreSQL sums BIGINT as NUMERIC, which psycopg reads as Decimal.
+        rows = other.execute(
+            select(summed.c.artist_id, *(cast(summed.c[c], BigInteger) for c in ARTIST_SUMS))
+        ).all()
         previous = report_cache.through(
             other, previous_key, previous_period, lambda: compared_totals(other, previous_scope)
         )
-        return previous, listening_baseline(other, scope)
+        return Meanwhile(previous, listening_baseline(other, scope), rows, own_counted)
 
     later = alongside(conn, meanwhile)
-    monthly = frames(period)[0] == "month"
+    monthly = frames(period)[0] == "month"  # then the race's sums give each month's artists
     with (
-        materialized(conn, period_plays(scope, period), numbered_by=PLAY_ORDER) as pp,
+        # Only scanned (grouped, summed): no statistics.
+        materialized(
+            conn, period_plays(scope, period), numbered_by=numbering(conn), small=PER_PLAY, analyze=False
+        ) as pp,
         # With each track's first play of the period, for the rediscovery.
         materialized(conn, per_track(scope, source=pp).add_columns(first_ms(pp))) as pt,
-        # Joined by track to the credits of the monthly top artists' candidates, twice, unless
-        # the race's monthly sums give those (a scan serves the race and the obsession).
-        materialized(conn, per_day_track(pp), sqlite_index=None if monthly else "track_id") as dt,
         materialized(conn, per_artist(pt).add_columns(first_ms(pt))) as pa,
         materialized(conn, per_album(pt).add_columns(tracks_streamed(pt))) as pal,
-        # Every play before the period, per artist: what the cards about the past (former top
-        # artists, new artists, rediscovery) ask of it.
-        materialized(conn, earlier_per_artist(conn, scope, pa)) as earlier_artists,
+        day_track_sums(conn, pp, by_track=not monthly) as (day_track, per_day),
     ):
+        race_sums = frame_sums(conn, period, day_track)
         summary = totals(conn, scope, source=pt, artist_source=pa, album_source=pal)
         # A year of local hours from the stored summaries (a few thousand rows), not every play.
         grid = rollups.grid_of(conn, scope, period, source=pp)
-        new_count, new_list = new_artists(
-            conn, scope, limit=5, artist_source=pa, earlier_artists=earlier_artists
-        )
-        former = former_top_artists(conn, scope, earlier_artists)
-        race_sums = frame_sums(conn, period, dt)
         report: dict[str, Any] = {
             "period": period.as_dict(),
             **summary,
@@ -127,26 +132,46 @@ def wrapped(
             "top_tracks": top_tracks(conn, scope, by="streams", limit=limit, source=pt),
             "top_albums": top_albums(conn, scope, limit=limit, album_source=pal),
             "top_genres": top_genres(conn, scope, limit=limit, artist_source=pa),
-            "top_artist_by_month": top_artist_by_month(conn, period, dt, pa, race_sums),
-            "artist_race": artist_race(conn, period, dt, by_frame=race_sums),
-            "obsession": obsession(conn, period, dt, pt),
-            "rediscovery": rediscovery(conn, scope, period, pa, earlier_artists),
-            "forgotten_favourite": forgotten_favourite(conn, scope, period, former, pa),
+            "top_artist_by_month": (
+                _top_by_month_of(conn, period, race_sums)
+                if monthly
+                else _top_by_month_of_days(conn, period, pp, pa, day_track)
+            ),
+            "artist_race": artist_race(conn, period, day_track, by_frame=race_sums),
+            "obsession": obsession(conn, period, per_day, pt),
+            "rediscovery": None,  # below, with the cards about the past
+            "forgotten_favourite": None,
             "top_new_albums": top_new_albums(conn, period, pal, limit=limit),
             "listening_clock": listening_clock(grid),
             "busiest_day": busiest_day(grid),
             "longest_streak": longest_streak(grid),
-            "longest_session": longest_session(conn, pp, period, session_gap_minutes),
-            "most_repeated_track_in_a_day": most_repeated_track(conn, dt),
-            "discoveries": {"new_artists": new_count, "top_new_artists": new_list},
-            "listening_age": None,  # below: when the second connection is done
+            "longest_session": longest_session(
+                conn, pp, period, session_gap_minutes, one_account=user_id is not None
+            ),
+            "most_repeated_track_in_a_day": most_repeated_track(conn, per_day, pt),
+            "discoveries": None,
+            "listening_age": None,
             "skip_rate": skip_rate(conn, pp),
             "estimated_share": summary["time_sources"]["estimated_share"],
             "previous_period": None,
             "change": None,
             "spoken_word": spoken_word(conn, scope),
         }
-        previous, baseline = later()
+        # Asked for last: the second connection computes meanwhile.
+        previous, baseline, committed_rows, own_counted = later()
+        with (
+            materialized_rows(conn, ["artist_id", *ARTIST_SUMS], committed_rows) as committed,
+            # Every play before the period, per artist: what the cards about the past (former
+            # top artists, new artists, rediscovery) ask of it.
+            materialized(conn, less_own(committed, pa if own_counted else None)) as earlier_artists,
+        ):
+            new_count, new_list = new_artists(
+                conn, scope, limit=5, artist_source=pa, earlier_artists=earlier_artists
+            )
+            former = former_top_artists(conn, scope, earlier_artists)
+            report["rediscovery"] = rediscovery(conn, scope, period, pa, earlier_artists)
+            report["forgotten_favourite"] = forgotten_favourite(conn, scope, period, former, pa)
+            report["discoveries"] = {"new_artists": new_count, "top_new_artists": new_list}
         report["listening_age"] = listening_age(conn, period, pal, baseline)
         report["previous_period"] = {
             "period": previous_period.as_dict(),
@@ -154,6 +179,15 @@ def wrapped(
         }
         report["change"] = {key: change(summary[key], previous[key]) for key in COMPARED}
         return report
+
+
+class Meanwhile(NamedTuple):
+    """What `wrapped` asks of its second connection (`alongside`)."""
+
+    previous: dict[str, Any]  # the previous period's `compared_totals`
+    baseline: dict[int, int]  # `listening_baseline`
+    committed: Sequence[Any]  # the rows of `earlier.committed_per_artist`
+    own_counted: bool  # and whether the period's own sums are to be taken off them
 
 
 def kept_wrapped(
@@ -187,16 +221,40 @@ def first_ms(source: FromClause) -> Any:
     return func.min(column).label("first_ms")
 
 
-def per_day_track(pp: FromClause) -> Select[Any]:
-    """One row per local day and track of materialised `period_plays`: plays, streams, milliseconds."""
+@contextmanager
+def day_track_sums(
+    conn: Connection, pp: FromClause, *, by_track: bool = False
+) -> Iterator[tuple[FromClause, DayTrackSums]]:
+    """The period's sums per local day and track (`per_day_track` of its plays `pp`), and a
+    function giving them for some tracks only (`highlights.DayTrackSums`).
+
+    On SQLite a table: the race reads it whole, the obsession and the most repeated track a few
+    tracks of it; indexed by track when `by_track` (the top artist of each month joins it by
+    track, twice, unless the race gives it). PostgreSQL sums them as it goes (the race's grouped
+    query, a few tracks' plays): writing the table cost more than it saved there.
+    """
+    if conn.dialect.name != "sqlite":
+        yield (
+            per_day_track(pp).subquery("day_track"),
+            lambda ids: per_day_track(pp, ids).subquery("day_track"),
+        )
+        return
+    with materialized(conn, per_day_track(pp), sqlite_index="track_id" if by_track else None) as dt:
+        yield dt, lambda ids: select(dt).where(dt.c.track_id.in_(ids)).subquery("day_track")
+
+
+def per_day_track(pp: FromClause, track_ids: Select[Any] | None = None) -> Select[Any]:
+    """One row per local day and track of `period_plays` (of the tracks `track_ids` gives, when
+    given): plays, streams, milliseconds."""
     day = local_day(pp)
-    return select(
+    query = select(
         day.label("day"),
         pp.c.track_id,
         func.count().label("plays"),
         func.sum(pp.c.stream).label("streams"),
         func.sum(pp.c.ms).label("ms_played"),
     ).group_by(day, pp.c.track_id)
+    return query if track_ids is None else query.where(pp.c.track_id.in_(track_ids))
 
 
 def busiest_day(grid: list[Cell]) -> dict[str, Any] | None:
@@ -325,6 +383,18 @@ def top_artist_by_month(
     ]
 
 
+def _top_by_month_of_days(
+    conn: Connection, period: Period, pp: FromClause, pa: FromClause, day_track: FromClause
+) -> list[dict[str, Any]]:
+    """`top_artist_by_month` from the period's plays `pp` and per-artist sums `pa`, materialised,
+    and `day_track` of `day_track_sums`."""
+    if isinstance(day_track, Table):  # materialised already
+        return top_artist_by_month(conn, period, day_track, pa)
+    # Joined by track to the credits of the monthly top artists' candidates, twice.
+    with materialized(conn, per_day_track(pp)) as dt:
+        return top_artist_by_month(conn, period, dt, pa)
+
+
 def _top_by_month_of(conn: Connection, period: Period, sums: FrameSums) -> list[dict[str, Any]]:
     """`top_artist_by_month` from the race's monthly sums: the most plays, then minutes, then
     the artist id by code point."""
@@ -419,18 +489,23 @@ def month_names(period: Period) -> list[str]:
     return [m.strftime("%Y-%m") for m in _months(period)]
 
 
-def most_repeated_track(conn: Connection, dt: FromClause) -> dict[str, Any] | None:
+MOST_REPEATED_PROBE = 10
+
+
+def most_repeated_track(conn: Connection, per_day: DayTrackSums, pt: FromClause) -> dict[str, Any] | None:
     """The track played most times within one local day (most minutes, then earliest day on a tie).
 
-    `dt`: the period's `per_day_track`, materialised.
+    `per_day(track_ids)`: the period's per-day-and-track sums of those tracks; `pt`: its
+    per-track sums, materialised. Only tracks played in the whole period at least as often as
+    the best day of its MOST_REPEATED_PROBE most played tracks can have a better day (a day's
+    plays are at most the track's): those few are summed per day, not every track (exact, ties
+    included).
     """
-    row = conn.execute(
-        select(dt.c.day, dt.c.track_id, dt.c.plays, dt.c.ms_played)
-        .order_by(dt.c.plays.desc(), dt.c.ms_played.desc(), dt.c.day, by_codepoint(dt.c.track_id))
-        .limit(1)
-    ).first()
-    if row is None:
+    found = _most_repeated_row(conn, per_day(most_played(pt, MOST_REPEATED_PROBE)))
+    if found is None:
         return None
+    row = _most_repeated_row(conn, per_day(select(pt.c.track_id).where(pt.c.plays >= int(found.plays))))
+    assert row is not None  # the probe's best day is among them
     name = conn.execute(select(tracks.c.name).where(tracks.c.id == row.track_id)).scalar_one()
     return {
         "date": day_to_date(row.day).isoformat(),
@@ -444,78 +519,14 @@ def most_repeated_track(conn: Connection, dt: FromClause) -> dict[str, Any] | No
     }
 
 
-def longest_session(
-    conn: Connection, pp: FromClause, period: Period, gap_minutes: int
-) -> dict[str, Any] | None:
-    """The longest listening session: plays less than `gap_minutes` apart, from first start to last end.
-
-    `pp`: the period's `period_plays`, materialised with `numbered_by=PLAY_ORDER`. A play starts
-    `ms_played` before it ended; the gap is from the previous play's end to this play's start
-    (overlaps count as no gap). Plays of different accounts never share a session.
-
-    One join pairs each play with the one before it (by number `n`, an integer join): the pairs
-    with a gap, or a change of account, are the breaks between sessions, a few per day. The
-    sessions are then read off the breaks alone: each runs from the play after the previous
-    break to the play before the next one. (Window functions over every play would do the same
-    in one pass on PostgreSQL, but each is a slow pass on SQLite.)
-    """
-    gap = gap_minutes * 60_000
-    play, previous = pp.alias("play"), pp.alias("previous")
-    ends = [  # after the very last play: a break with no next session
-        select(
-            pp.c.n.label("last_n"),
-            pp.c.end_ms.label("last_end_ms"),
-            cast(null(), BigInteger).label("next_n"),
-            cast(null(), BigInteger).label("next_start_ms"),
-        )
-        .order_by(pp.c.n.desc())
-        .limit(1)
-        .subquery()
-    ]
-    breaks = union_all(
-        select(
-            previous.c.n.label("last_n"),
-            previous.c.end_ms.label("last_end_ms"),
-            play.c.n.label("next_n"),
-            (play.c.end_ms - play.c.ms).label("next_start_ms"),
-        )
-        .select_from(play.join(previous, previous.c.n == play.c.n - 1))
-        .where(
-            or_(
-                previous.c.user_id != play.c.user_id,
-                play.c.end_ms - play.c.ms - previous.c.end_ms >= gap,
-            )
-        ),
-        select(ends[0]),
-    ).subquery()
-    first_start = select(pp.c.end_ms - pp.c.ms).where(pp.c.n == 1).scalar_subquery()
-    order = breaks.c.last_n
-    sessions = select(
-        func.coalesce(func.lag(breaks.c.next_n).over(order_by=order), 1).label("first_n"),
-        func.coalesce(func.lag(breaks.c.next_start_ms).over(order_by=order), first_start).label("start_ms"),
-        breaks.c.last_n,
-        breaks.c.last_end_ms.label("end_ms"),
-    ).subquery()
-    row = conn.execute(
-        select(sessions)
-        .order_by((sessions.c.end_ms - sessions.c.start_ms).desc(), sessions.c.start_ms)
+def _most_repeated_row(conn: Connection, dt: FromClause) -> Any:
+    """The (day, track) row of per-day-and-track sums `dt` with the most plays (then minutes,
+    then the earliest day, then the track id by code point), or None."""
+    return conn.execute(
+        select(dt.c.day, dt.c.track_id, dt.c.plays, dt.c.ms_played)
+        .order_by(dt.c.plays.desc(), dt.c.ms_played.desc(), dt.c.day, by_codepoint(dt.c.track_id))
         .limit(1)
     ).first()
-    if row is None:
-        return None
-    first_n, last_n = int(row.first_n), int(row.last_n)
-    listened = conn.execute(select(func.sum(pp.c.ms)).where(pp.c.n >= first_n, pp.c.n <= last_n)).scalar_one()
-    tz = period.tz
-    start_ms_value, end_ms_value = int(row.start_ms), int(row.end_ms)
-    start = datetime.fromtimestamp(start_ms_value / 1000, UTC)
-    end = datetime.fromtimestamp(end_ms_value / 1000, UTC)
-    return {
-        "start": start.astimezone(tz).isoformat(timespec="seconds"),
-        "end": end.astimezone(tz).isoformat(timespec="seconds"),
-        "minutes": round((end_ms_value - start_ms_value) / 60_000, 2),
-        "plays": last_n - first_n + 1,
-        "minutes_listened": minutes(listened),
-    }
 
 
 def skip_rate(conn: Connection, pp: FromClause) -> dict[str, Any]:
