@@ -555,3 +555,33 @@ def test_a_postgresql_bulk_load_leaves_statistics_of_its_plays(
         ).scalars()
         assert {"user_id", "played_at", "track_id", "ms_played"} <= set(analyzed)
     store.close()
+
+
+def test_postgresql_records_a_content_once_under_its_first_name(pg_url: str, tmp_path: Path) -> None:
+    # `import_load.record_file` inserts the file's row only where no row has its hash, in one
+    # statement: its typed values must reach PostgreSQL as the columns' types.
+    store = open_store(pg_url)
+    files = _export(tmp_path)
+    copy = files[0].with_name("Streaming_History_Audio_2099_99.json")  # ordered after the others
+    copy.write_bytes(files[0].read_bytes())
+    result = import_paths(store, [files[0].parent], SystemClock(), user_id="u")
+    assert result.ok and len(result.imported) == len(files) + 1
+    with store.connect() as conn:
+        rows = conn.execute(
+            select(
+                imported_files.c.name,
+                imported_files.c.records,
+                imported_files.c.first_played_at,
+                imported_files.c.last_played_at,
+                imported_files.c.run_id,
+            )
+        ).all()
+    store.close()
+    by_name = {Path(row.name).name: row for row in rows}
+    assert sorted(by_name) == sorted(path.name for path in files)
+    first = by_name[files[0].name]
+    records = json.loads(files[0].read_text())
+    assert first.records == len(records) and first.run_id == result.run_id
+    ends = sorted(datetime.strptime(r["ts"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) for r in records)
+    # Offline plays move to their real end, which may come before the file's first stamp.
+    assert first.first_played_at <= ends[0] and first.last_played_at == ends[-1]

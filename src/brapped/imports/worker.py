@@ -80,10 +80,11 @@ class Readers:
         self._turn += 1
         return worker.submit(source, now, keep_personal, dialect, user_id)
 
-    def close(self, now: bool = False) -> None:
-        """End the workers (`now`: without waiting for the file in hand)."""
+    def close(self, now: bool = False, wait: bool = True) -> None:
+        """End the workers (`now`: without waiting for the file in hand; `wait=False`: see
+        `WorkerProcess.close`)."""
         for worker in self._workers:
-            worker.close(now)
+            worker.close(now, wait)
 
 
 class WorkerProcess:
@@ -159,14 +160,17 @@ class WorkerProcess:
         """End the process at once, whatever file it has in hand (its outcome never comes)."""
         self._process.kill()
 
-    def close(self, now: bool = False) -> None:
+    def close(self, now: bool = False, wait: bool = True) -> None:
         """End the worker: it finishes the file in hand, sees the end of its input and exits
-        (`now`: killed instead)."""
+        (`now`: killed instead). `wait=False`: only that, without waiting for its exit, which a
+        later `close` waits for."""
         if self._process.stdin is not None:
             with suppress(OSError):
                 self._process.stdin.close()
         if now:
             self.kill()
+        if not wait:
+            return
         try:
             self._process.wait(timeout=30)
         except subprocess.TimeoutExpired:

@@ -209,8 +209,14 @@ def _per_track_and_user(conn: Connection, scope: Scope) -> Select[Any]:
     """`per_track(scope)` per account. With one account (the usual database) it is grouped by track
     alone: the covering track index then serves it in order, where grouping by account too reads
     every play's row for its account and sorts them all in a temporary tree."""
-    # Both ends of the unique (user_id, ...) index: two index lookups, not a scan.
-    lowest, highest = conn.execute(select(func.min(plays.c.user_id), func.max(plays.c.user_id))).one()
+    # Both ends of the unique (user_id, ...) index: two index lookups, not a scan. Each its own
+    # subquery: SQLite reads a lone min() or max() off an index, but both in one select scan it.
+    lowest, highest = conn.execute(
+        select(
+            select(func.min(plays.c.user_id)).scalar_subquery(),
+            select(func.max(plays.c.user_id)).scalar_subquery(),
+        )
+    ).one()
     if lowest == highest:
         return per_track(scope).add_columns(literal(lowest, plays.c.user_id.type).label("user_id"))
     return per_track(scope).add_columns(plays.c.user_id).group_by(plays.c.user_id)

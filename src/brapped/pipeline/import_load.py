@@ -11,7 +11,7 @@ from contextlib import ExitStack
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, exists, insert, select
+from sqlalchemy import Connection, bindparam, exists, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from brapped.clock import Clock
@@ -289,21 +289,39 @@ def _count(report: FileReport, skipped: Counter[str], decision: Decision) -> Non
 
 def record_file(conn: Connection, parsed: ParsedFile, report: FileReport, now: datetime, run_id: int) -> None:
     """Note the file as imported (`imported_files`), unless a file of the same content is already."""
-    known = conn.execute(select(imported_files.c.id).where(imported_files.c.sha256 == parsed.sha256)).first()
-    if known is not None:
-        return
     conn.execute(
-        insert(imported_files).values(
-            sha256=parsed.sha256,
-            name=parsed.name[-1000:],
-            format=parsed.format,
-            records=parsed.records,
-            first_played_at=report.first_played_at,
-            last_played_at=report.last_played_at,
-            imported_at=now,
-            run_id=run_id,
-        )
+        _RECORD_FILE,
+        {
+            "sha256": parsed.sha256,
+            "name": parsed.name[-1000:],
+            "format": parsed.format,
+            "records": parsed.records,
+            "first_played_at": report.first_played_at,
+            "last_played_at": report.last_played_at,
+            "imported_at": now,
+            "run_id": run_id,
+        },
     )
+
+
+# One statement, built once, not a look-up and then an insert: a bulk load of many small files
+# does this once a file.
+_RECORDED = (
+    "sha256",
+    "name",
+    "format",
+    "records",
+    "first_played_at",
+    "last_played_at",
+    "imported_at",
+    "run_id",
+)
+_RECORD_FILE = insert(imported_files).from_select(
+    _RECORDED,
+    select(*(bindparam(name, type_=imported_files.c[name].type) for name in _RECORDED)).where(
+        ~exists().where(imported_files.c.sha256 == bindparam("sha256"))
+    ),
+)
 
 
 def noted_file(sha256: str, size: int, report: FileReport, run_id: int) -> NotedFile:

@@ -178,6 +178,7 @@ def _import_paths(
                 beat()
                 if progress is not None:
                     progress(done, len(sources), item.name)
+            files.settle()  # the worker gone before the bulk load's end builds its indexes
     except SQLAlchemyError as exc:
         # A file's own failure is caught in `load_file`: what gets here is the bulk load's start
         # or end (indexes, commit), and then nothing of it was kept.

@@ -115,6 +115,7 @@ class ReadAhead:
         self._reader = ThreadPoolExecutor(1, "brapped-import-read") if dialect == "postgresql" else None
         self._ahead: dict[int, Future[ParsedFile | FileReport]] = {}  # read by the thread
         self._workers: Readers | None = None
+        self._ending: Readers | None = None  # told to end, not yet waited for
         self._prepared: dict[int, Future[Prepared]] = {}  # by the worker, or here while waiting
 
     def __enter__(self) -> ReadAhead:
@@ -124,9 +125,17 @@ class ReadAhead:
         try:
             if self._workers is not None:
                 self._workers.close()
+            self.settle()
         finally:
             if self._reader is not None:
                 self._reader.shutdown(wait=True, cancel_futures=True)
+
+    def settle(self) -> None:
+        """Wait for the worker told to end after its last file (whose exit the loader's last file
+        overlaps) to be gone: before the load's end, which its memory would otherwise add to."""
+        if self._ending is not None:
+            self._ending.close()
+            self._ending = None
 
     def __iter__(self) -> Iterator[tuple[Item, Outcome]]:
         items = self._items
@@ -170,9 +179,10 @@ class ReadAhead:
                 self._top_up(position)
                 if not self._prepared:
                     # Its last file taken: it ends now, not after the load's end (the indexes
-                    # built), which the worker's memory would otherwise add to.
-                    self._workers.close()
-                    self._workers = None
+                    # built), which the worker's memory would otherwise add to. Its exit is waited
+                    # for then (`settle`): the loader goes on meanwhile.
+                    self._workers.close(wait=False)
+                    self._ending, self._workers = self._workers, None
             elif self._reader is not None and not isinstance(outcome, FileReport):
                 following = self._next_source(position, ())
                 if following is not None:

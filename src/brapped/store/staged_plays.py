@@ -88,8 +88,10 @@ def _create_stage(conn: Connection, name: str, columns: Sequence[tuple[str, str]
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({cols}) ON COMMIT DROP; TRUNCATE {name}"
         )
         return
-    # A bulk load stages file after file in one transaction: the previous file's table may be there.
+    # A bulk load stages file after file in one transaction: the previous file's table may be there
+    # (or one whose drop a rolled-back savepoint undid, which `_held` does not know of).
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_temp(conn)}.{name}")
+    _held(conn).add(name)
     conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} ({cols})")
 
 
@@ -199,11 +201,28 @@ def stage_episodes(conn: Connection, rows: Iterable[Sequence[Any]]) -> None:
 
 
 def drop_stages(conn: Connection) -> None:
-    """Remove the staging tables (SQLite; PostgreSQL drops them at commit and empties a reused one)."""
+    """Remove the staging tables (SQLite; PostgreSQL drops them at commit and empties a reused one).
+
+    Only those this connection made since it last dropped them: a bulk load of many small files
+    otherwise spent a statement a stage it never made, twice a file."""
     if conn.dialect.name == "postgresql":
         return
+    held = _held(conn)
     for name in (MUSIC_STAGE, MUSIC_PROFILE_STAGE, MUSIC_DIMENSION_STAGE, EPISODE_STAGE):
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_temp(conn)}.{name}")
+        if name in held:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_temp(conn)}.{name}")
+            held.discard(name)
+
+
+_HELD_STAGES = "brapped_held_stages"
+
+
+def _held(conn: Connection) -> set[str]:
+    """The temporary stages (SQLite) the connection may hold: those it made and has not dropped.
+    A stage made in a savepoint rolled back since is gone but still named here, which only costs
+    a drop of nothing."""
+    held: set[str] = conn.info.setdefault(_HELD_STAGES, set())
+    return held
 
 
 # The schema a worker's staging image (`brapped.imports.staging.sqlite_image`) is attached as: a
