@@ -28,6 +28,7 @@ The learned factors are kept in `state` (key `estimate_calibration`, scope = the
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -140,18 +141,16 @@ def _rows(measured: Iterable[Measured]) -> list[Row]:
     return [((p.ended - _EPOCH) // _MS, p.ms_played, p.duration_ms) for p in measured]
 
 
-# A play the calibration learns from: its class, true ms, the gap rule's ms, the (UTC) month it ended.
-Counted = tuple[str, int, int, tuple[int, int]]
+# Per class, per (UTC) month of the play's end: [plays, the rule's ms, true ms, sum of true ms
+# squared over the rule's ms, plays with a rule's ms over 0]. Each play's share x = true / rule
+# weighs as the rule's ms w, so these hold the sums of w, w x and w x^2: all `credibility` needs.
+Tally = dict[str, dict[int, list[float]]]
+_CLASSES = ("pause", "silence", "follows")
 
 
-def _month(ended_ms: int) -> tuple[int, int]:
-    ended = _EPOCH + ended_ms * _MS
-    return (ended.year, ended.month)
-
-
-def _counted(rows: list[Row]) -> list[Counted]:
-    """The plays the calibration learns from, oldest first."""
-    counted: list[Counted] = []
+def _tally(rows: list[Row]) -> Tally:
+    """The plays the calibration learns from, summed per class and month."""
+    tally: Tally = {kind: {} for kind in _CLASSES}
     ordered = sorted(rows, key=lambda r: r[0])
     minutes_only = whole_minutes([r[0] for r in ordered])
     previous: int | None = None
@@ -161,32 +160,40 @@ def _counted(rows: list[Row]) -> list[Counted]:
         if duration_ms:
             gap = None if previous is None else ended - previous
             kind = situation(gap, duration_ms)
+            rule_ms = 0
             if kind == "follows" and gap is not None and not minutes_only:
-                counted.append((kind, ms_played, gap, _month(ended)))  # the rule's estimate: the gap
+                rule_ms = gap  # the rule's estimate: the gap
             elif kind in ("pause", "silence"):
-                counted.append((kind, ms_played, duration_ms, _month(ended)))  # a capped play
+                rule_ms = duration_ms  # a capped play
+            else:
+                kind = ""
+            if kind:
+                when = time.gmtime(ended // 1000)
+                sums = tally[kind].setdefault(when.tm_year * 12 + when.tm_mon, [0, 0, 0, 0.0, 0])
+                sums[0] += 1
+                sums[1] += rule_ms
+                sums[2] += ms_played
+                if rule_ms > 0:
+                    sums[3] += ms_played * ms_played / rule_ms
+                    sums[4] += 1
         previous = ended
-    return counted
+    return tally
 
 
-def _sums(counted: list[Counted]) -> Sums:
-    sums = {"pause": [0, 0, 0], "silence": [0, 0, 0], "follows": [0, 0, 0]}
-    for kind, true_ms, rule_ms, _ in counted:
-        sums[kind][0] += true_ms
-        sums[kind][1] += rule_ms
-        sums[kind][2] += 1
-    return Sums(*sums["pause"], *sums["silence"], *sums["follows"])
+def _sums(tally: Tally) -> Sums:
+    each = [int(sum(month[n] for month in tally[kind].values())) for kind in _CLASSES for n in (2, 1, 0)]
+    return Sums(*each)
 
 
 def learn(measured: Iterable[Measured]) -> Sums:
     """Sum, per class, the true time of the plays the API would report and the gap rule's estimate."""
-    return _sums(_counted(_rows(measured)))
+    return _sums(_tally(_rows(measured)))
 
 
-def credibility(plays: list[tuple[int, int, tuple[int, int]]], default: float) -> float:
-    """Z, the weight of the listener's own share against `default`, from one class's plays (true ms,
-    the gap rule's ms, month): Bühlmann-Straub, each play's share weighted by the rule's ms (so the
-    own share is the ratio of the totals), the months as the listener's sub-periods.
+def credibility(months: dict[int, list[float]], default: float) -> float:
+    """Z, the weight of the listener's own share against `default`, from one class's plays summed
+    per month (`_tally`): Bühlmann-Straub, each play's share weighted by the rule's ms (so the own
+    share is the ratio of the totals), the months as the listener's sub-periods.
 
     v, the variance of the own share around the listener's long-run share: the spread within the
     months over the total weight, plus the spread between months (beyond what the within spread
@@ -194,36 +201,31 @@ def credibility(plays: list[tuple[int, int, tuple[int, int]]], default: float) -
     share from it, less v (one listener's moment estimate; the default holds no listener's spread).
     Z = a / (a + v): 0 with fewer than two plays, or when the distance is within the noise.
     """
-    months: dict[tuple[int, int], list[tuple[float, int]]] = {}
-    for true_ms, rule_ms, month in plays:
-        if rule_ms > 0:
-            months.setdefault(month, []).append((true_ms / rule_ms, rule_ms))
-    freedom = sum(len(shares) - 1 for shares in months.values())
+    used = [sums for sums in months.values() if sums[1] > 0]
+    freedom = sum(sums[4] - 1 for sums in used)
     if freedom <= 0:
         return 0.0
-    weights = {m: sum(w for _, w in shares) for m, shares in months.items()}
-    means = {m: sum(x * w for x, w in shares) / weights[m] for m, shares in months.items()}
-    total = sum(weights.values())
-    mean = sum(means[m] * weights[m] for m in months) / total
-    within = sum(w * (x - means[m]) ** 2 for m, shares in months.items() for x, w in shares) / freedom
-    squares = sum(w * w for w in weights.values())
+    total = sum(sums[1] for sums in used)
+    mean = sum(sums[2] for sums in used) / total
+    # Within a month: sum of w (x - the month's mean)^2 = sum w x^2 - (sum w x)^2 / sum w.
+    within = max(0.0, sum(sums[3] - sums[2] * sums[2] / sums[1] for sums in used) / freedom)
+    squares = sum(sums[1] * sums[1] for sums in used)
     between = 0.0
-    if len(months) > 1:
-        spread = sum(weights[m] * (means[m] - mean) ** 2 for m in months)
-        between = max(0.0, (spread - (len(months) - 1) * within) / (total - squares / total))
+    if len(used) > 1:
+        spread = sum(sums[1] * (sums[2] / sums[1] - mean) ** 2 for sums in used)
+        between = max(0.0, (spread - (len(used) - 1) * within) / (total - squares / total))
     noise = within / total + between * squares / total**2
     among = max(0.0, (mean - default) ** 2 - noise)
     return among / (among + noise) if among > 0 else 0.0
 
 
-def _share(counted: list[Counted], kind: str, default: float) -> tuple[float, float]:
+def _share(months: dict[int, list[float]], default: float) -> tuple[float, float]:
     """(factor, credibility) of one class: the own share and the default, weighed by credibility."""
-    plays = [(true_ms, rule_ms, month) for k, true_ms, rule_ms, month in counted if k == kind]
-    rule_ms = sum(r for _, r, _ in plays)
+    rule_ms = sum(sums[1] for sums in months.values())
     if not rule_ms:
         return default, 0.0
-    z = credibility(plays, default)
-    factor = z * sum(t for t, _, _ in plays) / rule_ms + (1 - z) * default
+    z = credibility(months, default)
+    factor = z * sum(sums[2] for sums in months.values()) / rule_ms + (1 - z) * default
     # At most 1: a capped play lasts at most the track, a play at most its gap.
     return round(min(1.0, max(MIN_FACTOR, factor)), 4), round(z, 4)
 
@@ -235,13 +237,13 @@ def fit(measured: Iterable[Measured], default: Calibration = DEFAULT) -> Calibra
 
 
 def _fit(rows: list[Row], default: Calibration = DEFAULT) -> Calibration:
-    counted = _counted(rows)
-    sums = _sums(counted)
+    tally = _tally(rows)
+    sums = _sums(tally)
     if sums.pause_plays + sums.silence_plays + sums.follows_plays == 0:
         return default
-    pause, pause_z = _share(counted, "pause", default.pause)
-    silence, silence_z = _share(counted, "silence", default.silence)
-    follows, follows_z = _share(counted, "follows", default.follows)
+    pause, pause_z = _share(tally["pause"], default.pause)
+    silence, silence_z = _share(tally["silence"], default.silence)
+    follows, follows_z = _share(tally["follows"], default.follows)
     return Calibration(
         pause=pause,
         silence=silence,
