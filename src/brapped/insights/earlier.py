@@ -18,7 +18,7 @@ from sqlalchemy import CompoundSelect, Connection, FromClause, Select, func, sel
 
 from brapped.insights import rollups
 from brapped.insights.aggregates import ARTIST_SUMS, per_artist, per_track
-from brapped.insights.scope import Scope
+from brapped.insights.scope import Scope, one_account
 from brapped.store.tables import artist_totals, artists, plays, track_totals
 
 
@@ -160,11 +160,8 @@ def _sign(scope: Scope, cutoff: datetime) -> int:
 
 def _one_row_per_key(conn: Connection, scope: Scope, table: Any) -> bool:
     """Whether `table` (a summary, keyed by account first) has one row per key for the scope:
-    the scope is one account's, or the database holds one account. Both ends of the key's index:
-    two lookups."""
-    if scope.user_id is not None:
-        return True
-    return bool(conn.execute(select(func.min(table.c.user_id) == func.max(table.c.user_id))).scalar())
+    the scope is one account's, or the database holds one account."""
+    return scope.user_id is not None or one_account(conn, table)
 
 
 def _less_joined(

@@ -64,7 +64,7 @@ from brapped.insights.aggregates import (
     period_plays,
 )
 from brapped.insights.period import LocalTime, Period, date_to_day, int_literal, zone
-from brapped.insights.scope import Scope, materialized
+from brapped.insights.scope import Scope, account_bounds, materialized, one_account
 from brapped.store import Store
 from brapped.store.tables import (
     album_totals,
@@ -209,14 +209,7 @@ def _per_track_and_user(conn: Connection, scope: Scope) -> Select[Any]:
     """`per_track(scope)` per account. With one account (the usual database) it is grouped by track
     alone: the covering track index then serves it in order, where grouping by account too reads
     every play's row for its account and sorts them all in a temporary tree."""
-    # Both ends of the unique (user_id, ...) index: two index lookups, not a scan. Each its own
-    # subquery: SQLite reads a lone min() or max() off an index, but both in one select scan it.
-    lowest, highest = conn.execute(
-        select(
-            select(func.min(plays.c.user_id)).scalar_subquery(),
-            select(func.max(plays.c.user_id)).scalar_subquery(),
-        )
-    ).one()
+    lowest, highest = account_bounds(conn, plays)
     if lowest == highest:
         return per_track(scope).add_columns(literal(lowest, plays.c.user_id.type).label("user_id"))
     return per_track(scope).add_columns(plays.c.user_id).group_by(plays.c.user_id)
@@ -386,7 +379,7 @@ def most_played_tracks(
     tt = track_totals
     user = scope.user_id
     if user is None:
-        lowest, highest = conn.execute(select(func.min(tt.c.user_id), func.max(tt.c.user_id))).one()
+        lowest, highest = account_bounds(conn, tt)
         if lowest is None or lowest != highest:
             return None
         user = lowest
@@ -433,10 +426,7 @@ def per_track_table(conn: Connection, scope: Scope) -> Iterator[Table]:
     """
     found = covering(conn, scope)
     tt = track_totals
-    one_account = scope.user_id is not None or (
-        conn.execute(select(func.min(tt.c.user_id) == func.max(tt.c.user_id))).scalar()
-    )
-    if found is None or not one_account:
+    if found is None or not (scope.user_id is not None or one_account(conn, tt)):
         with materialized(conn, per_track_of(conn, scope)) as table:
             yield table
         return

@@ -35,6 +35,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from brapped.insights.period import Period
 from brapped.store.engine import shares_database
+from brapped.store.staged_plays import fill_table
 from brapped.store.tables import artists, plays, track_artists
 
 # Spotify's compilation pseudo-artist: never a top artist (matched by id and by name).
@@ -131,6 +132,25 @@ def credit_not_various() -> ColumnElement[bool]:
     return track_artists.c.artist_id.not_in(select(artists.c.id).where(~not_various_artists()))
 
 
+def account_bounds(conn: Connection, table: Any) -> tuple[Any, Any]:
+    """The lowest and highest account id of `table` (keyed by `user_id` first): both ends of its
+    index, each its own subquery (SQLite reads a lone min() or max() off an index, but both in one
+    select scan it)."""
+    lowest, highest = conn.execute(
+        select(
+            select(func.min(table.c.user_id)).scalar_subquery(),
+            select(func.max(table.c.user_id)).scalar_subquery(),
+        )
+    ).one()
+    return lowest, highest
+
+
+def one_account(conn: Connection, table: Any) -> bool:
+    """Whether `table` (keyed by `user_id` first) holds rows of exactly one account."""
+    lowest, highest = account_bounds(conn, table)
+    return lowest is not None and lowest == highest
+
+
 def minutes(ms: Any) -> float:
     """Milliseconds as minutes, to two decimals (the unit every report shows).
 
@@ -202,23 +222,10 @@ def materialized_rows(
     columns = [_column(name) for name in names]
 
     def fill(table: Table) -> None:
-        if not rows:
-            return
-        if conn.dialect.name == "postgresql":
-            # COPY: thousands of rows in one round trip, where a statement per row (executemany)
-            # costs more than the query that computed them.
-            copy_rows = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
-            with (
-                conn.connection.driver_connection.cursor() as cursor,  # type: ignore[union-attr]
-                cursor.copy(copy_rows) as copy,
-            ):
-                for row in rows:
-                    copy.write_row(row)
-        else:  # the driver's executemany: one prepared statement, no per-row dictionaries
-            statement = (
-                f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
-            )
-            conn.exec_driver_sql(statement, [tuple(row) for row in rows])
+        # COPY on PostgreSQL, many rows a statement on SQLite: a statement per row costs more
+        # than the query that computed them.
+        if rows:
+            fill_table(conn, table.name, names, rows)
 
     with _temporary(conn, columns, fill, analyze=False) as table:
         yield table

@@ -115,10 +115,16 @@ def raw_errors(conn: Connection, statement: str) -> Iterator[None]:
 def _fill_stage(
     conn: Connection, name: str, columns: Sequence[tuple[str, str]], rows: Iterable[Sequence[Any]]
 ) -> None:
-    names = [c for c, _ in columns]
     if conn.dialect.name == "postgresql":
         # The stored text has no zone: make the session's zone UTC for this transaction.
         conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
+    fill_table(conn, name, [c for c, _ in columns], rows)
+
+
+def fill_table(conn: Connection, name: str, names: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Append `rows` to table `name`, whose columns are `names` in that order: COPY on PostgreSQL,
+    many rows a statement on SQLite."""
+    if conn.dialect.name == "postgresql":
         raw: Any = conn.connection.dbapi_connection
         statement = f"COPY {name} ({', '.join(names)}) FROM STDIN"
         with raw_errors(conn, statement), raw.cursor() as cursor, cursor.copy(statement) as copy:
