@@ -92,7 +92,9 @@ def _import_paths(
     items = import_plan.ordered(iter_inputs(paths))
     user, user_source, warnings = import_plan.choose_user(store, items, user_id)
     started = clock.now()
-    with store.begin() as conn:
+    # Immediate: `start_run` reads the runs table before it writes, and on SQLite a transaction
+    # that read before another writer committed cannot take the write lock ("database is locked").
+    with store.begin(immediate=True) as conn:
         run_id = start_run(conn, "import", started, user)
 
     reports: list[FileReport] = []
