@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -109,6 +110,7 @@ def test_run_serves_the_dashboard(tmp_path: Path, sqlite_url: str) -> None:
         "BRAPPED_DATABASE_URL": sqlite_url,
         "BRAPPED_TIMEZONE": "UTC",
         "PATH": "",
+        "PYTHONFAULTHANDLER": "1",  # SIGABRT prints every thread's stack: see below
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "brapped", "run", "--serve", "--port", str(port), "--interval", "1h"],
@@ -128,7 +130,12 @@ def test_run_serves_the_dashboard(tmp_path: Path, sqlite_url: str) -> None:
         assert response.status_code == 200
         assert response.json()["last_sync"]["outcome"] == "failed"  # no Spotify app configured
         proc.terminate()
-        _, err = proc.communicate(timeout=30)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # where it hangs, for whoever reads the failure
+            _, err = proc.communicate(timeout=30)
+            pytest.fail(f"`brapped run` did not stop within 30 s of SIGTERM:\n{err[-8000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import _thread
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -71,26 +73,67 @@ def configure_event_logging(fmt: str, level: int = logging.INFO) -> None:
 
 @contextmanager
 def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM/SIGINT ask the loop to stop after the current step; a second one interrupts it."""
-    previous: dict[int, Any] = {}
+    """SIGTERM/SIGINT ask the loop to stop after the current step; a second one interrupts it.
 
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        if stop.is_set():
+    Python runs a signal's handler in the main thread only between bytecodes, so not while that
+    thread waits in C (a database lock, a socket) or holds a lock the handler would need (stderr's,
+    an Event's). The handler therefore does nothing but raise on a second signal: Python's own C
+    handler writes each signal's number to a pipe at once (`signal.set_wakeup_fd`), and a watcher
+    thread reads it, logs the request and sets `stop`.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach only the main thread: nothing to listen for here
+        return
+    interrupt = threading.Event()
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+
+    raised: list[bool] = []
+
+    def handle(_signum: int, _frame: FrameType | None) -> None:
+        if interrupt.is_set() and not raised:  # is_set takes no lock
+            raised.append(True)
             raise KeyboardInterrupt  # the user insists: the open transaction rolls back
-        logging.getLogger("brapped.pipeline.schedule").info(
-            "stop requested, finishing the current step",
-            extra={"event": "scheduler.stopping", "data": {"signal": signal.Signals(signum).name}},
-        )
-        stop.set()
 
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            previous[int(signum)] = signal.signal(signum, handle)
+    def watch() -> None:
+        seen = 0
+        while data := os.read(read_fd, 64):
+            for signum in data:
+                if signum == 0:
+                    return  # the context ended
+                if signum not in previous:
+                    continue  # another signal someone else handles
+                seen += 1
+                if seen == 1:
+                    _log_stop_request(signal.Signals(signum))
+                    stop.set()
+                else:
+                    interrupt.set()
+                    if not raised:
+                        # The main thread's handler may have run for this signal already: again.
+                        _thread.interrupt_main(signal.SIGINT)
+
+    previous = {int(signum): signal.signal(signum, handle) for signum in (signal.SIGTERM, signal.SIGINT)}
+    previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    watcher = threading.Thread(target=watch, name="brapped-signals", daemon=True)
+    watcher.start()
     try:
         yield
     finally:
+        signal.set_wakeup_fd(previous_fd)
         for number, handler in previous.items():
             signal.signal(number, handler)
+        os.write(write_fd, b"\0")
+        watcher.join()
+        os.close(write_fd)
+        os.close(read_fd)
+
+
+def _log_stop_request(signum: signal.Signals) -> None:
+    logging.getLogger("brapped.pipeline.schedule").info(
+        "stop requested, finishing the current step",
+        extra={"event": "scheduler.stopping", "data": {"signal": signum.name}},
+    )
 
 
 StepsFactory = Callable[[AppContext, Store], Steps]
