@@ -267,7 +267,8 @@ def copy_database(
     checks = verify(source, target, copied)
     finished = clock.now()
     result = TransferResult(source.url, target.url, started, finished, checks, None, warnings)
-    with target.begin() as tgt:
+    # IMMEDIATE: start_run reads the running runs before it writes (see store.runs).
+    with target.begin(immediate=True) as tgt:
         run_id = record_run(
             tgt,
             "migrate",

@@ -333,7 +333,8 @@ def export(
             finally:
                 writer.close()
             files[file_name] = count
-    with store.begin() as conn:
+    # IMMEDIATE: start_run reads the running runs before it writes (see store.runs).
+    with store.begin(immediate=True) as conn:
         run_id = record_run(
             conn, "export", started, clock.now(), "ok", {"format": fmt, "directory": str(directory), **files}
         )

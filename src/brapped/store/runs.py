@@ -85,7 +85,9 @@ def start_run(
     """Insert a run with outcome 'running', owned by this process, and return its id.
 
     Runs of others found stale first become `interrupted` (`interrupt_stale_runs`). `stale_after`:
-    how long this run may go without a heartbeat (default: by kind, `STALE_AFTER`)."""
+    how long this run may go without a heartbeat (default: by kind, `STALE_AFTER`). It reads, then
+    writes: on SQLite call it in `Store.begin(immediate=True)`, or another writer's commit in
+    between fails it at once."""
     interrupt_stale_runs(conn, now)
     who = owner or Owner.this_process()
     bound = stale_after or STALE_AFTER.get(kind, DEFAULT_STALE_AFTER)
