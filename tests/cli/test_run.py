@@ -131,11 +131,12 @@ def test_run_serves_the_dashboard(tmp_path: Path, sqlite_url: str) -> None:
         assert response.json()["last_sync"]["outcome"] == "failed"  # no Spotify app configured
         proc.terminate()
         try:
-            _, err = proc.communicate(timeout=30)
+            # A step waiting for SQLite's write lock (up to its 30 s busy timeout) finishes first.
+            _, err = proc.communicate(timeout=60)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGABRT)  # where it hangs, for whoever reads the failure
             _, err = proc.communicate(timeout=30)
-            pytest.fail(f"`brapped run` did not stop within 30 s of SIGTERM:\n{err[-8000:]}")
+            pytest.fail(f"`brapped run` did not stop within 60 s of SIGTERM:\n{err[-8000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()
