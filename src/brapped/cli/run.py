@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime, timedelta
 from types import FrameType
 from typing import Any
@@ -123,10 +123,12 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
         signal.set_wakeup_fd(previous_fd)
         for number, handler in previous.items():
             signal.signal(number, handler)
-        os.write(write_fd, b"\0")
-        watcher.join()
+        with suppress(OSError):  # a pipe full of signals: the watcher is a daemon, left to exit
+            os.write(write_fd, b"\0")
+        watcher.join(5)
         os.close(write_fd)
-        os.close(read_fd)
+        if not watcher.is_alive():
+            os.close(read_fd)
 
 
 def _log_stop_request(signum: signal.Signals) -> None:
