@@ -5,9 +5,9 @@ from __future__ import annotations
 import _thread
 import json
 import logging
-import os
 import re
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -78,15 +78,16 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     Python runs a signal's handler in the main thread only between bytecodes, so not while that
     thread waits in C (a database lock, a socket) or holds a lock the handler would need (stderr's,
     an Event's). The handler therefore does nothing but raise on a second signal: Python's own C
-    handler writes each signal's number to a pipe at once (`signal.set_wakeup_fd`), and a watcher
+    handler writes each signal's number to a socket at once (`signal.set_wakeup_fd`), and a watcher
     thread reads it, logs the request and sets `stop`.
     """
     if threading.current_thread() is not threading.main_thread():
         yield  # signals reach only the main thread: nothing to listen for here
         return
     interrupt = threading.Event()
-    read_fd, write_fd = os.pipe()
-    os.set_blocking(write_fd, False)
+    # A socket pair, not a pipe: Windows takes only a socket as the wakeup fd.
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
 
     raised: list[bool] = []
 
@@ -97,7 +98,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
     def watch() -> None:
         seen = 0
-        while data := os.read(read_fd, 64):
+        while data := reader.recv(64):
             for signum in data:
                 if signum == 0:
                     return  # the context ended
@@ -114,7 +115,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
                         _thread.interrupt_main(signal.SIGINT)
 
     previous = {int(signum): signal.signal(signum, handle) for signum in (signal.SIGTERM, signal.SIGINT)}
-    previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
     watcher = threading.Thread(target=watch, name="brapped-signals", daemon=True)
     watcher.start()
     try:
@@ -123,12 +124,12 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
         signal.set_wakeup_fd(previous_fd)
         for number, handler in previous.items():
             signal.signal(number, handler)
-        with suppress(OSError):  # a pipe full of signals: the watcher is a daemon, left to exit
-            os.write(write_fd, b"\0")
+        with suppress(OSError):  # a buffer full of signals: the watcher is a daemon, left to exit
+            writer.send(b"\0")
         watcher.join(5)
-        os.close(write_fd)
+        writer.close()
         if not watcher.is_alive():
-            os.close(read_fd)
+            reader.close()
 
 
 def _log_stop_request(signum: signal.Signals) -> None:
