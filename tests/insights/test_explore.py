@@ -12,6 +12,7 @@ from brapped.insights import (
     artist_story,
     fold,
     refresh_search_names,
+    resolve,
     search,
     top,
     track_story,
@@ -166,3 +167,30 @@ def test_not_found(history: Store) -> None:
             track_story(conn, "unplayed", TZ)
         with pytest.raises(NotFound, match="never played"):
             track_story(conn, "t9", TZ)
+
+
+def _add_played_track(store: Store, track_id: str, name: str) -> None:
+    with store.begin() as conn:
+        conn.execute(insert(tables.tracks).values(id=track_id, name=name, album_id="al1", duration_ms=1000))
+        conn.execute(insert(tables.track_artists).values(track_id=track_id, position=0, artist_id="a1"))
+        add_plays(conn, [{"played_at": at("2024-05-01T12:00:00"), "track_id": track_id, "ms_played": 1000}])
+
+
+def test_a_search_while_another_connection_adds_names_answers(history: Store) -> None:
+    """A search reads, then folds new names: a sync committing names in between must not fail it
+    (on SQLite a transaction that read cannot write after another connection's commit)."""
+    with history.begin() as conn:
+        search(conn, "x")  # every name folded
+    _add_played_track(history, "t9", "Nine")  # committed, not folded yet
+    with history.begin() as reader:
+        assert reader.execute(select(func.count()).select_from(tables.tracks)).scalar_one() == 6
+        _add_played_track(history, "t10", "Ten")  # another connection commits meanwhile
+        found = search(reader, "one")
+        assert [t["id"] for t in found["tracks"]] == ["t1"]
+        nine = [t["id"] for t in search(reader, "nine")["tracks"]]
+        # PostgreSQL folds Nine in this transaction; SQLite cannot write now and folds it next time.
+        assert nine == (["t9"] if history.dialect == "postgresql" else [])
+        assert resolve(reader, "track", "One")["id"] == "t1"
+    with history.begin() as conn:
+        assert [t["id"] for t in search(conn, "nine")["tracks"]] == ["t9"]
+        assert [t["id"] for t in search(conn, "ten")["tracks"]] == ["t10"]

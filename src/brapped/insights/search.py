@@ -8,12 +8,14 @@ LIKE over already-folded text: the same answer on both databases.
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import ColumnElement, Connection, Table, and_, delete, exists, func, insert, or_, select
+from sqlalchemy.exc import OperationalError
 
 from brapped.errors import BrappedError
 from brapped.insights.aggregates import album_credits, track_credits
@@ -25,6 +27,8 @@ from brapped.store.tables import albums, artists, plays, search_names, track_art
 SearchKind = Literal["track", "artist", "album"]
 ENTITIES: dict[SearchKind, Table] = {"track": tracks, "artist": artists, "album": albums}
 _CHUNK = 500
+
+log = logging.getLogger(__name__)
 
 
 class NotFound(BrappedError):
@@ -43,6 +47,21 @@ def fold(text: str) -> str:
 
 
 _NON_DECOMPOSING = str.maketrans({"ø": "o", "đ": "d", "ð": "d", "ł": "l", "æ": "ae", "œ": "oe", "þ": "th"})
+
+
+def _refresh_if_possible(conn: Connection) -> None:
+    """`refresh_search_names` where this transaction may still write.
+
+    On SQLite a transaction that has read cannot write once another connection has committed
+    since (a sync, meanwhile): the search then answers from the names folded so far, and the names
+    it could not fold wait for the next search (or the dashboard's next warm-up)."""
+    try:
+        with conn.begin_nested():
+            refresh_search_names(conn)
+    except OperationalError as exc:
+        if conn.dialect.name != "sqlite" or "locked" not in str(exc.orig).lower():
+            raise
+        log.debug("search names not refreshed: %s", str(exc.orig))
 
 
 def refresh_search_names(conn: Connection, *, full: bool = False) -> int:
@@ -265,7 +284,7 @@ def search(conn: Connection, query: str, *, user_id: str | None = None, limit: i
     """
     if not fold(query):
         raise BrappedError("search needs some letters or digits")
-    refresh_search_names(conn)
+    _refresh_if_possible(conn)
     scope = Scope(user_id=user_id)
     matched = _matched(conn, query)
     summed = covering(conn, scope) is not None
@@ -307,7 +326,7 @@ def resolve(
         return {"id": row.id, "name": row.name, "others": []}
     if not fold(name_or_id):
         raise NotFound(f"no {kind} named {name_or_id!r}")
-    refresh_search_names(conn)
+    _refresh_if_possible(conn)
     scope = Scope(user_id=user_id)
     played: Any
     if kind == "artist":

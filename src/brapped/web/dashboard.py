@@ -55,7 +55,8 @@ class Dashboard:
         threshold = settings.stream_threshold_ms
         # Search folds every new name once (docs/decisions.md, "Dashboard"): here rather than in
         # the first search someone types.
-        with self.store.begin() as conn:
+        # IMMEDIATE: it reads, then writes (see brapped.insights.search, `_refresh_if_possible`).
+        with self.store.begin(immediate=True) as conn:
             refresh_search_names(conn)
         # The sums long-period reports read (brapped.insights.rollups): rebuilt here when an
         # import, enrich or settings change made them stale, before the pages that read them.
