@@ -2,8 +2,9 @@
 
 Neither database folds accents the same way (SQLite has no unaccent, PostgreSQL's needs an
 extension), so names are folded here in Python, once per name, into the `search_names` table;
-`refresh_search_names` adds what is new or renamed before each search. The search itself is then a
-LIKE over already-folded text: the same answer on both databases.
+`refresh_search_names` adds what is new or renamed before each search (when the search's
+transaction may still write: `_refresh_if_possible`). The search itself is then a LIKE over
+already-folded text: the same answer on both databases.
 """
 
 from __future__ import annotations
