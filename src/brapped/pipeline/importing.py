@@ -237,7 +237,9 @@ def _recalibrate(store: Store, user: str, clock: Clock, summaries: Callable[[], 
             except SQLAlchemyError as exc:  # learnt again below, in the transaction that keeps it
                 log.debug("calibration not learnt alongside the summaries: %s", first_line(exc))
     try:
-        with store.begin() as conn:
+        # IMMEDIATE: it reads (the estimates, maybe the measured plays), then writes; a sync's commit
+        # in between would otherwise fail it on SQLite instead of making it wait.
+        with store.begin(immediate=True) as conn:
             reestimated = recalibrate_estimates(conn, user, clock.now(), learned)
     except SQLAlchemyError as exc:  # the plays are in; the next import that adds some learns again
         log.warning("estimates not recalibrated: %s", first_line(exc))
