@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from typing import Any
+
 import pytest
 from sqlalchemy import func, insert, select, update
 
@@ -17,8 +21,8 @@ from brapped.insights import (
     top,
     track_story,
 )
-from brapped.store import Store, tables
-from tests.insights.conftest import TZ, add_plays, at
+from brapped.store import Store, open_store, tables
+from tests.insights.conftest import FALL_BACK_DAY, SPRING_FORWARD_DAY, TZ, add_catalogue, add_plays, at
 
 
 def test_fold() -> None:
@@ -194,3 +198,45 @@ def test_a_search_while_another_connection_adds_names_answers(history: Store) ->
     with history.begin() as conn:
         assert [t["id"] for t in search(conn, "nine")["tracks"]] == ["t9"]
         assert [t["id"] for t in search(conn, "ten")["tracks"]] == ["t10"]
+
+
+def test_two_searches_folding_the_same_new_names_at_once_both_answer(pg_url: str) -> None:
+    """On PostgreSQL the second of two searches folding the same new name waits for the first,
+    then finds the name taken: it answers with the first's fold instead of failing."""
+    store = open_store(pg_url)
+    try:
+        with store.begin() as conn:
+            add_catalogue(conn)
+            add_plays(conn, FALL_BACK_DAY + SPRING_FORWARD_DAY)
+            search(conn, "x")
+        _add_played_track(store, "t9", "Nine")
+        second: dict[str, Any] = {}
+
+        def search_meanwhile() -> None:
+            try:
+                with store.begin() as conn:
+                    second["found"] = [t["id"] for t in search(conn, "nine")["tracks"]]
+            except Exception as exc:  # reported below, in the test's thread
+                second["error"] = exc
+
+        with store.begin() as first:
+            assert [t["id"] for t in search(first, "nine")["tracks"]] == ["t9"]  # folded, uncommitted
+            thread = threading.Thread(target=search_meanwhile)
+            thread.start()
+            deadline = time.monotonic() + 30
+            while not _waiting_for_a_lock(store):
+                assert thread.is_alive() and time.monotonic() < deadline, second
+                time.sleep(0.02)
+        thread.join(30)
+        assert second == {"found": ["t9"]}
+    finally:
+        store.close()
+
+
+def _waiting_for_a_lock(store: Store) -> bool:
+    with store.connect() as conn:
+        waiting = conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        ).scalar_one()
+    return bool(waiting)

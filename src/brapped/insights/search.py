@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import ColumnElement, Connection, Table, and_, delete, exists, func, insert, or_, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from brapped.errors import BrappedError
 from brapped.insights.aggregates import album_credits, track_credits
@@ -51,14 +51,17 @@ _NON_DECOMPOSING = str.maketrans({"ø": "o", "đ": "d", "ð": "d", "ł": "l", "�
 
 
 def _refresh_if_possible(conn: Connection) -> None:
-    """`refresh_search_names` where this transaction may still write.
+    """`refresh_search_names` where this transaction may still write, in a savepoint.
 
     On SQLite a transaction that has read cannot write once another connection has committed
     since (a sync, meanwhile): the search then answers from the names folded so far, and the names
-    it could not fold wait for the next search (or the dashboard's next warm-up)."""
+    it could not fold wait for the next search (or the dashboard's next warm-up). On PostgreSQL two
+    searches may fold the same new names at once: the second finds them folded by the first."""
     try:
         with conn.begin_nested():
             refresh_search_names(conn)
+    except IntegrityError as exc:
+        log.debug("search names folded by another transaction meanwhile: %s", str(exc.orig))
     except OperationalError as exc:
         if conn.dialect.name != "sqlite" or "locked" not in str(exc.orig).lower():
             raise
