@@ -302,17 +302,14 @@ def top_artist_by_month(
     period: Period,
     dt: FromClause,
     pa: FromClause | None = None,
-    sums: FrameSums | None = None,
 ) -> list[dict[str, Any]]:
     """The most played artist (any credit) of each local month with plays.
 
     `dt`: the period's `per_day_track`, materialised; `pa`: its per-artist sums (`per_artist`),
     materialised, which lets the months be ranked among a few candidates instead of every artist
-    (see `_month_candidates`); `sums`: the artist race's `frame_sums` of `dt`: when its frames are
-    the months, every month's artists are already there, and only the names are read.
+    (see `_month_candidates`). When the race's frames are the months, `_top_by_month_of` reads
+    them from its sums instead.
     """
-    if sums is not None and sums.step == "month":
-        return _top_by_month_of(conn, period, sums)
     candidates = None
     if pa is not None:
         threshold = _month_candidates(conn, dt, pa, period)

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, select, text, update
+from sqlalchemy import ColumnElement, Connection, Row, Table, and_, bindparam, select, text, update
 
 from brapped.store.tables import artists, episode_plays, episodes, plays, track_artists, tracks
 
@@ -61,6 +61,15 @@ def episode_plays_between(
     return conn.execute(_EPISODES_BETWEEN, {"user_id": user_id, "start": start, "end": end}).all()
 
 
+def _of_user_between(table: Table) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """`table`'s plays of account `:user_id` ending in [`:start`, `:end`] (bound at execution)."""
+    when = table.c.played_at
+    return (
+        table.c.user_id == bindparam("user_id"),
+        when.between(bindparam("start", type_=when.type), bindparam("end", type_=when.type)),
+    )
+
+
 # Built once: an import asks each file's neighbours, and building the statement took three times
 # as long as running it.
 _MUSIC_BETWEEN = (
@@ -74,12 +83,7 @@ _MUSIC_BETWEEN = (
         tracks.c.name,
     )
     .join(tracks, tracks.c.id == plays.c.track_id)
-    .where(
-        plays.c.user_id == bindparam("user_id"),
-        plays.c.played_at.between(
-            bindparam("start", type_=plays.c.played_at.type), bindparam("end", type_=plays.c.played_at.type)
-        ),
-    )
+    .where(*_of_user_between(plays))
 )
 _EPISODES_BETWEEN = (
     select(
@@ -93,13 +97,7 @@ _EPISODES_BETWEEN = (
         episodes.c.show_name,
     )
     .join(episodes, episodes.c.id == episode_plays.c.episode_id)
-    .where(
-        episode_plays.c.user_id == bindparam("user_id"),
-        episode_plays.c.played_at.between(
-            bindparam("start", type_=episode_plays.c.played_at.type),
-            bindparam("end", type_=episode_plays.c.played_at.type),
-        ),
-    )
+    .where(*_of_user_between(episode_plays))
 )
 
 
