@@ -4,11 +4,14 @@ reading them in the loader, whatever goes wrong in or with the worker."""
 from __future__ import annotations
 
 import json
+import os
+import pickle
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -474,3 +477,50 @@ def test_the_worker_ends_once_its_last_file_is_taken(
     assert result.ok and len(result.imported) == len(export)
     assert started and alive_at_end == [False] * len(started)
     _assert_as_file_by_file(store, result, tmp_path, [export[0].parent])
+
+
+def test_a_worker_whose_interpreter_prints_still_prepares_the_files(
+    store: Store, tmp_path: Path, export: list[Path], worked: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A `sitecustomize` that greets at start-up and keeps printing while the worker works: what
+    # a worker prints must not be taken for its outcomes.
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import sys, threading, time\n"
+        "print('Welcome to the lab cluster')\n"
+        "def chatter():\n"
+        "    while True:\n"
+        "        print('I1\\n.', flush=True)\n"  # text that pickle would read as an outcome
+        "        time.sleep(0.001)\n"
+        "threading.Thread(target=chatter, daemon=True).start()\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
+    assert result.ok and len(result.imported) == len(export)
+    # Files the worker prepared: parsed (PostgreSQL), or staged beyond those the loader staged
+    # itself (SQLite).
+    assert worked["submitted"] > 0 and worked["parsed"] + worked["staged"] - worked["here"] > 0
+    monkeypatch.undo()
+    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent])
+
+
+def test_output_of_a_worker_that_is_no_outcome_fails_its_files_instead_of_hanging(
+    export: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whatever reading an outcome raises (here what garbage made pickle raise once, seen in a
+    # profiler's run), the files waiting for the worker fail, and the worker is ended.
+    def undecodable(stream: Any) -> Any:
+        raise UnicodeDecodeError("utf-8", b"\x80", 0, 1, "invalid start byte")
+
+    shim = SimpleNamespace(**{name: getattr(pickle, name) for name in pickle.__all__})
+    shim.load = undecodable
+    monkeypatch.setattr(worker, "pickle", shim)
+    process = worker.WorkerProcess()
+    try:
+        source = Source(str(export[0]), export[0].read_bytes)
+        future = process.submit(source, datetime.now(UTC), False, "sqlite", "u")
+        assert isinstance(future.exception(timeout=60), worker.WorkerGone)
+        assert process._process.wait(timeout=60) is not None
+    finally:
+        process.close(now=True)

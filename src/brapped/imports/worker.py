@@ -22,7 +22,7 @@ from concurrent.futures import Future
 from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from brapped.imports import ParsedFile, Skipped, Source, parse_file
 from brapped.imports.staging import CopyFile, StagedFile, copy_text, stage
@@ -113,6 +113,7 @@ class WorkerProcess:
         self._futures: dict[int, Future[Prepared]] = {}
         self._lock = threading.Lock()
         self._next = 0
+        self._gone = False  # no more outcomes will be read: a job submitted now fails at once
         self._collector = threading.Thread(target=self._collect, name="brapped-import-worker", daemon=True)
         self._collector.start()
 
@@ -122,6 +123,9 @@ class WorkerProcess:
         """The outcome of `prepare(...)` in the worker, later; its error if the worker raised one."""
         future: Future[Prepared] = Future()
         with self._lock:
+            if self._gone:
+                future.set_exception(WorkerGone("the import worker process ended"))
+                return future
             key, self._next = self._next, self._next + 1
             self._futures[key] = future
         try:
@@ -140,10 +144,16 @@ class WorkerProcess:
     def _collect(self) -> None:
         stdout = self._process.stdout
         assert stdout is not None
-        while True:
+        ready = _skip_to_ready(stdout)
+        while ready:
             try:
                 key, failed, value = pickle.load(stdout)
-            except (EOFError, OSError, pickle.UnpicklingError, AttributeError, ImportError):
+            except EOFError:
+                break
+            except Exception:
+                # Bytes that are no outcome (whatever pickle makes of them): nothing more can be
+                # read after them. The worker is ended and its files are read here.
+                self._process.kill()
                 break
             with self._lock:
                 future = self._futures.pop(key)
@@ -152,7 +162,7 @@ class WorkerProcess:
             else:
                 future.set_result(value)
         with self._lock:
-            left, self._futures = list(self._futures.values()), {}
+            left, self._futures, self._gone = list(self._futures.values()), {}, True
         for future in left:
             future.set_exception(WorkerGone("the import worker process ended"))
 
@@ -181,8 +191,28 @@ class WorkerProcess:
             self._process.stdout.close()
 
 
+# What a worker writes before its first outcome: what came before it (a banner printed by a
+# `sitecustomize` at the interpreter's start, say) is not read as an outcome.
+READY = b"\0brapped import worker ready\0"
+
+
+def _skip_to_ready(stream: IO[bytes], limit: int = 1 << 20) -> bool:
+    """Read `stream` up to and including `READY`; False when it ends, or `limit` bytes pass, first."""
+    window = b""
+    for _ in range(limit):
+        byte = stream.read(1)
+        if not byte:
+            return False
+        window = (window + byte)[-len(READY) :]
+        if window == READY:
+            return True
+    return False
+
+
 def _serve(jobs: BinaryIO, outcomes: BinaryIO) -> None:
     """The worker's loop: a job in, its outcome out, until the input ends."""
+    outcomes.write(READY)
+    outcomes.flush()
     # Rows, tuples and strings by the hundred thousand and no reference cycles: the cycle
     # collector would only rescan them. A worker lives for one import; reference counting frees
     # each file's objects.
@@ -210,5 +240,10 @@ if __name__ == "__main__":
     # classes, not this `__main__`'s copies.
     from brapped.imports import worker
 
+    # The outcomes get a descriptor of their own, and anything else written to standard output
+    # (a library's print, C code writing to descriptor 1) goes to standard error instead.
+    channel = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     with suppress(BrokenPipeError, KeyboardInterrupt):
-        worker._serve(sys.stdin.buffer, sys.stdout.buffer)
+        worker._serve(sys.stdin.buffer, channel)
