@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, literal, select
 
 from brapped.store import Store, tables
-from brapped.store.estimates import update_estimates
+from brapped.store.estimates import _estimated, has_estimates, update_estimates
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -56,3 +57,40 @@ def test_since_limits_the_update(store: Store) -> None:
         assert update_estimates(conn, "u", since=T0 + timedelta(seconds=5)) == 1
         values = conn.execute(select(tables.plays.c.ms_played).order_by(tables.plays.c.played_at)).scalars()
         assert list(values) == [None, 10_000]
+
+
+def _plan(store: Store, conn: Connection, statement: Any) -> str:
+    """How the database runs `statement`: SQLite's query plan; PostgreSQL's generic plan, the one
+    a statement prepared on a long-lived connection ends up with, sequential scans ruled out."""
+    if store.dialect == "sqlite":
+        compiled = statement.compile(conn)
+        rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", tuple(compiled.params.values()))
+        return "\n".join(str(row[-1]) for row in rows)
+    compiled = statement.compile(conn)
+    names = list(compiled.params)
+    sql = str(compiled)
+    for number, name in enumerate(names, 1):
+        sql = sql.replace(f"%({name})s", f"${number}")
+    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+    types = ", ".join("bigint" if isinstance(v, int) else "text" for v in compiled.params.values())
+    conn.exec_driver_sql(f"PREPARE estimated_probe ({types}) AS {sql}")
+    try:
+        values = ", ".join(str(v) if isinstance(v, int) else f"'{v}'" for v in compiled.params.values())
+        return "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN EXECUTE estimated_probe ({values})"))
+    finally:
+        conn.exec_driver_sql("DEALLOCATE estimated_probe")
+
+
+def test_estimated_plays_are_found_from_their_own_index(store: Store) -> None:
+    # An account that only imports has no estimated play: finding that out, as every import
+    # does, must not read each of its plays (revision 0014's partial index).
+    with store.begin() as conn:
+        conn.execute(insert(tables.tracks).values(id="t", name="T", duration_ms=200_000))
+        for n in range(50):
+            _play(conn, "t", T0 + timedelta(minutes=5 * n), ms_played=1000, ms_played_source="export")
+        assert not has_estimates(conn, "u")
+        _play(conn, "t", T0 - timedelta(minutes=5))
+        assert has_estimates(conn, "u")
+        probe = select(literal(1)).where(_estimated("u")).limit(1)
+        assert "ix_plays_estimated" in _plan(store, conn, probe)

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 _CHECKPOINT_PAGES = 65_536
 # The index of `plays` a SQLite bulk session keeps current (see `bulk_session`).
 _KEPT_CURRENT = "ix_plays_played_at"
+_ESTIMATED = "ix_plays_estimated"
 # The tables a bulk load inserts into by the thousand whose foreign keys PostgreSQL then checks.
 _BULK_KEYED = (plays, tracks, track_artists, album_artists)
 # The columns of `plays` whose statistics a PostgreSQL bulk load gathers at its end.
@@ -129,7 +130,9 @@ def bulk_session(store: Store, cache_kib: int) -> Iterator[BulkSession]:
     until commit); sync waits for the writer lock as it does for any file. `cache_kib`: SQLite's
     page cache for it, past which it writes pages into the database file before its commit.
     """
-    indexes = sorted(plays.indexes, key=lambda index: str(index.name))
+    # But the estimated plays' index: an import adds no estimated play, so it costs nothing kept
+    # current, where building it again reads every play.
+    indexes = sorted((i for i in plays.indexes if i.name != _ESTIMATED), key=lambda index: str(index.name))
     # Nor those of the tracks and credits it adds by the thousand (the load looks them up by
     # their keys only): each insert's three to five index updates, in random order of their ids.
     indexes += sorted([*tracks.indexes, *track_artists.indexes], key=lambda index: str(index.name))

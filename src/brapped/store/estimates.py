@@ -14,7 +14,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Connection, Integer, and_, case, cast, func, literal, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from brapped.store import calibration
@@ -46,10 +59,13 @@ def _scaled_gap(gap: ColumnElement[int], factor: float) -> ColumnElement[int]:
 
 
 def _estimated(user_id: str) -> ColumnElement[bool]:
-    """The account's plays `update_estimates` (re)writes: estimated, or without a value yet."""
+    """The account's plays `update_estimates` (re)writes: estimated, or without a value yet.
+
+    Those of the partial index `ix_plays_estimated` (`tables.ESTIMATED_PLAYS`), with the value
+    written out, not bound: so PostgreSQL proves the index usable for a generic plan too."""
     return and_(
         plays.c.user_id == user_id,
-        or_(plays.c.ms_played_source.is_(None), plays.c.ms_played_source == "estimate"),
+        or_(plays.c.ms_played_source.is_(None), plays.c.ms_played_source == literal_column("'estimate'")),
     )
 
 

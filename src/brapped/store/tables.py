@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from brapped.store.types import UTCDateTime
@@ -165,6 +166,10 @@ track_artists = Table(
     Index("ix_track_artists_track_id_position_artist_id", "track_id", "position", "artist_id"),
 )
 
+# The plays whose length is estimated from the gaps between plays (or not yet): synced plays
+# without a measured length (brapped.store.estimates). SQL, as the partial index below keeps it.
+ESTIMATED_PLAYS = "ms_played_source IS NULL OR ms_played_source = 'estimate'"
+
 plays = Table(
     "plays",
     metadata,
@@ -204,6 +209,15 @@ plays = Table(
         "ms_played",
         "ms_played_source",
         "user_id",
+    ),
+    # Revision 0014: the plays whose length is estimated (or not yet), which each sync and import
+    # re-estimates; an account that only imports has none, and the index no entry.
+    Index(
+        "ix_plays_estimated",
+        "user_id",
+        "played_at",
+        sqlite_where=text(ESTIMATED_PLAYS),
+        postgresql_where=text(ESTIMATED_PLAYS),
     ),
 )
 
