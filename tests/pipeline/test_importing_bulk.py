@@ -587,3 +587,14 @@ def test_postgresql_records_a_content_once_under_its_first_name(pg_url: str, tmp
     ends = sorted(datetime.strptime(r["ts"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) for r in records)
     # Offline plays move to their real end, which may come before the file's first stamp.
     assert first.first_played_at <= ends[0] and first.last_played_at == ends[-1]
+
+
+def test_dimension_fields_are_noted_by_hash_up_to_their_limit() -> None:
+    noted = bulk_load.NotedDimensions(3)
+    first = [f"t{n}\x1fname {n}\x1fa\x1fArtist\x1fb\x1fAlbum\x1fspotify:track:t{n}" for n in range(4)]
+    noted.note(first[:2])
+    assert first[0] in noted and first[1] in noted and first[2] not in noted and len(noted) == 2
+    noted.note(first[2:])  # under the limit when noted: all of them, past it after
+    assert len(noted) == 4 and all(key in noted for key in first)
+    noted.note(["t9\x1fmore"])  # past the limit: not noted, so its file stages it again
+    assert "t9\x1fmore" not in noted and len(noted) == 4

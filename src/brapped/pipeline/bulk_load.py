@@ -18,6 +18,30 @@ from brapped.store.known_files import NotedFile, remember_files
 from brapped.store.tables import plays
 
 
+class NotedDimensions:
+    """Dimension fields noted by their hashes, at most about `limit` (past it, files stage all
+    theirs, as outside a bulk load): a 64-bit number each, not a text of a few hundred bytes.
+
+    Two fields with the same hash (about one chance in 10^9 among 200,000) would let a
+    file skip staging a track that is not stored: the bulk load's foreign key check then refuses
+    the whole load, which keeps nothing, and the next try hashes differently.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._hashes: set[int] = set()
+        self._limit = limit
+
+    def __contains__(self, key: object) -> bool:
+        return hash(key) in self._hashes
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    def note(self, keys: Iterable[Dimension]) -> None:
+        if len(self._hashes) < self._limit:
+            self._hashes.update(map(hash, keys))
+
+
 @dataclass
 class BulkLoad:
     """The one transaction of a bulk load and the files it holds so far."""
@@ -25,10 +49,8 @@ class BulkLoad:
     conn: Connection
     loaded: list[FileReport] = field(default_factory=list)
     # Track, album and artist fields the files loaded so far staged (`import_rows.Dimension`):
-    # stored in this very transaction, so the next files need not stage them again. At most about
-    # `dimensions_kept`: past that, files stage all theirs, as outside a bulk load.
-    dimensions: set[Dimension] = field(default_factory=set)
-    dimensions_kept: int = 0
+    # stored in this very transaction, so the next files need not stage them again.
+    dimensions: NotedDimensions = field(default_factory=lambda: NotedDimensions(0))
     last_api: datetime | None = None  # the user's last API play when the load began
     # The files loaded, for `store.known_files`: noted together before the load commits.
     known: list[NotedFile] = field(default_factory=list)
@@ -38,9 +60,8 @@ class BulkLoad:
         return self.last_api is not None and self.last_api >= since
 
     def remember(self, dimensions: Iterable[Dimension]) -> None:
-        """Note dimension fields a file staged, while fewer than `dimensions_kept` are noted."""
-        if len(self.dimensions) < self.dimensions_kept:
-            self.dimensions.update(dimensions)
+        """Note dimension fields a file staged (see `NotedDimensions`)."""
+        self.dimensions.note(dimensions)
 
 
 @contextmanager
@@ -54,6 +75,6 @@ def bulk_load(store: Store, user: str, policy: BulkPolicy) -> Iterator[BulkLoad]
         last_api = conn.execute(
             select(func.max(plays.c.played_at)).where(plays.c.user_id == user, plays.c.source == "api")
         ).scalar()
-        load = BulkLoad(conn, dimensions_kept=policy.dimensions_kept, last_api=last_api)
+        load = BulkLoad(conn, dimensions=NotedDimensions(policy.dimensions_kept), last_api=last_api)
         yield load
         remember_files(conn, user, load.known)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from contextlib import ExitStack
 from datetime import datetime
 from typing import Any
@@ -123,7 +123,7 @@ def _load_rows(
     user: str,
     report: FileReport,
     keep_personal: bool,
-    stored_dimensions: set[Dimension] | None = None,
+    stored_dimensions: Container[Dimension] | None = None,
 ) -> list[Dimension]:
     """Load one file's rows; returns the dimension fields it staged (see `import_rows.stage_music`)."""
     skipped: Counter[str] = Counter(report.skipped)
@@ -174,7 +174,7 @@ def _load_copied(
     user: str,
     report: FileReport,
     keep_personal: bool,
-    stored_dimensions: set[Dimension],
+    stored_dimensions: Container[Dimension],
 ) -> list[Dimension]:
     """Load a file whose plays a worker turned into COPY text (PostgreSQL): that text as it is when
     every play near a stored one is new, else the file row by row (`_load_rows`). Returns the
@@ -203,7 +203,7 @@ def _load_music_staged(
     user: str,
     report: FileReport,
     keep_personal: bool,
-    stored_dimensions: set[Dimension] | None,
+    stored_dimensions: Container[Dimension] | None,
 ) -> list[Dimension]:
     """Load the music plays a worker staged: `near` decided as `_load_rows` decides rows, the rest
     new. Returns the dimension fields it staged (see `import_rows.stage_music`)."""

@@ -30,10 +30,10 @@ class BulkPolicy:
     # Bytes of a file per play, to guess from sizes whether an import is a bulk load before a file
     # is read (extended history: about 750; account data: about 130, so a guess on the high side).
     bytes_per_play: int = 800
-    # Tracks' fields (with their album's and artist's) a bulk load remembers as loaded (a text of
-    # a few hundred bytes each): past that, files stage all theirs, and memory stays bounded
-    # whatever the history.
-    dimensions_kept: int = 50_000
+    # Tracks' fields (with their album's and artist's) a bulk load remembers as loaded (by a
+    # hash, 70 bytes or so each): past that, files stage all theirs, and memory stays bounded
+    # whatever the history. Twice the distinct tracks of the bench's Zipf-shaped history.
+    dimensions_kept: int = 200_000
     # SQLite's page cache for a bulk load, in KiB: it keeps only the end-time index of `plays`
     # current, and that grows at its end; the import's memory, with its worker's, stays under
     # 300 MB. Past it, the load writes pages into the database file before its commit.
