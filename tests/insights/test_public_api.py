@@ -13,6 +13,7 @@ LAYERS = (
     "period",
     "scope",
     "aggregates",
+    "summary_hours",
     "rollups",
     "earlier",
     "report_cache",
