@@ -13,7 +13,6 @@ LAYERS = (
     "period",
     "scope",
     "aggregates",
-    "summary_hours",
     "rollups",
     "earlier",
     "report_cache",

@@ -9,7 +9,6 @@ that readers then ignore them.
 from __future__ import annotations
 
 import sys
-import threading
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -18,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from brapped.insights import Period, Scope, summary_hours
+from brapped.insights import Period, Scope
 from brapped.insights import rollups as summaries_module
 from brapped.insights.aggregates import (
     LONG_RANGE,
@@ -349,7 +348,7 @@ def test_refresh_is_all_or_nothing(store: Store, monkeypatch: pytest.MonkeyPatch
     def broken(*args: Any) -> int:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(summaries_module, "build_hours", broken)
+    monkeypatch.setattr(summaries_module, "_build_hours", broken)
     with pytest.raises(RuntimeError), store.begin(immediate=True) as conn:
         refresh(conn, TZ, 30_000, NOW)
     assert _stale(store)
@@ -471,56 +470,3 @@ def test_a_short_search_finds_tracks_that_overtook_since_the_cutoff_and_ties(
         plain = search_module.search(conn, "ballad", limit=5)
     assert ranked == plain
     assert [t["id"] for t in ranked["tracks"]][:4] == ["exact", "late", "s00", "s01"]
-
-
-def _hour_rows(store: Store) -> list[tuple[Any, ...]]:
-    with store.engine.connect() as conn:  # not `store.connect`, which a test breaks
-        table = tables.hour_totals
-        return [tuple(r) for r in conn.execute(select(table).order_by(*table.primary_key.columns))]
-
-
-def test_hours_summed_on_another_connection_are_those_summed_in_the_rebuild(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`refresh_store` sums the hours on a second connection while it builds the rest; the same
-    rows as summed in its own transaction, and those again when the second connection fails."""
-    _history(store)
-    with store.begin(immediate=True) as conn:
-        refresh(conn, TZ, 30_000, NOW)  # no second connection: summed in the transaction
-    alone = _hour_rows(store)
-    assert alone and sum(row[3] for row in alone) == 22  # the summed plays, as above
-    read: list[str] = []
-    hour_sums = summary_hours.HourSums._read
-
-    def reading(self: Any, connect: Any) -> Any:
-        read.append(threading.current_thread().name)
-        return hour_sums(self, connect)
-
-    monkeypatch.setattr(summary_hours.HourSums, "_read", reading)
-    for reason in ("stale again", "reading fails"):
-        if reason == "reading fails":
-            monkeypatch.setattr(store, "connect", lambda: open_store("sqlite:///no/such/dir/x.db").connect())
-        with store.begin() as conn:
-            summaries_module.mark_stale(conn)
-        assert refresh_store(store, TZ, 30_000, NOW).action == "built"
-        assert _hour_rows(store) == alone, reason
-    assert [name.startswith("brapped-summary-hours") for name in read] == [True, True]
-
-
-def test_a_failed_rebuild_ends_its_hour_reading_and_keeps_nothing(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _history(store)
-    refresh_store(store, TZ, 30_000, NOW)
-    before = _hour_rows(store)
-    with store.begin() as conn:
-        summaries_module.mark_stale(conn)
-
-    def broken(*args: Any) -> None:
-        raise RuntimeError("disk full")
-
-    monkeypatch.setattr(summaries_module, "_build_artists_and_albums", broken)
-    with pytest.raises(RuntimeError):
-        refresh_store(store, TZ, 30_000, NOW)
-    assert _stale(store) and _hour_rows(store) == before
-    assert not [t for t in threading.enumerate() if t.name.startswith("brapped-summary-hours")]

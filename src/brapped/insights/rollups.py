@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,6 +40,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     select,
     true,
     union,
@@ -62,11 +63,9 @@ from brapped.insights.aggregates import (
     per_track,
     period_plays,
 )
-from brapped.insights.period import Period, date_to_day, zone
+from brapped.insights.period import LocalTime, Period, date_to_day, int_literal, zone
 from brapped.insights.scope import Scope, account_bounds, materialized, one_account
-from brapped.insights.summary_hours import HourSums, build_hours
 from brapped.store import Store
-from brapped.store.engine import shares_database
 from brapped.store.tables import (
     album_totals,
     artist_totals,
@@ -151,20 +150,13 @@ def _why_rebuild(found: State | None, timezone: str, threshold: int, newest: dat
     return None
 
 
-def refresh(
-    conn: Connection,
-    timezone: str,
-    stream_threshold_ms: int,
-    now: datetime,
-    read: Callable[[], AbstractContextManager[Connection]] | None = None,
-) -> Refreshed:
+def refresh(conn: Connection, timezone: str, stream_threshold_ms: int, now: datetime) -> Refreshed:
     """Rebuild the summaries if they are missing, stale, for other settings or lagging.
 
     `conn` must be in a transaction that may write, begun with the write lock on SQLite
     (`Store.begin(immediate=True)`, or use `refresh_store`): no other writer can then change a play
     between the sums and their state. The rebuild is all or nothing with the transaction: one pass
-    over `plays` for each table. `read`: opens another connection to the same database, which
-    sums the hours meanwhile (`summary_hours.HourSums`).
+    over `plays` for each table.
     """
     zone(timezone)  # an unknown zone fails here, before anything is deleted
     if conn.dialect.name == "postgresql":
@@ -189,20 +181,12 @@ def refresh(
     _next_generation(conn)
     tracks = hours = 0
     if first is not None:
-        hour_sums = None if read is None else HourSums(read, timezone, stream_threshold_ms, first, cutoff)
-        try:
-            scope = Scope(None, None, cutoff, stream_threshold_ms)
-            sums = _per_track_and_user(conn, scope)
-            columns = ["track_id", *PER_TRACK_COLUMNS, "user_id"]
-            tracks = conn.execute(insert(track_totals).from_select(columns, sums)).rowcount or 0
-            _build_artists_and_albums(conn)
-            if hour_sums is None:
-                hours = build_hours(conn, timezone, stream_threshold_ms, first, cutoff)
-            else:
-                hours, hour_sums = hour_sums.insert(conn), None
-        finally:
-            if hour_sums is not None:  # the rebuild failed before it took them
-                hour_sums.close()
+        scope = Scope(None, None, cutoff, stream_threshold_ms)
+        sums = _per_track_and_user(conn, scope)
+        columns = ["track_id", *PER_TRACK_COLUMNS, "user_id"]
+        tracks = conn.execute(insert(track_totals).from_select(columns, sums)).rowcount or 0
+        _build_artists_and_albums(conn)
+        hours = _build_hours(conn, timezone, stream_threshold_ms, first, cutoff)
         if conn.dialect.name == "postgresql":
             # New rows have no statistics until autovacuum's next visit (never, where it is off):
             # the planner then guesses, and reports joining these tables chose nested loops.
@@ -233,9 +217,8 @@ def _per_track_and_user(conn: Connection, scope: Scope) -> Select[Any]:
 
 def refresh_store(store: Store, timezone: str, stream_threshold_ms: int, now: datetime) -> Refreshed:
     """`refresh` in its own transaction, with SQLite's write lock taken at its start."""
-    read = store.connect if shares_database(store.engine) else None
     with store.begin(immediate=True) as conn:
-        return refresh(conn, timezone, stream_threshold_ms, now, read)
+        return refresh(conn, timezone, stream_threshold_ms, now)
 
 
 def try_refresh(store: Store, timezone: str, stream_threshold_ms: int, now: datetime) -> Refreshed | None:
@@ -281,6 +264,51 @@ def _build_artists_and_albums(conn: Connection) -> None:
             columns, select(*(album_sums.c[c] for c in columns)).where(album_sums.c.album_id.is_not(None))
         )
     )
+
+
+def _build_hours(conn: Connection, timezone: str, threshold: int, first: datetime, cutoff: datetime) -> int:
+    """Sum the plays before `cutoff` per local day and hour, a local year at a time.
+
+    A year at a time keeps the zone's offset expression to that year's few transitions (over all
+    of a long history it would test dozens per play); years start at local midnight, so no local
+    day is split between two statements (its hours are the table's key).
+    """
+    tz = zone(timezone)
+    total = 0
+    year = first.astimezone(tz).year
+    last = cutoff.astimezone(tz).year
+    while year <= last:
+        period = Period.year(year, timezone)
+        start, end = period.start_utc, min(period.end_utc, cutoff)
+        local = LocalTime.of(plays.c.played_at, timezone, start, end)
+        scope = Scope(None, start, end, threshold)
+        # Grouped by the local hour's number, named: its expression (the costly part, a date parsed
+        # and the zone's offset) is worked out once a play, not once for the day and again for the
+        # hour; both come of the number once a group (`LocalTime.day` and `.hour` of the same).
+        sums = (
+            select(
+                plays.c.user_id,
+                (local.seconds // int_literal(3600)).label("local_hour"),
+                func.count().label("plays"),
+                func.sum(scope.is_stream()).label("streams"),
+                func.sum(scope.ms()).label("ms_played"),
+            )
+            .where(scope.where())
+            .group_by(plays.c.user_id, literal_column("local_hour"))
+            .subquery("hour_sums")
+        )
+        query = select(
+            sums.c.user_id,
+            (sums.c.local_hour // int_literal(24)).label("day"),
+            (sums.c.local_hour % int_literal(24)).label("hour"),
+            sums.c.plays,
+            sums.c.streams,
+            sums.c.ms_played,
+        )
+        columns = ["user_id", "day", "hour", "plays", "streams", "ms_played"]
+        total += conn.execute(insert(hour_totals).from_select(columns, query)).rowcount or 0
+        year += 1
+    return total
 
 
 def mark_stale(conn: Connection) -> None:
