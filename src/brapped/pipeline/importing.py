@@ -30,7 +30,7 @@ from brapped.pipeline.import_report import FileReport, ImportResult, Progress, f
 from brapped.pipeline.readahead import ReadAhead
 from brapped.store import Store
 from brapped.store.calibration import Calibration, learn_stored
-from brapped.store.engine import shares_database
+from brapped.store.engine import shares_database, small_cache
 from brapped.store.estimates import has_estimates, recalibrate_estimates
 from brapped.store.runs import finish_run, heartbeat, start_run
 from brapped.store.tables import gaps
@@ -254,7 +254,7 @@ def _has_estimates(store: Store, user: str) -> bool:
 
 
 def _learn(store: Store, user: str) -> Calibration:
-    with store.connect() as conn:
+    with store.connect() as conn, small_cache(conn):
         return learn_stored(conn, user)
 
 

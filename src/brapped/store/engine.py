@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -124,6 +126,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, mmap_bytes: int = SQLIT
     cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.execute(f"PRAGMA mmap_size={int(mmap_bytes)}")
     cursor.close()
+
+
+@contextmanager
+def small_cache(conn: Connection, kib: int = 2048) -> Iterator[None]:
+    """SQLite: the connection's page cache held to `kib` while a query reads many pages once (a
+    pass over every play, beside another connection's work): its usual 64 MiB would fill with
+    pages never read again and stay in the process's memory. Put back after."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    usual = int(conn.exec_driver_sql("PRAGMA cache_size").scalar_one())
+    conn.exec_driver_sql(f"PRAGMA cache_size=-{int(kib)}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size={usual}")
 
 
 def _locked(exc: sqlite3.OperationalError) -> bool:
