@@ -16,7 +16,7 @@ from sqlalchemy import Index, insert, inspect, select
 from sqlalchemy.exc import OperationalError
 
 from brapped.clock import SystemClock
-from brapped.pipeline import bulk_load, import_decide, import_load
+from brapped.pipeline import bulk_load, import_decide, import_load, import_rows
 from brapped.pipeline.import_plan import BulkPolicy
 from brapped.pipeline.importing import import_paths
 from brapped.store import Store, open_store, staged_plays
@@ -590,11 +590,11 @@ def test_postgresql_records_a_content_once_under_its_first_name(pg_url: str, tmp
 
 
 def test_dimension_fields_are_noted_by_hash_up_to_their_limit() -> None:
-    noted = bulk_load.NotedDimensions(3)
+    noted = import_rows.NotedDimensions(3)
     first = [f"t{n}\x1fname {n}\x1fa\x1fArtist\x1fb\x1fAlbum\x1fspotify:track:t{n}" for n in range(4)]
     noted.note(first[:2])
-    assert first[0] in noted and first[1] in noted and first[2] not in noted and len(noted) == 2
+    assert noted.fresh(first) == [False, False, True, True] and len(noted) == 2
     noted.note(first[2:])  # under the limit when noted: all of them, past it after
-    assert len(noted) == 4 and all(key in noted for key in first)
+    assert len(noted) == 4 and noted.fresh(first) == [False] * 4
     noted.note(["t9\x1fmore"])  # past the limit: not noted, so its file stages it again
-    assert "t9\x1fmore" not in noted and len(noted) == 4
+    assert noted.fresh(["t9\x1fmore", first[0]]) == [True, False] and len(noted) == 4

@@ -12,34 +12,10 @@ from sqlalchemy import Connection, func, select
 
 from brapped.pipeline.import_plan import BulkPolicy
 from brapped.pipeline.import_report import FileReport
-from brapped.pipeline.import_rows import Dimension
+from brapped.pipeline.import_rows import Dimension, NotedDimensions
 from brapped.store import Store, bulk_session
 from brapped.store.known_files import NotedFile, remember_files
 from brapped.store.tables import plays
-
-
-class NotedDimensions:
-    """Dimension fields noted by their hashes, at most about `limit` (past it, files stage all
-    theirs, as outside a bulk load): a 64-bit number each, not a text of a few hundred bytes.
-
-    Two fields with the same hash (about one chance in 10^9 among 200,000) would let a
-    file skip staging a track that is not stored: the bulk load's foreign key check then refuses
-    the whole load, which keeps nothing, and the next try hashes differently.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self._hashes: set[int] = set()
-        self._limit = limit
-
-    def __contains__(self, key: object) -> bool:
-        return hash(key) in self._hashes
-
-    def __len__(self) -> int:
-        return len(self._hashes)
-
-    def note(self, keys: Iterable[Dimension]) -> None:
-        if len(self._hashes) < self._limit:
-            self._hashes.update(map(hash, keys))
 
 
 @dataclass

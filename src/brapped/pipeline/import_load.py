@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Container, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from datetime import datetime
 from typing import Any
@@ -21,7 +21,7 @@ from brapped.imports.staging import COPY_COLUMNS, CopyFile, StagedFile, drop_ima
 from brapped.pipeline import import_decide, import_rows
 from brapped.pipeline.bulk_load import BulkLoad
 from brapped.pipeline.import_report import FileReport, first_line
-from brapped.pipeline.import_rows import Dimension
+from brapped.pipeline.import_rows import Dimension, NotedDimensions
 from brapped.store import Store, bulk_session, staged_plays, stored_plays
 from brapped.store.known_files import NotedFile, remember_files
 from brapped.store.tables import imported_files, plays
@@ -123,7 +123,7 @@ def _load_rows(
     user: str,
     report: FileReport,
     keep_personal: bool,
-    stored_dimensions: Container[Dimension] | None = None,
+    stored_dimensions: NotedDimensions | None = None,
 ) -> list[Dimension]:
     """Load one file's rows; returns the dimension fields it staged (see `import_rows.stage_music`)."""
     skipped: Counter[str] = Counter(report.skipped)
@@ -174,7 +174,7 @@ def _load_copied(
     user: str,
     report: FileReport,
     keep_personal: bool,
-    stored_dimensions: Container[Dimension],
+    stored_dimensions: NotedDimensions,
 ) -> list[Dimension]:
     """Load a file whose plays a worker turned into COPY text (PostgreSQL): that text as it is when
     every play near a stored one is new, else the file row by row (`_load_rows`). Returns the
@@ -203,7 +203,7 @@ def _load_music_staged(
     user: str,
     report: FileReport,
     keep_personal: bool,
-    stored_dimensions: Container[Dimension] | None,
+    stored_dimensions: NotedDimensions | None,
 ) -> list[Dimension]:
     """Load the music plays a worker staged: `near` decided as `_load_rows` decides rows, the rest
     new. Returns the dimension fields it staged (see `import_rows.stage_music`)."""

@@ -3,9 +3,10 @@ the columns a merged or replaced play takes (`brapped.store.staged_plays`, `stor
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from operator import itemgetter
+from itertools import compress
+from operator import itemgetter, not_
 from typing import Any
 
 from sqlalchemy import Connection
@@ -41,8 +42,33 @@ _music_profile_fields = itemgetter(*(MusicRow._fields.index(c) for c in staged_p
 _music_dimension_fields = itemgetter(*(MusicRow._fields.index(c) for c in DIMENSION_FIELDS))
 
 
+class NotedDimensions:
+    """Dimension fields noted by their hashes, at most about `limit` (past it, files stage all
+    theirs, as outside a bulk load): a 64-bit number each, not a text of a few hundred bytes.
+
+    Two fields with the same hash (about one chance in 10^9 among 200,000) would let a
+    file skip staging a track that is not stored: the bulk load's foreign key check then refuses
+    the whole load, which keeps nothing, and the next try hashes differently.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._hashes: set[int] = set()
+        self._limit = limit
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    def note(self, keys: Iterable[Dimension]) -> None:
+        if len(self._hashes) < self._limit:
+            self._hashes.update(map(hash, keys))
+
+    def fresh(self, keys: Iterable[Dimension]) -> list[bool]:
+        """For each key, whether it is not noted; a pass at C speed (a file has thousands)."""
+        return list(map(not_, map(self._hashes.__contains__, map(hash, keys))))
+
+
 def stage_music(
-    conn: Connection, rows: Sequence[MusicRow], stored: Container[Dimension] | None = None
+    conn: Connection, rows: Sequence[MusicRow], stored: NotedDimensions | None = None
 ) -> list[Dimension]:
     """Put the music rows to load (new plays, and plays replacing account data) into staging.
 
@@ -73,7 +99,7 @@ def stage_music(
 
 
 def stage_music_dimensions(
-    conn: Connection, rows: Sequence[MusicRow], stored: Container[Dimension] | None = None
+    conn: Connection, rows: Sequence[MusicRow], stored: NotedDimensions | None = None
 ) -> list[Dimension]:
     """Put the track, album and artist fields of `rows` into staging (see `stage_music`)."""
     # Distinct combinations only: the dimension SQL takes MIN per id, the same over these as over
@@ -82,19 +108,20 @@ def stage_music_dimensions(
     keys = list(map(dimension_key, distinct))
     if stored:
         # Their artists, albums, tracks and credits exist: each statement would skip them.
-        kept = [(fields, key) for fields, key in zip(distinct, keys, strict=True) if key not in stored]
+        fresh = stored.fresh(keys)
+        kept = list(compress(zip(distinct, keys, strict=True), fresh))
         distinct, keys = [fields for fields, _ in kept], [key for _, key in kept]
     staged_plays.stage_music_dimensions(conn, distinct)
     return keys
 
 
 def stage_dimensions(
-    conn: Connection, keys: Sequence[str], stored: Container[Dimension] | None = None
+    conn: Connection, keys: Sequence[str], stored: NotedDimensions | None = None
 ) -> list[Dimension]:
     """Put distinct dimension fields (each as `dimension_key` gives them) into staging, but those
     in `stored` (see `stage_music`); returns those staged."""
     if stored:
-        keys = [key for key in keys if key not in stored]
+        keys = list(compress(keys, stored.fresh(keys)))
     staged_plays.stage_music_dimensions(conn, list(map(dimension_fields, keys)))
     return list(keys)
 
