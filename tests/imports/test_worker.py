@@ -7,6 +7,7 @@ import json
 import os
 import pickle
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
@@ -490,7 +491,7 @@ def test_a_worker_whose_interpreter_prints_still_prepares_the_files(
         "import sys, threading, time\n"
         "print('Welcome to the lab cluster')\n"
         "def chatter():\n"
-        "    while True:\n"
+        "    for _ in range(20_000):\n"
         "        print('I1\\n.', flush=True)\n"  # text that pickle would read as an outcome
         "        time.sleep(0.001)\n"
         "threading.Thread(target=chatter, daemon=True).start()\n"
@@ -521,6 +522,34 @@ def test_output_of_a_worker_that_is_no_outcome_fails_its_files_instead_of_hangin
         source = Source(str(export[0]), export[0].read_bytes)
         future = process.submit(source, datetime.now(UTC), False, "sqlite", "u")
         assert isinstance(future.exception(timeout=60), worker.WorkerGone)
-        assert process._process.wait(timeout=60) is not None
+        assert process._process.wait(timeout=60) != 0  # ended by the loader, not done with its job
     finally:
         process.close(now=True)
+
+
+def test_a_worker_that_never_says_it_is_ready_is_ended_and_its_files_read_here(
+    store: Store, tmp_path: Path, export: list[Path], worked: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Start-up output past what the loader skips (1 MiB) before the worker's marker.
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text("import sys\nsys.stdout.write('x' * (2 << 20))\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+    started: list[worker.WorkerProcess] = []
+    init = worker.WorkerProcess.__init__
+
+    def starting(self: worker.WorkerProcess) -> None:
+        init(self)
+        started.append(self)
+
+    monkeypatch.setattr(worker.WorkerProcess, "__init__", starting)
+    began = time.monotonic()
+    result = import_paths(store, [export[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
+    assert result.ok and len(result.imported) == len(export)
+    assert worked["submitted"] > 0 and worked["parsed"] == 0 and worked["staged"] == worked["here"]
+    # Ended by the loader once it gave up on it: a worker left running (blocked on output nobody
+    # reads) is only killed after `close` waited 30 s for it.
+    assert started and all(process._process.returncode not in (None, 0) for process in started)
+    assert time.monotonic() - began < 25
+    monkeypatch.undo()
+    _assert_as_file_by_file(store, result, tmp_path, [export[0].parent])

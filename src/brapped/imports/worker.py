@@ -91,7 +91,8 @@ class WorkerProcess:
     """One worker process preparing files (`prepare`) in the order they are submitted.
 
     The worker is `python -m brapped.imports.worker`, a fresh interpreter that reads pickled jobs
-    on its stdin and writes pickled outcomes on its stdout. Not `multiprocessing`: its spawn mode
+    on its stdin and writes pickled outcomes on its stdout, after a marker (`READY`); whatever
+    else its code writes there goes to its stderr. Not `multiprocessing`: its spawn mode
     runs the caller's main module again in the child (a script without a `__main__` guard would
     import again, recursively), and fork would copy this process's database connections and
     threads into the child. When this process dies the worker reads the end of its input and exits.
@@ -135,32 +136,39 @@ class WorkerProcess:
             stdin.write(job)
             stdin.flush()
         except (OSError, pickle.PicklingError, TypeError, AttributeError) as exc:
-            # A source that cannot travel (its reader is a closure) or a worker that is gone.
+            # A source that cannot travel (its reader is a closure) or a worker that is gone (and
+            # the collector may have failed the future already).
             with self._lock:
-                self._futures.pop(key, None)
-            future.set_exception(exc)
+                mine = self._futures.pop(key, None) is not None
+            if mine:
+                future.set_exception(exc)
         return future
 
     def _collect(self) -> None:
         stdout = self._process.stdout
         assert stdout is not None
-        ready = _skip_to_ready(stdout)
-        while ready:
+        readable = _skip_to_ready(stdout)
+        while readable:
             try:
                 key, failed, value = pickle.load(stdout)
+                with self._lock:
+                    future = self._futures.pop(key)
             except EOFError:
                 break
             except Exception:
-                # Bytes that are no outcome (whatever pickle makes of them): nothing more can be
-                # read after them. The worker is ended and its files are read here.
-                self._process.kill()
+                # Bytes that are no outcome (whatever pickle makes of them, or one of no job):
+                # nothing more can be read after them.
+                readable = False
                 break
-            with self._lock:
-                future = self._futures.pop(key)
             if failed:
                 future.set_exception(value)
             else:
                 future.set_result(value)
+        if not readable:
+            # The worker is ended (it would go on with jobs whose outcomes nobody reads) and its
+            # files are read here.
+            with suppress(OSError):
+                self._process.kill()
         with self._lock:
             left, self._futures, self._gone = list(self._futures.values()), {}, True
         for future in left:
