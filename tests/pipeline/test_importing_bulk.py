@@ -8,6 +8,7 @@ import json
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -589,8 +590,14 @@ def test_postgresql_records_a_content_once_under_its_first_name(pg_url: str, tmp
     assert first.first_played_at <= ends[0] and first.last_played_at == ends[-1]
 
 
-def test_dimension_fields_are_noted_by_hash_up_to_their_limit() -> None:
+@pytest.mark.parametrize("width", [64, 32])  # Python's hashes; narrower ones: the texts kept
+def test_dimension_fields_are_noted_by_hash_up_to_their_limit(
+    width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(import_rows.sys, "hash_info", SimpleNamespace(width=width))
     noted = import_rows.NotedDimensions(3)
+    assert noted._key is (hash if width == 64 else str)
+    monkeypatch.undo()
     first = [f"t{n}\x1fname {n}\x1fa\x1fArtist\x1fb\x1fAlbum\x1fspotify:track:t{n}" for n in range(4)]
     noted.note(first[:2])
     assert noted.fresh(first) == [False, False, True, True] and len(noted) == 2

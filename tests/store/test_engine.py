@@ -105,7 +105,7 @@ def test_only_in_memory_sqlite_databases_are_not_shared_between_connections(tmp_
 
 def test_a_small_cache_holds_sqlite_pages_for_a_pass_and_is_put_back(tmp_path: Path) -> None:
     # The import's calibration reads its plays once beside the summaries' rebuild: through the
-    # usual 64 MiB page cache they stayed in the process's memory (40 MB of a 500,000-play import).
+    # usual 64 MiB page cache they stayed in the process's memory.
     store = open_store(f"sqlite:///{tmp_path / 'cache.db'}")
     try:
         with store.connect() as conn:

@@ -161,7 +161,7 @@ def per_artist(pt: FromClause, *, by_user: bool = False, names: bool = True) -> 
             return credited.group_by(track_artists.c.artist_id)
         # Grouped by account first: SQLite's planner (no statistics) then reads `pt` in its key's
         # order and each track's credits off their covering index, rather than every credit's
-        # track looked up from the artists outward (three times as long for `track_totals`).
+        # track looked up from the artists outward (docs/decisions.md, "The import's tail, again").
         return credited.add_columns(pt.c.user_id).group_by(pt.c.user_id, track_artists.c.artist_id)
     query = (
         select(

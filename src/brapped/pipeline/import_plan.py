@@ -31,8 +31,8 @@ class BulkPolicy:
     # is read (extended history: about 750; account data: about 130, so a guess on the high side).
     bytes_per_play: int = 800
     # Tracks' fields (with their album's and artist's) a bulk load remembers as loaded (by a
-    # hash, 70 bytes or so each): past that, files stage all theirs, and memory stays bounded
-    # whatever the history. Twice the distinct tracks of the bench's Zipf-shaped history.
+    # hash, `import_rows.NotedDimensions`): past that, files stage all theirs, and memory stays
+    # bounded whatever the history (docs/decisions.md, "The import's tail, again").
     dimensions_kept: int = 200_000
     # SQLite's page cache for a bulk load, in KiB: it keeps only the end-time index of `plays`
     # current, and that grows at its end; the import's memory, with its worker's, stays under

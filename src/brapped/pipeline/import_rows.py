@@ -3,7 +3,8 @@ the columns a merged or replaced play takes (`brapped.store.staged_plays`, `stor
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import compress
 from operator import itemgetter, not_
@@ -44,27 +45,30 @@ _music_dimension_fields = itemgetter(*(MusicRow._fields.index(c) for c in DIMENS
 
 class NotedDimensions:
     """Dimension fields noted by their hashes, at most about `limit` (past it, files stage all
-    theirs, as outside a bulk load): a 64-bit number each, not a text of a few hundred bytes.
+    theirs, as outside a bulk load): a number each, not a text of a few hundred bytes. Where
+    Python's hashes are narrower than 64 bits, the texts themselves.
 
-    Two fields with the same hash (about one chance in 10^9 among 200,000) would let a
-    file skip staging a track that is not stored: the bulk load's foreign key check then refuses
-    the whole load, which keeps nothing, and the next try hashes differently.
+    Two fields with the same hash (about one chance in 10^9 among 200,000) would let a file skip
+    staging fields that are not stored. When their track is not stored either, the bulk load's
+    foreign key check refuses the whole load, which keeps nothing; when it is, what is left out is
+    an artist or album row that nothing refers to (a stored track keeps its album and credits).
     """
 
     def __init__(self, limit: int) -> None:
-        self._hashes: set[int] = set()
+        self._noted: set[object] = set()
         self._limit = limit
+        self._key: Callable[[str], object] = hash if sys.hash_info.width >= 64 else str
 
     def __len__(self) -> int:
-        return len(self._hashes)
+        return len(self._noted)
 
     def note(self, keys: Iterable[Dimension]) -> None:
-        if len(self._hashes) < self._limit:
-            self._hashes.update(map(hash, keys))
+        if len(self._noted) < self._limit:
+            self._noted.update(map(self._key, keys))
 
     def fresh(self, keys: Iterable[Dimension]) -> list[bool]:
         """For each key, whether it is not noted; a pass at C speed (a file has thousands)."""
-        return list(map(not_, map(self._hashes.__contains__, map(hash, keys))))
+        return list(map(not_, map(self._noted.__contains__, map(self._key, keys))))
 
 
 def stage_music(

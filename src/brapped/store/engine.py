@@ -6,13 +6,13 @@ import os
 import sqlite3
 import stat
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from brapped.config import mask_url
 from brapped.errors import BrappedError
@@ -140,8 +140,12 @@ def small_cache(conn: Connection, kib: int = 2048) -> Iterator[None]:
     conn.exec_driver_sql(f"PRAGMA cache_size=-{int(kib)}")
     try:
         yield
-    finally:
-        conn.exec_driver_sql(f"PRAGMA cache_size={usual}")
+    except BaseException:
+        # Not to hide the failure (a broken connection fails this too): the size is only speed.
+        with suppress(SQLAlchemyError):
+            conn.exec_driver_sql(f"PRAGMA cache_size={usual}")
+        raise
+    conn.exec_driver_sql(f"PRAGMA cache_size={usual}")
 
 
 def _locked(exc: sqlite3.OperationalError) -> bool:
