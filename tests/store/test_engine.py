@@ -7,6 +7,7 @@ import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, func, insert, select
 from sqlalchemy.pool import NullPool
 
@@ -114,6 +115,9 @@ def test_a_small_cache_holds_sqlite_pages_for_a_pass_and_is_put_back(tmp_path: P
                 assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == -1024
                 assert conn.execute(select(func.count()).select_from(tables.plays)).scalar_one() == 0
             assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == usual == -65536
+            with pytest.raises(RuntimeError, match="the pass failed"), small_cache(conn):
+                raise RuntimeError("the pass failed")
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == usual
     finally:
         store.close()
 
