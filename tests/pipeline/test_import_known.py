@@ -148,22 +148,26 @@ def test_a_file_rolled_back_leaves_no_note_and_is_read_next_time(
     back with its note: only the files that stayed are noted, and the next import reads it."""
     from sqlalchemy.exc import OperationalError
 
+    from brapped.pipeline import import_load
     from brapped.store import staged_plays
 
     folder = tmp_path / "export"
     generate_exports(folder, plays=1500, seed=3, max_bytes=100_000)
     files = sorted(folder.glob("*.json"))
-    drop_stages = staged_plays.drop_stages
+    # The last step of a file's own transaction: its stages dropped; in a bulk load, whose files
+    # reuse their stages, its record as imported (the note is kept once the savepoint is released).
+    module, step = (import_load, "record_file") if policy is ALWAYS_BULK else (staged_plays, "drop_stages")
+    original = getattr(module, step)
     calls: list[int] = []
 
-    def failing_second(conn: Any) -> None:
+    def failing_second(*args: Any) -> None:
         calls.append(1)
         if len(calls) == 2:
-            raise OperationalError("drop", {}, Exception("disk I/O error"))
-        drop_stages(conn)
+            raise OperationalError(step, {}, Exception("disk I/O error"))
+        original(*args)
 
     with monkeypatch.context() as patched:
-        patched.setattr(staged_plays, "drop_stages", failing_second)
+        patched.setattr(module, step, failing_second)
         first = import_paths(store, [folder], SystemClock(), user_id="u", policy=policy)
     failed = [f.name for f in first.files if f.status == "failed"]
     assert len(failed) == 1

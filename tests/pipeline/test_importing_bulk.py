@@ -605,3 +605,30 @@ def test_dimension_fields_are_noted_by_hash_up_to_their_limit(
     assert len(noted) == 4 and noted.fresh(first) == [False] * 4
     noted.note(["t9\x1fmore"])  # past the limit: not noted, so its file stages it again
     assert noted.fresh(["t9\x1fmore", first[0]]) == [True, False] and len(noted) == 4
+
+
+def test_a_sqlite_bulk_load_reuses_its_staging_tables_and_drops_them_at_its_end(
+    tmp_path: Path, bulk: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Dropping and making them again for each file changed the schema twice a file, and each
+    # change made every statement prepared on the connection be prepared anew.
+    store = open_store(f"sqlite:///{tmp_path / 'brapped.db'}")
+    files = _export(tmp_path)
+    versions: list[int] = []
+    raws: list[Any] = []
+    load_staged = import_load.load_staged
+
+    def loading(store: Store, staged: Any, *args: Any, **kwargs: Any) -> Any:
+        conn = args[-1].conn  # the bulk load's own connection, inside its transaction
+        raws.append(conn.connection.dbapi_connection)
+        report = load_staged(store, staged, *args, **kwargs)
+        versions.append(conn.exec_driver_sql("PRAGMA temp.schema_version").scalar())
+        return report
+
+    monkeypatch.setattr(import_load, "load_staged", loading)
+    result = import_paths(store, [files[0].parent], SystemClock(), user_id="u", policy=ALWAYS_BULK)
+    assert bulk == [True] and result.ok and len(versions) >= 3
+    assert len(set(versions[1:])) == 1  # made by the first file, reused by every other
+    left = raws[-1].execute("SELECT name FROM sqlite_temp_master WHERE type = 'table'").fetchall()
+    assert left == []
+    store.close()

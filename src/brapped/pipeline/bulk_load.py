@@ -13,7 +13,7 @@ from sqlalchemy import Connection, func, select
 from brapped.pipeline.import_plan import BulkPolicy
 from brapped.pipeline.import_report import FileReport
 from brapped.pipeline.import_rows import Dimension, NotedDimensions
-from brapped.store import Store, bulk_session
+from brapped.store import Store, bulk_session, staged_plays
 from brapped.store.known_files import NotedFile, remember_files
 from brapped.store.tables import plays
 
@@ -53,4 +53,5 @@ def bulk_load(store: Store, user: str, policy: BulkPolicy) -> Iterator[BulkLoad]
         ).scalar()
         load = BulkLoad(conn, dimensions=NotedDimensions(policy.dimensions_kept), last_api=last_api)
         yield load
+        staged_plays.drop_stages(conn)  # the files' staging tables, which each file reused
         remember_files(conn, user, load.known)

@@ -230,7 +230,7 @@ def decide_staged(
         return [], False
     start = parse_stored(staged.music_first) - MARGIN
     end = parse_stored(staged.music_last) + MARGIN
-    staged_plays.drop_stages(conn)  # the image's stages have the temporary ones' names
+    staged_plays.drop_stages(conn, images=True)  # the image's tables have these stages' names
     staged_plays.load_image(conn, staged.image)
     stored = stored_music(conn, user, start, end)
     if not stored:

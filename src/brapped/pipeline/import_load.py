@@ -97,7 +97,8 @@ def load_file(
                 and (bulk is None or bulk.api_after(since))
             ):
                 _reestimate(conn, user, since)
-            staged_plays.drop_stages(conn)
+            if bulk is None:  # a bulk load's files reuse them: dropped at its end
+                staged_plays.drop_stages(conn)
         if bulk is not None:
             bulk.remember(dimensions)
             # Only once the file's savepoint is released: a file rolled back leaves no note.

@@ -89,10 +89,12 @@ def _create_stage(conn: Connection, name: str, columns: Sequence[tuple[str, str]
         )
         return
     # A bulk load stages file after file in one transaction: the previous file's table may be there
-    # (or one whose drop a rolled-back savepoint undid, which `_held` does not know of).
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_temp(conn)}.{name}")
+    # (or one whose drop a rolled-back savepoint undid, which `_held` does not know of), and is
+    # emptied rather than made again: each drop and create changed the schema, and every statement
+    # prepared on the connection was prepared anew after it (docs/decisions.md).
     _held(conn).add(name)
-    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} ({cols})")
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({cols})")
+    conn.exec_driver_sql(f"DELETE FROM {_temp(conn)}.{name}")
 
 
 def _temp(conn: Connection) -> str:
@@ -206,18 +208,24 @@ def stage_episodes(conn: Connection, rows: Iterable[Sequence[Any]]) -> None:
     _fill_stage(conn, EPISODE_STAGE, _EPISODE_TYPES, rows)
 
 
-def drop_stages(conn: Connection) -> None:
-    """Remove the staging tables (SQLite; PostgreSQL drops them at commit and empties a reused one).
+def drop_stages(conn: Connection, images: bool = False) -> None:
+    """Remove the staging tables (SQLite; PostgreSQL drops them at commit and empties a reused one):
+    at the end of a file's transaction, or of a bulk load, whose files reuse them. `images`: only
+    those named as a worker's staging image names its tables, which would hide the image's.
 
     Only those this connection made since it last dropped them: a bulk load of many small files
     otherwise spent a statement a stage it never made, twice a file."""
     if conn.dialect.name == "postgresql":
         return
     held = _held(conn)
-    for name in (MUSIC_STAGE, MUSIC_PROFILE_STAGE, MUSIC_DIMENSION_STAGE, EPISODE_STAGE):
+    names = (MUSIC_STAGE, MUSIC_PROFILE_STAGE) if images else _STAGES
+    for name in names:
         if name in held:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_temp(conn)}.{name}")
             held.discard(name)
+
+
+_STAGES = (MUSIC_STAGE, MUSIC_PROFILE_STAGE, MUSIC_DIMENSION_STAGE, EPISODE_STAGE)
 
 
 _HELD_STAGES = "brapped_held_stages"
