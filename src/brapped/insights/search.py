@@ -23,6 +23,7 @@ from brapped.insights.aggregates import album_credits, track_credits
 from brapped.insights.rollups import covering, most_played_tracks, per_track_of
 from brapped.insights.scope import Scope, by_codepoint, not_various_artists
 from brapped.insights.top import per_album_of, per_artist_of
+from brapped.store.engine import sqlite_locked
 from brapped.store.tables import albums, artists, plays, search_names, track_artists, tracks
 
 SearchKind = Literal["track", "artist", "album"]
@@ -63,7 +64,7 @@ def _refresh_if_possible(conn: Connection) -> None:
     except IntegrityError as exc:
         log.debug("search names folded by another transaction meanwhile: %s", str(exc.orig))
     except OperationalError as exc:
-        if conn.dialect.name != "sqlite" or "locked" not in str(exc.orig).lower():
+        if conn.dialect.name != "sqlite" or exc.orig is None or not sqlite_locked(exc.orig):
             raise
         log.debug("search names not refreshed: %s", str(exc.orig))
 

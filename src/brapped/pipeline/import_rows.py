@@ -113,8 +113,7 @@ def stage_music_dimensions(
     if stored:
         # Their artists, albums, tracks and credits exist: each statement would skip them.
         fresh = stored.fresh(keys)
-        kept = list(compress(zip(distinct, keys, strict=True), fresh))
-        distinct, keys = [fields for fields, _ in kept], [key for _, key in kept]
+        distinct, keys = list(compress(distinct, fresh)), list(compress(keys, fresh))
     staged_plays.stage_music_dimensions(conn, distinct)
     return keys
 

@@ -116,7 +116,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, mmap_bytes: int = SQLIT
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
     except sqlite3.OperationalError as exc:
-        if not _locked(exc):
+        if not sqlite_locked(exc):
             raise  # a read-only file, a full disk...: as before, the connection fails
     # busy_timeout makes a second writer wait for the lock instead of failing at once.
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
@@ -148,8 +148,9 @@ def small_cache(conn: Connection, kib: int = 2048) -> Iterator[None]:
     conn.exec_driver_sql(f"PRAGMA cache_size={usual}")
 
 
-def _locked(exc: sqlite3.OperationalError) -> bool:
-    """Whether SQLite refused for a lock another connection holds (SQLITE_BUSY, SQLITE_LOCKED)."""
+def sqlite_locked(exc: BaseException) -> bool:
+    """Whether SQLite refused for a lock another connection holds (SQLITE_BUSY, SQLITE_LOCKED):
+    `exc` is sqlite3's error (a SQLAlchemy error's `orig`)."""
     message = str(exc).lower()
     return "locked" in message or "busy" in message
 
@@ -170,7 +171,7 @@ def leave_wal(dbapi_connection: Any) -> bool:
         if mode == "wal":
             mode = dbapi_connection.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
     except sqlite3.OperationalError as exc:
-        if not _locked(exc):
+        if not sqlite_locked(exc):
             raise
         return False  # another connection has the database open
     finally:
@@ -194,7 +195,7 @@ def return_to_wal(dbapi_connection: Any) -> bool:
     try:
         return bool(dbapi_connection.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal")
     except sqlite3.OperationalError as exc:
-        if not _locked(exc):
+        if not sqlite_locked(exc):
             raise
         return False
 

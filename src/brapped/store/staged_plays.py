@@ -208,6 +208,9 @@ def stage_episodes(conn: Connection, rows: Iterable[Sequence[Any]]) -> None:
     _fill_stage(conn, EPISODE_STAGE, _EPISODE_TYPES, rows)
 
 
+_STAGES = (MUSIC_STAGE, MUSIC_PROFILE_STAGE, MUSIC_DIMENSION_STAGE, EPISODE_STAGE)
+
+
 def drop_stages(conn: Connection, images: bool = False) -> None:
     """Remove the staging tables (SQLite; PostgreSQL drops them at commit and empties a reused one):
     at the end of a file's transaction, or of a bulk load, whose files reuse them. `images`: only
@@ -223,9 +226,6 @@ def drop_stages(conn: Connection, images: bool = False) -> None:
         if name in held:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_temp(conn)}.{name}")
             held.discard(name)
-
-
-_STAGES = (MUSIC_STAGE, MUSIC_PROFILE_STAGE, MUSIC_DIMENSION_STAGE, EPISODE_STAGE)
 
 
 _HELD_STAGES = "brapped_held_stages"
