@@ -33,7 +33,7 @@ from brapped.store.tables import (
     track_artists,
     tracks,
 )
-from tests.pipeline.import_contents import ALWAYS_BULK, FILE_BY_FILE
+from tests.pipeline.import_contents import ALWAYS_BULK, FILE_BY_FILE, contents, outcome
 
 PLAY_COLUMNS = [c for c in plays.c if c.name != "id"]
 
@@ -632,3 +632,50 @@ def test_a_sqlite_bulk_load_reuses_its_staging_tables_and_drops_them_at_its_end(
     left = raws[-1].execute("SELECT name FROM sqlite_temp_master WHERE type = 'table'").fetchall()
     assert left == []
     store.close()
+
+
+def test_a_bulk_load_after_account_data_replaces_its_plays_as_file_by_file(
+    store: Store, tmp_path: Path, bulk: list[bool], paths_taken: dict[str, int]
+) -> None:
+    """Spotify sends account data first: the whole extended history imported later (a bulk load)
+    moves the account plays it repeats to their tracks, in files the worker staged too."""
+    files = _export(tmp_path)
+    by_name = {path.name: path for path in files}
+    staged, first = by_name["Streaming_History_Audio_2025_2.json"], files[0]
+    # An account-data play of a file the worker stages (not the first), and one of the first.
+    account = []
+    for path in (staged, first):
+        record = next(r for r in json.loads(path.read_bytes())[30:] if r["spotify_track_uri"])
+        ended = datetime.fromisoformat(record["ts"].replace("Z", "+00:00"))
+        account.append(
+            {
+                "endTime": ended.strftime("%Y-%m-%d %H:%M"),
+                "artistName": record["master_metadata_album_artist_name"],
+                "trackName": record["master_metadata_track_name"],
+                "msPlayed": record["ms_played"],
+            }
+        )
+    account_file = tmp_path / "account" / "StreamingHistory_music_0.json"
+    account_file.parent.mkdir()
+    account_file.write_text(json.dumps(account))
+
+    def import_both(target: Store, policy: BulkPolicy) -> Any:
+        first = import_paths(target, [account_file], SystemClock(), user_id="u", policy=FILE_BY_FILE)
+        assert first.ok and first.totals()["new"] == 2
+        return import_paths(target, [files[0].parent], SystemClock(), user_id="u", policy=policy)
+
+    result = import_both(store, ALWAYS_BULK)
+    assert bulk == [True]
+    assert result.ok, [f.message for f in result.failed]
+    assert result.totals()["replaced"] == 2
+    replacing = {Path(f.name).name: f.replaced for f in result.files if f.replaced}
+    assert replacing == {first.name: 1, staged.name: 1}
+    if store.dialect == "sqlite":
+        # The account file's plays, then each file's: all but the first from the worker's image.
+        assert paths_taken["staged"] == 1 + len(files)
+
+    reference = open_store(f"sqlite:///{tmp_path / 'reference.db'}")
+    expected = import_both(reference, FILE_BY_FILE)
+    assert outcome(expected) == outcome(result)
+    assert contents(store) == contents(reference)
+    reference.close()

@@ -237,7 +237,9 @@ def _load_music_staged(
     staged_dimensions = import_rows.stage_dimensions(conn, dimensions, stored_dimensions)
     staged_plays.load_music_dimensions(conn)
     stored_plays.update_music(conn, changes)
-    inserted = staged_plays.insert_music_plays(conn, user, staged_plays.IMAGE, clash=clash)
+    # A replaced play stays in the image for its track's rows; the stored play it replaces has
+    # just been moved onto its key, which the insert must skip (`clash`).
+    inserted = staged_plays.insert_music_plays(conn, user, staged_plays.IMAGE, clash=clash or bool(replaced))
     _settle(report, fresh, inserted)
     return staged_dimensions
 
