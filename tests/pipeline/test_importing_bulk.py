@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import zipfile
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -17,6 +18,8 @@ from sqlalchemy import Index, insert, inspect, select
 from sqlalchemy.exc import OperationalError
 
 from brapped.clock import SystemClock
+from brapped.insights.rollups import mark_stale, try_refresh
+from brapped.insights.rollups import state as summary_state_of
 from brapped.pipeline import bulk_load, import_decide, import_load, import_rows
 from brapped.pipeline.import_plan import BulkPolicy
 from brapped.pipeline.importing import import_paths
@@ -28,9 +31,11 @@ from brapped.store.tables import (
     artists,
     episode_plays,
     episodes,
+    hour_totals,
     imported_files,
     plays,
     track_artists,
+    track_totals,
     tracks,
 )
 from tests.pipeline.import_contents import ALWAYS_BULK, FILE_BY_FILE, contents, outcome
@@ -679,3 +684,75 @@ def test_a_bulk_load_after_account_data_replaces_its_plays_as_file_by_file(
     assert outcome(expected) == outcome(result)
     assert contents(store) == contents(reference)
     reference.close()
+
+
+def _account_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Account data's rows of these extended-history records (the minute of their end)."""
+    return [
+        {
+            "endTime": datetime.fromisoformat(r["ts"].replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M"),
+            "artistName": r["master_metadata_album_artist_name"],
+            "trackName": r["master_metadata_track_name"],
+            "msPlayed": r["ms_played"],
+        }
+        for r in records
+    ]
+
+
+@pytest.mark.parametrize("how", ["bulk", "replaced"])
+def test_an_import_that_adds_nothing_new_leaves_the_summaries_fresh(
+    store: Store, tmp_path: Path, bulk: list[bool], how: str
+) -> None:
+    """A bulk load marks the summaries stale whatever it adds, and plays replacing account data
+    change them: either way the import rebuilds them, as a rebuild from scratch gives them."""
+    clock = SystemClock()
+
+    def summaries() -> None:
+        assert try_refresh(store, "UTC", 30_000, clock.now()) is not None
+
+    files = _export(tmp_path)
+    records = json.loads(files[0].read_bytes())
+    again = tmp_path / "again"
+    again.mkdir()
+    if how == "bulk":
+        first = import_paths(store, [files[0]], clock, user_id="u", policy=FILE_BY_FILE, summaries=summaries)
+        # The same plays in three files of other bytes: read (not known by their content), three
+        # times what is stored (a bulk load), and all known.
+        for number in range(3):
+            text = json.dumps(records, indent=number)
+            (again / f"Streaming_History_Audio_2025_{number}.json").write_text(text)
+        expected = {"new": 0, "known": 3 * first.totals()["new"], "replaced": 0}
+    else:
+        # Three plays summed (more than a week before the last), and the export's last one.
+        music = [r for r in records if r["spotify_track_uri"]]
+        last = max((r for path in files for r in json.loads(path.read_bytes())), key=itemgetter("ts"))
+        assert last["ts"] > "2025-12-26" > music[12]["ts"]
+        account = tmp_path / "StreamingHistory_music_0.json"
+        account.write_text(json.dumps(_account_rows([*music[10:13], last])))
+        import_paths(store, [account], clock, user_id="u", policy=FILE_BY_FILE, summaries=summaries)
+        (again / "Streaming_History_Audio_2025_0.json").write_text(json.dumps(music[10:13]))
+        expected = {"new": 0, "known": 0, "replaced": 3}
+    before = _totals(store)
+    with store.connect() as conn:
+        state = summary_state_of(conn)
+        assert state is not None and not state.stale
+    result = import_paths(store, [again], clock, user_id="u", policy=ALWAYS_BULK, summaries=summaries)
+    assert result.ok and {k: result.totals()[k] for k in expected} == expected
+    assert bulk == ([True] if how == "bulk" else [])
+    with store.connect() as conn:
+        state = summary_state_of(conn)
+        assert state is not None and not state.stale
+    kept = _totals(store)
+    assert (kept == before) == (how == "bulk")  # replaced plays moved to their tracks' sums
+    with store.begin() as conn:
+        mark_stale(conn)
+    assert try_refresh(store, "UTC", 30_000, clock.now()) is not None
+    assert _totals(store) == kept
+
+
+def _totals(store: Store) -> list[list[tuple[Any, ...]]]:
+    with store.connect() as conn:
+        return [
+            [tuple(r) for r in conn.execute(select(table).order_by(*table.primary_key.columns))]
+            for table in (track_totals, hour_totals)
+        ]
