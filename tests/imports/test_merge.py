@@ -157,3 +157,49 @@ def test_account_data_is_covered_by_extended_and_replaced_by_it(plays: list[Play
     replaced = decide(incoming, stored_account)
     assert {d.outcome for d in replaced} <= {REPLACED}
     assert len({d.play_id for d in replaced}) == len(plays)
+
+
+@settings(max_examples=100, deadline=None)
+@given(listening())
+def test_account_data_of_a_renamed_track_is_one_play_from_30_seconds(plays: list[Play]) -> None:
+    """The track renamed between the two downloads: a row of 30 s or more is still its play (the
+    same minute and milliseconds), either way round; a shorter one must agree on the name."""
+    seen: set[tuple[int, str]] = set()
+    extended = [
+        Stored(i, _export_end(p, seen), p.track, "export", p.ms_played, "export", False, p.track)
+        for i, p in enumerate(plays)
+    ]
+    account = [
+        Incoming(
+            p.end_ms // 60_000 * 60_000 + i % 7, f"name:{i}", "account", p.ms_played, p.track + " live", None
+        )
+        for i, p in enumerate(plays)
+    ]
+    long = [p.ms_played >= API_MIN_MS for p in plays]
+    covered = decide(account, extended)
+    assert [d.outcome for d in covered] == [COVERED if is_long else NEW for is_long in long]
+    matched = [d.play_id for d in covered if d.play_id is not None]
+    assert len(matched) == len(set(matched))
+    stored_account = [
+        Stored(100 + i, a.end_ms, a.item_id, "export", a.ms_played, "export", True, a.name)
+        for i, a in enumerate(account)
+    ]
+    incoming = [Incoming(s.end_ms, s.item_id, "extended", s.ms_played or 0, s.name, None) for s in extended]
+    replaced = decide(incoming, stored_account)
+    assert [d.outcome for d in replaced] == [REPLACED if is_long else NEW for is_long in long]
+    matched = [d.play_id for d in replaced if d.play_id is not None]
+    assert len(matched) == len(set(matched))
+
+
+def test_a_play_of_the_same_name_goes_before_a_renamed_one() -> None:
+    # Two plays of equal length ending in one minute: the row takes the one of its own name.
+    stored = [
+        Stored(1, T0 + 10_000, "x", "export", 200_000, "export", False, "other"),
+        Stored(2, T0 + 50_000, "y", "export", 200_000, "export", False, "song"),
+    ]
+    row = Incoming(T0 // 60_000 * 60_000, "name:song", "account", 200_000, "song", "band")
+    assert decide([row], stored) == [Decision(COVERED, 2)]
+    # With one candidate of another name only, it is taken; with another length, nothing is.
+    assert decide([row], stored[:1]) == [Decision(COVERED, 1)]
+    shorter = Incoming(row.end_ms, row.item_id, "account", 199_999, "song", "band")
+    assert decide([shorter], stored[:1]) == [Decision(NEW)]

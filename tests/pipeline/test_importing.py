@@ -251,3 +251,32 @@ def test_files_are_taken_kind_by_kind_in_the_order_of_their_numbers(tmp_path: Pa
         "StreamingHistory_music_1.json",
         "StreamingHistory_podcast_0.json",
     ]
+
+
+def test_a_track_renamed_between_files_counts_its_account_play_once(store: Store, tmp_path: Path) -> None:
+    """Two extended files name one track differently ("Song", then its remaster); account data
+    names the second play as the second file does, while the track keeps the first file's name.
+    One import of all three stores two plays, as each order of two imports does."""
+    folder = tmp_path / "download"
+    folder.mkdir()
+    second = dict(
+        RECORD,
+        ts="2025-05-02T10:00:00Z",
+        ms_played=180_000,
+        master_metadata_track_name="Song - 2011 Remaster",
+        master_metadata_album_album_name="Album (Deluxe)",
+        offline_timestamp=1746179820,
+    )
+    _write(folder / "Streaming_History_Audio_2025_0.json", [RECORD])
+    _write(folder / "Streaming_History_Audio_2025_1.json", [second])
+    account = {"endTime": "2025-05-02 10:00", "artistName": "Band", "trackName": "Song - 2011 Remaster"}
+    _write(folder / "StreamingHistory_music_0.json", [dict(account, msPlayed=180_000)])
+    result = import_paths(store, [folder], SystemClock(), user_id="u")
+    totals = result.totals()
+    assert result.ok and totals["new"] == 2 and totals["skipped"] == {"covered by extended history": 1}
+    with store.connect() as conn:
+        stored = conn.execute(select(plays.c.played_at, plays.c.track_id).order_by(plays.c.played_at)).all()
+    assert [(p.isoformat(), t) for p, t in stored] == [
+        ("2025-05-01T10:00:00+00:00", "0000000000000000000001"),
+        ("2025-05-02T10:00:00+00:00", "0000000000000000000001"),
+    ]

@@ -28,6 +28,12 @@ API_MIN_MS = 30_000
 # start in milliseconds, newer files in seconds) ends less than a second apart.
 OFFLINE_PAUSE_MS = 3 * 60_000
 OFFLINE_ROUNDING_MS = 1_000
+# Account data and extended history of one play under two names (a track renamed between the two
+# downloads, or between two files of one): the same minute and the same milliseconds, to the
+# millisecond, of a play this long, are one play whatever the name says. Such pairs rank after
+# every other candidate; shorter plays (skips) must also agree on the name.
+RENAMED_MIN_MS = API_MIN_MS
+_RENAMED_RANK = 6
 
 NEW = "new"
 KNOWN = "known"
@@ -106,7 +112,8 @@ def decide(incoming: Sequence[Incoming], stored: Iterable[Stored]) -> list[Decis
     # 2. Extended history against what is stored.
     #    a. a 'both' play with the same id and the same measured ms: already known (its export
     #       fields are refreshed, in case it was merged from account data that has none);
-    #    b. an account-data play (name-based id) of the same name, minute and ms: replaced by this;
+    #    b. an account-data play (name-based id) of the same name, minute and ms: replaced by this
+    #       (of another name: only a play of at least RENAMED_MIN_MS, after all else);
     #    c. an API play of the same id within the tolerance: merged (source 'both').
     pairs: list[tuple[int, int, int, str]] = []
     for index, row in enumerate(incoming):
@@ -131,12 +138,16 @@ def decide(incoming: Sequence[Incoming], stored: Iterable[Stored]) -> list[Decis
                 # A skip under 30 s is never the API's play: it goes after any real candidate.
                 pairs.append((2 + 2 * (row.ms_played < API_MIN_MS), delta, index, _key(s, MERGED)))
         for s in near_minute(row.end_ms):
-            if s.synthetic and s.source == "export" and s.ms_played == row.ms_played and s.name == row.name:
-                pairs.append((1, abs(s.end_ms - row.end_ms), index, _key(s, REPLACED)))
+            if s.synthetic and s.source == "export" and s.ms_played == row.ms_played:
+                if s.name == row.name:
+                    pairs.append((1, abs(s.end_ms - row.end_ms), index, _key(s, REPLACED)))
+                elif row.ms_played >= RENAMED_MIN_MS:
+                    pairs.append((_RENAMED_RANK, abs(s.end_ms - row.end_ms), index, _key(s, REPLACED)))
 
     # 3. Account data against what is stored.
     #    a. a play with a real id of the same name, minute and measured ms: covered by extended
-    #       history (it wins: it has the real id, the second and the details);
+    #       history (it wins: it has the real id, the second and the details); of another name,
+    #       as in 2b;
     #    b. an API play of the same track name and artist in the minute window: merged.
     for index, row in enumerate(incoming):
         if decisions[index] is not None or row.origin != Origin.ACCOUNT:
@@ -144,9 +155,16 @@ def decide(incoming: Sequence[Incoming], stored: Iterable[Stored]) -> list[Decis
         middle = row.end_ms + MINUTE_MS // 2
         minute = row.end_ms // MINUTE_MS
         for s in near_minute(row.end_ms):
-            if s.synthetic or s.name != row.name:
+            if s.synthetic:
                 continue
-            if s.source in ("export", "both") and s.ms_source == "export" and s.ms_played == row.ms_played:
+            measured = (
+                s.source in ("export", "both") and s.ms_source == "export" and s.ms_played == row.ms_played
+            )
+            if s.name != row.name:
+                if measured and row.ms_played >= RENAMED_MIN_MS:
+                    pairs.append((_RENAMED_RANK, abs(s.end_ms - middle), index, _key(s, COVERED)))
+                continue
+            if measured:
                 pairs.append((0, abs(s.end_ms - middle), index, _key(s, COVERED)))
             elif s.source == "api" and (row.artist is None or row.artist in s.artists):
                 # Prefer the row of the API play's own minute, and plays long enough for the API
