@@ -50,6 +50,19 @@ def test_the_same_offline_play_from_endsong_and_newer_files_is_known() -> None:
     assert decide([_offline(T0, T0 + HOUR, ms=199_000)], stored)[0].outcome == NEW  # not the same ms
 
 
+
+def test_the_same_offline_play_is_known_whichever_format_was_read_first() -> None:
+    # Stored from endsong, moved to its real end (to the millisecond); a newer file that does not
+    # mark the play offline gives its end to the second: the same play.
+    moved = [Stored(7, T0 + 159, "t", "export", 200_000, "export", False, "t", moved=True)]
+    assert decide([_offline(T0, None)], moved) == [Decision(KNOWN, 7)]
+    assert decide([_offline(T0 - 1_000, None)], moved)[0].outcome == NEW  # not the same end
+    assert decide([_offline(T0, None, ms=199_000)], moved)[0].outcome == NEW  # not the same ms
+    # Neither moved: two plays under a second apart are two plays (each has its own exact key).
+    online = [Stored(7, T0 + 159, "t", "export", 200_000, "export", False, "t")]
+    assert decide([_offline(T0, None)], online)[0].outcome == NEW
+
+
 @st.composite
 def offline_session(draw: st.DrawFn) -> tuple[list[Incoming], list[Stored], dict[int, int]]:
     """An offline session: plays back to back with pauses, all reported at once afterwards; the

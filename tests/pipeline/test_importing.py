@@ -280,3 +280,29 @@ def test_a_track_renamed_between_files_counts_its_account_play_once(store: Store
         ("2025-05-01T10:00:00+00:00", "0000000000000000000001"),
         ("2025-05-02T10:00:00+00:00", "0000000000000000000001"),
     ]
+
+
+@pytest.mark.parametrize("endsong_first", [True, False])
+def test_an_offline_video_play_in_endsong_and_the_video_file_counts_once(
+    store: Store, tmp_path: Path, endsong_first: bool
+) -> None:
+    """endsong marks an offline video play offline (stored at its real end, to the millisecond);
+    the Video file does not (its end to the second). Either file first, one play: the zip of an
+    export reads MyData's endsong first."""
+    start, end = datetime(2026, 11, 21, tzinfo=UTC), datetime(2026, 11, 25, tzinfo=UTC)
+    emu = Emulator(seed=7, clock=EmulatedClock(datetime(2026, 12, 7, 9, tzinfo=UTC)))
+    folder = write_export(emu, tmp_path / "export", start, end, formats=("extended", "endsong"), zip=False)
+    video = next(folder.rglob("Streaming_History_Video_*.json"))
+    offline = {
+        r["spotify_track_uri"]
+        for r in json.loads(next(folder.rglob("endsong_*.json")).read_text())
+        if r["offline"]
+    }
+    assert offline & {r["spotify_track_uri"] for r in json.loads(video.read_text())}  # the case is there
+    order = [folder / "MyData", folder / "Spotify Extended Streaming History"]
+    for part in order if endsong_first else order[::-1]:
+        assert import_paths(store, [part], emu.clock, user_id="u").ok
+    truth = emu.ground_truth(start, end)
+    with store.connect() as conn:
+        stored = conn.execute(select(plays.c.id)).all()
+    assert len(stored) == len([p for p in truth if p.kind == "track"])

@@ -74,6 +74,7 @@ class Stored:
     synthetic: bool  # name-based id: an account-data play
     name: str  # normalised track (or episode) name
     artists: frozenset[str] = field(default_factory=frozenset)  # normalised artist/show names
+    moved: bool = False  # an offline play moved to its real end (it has a reported time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +132,14 @@ def decide(incoming: Sequence[Incoming], stored: Iterable[Stored]) -> list[Decis
             measured = s.ms_source == "export" and s.ms_played == row.ms_played
             if s.source == "both" and measured:
                 pairs.append((0, delta, index, _key(s, REFRESHED)))
-            elif s.source == "export" and measured and reported is not None and delta < OFFLINE_ROUNDING_MS:
-                # The same offline play from another format (its start to the ms or the second).
+            elif (
+                s.source == "export"
+                and measured
+                and (reported is not None or s.moved)
+                and delta < OFFLINE_ROUNDING_MS
+            ):
+                # The same offline play from another format (its start to the ms or the second),
+                # whichever of the two was read first.
                 pairs.append((0, delta, index, _key(s, KNOWN)))
             elif s.source == "api":
                 # A skip under 30 s is never the API's play: it goes after any real candidate.

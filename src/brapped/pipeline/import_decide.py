@@ -60,6 +60,7 @@ def stored_music(conn: Connection, user_id: str, start: datetime, end: datetime)
             synthetic=r.track_id.startswith(identity.PREFIX),
             name=norm(r.name),
             artists=credits(r.track_id),
+            moved=r.reported_at is not None,
         )
         for r in rows
     ]

@@ -15,9 +15,9 @@ from brapped.store.tables import artists, episode_plays, episodes, plays, track_
 
 def music_plays_between(
     conn: Connection, user_id: str, start: datetime, end: datetime
-) -> Sequence[Row[int, datetime, str, str, int | None, str | None, str]]:
+) -> Sequence[Row[int, datetime, str, str, int | None, str | None, str, datetime | None]]:
     """The user's music plays ending in [start, end]: (id, played_at, track_id, source, ms_played,
-    ms_played_source, track name) each."""
+    ms_played_source, track name, reported_at) each."""
     return conn.execute(_MUSIC_BETWEEN, {"user_id": user_id, "start": start, "end": end}).all()
 
 
@@ -81,6 +81,7 @@ _MUSIC_BETWEEN = (
         plays.c.ms_played,
         plays.c.ms_played_source,
         tracks.c.name,
+        plays.c.reported_at,
     )
     .join(tracks, tracks.c.id == plays.c.track_id)
     .where(*_of_user_between(plays))
