@@ -172,6 +172,18 @@ def test_top_artists_by_credit(runner: CliRunner, db: str) -> None:
         (["report", "top", "artists", "--period", "last week"], "not a date or period"),
         (["report", "top", "moods"], "Invalid value"),
         (["report", "top", "tracks", "--limit", "0"], "limit must be at least 1"),
+        # Dates no report can be about: one line, not date arithmetic's traceback (nor, for 0,
+        # this year's report).
+        (["report", "wrapped", "--year", "9999"], "year must be between 1971 and 2998, not 9999"),
+        (["report", "wrapped", "--year", "0"], "year must be between 1971 and 2998, not 0"),
+        (["report", "wrapped", "--year", "1"], "year must be between 1971 and 2998, not 1"),
+        (["report", "party", "--year", "9999"], "year must be between 1971 and 2998"),
+        (["report", "day", "0001-01-01"], "day must be between 1970-01-02 and 2999-12-30"),
+        (["report", "day", "9999-12-31"], "day must be between 1970-01-02 and 2999-12-30"),
+        (["report", "top", "artists", "--period", "9999"], "'9999': reports cover 1970-01-02 to 2999-12-30"),
+        (["report", "wrapped", "--from", "9999-12"], "'9999-12': reports cover 1970-01-02 to 2999-12-30"),
+        (["report", "top", "artists", "--period", "30d"], "use YYYY, YYYY-MM, YYYY-MM-DD or A..B"),
+        (["playlist", "wrapped", "--year", "0", "--csv", "-"], "year must be between 1971 and 2998, not 0"),
     ],
 )
 def test_bad_input_is_one_clear_line(runner: CliRunner, db: str, args: list[str], message: str) -> None:
@@ -179,6 +191,7 @@ def test_bad_input_is_one_clear_line(runner: CliRunner, db: str, args: list[str]
     assert code != 0
     assert message in err
     assert "Traceback" not in err
+    assert len([line for line in err.splitlines() if line.startswith("Error")]) == 1, err
 
 
 def test_bad_timezone(runner: CliRunner, db: str) -> None:

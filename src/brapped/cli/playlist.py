@@ -8,6 +8,7 @@ import click
 
 from brapped.cli.auth import spotify_client
 from brapped.cli.context import AppContext, emit_json, format_option, pass_app, safe
+from brapped.insights import reportable_year
 from brapped.insights import today as local_today
 from brapped.pipeline.playlist import publish, summary, top_songs, write_csv, write_m3u
 
@@ -48,7 +49,7 @@ def wrapped_playlist(
     your Spotify account (needs `brapped auth --scope playlist` once), or with --m3u/--csv as files,
     offline. Tracks known only by name (no Spotify id) are passed over."""
     settings = app.settings
-    chosen = year if year is not None else local_today(app.clock.now(), settings.tz).year
+    chosen = reportable_year(year) if year is not None else local_today(app.clock.now(), settings.tz).year
     with app.store().connect() as conn:
         songs = top_songs(
             conn,

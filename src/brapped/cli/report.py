@@ -19,6 +19,8 @@ from brapped.insights import (
     genre_coverage,
     kept_wrapped,
     party,
+    reportable_day,
+    reportable_year,
     top,
 )
 from brapped.insights import today as local_today
@@ -179,6 +181,7 @@ def day_cmd(app: AppContext, day: str, user_id: str | None, fmt: str) -> None:
         parsed = date.fromisoformat(day)
     except ValueError as exc:
         raise click.BadParameter(f"{day!r} is not a date like 2024-10-27", param_hint="DAY") from exc
+    reportable_day(parsed)
     with app.store().connect() as conn:
         data = day_report(
             conn,
@@ -200,7 +203,9 @@ def _period(app: AppContext, year: int | None, start: str | None, end: str | Non
         first = Period.parse(start, tz).start
         last = Period.parse(end, tz).end if end else local_today(app.clock.now(), tz)
         return Period(first, last, tz)
-    return Period.year(year or local_today(app.clock.now(), tz).year, tz, window=window)
+    if year is None:
+        year = local_today(app.clock.now(), tz).year
+    return Period.year(reportable_year(year), tz, window=window)
 
 
 @report.command("wrapped")

@@ -61,7 +61,19 @@ from brapped.insights.daily import average_day, day_report, today
 from brapped.insights.overview import overview
 from brapped.insights.party import AWARD_IDS, party
 from brapped.insights.party import MAX_MEMBERS as MAX_PARTY
-from brapped.insights.period import LocalTime, Period, PeriodError, date_to_day, day_to_date
+from brapped.insights.period import (
+    FIRST_DAY,
+    FIRST_YEAR,
+    LAST_DAY,
+    LAST_YEAR,
+    LocalTime,
+    Period,
+    PeriodError,
+    date_to_day,
+    day_to_date,
+    reportable_day,
+    reportable_year,
+)
 from brapped.insights.report_cache import describe
 from brapped.insights.rollups import per_track_of, try_refresh
 from brapped.insights.scope import Scope, minutes
@@ -87,7 +99,11 @@ from brapped.insights.wrapped import kept_wrapped, wrapped
 
 __all__ = [
     "AWARD_IDS",
+    "FIRST_DAY",
+    "FIRST_YEAR",
     "KINDS",
+    "LAST_DAY",
+    "LAST_YEAR",
     "MAX_PARTY",
     "By",
     "CompareError",
@@ -117,6 +133,8 @@ __all__ = [
     "party",
     "per_track_of",
     "refresh_search_names",
+    "reportable_day",
+    "reportable_year",
     "resolve",
     "search",
     "spoken_word",

@@ -27,6 +27,13 @@ from brapped.store.types import epoch
 
 DAY = 86_400
 EPOCH_DATE = date(1970, 1, 1)
+# The days a report may ask for: plays brapped can have stored; far-away dates only make date
+# arithmetic overflow (a period's end instant, the period before it). A year asked for keeps the
+# years before and after it inside too (a report compares with the previous one).
+FIRST_DAY = date(1970, 1, 2)
+LAST_DAY = date(2999, 12, 30)
+FIRST_YEAR = FIRST_DAY.year + 1
+LAST_YEAR = LAST_DAY.year - 1
 
 
 class PeriodError(BrappedError):
@@ -39,6 +46,20 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise PeriodError(f"unknown timezone {name!r}: use an IANA name like Europe/Berlin") from exc
+
+
+def reportable_day(day: date, what: str = "day") -> date:
+    """`day`, or a PeriodError when no report can be about it (`FIRST_DAY`..`LAST_DAY`)."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise PeriodError(f"{what} must be between {FIRST_DAY} and {LAST_DAY}, not {day}")
+    return day
+
+
+def reportable_year(year: int) -> int:
+    """`year`, or a PeriodError when no report can be about it (`FIRST_YEAR`..`LAST_YEAR`)."""
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise PeriodError(f"year must be between {FIRST_YEAR} and {LAST_YEAR}, not {year}")
+    return year
 
 
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:
@@ -108,13 +129,29 @@ class Period:
 
     @classmethod
     def parse(cls, text: str, timezone: str) -> Period:
-        """'YYYY', 'YYYY-MM', 'YYYY-MM-DD' or 'START..END' (each side any of those) as a Period."""
+        """'YYYY', 'YYYY-MM', 'YYYY-MM-DD' or 'START..END' (each side any of those) as a Period;
+        its days between `FIRST_DAY` and `LAST_DAY`."""
         if ".." in text:
             left, right = text.split("..", 1)
             return cls(cls.parse(left, timezone).start, cls.parse(right, timezone).end, timezone)
         parts = text.strip().split("-")
         try:
             numbers = [int(p) for p in parts]
+        except ValueError:
+            raise PeriodError(
+                f"not a date or period: {text!r}: use YYYY, YYYY-MM, YYYY-MM-DD or A..B"
+            ) from None
+        outside = PeriodError(f"{text!r}: reports cover {FIRST_DAY} to {LAST_DAY}")
+        if not FIRST_DAY.year <= numbers[0] <= LAST_DAY.year:
+            raise outside
+        found = cls._of_numbers(numbers, text, timezone)
+        if found.start < FIRST_DAY or found.end > LAST_DAY:
+            raise outside
+        return found
+
+    @classmethod
+    def _of_numbers(cls, numbers: list[int], text: str, timezone: str) -> Period:
+        try:
             if len(numbers) == 1:
                 return cls(date(numbers[0], 1, 1), date(numbers[0], 12, 31), timezone)
             if len(numbers) == 2:

@@ -9,12 +9,8 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, HTTPException, Path, Query
 
-from brapped.insights import Period, PeriodError
+from brapped.insights import FIRST_DAY, FIRST_YEAR, LAST_DAY, LAST_YEAR, Period, PeriodError
 from brapped.web.picker import PeriodKey, Picked, pick
-
-# Reports are about plays brapped can have stored; far-away dates only make date arithmetic overflow.
-FIRST_DAY = date(1970, 1, 2)
-LAST_DAY = date(2999, 12, 30)
 
 
 def check_day(value: date | None, name: str) -> date | None:
@@ -85,7 +81,7 @@ class WrappedQuery:
 
 
 def wrapped_query(
-    year: Annotated[int | None, Query(ge=1971, le=2998, description="calendar year")] = None,
+    year: Annotated[int | None, Query(ge=FIRST_YEAR, le=LAST_YEAR, description="calendar year")] = None,
     window: Annotated[
         Literal["calendar", "spotify"], Query(description="the whole year, or 1 January to 15 November")
     ] = "calendar",
