@@ -184,6 +184,15 @@ def test_top_artists_by_credit(runner: CliRunner, db: str) -> None:
         (["report", "wrapped", "--from", "9999-12"], "'9999-12': reports cover 1970-01-02 to 2999-12-30"),
         (["report", "top", "artists", "--period", "30d"], "use YYYY, YYYY-MM, YYYY-MM-DD or A..B"),
         (["playlist", "wrapped", "--year", "0", "--csv", "-"], "year must be between 1971 and 2998, not 0"),
+        # A mistyped listener: an error, as compare and party give, not a report of silence.
+        (["report", "wrapped", "--year", "2024", "--user", "typo"], "no listener 'typo' in the database"),
+        (["report", "today", "--user", "typo"], "no listener 'typo'"),
+        (["report", "day", "2024-10-27", "--user", "typo"], "no listener 'typo'"),
+        (["report", "top", "artists", "--user", "typo"], "no listener 'typo'"),
+        (["search", "a", "--user", "typo"], "no listener 'typo'"),
+        (["artist", "Alpha", "--user", "typo"], "no listener 'typo'"),
+        (["track", "t1", "--user", "typo"], "no listener 'typo'"),
+        (["playlist", "wrapped", "--year", "2024", "--user", "typo", "--csv", "-"], "no listener 'typo'"),
     ],
 )
 def test_bad_input_is_one_clear_line(runner: CliRunner, db: str, args: list[str], message: str) -> None:
@@ -209,3 +218,12 @@ def test_every_command_has_help(runner: CliRunner) -> None:
     ):
         result = runner.invoke(cli, [*args, "--help"])
         assert result.exit_code == 0 and "Usage" in result.stdout
+
+
+def test_a_known_listener_is_reported_as_every_listener_is(runner: CliRunner, db: str) -> None:
+    # The history's only listener: --user gives the same Wrapped as none.
+    mine = run(runner, db, "report", "wrapped", "--year", "2024", "--user", "u1", "--format", "json")
+    everyone = run(runner, db, "report", "wrapped", "--year", "2024", "--format", "json")
+    assert mine[0] == everyone[0] == 0, mine[2]
+    assert json.loads(mine[1]) == json.loads(everyone[1])
+    assert json.loads(mine[1])["plays"] == 10  # the hand-made history's 2024

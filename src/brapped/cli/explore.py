@@ -15,7 +15,7 @@ from brapped.cli.context import (
     printable_text,
 )
 from brapped.cli.report import _artists_text, flatten, user_option
-from brapped.insights import artist_story, search, track_story
+from brapped.insights import artist_story, require_listener, search, track_story
 from brapped.serialise import instant_text
 
 
@@ -32,6 +32,7 @@ def _when(value: Any) -> str:
 def search_cmd(app: AppContext, query: str, limit: int, user_id: str | None, fmt: str) -> None:
     """Tracks, artists and albums you played whose name contains QUERY (case and accents ignored)."""
     with app.store().begin() as conn:
+        require_listener(conn, user_id)
         found = search(conn, query, user_id=user_id, limit=limit)
     if fmt == "json":
         emit_json(app, found)
@@ -72,6 +73,7 @@ def artist_cmd(app: AppContext, name_or_id: str, limit: int, user_id: str | None
     """An artist's story: first and last play, plays, rank, main vs featured, months, top tracks."""
     settings = app.settings
     with app.store().begin() as conn:
+        require_listener(conn, user_id)
         story = artist_story(
             conn,
             name_or_id,
@@ -145,6 +147,7 @@ def track_cmd(app: AppContext, name_or_id: str, user_id: str | None, fmt: str) -
     """A track's story: first and last play, plays, rank, skips, busiest day, month by month."""
     settings = app.settings
     with app.store().begin() as conn:
+        require_listener(conn, user_id)
         story = track_story(
             conn, name_or_id, settings.tz, user_id=user_id, stream_threshold_ms=settings.stream_threshold_ms
         )

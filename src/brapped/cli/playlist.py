@@ -8,7 +8,7 @@ import click
 
 from brapped.cli.auth import spotify_client
 from brapped.cli.context import AppContext, emit_json, format_option, pass_app, safe
-from brapped.insights import reportable_year
+from brapped.insights import reportable_year, require_listener
 from brapped.insights import today as local_today
 from brapped.pipeline.playlist import publish, summary, top_songs, write_csv, write_m3u
 
@@ -51,6 +51,7 @@ def wrapped_playlist(
     settings = app.settings
     chosen = reportable_year(year) if year is not None else local_today(app.clock.now(), settings.tz).year
     with app.store().connect() as conn:
+        require_listener(conn, user_id)
         songs = top_songs(
             conn,
             chosen,

@@ -21,6 +21,7 @@ from brapped.insights import (
     party,
     reportable_day,
     reportable_year,
+    require_listener,
     top,
 )
 from brapped.insights import today as local_today
@@ -164,6 +165,7 @@ def today_cmd(app: AppContext, user_id: str | None, fmt: str) -> None:
     tz = app.settings.tz
     day = local_today(app.clock.now(), tz)
     with app.store().connect() as conn:
+        require_listener(conn, user_id)
         data = day_report(
             conn, day, tz, user_id=user_id, stream_threshold_ms=app.settings.stream_threshold_ms
         )
@@ -183,6 +185,7 @@ def day_cmd(app: AppContext, day: str, user_id: str | None, fmt: str) -> None:
         raise click.BadParameter(f"{day!r} is not a date like 2024-10-27", param_hint="DAY") from exc
     reportable_day(parsed)
     with app.store().connect() as conn:
+        require_listener(conn, user_id)
         data = day_report(
             conn,
             parsed,
@@ -244,6 +247,7 @@ def wrapped_cmd(
     period = _period(app, year, start, end, window)
     settings = app.settings
     with app.store().connect() as conn:
+        require_listener(conn, user_id)
         data = kept_wrapped(
             conn,
             period,
@@ -445,6 +449,7 @@ def top_cmd(
         chosen = _period(app, None, start, end, "calendar")
     scope = Scope.of(chosen, user_id, app.settings.stream_threshold_ms)
     with app.store().connect() as conn:
+        require_listener(conn, user_id)
         rows = top(conn, kind, scope, by=by, limit=limit)  # type: ignore[arg-type]
         coverage = genre_coverage(conn, scope) if kind == "genres" else None
     document = {"kind": kind, "by": by, "period": chosen.as_dict() if chosen else None, "items": rows}

@@ -55,7 +55,7 @@ all `BrappedError`s.
 from __future__ import annotations
 
 from brapped.insights.aggregates import album_credits
-from brapped.insights.compare import CompareError, compare, listeners
+from brapped.insights.compare import CompareError, compare, listeners, require_listener
 from brapped.insights.compare import score as compatibility
 from brapped.insights.daily import average_day, day_report, today
 from brapped.insights.overview import overview
@@ -135,6 +135,7 @@ __all__ = [
     "refresh_search_names",
     "reportable_day",
     "reportable_year",
+    "require_listener",
     "resolve",
     "search",
     "spoken_word",

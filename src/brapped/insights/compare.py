@@ -68,6 +68,13 @@ def known_users(conn: Connection) -> list[str]:
     return sorted(with_plays | named)
 
 
+def require_listener(conn: Connection, user_id: str | None) -> None:
+    """A CompareError unless `user_id` (when given) is a listener of the database: a mistyped
+    `--user` would otherwise read as a year of silence."""
+    if user_id is not None and user_id not in known_users(conn):
+        raise CompareError(f"no listener {user_id!r} in the database: `brapped accounts` lists them")
+
+
 def listeners(conn: Connection) -> list[dict[str, Any]]:
     """Every listener of the database, by id: `id`, `display_name`, and `account` (true when a sync
     created its accounts row; import-only listeners have none). Cheap on any number of plays."""
@@ -232,10 +239,8 @@ def compare(
     """Listeners `user_a` and `user_b` in `period` (None: all time); keys in docs/reports.md."""
     if user_a == user_b:
         raise CompareError("compare needs two different listeners")
-    known = set(known_users(conn))
-    missing = [u for u in (user_a, user_b) if u not in known]
-    if missing:
-        raise CompareError(f"no listener {missing[0]!r} in the database: `brapped accounts` lists them")
+    for user in (user_a, user_b):
+        require_listener(conn, user)
     read = history(conn, user_a, user_b, period, limit)
     arts_a, arts_b = read.artists[user_a], read.artists[user_b]
     shared_artist_ids = _ranked_shared(arts_a, arts_b, limit)
