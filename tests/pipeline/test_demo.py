@@ -143,3 +143,24 @@ def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
     (demo / "old.txt").write_text("x")
     prepare_home(demo)
     assert sorted(p.name for p in demo.iterdir()) == [MARKER]
+
+
+@pytest.mark.parametrize("elsewhere", [False, True])
+def test_the_explore_hint_opens_the_demo_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, elsewhere: bool
+) -> None:
+    """With a database in the environment (a hosted one, say), the suggested commands name the
+    demo's: the environment would beat the demo home's own. The hint's command is run to check."""
+    home, real = tmp_path / "demo-home", tmp_path / "real.db"
+    if elsewhere:
+        monkeypatch.setenv("BRAPPED_DATABASE_URL", f"sqlite:///{real}")
+    monkeypatch.setattr("brapped.cli.demo.run_demo", _small_demo)
+    result = CliRunner().invoke(cli, ["--home", str(home), "demo"])
+    assert result.exit_code == 0, result.output
+    hint = next(line for line in result.stdout.splitlines() if line.startswith("Explore further: "))
+    first = hint.removeprefix("Explore further: ").split(" | ")[0].split()
+    assert first[0] == "brapped" and first[-3:] == ["report", "top", "artists"]
+    assert ("--db" in first) == elsewhere
+    shown = CliRunner().invoke(cli, [*first[1:-3], "db", "info", "--format", "json"])
+    assert shown.exit_code == 0, shown.output
+    assert str(home / "brapped.db") in shown.stdout and str(real) not in shown.stdout

@@ -142,7 +142,11 @@ def demo_command(
         click.echo()
         _emit_wrapped_table(app, "table", year)
         click.echo()
-        click.echo(f"Explore further: brapped --home {home} report top artists | brapped --home {home} serve")
+        # A database given by the environment would beat the demo home's for these commands.
+        where = f"--home {home}" + (
+            f" --db {result.db_url}" if os.environ.get("BRAPPED_DATABASE_URL") else ""
+        )
+        click.echo(f"Explore further: brapped {where} report top artists | brapped {where} serve")
     if serve:
         from brapped.cli.serve import serve as serve_command
 
