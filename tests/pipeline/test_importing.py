@@ -306,3 +306,18 @@ def test_an_offline_video_play_in_endsong_and_the_video_file_counts_once(
     with store.connect() as conn:
         stored = conn.execute(select(plays.c.id)).all()
     assert len(stored) == len([p for p in truth if p.kind == "track"])
+
+
+def test_a_path_that_does_not_exist_is_refused_before_anything_starts(
+    runner: CliRunner, tmp_path: Path, store: Store
+) -> None:
+    """A mistyped path: one error naming it, nothing on standard output, no run recorded."""
+    missing = tmp_path / "my_spotify_data.zip"
+    result = runner.invoke(cli, ["--db", store.url, "import", str(missing), "--user", "u"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and str(missing) in errors[0] and "does not exist" in errors[0]
+    assert "warning" not in result.stderr
+    with store.connect() as conn:
+        assert last_run(conn, "import") is None

@@ -88,7 +88,7 @@ def _print_table(app: AppContext, result: ImportResult) -> None:
 
 
 @click.command("import")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--user", "user_id", metavar="ID", help="Spotify user id the plays belong to.")
 @click.option(
     "--keep-personal",
