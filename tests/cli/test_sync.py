@@ -79,10 +79,11 @@ def test_huge_retry_after_exits_75_within_seconds(
     ("spec", "code", "words"),
     [
         (dict(kind="invalid_grant"), 77, "run `brapped auth` again"),
+        (dict(kind="401", path="/v1/me/player/recently-played", count=None), 77, "run `brapped auth` again"),
         (dict(kind="5xx", path="/v1/me/player/recently-played", count=None), 69, "Service unavailable"),
         (dict(kind="drop", path="/v1/me/player/recently-played", count=None), 69, "no answer"),
     ],
-    ids=["invalid_grant", "5xx", "drop"],
+    ids=["invalid_grant", "401", "5xx", "drop"],
 )
 def test_fault_exit_codes(
     runner: CliRunner, emu: Emulator, env: dict[str, str], spec: dict[str, object], code: int, words: str
@@ -92,6 +93,7 @@ def test_fault_exit_codes(
     assert result.exit_code == code, result.output
     assert words in result.stderr and "Traceback" not in result.output
     assert env["SPOTIFY_REFRESH_TOKEN"] not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # one account: one line
 
 
 def test_enrich_reports_progress(runner: CliRunner, emu: Emulator, env: dict[str, str]) -> None:
