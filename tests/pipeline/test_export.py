@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import stat
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
@@ -134,3 +135,26 @@ def test_empty_database_exports_headers_only(sqlite_url: str, tmp_path: Path) ->
     assert (tmp_path / "csv" / "plays_wide.csv").read_text().startswith("play_id,user_id,played_at,")
     assert json.loads((tmp_path / "json" / "plays.json").read_text()) == []
     assert pq.read_table(tmp_path / "parquet" / "plays_wide.parquet").num_rows == 0
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_export_files_are_readable_by_their_owner_alone(sqlite_url: str, tmp_path: Path, fmt: str) -> None:
+    """The whole history, as the database: 0600 files in a 0700 folder it makes; a file there
+    before (0644) is tightened as it is rewritten."""
+    store = open_store(sqlite_url)
+    try:
+        fill(store, plays=20)
+        out = tmp_path / "out"
+        out.mkdir()
+        (out / f"plays.{fmt}").write_text("old")
+        (out / f"plays.{fmt}").chmod(0o644)
+        export(store, out, fmt, SystemClock(), ZONE)  # type: ignore[arg-type]
+        made = tmp_path / "new" / "folder"
+        export(store, made, fmt, SystemClock(), ZONE)  # type: ignore[arg-type]
+    finally:
+        store.close()
+    for folder in (out, made):
+        files = sorted(folder.iterdir())
+        assert len(files) == len(STAR_TABLES) + 1
+        assert {stat.S_IMODE(f.stat().st_mode) for f in files} == {0o600}
+    assert stat.S_IMODE(made.stat().st_mode) == 0o700

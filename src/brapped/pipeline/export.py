@@ -8,6 +8,7 @@ featured ones as a list (a JSON array in CSV cells), never a comma-joined string
 from __future__ import annotations
 
 import csv
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -271,7 +272,13 @@ class _ParquetWriter:
         self.writer.close()
 
 
+# An export is the whole listening history: readable by its owner alone, as the database is.
+EXPORT_FILE_MODE = 0o600
+
+
 def _writer(fmt: Format, path: Path, columns: Sequence[tuple[str, str]]) -> Any:
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, EXPORT_FILE_MODE))
+    os.chmod(path, EXPORT_FILE_MODE)  # a file there before keeps its own mode through O_CREAT
     if fmt == "csv":
         return _CsvWriter(path, columns)
     if fmt == "json":
@@ -304,7 +311,7 @@ def export(
     if directory.exists() and not directory.is_dir():
         raise ExportError(f"{directory} exists and is not a folder")
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"cannot create {directory}: {exc.strerror}") from exc
     zone = ZoneInfo(timezone)
