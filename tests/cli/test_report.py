@@ -182,7 +182,8 @@ def test_top_artists_by_credit(runner: CliRunner, db: str) -> None:
         (["report", "day", "9999-12-31"], "day must be between 1970-01-02 and 2999-12-30"),
         (["report", "top", "artists", "--period", "9999"], "'9999': reports cover 1970-01-02 to 2999-12-30"),
         (["report", "wrapped", "--from", "9999-12"], "'9999-12': reports cover 1970-01-02 to 2999-12-30"),
-        (["report", "top", "artists", "--period", "30d"], "use YYYY, YYYY-MM, YYYY-MM-DD or A..B"),
+        (["report", "top", "artists", "--period", "3d"], "A..B (or today, 7d, 30d, year, all)"),
+        (["compare", "u1", "u2", "--period", "3d"], "A..B (or today, 7d, 30d, year, all)"),
         (["playlist", "wrapped", "--year", "0", "--csv", "-"], "year must be between 1971 and 2998, not 0"),
         # A mistyped listener: an error, as compare and party give, not a report of silence.
         (["report", "wrapped", "--year", "2024", "--user", "typo"], "no listener 'typo' in the database"),
@@ -227,3 +228,37 @@ def test_a_known_listener_is_reported_as_every_listener_is(runner: CliRunner, db
     assert mine[0] == everyone[0] == 0, mine[2]
     assert json.loads(mine[1]) == json.loads(everyone[1])
     assert json.loads(mine[1])["plays"] == 10  # the hand-made history's 2024
+
+
+@pytest.mark.parametrize(
+    ("preset", "first"),
+    [("today", "2024-10-27"), ("7d", "2024-10-21"), ("30d", "2024-09-28"), ("year", "2024-01-01")],
+)
+def test_top_takes_the_dashboards_period_presets(runner: CliRunner, db: str, preset: str, first: str) -> None:
+    """`--period 30d` is the 30 local days ending today, as on the dashboard: the same list as the
+    dates written out."""
+    now = datetime(2024, 10, 27, 22, 0, tzinfo=UTC)  # 27 October in Europe/Berlin too
+    code, out, err = run(
+        runner, db, "report", "top", "tracks", "--period", preset, "--format", "json", now=now
+    )
+    assert code == 0, err
+    spelled = run(
+        runner,
+        db,
+        "report",
+        "top",
+        "tracks",
+        "--from",
+        first,
+        "--to",
+        "2024-10-27",
+        "--format",
+        "json",
+        now=now,
+    )
+    assert json.loads(out) == json.loads(spelled[1])
+    assert json.loads(out)["period"] == {"start": first, "end": "2024-10-27", "timezone": TZ}
+    everything = run(runner, db, "report", "top", "tracks", "--period", "all", "--format", "json", now=now)
+    assert json.loads(everything[1]) == json.loads(
+        run(runner, db, "report", "top", "tracks", "--format", "json")[1]
+    )

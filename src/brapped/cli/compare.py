@@ -7,7 +7,8 @@ from typing import Any
 import click
 
 from brapped.cli.context import AppContext, emit_json, emit_rows, format_option, pass_app
-from brapped.insights import Period, compare
+from brapped.cli.report import PERIOD_HELP, period_option
+from brapped.insights import compare
 
 
 def compare_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -46,7 +47,7 @@ def compare_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
 @click.command("compare")
 @click.argument("user_a", metavar="A")
 @click.argument("user_b", metavar="B")
-@click.option("--period", metavar="PERIOD", help="YYYY, YYYY-MM, YYYY-MM-DD or A..B (default: all time).")
+@click.option("--period", metavar="PERIOD", help=PERIOD_HELP)
 @click.option(
     "--limit", default=10, show_default=True, type=click.IntRange(1, 100), help="Length of each list."
 )
@@ -58,7 +59,7 @@ def compare_command(
     """Compare listeners A and B (user ids, see `brapped accounts`): a compatibility score 0-100 (the
     same both ways), how many artists they share, their top shared artists and tracks, who discovered
     each shared artist first, and what each plays that the other does not."""
-    chosen = Period.parse(period, app.settings.tz) if period else None
+    chosen = period_option(app, period)
     with app.store().connect() as conn:
         data = compare(conn, user_a, user_b, chosen, limit=limit)
     if fmt == "json":

@@ -13,12 +13,15 @@ from brapped.cli.context import AppContext, emit_json, emit_rows, format_option,
 from brapped.insights import (
     KINDS,
     MAX_PARTY,
+    PRESETS,
     Period,
+    PeriodError,
     Scope,
     day_report,
     genre_coverage,
     kept_wrapped,
     party,
+    preset_days,
     reportable_day,
     reportable_year,
     require_listener,
@@ -194,6 +197,23 @@ def day_cmd(app: AppContext, day: str, user_id: str | None, fmt: str) -> None:
             stream_threshold_ms=app.settings.stream_threshold_ms,
         )
     _emit_day(app, fmt, data)
+
+
+PERIOD_HELP = "today, 7d, 30d, year, all, or YYYY, YYYY-MM, YYYY-MM-DD or A..B (default: all time)."
+
+
+def period_option(app: AppContext, text: str | None) -> Period | None:
+    """`--period`: the dashboard's presets (up to today, local) or a date or range; None: all time."""
+    if text is None:
+        return None
+    tz = app.settings.tz
+    if text in PRESETS:
+        first, last = preset_days(text, local_today(app.clock.now(), tz))
+        return None if first is None else Period(first, last, tz)
+    try:
+        return Period.parse(text, tz)
+    except PeriodError as exc:
+        raise PeriodError(f"{exc} (or {', '.join(PRESETS)})") from exc
 
 
 def _period(app: AppContext, year: int | None, start: str | None, end: str | None, window: str) -> Period:
@@ -415,7 +435,7 @@ def _plain(rows: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
 @click.argument("kind", type=click.Choice(KINDS))
 @click.option("--from", "start", metavar="DATE", help="First local day (YYYY, YYYY-MM or YYYY-MM-DD).")
 @click.option("--to", "end", metavar="DATE", help="Last local day, inclusive (default: today).")
-@click.option("--period", metavar="PERIOD", help="YYYY, YYYY-MM, YYYY-MM-DD or A..B (default: all time).")
+@click.option("--period", metavar="PERIOD", help=PERIOD_HELP)
 @click.option(
     "--by",
     type=click.Choice(["plays", "streams", "minutes", "credit"]),
@@ -439,12 +459,11 @@ def top_cmd(
     fmt: str,
 ) -> None:
     """Top artists, tracks, albums or genres for any period (all time by default)."""
-    tz = app.settings.tz
     chosen: Period | None = None
     if period and (start or end):
         raise click.UsageError("give --period or --from/--to, not both")
     if period:
-        chosen = Period.parse(period, tz)
+        chosen = period_option(app, period)
     elif start or end:
         chosen = _period(app, None, start, end, "calendar")
     scope = Scope.of(chosen, user_id, app.settings.stream_threshold_ms)

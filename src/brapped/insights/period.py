@@ -62,6 +62,22 @@ def reportable_year(year: int) -> int:
     return year
 
 
+# The dashboard's period presets, relative to the local day now; the CLI's --period takes them too.
+PRESETS = ("today", "7d", "30d", "year", "all")
+
+
+def preset_days(key: str, today: date) -> tuple[date | None, date]:
+    """A preset's first and last local day (first None: all time, from the first play)."""
+    firsts = {"today": today, "7d": today - timedelta(days=6), "30d": today - timedelta(days=29)}
+    if key in firsts:
+        return firsts[key], today
+    if key == "year":
+        return date(today.year, 1, 1), today
+    if key == "all":
+        return None, today
+    raise PeriodError(f"unknown period {key!r}: use {', '.join(PRESETS)}")
+
+
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     """The UTC instant a local day starts (where midnight does not exist, when the day begins)."""
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Literal
 
-from brapped.insights import PeriodError
+from brapped.insights import PeriodError, preset_days
 
 PeriodKey = Literal["today", "7d", "30d", "year", "all", "custom"]
 PRESETS: tuple[tuple[PeriodKey, str], ...] = (
@@ -39,16 +39,9 @@ class Picked:
 
 def pick(key: PeriodKey, today: date, start: date | None = None, end: date | None = None) -> Picked:
     """Resolve a preset (or a custom range) against `today`, the local date now."""
-    if key == "today":
-        return Picked(key, today, today)
-    if key == "7d":
-        return Picked(key, today - timedelta(days=6), today)
-    if key == "30d":
-        return Picked(key, today - timedelta(days=29), today)
-    if key == "year":
-        return Picked(key, date(today.year, 1, 1), today)
-    if key == "all":
-        return Picked(key, None, today)
+    if key != "custom":
+        first, last = preset_days(key, today)
+        return Picked(key, first, last)
     if start is None and end is None:
         raise PeriodError("a custom period needs `from` and/or `to` dates")
     last = end or today
