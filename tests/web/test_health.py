@@ -37,6 +37,8 @@ def test_nothing_added_says_so_and_empty_values_say_nothing() -> None:
 def test_exports_and_migrations_show_no_path_or_address() -> None:
     export = {"format": "csv", "directory": "/home/someone/exports/brapped", "plays.csv": 1200}
     assert describe_counts(export) == "as csv, into brapped, 1,200 rows in plays.csv"
+    one = {"format": "csv", "directory": "/x/brapped", "accounts.csv": 1}
+    assert describe_counts(one) == "as csv, into brapped, 1 row in accounts.csv"
     migrate = {"source": "sqlite:////home/x/b.db", "target": "postgresql://u@h/db", "ok": True, "copied": 9}
     assert describe_counts(migrate) == "9 rows copied"
 

@@ -95,7 +95,7 @@ def _phrase(key: str, value: Any) -> str | None:
         if not value and key not in SHOWN_WHEN_ZERO:
             return None
         if "." in key:  # an exported file and its rows
-            return f"{int(value):,} rows in {key}"
+            return f"{int(value):,} {'row' if int(value) == 1 else 'rows'} in {key}"
         return _words(key, int(value))
     if isinstance(value, list):
         return _words(key, len(value)) if value else None
