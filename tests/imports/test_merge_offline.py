@@ -50,7 +50,6 @@ def test_the_same_offline_play_from_endsong_and_newer_files_is_known() -> None:
     assert decide([_offline(T0, T0 + HOUR, ms=199_000)], stored)[0].outcome == NEW  # not the same ms
 
 
-
 def test_the_same_offline_play_is_known_whichever_format_was_read_first() -> None:
     # Stored from endsong, moved to its real end (to the millisecond); a newer file that does not
     # mark the play offline gives its end to the second: the same play.

@@ -33,6 +33,7 @@ from brapped.store.calibration import Calibration, learn_stored
 from brapped.store.engine import shares_database, small_cache
 from brapped.store.estimates import has_estimates, recalibrate_estimates
 from brapped.store.runs import finish_run, heartbeat, start_run
+from brapped.store.stored_plays import drop_unplayed_by_name
 from brapped.store.tables import gaps
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,8 @@ def _import_paths(
             FileReport(names, "failed", message=f"{names}: no Spotify listening history found")
         )
     result.gaps_filled = _fill_gaps(store, user, result.imported, clock.now())
+    if result.totals()["replaced"]:
+        _drop_replaced_names(store)
     outcome = "ok" if result.ok else ("partial" if result.imported else "failed")
     message = "; ".join(f.message or "" for f in result.failed)[:2000] or None
     with store.begin() as conn:
@@ -274,6 +277,18 @@ def _in_order(unchanged: dict[int, FileReport], read: list[FileReport]) -> list[
             ordered.append(rest.pop())
         position += 1
     return ordered
+
+
+def _drop_replaced_names(store: Store) -> None:
+    """The tracks and episodes by name whose plays the import replaced, gone (before the summaries'
+    rebuild: a deleted credit marks them stale)."""
+    try:
+        with store.begin() as conn:
+            gone = drop_unplayed_by_name(conn)
+    except SQLAlchemyError as exc:  # the plays are in; the next import that replaces some tries again
+        log.warning("tracks known by name only not removed: %s", first_line(exc))
+        return
+    log.debug("%d tracks and episodes known by name only removed: their plays were replaced", gone)
 
 
 def _fill_gaps(store: Store, user: str, imported: Sequence[FileReport], now: datetime) -> int:

@@ -8,8 +8,21 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, Table, and_, bindparam, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    select,
+    text,
+    update,
+)
 
+from brapped import identity
 from brapped.store.tables import artists, episode_plays, episodes, plays, track_artists, tracks
 
 
@@ -126,3 +139,24 @@ def _update(conn: Connection, table: Any, changes: Sequence[Mapping[str, Any]]) 
             statement,
             [{"pid": c["pid"], **{f"v_{k}": v for k, v in c.items() if k != "pid"}} for c in group],
         )
+
+
+def drop_unplayed_by_name(conn: Connection) -> int:
+    """Delete the tracks and episodes known only by their names (account data's, `name:` ids) that
+    no play refers to any more, with their credits: extended history that replaced their plays
+    moved them to the real ones. Left behind, `enrich --resolve` would spend calls looking them up
+    and count them as unresolved. Returns how many tracks and episodes went."""
+    # The ids from the prefix on, as a range: a LIKE would read every id.
+    low, high = identity.PREFIX, identity.PREFIX[:-1] + chr(ord(identity.PREFIX[-1]) + 1)
+    unplayed_tracks = select(tracks.c.id).where(
+        tracks.c.id >= low, tracks.c.id < high, ~exists().where(plays.c.track_id == tracks.c.id)
+    )
+    conn.execute(delete(track_artists).where(track_artists.c.track_id.in_(unplayed_tracks)))
+    gone = conn.execute(delete(tracks).where(tracks.c.id.in_(unplayed_tracks))).rowcount or 0
+    unplayed_episodes = select(episodes.c.id).where(
+        episodes.c.id >= low,
+        episodes.c.id < high,
+        ~exists().where(episode_plays.c.episode_id == episodes.c.id),
+    )
+    gone += conn.execute(delete(episodes).where(episodes.c.id.in_(unplayed_episodes))).rowcount or 0
+    return int(gone)
