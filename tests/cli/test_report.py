@@ -162,6 +162,60 @@ def test_top_artists_by_credit(runner: CliRunner, db: str) -> None:
     assert code != 0 and "credit ranks artists only" in err
 
 
+def table_rows(out: str, title: str) -> list[dict[str, str]]:
+    """The rows of the Rich table titled `title` in `out`, as dicts keyed by the column headings
+    (one-line headings; a cell wrapped onto the next lines is joined back)."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(title))
+    header = [c.strip() for c in lines[start + 2].strip("┃").split("┃")]
+    rows: list[dict[str, str]] = []
+    for line in lines[start + 4 :]:
+        if not line.startswith("│"):
+            break
+        cells = dict(zip(header, (c.strip() for c in line.strip("│").split("│")), strict=True))
+        if rows and not cells[header[0]]:
+            rows[-1] = {k: " ".join(filter(None, (v, cells[k]))) for k, v in rows[-1].items()}
+        else:
+            rows.append(cells)
+    return rows
+
+
+# (plays, streams) of the fixture's 2024, streams being plays of 30 s or more: t1 "One" 4 plays, one
+# of them 29,999 ms; t2 2, one of 20 s; t4 "Four" 2, one of unknown length; t3 and t5 one each.
+TRACK_COUNTS = {"One": ("4", "3"), "Two (feat. Beta)": ("2", "1"), "Three": ("1", "1")}
+TRACK_COUNTS |= {"Four": ("2", "1"), "Five": ("1", "1")}
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "expected"),
+    [
+        ("tracks", "track", TRACK_COUNTS),
+        # Alpha: t1 and t2; Beta: t4 and featured on t2; Gamma: t3.
+        ("artists", "artist", {"Alpha": ("6", "4"), "Beta": ("4", "2"), "Gamma": ("1", "1")}),
+        # First: t1 and t2; Comp: t3 and t5; Undated: t4.
+        ("albums", "album", {"First": ("6", "4"), "Comp": ("2", "2"), "Undated": ("2", "1")}),
+    ],
+)
+def test_a_list_ranked_by_streams_shows_them(
+    runner: CliRunner, db: str, kind: str, name: str, expected: dict[str, tuple[str, str]]
+) -> None:
+    code, out, err = run(runner, db, "report", "top", kind, "--by", "streams")
+    assert code == 0, err
+    rows = table_rows(out, f"Top {kind} by streams")
+    assert {r[name]: (r["plays"], r["streams"]) for r in rows} == expected
+    code, out, err = run(runner, db, "report", "top", kind)
+    assert code == 0, err
+    assert "streams" not in table_rows(out, f"Top {kind} by plays")[0]
+
+
+def test_wrapped_top_tracks_show_their_streams(runner: CliRunner, db: str) -> None:
+    code, out, err = run(runner, db, "report", "wrapped", "--year", "2024")
+    assert code == 0, err
+    rows = table_rows(out, "Top tracks (by streams)")
+    assert rows[0]["track"] == "One"
+    assert {r["track"]: (r["plays"], r["streams"]) for r in rows} == TRACK_COUNTS
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

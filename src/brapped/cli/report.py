@@ -62,20 +62,26 @@ def _artists_text(credits: list[dict[str, Any]]) -> str:
     return ", ".join(main) + (f" (feat. {', '.join(featured)})" if featured else "")
 
 
-def _track_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _streams(row: dict[str, Any], by: str) -> dict[str, Any]:
+    # A list ranked by streams shows them: its plays alone can look out of order.
+    return {"streams": row["streams"]} if by == "streams" else {}
+
+
+def _track_table(rows: list[dict[str, Any]], by: str = "plays") -> list[dict[str, Any]]:
     return [
         {
             "rank": t["rank"],
             "track": t["name"],
             "artists": _artists_text(t["artists"]),
             "plays": t["plays"],
+            **_streams(t, by),
             "minutes": t["minutes"],
         }
         for t in rows
     ]
 
 
-def _artist_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _artist_table(rows: list[dict[str, Any]], by: str = "plays") -> list[dict[str, Any]]:
     return [
         {
             "rank": a["rank"],
@@ -83,6 +89,7 @@ def _artist_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "plays": a["plays"],
             "as_main": a["main_plays"],
             "as_featured": a["featured_plays"],
+            **_streams(a, by),
             "minutes": a["minutes"],
             **({"credit": f"{a['credit']:g}"} if "credit" in a else {}),
         }
@@ -90,13 +97,14 @@ def _artist_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _album_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _album_table(rows: list[dict[str, Any]], by: str = "plays") -> list[dict[str, Any]]:
     return [
         {
             "rank": a["rank"],
             "album": a["name"],
             "artists": _artists_text(a["artists"]),
             "plays": a["plays"],
+            **_streams(a, by),
             "minutes": a["minutes"],
         }
         for a in rows
@@ -337,7 +345,8 @@ def _emit_wrapped_table(app: AppContext, fmt: str, data: dict[str, Any]) -> None
         title=f"Wrapped {p['start']} to {p['end']} ({p['timezone']})",
     )
     emit_rows(app, fmt, _artist_table(data["top_artists"][:TABLE_TOP]), title="Top artists (by credit)")
-    emit_rows(app, fmt, _track_table(data["top_tracks"][:TABLE_TOP]), title="Top tracks (by streams)")
+    tracks = _track_table(data["top_tracks"][:TABLE_TOP], by="streams")
+    emit_rows(app, fmt, tracks, title="Top tracks (by streams)")
     emit_rows(app, fmt, _album_table(data["top_albums"][:TABLE_TOP]), title="Top albums")
     if data["top_genres"]:
         emit_rows(app, fmt, _plain(data["top_genres"][:TABLE_TOP], "genre"), title="Top genres")
@@ -427,8 +436,11 @@ def _emit_wrapped_figures(app: AppContext, fmt: str, data: dict[str, Any]) -> No
         emit_rows(app, fmt, leaders, title="Artist race (so far, after each)")
 
 
-def _plain(rows: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
-    return [{"rank": r["rank"], name: r[name], "plays": r["plays"], "minutes": r["minutes"]} for r in rows]
+def _plain(rows: list[dict[str, Any]], name: str, by: str = "plays") -> list[dict[str, Any]]:
+    return [
+        {"rank": r["rank"], name: r[name], "plays": r["plays"], **_streams(r, by), "minutes": r["minutes"]}
+        for r in rows
+    ]
 
 
 @report.command("top")
@@ -481,15 +493,15 @@ def top_cmd(
         emit_rows(app, fmt, [_csv_item(r) for r in rows])
         return
     if kind == "artists":
-        table = _artist_table(rows)
+        table = _artist_table(rows, by)
     elif kind == "tracks":
-        table = _track_table(rows)
+        table = _track_table(rows, by)
     elif kind == "albums":
-        table = _album_table(rows)
+        table = _album_table(rows, by)
     elif kind == "countries":
-        table = _plain(rows, "country")  # fmt: skip
+        table = _plain(rows, "country", by)  # fmt: skip
     else:
-        table = _plain(rows, "genre")  # fmt: skip
+        table = _plain(rows, "genre", by)  # fmt: skip
     span = f"{chosen.start} to {chosen.end}" if chosen else "all time"
     emit_rows(app, fmt, table, title=f"Top {kind} by {by}, {span}")
     if coverage is not None and coverage["share"] is not None:
