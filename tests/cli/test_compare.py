@@ -47,3 +47,16 @@ def test_report_party(runner: CliRunner, household: Store) -> None:
         runner, household, "report", "party", "--year", "2025", "--user", "ana", "--user", "cy"
     )
     assert code == 0 and "chaos crew" in text
+
+
+def test_a_party_nobody_listened_in_says_so(runner: CliRunner, household: Store) -> None:
+    # The household's plays are all in January 2025.
+    code, out, err = _run(runner, household, "report", "party", "--year", "2024")
+    assert code == 0, err
+    assert out == "Party 2024-01-01 to 2024-12-31: nobody listened in this period.\n"
+    code, out, err = _run(runner, household, "report", "party", "--year", "2024", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["members"] == []
+    assert data["group"] == {"label": None, "mean_score": None, "pairs": []}
+    assert {a["winner"] for a in data["awards"]} == {None}

@@ -136,6 +136,13 @@ def test_members_can_be_chosen_and_are_checked(party_store: Store) -> None:
     assert alone["group"] == {"label": "solo", "mean_score": None, "pairs": []}
 
 
+def test_a_party_nobody_listened_in_has_no_label(party_store: Store) -> None:
+    with party_store.connect() as conn:  # the exports hold 2022 to 2024
+        empty = party(conn, Period.parse("2019", TZ))
+    assert empty["members"] == []
+    assert empty["group"] == {"label": None, "mean_score": None, "pairs": []}
+
+
 def test_group_labels() -> None:
     assert (
         group_label([{"score": 0, "shared_artists": 0}, {"score": 0, "shared_artists": 0}])[0] == "chaos crew"

@@ -186,6 +186,8 @@ async def test_party_page_has_a_card_per_award(client: httpx.AsyncClient) -> Non
         assert (await client.get(asset)).status_code == 200
     empty = await client.get("/party?year=1999")
     assert empty.status_code == 200 and "Nobody listened" in empty.text
+    lede = re.search(r'<p class="lede">(.*?)</p>', empty.text, re.S)
+    assert lede is not None and lede[1] == "1999-01-01 to 1999-12-31 · nobody listened"
 
 
 async def test_warming_covers_each_listener(household_store: Store, tmp_path: Path) -> None:

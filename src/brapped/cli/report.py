@@ -570,6 +570,10 @@ def party_cmd(
     if fmt == "json":
         emit_json(app, data)
         return
+    span = f"{data['period']['start']} to {data['period']['end']}"
+    if fmt == "table" and not data["members"]:
+        click.echo(f"Party {span}: nobody listened in this period.")
+        return
     rows = [
         {
             "award": a["award"],
@@ -580,7 +584,7 @@ def party_cmd(
         for a in data["awards"]
     ]
     group = data["group"]
-    title = f"Party {data['period']['start']} to {data['period']['end']}: {group['label']}"
+    title = f"Party {span}: {group['label']}"
     if group["mean_score"] is not None:
         title += f" (mean compatibility {group['mean_score']})"
     emit_rows(app, fmt, rows, ["award", "winner", "value", "unit"], title=title)

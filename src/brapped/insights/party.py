@@ -115,7 +115,8 @@ def party(
             "choose them with --user"
         )
     pairs: list[dict[str, Any]] = kept["pairs"]
-    label, mean = group_label(pairs)
+    # Nobody listened: there is no group to label ("solo" is one member).
+    label, mean = group_label(pairs) if members else (None, None)
     names = display_names(conn, members)
     return {
         "period": period.as_dict(),
