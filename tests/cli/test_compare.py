@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from brapped.cli import cli
 from brapped.store import Store
+from tests.cli.test_report import table_rows
 from tests.insights.test_compare import household
 
 __all__ = ["household"]
@@ -60,3 +61,17 @@ def test_a_party_nobody_listened_in_says_so(runner: CliRunner, household: Store)
     assert data["members"] == []
     assert data["group"] == {"label": None, "mean_score": None, "pairs": []}
     assert {a["winner"] for a in data["awards"]} == {None}
+
+
+def test_the_party_table_shows_shares_as_percentages(runner: CliRunner, household: Store) -> None:
+    args = ["report", "party", "--year", "2025", "--user", "ana", "--user", "ben"]
+    code, out, err = _run(runner, household, *args)
+    assert code == 0, err
+    rows = {r["award"]: (r["winner"], r["value"]) for r in table_rows(out, "Party 2025-01-01")}
+    # ana: Alpha is credited on 4 of her 6 plays (ben: 3 of 5), and all 6 end 08:00-08:50 UTC.
+    assert rows["loyalist"] == ("Ana", f"{100 * 4 / 6:.0f}%") == ("Ana", "67%")
+    assert rows["early_bird"] == ("Ana", "100%")
+    assert rows["picky_listener"] == ("", "")  # every play lasts 180 s
+    code, out, err = _run(runner, household, *args, "--format", "csv")
+    assert code == 0, err
+    assert "loyalist,Ana,0.6667,share" in out.splitlines()  # CSV keeps the number

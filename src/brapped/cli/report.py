@@ -578,7 +578,7 @@ def party_cmd(
         {
             "award": a["award"],
             "winner": a["display_name"] or a["winner"],
-            "value": a["value"],
+            "value": _award_value(a) if fmt == "table" else a["value"],
             "unit": a["unit"],
         }
         for a in data["awards"]
@@ -588,3 +588,10 @@ def party_cmd(
     if group["mean_score"] is not None:
         title += f" (mean compatibility {group['mean_score']})"
     emit_rows(app, fmt, rows, ["award", "winner", "value", "unit"], title=title)
+
+
+def _award_value(award: dict[str, Any]) -> Any:
+    # A share as a percentage, as the dashboard shows it: 0.0939 as one decimal was "0.1".
+    if award["unit"] == "share" and award["value"] is not None:
+        return f"{award['value'] * 100:.0f}%"
+    return award["value"]
