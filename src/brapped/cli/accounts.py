@@ -45,10 +45,17 @@ def remove_command(app: AppContext, user_id: str, delete_plays: bool, fmt: str) 
         emit_json(app, result)
         return
     files = len(result["token_files_deleted"])
-    line = f"Removed {safe(user_id)}: {files} token file{'s' if files != 1 else ''} deleted"
+    if not files and not delete_plays:
+        # An import-only listener: brapped already does not sync it. Exit 0: asking again is harmless.
+        click.echo(
+            f"Nothing to remove: {safe(user_id)} has no tokens, so brapped does not sync it; its plays "
+            "stay (add --delete-plays to delete them)."
+        )
+        return
+    done = [f"{files} token file{'s' if files != 1 else ''} deleted"] if files else []
     if delete_plays:
-        line += f", {result['plays_deleted']:,} plays deleted"
-    click.echo(line + ".")
+        done.append(f"{result['plays_deleted']:,} plays deleted")
+    click.echo(f"Removed {safe(user_id)}: {', '.join(done)}.")
 
 
 commands: list[click.Command] = [accounts_command]

@@ -1,0 +1,69 @@
+"""`brapped accounts remove`: what it says it did is what it did, for authorised and import-only users."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from click.testing import CliRunner
+from sqlalchemy import insert
+
+from brapped.cli import cli
+from brapped.spotify.auth import TokenSet, TokenStore
+from brapped.store import open_store, tables
+
+AT = datetime(2025, 3, 1, 12, tzinfo=UTC)
+
+
+def _household(home: Path) -> str:
+    """ana is authorised (a token file) with one play; cy is import-only with two plays."""
+    url = f"sqlite:///{home / 'brapped.db'}"
+    store = open_store(url)
+    with store.begin() as conn:
+        conn.execute(insert(tables.tracks), [{"id": "t1", "name": "One"}])
+        conn.execute(
+            insert(tables.plays),
+            [
+                {"user_id": user, "track_id": "t1", "played_at": AT.replace(minute=m), "source": "export"}
+                for user, m in [("ana", 0), ("cy", 1), ("cy", 2)]
+            ],
+        )
+    store.close()
+    TokenStore(home / "tokens" / "ana.json").save(
+        TokenSet(client_id="app", refresh_token="refresh", issued_at=AT, user_id="ana")
+    )
+    return url
+
+
+def _plays(runner: CliRunner, url: str) -> dict[str, int]:
+    result = runner.invoke(cli, ["--db", url, "accounts", "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    return {row["id"]: row["plays"] for row in json.loads(result.stdout)}
+
+
+def test_removing_an_import_only_listener_says_nothing_was_removed(runner: CliRunner, tmp_home: Path) -> None:
+    url = _household(tmp_home)
+    result = runner.invoke(cli, ["--db", url, "accounts", "remove", "cy"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == (
+        "Nothing to remove: cy has no tokens, so brapped does not sync it; its plays stay "
+        "(add --delete-plays to delete them).\n"
+    )
+    assert _plays(runner, url) == {"ana": 1, "cy": 2}
+    result = runner.invoke(cli, ["--db", url, "accounts", "remove", "cy", "--delete-plays"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "Removed cy: 2 plays deleted.\n"
+    assert _plays(runner, url) == {"ana": 1}
+
+
+def test_removing_an_authorised_account_deletes_its_tokens_once(runner: CliRunner, tmp_home: Path) -> None:
+    url = _household(tmp_home)
+    result = runner.invoke(cli, ["--db", url, "accounts", "remove", "ana"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "Removed ana: 1 token file deleted.\n"
+    assert not (tmp_home / "tokens" / "ana.json").exists()
+    assert _plays(runner, url) == {"ana": 1, "cy": 2}
+    again = runner.invoke(cli, ["--db", url, "accounts", "remove", "ana"])
+    assert again.exit_code == 0, again.stderr
+    assert again.stdout.startswith("Nothing to remove: ana has no tokens")
