@@ -121,7 +121,8 @@ def story_cards(data: dict[str, Any]) -> list[dict[str, Any]]:
                 "big": _n(new_artists),
                 "headline": "artists discovered",
                 "lines": lines,
-                "note": f"Listening age: music from around {int(age)}" if age else "",
+                # Not "listening age": that is the later card's window, a different number.
+                "note": f"Median release year of your plays: {int(age)}" if age else "",
             }
         )
     cards.extend(_cards_2025(data))
