@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+
+import click
 
 from brapped.cli import all_commands
 from tests.conftest import REPO
@@ -27,3 +30,29 @@ def test_linked_docs_exist() -> None:
         assert (REPO / target).exists(), f"README links to missing {target}"
     for doc in ("schema", "decisions", "benchmarks", "accuracy", "merge", "reports", "emulator", "bi"):
         assert (REPO / "docs" / f"{doc}.md").exists()
+
+
+def _format_choices(command: click.Command, path: str) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """(command path, its --format choices) for `command` and every subcommand."""
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from _format_choices(sub, f"{path} {name}")
+    for param in command.params:
+        if param.name == "fmt" and isinstance(param.type, click.Choice):
+            yield path, tuple(str(c) for c in param.type.choices)
+
+
+def test_readme_says_which_commands_take_csv() -> None:
+    """The README's `--format` statement puts every command in the group its option offers."""
+    paragraph = README.split("Commands that output rows", 1)[1].split("Errors are", 1)[0]
+    rows, summaries = paragraph.split("Those that print a", 1)
+    found = [pair for name, cmd in all_commands().items() for pair in _format_choices(cmd, name)]
+    assert len(found) > 10
+    for path, choices in found:
+        named = f"`{path.split()[0] if path.startswith('report ') else path}`"
+        if choices == ("table", "json", "csv"):
+            assert named in rows and named not in summaries, path
+        elif choices == ("table", "json"):
+            assert named in summaries and named not in rows, path
+        else:
+            assert path == "export", path  # its --format is the file format

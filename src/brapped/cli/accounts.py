@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from brapped.cli.context import AppContext, emit_json, emit_rows, format_option, pass_app, safe
+from brapped.cli.context import (
+    AppContext,
+    emit_json,
+    emit_rows,
+    format_option,
+    pass_app,
+    safe,
+    summary_format_option,
+)
 from brapped.pipeline.accounts import list_accounts, remove_account
 
 COLUMNS = ("id", "display_name", "kind", "token_expires_at", "last_sync", "plays", "status")
@@ -35,7 +43,7 @@ def accounts_command(ctx: click.Context, fmt: str) -> None:
     is_flag=True,
     help="Also delete the account's plays, podcast plays, gaps and settings from the database.",
 )
-@format_option
+@summary_format_option
 @pass_app
 def remove_command(app: AppContext, user_id: str, delete_plays: bool, fmt: str) -> None:
     """Stop syncing account ID: delete its token file (its plays stay, as import-only, unless

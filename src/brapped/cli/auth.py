@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import click
 
-from brapped.cli.context import AppContext, emit_json, format_option, pass_app, safe
+from brapped.cli.context import AppContext, emit_json, pass_app, safe, summary_format_option
 from brapped.spotify import EXTRA_SCOPES, SpotifyClient, authorise, connect, connect_all
 from brapped.spotify.account_tokens import forget
 
@@ -66,7 +66,7 @@ def household_clients(app: AppContext) -> Iterator[list[SpotifyClient]]:
     help="Also grant this extra access (playlist: create private playlists, for "
     "`brapped playlist wrapped`). Extra grants already given are kept.",
 )
-@format_option
+@summary_format_option
 @pass_app
 def auth_command(
     app: AppContext,

@@ -24,6 +24,7 @@ from brapped.store.engine import parse_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 FORMATS = ("table", "json", "csv")
+SUMMARY_FORMATS = ("table", "json")
 
 
 @dataclass
@@ -85,6 +86,19 @@ def format_option(func: F) -> F:
         "--format",
         "fmt",
         type=click.Choice(FORMATS),
+        default="table",
+        show_default=True,
+        help="Output format.",
+    )(func)
+
+
+def summary_format_option(func: F) -> F:
+    """`--format table|json` for commands that print a summary or a few lines, not rows: CSV would
+    only repeat the text, so it is not offered."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(SUMMARY_FORMATS),
         default="table",
         show_default=True,
         help="Output format.",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from brapped.cli.context import AppContext, emit_json, format_option, pass_app, safe
+from brapped.cli.context import AppContext, emit_json, pass_app, safe, summary_format_option
 from brapped.cli.progress import StageUpdate, stage_bars
 from brapped.config import default_home
 from brapped.pipeline.demo import DEMO_DAYS, DEMO_SEED, DemoResult, demo_settings, run_demo
@@ -90,7 +90,7 @@ def _progress(app: AppContext) -> Iterator[StageUpdate]:
     show_default=True,
     help="Dashboard port with --serve.",
 )
-@format_option
+@summary_format_option
 @pass_app
 @click.pass_context
 def demo_command(

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import click
 
 from brapped.cli.auth import household_clients
-from brapped.cli.context import AppContext, emit_json, format_option, pass_app
+from brapped.cli.context import AppContext, emit_json, pass_app, summary_format_option
 from brapped.cli.progress import stage_bars
 from brapped.pipeline.accounts import enrich_with_any
 from brapped.pipeline.artist_facts import FactsResult, enrich_artist_facts
@@ -44,7 +44,7 @@ def _progress_bar(app: AppContext) -> Iterator[EnrichProgress | None]:
     help="Skip the MusicBrainz pass (genres, type, origin) this time; `musicbrainz = false` in the "
     "config turns it off for good.",
 )
-@format_option
+@summary_format_option
 @pass_app
 def enrich_command(
     app: AppContext, resolve: bool, max_calls: int | None, no_musicbrainz: bool, fmt: str

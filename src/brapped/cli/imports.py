@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from brapped.cli.context import AppContext, emit_json, pass_app, plain, safe
+from brapped.cli.context import AppContext, emit_json, pass_app, plain, safe, summary_format_option
 from brapped.cli.progress import progress_bar
 from brapped.pipeline.import_report import ImportResult, Progress
 from brapped.pipeline.importing import import_paths
@@ -95,14 +95,7 @@ def _print_table(app: AppContext, result: ImportResult) -> None:
     is_flag=True,
     help="Also store IP addresses and user agents from the files (not stored by default).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format of the summary.",
-)
+@summary_format_option
 @pass_app
 def import_command(
     app: AppContext, paths: tuple[Path, ...], user_id: str | None, keep_personal: bool, fmt: str

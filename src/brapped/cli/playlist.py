@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from brapped.cli.auth import spotify_client
-from brapped.cli.context import AppContext, emit_json, format_option, pass_app, safe
+from brapped.cli.context import AppContext, emit_json, pass_app, safe, summary_format_option
 from brapped.insights import reportable_year, require_listener
 from brapped.insights import today as local_today
 from brapped.pipeline.playlist import publish, summary, top_songs, write_csv, write_m3u
@@ -34,7 +34,7 @@ def playlist() -> None:
     help="Write a CSV file (rank, track, artists, plays, uri) instead of creating the playlist.",
 )
 @click.option("--user", "user_id", metavar="ID", help="Only this Spotify account's plays.")
-@format_option
+@summary_format_option
 @pass_app
 def wrapped_playlist(
     app: AppContext,

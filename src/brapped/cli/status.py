@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from brapped.cli.context import AppContext, emit_json, format_option, pass_app, safe
+from brapped.cli.context import AppContext, emit_json, pass_app, safe, summary_format_option
 from brapped.pipeline.accounts import needing_auth
 from brapped.pipeline.health import collection_status, settle_runs
 from brapped.serialise import instant_text
@@ -49,7 +49,7 @@ def _age(seconds: int) -> str:
 
 
 @click.command("status")
-@format_option
+@summary_format_option
 @pass_app
 def status_command(app: AppContext, fmt: str) -> None:
     """Health of your collection: last successful sync and its age, plays per account, gaps that

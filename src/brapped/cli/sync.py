@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from brapped.cli.auth import household_clients
-from brapped.cli.context import AppContext, emit_json, format_option, pass_app, safe
+from brapped.cli.context import AppContext, emit_json, pass_app, safe, summary_format_option
 from brapped.pipeline.accounts import AccountSync, HouseholdSync, sync_all
 from brapped.pipeline.sync import SyncResult
 from brapped.serialise import instant_text
@@ -66,7 +66,7 @@ def _plural(n: int, word: str) -> str:
     default=None,
     help="API calls allowed for artist details after the sync (default: enrich_budget, 50; 0 = none).",
 )
-@format_option
+@summary_format_option
 @pass_app
 def sync_command(app: AppContext, enrich_budget: int | None, fmt: str) -> None:
     """Fetch plays newer than the newest stored one (recently-played, 50 per call), with their
