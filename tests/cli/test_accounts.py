@@ -67,3 +67,22 @@ def test_removing_an_authorised_account_deletes_its_tokens_once(runner: CliRunne
     again = runner.invoke(cli, ["--db", url, "accounts", "remove", "ana"])
     assert again.exit_code == 0, again.stderr
     assert again.stdout.startswith("Nothing to remove: ana has no tokens")
+
+
+def test_the_accounts_table_shows_whole_ids_in_80_columns(runner: CliRunner, tmp_home: Path) -> None:
+    """Spotify user ids run to 28 characters; the table's other columns give way, not the id you
+    type into --user and compare."""
+    url = f"sqlite:///{tmp_home / 'brapped.db'}"
+    store = open_store(url)
+    long_id = "kw8ljklo3xq2zj5v9m1b7c4d6e0f"
+    with store.begin() as conn:
+        conn.execute(insert(tables.tracks), [{"id": "t1", "name": "One"}])
+        conn.execute(
+            insert(tables.plays),
+            [{"user_id": long_id, "track_id": "t1", "played_at": AT, "source": "export"}],
+        )
+    store.close()
+    result = runner.invoke(cli, ["--db", url, "accounts"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert result.exit_code == 0, result.stderr
+    assert long_id in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80

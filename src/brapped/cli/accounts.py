@@ -33,7 +33,7 @@ def accounts_command(ctx: click.Context, fmt: str) -> None:
     app = ctx.find_object(AppContext)
     assert app is not None
     rows = list_accounts(app.store(), app.settings)
-    emit_rows(app, fmt, rows, COLUMNS, title="Accounts", json_data=rows)
+    emit_rows(app, fmt, rows, COLUMNS, title="Accounts", json_data=rows, whole=("id",))
 
 
 @accounts_command.command("remove")

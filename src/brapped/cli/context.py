@@ -136,8 +136,10 @@ def emit_rows(
     *,
     title: str | None = None,
     json_data: Any = None,
+    whole: Sequence[str] = (),
 ) -> None:
-    """Rows as a Rich table, CSV, or JSON (`json_data` replaces the rows as the JSON document)."""
+    """Rows as a Rich table, CSV, or JSON (`json_data` replaces the rows as the JSON document).
+    `whole`: columns a narrow terminal must not cut (ids to type into other commands)."""
     if fmt == "json":
         emit_json(app, rows if json_data is None else json_data)
         return
@@ -152,10 +154,15 @@ def emit_rows(
         return
     heading = plain(title) if title is not None else None
     table = Table(title=heading, title_justify="left", header_style="bold")
-    for col in cols:
-        table.add_column(plain(col.replace("_", " ")))
-    for row in rows:
-        table.add_row(*(plain(_cell(row.get(c))) for c in cols))
+    cells = [[_cell(row.get(c)) for c in cols] for row in rows]
+    for index, col in enumerate(cols):
+        if col in whole:
+            width = max([len(col), *(len(r[index]) for r in cells)])
+            table.add_column(plain(col.replace("_", " ")), no_wrap=True, min_width=width)
+        else:
+            table.add_column(plain(col.replace("_", " ")))
+    for row_cells in cells:
+        table.add_row(*(plain(c) for c in row_cells))
     app.out.print(table)
 
 
