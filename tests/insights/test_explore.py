@@ -156,9 +156,16 @@ def test_ambiguous_names_list_the_others(history: Store) -> None:
         add_plays(conn, [{"played_at": at("2024-06-01T12:00:00"), "track_id": "t5", "ms_played": 1}])
         story = track_story(conn, "f", TZ)  # Five, Four, Two (feat. Beta): 2 plays each
     assert story["track"]["id"] == "t5"  # same plays: by name
+    # With their credits, which tell tracks of one name apart.
+    alpha, beta = {"id": "a1", "name": "Alpha"}, {"id": "a2", "name": "Beta"}
     assert story["also_matched"] == [
-        {"id": "t4", "name": "Four", "plays": 2},
-        {"id": "t2", "name": "Two (feat. Beta)", "plays": 2},
+        {"id": "t4", "name": "Four", "plays": 2, "artists": [dict(beta, role="main")]},
+        {
+            "id": "t2",
+            "name": "Two (feat. Beta)",
+            "plays": 2,
+            "artists": [dict(alpha, role="main"), dict(beta, role="featured")],
+        },
     ]
 
 

@@ -59,7 +59,10 @@ def _others_note(story: dict[str, Any]) -> str:
     others = story["also_matched"]
     if not others:
         return ""
-    names = ", ".join(f"{o['name']} ({o['id']})" for o in others)
+    names = ", ".join(
+        f"{o['name']}" + (f" by {_artists_text(o['artists'])}" if o.get("artists") else "") + f" ({o['id']})"
+        for o in others
+    )
     return f"; also matched: {names}"
 
 

@@ -356,9 +356,10 @@ def resolve(
         ).all()
         if candidates:
             best, *others = candidates
-            return {
-                "id": best.item_id,
-                "name": best.name,
-                "others": [{"id": o.item_id, "name": o.name, "plays": int(o.plays)} for o in others],
-            }
+            listed = [{"id": o.item_id, "name": o.name, "plays": int(o.plays)} for o in others]
+            if kind == "track":  # tracks of one name are told apart by their artists
+                credits = track_credits(conn, (o["id"] for o in listed))
+                for other in listed:
+                    other["artists"] = credits[other["id"]]
+            return {"id": best.item_id, "name": best.name, "others": listed}
     raise NotFound(f"no {kind} you played matches {name_or_id!r} (try `brapped search`)")
