@@ -19,7 +19,7 @@ from brapped.pipeline.importing import import_paths
 from brapped.store import Store
 from brapped.store.calibration import in_use
 from brapped.store.runs import last_run
-from brapped.store.tables import accounts, gaps, plays, track_artists, tracks
+from brapped.store.tables import accounts, artists, gaps, plays, track_artists, tracks
 
 RECORD: dict[str, Any] = {
     "ts": "2025-05-01T10:00:00Z",
@@ -326,8 +326,10 @@ def test_a_path_that_does_not_exist_is_refused_before_anything_starts(
 def test_tracks_known_by_name_go_once_extended_history_replaced_their_plays(
     store: Store, tmp_path: Path
 ) -> None:
-    """Account data first (tracks by name), then extended history of two of its three plays: the
-    two tracks by name have no play left and go, with their credits; the third stays."""
+    """Account data first (tracks by name, credited to the track's artist), then extended history
+    of two of its three plays (which names the album's artist): the two tracks by name have no play
+    left and go, with their credits and the artist by name nothing credits any more; the third
+    track stays, and so does its artist."""
     plays_of = [
         dict(RECORD, ts=f"2025-05-0{day}T10:00:00Z", master_metadata_track_name=f"Song {day}")
         for day in (1, 2, 3)
@@ -337,24 +339,25 @@ def test_tracks_known_by_name_go_once_extended_history_replaced_their_plays(
     account = [
         {
             "endTime": f"2025-05-0{day} 10:00",
-            "artistName": "Band",
+            "artistName": singer,
             "trackName": f"Song {day}",
             "msPlayed": 100_000,
         }
-        for day in (1, 2, 3)
+        for day, singer in ((1, "Singer"), (2, "Singer"), (3, "Other Singer"))
     ]
     first = import_paths(
         store, [_write(tmp_path / "StreamingHistory_music_0.json", account)], SystemClock(), user_id="u"
     )
     assert first.ok and first.totals()["new"] == 3
 
-    def by_name(table: Any) -> list[str]:
+    def by_name(table: Any, column: str) -> list[str]:
         with store.connect() as conn:
-            ids = conn.execute(select(table.c[table.primary_key.columns.keys()[0]])).scalars()
-            return sorted(i for i in ids if i.startswith("name:"))
+            return sorted(i for i in conn.execute(select(table.c[column])).scalars() if i.startswith("name:"))
 
-    named = by_name(tracks)
-    assert len(named) == 3 and len(by_name(track_artists)) == 3
+    assert len(by_name(tracks, "id")) == 3 and len(by_name(track_artists, "track_id")) == 3
+    with store.connect() as conn:
+        names = dict(conn.execute(select(artists.c.name, artists.c.id)).all())
+    assert {"Singer", "Other Singer"} <= set(names)
     extended = _write(tmp_path / "Streaming_History_Audio_2025.json", plays_of[:2])
     second = import_paths(store, [extended], SystemClock(), user_id="u")
     assert second.ok and second.totals()["replaced"] == 2
@@ -362,5 +365,7 @@ def test_tracks_known_by_name_go_once_extended_history_replaced_their_plays(
         still = (
             conn.execute(select(plays.c.track_id).where(plays.c.track_id.startswith("name:"))).scalars().all()
         )
+        artist_names = set(conn.execute(select(artists.c.name)).scalars())
     assert len(still) == 1
-    assert by_name(tracks) == still and by_name(track_artists) == still
+    assert by_name(tracks, "id") == still and by_name(track_artists, "track_id") == still
+    assert "Singer" not in artist_names and {"Other Singer", "Band"} <= artist_names

@@ -157,7 +157,7 @@ def _load_rows(
         else:
             staged_dimensions = import_rows.stage_music(conn, staged, stored_dimensions)
         staged_plays.load_music_dimensions(conn)
-        stored_plays.update_music(conn, changes)
+        report.replaced_items |= stored_plays.update_music(conn, changes)
         if copy:
             # `fresh` keeps the file's order: as long as the file, it is the file's music rows.
             inserted = import_rows.copy_new_plays(conn, user, fresh)
@@ -236,7 +236,7 @@ def _load_music_staged(
         dimensions = [staged.dimensions[number] for number in sorted(kept)]
     staged_dimensions = import_rows.stage_dimensions(conn, dimensions, stored_dimensions)
     staged_plays.load_music_dimensions(conn)
-    stored_plays.update_music(conn, changes)
+    report.replaced_items |= stored_plays.update_music(conn, changes)
     # A replaced play stays in the image for its track's rows; the stored play it replaces has
     # just been moved onto its key, which the insert must skip (`clash`).
     inserted = staged_plays.insert_music_plays(conn, user, staged_plays.IMAGE, clash=clash or bool(replaced))
@@ -265,7 +265,7 @@ def _load_episodes(
         new = len(staged_episodes) - len(episode_changes)
         staged_plays.stage_episodes(conn, staged_episodes)
         staged_plays.load_episode_dimensions(conn)
-        stored_plays.update_episodes(conn, episode_changes)
+        report.replaced_episodes |= stored_plays.update_episodes(conn, episode_changes)
         _settle(report, new, staged_plays.insert_episode_plays(conn, user))
     report.skipped = dict(sorted(skipped.items()))
 

@@ -30,6 +30,10 @@ class FileReport:
     message: str | None = None
     first_played_at: datetime | None = None
     last_played_at: datetime | None = None
+    # Tracks and episodes known by name whose plays this file replaced: removed at the import's end
+    # if no play is left to them (`store.stored_plays.drop_unplayed_by_name`). Not reported.
+    replaced_items: set[str] = field(default_factory=set, repr=False)
+    replaced_episodes: set[str] = field(default_factory=set, repr=False)
 
 
 @dataclass

@@ -32,6 +32,7 @@ from brapped.store import Store
 from brapped.store.calibration import Calibration, learn_stored
 from brapped.store.engine import shares_database, small_cache
 from brapped.store.estimates import has_estimates, recalibrate_estimates
+from brapped.store.locking import lock
 from brapped.store.runs import finish_run, heartbeat, start_run
 from brapped.store.stored_plays import drop_unplayed_by_name
 from brapped.store.tables import gaps
@@ -205,7 +206,7 @@ def _import_paths(
         )
     result.gaps_filled = _fill_gaps(store, user, result.imported, clock.now())
     if result.totals()["replaced"]:
-        _drop_replaced_names(store)
+        _drop_replaced_names(store, result.imported)
     outcome = "ok" if result.ok else ("partial" if result.imported else "failed")
     message = "; ".join(f.message or "" for f in result.failed)[:2000] or None
     with store.begin() as conn:
@@ -279,13 +280,17 @@ def _in_order(unchanged: dict[int, FileReport], read: list[FileReport]) -> list[
     return ordered
 
 
-def _drop_replaced_names(store: Store) -> None:
-    """The tracks and episodes by name whose plays the import replaced, gone (before the summaries'
-    rebuild: a deleted credit marks them stale)."""
+def _drop_replaced_names(store: Store, imported: Sequence[FileReport]) -> None:
+    """The tracks and episodes by name whose plays the import replaced, gone if nothing plays them
+    (before the summaries' rebuild: a deleted credit marks them stale)."""
+    tracks_by_name = set().union(*(f.replaced_items for f in imported))
+    episodes_by_name = set().union(*(f.replaced_episodes for f in imported))
     try:
-        with store.begin() as conn:
-            gone = drop_unplayed_by_name(conn)
-    except SQLAlchemyError as exc:  # the plays are in; the next import that replaces some tries again
+        # Under the writers' lock: another import may be about to store a play of one of them.
+        with store.begin(immediate=True) as conn:
+            lock(conn)
+            gone = drop_unplayed_by_name(conn, tracks_by_name, episodes_by_name)
+    except SQLAlchemyError as exc:  # the plays are in; only the catalogue keeps the names
         log.warning("tracks known by name only not removed: %s", first_line(exc))
         return
     log.debug("%d tracks and episodes known by name only removed: their plays were replaced", gone)

@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 
 from brapped import identity
+from brapped.store.load import delete_orphans
 from brapped.store.tables import artists, episode_plays, episodes, plays, track_artists, tracks
 
 
@@ -115,13 +116,32 @@ _EPISODES_BETWEEN = (
 )
 
 
-def update_music(conn: Connection, changes: Sequence[Mapping[str, Any]]) -> None:
-    """Apply merges and replacements: each change names `pid` and the columns to set."""
+def update_music(conn: Connection, changes: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Apply merges and replacements: each change names `pid` and the columns to set. Returns the
+    tracks known by name (`name:` ids) that replaced plays moved away from."""
+    moved = _moved_from(conn, plays, "track_id", changes)
     _update(conn, plays, changes)
+    return moved
 
 
-def update_episodes(conn: Connection, changes: Sequence[Mapping[str, Any]]) -> None:
+def update_episodes(conn: Connection, changes: Sequence[Mapping[str, Any]]) -> set[str]:
+    """`update_music` for episode plays; returns the episodes known by name they moved away from."""
+    moved = _moved_from(conn, episode_plays, "episode_id", changes)
     _update(conn, episode_plays, changes)
+    return moved
+
+
+def _moved_from(conn: Connection, table: Table, item: str, changes: Sequence[Mapping[str, Any]]) -> set[str]:
+    """The `name:` items the plays `changes` give another `item` hold now."""
+    new_items = {c["pid"]: c[item] for c in changes if item in c}
+    old: set[str] = set()
+    ids = sorted(new_items)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for play_id, held in conn.execute(select(table.c.id, table.c[item]).where(table.c.id.in_(chunk))):
+            if held != new_items[play_id] and identity.is_synthetic(held):
+                old.add(held)
+    return old
 
 
 def _update(conn: Connection, table: Any, changes: Sequence[Mapping[str, Any]]) -> None:
@@ -141,22 +161,24 @@ def _update(conn: Connection, table: Any, changes: Sequence[Mapping[str, Any]]) 
         )
 
 
-def drop_unplayed_by_name(conn: Connection) -> int:
-    """Delete the tracks and episodes known only by their names (account data's, `name:` ids) that
-    no play refers to any more, with their credits: extended history that replaced their plays
-    moved them to the real ones. Left behind, `enrich --resolve` would spend calls looking them up
-    and count them as unresolved. Returns how many tracks and episodes went."""
-    # The ids from the prefix on, as a range: a LIKE would read every id.
-    low, high = identity.PREFIX, identity.PREFIX[:-1] + chr(ord(identity.PREFIX[-1]) + 1)
-    unplayed_tracks = select(tracks.c.id).where(
-        tracks.c.id >= low, tracks.c.id < high, ~exists().where(plays.c.track_id == tracks.c.id)
-    )
-    conn.execute(delete(track_artists).where(track_artists.c.track_id.in_(unplayed_tracks)))
-    gone = conn.execute(delete(tracks).where(tracks.c.id.in_(unplayed_tracks))).rowcount or 0
-    unplayed_episodes = select(episodes.c.id).where(
-        episodes.c.id >= low,
-        episodes.c.id < high,
-        ~exists().where(episode_plays.c.episode_id == episodes.c.id),
-    )
-    gone += conn.execute(delete(episodes).where(episodes.c.id.in_(unplayed_episodes))).rowcount or 0
-    return int(gone)
+def drop_unplayed_by_name(conn: Connection, track_ids: Iterable[str], episode_ids: Iterable[str]) -> int:
+    """Delete these tracks and episodes known by name (`update_music` and `update_episodes` give
+    them) when no play of anyone refers to them any more, with their credits and the artists by
+    name those leave without any: extended history replaced their plays with the real ones. Left
+    behind, `enrich --resolve` and MusicBrainz would spend calls on them. Returns how many tracks
+    and episodes went. Only the ids given: no range of ids, whose order depends on the collation."""
+    gone = 0
+    credited: set[str] = set()
+    for track_id in sorted(t for t in set(track_ids) if identity.is_synthetic(t)):
+        if conn.execute(select(exists().where(plays.c.track_id == track_id))).scalar():
+            continue
+        credits = track_artists.c.track_id == track_id
+        credited.update(conn.execute(select(track_artists.c.artist_id).where(credits)).scalars())
+        conn.execute(delete(track_artists).where(credits))
+        gone += conn.execute(delete(tracks).where(tracks.c.id == track_id)).rowcount or 0
+    delete_orphans(conn, (), credited)
+    for episode_id in sorted(e for e in set(episode_ids) if identity.is_synthetic(e)):
+        if conn.execute(select(exists().where(episode_plays.c.episode_id == episode_id))).scalar():
+            continue
+        gone += conn.execute(delete(episodes).where(episodes.c.id == episode_id)).rowcount or 0
+    return gone
