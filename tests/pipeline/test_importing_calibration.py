@@ -213,3 +213,25 @@ def test_an_interrupted_summaries_rebuild_leaves_the_run_finished_and_the_gaps_f
         assert len(conn.execute(select(plays.c.id)).all()) == 3 * SESSIONS
         assert (last_run(conn, "import") or {}).get("outcome") == "ok"
         assert conn.execute(select(gaps.c.filled_at)).scalar() is not None
+
+
+def test_an_import_of_known_plays_rebuilds_stale_summaries(store: Store, tmp_path: Path) -> None:
+    """Summaries left stale (here marked so; a refreshed known play's fields do it on SQLite):
+    the next import rebuilds them even when it adds nothing."""
+    clock = SystemClock()
+
+    def summaries() -> None:
+        assert try_refresh(store, "UTC", 30_000, clock.now()) is not None
+
+    export = tmp_path / "Streaming_History_Audio_2025.json"
+    export.write_text(json.dumps(export_records()), encoding="utf-8")
+    assert import_paths(store, [export], clock, user_id="u", summaries=summaries).ok
+    kept = _summaries(store)
+    with store.begin() as conn:
+        mark_stale(conn)
+    again = import_paths(store, [export], clock, user_id="u", keep_personal=True, summaries=summaries)
+    assert again.ok and again.totals()["new"] == 0 and again.totals()["known"] == 3 * SESSIONS
+    with store.connect() as conn:
+        found = summary_state_of(conn)
+        assert found is not None and not found.stale
+    assert _summaries(store) == kept

@@ -60,9 +60,8 @@ def import_paths(
     A file that cannot be imported is reported in the result (and rolls back alone); `result.ok`
     is False then. Raises `BrappedError` only when no user can be chosen. `policy`: when the
     import is a bulk load, and how one runs. `summaries`: rebuilds the report summaries (the
-    CLI's `insights.try_refresh`), called once the plays are in when the import added, merged or
-    replaced some, or loaded in bulk (which marks them stale), alongside the recalibration that
-    follows them.
+    CLI's `insights.try_refresh`), called once the plays are in (it rebuilds what an import left
+    stale or out of date, and checks the rest), alongside the recalibration that follows new plays.
     """
     with _no_cycle_collection():
         return _import_paths(store, paths, clock, user_id, keep_personal, progress, policy, summaries)
@@ -213,15 +212,13 @@ def _import_paths(
         finish_run(conn, run_id, clock.now(), outcome, result.totals(), message)
     # The tail after the run is recorded: the plays are in, and an interrupted rebuild or
     # recalibration must not leave the run running nor the gaps open.
-    totals = result.totals()
-    # New, merged and replaced plays change the sums; a bulk load marked them stale, whatever it added.
-    changed = totals["new"] or totals["merged"] or totals["replaced"] or bulk is not None
-    rebuild = summaries if changed else None
     if any(f.new or f.merged or f.replaced for f in result.imported):
         # New measured plays: learn again how much of a track this listener plays after a pause.
-        _recalibrate(store, user, clock, rebuild)
-    elif rebuild is not None:
-        rebuild()
+        _recalibrate(store, user, clock, summaries)
+    elif summaries is not None:
+        # Known plays whose export fields were refreshed, a bulk load of known plays: the sums may
+        # be stale without a play added. A rebuild of fresh ones is a check and nothing more.
+        summaries()
     return result
 
 
