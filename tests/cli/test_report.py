@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import insert
 
 from brapped.cli import cli
 from brapped.cli.context import AppContext
-from brapped.store import open_store
+from brapped.store import open_store, tables
 from tests.insights.conftest import FALL_BACK_DAY, SPRING_FORWARD_DAY, TZ, add_catalogue, add_plays
 
 
@@ -316,3 +317,35 @@ def test_top_takes_the_dashboards_period_presets(runner: CliRunner, db: str, pre
     assert json.loads(everything[1]) == json.loads(
         run(runner, db, "report", "top", "tracks", "--format", "json")[1]
     )
+
+
+def test_a_listener_of_podcasts_alone_is_a_listener(runner: CliRunner, db: str) -> None:
+    """Only episode plays: --user takes them, and their Wrapped has its spoken-word part."""
+    store = open_store(db)
+    with store.begin() as conn:
+        conn.execute(
+            insert(tables.episodes), [{"id": "e1", "kind": "podcast", "name": "Ep", "show_name": "Show"}]
+        )
+        conn.execute(
+            insert(tables.episode_plays),
+            [
+                {
+                    "user_id": "pod",
+                    "played_at": datetime(2024, 5, 1, 9, tzinfo=UTC),
+                    "episode_id": "e1",
+                    "ms_played": 600_000,
+                    "source": "export",
+                }
+            ],
+        )
+    store.close()
+    code, out, err = run(
+        runner, db, "report", "wrapped", "--year", "2024", "--user", "pod", "--format", "json"
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["plays"] == 0 and data["spoken_word"]["podcasts"]["plays"] == 1
+    code, out, err = run(runner, db, "accounts", "--format", "json")
+    assert code == 0, err
+    listed = {row["id"]: (row["plays"], row["episode_plays"]) for row in json.loads(out)}
+    assert listed["pod"] == (0, 1) and listed["u1"][1] == 0

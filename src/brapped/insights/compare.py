@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Connection, Float, case, cast, func, literal, null, select, text, union_all
+from sqlalchemy.sql.elements import TextClause
 
 from brapped.errors import BrappedError
 from brapped.insights.period import Period
@@ -51,19 +52,25 @@ def display_names(conn: Connection, user_ids: Sequence[str]) -> dict[str, str | 
     return {r.id: r.display_name for r in rows}
 
 
-# The distinct user ids of `plays` read as a loose index scan: one step down the
-# (user_id, played_at, track_id) index per listener, instead of a pass over every play.
-_USER_IDS = text(
-    "WITH RECURSIVE u(id) AS ("
-    " SELECT (SELECT min(user_id) FROM plays)"
-    " UNION ALL SELECT (SELECT min(user_id) FROM plays WHERE user_id > u.id) FROM u WHERE u.id IS NOT NULL"
-    ") SELECT id FROM u WHERE id IS NOT NULL"
-)
+def _user_ids(table: str) -> TextClause:
+    """The distinct user ids of `table` read as a loose index scan: one step down its (user_id,
+    played_at, ...) key per listener, instead of a pass over every play."""
+    return text(
+        "WITH RECURSIVE u(id) AS ("
+        f" SELECT (SELECT min(user_id) FROM {table})"
+        f" UNION ALL SELECT (SELECT min(user_id) FROM {table} WHERE user_id > u.id) FROM u"
+        " WHERE u.id IS NOT NULL"
+        ") SELECT id FROM u WHERE id IS NOT NULL"
+    )
+
+
+# A listener of podcasts or audiobooks alone has episode plays only.
+_USER_IDS = (_user_ids("plays"), _user_ids("episode_plays"))
 
 
 def known_users(conn: Connection) -> list[str]:
     """Every listener with plays or an account row, by id."""
-    with_plays = {str(r[0]) for r in conn.execute(_USER_IDS)}
+    with_plays = {str(r[0]) for query in _USER_IDS for r in conn.execute(query)}
     named = {r[0] for r in conn.execute(select(accounts.c.id))}
     return sorted(with_plays | named)
 

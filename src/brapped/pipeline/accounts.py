@@ -210,6 +210,13 @@ def list_accounts(store: Store, settings: Settings) -> list[dict[str, Any]]:
         counts = {
             r[0]: r[1] for r in conn.execute(select(plays.c.user_id, func.count()).group_by(plays.c.user_id))
         }
+        # A listener of podcasts or audiobooks alone is a user too.
+        spoken = {
+            r[0]: r[1]
+            for r in conn.execute(
+                select(episode_plays.c.user_id, func.count()).group_by(episode_plays.c.user_id)
+            )
+        }
         last_sync = {
             r[0]: r[1]
             for r in conn.execute(
@@ -219,13 +226,14 @@ def list_accounts(store: Store, settings: Settings) -> list[dict[str, Any]]:
             )
         }
         paused_until = resume_after(conn)
-        users = sorted(set(names) | set(counts) | set(authorised))
+        users = sorted(set(names) | set(counts) | set(spoken) | set(authorised))
         rows = [
             _row(conn, user, names.get(user), authorised.get(user), counts.get(user, 0), last_sync.get(user))
+            | {"episode_plays": int(spoken.get(user, 0))}
             for user in users
         ]
     for account in unnamed:
-        rows.append(_row(None, None, None, account, 0, None))
+        rows.append(_row(None, None, None, account, 0, None) | {"episode_plays": 0})
     for row in rows:
         if row["authorised"] and paused_until is not None and row["status"] == "ok":
             row["resume_after"] = paused_until
@@ -268,7 +276,12 @@ def remove_account(store: Store, settings: Settings, user_id: str, *, delete_pla
     podcast plays, gaps, state and accounts row. Unknown ids raise."""
     with store.connect() as conn:
         known = conn.execute(select(accounts.c.id).where(accounts.c.id == user_id)).first() is not None
-        has_plays = conn.execute(select(plays.c.id).where(plays.c.user_id == user_id).limit(1)).first()
+        has_plays = (
+            conn.execute(select(plays.c.id).where(plays.c.user_id == user_id).limit(1)).first()
+            or conn.execute(
+                select(episode_plays.c.id).where(episode_plays.c.user_id == user_id).limit(1)
+            ).first()
+        )
     files = forget(settings, user_id)
     if not (known or has_plays or files):
         raise BrappedError(f"no account {user_id!r}: `brapped accounts` lists them")
