@@ -531,3 +531,30 @@ def test_cards_added_to_the_story_join_it(page_on: Watched, screen: str) -> None
     assert name == "brapped-wrapped-quiz.png"
     assert data[:8] == PNG_SIGNATURE and struct.unpack(">II", data[16:24]) == (1080, 1350)
     assert page_on.problems == []
+
+
+def test_story_card_feet_keep_the_note_and_the_button_apart(page_on: Watched, screen: str) -> None:
+    page = page_on.page
+    _open(page, "/wrapped")
+    if screen == "phone":
+        page.click("[data-story-close]")  # the scrolling page, where each card has its own button
+    # The listening-age card's long note squeezed "Download PNG" until its word stuck out of the pill
+    # and ran into the note. Each button keeps its label on one line, inside it, right of the note.
+    squeezed = page.evaluate(
+        """() => [...document.querySelectorAll('.story-card .foot')].flatMap(foot => {
+             const button = foot.querySelector('.download'), note = foot.querySelector('span');
+             const label = document.createRange();
+             label.selectNodeContents(button);
+             const card = foot.closest('.story-card').dataset.cardKey;
+             const out = [];
+             if (button.scrollWidth > button.clientWidth) out.push(card + ': label wider than its button');
+             if (label.getClientRects().length > 1) out.push(card + ': label on two lines');
+             const n = note.getBoundingClientRect(), b = button.getBoundingClientRect();
+             const beside = n.right <= b.left - 4, above = n.bottom <= b.top;
+             if (!beside && !above) out.push(card + ': note runs into the button');
+             return out;
+           })"""
+    )
+    assert page.locator(".story-card[data-card-key=age]").count() == 1
+    assert squeezed == []
+    assert page_on.problems == []
