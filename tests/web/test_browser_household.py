@@ -10,14 +10,18 @@ from typing import Any
 import pytest
 
 from brapped.store import open_store
+from brapped.store.tables import accounts
 from brapped.web import create_app
 from tests.web.conftest import NOW, SEEDED, FixedClock, make_settings
 from tests.web.live_server import serving
 from tests.web.test_browser import ARTIFACTS, Watched, _png, browser
+from tests.web.test_health_browser import OVERFLOWS
 from tests.web.test_household import FRIEND, _seed_household
 
 pytestmark = pytest.mark.browser
 __all__ = ["browser"]
+
+LONG_NAME = "Maria Fernanda dos Santos Oliveira"
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +30,10 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = f"sqlite:///{folder / 'brapped.db'}"
     _seed_household(url)
     store = open_store(url)
+    # A name as long as real ones get (or a 25-character Spotify id, for an import-only listener):
+    # the compare tables head their columns with it.
+    with store.begin() as conn:
+        conn.execute(accounts.update().where(accounts.c.id == FRIEND).values(display_name=LONG_NAME))
     home = folder / "home"
     home.mkdir()
     app = create_app(store, make_settings(home), FixedClock(NOW))
@@ -91,3 +99,22 @@ def test_party_card_downloads_as_png(watched: Watched) -> None:
     assert struct.unpack(">II", data[16:24]) == (1080, 1350)
     page.screenshot(path=str(ARTIFACTS / "party-phone.png"), full_page=True)
     assert watched.problems == []
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_compare_page_fits_with_long_names(browser: Any, base_url: str, width: int) -> None:
+    context = browser.new_context(base_url=base_url, viewport={"width": width, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    try:
+        response = page.goto(f"/compare?a=listener&b={FRIEND}", wait_until="load")
+        assert response is not None and response.status == 200
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"compare-{width}.png"), full_page=True)
+        assert LONG_NAME in page.inner_text(".compare-table thead")
+        # A column headed by a long name used to push its card, and the page, past a phone's width.
+        assert page.evaluate(OVERFLOWS) == []
+        assert problems == []
+    finally:
+        context.close()
