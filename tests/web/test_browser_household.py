@@ -115,6 +115,15 @@ def test_compare_page_fits_with_long_names(browser: Any, base_url: str, width: i
         assert LONG_NAME in page.inner_text(".compare-table thead")
         # A column headed by a long name used to push its card, and the page, past a phone's width.
         assert page.evaluate(OVERFLOWS) == []
+        # The friend plays no artist Lis does not: the note saying so spans its card, not the list's
+        # 2rem rank column (where it stood a word a line).
+        note = page.locator(".list-card", has_text=f"Only {LONG_NAME}").locator(".empty")
+        assert note.inner_text() == "None: Lis plays all of them too."
+        lines = note.evaluate(
+            "n => { const r = document.createRange(); r.selectNodeContents(n); "
+            "return new Set([...r.getClientRects()].map(b => Math.round(b.top))).size; }"
+        )
+        assert lines == 1
         assert problems == []
     finally:
         context.close()
