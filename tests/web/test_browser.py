@@ -328,3 +328,45 @@ def test_wrapped_shows_the_2025_cards(watched: Watched) -> None:
     assert "×14" in obsession and "The Hit" in obsession
     assert f"{TODAY - timedelta(days=20)} – {TODAY - timedelta(days=14)}" in obsession
     assert watched.problems == []
+
+
+# WCAG's contrast ratio of two "rgb(r, g, b)" or "#rrggbb" colours.
+CONTRAST = """() => {
+  const rgb = c => c.startsWith('#') ? [1, 3, 5].map(i => parseInt(c.slice(i, i + 2), 16))
+                                     : c.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number);
+  const lum = c => rgb(c).map(v => v / 255).map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const ratio = (a, b) => {
+    const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
+    return (x + 0.05) / (y + 0.05);
+  };
+  const low = [];
+  const seen = new Set();
+  for (const card of document.querySelectorAll('.story-card')) {
+    const style = getComputedStyle(card);
+    const theme = [...card.classList].find(c => c.startsWith('theme-'));
+    seen.add(theme);
+    for (const stop of style.backgroundImage.match(/rgba?\\([^)]*\\)/g)) {
+      const r = ratio(style.color, stop);
+      if (r < 3) low.push(`${theme} page ${style.color} on ${stop}: ${r.toFixed(2)}`);
+    }
+  }
+  // The PNG a card downloads as is drawn from app.js's palette: [start, end, text].
+  THEMES.forEach(([start, end, text], i) => [start, end].forEach(stop => {
+    const r = ratio(text, stop);
+    if (r < 3) low.push(`theme-${i} PNG ${text} on ${stop}: ${r.toFixed(2)}`);
+  }));
+  return {seen: [...seen].sort(), low};
+}"""
+
+
+def test_story_cards_text_reads_on_every_theme(watched: Watched) -> None:
+    page = watched.page
+    page.goto("/wrapped", wait_until="load")
+    # Text on a card sits anywhere from the gradient's first colour to its last: white on light cyan
+    # (theme-4) was 1.8:1. Every theme keeps at least 3:1 (WCAG's least, for large and bold text)
+    # against both ends, on the page and in the PNG.
+    found = page.evaluate(CONTRAST)
+    assert found["seen"] == [f"theme-{n}" for n in range(6)]
+    assert found["low"] == []
+    assert watched.problems == []

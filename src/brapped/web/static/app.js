@@ -150,8 +150,8 @@ document.addEventListener("DOMContentLoaded", function () {
 /* Wrapped cards as PNG: each card is drawn on a canvas from its data (no HTML rendering, no
    external images, so the canvas is never tainted) and saved with canvas.toBlob. */
 var THEMES = [
-  ["#1ed760", "#0e7a3b", "#04140a"], ["#7c5cff", "#2b1a8f", "#ffffff"], ["#ff5c7a", "#8f1a4b", "#ffffff"],
-  ["#ffb547", "#c2410c", "#1a0d00"], ["#22d3ee", "#1e3a8a", "#ffffff"], ["#f0abfc", "#6d28d9", "#16052b"]
+  ["#1ed760", "#0e7a3b", "#04140a"], ["#7c5cff", "#2b1a8f", "#ffffff"], ["#f43f5e", "#8f1a4b", "#ffffff"],
+  ["#ffb547", "#c2410c", "#1a0d00"], ["#0891b2", "#1e3a8a", "#ffffff"], ["#f0abfc", "#7c3aed", "#16052b"]
 ];
 var FONT = "Inter, 'Segoe UI', system-ui, -apple-system, Roboto, Arial, sans-serif";
 
