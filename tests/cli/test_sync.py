@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -86,14 +87,25 @@ def test_huge_retry_after_exits_75_within_seconds(
     ids=["invalid_grant", "401", "5xx", "drop"],
 )
 def test_fault_exit_codes(
-    runner: CliRunner, emu: Emulator, env: dict[str, str], spec: dict[str, object], code: int, words: str
+    runner: CliRunner,
+    emu: Emulator,
+    env: dict[str, str],
+    spec: dict[str, object],
+    code: int,
+    words: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     emu.faults.add(Fault(**spec))  # type: ignore[arg-type]
-    result = _run(runner, emu, env, "sync")
+    with caplog.at_level(logging.INFO):
+        result = _run(runner, emu, env, "sync")
     assert result.exit_code == code, result.output
     assert words in result.stderr and "Traceback" not in result.output
     assert env["SPOTIFY_REFRESH_TOKEN"] not in result.output
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # one account: one line
+    if code == 77:
+        # Nor a logged warning beside it, which a terminal shows (this runner does not capture it).
+        warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert not [m for m in warned if "needs `brapped auth`" in m], warned
 
 
 def test_enrich_reports_progress(runner: CliRunner, emu: Emulator, env: dict[str, str]) -> None:

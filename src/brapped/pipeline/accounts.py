@@ -116,7 +116,9 @@ def sync_all(
         except AuthRequired as exc:
             _mark_auth_needed(store, user_id, str(exc), client.clock.now())
             household.accounts.append(AccountSync(user_id, "auth_needed", error=exc))
-            log.warning("account %s needs `brapped auth`: %s", user_id or "?", exc)
+            # INFO: the caller says it (the CLI's error line, `brapped run`'s event stream), and
+            # `brapped status` warns until the account is authorised again.
+            log.info("account %s needs `brapped auth`: %s", user_id or "?", exc)
             continue
         except BrappedError as exc:
             household.accounts.append(AccountSync(user_id, "failed", error=exc))
