@@ -80,29 +80,26 @@ def _check_database_url(settings: Settings) -> None:
         raise ConfigError(f"database_url from {origin}: {exc}") from exc
 
 
-def format_option(func: F) -> F:
-    """`--format table|json|csv` for every command that outputs data."""
+def _format_choice(choices: Sequence[str]) -> Callable[[F], F]:
     return click.option(
         "--format",
         "fmt",
-        type=click.Choice(FORMATS),
+        type=click.Choice(choices),
         default="table",
         show_default=True,
         help="Output format.",
-    )(func)
+    )
+
+
+def format_option(func: F) -> F:
+    """`--format table|json|csv` for every command that outputs data."""
+    return _format_choice(FORMATS)(func)
 
 
 def summary_format_option(func: F) -> F:
     """`--format table|json` for commands that print a summary or a few lines, not rows: CSV would
     only repeat the text, so it is not offered."""
-    return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(SUMMARY_FORMATS),
-        default="table",
-        show_default=True,
-        help="Output format.",
-    )(func)
+    return _format_choice(SUMMARY_FORMATS)(func)
 
 
 def to_json(data: Any) -> str:
