@@ -203,3 +203,14 @@ def test_a_play_of_the_same_name_goes_before_a_renamed_one() -> None:
     assert decide([row], stored[:1]) == [Decision(COVERED, 1)]
     shorter = Incoming(row.end_ms, row.item_id, "account", 199_999, "song", "band")
     assert decide([shorter], stored[:1]) == [Decision(NEW)]
+
+
+def test_a_merged_play_takes_export_fields_only_when_it_has_none() -> None:
+    # A play merged from account data has no export fields: the extended row fills them in. One
+    # that has them (merged from another extended file) keeps them: reading the same play again, in
+    # another cut of the files, changes nothing.
+    row = Incoming(T0, "t", "extended", 200_000, "t", None)
+    bare = Stored(1, T0 + 300, "t", "both", 200_000, "export", False, "t")
+    detailed = Stored(1, T0 + 300, "t", "both", 200_000, "export", False, "t", detailed=True)
+    assert decide([row], [bare]) == [Decision(KNOWN, 1, refresh=True)]
+    assert decide([row], [detailed]) == [Decision(KNOWN, 1)]

@@ -369,3 +369,35 @@ def test_tracks_known_by_name_go_once_extended_history_replaced_their_plays(
     assert len(still) == 1
     assert by_name(tracks, "id") == still and by_name(track_artists, "track_id") == still
     assert "Singer" not in artist_names and {"Other Singer", "Band"} <= artist_names
+
+
+@pytest.mark.parametrize("detailed", [True, False])
+def test_a_merged_play_keeps_its_export_fields_when_it_has_some(
+    store: Store, tmp_path: Path, detailed: bool
+) -> None:
+    """A play synced and merged with an extended record, read again from another file that says
+    otherwise (endsong and the Video file do): it keeps what it has. A play merged from account
+    data has no such fields: the extended record gives them."""
+    ended = datetime(2025, 5, 1, 10, 0, 0, 400_000, tzinfo=UTC)
+    with store.begin() as conn:
+        conn.execute(insert(tracks).values(id="0000000000000000000001", name="Song"))
+        conn.execute(
+            insert(plays).values(
+                user_id="u",
+                played_at=ended,
+                track_id="0000000000000000000001",
+                source="both",
+                ms_played=100_000,
+                ms_played_source="export",
+                platform="ios" if detailed else None,
+                reason_end="trackdone" if detailed else None,
+            )
+        )
+    again = dict(RECORD, platform="android", reason_end="endplay")
+    result = import_paths(
+        store, [_write(tmp_path / "Streaming_History_Audio_2025.json", [again])], SystemClock(), user_id="u"
+    )
+    assert result.ok and result.totals()["known"] == 1 and result.totals()["new"] == 0
+    with store.connect() as conn:
+        stored = conn.execute(select(plays.c.platform, plays.c.reason_end)).one()
+    assert tuple(stored) == (("ios", "trackdone") if detailed else ("android", "endplay"))

@@ -75,6 +75,7 @@ class Stored:
     name: str  # normalised track (or episode) name
     artists: frozenset[str] = field(default_factory=frozenset)  # normalised artist/show names
     moved: bool = False  # an offline play moved to its real end (it has a reported time)
+    detailed: bool = False  # it has export fields (platform, reasons...): account data has none
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,7 @@ def decide(incoming: Sequence[Incoming], stored: Iterable[Stored]) -> list[Decis
 
     # 2. Extended history against what is stored.
     #    a. a 'both' play with the same id and the same measured ms: already known (its export
-    #       fields are refreshed, in case it was merged from account data that has none);
+    #       fields filled in when it has none: merged from account data);
     #    b. an account-data play (name-based id) of the same name, minute and ms: replaced by this
     #       (of another name: only a play of at least RENAMED_MIN_MS, after all else);
     #    c. an API play of the same id within the tolerance: merged (source 'both').
@@ -131,7 +132,9 @@ def decide(incoming: Sequence[Incoming], stored: Iterable[Stored]) -> list[Decis
                 continue
             measured = s.ms_source == "export" and s.ms_played == row.ms_played
             if s.source == "both" and measured:
-                pairs.append((0, delta, index, _key(s, REFRESHED)))
+                # Its export fields filled in when it has none (merged from account data); else
+                # they stay: the same play read again, in another cut of the files, changes nothing.
+                pairs.append((0, delta, index, _key(s, KNOWN if s.detailed else REFRESHED)))
             elif (
                 s.source == "export"
                 and measured

@@ -61,6 +61,7 @@ def stored_music(conn: Connection, user_id: str, start: datetime, end: datetime)
             name=norm(r.name),
             artists=credits(r.track_id),
             moved=r.reported_at is not None,
+            detailed=bool(r.detailed),
         )
         for r in rows
     ]

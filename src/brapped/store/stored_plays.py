@@ -17,6 +17,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
+    or_,
     select,
     text,
     update,
@@ -29,9 +30,9 @@ from brapped.store.tables import artists, episode_plays, episodes, plays, track_
 
 def music_plays_between(
     conn: Connection, user_id: str, start: datetime, end: datetime
-) -> Sequence[Row[int, datetime, str, str, int | None, str | None, str, datetime | None]]:
+) -> Sequence[Row[int, datetime, str, str, int | None, str | None, str, datetime | None, bool]]:
     """The user's music plays ending in [start, end]: (id, played_at, track_id, source, ms_played,
-    ms_played_source, track name, reported_at) each."""
+    ms_played_source, track name, reported_at, whether it has export fields) each."""
     return conn.execute(_MUSIC_BETWEEN, {"user_id": user_id, "start": start, "end": end}).all()
 
 
@@ -96,6 +97,9 @@ _MUSIC_BETWEEN = (
         plays.c.ms_played_source,
         tracks.c.name,
         plays.c.reported_at,
+        or_(
+            plays.c.platform.is_not(None), plays.c.reason_end.is_not(None), plays.c.conn_country.is_not(None)
+        ).label("detailed"),
     )
     .join(tracks, tracks.c.id == plays.c.track_id)
     .where(*_of_user_between(plays))
