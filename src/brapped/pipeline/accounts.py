@@ -230,12 +230,19 @@ def list_accounts(store: Store, settings: Settings) -> list[dict[str, Any]]:
         paused_until = resume_after(conn)
         users = sorted(set(names) | set(counts) | set(spoken) | set(authorised))
         rows = [
-            _row(conn, user, names.get(user), authorised.get(user), counts.get(user, 0), last_sync.get(user))
-            | {"episode_plays": int(spoken.get(user, 0))}
+            _row(
+                conn,
+                user,
+                names.get(user),
+                authorised.get(user),
+                counts.get(user, 0),
+                last_sync.get(user),
+                spoken.get(user, 0),
+            )
             for user in users
         ]
     for account in unnamed:
-        rows.append(_row(None, None, None, account, 0, None) | {"episode_plays": 0})
+        rows.append(_row(None, None, None, account, 0, None))
     for row in rows:
         if row["authorised"] and paused_until is not None and row["status"] == "ok":
             row["resume_after"] = paused_until
@@ -249,6 +256,7 @@ def _row(
     account: AccountTokens | None,
     play_count: int,
     last: datetime | None,
+    episode_count: int = 0,
 ) -> dict[str, Any]:
     saved = account.saved() if account is not None else None
     problem = get_state(conn, AUTH_NEEDED, scope=user) if conn is not None and user is not None else None
@@ -267,6 +275,7 @@ def _row(
         "token_expires_at": saved.refresh_expires_at if saved is not None else None,
         "last_sync": last,
         "plays": int(play_count),
+        "episode_plays": int(episode_count),
         "status": status,
         "problem": problem,
         "resume_after": None,
