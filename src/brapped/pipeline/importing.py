@@ -204,8 +204,7 @@ def _import_paths(
             FileReport(names, "failed", message=f"{names}: no Spotify listening history found")
         )
     result.gaps_filled = _fill_gaps(store, user, result.imported, clock.now())
-    if result.totals()["replaced"]:
-        _drop_replaced_names(store, result.imported)
+    _drop_replaced_names(store, result.imported)
     outcome = "ok" if result.ok else ("partial" if result.imported else "failed")
     message = "; ".join(f.message or "" for f in result.failed)[:2000] or None
     with store.begin() as conn:
@@ -282,6 +281,8 @@ def _drop_replaced_names(store: Store, imported: Sequence[FileReport]) -> None:
     (before the summaries' rebuild: a deleted credit marks them stale)."""
     tracks_by_name = set().union(*(f.replaced_items for f in imported))
     episodes_by_name = set().union(*(f.replaced_episodes for f in imported))
+    if not tracks_by_name and not episodes_by_name:
+        return
     try:
         # Under the writers' lock: another import may be about to store a play of one of them.
         with store.begin(immediate=True) as conn:
