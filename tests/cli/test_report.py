@@ -349,3 +349,13 @@ def test_a_listener_of_podcasts_alone_is_a_listener(runner: CliRunner, db: str) 
     assert code == 0, err
     listed = {row["id"]: (row["plays"], row["episode_plays"]) for row in json.loads(out)}
     assert listed["pod"] == (0, 1) and listed["u1"][1] == 0
+
+
+def test_credits_show_as_every_figure_does(runner: CliRunner, db: str) -> None:
+    code, out, err = run(runner, db, "report", "top", "artists", "--by", "credit")
+    assert code == 0, err
+    rows = table_rows(out, "Top artists")
+    assert [(r["artist"], r["credit"]) for r in rows] == [("Alpha", "4.0"), ("Beta", "1.5"), ("Gamma", "1.0")]
+    code, out, err = run(runner, db, "report", "top", "artists", "--by", "credit", "--format", "csv")
+    assert code == 0, err
+    assert [row["credit"] for row in csv.DictReader(io.StringIO(out))] == ["4.0", "1.5", "1.0"]

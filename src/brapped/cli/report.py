@@ -91,7 +91,8 @@ def _artist_table(rows: list[dict[str, Any]], by: str = "plays") -> list[dict[st
             "as_featured": a["featured_plays"],
             **_streams(a, by),
             "minutes": a["minutes"],
-            **({"credit": f"{a['credit']:g}"} if "credit" in a else {}),
+            # A number, shown as every figure is (1,234.5): `:g` went to 1.23457e+06 past a million.
+            **({"credit": float(a["credit"])} if "credit" in a else {}),
         }
         for a in rows
     ]
@@ -426,7 +427,7 @@ def _emit_wrapped_figures(app: AppContext, fmt: str, data: dict[str, Any]) -> No
         {
             race.get("step", "frame"): f["label"],
             "leader": f["ranking"][0]["name"],
-            "credit": f"{f['ranking'][0]['credit']:g}",
+            "credit": float(f["ranking"][0]["credit"]),
             "top 3": ", ".join(a["name"] for a in f["ranking"][:3]),
         }
         for f in race.get("frames", [])
