@@ -140,7 +140,7 @@ def test_wrapped_table_shows_the_2025_cards(runner: CliRunner, db: str) -> None:
     assert code == 0, err
     assert "Top artists (by credit)" in out and "Top tracks (by streams)" in out
     # t1: 2 plays on 27 and 28 October (250,000 ms) beat t2's 2 plays (80,000 ms) and t1's March pair.
-    assert "One (Alpha) x2 from 2024-10-27 to 2024-11-02" in out
+    assert "One by Alpha, x2 from 2024-10-27 to 2024-11-02" in out
     assert "Gamma: back on 2024-10-27 after" in out
     assert "music of 1999-2003" in out
     assert "Artist race" in out and "2024-10" in out
@@ -359,3 +359,33 @@ def test_credits_show_as_every_figure_does(runner: CliRunner, db: str) -> None:
     code, out, err = run(runner, db, "report", "top", "artists", "--by", "credit", "--format", "csv")
     assert code == 0, err
     assert [row["credit"] for row in csv.DictReader(io.StringIO(out))] == ["4.0", "1.5", "1.0"]
+
+
+def test_wrapped_table_writes_figures_as_people_read_them(runner: CliRunner, db: str) -> None:
+    code, out, err = run(runner, db, "report", "wrapped", "--year", "2024", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    session, busiest = data["longest_session"], data["busiest_day"]
+    window = data["listening_age"]["window"]
+    code, out, err = run(runner, db, "report", "wrapped", "--year", "2024")
+    assert code == 0, err
+    rows = {r[""]: r["value"] for r in table_rows(out, "Wrapped")}
+    start = datetime.fromisoformat(session["start"])
+    # One decimal, the local minute without its offset (the title names the zone), no "T".
+    assert rows["longest session"] == (
+        f"{round(session['minutes'], 1):.1f} min from {start.date()} {start.hour:02d}:{start.minute:02d}"
+    )
+    assert rows["busiest day"] == f"{busiest['date']} ({round(busiest['minutes'], 1):.1f} min)"
+    highlights = {r[""]: r["value"] for r in table_rows(out, "Highlights")}
+    assert highlights["listening age"].endswith(
+        f"({round(window['index'], 1):.1f}x its share of the tracks you played before)"
+    )
+
+
+def test_a_sentence_names_a_featured_artist_once() -> None:
+    from brapped.cli.report import _artists_text
+
+    credits = [{"name": "Alpha", "role": "main"}, {"name": "Beta", "role": "featured"}]
+    assert _artists_text(credits) == "Alpha (feat. Beta)"  # a column of artists names them all
+    assert _artists_text(credits, "Two (feat. Beta)") == "Alpha"
+    assert _artists_text(credits, "Two") == "Alpha (feat. Beta)"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -56,10 +56,22 @@ def flatten(data: Any, prefix: str = "") -> list[dict[str, Any]]:
     return rows
 
 
-def _artists_text(credits: list[dict[str, Any]]) -> str:
+def _artists_text(credits: list[dict[str, Any]], title: str = "") -> str:
+    """The artists, featured ones after "feat."; those the track's `title` names already left out
+    there (Spotify's titles often say "(feat. ...)")."""
     main = [a["name"] for a in credits if a.get("role", "main") == "main"]
-    featured = [a["name"] for a in credits if a.get("role") == "featured"]
+    featured = [a["name"] for a in credits if a.get("role") == "featured" and a["name"] not in title]
     return ", ".join(main) + (f" (feat. {', '.join(featured)})" if featured else "")
+
+
+def _minutes(value: float) -> str:
+    return f"{value:,.1f} min"
+
+
+def _local_minute(iso: str) -> str:
+    """A local instant of a report (ISO text with its offset) to the minute, as a table shows it:
+    the table's title names the zone."""
+    return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M")
 
 
 def _streams(row: dict[str, Any], by: str) -> dict[str, Any]:
@@ -323,11 +335,15 @@ def _emit_wrapped_table(app: AppContext, fmt: str, data: dict[str, Any]) -> None
         ("new artists", data["discoveries"]["new_artists"], ""),
         (
             "busiest day",
-            f"{busiest.get('date', '')} ({busiest.get('minutes', 0)} min)" if busiest else "",
+            f"{busiest.get('date', '')} ({_minutes(busiest.get('minutes', 0))})" if busiest else "",
             "",
         ),
         ("longest streak", f"{streak['days']} days from {streak['start']}" if streak else "", ""),
-        ("longest session", f"{session['minutes']} min from {session['start']}" if session else "", ""),
+        (
+            "longest session",
+            f"{_minutes(session['minutes'])} from {_local_minute(session['start'])}" if session else "",
+            "",
+        ),
         (
             "most repeated in a day",
             f"{repeated['track']['name']} x{repeated['plays']} on {repeated['date']}" if repeated else "",
@@ -370,8 +386,8 @@ def _emit_wrapped_figures(app: AppContext, fmt: str, data: dict[str, Any]) -> No
         rows.append(
             (
                 "obsession",
-                f"{track['name']} ({_artists_text(track['artists'])}) x{obsession['plays']} "
-                f"from {obsession['start']} to {obsession['end']}",
+                f"{track['name']} by {_artists_text(track['artists'], track['name'])}, "
+                f"x{obsession['plays']} from {obsession['start']} to {obsession['end']}",
             )
         )
     back = data.get("rediscovery")
@@ -399,7 +415,7 @@ def _emit_wrapped_figures(app: AppContext, fmt: str, data: dict[str, Any]) -> No
             (
                 "listening age",
                 f"{age['age']}: music of {window['start']}-{window['end']} "
-                f"(x{window['index']:g} vs the tracks you played before)",
+                f"({window['index']:.1f}x its share of the tracks you played before)",
             )
         )
     if rows:
