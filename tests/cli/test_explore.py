@@ -63,3 +63,17 @@ def test_control_characters_are_refused_before_the_database(
     assert result.exit_code == 2, result.output
     assert "control characters" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", ["artist", "track"])
+def test_pages_show_first_and_last_play_to_the_minute(runner: CliRunner, db: str, command: str) -> None:  # noqa: F811
+    name = "Beta" if command == "artist" else "One"
+    code, out, err = run(runner, db, command, name, "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    code, out, err = run(runner, db, command, name)
+    assert code == 0, err
+    for label, key in (("first played", "first_played_local"), ("last played", "last_played_local")):
+        # "2024-10-27T02:30:00+01:00" in the data, "2024-10-27 02:30" in the terminal.
+        shown = data[key][:10] + " " + data[key][11:16]
+        assert any(line.strip("│ ").startswith(label) and f"│ {shown} " in line for line in out.splitlines())

@@ -111,6 +111,12 @@ def emit_json(app: AppContext, data: Any) -> None:
     click.echo(to_json(data))
 
 
+def local_minute(iso: str | None) -> str:
+    """A report's local instant (ISO text with its offset) to the minute, as a terminal shows it:
+    "2025-11-07 16:38", the zone being the report's."""
+    return "" if iso is None else datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M")
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""

@@ -11,6 +11,7 @@ from brapped.cli.context import (
     emit_json,
     emit_rows,
     format_option,
+    local_minute,
     pass_app,
     printable_text,
 )
@@ -93,8 +94,8 @@ def artist_cmd(app: AppContext, name_or_id: str, limit: int, user_id: str | None
         return
     artist = story["artist"]
     summary = [
-        ("first played", story["first_played_local"]),
-        ("last played", story["last_played_local"]),
+        ("first played", local_minute(story["first_played_local"])),
+        ("last played", local_minute(story["last_played_local"])),
         ("rank (plays, all artists)", story["rank"] if story["rank"] is not None else "not ranked"),
         ("plays", story["plays"]),
         ("  as main artist", story["main_plays"]),
@@ -165,8 +166,8 @@ def track_cmd(app: AppContext, name_or_id: str, user_id: str | None, fmt: str) -
     summary = [
         ("artists", _artists_text(track["artists"])),
         ("album", track["album"]["name"] if track["album"] else ""),
-        ("first played", story["first_played_local"]),
-        ("last played", story["last_played_local"]),
+        ("first played", local_minute(story["first_played_local"])),
+        ("last played", local_minute(story["last_played_local"])),
         ("rank (plays, all tracks)", story["rank"]),
         ("plays", story["plays"]),
         ("streams", story["streams"]),

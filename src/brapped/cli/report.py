@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from brapped.cli.context import AppContext, emit_json, emit_rows, format_option, pass_app
+from brapped.cli.context import AppContext, emit_json, emit_rows, format_option, local_minute, pass_app
 from brapped.insights import (
     KINDS,
     MAX_PARTY,
@@ -66,12 +66,6 @@ def _artists_text(credits: list[dict[str, Any]], title: str = "") -> str:
 
 def _minutes(value: float) -> str:
     return f"{value:,.1f} min"
-
-
-def _local_minute(iso: str) -> str:
-    """A local instant of a report (ISO text with its offset) to the minute, as a table shows it:
-    the table's title names the zone."""
-    return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M")
 
 
 def _streams(row: dict[str, Any], by: str) -> dict[str, Any]:
@@ -341,7 +335,7 @@ def _emit_wrapped_table(app: AppContext, fmt: str, data: dict[str, Any]) -> None
         ("longest streak", f"{streak['days']} days from {streak['start']}" if streak else "", ""),
         (
             "longest session",
-            f"{_minutes(session['minutes'])} from {_local_minute(session['start'])}" if session else "",
+            f"{_minutes(session['minutes'])} from {local_minute(session['start'])}" if session else "",
             "",
         ),
         (
