@@ -86,3 +86,21 @@ def test_the_accounts_table_shows_whole_ids_in_80_columns(runner: CliRunner, tmp
     assert result.exit_code == 0, result.stderr
     assert long_id in result.stdout
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+def test_the_accounts_table_says_what_each_account_needs_in_80_columns(
+    runner: CliRunner, tmp_home: Path
+) -> None:
+    url = _household(tmp_home)
+    result = runner.invoke(
+        cli, ["--db", url, "--timezone", "UTC", "accounts"], env={"COLUMNS": "80"}, terminal_width=80
+    )
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    text = " ".join(" ".join(c.strip() for c in line.split("│") if c.strip()) for line in lines)
+    # ana's refresh token was issued at AT: Spotify's refresh tokens last six months.
+    expires = TokenSet(client_id="app", refresh_token="r", issued_at=AT).refresh_expires_at
+    assert f"ana 1 ok, tokens until {expires:%Y-%m-%d}" in text
+    assert "cy 2 import-only" in text
+    assert "…" not in result.stdout  # nothing cut short

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
 import click
 
 from brapped.cli.context import (
@@ -15,16 +19,17 @@ from brapped.cli.context import (
 )
 from brapped.pipeline.accounts import list_accounts, remove_account
 
-COLUMNS = ("id", "display_name", "kind", "token_expires_at", "last_sync", "plays", "status")
+COLUMNS = ("id", "display_name", "kind", "token_expires_at", "last_sync", "plays", "episode_plays", "status")
 
 
 @click.group("accounts", invoke_without_command=True)
 @format_option
 @click.pass_context
 def accounts_command(ctx: click.Context, fmt: str) -> None:
-    """List every user in the database: id, display name, authorised (brapped syncs it) or
-    import-only (plays from an export only), when the authorisation ends, the last successful sync,
-    plays, and status (`auth needed: run \\`brapped auth\\`` when Spotify refused its tokens).
+    """List every user in the database: id, display name, plays, the last successful sync, and
+    status: import-only (plays from an export only), ok (brapped syncs it; with when its
+    authorisation ends) or auth needed (Spotify refused its tokens: run `brapped auth`). CSV
+    and JSON add the kind, the token's expiry and podcast plays as fields of their own.
 
     Add an account with `brapped auth` (each member signs in with their own Spotify account).
     """
@@ -33,7 +38,35 @@ def accounts_command(ctx: click.Context, fmt: str) -> None:
     app = ctx.find_object(AppContext)
     assert app is not None
     rows = list_accounts(app.store(), app.settings)
-    emit_rows(app, fmt, rows, COLUMNS, title="Accounts", json_data=rows, whole=("id",))
+    if fmt != "table":
+        emit_rows(app, fmt, rows, COLUMNS, json_data=rows)
+        return
+    # Five columns that fit 80: the id whole, each date a date, what the account needs in words.
+    shown = [
+        {
+            "id": row["id"],
+            "name": row["display_name"],
+            "plays": row["plays"],
+            "last sync": _minute(row["last_sync"], app.settings.tz),
+            "status": _status(row, app.settings.tz),
+        }
+        for row in rows
+    ]
+    emit_rows(app, fmt, shown, title="Accounts", whole=("id", "last sync"))
+
+
+def _minute(value: datetime | None, zone: str) -> str:
+    return "" if value is None else value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+
+
+def _status(row: dict[str, Any], zone: str) -> str:
+    """The account's status, with when its authorisation ends and any pause of its syncs."""
+    status = str(row["status"])
+    if row["token_expires_at"] is not None:
+        status += f", tokens until {_minute(row['token_expires_at'], zone)[:10]}"
+    if row["resume_after"] is not None:
+        status += f", syncs paused until {_minute(row['resume_after'], zone)}"
+    return status
 
 
 @accounts_command.command("remove")
