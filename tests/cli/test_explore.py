@@ -77,3 +77,20 @@ def test_pages_show_first_and_last_play_to_the_minute(runner: CliRunner, db: str
         # "2024-10-27T02:30:00+01:00" in the data, "2024-10-27 02:30" in the terminal.
         shown = data[key][:10] + " " + data[key][11:16]
         assert any(line.strip("│ ").startswith(label) and f"│ {shown} " in line for line in out.splitlines())
+
+
+def test_search_lists_each_kind_with_whole_ids_in_80_columns(runner: CliRunner, db: str) -> None:  # noqa: F811
+    code, out, err = run(runner, db, "search", "two", "--format", "json")
+    assert code == 0, err
+    track = json.loads(out)["tracks"][0]
+    argv = ["--db", db, "--timezone", "Europe/Berlin", "search", "a"]
+    result = runner.invoke(cli, argv, env={"COLUMNS": "80"}, terminal_width=80)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(map(len, lines)) <= 80 and "…" not in result.stdout
+    kinds = ["Artists", "Tracks", "Albums"]
+    assert [line for line in lines if line in kinds] == kinds
+    # t2's last play, 2024-10-27 01:30 UTC, is 02:30 in Berlin: summer time ended at 01:00 UTC.
+    assert track["last_played"].startswith("2024-10-27T01:30:00")
+    row = next(line for line in lines if "Two (feat." in line)
+    assert "│ 2024-10-27 02:30 │ t2" in row

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -38,6 +39,9 @@ def search_cmd(app: AppContext, query: str, limit: int, user_id: str | None, fmt
     if fmt == "json":
         emit_json(app, found)
         return
+    if fmt == "table":
+        _emit_found(app, found, query)
+        return
     rows = [
         {
             "kind": kind[:-1],
@@ -50,10 +54,34 @@ def search_cmd(app: AppContext, query: str, limit: int, user_id: str | None, fmt
         for kind in ("artists", "tracks", "albums")
         for item in found[kind]
     ]
-    if not rows and fmt == "table":
+    emit_rows(app, fmt, rows, ["kind", "name", "artists", "plays", "last_played", "id"])
+
+
+def _emit_found(app: AppContext, found: dict[str, Any], query: str) -> None:
+    """Search results as a table a kind: ids whole (they are what `artist` and `track` take when
+    names repeat), the last play to the minute in the report's zone."""
+    if not any(found[kind] for kind in ("artists", "tracks", "albums")):
         click.echo(f"Nothing you played matches {query!r}.")
         return
-    emit_rows(app, fmt, rows, ["kind", "name", "artists", "plays", "last_played", "id"])
+    zone = ZoneInfo(app.settings.tz)
+    for kind in ("artists", "tracks", "albums"):
+        if not found[kind]:
+            continue
+        rows = [
+            {
+                "name": item["name"],
+                **({} if kind == "artists" else {"artists": _artists_text(item.get("artists", []))}),
+                "plays": item["plays"],
+                "last played": (
+                    ""
+                    if item["last_played"] is None
+                    else f"{item['last_played'].astimezone(zone):%Y-%m-%d %H:%M}"
+                ),
+                "id": item["id"],
+            }
+            for item in found[kind]
+        ]
+        emit_rows(app, "table", rows, title=kind.capitalize(), whole=("id", "last played"))
 
 
 def _others_note(story: dict[str, Any]) -> str:
