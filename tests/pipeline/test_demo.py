@@ -102,6 +102,13 @@ def test_cli_prints_the_reports_and_never_a_token(tmp_path: Path, monkeypatch: p
             assert len(conn.execute(select(plays.c.id)).all()) > 0
     finally:
         store.close()
+    # Left as `import` leaves a database: the report summaries built, fresh.
+    status = runner.invoke(
+        cli, ["--home", str(home), "--timezone", "Europe/Berlin", "status", "--format", "json"]
+    )
+    assert status.exit_code == 0, status.output
+    summaries = json.loads(status.stdout)["summaries"]
+    assert summaries["built"] is True and summaries["stale"] is False
 
 
 def test_cli_json_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

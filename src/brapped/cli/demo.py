@@ -106,7 +106,7 @@ def demo_command(
     `brapped --home DEMO_HOME report ...`, or add --serve for the dashboard.
     """
     from brapped.cli.report import _emit_day, _emit_wrapped_table
-    from brapped.insights import Period, day_report, wrapped
+    from brapped.insights import Period, day_report, try_refresh, wrapped
     from brapped.insights import today as local_today
 
     home = _demo_home(app)
@@ -119,6 +119,9 @@ def demo_command(
     app.home = home
     app._settings = settings
     tz = settings.tz
+    # As `import` and `run` leave a database: the report summaries built (the demo's all-time
+    # pages and reports read them, and `status` would say they are missing).
+    try_refresh(app.store(), tz, settings.stream_threshold_ms, result.now)
     today = local_today(result.now, tz)
     period = Period(today - timedelta(days=364), today, tz)
     with app.store().connect() as conn:
