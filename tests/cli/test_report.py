@@ -389,3 +389,12 @@ def test_a_sentence_names_a_featured_artist_once() -> None:
     assert _artists_text(credits) == "Alpha (feat. Beta)"  # a column of artists names them all
     assert _artists_text(credits, "Two (feat. Beta)") == "Alpha"
     assert _artists_text(credits, "Two") == "Alpha (feat. Beta)"
+
+
+def test_an_empty_top_list_says_so(runner: CliRunner, db: str) -> None:
+    code, out, err = run(runner, db, "report", "top", "albums", "--period", "2019")
+    assert code == 0, err
+    assert out == "No albums to rank, 2019-01-01 to 2019-12-31.\n"
+    code, out, err = run(runner, db, "report", "top", "tracks", "--period", "2019", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["items"] == []  # the machine forms stay as they were

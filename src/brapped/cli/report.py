@@ -514,7 +514,10 @@ def top_cmd(
     else:
         table = _plain(rows, "genre", by)  # fmt: skip
     span = f"{chosen.start} to {chosen.end}" if chosen else "all time"
-    emit_rows(app, fmt, table, title=f"Top {kind} by {by}, {span}")
+    if table:
+        emit_rows(app, fmt, table, title=f"Top {kind} by {by}, {span}")
+    else:  # Rich prints nothing at all for a table without rows
+        click.echo(f"No {kind} to rank, {span}.")
     if coverage is not None and coverage["share"] is not None:
         # Honest about what the list covers: artists without a known genre count for none.
         click.echo(
