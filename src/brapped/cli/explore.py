@@ -15,6 +15,7 @@ from brapped.cli.context import (
     local_minute,
     pass_app,
     printable_text,
+    safe,
 )
 from brapped.cli.report import _artists_text, flatten, user_option
 from brapped.insights import artist_story, require_listener, search, track_story
@@ -84,15 +85,15 @@ def _emit_found(app: AppContext, found: dict[str, Any], query: str) -> None:
         emit_rows(app, "table", rows, title=kind.capitalize(), whole=("id", "last played"))
 
 
-def _others_note(story: dict[str, Any]) -> str:
+def _echo_others(story: dict[str, Any], command: str) -> None:
+    """The other names the query matched, after the page: a line each, with the id that picks it."""
     others = story["also_matched"]
     if not others:
-        return ""
-    names = ", ".join(
-        f"{o['name']}" + (f" by {_artists_text(o['artists'])}" if o.get("artists") else "") + f" ({o['id']})"
-        for o in others
-    )
-    return f"; also matched: {names}"
+        return
+    click.echo(f"\nAlso matched (brapped {command} ID for one of them):")
+    for o in others:
+        by = f" by {_artists_text(o['artists'])}" if o.get("artists") else ""
+        click.echo(safe(f"  {o['name']}{by}  {o['id']}"))
 
 
 @click.command("artist")
@@ -152,7 +153,7 @@ def artist_cmd(app: AppContext, name_or_id: str, limit: int, user_id: str | None
         app,
         fmt,
         [{"": k, "value": v} for k, v in summary],
-        title=f"{artist['name']} ({artist['id']}){_others_note(story)}",
+        title=f"{artist['name']} ({artist['id']})",
     )
     tracks = [
         {
@@ -168,6 +169,7 @@ def artist_cmd(app: AppContext, name_or_id: str, limit: int, user_id: str | None
     if story["featured_with"]:
         emit_rows(app, fmt, story["featured_with"], ["name", "plays", "tracks"], title="Featured with")
     emit_rows(app, fmt, story["months"], title="Month by month")
+    _echo_others(story, "artist")
 
 
 @click.command("track")
@@ -207,9 +209,10 @@ def track_cmd(app: AppContext, name_or_id: str, user_id: str | None, fmt: str) -
         app,
         fmt,
         [{"": k, "value": v} for k, v in summary],
-        title=f"{track['name']} ({track['id']}){_others_note(story)}",
+        title=f"{track['name']} ({track['id']})",
     )
     emit_rows(app, fmt, story["months"], title="Month by month")
+    _echo_others(story, "track")
 
 
 commands: list[click.Command] = [search_cmd, artist_cmd, track_cmd]
