@@ -196,3 +196,20 @@ def test_missing_scope_asks_for_a_new_authorisation() -> None:
     with pytest.raises(SpotifyError) as refused:
         client.several("artists", ["a"])
     assert refused.value.status == 403  # what batch detection relies on
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    [
+        "https://evil.example/v1/me/player/recently-played?before=1",
+        "http://api.spotify.com/v1/me/player/recently-played?before=1",  # same host, but in the clear
+        "https://api.spotify.com:8443/v1/me/player/recently-played?before=1",
+        "https://api.spotify.com.evil.example/v1/me/player/recently-played?before=1",
+    ],
+)
+def test_a_next_link_off_the_web_api_is_refused_before_the_token_goes_out(foreign: str) -> None:
+    # The bearer token goes with every request: a `next` elsewhere would hand it to that host.
+    client, _, _, seen = make([ok({**FIFTY, "next": foreign})])
+    with pytest.raises(SpotifyError, match="links outside the Web API") as caught:
+        list(fetch_recently_played(client, 1))
+    assert len(seen) == 1 and "evil" not in str(seen[0].url) and caught.value.exit_code == 69

@@ -51,6 +51,10 @@ class SpotifyClient:
 
     def url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
+            # A full URL comes from an answer (`next`): the bearer token goes with it, so it must
+            # point back at the Web API, never at a host, port or plain-HTTP address it names.
+            if not _same_origin(httpx.URL(path), httpx.URL(self.api_url)):
+                raise SpotifyError(200, f"an answer links outside the Web API ({self.api_url}): not followed")
             return path
         return f"{self.api_url}/{path.lstrip('/')}"
 
@@ -155,6 +159,10 @@ class SpotifyClient:
         body = self.get("search", {"q": query, "type": "track", "limit": limit})
         items = (body.get("tracks") or {}).get("items") or []
         return [item for item in items if isinstance(item, dict)]
+
+
+def _same_origin(url: httpx.URL, base: httpx.URL) -> bool:
+    return (url.scheme, url.host, url.port) == (base.scheme, base.host, base.port)
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:
