@@ -193,3 +193,16 @@ def test_enrich_max_calls_counts_musicbrainz_too(
     data = json.loads(result.stdout)
     total = sum(emu.counters.values())
     assert total == data["api_calls"] + data["musicbrainz"]["musicbrainz_requests"] == 80
+
+
+def test_an_error_spotify_words_cannot_drive_the_terminal(
+    runner: CliRunner, emu: Emulator, env: dict[str, str]
+) -> None:
+    # Spotify's own error message reaches the "Error: ..." line: a link or a screen clear in it
+    # is shown as text, as every name is.
+    hostile = "down \x1b]8;;https://evil.example\x1b\\x\x1b[2J"
+    emu.faults.add(Fault("5xx", "/v1/me/player/recently-played", count=None, status=500, message=hostile))
+    result = _run(runner, emu, env, "sync")
+    assert result.exit_code == 69, result.output
+    assert "\x1b" not in result.output
+    assert result.stderr == "Error: Spotify: down \\x1b]8;;https://evil.example\\x1b\\x\\x1b[2J (HTTP 500)\n"

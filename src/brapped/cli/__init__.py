@@ -12,7 +12,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from brapped import __version__
-from brapped.cli.context import AppContext
+from brapped.cli.context import AppContext, safe
 from brapped.errors import BrappedError
 from brapped.logs import mask_secrets
 
@@ -67,13 +67,14 @@ class BrappedGroup(click.Group):
         try:
             return super().invoke(ctx)
         except BrappedError as exc:
-            # Masked again: a message may quote what a driver or a server said about a URL.
-            click.echo(f"Error: {mask_secrets(str(exc))}", err=True)
+            # Masked again: a message may quote what a driver or a server said about a URL. And
+            # shown as text: it may quote Spotify's own words or a name, which are not ours.
+            click.echo(f"Error: {safe(mask_secrets(str(exc)))}", err=True)
             ctx.exit(exc.exit_code)
         except SQLAlchemyError as exc:  # a database fault not anticipated by the library
             orig = getattr(exc, "orig", None) or exc
             first_line = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-            click.echo(f"Error: database: {mask_secrets(first_line)}", err=True)
+            click.echo(f"Error: database: {safe(mask_secrets(first_line))}", err=True)
             ctx.exit(1)
 
 
