@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from rich.console import Console
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from brapped.cli import cli
 from brapped.cli.context import AppContext, safe
@@ -138,3 +138,33 @@ def test_progress_descriptions_are_text() -> None:
     assert OSC not in buffer.getvalue()
     for name in NAMES[:4]:
         assert name in text, name
+
+
+# C0 controls but the line feed, DEL and the C1 controls (U+009B is a CSI to many terminals).
+RAW_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+DATA_OUTPUT = [
+    ["report", "top", "tracks"],
+    ["report", "top", "artists"],
+    ["search", "evil"],
+    ["track", "t5"],
+    ["artist", "a5"],
+]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+@pytest.mark.parametrize("args", DATA_OUTPUT, ids=[" ".join(a) for a in DATA_OUTPUT])
+def test_csv_and_json_on_a_terminal_hold_no_control_character(
+    runner: CliRunner, hostile_db: str, args: list[str], fmt: str
+) -> None:
+    """`--format csv|json` is read on a terminal too; the names Spotify sent are stored as they came
+    (a sync keeps them), so an escape or a C1 CSI in one must not reach the screen raw."""
+    store = open_store(hostile_db, migrate=False)
+    csi = RAW_LINK + "\x9b2J"
+    with store.begin() as conn:
+        conn.execute(update(tables.tracks).where(tables.tracks.c.id == "t5").values(name=csi))
+        conn.execute(update(tables.artists).where(tables.artists.c.id == "a5").values(name=csi))
+    store.close()
+    result = runner.invoke(cli, ["--db", hostile_db, "--timezone", "UTC", *args, "--format", fmt])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert not RAW_CONTROL.findall(result.stdout), result.stdout
+    assert "evil.example" in result.stdout  # the name is there, as text

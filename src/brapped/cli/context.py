@@ -103,8 +103,9 @@ def summary_format_option(func: F) -> F:
 
 
 def to_json(data: Any) -> str:
-    """JSON text for data holding datetimes, dates, decimals and dataclasses."""
-    return json_bytes(data, indent=True).decode()
+    """JSON text for data holding datetimes, dates, decimals and dataclasses; DEL and the C1
+    controls inside strings written as `\\u00NN` escapes (the encoder escapes only C0 ones)."""
+    return json_bytes(data, indent=True).decode().translate(_JSON_CONTROL)
 
 
 def emit_json(app: AppContext, data: Any) -> None:
@@ -152,7 +153,7 @@ def emit_rows(
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(cols)
         for row in rows:
-            writer.writerow(["" if row.get(c) is None else _csv_cell(row.get(c)) for c in cols])
+            writer.writerow(["" if row.get(c) is None else safe(str(_csv_cell(row.get(c)))) for c in cols])
         click.echo(buffer.getvalue(), nl=False)
         return
     heading = plain(title) if title is not None else None
@@ -180,6 +181,8 @@ def _csv_cell(value: Any) -> Any:
 # Names come from Spotify, from export files anyone can craft and from the user: shown with control
 # characters escaped, they can neither drive the terminal (links, titles) nor forge output lines.
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127, *range(128, 160)]}
+# In JSON the same characters keep their value: a C1 CSI (U+009B) is as live on a terminal as ESC [.
+_JSON_CONTROL = {c: f"\\u{c:04x}" for c in [127, *range(128, 160)]}
 
 
 def safe(text: str | None) -> str:
