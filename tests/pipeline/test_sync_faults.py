@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
+from brapped.config import Settings
 from brapped.emulator import Emulator, Fault
 from brapped.pipeline.rate_limits import NotYet
 from brapped.pipeline.sync import sync
-from brapped.spotify import AuthExpired, AuthRequired, RateLimited, SpotifyClient, SpotifyError
+from brapped.spotify import AuthExpired, AuthRequired, RateLimited, SpotifyClient, SpotifyError, connect
 from brapped.store import Store
 from brapped.store.runs import last_run
-from brapped.store.tables import gaps, plays, runs
+from brapped.store.tables import gaps, plays, runs, tracks
 from tests.spotify import harness
 from tests.spotify.harness import advance_to_new_plays, stored, truth
 
@@ -184,3 +188,65 @@ def test_token_endpoint_hiccups_are_retried(
     result = sync(store, spotify)
     assert result.new_plays == expected
     assert emu.counters["POST /api/token"] == 3 and result.token_requests == 1
+
+
+class _Corrupting(httpx.BaseTransport):
+    """The emulator, with the first item of every recently-played page changed by `change`."""
+
+    def __init__(self, inner: httpx.BaseTransport, change: Callable[[dict[str, Any]], None]) -> None:
+        self.inner, self.change = inner, change
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.url.path != RP:
+            return response
+        body = json.loads(response.read())
+        if body.get("items"):
+            self.change(body["items"][0])
+        return httpx.Response(response.status_code, json=body)
+
+
+def _set(path: str, value: object) -> Callable[[dict[str, Any]], None]:
+    def change(item: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        target = item
+        for key in parents:
+            target = target[key]
+        target[last] = value
+
+    return change
+
+
+# A Spotify answer with a value of the wrong type or size: each once failed the whole sync at the
+# database (or in Python, with a traceback), again at every sync until the plays left recently-played.
+ODD_VALUES = {
+    "duration text": (_set("track.duration_ms", "abc"), 50),
+    "duration past 64 bits": (_set("track.duration_ms", 10**30), 50),
+    "popularity text": (_set("track.popularity", "x"), 50),
+    "explicit text": (_set("track.explicit", "yes"), 50),
+    "disc number past 32 bits": (_set("track.disc_number", 2**40), 50),
+    "isrc too long": (_set("track.external_ids", {"isrc": "X" * 1000}), 50),
+    "NUL in a name": (_set("track.name", "a\x00b"), 50),
+    "release date too long": (_set("track.album.release_date", "9" * 1000), 50),
+    "album type too long": (_set("track.album.album_type", "x" * 1000), 50),
+    "context type too long": (_set("context", {"type": "x" * 1000, "uri": "spotify:x"}), 50),
+    "artist id too long": (_set("track.artists", [{"id": "z" * 300, "name": "Z"}]), 50),
+    "track id too long": (_set("track.id", "x" * 500), 49),
+    "played in 9999": (_set("played_at", "9999-12-31T23:59:59Z"), 49),
+    "played in 1900": (_set("played_at", "1900-01-01T00:00:00Z"), 49),
+}
+
+
+@pytest.mark.parametrize("change", list(ODD_VALUES), ids=list(ODD_VALUES))
+def test_an_odd_value_in_an_answer_costs_that_value_not_the_sync(
+    store: Store, emu: Emulator, settings: Settings, change: str
+) -> None:
+    corrupt, stored = ODD_VALUES[change]
+    client = connect(settings, emu.clock, transport=_Corrupting(emu.transport(), corrupt))
+    try:
+        result = sync(store, client)
+    finally:
+        client.http.close()
+    assert result.new_plays == _plays(store) == stored
+    with store.connect() as conn:
+        assert not [n for n in conn.execute(select(tracks.c.name)).scalars() if "\x00" in n]

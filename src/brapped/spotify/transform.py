@@ -6,6 +6,7 @@ Export files have their own readers and transforms in `brapped.imports`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +15,42 @@ from typing import Any
 from brapped.store.types import to_utc_ms
 
 Row = dict[str, Any]
+
+# Spotify's answers are trusted for what they mean, not for their shape. A value of the wrong type
+# or size (text for a number, an int past 32 bits, a NUL, which PostgreSQL refuses, a text longer
+# than its column) would fail the whole sync at the database, and again at every sync until the
+# plays left recently-played: such a value becomes NULL, and an item without a usable id or time
+# is skipped with a reason.
+_ID = re.compile(r"[^\x00-\x20/]{1,64}")
+_INT_MAX = 2**31 - 1  # the Integer columns
+# A play's time: Spotify began in 2008, and reports end in 2999 (later ones overflow date sums).
+_EARLIEST = datetime(2008, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2999, 12, 31, tzinfo=UTC)
+
+
+def _id(value: Any) -> str | None:
+    return value if isinstance(value, str) and _ID.fullmatch(value) else None
+
+
+def _count(value: Any, top: int = _INT_MAX) -> int | None:
+    """A non-negative int that fits its column, else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= top else None
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _text(value: Any, size: int | None = None) -> str | None:
+    """Text without NUL; None when it is not text or longer than its column's `size`."""
+    if not isinstance(value, str):
+        return None
+    value = value.replace("\x00", "")
+    return value if size is None or len(value) <= size else None
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    return _text(obj.get("name")) or ""
 
 
 def parse_instant(text: str) -> datetime:
@@ -35,25 +72,27 @@ def _image(obj: Mapping[str, Any]) -> str | None:
         return None
     # Spotify lists the largest first, but say so explicitly: widths may be missing.
     best = max(
-        (img for img in images if isinstance(img, dict) and img.get("url")),
-        key=lambda img: int(img.get("width") or 0),
+        (img for img in images if isinstance(img, dict) and _text(img.get("url"))),
+        key=lambda img: _count(img.get("width")) or 0,
         default=None,
     )
-    return str(best["url"]) if best else None
+    return _text(best["url"]) if best else None
 
 
 def artist_row(artist: Mapping[str, Any], *, full: bool = False, now: datetime | None = None) -> Row:
     """An `artists` row. Simplified artists (inside tracks) carry only id and name; a `full`
     artist (GET /artists) also gives images and, when Spotify still sends them, genres,
     popularity and followers. `now` sets `enriched_at` for full artists."""
-    row: Row = {"id": str(artist["id"]), "name": str(artist.get("name") or ""), "uri": artist.get("uri")}
+    row: Row = {"id": str(artist["id"]), "name": _name(artist), "uri": _text(artist.get("uri"))}
     if full:
         genres = artist.get("genres")
         followers = artist.get("followers")
         row.update(
-            genres=json.dumps(sorted(set(genres)), ensure_ascii=False) if isinstance(genres, list) else None,
-            popularity=artist.get("popularity"),
-            followers=followers.get("total") if isinstance(followers, dict) else None,
+            genres=json.dumps(sorted({t for g in genres if (t := _text(g))}), ensure_ascii=False)
+            if isinstance(genres, list)
+            else None,
+            popularity=_count(artist.get("popularity")),
+            followers=_count(followers.get("total"), 2**63 - 1) if isinstance(followers, dict) else None,
             image_url=_image(artist),
             enriched_at=now,
         )
@@ -65,23 +104,26 @@ def artist_genre_rows(artist: Mapping[str, Any]) -> list[Row]:
     genres = artist.get("genres")
     if not isinstance(genres, list):
         return []
-    return [{"artist_id": str(artist["id"]), "genre": str(g)[:200]} for g in sorted(set(genres)) if g]
+    texts = {text[:200] for g in genres if (text := _text(g))}
+    return [{"artist_id": str(artist["id"]), "genre": g} for g in sorted(texts)]
 
 
 def album_row(album: Mapping[str, Any], *, full: bool = False, now: datetime | None = None) -> Row:
     """An `albums` row; a `full` album (GET /albums) adds label and popularity."""
     row: Row = {
         "id": str(album["id"]),
-        "name": str(album.get("name") or ""),
-        "album_type": album.get("album_type"),
-        "release_date": album.get("release_date"),
-        "release_date_precision": album.get("release_date_precision"),
-        "total_tracks": album.get("total_tracks"),
+        "name": _name(album),
+        "album_type": _text(album.get("album_type"), 32),
+        "release_date": _text(album.get("release_date"), 10),
+        "release_date_precision": _text(album.get("release_date_precision"), 8),
+        "total_tracks": _count(album.get("total_tracks")),
         "image_url": _image(album),
-        "uri": album.get("uri"),
+        "uri": _text(album.get("uri")),
     }
     if full:
-        row.update(label=album.get("label"), popularity=album.get("popularity"), enriched_at=now)
+        row.update(
+            label=_text(album.get("label")), popularity=_count(album.get("popularity")), enriched_at=now
+        )
     return row
 
 
@@ -89,9 +131,9 @@ def _positions(owner_key: str, owner_id: str, artists: Any) -> list[Row]:
     rows: list[Row] = []
     seen: set[str] = set()
     for artist in artists if isinstance(artists, list) else []:
-        if not isinstance(artist, dict) or not artist.get("id") or artist["id"] in seen:
+        if not isinstance(artist, dict) or not _id(artist.get("id")) or artist["id"] in seen:
             continue
-        seen.add(str(artist["id"]))
+        seen.add(artist["id"])
         rows.append({owner_key: owner_id, "position": len(rows), "artist_id": str(artist["id"])})
     return rows
 
@@ -112,15 +154,15 @@ def track_row(track: Mapping[str, Any]) -> Row:
     external = track.get("external_ids")
     return {
         "id": str(track["id"]),
-        "name": str(track.get("name") or ""),
-        "album_id": str(album["id"]) if isinstance(album, dict) and album.get("id") else None,
-        "duration_ms": track.get("duration_ms"),
-        "explicit": track.get("explicit"),
-        "disc_number": track.get("disc_number"),
-        "track_number": track.get("track_number"),
-        "isrc": external.get("isrc") if isinstance(external, dict) else None,
-        "uri": track.get("uri"),
-        "popularity": track.get("popularity"),
+        "name": _name(track),
+        "album_id": _id(album.get("id")) if isinstance(album, dict) else None,
+        "duration_ms": _count(track.get("duration_ms")),
+        "explicit": _flag(track.get("explicit")),
+        "disc_number": _count(track.get("disc_number")),
+        "track_number": _count(track.get("track_number")),
+        "isrc": _text(external.get("isrc"), 16) if isinstance(external, dict) else None,
+        "uri": _text(track.get("uri")),
+        "popularity": _count(track.get("popularity")),
         "is_resolved": True,
     }
 
@@ -139,16 +181,20 @@ class Entities:
         tid = str(track["id"])
         self.tracks[tid] = track_row(track)
         self.track_artists[tid] = track_artist_rows(track)
-        for artist in track.get("artists") or []:
-            if isinstance(artist, dict) and artist.get("id"):
-                self.artists.setdefault(str(artist["id"]), artist_row(artist))
+        for artist in _list(track.get("artists")):
+            if isinstance(artist, dict) and _id(artist.get("id")):
+                self.artists.setdefault(artist["id"], artist_row(artist))
         album = track.get("album")
-        if isinstance(album, dict) and album.get("id"):
-            self.albums[str(album["id"])] = album_row(album)
-            self.album_artists[str(album["id"])] = album_artist_rows(album)
-            for artist in album.get("artists") or []:
-                if isinstance(artist, dict) and artist.get("id"):
-                    self.artists.setdefault(str(artist["id"]), artist_row(artist))
+        if isinstance(album, dict) and _id(album.get("id")):
+            self.albums[album["id"]] = album_row(album)
+            self.album_artists[album["id"]] = album_artist_rows(album)
+            for artist in _list(album.get("artists")):
+                if isinstance(artist, dict) and _id(artist.get("id")):
+                    self.artists.setdefault(artist["id"], artist_row(artist))
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 @dataclass
@@ -167,7 +213,7 @@ def _usable_track(track: Any) -> bool:
     return (
         isinstance(track, dict)
         and track.get("type", "track") == "track"
-        and bool(track.get("id"))
+        and _id(track.get("id")) is not None
         and not track.get("is_local")
     )
 
@@ -188,6 +234,9 @@ def recently_played(items: Iterable[Mapping[str, Any]], user_id: str) -> PlayBat
         except (KeyError, ValueError):
             batch.skip("bad played_at")
             continue
+        if not _EARLIEST <= played_at <= _LATEST:
+            batch.skip("bad played_at")
+            continue
         key = (played_at, str(track["id"]))
         if key in seen:
             continue
@@ -202,8 +251,8 @@ def recently_played(items: Iterable[Mapping[str, Any]], user_id: str) -> PlayBat
                 "ms_played": None,
                 "ms_played_source": None,
                 "source": "api",
-                "context_type": context.get("type") if context else None,
-                "context_uri": context.get("uri") if context else None,
+                "context_type": _text(context.get("type"), 32) if context else None,
+                "context_uri": _text(context.get("uri")) if context else None,
             }
         )
     return batch
