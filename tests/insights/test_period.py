@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import insert, select
 
-from brapped.insights import LocalTime, Period, PeriodError
+from brapped.insights import LocalTime, Period, PeriodError, bound_day
 from brapped.insights.period import date_to_day, day_to_date, offsets
 from brapped.store import Store, tables
 from tests.insights.conftest import TZ, add_catalogue, at
@@ -109,3 +110,37 @@ def test_local_buckets_in_sql_on_both_databases(store: Store) -> None:
         wall = instant.astimezone(ZoneInfo(TZ))
         expected.append((date_to_day(wall.date()), wall.hour, wall.weekday(), wall.strftime("%Y-%m")))
     assert [tuple(r) for r in rows] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "last"),
+    [
+        ("2024", date(2024, 1, 1), date(2024, 12, 31)),
+        ("2024-02", date(2024, 2, 1), date(2024, 2, 29)),
+        ("2023-02", date(2023, 2, 1), date(2023, 2, 28)),
+        ("2023-12", date(2023, 12, 1), date(2023, 12, 31)),
+        ("2024-03-05", date(2024, 3, 5), date(2024, 3, 5)),
+        (" 2024-3-5 ", date(2024, 3, 5), date(2024, 3, 5)),
+    ],
+)
+def test_bound_day_is_a_year_or_months_first_or_last_day(text: str, first: date, last: date) -> None:
+    assert (bound_day(text), bound_day(text, last=True)) == (first, last)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "not a date: '': use YYYY, YYYY-MM or YYYY-MM-DD"),
+        ("2024..2025", "not a date: '2024..2025': use YYYY, YYYY-MM or YYYY-MM-DD"),
+        ("2024-+3", "not a date: '2024-+3'"),
+        ("2024-1_0", "not a date: '2024-1_0'"),
+        ("２０２４", "not a date: '２０２４'"),
+        ("9" * 20, "not a date: '" + "9" * 20 + "'"),
+        ("2024-13", "not a date: '2024-13' (month must be in 1..12)"),
+        ("1970", "'1970': reports cover 1970-01-02 to 2999-12-30"),
+        ("2999-12", "'2999-12': reports cover 1970-01-02 to 2999-12-30"),
+    ],
+)
+def test_bound_day_refuses_junk(text: str, message: str) -> None:
+    with pytest.raises(PeriodError, match=re.escape(message)):
+        bound_day(text)

@@ -17,6 +17,7 @@ from brapped.insights import (
     Period,
     PeriodError,
     Scope,
+    bound_day,
     day_report,
     genre_coverage,
     kept_wrapped,
@@ -214,6 +215,8 @@ def day_cmd(app: AppContext, day: str, user_id: str | None, fmt: str) -> None:
     _emit_day(app, fmt, data)
 
 
+FROM_HELP = "First local day: YYYY-MM-DD, or YYYY-MM / YYYY for its first day."
+TO_HELP = "Last local day, inclusive: YYYY-MM-DD, or YYYY-MM / YYYY for its last day (default: today)."
 PERIOD_HELP = "today, 7d, 30d, year, all, or YYYY, YYYY-MM, YYYY-MM-DD or A..B (default: all time)."
 
 
@@ -238,8 +241,8 @@ def _period(app: AppContext, year: int | None, start: str | None, end: str | Non
     if start or end:
         if not start:
             raise click.UsageError("--to needs --from")
-        first = Period.parse(start, tz).start
-        last = Period.parse(end, tz).end if end else local_today(app.clock.now(), tz)
+        first = bound_day(start)
+        last = bound_day(end, last=True) if end else local_today(app.clock.now(), tz)
         return Period(first, last, tz)
     if year is None:
         year = local_today(app.clock.now(), tz).year
@@ -248,8 +251,8 @@ def _period(app: AppContext, year: int | None, start: str | None, end: str | Non
 
 @report.command("wrapped")
 @click.option("--year", type=int, help="Calendar year (default: this year).")
-@click.option("--from", "start", metavar="DATE", help="First local day (YYYY, YYYY-MM or YYYY-MM-DD).")
-@click.option("--to", "end", metavar="DATE", help="Last local day, inclusive (default: today).")
+@click.option("--from", "start", metavar="DATE", help=FROM_HELP)
+@click.option("--to", "end", metavar="DATE", help=TO_HELP)
 @click.option(
     "--window",
     type=click.Choice(["calendar", "spotify"]),
@@ -456,8 +459,8 @@ def _plain(rows: list[dict[str, Any]], name: str, by: str = "plays") -> list[dic
 
 @report.command("top")
 @click.argument("kind", type=click.Choice(KINDS))
-@click.option("--from", "start", metavar="DATE", help="First local day (YYYY, YYYY-MM or YYYY-MM-DD).")
-@click.option("--to", "end", metavar="DATE", help="Last local day, inclusive (default: today).")
+@click.option("--from", "start", metavar="DATE", help=FROM_HELP)
+@click.option("--to", "end", metavar="DATE", help=TO_HELP)
 @click.option("--period", metavar="PERIOD", help=PERIOD_HELP)
 @click.option(
     "--by",
@@ -540,8 +543,8 @@ commands: list[click.Command] = [report]
 
 @report.command("party")
 @click.option("--year", type=int, help="Calendar year (default: this year).")
-@click.option("--from", "start", metavar="DATE", help="First local day (YYYY, YYYY-MM or YYYY-MM-DD).")
-@click.option("--to", "end", metavar="DATE", help="Last local day, inclusive (default: today).")
+@click.option("--from", "start", metavar="DATE", help=FROM_HELP)
+@click.option("--to", "end", metavar="DATE", help=TO_HELP)
 @click.option(
     "--window",
     type=click.Choice(["calendar", "spotify"]),

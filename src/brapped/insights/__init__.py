@@ -15,7 +15,8 @@ from one grouped read, by Wrapped's definitions) and `party`.
 Reports:
 - `Period(start, end, timezone)`: local days start..end inclusive in an IANA zone; `.start_utc`,
   `.end_utc` (exclusive) are DST-correct. `Period.day(d, tz)`, `Period.year(y, tz, window=
-  "calendar"|"spotify")`, `Period.parse("2024" | "2024-03" | "2024-03-31" | "A..B", tz)`.
+  "calendar"|"spotify")`, `Period.parse("2024" | "2024-03" | "2024-03-31" | "A..B", tz)`;
+  `bound_day("2024-03", last=False|True)`: the first/last day a `--from`/`--to` (or `from`/`to`) means.
 - `Scope.of(period | None, user_id=None, stream_threshold_ms=30000)`: whose plays, which instants.
 - `day_report(conn, day, timezone, *, user_id=None, stream_threshold_ms=30000, limit=5)`;
   `today(now, timezone)`: the local date to ask it for.
@@ -70,6 +71,7 @@ from brapped.insights.period import (
     LocalTime,
     Period,
     PeriodError,
+    bound_day,
     date_to_day,
     day_to_date,
     preset_days,
@@ -120,6 +122,7 @@ __all__ = [
     "album_credits",
     "artist_story",
     "average_day",
+    "bound_day",
     "compare",
     "compatibility",
     "date_to_day",

@@ -11,6 +11,7 @@ integer on SQLite and PostgreSQL, and days, hours, weekdays and months are integ
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -150,35 +151,51 @@ class Period:
         if ".." in text:
             left, right = text.split("..", 1)
             return cls(cls.parse(left, timezone).start, cls.parse(right, timezone).end, timezone)
-        parts = text.strip().split("-")
-        try:
-            numbers = [int(p) for p in parts]
-        except ValueError:
-            raise PeriodError(
-                f"not a date or period: {text!r}: use YYYY, YYYY-MM, YYYY-MM-DD or A..B"
-            ) from None
-        outside = PeriodError(f"{text!r}: reports cover {FIRST_DAY} to {LAST_DAY}")
-        if not FIRST_DAY.year <= numbers[0] <= LAST_DAY.year:
-            raise outside
-        found = cls._of_numbers(numbers, text, timezone)
-        if found.start < FIRST_DAY or found.end > LAST_DAY:
-            raise outside
-        return found
+        first, last = _days_of(text, "not a date or period", PERIOD_FORMS)
+        return cls(first, last, timezone)
 
-    @classmethod
-    def _of_numbers(cls, numbers: list[int], text: str, timezone: str) -> Period:
-        try:
-            if len(numbers) == 1:
-                return cls(date(numbers[0], 1, 1), date(numbers[0], 12, 31), timezone)
-            if len(numbers) == 2:
-                first = date(numbers[0], numbers[1], 1)
-                following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-                return cls(first, following - timedelta(days=1), timezone)
-            if len(numbers) == 3:
-                return cls.day(date(*numbers), timezone)
-        except ValueError as exc:
-            raise PeriodError(f"not a date or period: {text!r} ({exc})") from exc
-        raise PeriodError(f"not a date or period: {text!r}: use YYYY, YYYY-MM, YYYY-MM-DD or A..B")
+
+DATE_FORMS = "YYYY, YYYY-MM or YYYY-MM-DD"
+PERIOD_FORMS = "YYYY, YYYY-MM, YYYY-MM-DD or A..B"
+# ASCII digits only: int() alone would also take '+3', '1_0', ' 3' and other scripts' digits. The
+# year's length is capped so a long run of digits is "not a date", not int()'s digit-limit error.
+_DATE_TEXT = re.compile(r"([0-9]{1,9})(?:-([0-9]{1,2})(?:-([0-9]{1,2}))?)?")
+
+
+def bound_day(text: str, *, last: bool = False) -> date:
+    """The first day of a year, month or day written 'YYYY', 'YYYY-MM' or 'YYYY-MM-DD' (with `last`,
+    its last day): what a period's `from` (`--from`) and `to` (`--to`) mean, in the CLI and dashboard.
+
+    The whole year or month must lie between `FIRST_DAY` and `LAST_DAY`; anything else is a
+    PeriodError that names the forms.
+    """
+    first, final = _days_of(text, "not a date", DATE_FORMS)
+    return final if last else first
+
+
+def _days_of(text: str, problem: str, forms: str) -> tuple[date, date]:
+    """The first and last day of 'YYYY', 'YYYY-MM' or 'YYYY-MM-DD' (a day: itself twice)."""
+    found = _DATE_TEXT.fullmatch(text.strip())
+    if found is None:
+        raise PeriodError(f"{problem}: {text!r}: use {forms}")
+    year = int(found.group(1))
+    month, day = (int(part) if part else None for part in found.group(2, 3))
+    outside = PeriodError(f"{text!r}: reports cover {FIRST_DAY} to {LAST_DAY}")
+    if not FIRST_DAY.year <= year <= LAST_DAY.year:
+        raise outside
+    try:
+        if month is None:
+            first, last = date(year, 1, 1), date(year, 12, 31)
+        elif day is None:
+            first = date(year, month, 1)
+            last = _add_months(first, 1) - timedelta(days=1)
+        else:
+            first = last = date(year, month, day)
+    except ValueError as exc:
+        raise PeriodError(f"{problem}: {text!r} ({exc})") from exc
+    if first < FIRST_DAY or last > LAST_DAY:
+        raise outside
+    return first, last
 
 
 def _add_months(day: date, months: int) -> date:
