@@ -237,6 +237,15 @@ async def test_api_gives_the_cli_json(client: httpx.AsyncClient, web_db_url: str
             "/api/top/tracks?period=custom&from=2026-03-01&to=2026-03-10&by=minutes",
             ["report", "top", "tracks", "--from", "2026-03-01", "--to", "2026-03-10", "--by", "minutes"],
         ),
+        # A month or year means the same days to both (insights.bound_day).
+        (
+            "/api/top/artists?from=2025&to=2026-02",
+            ["report", "top", "artists", "--from", "2025", "--to", "2026-02"],
+        ),
+        (
+            "/api/wrapped?from=2026-02&to=2026-02",
+            ["report", "wrapped", "--from", "2026-02", "--to", "2026-02"],
+        ),
         ("/api/search?q=artist", ["search", "artist"]),
         (f"/api/artist/{SEEDED.main_artist}", ["artist", SEEDED.main_artist]),
         (f"/api/track/{SEEDED.feat_track}", ["track", SEEDED.feat_track]),

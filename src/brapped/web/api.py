@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 
 from brapped.insights import By, Kind
 from brapped.web import reports
@@ -18,7 +18,7 @@ from brapped.web.params import (
     SearchText,
     UserParam,
     WrappedPick,
-    check_day,
+    day_span,
 )
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -42,9 +42,14 @@ def api_today(board: Board, user: UserParam = None) -> dict[str, Any]:
 
 @router.get("/day/{day}", summary="The daily report of a local day (`brapped report day DAY --format json`)")
 def api_day(board: Board, day: DayPath, user: UserParam = None) -> dict[str, Any]:
-    check_day(day, "day")
+    first, last = day_span(day, "day")
+    if first != last:
+        # A day report has one day's shape; the overview is the report of a month or year.
+        raise HTTPException(422, f"day: {day!r} is not one day: ask /api/overview?from={day}&to={day}")
     with board.store.connect() as conn:
-        return board.report(conn, reports.day, day, board.timezone, board.settings.stream_threshold_ms, user)
+        return board.report(
+            conn, reports.day, first, board.timezone, board.settings.stream_threshold_ms, user
+        )
 
 
 @router.get("/wrapped", summary="Wrapped for a year or range (`brapped report wrapped --format json`)")

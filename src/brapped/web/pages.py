@@ -14,7 +14,7 @@ from brapped.web import reports
 from brapped.web.cards import story_cards
 from brapped.web.dashboard import WRAPPED_YEARS, Board
 from brapped.web.health import dashboard_health
-from brapped.web.params import DayPath, ItemId, Picker, SearchText, UserParam, WrappedPick, check_day
+from brapped.web.params import DayPath, ItemId, Picker, SearchText, UserParam, WrappedPick, day_span
 from brapped.web.picker import PRESETS
 from brapped.web.quiz import top_song_quiz
 
@@ -50,20 +50,30 @@ def overview_page(request: Request, board: Board, picker: Picker, user: UserPara
 def today_page(
     request: Request,
     board: Board,
-    day: Annotated[date | None, Query(description="jump to this day")] = None,
+    day: Annotated[str | None, Query(description="jump to this day (a month or year: its overview)")] = None,
     user: UserParam = None,
 ) -> Response:
     if day is not None:
-        check_day(day, "day")
+        first, last = day_span(day, "day")
+        if first != last:
+            return _overview_of(first, last, user)
         suffix = f"?{urlencode({'user': user})}" if user else ""
-        return RedirectResponse(f"/day/{day.isoformat()}{suffix}", status_code=303)
+        return RedirectResponse(f"/day/{first.isoformat()}{suffix}", status_code=303)
     return _day(request, board, board.today(), user)
 
 
 @router.get("/day/{day}")
 def day_page(request: Request, board: Board, day: DayPath, user: UserParam = None) -> Response:
-    check_day(day, "day")
-    return _day(request, board, day, user)
+    first, last = day_span(day, "day")
+    if first != last:
+        return _overview_of(first, last, user)
+    return _day(request, board, first, user)
+
+
+def _overview_of(first: date, last: date, user: str | None) -> Response:
+    # /day/2026-03 (an edited or shared URL): a month or year is the overview of it, not a day.
+    query = {"from": first.isoformat(), "to": last.isoformat(), **({"user": user} if user else {})}
+    return RedirectResponse(f"/?{urlencode(query)}", status_code=303)
 
 
 def _day(request: Request, board: Board, day: date, user: str | None) -> Response:

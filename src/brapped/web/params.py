@@ -9,14 +9,31 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, HTTPException, Path, Query
 
-from brapped.insights import FIRST_DAY, FIRST_YEAR, LAST_DAY, LAST_YEAR, Period, PeriodError
+from brapped.insights import FIRST_YEAR, LAST_YEAR, Period, PeriodError, bound_day
 from brapped.web.picker import PeriodKey, Picked, pick
 
 
-def check_day(value: date | None, name: str) -> date | None:
-    if value is not None and not FIRST_DAY <= value <= LAST_DAY:
-        raise HTTPException(422, f"{name} must be between {FIRST_DAY} and {LAST_DAY}")
-    return value
+def bound(text: str | None, name: str, *, last: bool) -> date | None:
+    """A period's `from` (`last` False) or `to` as a day: YYYY-MM-DD, or a month or year's first
+    or last day, as the CLI's --from/--to; None when not given. An empty value (a form field left
+    blank) is not given either."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return bound_day(text, last=last)
+    except PeriodError as exc:
+        raise HTTPException(422, f"{name}: {exc}") from exc
+
+
+# Strings, not dates: a month or a year is a bound too, parsed by bound() with the CLI's meaning.
+FromText = Annotated[
+    str | None,
+    Query(alias="from", description="first local day: YYYY-MM-DD, or YYYY-MM / YYYY for its first day"),
+]
+ToText = Annotated[
+    str | None,
+    Query(alias="to", description="last local day: YYYY-MM-DD, or YYYY-MM / YYYY for its last day"),
+]
 
 
 @dataclass(frozen=True)
@@ -39,15 +56,14 @@ def _picker(default: PeriodKey) -> Callable[..., PeriodQuery]:
         period: Annotated[
             PeriodKey, Query(description="today, 7d, 30d, year (this year), all (all time) or custom")
         ] = default,
-        start: Annotated[date | None, Query(alias="from", description="first local day (custom)")] = None,
-        end: Annotated[date | None, Query(alias="to", description="last local day (custom)")] = None,
+        start: FromText = None,
+        end: ToText = None,
     ) -> PeriodQuery:
         """Parse the picker; `from`/`to` given without `period=custom` still mean a custom range."""
-        check_day(start, "from")
-        check_day(end, "to")
-        if start is not None or end is not None:
+        first, last = bound(start, "from", last=False), bound(end, "to", last=True)
+        if first is not None or last is not None:
             period = "custom"
-        return PeriodQuery(period, start, end)
+        return PeriodQuery(period, first, last)
 
     return period_query
 
@@ -58,7 +74,17 @@ Picker = Annotated[PeriodQuery, Depends(period_query)]
 AllTimePicker = Annotated[PeriodQuery, Depends(all_time_query)]
 
 
-DayPath = Annotated[date, Path(description="a local day, YYYY-MM-DD")]
+def day_span(text: str, name: str) -> tuple[date, date]:
+    """The first and last day `text` names: a day (YYYY-MM-DD) twice, or a month's or year's ends."""
+    try:
+        return bound_day(text), bound_day(text, last=True)
+    except PeriodError as exc:
+        raise HTTPException(422, f"{name}: {exc}") from exc
+
+
+DayPath = Annotated[
+    str, Path(description="a local day, YYYY-MM-DD (a page also takes YYYY-MM or YYYY: its overview)")
+]
 
 
 @dataclass(frozen=True)
@@ -85,12 +111,10 @@ def wrapped_query(
     window: Annotated[
         Literal["calendar", "spotify"], Query(description="the whole year, or 1 January to 15 November")
     ] = "calendar",
-    start: Annotated[date | None, Query(alias="from", description="first local day (range)")] = None,
-    end: Annotated[date | None, Query(alias="to", description="last local day of a custom range")] = None,
+    start: FromText = None,
+    end: ToText = None,
 ) -> WrappedQuery:
-    check_day(start, "from")
-    check_day(end, "to")
-    return WrappedQuery(year, window, start, end)
+    return WrappedQuery(year, window, bound(start, "from", last=False), bound(end, "to", last=True))
 
 
 WrappedPick = Annotated[WrappedQuery, Depends(wrapped_query)]
