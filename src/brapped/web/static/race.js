@@ -36,22 +36,69 @@
     });
   }
 
-  function option(list, who, index, still, size) {
+  /* The names' column and the frame label fit the chart's box: on a phone a fixed 140 px column left
+     the bars no room and cut names to a few letters, and the label drawn over the plot covered the
+     last bars' names and values. */
+  function layout(node, size) {
+    var width = node.clientWidth || 600, height = node.clientHeight || 380;
+    var top = 40, bottom = 28, font = width < 500 ? 11 : 12, line = font + 2;
+    var names = Math.round(Math.min(200, Math.max(96, width * 0.36)));
+    var lines = Math.max(1, Math.floor(((height - top - bottom) / size - 2) / line));
+    return { top: top, bottom: bottom, font: font, line: line, names: names, lines: lines };
+  }
+
+  var measure = null;
+
+  /* A name as the lines it takes in `box.names` pixels, at most as many as a row holds (the last one
+     then ends in "…"). ECharts' own wrapping ignores the row's height, so long names ran into the
+     next row's; a word longer than the column breaks where it must. */
+  function wrap(name, box) {
+    if (!measure) measure = document.createElement("canvas").getContext("2d");
+    measure.font = box.font + "px Inter, system-ui, sans-serif";
+    function fits(text) { return measure.measureText(text).width <= box.names; }
+    var lines = [], current = "";
+    String(name).split(/\s+/).filter(Boolean).forEach(function (word) {
+      var joined = current ? current + " " + word : word;
+      if (fits(joined)) { current = joined; return; }
+      if (current) lines.push(current);
+      current = "";
+      Array.from(word).forEach(function (ch) {
+        if (current && !fits(current + ch)) { lines.push(current); current = ""; }
+        current += ch;
+      });
+    });
+    if (current) lines.push(current);
+    if (lines.length > box.lines) {
+      lines = lines.slice(0, box.lines);
+      var last = lines[box.lines - 1];
+      while (last && !fits(last + "…")) last = last.slice(0, -1);
+      lines[box.lines - 1] = last.replace(/\s+$/, "") + "…";
+    }
+    return lines.join("\n");
+  }
+
+  function option(list, who, index, still, size, box) {
     var frame = list[index];
     var duration = still ? 0 : STEP_MS;
     return {
       backgroundColor: "transparent",
       textStyle: { color: "#9aa3b8", fontFamily: "Inter, system-ui, sans-serif" },
-      grid: { left: 150, right: 60, top: 8, bottom: 28 },
+      grid: { left: box.names + 10, right: 60, top: box.top, bottom: box.bottom },
       animation: !still,
       animationDuration: 0,
       animationDurationUpdate: duration,
       animationEasing: "linear",
       animationEasingUpdate: "linear",
-      xAxis: { type: "value", max: "dataMax", axisLabel: { color: "#9aa3b8" }, splitLine: { lineStyle: { color: "#262c3d" } } },
+      xAxis: {
+        type: "value", max: "dataMax", splitNumber: box.names < 150 ? 3 : 5,
+        axisLabel: { color: "#9aa3b8", hideOverlap: true }, splitLine: { lineStyle: { color: "#262c3d" } }
+      },
       yAxis: {
         type: "category", inverse: true, max: size - 1, data: who.ids,
-        axisLabel: { color: "#eef1f7", width: 140, overflow: "truncate", formatter: function (id) { return who.names[id]; } },
+        axisLabel: {
+          color: "#eef1f7", fontSize: box.font, lineHeight: box.line,
+          formatter: function (id) { return wrap(who.names[id], box); }
+        },
         axisLine: { lineStyle: { color: "#262c3d" } },
         animationDuration: still ? 0 : 300, animationDurationUpdate: still ? 0 : 300
       },
@@ -59,7 +106,8 @@
         type: "bar", realtimeSort: true, data: values(frame, who.ids), barMaxWidth: 26,
         label: { show: true, position: "right", color: "#eef1f7", valueAnimation: !still }
       }],
-      graphic: { elements: [{ type: "text", right: 70, bottom: 40, style: { text: frame.label, font: "bold 30px Inter, system-ui, sans-serif", fill: "rgba(238,241,247,.35)" } }] }
+      // Above the plot, not over it: nothing else is drawn in the grid's top margin.
+      graphic: { elements: [{ type: "text", right: 8, top: 4, style: { text: frame.label, font: "bold 24px Inter, system-ui, sans-serif", fill: "rgba(238,241,247,.35)" } }] }
     };
   }
 
@@ -70,7 +118,7 @@
       node._race = { list: list, who: roster(list), size: (data.race && data.race.size) || 10 };
       var still = reduced();
       node._race.index = still ? list.length - 1 : 0;
-      return option(list, node._race.who, node._race.index, true, node._race.size);
+      return option(list, node._race.who, node._race.index, true, node._race.size, layout(node, node._race.size));
     },
     animate: function (chart, data, node) {
       var state = node._race;
@@ -84,7 +132,7 @@
       if (text) text.open = false;  // the chart now says it; the list stays one click away
       function show(index, still) {
         state.index = index;
-        chart.setOption(option(state.list, state.who, index, still || reduced(), state.size));
+        chart.setOption(option(state.list, state.who, index, still || reduced(), state.size, layout(node, state.size)));
         if (slider) slider.value = String(index);
         if (label) label.textContent = state.list[index].label;
         node.setAttribute("data-frame", String(index));
@@ -108,6 +156,8 @@
         slider.addEventListener("input", function () { stop(); show(Number(slider.value), true); });
       }
       if (play) play.addEventListener("click", function () { if (timer) stop(); else start(); });
+      // A turned phone has another width: the names' column follows (charts.js resizes the chart).
+      window.addEventListener("resize", function () { show(state.index, true); });
       if (label) label.textContent = state.list[state.index].label;
       node.setAttribute("data-frame", String(state.index));
       if (!reduced() && state.list.length > 1) start();
