@@ -150,8 +150,8 @@ document.addEventListener("DOMContentLoaded", function () {
 /* Wrapped cards as PNG: each card is drawn on a canvas from its data (no HTML rendering, no
    external images, so the canvas is never tainted) and saved with canvas.toBlob. */
 var THEMES = [
-  ["#1ed760", "#0e7a3b", "#04140a"], ["#7c5cff", "#2b1a8f", "#ffffff"], ["#f43f5e", "#8f1a4b", "#ffffff"],
-  ["#ffb547", "#c2410c", "#1a0d00"], ["#0891b2", "#1e3a8a", "#ffffff"], ["#f0abfc", "#7c3aed", "#16052b"]
+  ["#1ed760", "#119146", "#04140a"], ["#7654ff", "#2b1a8f", "#ffffff"], ["#e80d33", "#8f1a4b", "#ffffff"],
+  ["#ffb547", "#df4b0e", "#1a0d00"], ["#077f9c", "#1e3a8a", "#ffffff"], ["#f0abfc", "#935df0", "#16052b"]
 ];
 var FONT = "Inter, 'Segoe UI', system-ui, -apple-system, Roboto, Arial, sans-serif";
 
@@ -198,13 +198,12 @@ brapped.drawCard = function (card) {
     var label = labels[i];
     while (label.length > 1 && ctx.measureText(label).width > W - 2 * P - 300) label = label.slice(0, -2) + "…";
     ctx.fillText(label, P, y);
-    ctx.globalAlpha = 0.75;
     ctx.font = "500 36px " + FONT;
     var note = String(line[1] || "");
     ctx.fillText(note, W - P - ctx.measureText(note).width, y);
     y += 92;
   });
-  ctx.globalAlpha = 0.85;
+  // Notes in full colour, as on the page: faded, they fell under 4.5:1 on the gradient.
   if (card.note) ctx.fillText(fitText(ctx, String(card.note), W - 2 * P, 32, "600"), P, H - P - 60);
   ctx.font = "800 30px " + FONT;
   ctx.fillText(String(card.foot || "brapped"), P, H - P);
