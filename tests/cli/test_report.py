@@ -382,15 +382,6 @@ def test_wrapped_table_writes_figures_as_people_read_them(runner: CliRunner, db:
     )
 
 
-def test_a_sentence_names_a_featured_artist_once() -> None:
-    from brapped.cli.report import _artists_text
-
-    credits = [{"name": "Alpha", "role": "main"}, {"name": "Beta", "role": "featured"}]
-    assert _artists_text(credits) == "Alpha (feat. Beta)"  # a column of artists names them all
-    assert _artists_text(credits, "Two (feat. Beta)") == "Alpha"
-    assert _artists_text(credits, "Two") == "Alpha (feat. Beta)"
-
-
 def test_an_empty_top_list_says_so(runner: CliRunner, db: str) -> None:
     code, out, err = run(runner, db, "report", "top", "albums", "--period", "2019")
     assert code == 0, err

@@ -105,7 +105,7 @@ def demo_command(
     brapped home, settings and tokens are never touched. Explore it afterwards with
     `brapped --home DEMO_HOME report ...`, or add --serve for the dashboard.
     """
-    from brapped.cli.report import _emit_day, _emit_wrapped_table
+    from brapped.cli.report_tables import emit_day, emit_wrapped_table
     from brapped.insights import Period, day_report, try_refresh, wrapped
     from brapped.insights import today as local_today
 
@@ -141,9 +141,9 @@ def demo_command(
         for line in _summary_lines(result):
             click.echo(line)
         click.echo()
-        _emit_day(app, "table", day)
+        emit_day(app, "table", day)
         click.echo()
-        _emit_wrapped_table(app, "table", year)
+        emit_wrapped_table(app, "table", year)
         click.echo()
         # A database given by the environment would beat the demo home's for these commands.
         where = f"--home {home}" + (

@@ -17,7 +17,8 @@ from brapped.cli.context import (
     printable_text,
     safe,
 )
-from brapped.cli.report import _artists_text, flatten, user_option
+from brapped.cli.report import user_option
+from brapped.cli.report_tables import artists_text, flatten
 from brapped.insights import artist_story, require_listener, search, track_story
 from brapped.serialise import instant_text
 
@@ -47,7 +48,7 @@ def search_cmd(app: AppContext, query: str, limit: int, user_id: str | None, fmt
         {
             "kind": kind[:-1],
             "name": item["name"],
-            "artists": _artists_text(item.get("artists", [])),
+            "artists": artists_text(item.get("artists", [])),
             "plays": item["plays"],
             "last_played": _when(item["last_played"]),
             "id": item["id"],
@@ -71,7 +72,7 @@ def _emit_found(app: AppContext, found: dict[str, Any], query: str) -> None:
         rows = [
             {
                 "name": item["name"],
-                **({} if kind == "artists" else {"artists": _artists_text(item.get("artists", []))}),
+                **({} if kind == "artists" else {"artists": artists_text(item.get("artists", []))}),
                 "plays": item["plays"],
                 "last played": (
                     ""
@@ -92,7 +93,7 @@ def _echo_others(story: dict[str, Any], command: str) -> None:
         return
     click.echo(f"\nAlso matched (brapped {command} ID for one of them):")
     for o in others:
-        by = f" by {_artists_text(o['artists'])}" if o.get("artists") else ""
+        by = f" by {artists_text(o['artists'])}" if o.get("artists") else ""
         click.echo(safe(f"  {o['name']}{by}  {o['id']}"))
 
 
@@ -159,7 +160,7 @@ def artist_cmd(app: AppContext, name_or_id: str, limit: int, user_id: str | None
         {
             "rank": t["rank"],
             "track": t["name"],
-            "artists": _artists_text(t["artists"]),
+            "artists": artists_text(t["artists"]),
             "plays": t["plays"],
             "minutes": t["minutes"],
         }
@@ -194,7 +195,7 @@ def track_cmd(app: AppContext, name_or_id: str, user_id: str | None, fmt: str) -
     track = story["track"]
     busiest = story["busiest_day"]
     summary = [
-        ("artists", _artists_text(track["artists"])),
+        ("artists", artists_text(track["artists"])),
         ("album", track["album"]["name"] if track["album"] else ""),
         ("first played", local_minute(story["first_played_local"])),
         ("last played", local_minute(story["last_played_local"])),
