@@ -4,6 +4,7 @@ import logging
 
 import pytest
 
+from brapped.cli.run import EventFormatter
 from brapped.config import mask_url
 from brapped.logs import SecretFilter, mask_secrets
 from tests.test_config import PASSWORD_FORMS
@@ -54,3 +55,18 @@ def test_only_the_password_of_a_url_in_a_sentence_is_masked() -> None:
     assert mask_secrets(text) == (
         "cannot use database postgresql://u@h/db?password=***&sslmode=bogus: connection is bad"
     )
+
+
+@pytest.mark.parametrize("form", ["plain", "text", "json"])
+def test_a_log_line_holds_no_live_control_character(form: str) -> None:
+    # Spotify's words reach log lines (`brapped run` logs a failed sync's message): an OSC 8 link,
+    # a C1 CSI (U+009B) or a line break in them must not drive the terminal nor forge a line.
+    record = logging.LogRecord("brapped", logging.WARNING, __file__, 1, "sync failed: %s", None, None)
+    record.args = ("down \x1b]8;;https://evil.example\x1b\\x \x9b2J\nforged line",)
+    assert SecretFilter().filter(record)
+    if form == "plain":
+        line = logging.Formatter("%(levelname)s %(name)s: %(message)s").format(record)
+    else:
+        line = EventFormatter(form).format(record)
+    assert not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in line), repr(line)
+    assert "\\x1b]8;;https://evil.example" in line and "\\x9b2J" in line and "\\x0aforged line" in line

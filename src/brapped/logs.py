@@ -23,6 +23,17 @@ _SECRET_PATTERNS = (
 )
 
 
+# Control characters (C0, DEL, C1) shown as \xNN: text that reaches a terminal, a log line or the
+# CLI's output, can then neither drive it (links, screen clears) nor forge lines. Spotify's own words
+# (error messages, names) reach both.
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127, *range(128, 160)]}
+
+
+def escape_controls(text: str) -> str:
+    """`text` with control characters shown as `\\xNN`."""
+    return text.translate(_CONTROL)
+
+
 def mask_secrets(text: str) -> str:
     """Replace anything that looks like a credential with ***."""
     # Split around URLs: each URL is masked whole, the text between for libpq's password=...
@@ -33,10 +44,11 @@ def mask_secrets(text: str) -> str:
 
 
 class SecretFilter(logging.Filter):
-    """Masks credentials in every record, whatever module logged it (httpx logs URLs, for one)."""
+    """Masks credentials in every record, whatever module logged it (httpx logs URLs, for one), and
+    shows its control characters as text: one line per event, none of it live on a terminal."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = mask_secrets(record.getMessage())
+        record.msg = escape_controls(mask_secrets(record.getMessage()))
         record.args = None
         return True
 

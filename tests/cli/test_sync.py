@@ -206,3 +206,7 @@ def test_an_error_spotify_words_cannot_drive_the_terminal(
     assert result.exit_code == 69, result.output
     assert "\x1b" not in result.output
     assert result.stderr == "Error: Spotify: down \\x1b]8;;https://evil.example\\x1b\\x\\x1b[2J (HTTP 500)\n"
+    # The run keeps those words as its message, which `status` shows later.
+    status = _run(runner, emu, env, "status")
+    assert "Last attempt:  failed: Spotify: down \\x1b]8;;https://evil.example" in status.output
+    assert "\x1b" not in status.output

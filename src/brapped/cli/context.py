@@ -18,6 +18,7 @@ from rich.text import Text
 
 from brapped.clock import Clock, SystemClock
 from brapped.config import ConfigError, Settings, load_settings, make_home
+from brapped.logs import escape_controls
 from brapped.serialise import instant_text, json_bytes
 from brapped.store import Store, StoreError, open_store
 from brapped.store.engine import parse_url
@@ -178,16 +179,15 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
-# Names come from Spotify, from export files anyone can craft and from the user: shown with control
-# characters escaped, they can neither drive the terminal (links, titles) nor forge output lines.
-_CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127, *range(128, 160)]}
-# In JSON the same characters keep their value: a C1 CSI (U+009B) is as live on a terminal as ESC [.
+# In JSON DEL and the C1 controls keep their value as escapes: a C1 CSI (U+009B) is as live on a
+# terminal as ESC [, and the encoder escapes only the C0 ones.
 _JSON_CONTROL = {c: f"\\u{c:04x}" for c in [127, *range(128, 160)]}
 
 
 def safe(text: str | None) -> str:
-    """`text` with control characters shown as `\\xNN`."""
-    return (text or "").translate(_CONTROL)
+    """`text` with control characters shown as `\\xNN` (`logs.escape_controls`): names come from
+    Spotify, from export files anyone can craft and from the user."""
+    return escape_controls(text or "")
 
 
 def plain(text: str | None) -> Text:

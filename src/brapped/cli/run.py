@@ -21,7 +21,7 @@ import click
 from brapped.cli.context import AppContext, pass_app
 from brapped.config import Settings
 from brapped.errors import BrappedError
-from brapped.logs import SecretFilter, mask_secrets
+from brapped.logs import SecretFilter, escape_controls, mask_secrets
 from brapped.pipeline.schedule import Schedule, Scheduler, SchedulerError, Steps, parse_report_time
 from brapped.serialise import instant_text
 from brapped.store import Store
@@ -51,7 +51,8 @@ class EventFormatter(logging.Formatter):
         when = instant_text(datetime.fromtimestamp(record.created, UTC))
         message = mask_secrets(record.getMessage())
         if record.exc_info:
-            message += " | " + mask_secrets(self.formatException(record.exc_info).replace("\n", " | "))
+            trace = mask_secrets(self.formatException(record.exc_info).replace("\n", " | "))
+            message += " | " + escape_controls(trace)
         if self.json:
             body = {"ts": when, "level": record.levelname.lower(), "event": name}
             body.update({k: v for k, v in data.items() if k not in body})

@@ -65,16 +65,15 @@ def status_command(app: AppContext, fmt: str) -> None:
         f"Last sync:     {last['at']} ({_age(last['age_seconds'])})" if last else "Last sync:     never"
     )
     if data["last_run"] and data["last_run"]["outcome"] not in ("ok", None):
-        click.echo(f"Last attempt:  {data['last_run']['outcome']}: {data['last_run']['message'] or ''}")
+        click.echo(f"Last attempt:  {data['last_run']['outcome']}: {safe(data['last_run']['message'])}")
     for kind, run in data["runs"].items():
         # A sync's outcome is the line above; an import or scheduler run still going, or killed:
         if kind != "sync" and run["outcome"] in ("running", "interrupted"):
-            detail = run["message"] if run["outcome"] == "interrupted" else f"since {run['started_at']}"
+            detail = safe(run["message"]) if run["outcome"] == "interrupted" else f"since {run['started_at']}"
             click.echo(f"{'Last ' + kind + ':':<15}{run['outcome']}: {detail}")
     for account in data["accounts"]:
-        click.echo(
-            f"Plays:         {account['plays']:,} for {account['user_id']} (newest {account['newest_play']})"
-        )
+        who, newest = safe(account["user_id"]), account["newest_play"]
+        click.echo(f"Plays:         {account['plays']:,} for {who} (newest {newest})")
     if not data["accounts"]:
         click.echo("Plays:         none yet")
     open_gaps = [g for g in data["gaps"] if not g["filled"]]
@@ -112,7 +111,7 @@ def status_command(app: AppContext, fmt: str) -> None:
         f"{m['with_genres']:,} with genres; unmapped: {why}; {m['due']:,} due for a lookup"
     )
     if m["last_run"] and m["last_run"]["outcome"] not in ("ok", None):
-        click.echo(f"               last pass {m['last_run']['outcome']}: {m['last_run']['message'] or ''}")
+        click.echo(f"               last pass {m['last_run']['outcome']}: {safe(m['last_run']['message'])}")
     s = data["summaries"]
     if not s["built"]:
         state = "not built (all-time reports read every play; `brapped run` and the dashboard build them)"

@@ -112,7 +112,7 @@ def _report(result: SyncResult, fmt: str, who: str) -> None:
             line += f" ({enriched.api_calls:,} of them for details of {artists})"
         click.echo(line + ".")
         if result.enrichment_error:
-            click.echo(f"Warning: enrichment stopped: {result.enrichment_error}", err=True)
+            click.echo(f"Warning: enrichment stopped: {safe(result.enrichment_error)}", err=True)
     for gap_from, gap_to in result.gaps:
         click.echo(
             f"Warning: plays between {instant_text(gap_from)} and {instant_text(gap_to)} may be missing "
