@@ -42,7 +42,7 @@ def test_artist_and_track(runner: CliRunner, db: str) -> None:  # noqa: F811
     assert out.splitlines()[-3:] == [
         "Also matched (brapped track ID for one of them):",
         "  Four by Beta  t4",
-        "  Two (feat. Beta) by Alpha (feat. Beta)  t2",
+        "  Two (feat. Beta) by Alpha  t2",
     ]
 
 

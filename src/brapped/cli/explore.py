@@ -93,7 +93,7 @@ def _echo_others(story: dict[str, Any], command: str) -> None:
         return
     click.echo(f"\nAlso matched (brapped {command} ID for one of them):")
     for o in others:
-        by = f" by {artists_text(o['artists'])}" if o.get("artists") else ""
+        by = f" by {artists_text(o['artists'], o['name'])}" if o.get("artists") else ""
         click.echo(safe(f"  {o['name']}{by}  {o['id']}"))
 
 

@@ -3,6 +3,7 @@ the key/value form of a report for CSV."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,11 +28,22 @@ def flatten(data: Any, prefix: str = "") -> list[dict[str, Any]]:
     return rows
 
 
+# The part of a title that credits other artists: "(feat. X)", "[with X & Y]", "- ft. X".
+_CREDIT_PART = re.compile(
+    r"(?i)[(\[]\s*(?:feat\.?|ft\.?|featuring|with)\s+([^)\]]*)|\b(?:feat\.|ft\.|featuring)\s+(.*)"
+)
+
+
 def artists_text(credits: list[dict[str, Any]], title: str = "") -> str:
-    """The artists, featured ones after "feat."; those the track's `title` names already left out
-    there (Spotify's titles often say "(feat. ...)")."""
+    """The artists, featured ones after "feat."; those the track's `title` credits already ("Two
+    (feat. Beta)") left out there. A featured name that is only a word of the title stays."""
+    credited = " | ".join(part for match in _CREDIT_PART.finditer(title) for part in match.groups() if part)
+
+    def in_title(name: str) -> bool:
+        return re.search(rf"(?<!\w){re.escape(name.casefold())}(?!\w)", credited.casefold()) is not None
+
     main = [a["name"] for a in credits if a.get("role", "main") == "main"]
-    featured = [a["name"] for a in credits if a.get("role") == "featured" and a["name"] not in title]
+    featured = [a["name"] for a in credits if a.get("role") == "featured" and not in_title(a["name"])]
     return ", ".join(main) + (f" (feat. {', '.join(featured)})" if featured else "")
 
 
