@@ -104,3 +104,15 @@ def test_the_accounts_table_says_what_each_account_needs_in_80_columns(
     assert f"ana 1 ok, tokens until {expires:%Y-%m-%d}" in text
     assert "cy 2 import-only" in text
     assert "…" not in result.stdout  # nothing cut short
+
+
+def test_no_accounts_says_how_to_add_one(runner: CliRunner, tmp_home: Path) -> None:
+    url = f"sqlite:///{tmp_home / 'brapped.db'}"
+    result = runner.invoke(cli, ["--db", url, "accounts"])
+    assert result.exit_code == 0, result.stderr
+    hint = "No accounts yet: `brapped auth` adds one, `brapped import` a listener's export."
+    assert result.stdout == hint + "\n"
+    result = runner.invoke(cli, ["--db", url, "accounts", "--format", "csv"])
+    assert result.stdout.splitlines() == [
+        "id,display_name,kind,token_expires_at,last_sync,plays,episode_plays,status"
+    ]

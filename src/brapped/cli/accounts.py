@@ -41,6 +41,9 @@ def accounts_command(ctx: click.Context, fmt: str) -> None:
     if fmt != "table":
         emit_rows(app, fmt, rows, COLUMNS, json_data=rows)
         return
+    if not rows:  # Rich draws nothing for a table without rows
+        click.echo("No accounts yet: `brapped auth` adds one, `brapped import` a listener's export.")
+        return
     # Five columns that fit 80: the id whole, each date a date, what the account needs in words.
     shown = [
         {
