@@ -207,9 +207,16 @@ def test_missing_scope_asks_for_a_new_authorisation() -> None:
         "https://api.spotify.com.evil.example/v1/me/player/recently-played?before=1",
     ],
 )
-def test_a_next_link_off_the_web_api_is_refused_before_the_token_goes_out(foreign: str) -> None:
-    # The bearer token goes with every request: a `next` elsewhere would hand it to that host.
-    client, _, _, seen = make([ok({**FIFTY, "next": foreign})])
+def test_a_next_link_elsewhere_is_asked_of_the_configured_web_api(foreign: str) -> None:
+    # The bearer token goes with every request: a `next` elsewhere would hand it to that host. Its
+    # Web API path is asked of the configured API instead (a proxy leaves Spotify's links as they are).
+    client, _, _, seen = make([ok({**FIFTY, "next": foreign}), ok({"items": [], "next": None})])
+    assert len(list(fetch_recently_played(client, 1))) == 2  # pages, both read
+    assert [str(r.url) for r in seen[1:]] == [f"{client.api_url}/me/player/recently-played?before=1"]
+
+
+def test_a_next_link_off_the_web_api_path_is_refused_before_the_token_goes_out() -> None:
+    client, _, _, seen = make([ok({**FIFTY, "next": "https://evil.example/collect?before=1"})])
     with pytest.raises(SpotifyError, match="links outside the Web API") as caught:
         list(fetch_recently_played(client, 1))
-    assert len(seen) == 1 and "evil" not in str(seen[0].url) and caught.value.exit_code == 69
+    assert len(seen) == 1 and caught.value.exit_code == 69

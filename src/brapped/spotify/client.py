@@ -51,11 +51,16 @@ class SpotifyClient:
 
     def url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
-            # A full URL comes from an answer (`next`): the bearer token goes with it, so it must
-            # point back at the Web API, never at a host, port or plain-HTTP address it names.
-            if not _same_origin(httpx.URL(path), httpx.URL(self.api_url)):
-                raise SpotifyError(200, f"an answer links outside the Web API ({self.api_url}): not followed")
-            return path
+            # A full URL comes from an answer (`next`): the bearer token goes with it, so it goes to
+            # the configured Web API, never to a host, port or plain-HTTP address the answer names.
+            # A Web API path named elsewhere (a proxy in front of Spotify leaves Spotify's `next`
+            # as it was) is asked of the configured API; anything else is not followed.
+            link, api = httpx.URL(path), httpx.URL(self.api_url)
+            if _same_origin(link, api):
+                return path
+            if link.path.startswith(api.path.rstrip("/") + "/"):
+                return str(api.copy_with(raw_path=link.raw_path))
+            raise SpotifyError(200, f"an answer links outside the Web API ({self.api_url}): not followed")
         return f"{self.api_url}/{path.lstrip('/')}"
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
