@@ -19,7 +19,7 @@ from brapped.pipeline.sync import sync
 from brapped.spotify import AuthExpired, AuthRequired, RateLimited, SpotifyClient, SpotifyError, connect
 from brapped.store import Store
 from brapped.store.runs import last_run
-from brapped.store.tables import gaps, plays, runs, tracks
+from brapped.store.tables import albums, gaps, plays, runs, track_artists, tracks
 from tests.spotify import harness
 from tests.spotify.harness import advance_to_new_plays, stored, truth
 
@@ -195,6 +195,7 @@ class _Corrupting(httpx.BaseTransport):
 
     def __init__(self, inner: httpx.BaseTransport, change: Callable[[dict[str, Any]], None]) -> None:
         self.inner, self.change = inner, change
+        self.changed: list[dict[str, Any]] = []  # the items changed, as they were sent
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self.inner.handle_request(request)
@@ -203,6 +204,7 @@ class _Corrupting(httpx.BaseTransport):
         body = json.loads(response.read())
         if body.get("items"):
             self.change(body["items"][0])
+            self.changed.append(body["items"][0])
         return httpx.Response(response.status_code, json=body)
 
 
@@ -237,16 +239,52 @@ ODD_VALUES = {
 }
 
 
+# What each odd value must not become in the database: (table, column, key column, the item's
+# path to the key, the odd value). SQLite takes "abc" into an integer column and any text length.
+STORED_AS = {
+    "duration text": (tracks, "duration_ms", "id", "track.id", "abc"),
+    "popularity text": (tracks, "popularity", "id", "track.id", "x"),
+    "explicit text": (tracks, "explicit", "id", "track.id", "yes"),
+    "disc number past 32 bits": (tracks, "disc_number", "id", "track.id", 2**40),
+    "isrc too long": (tracks, "isrc", "id", "track.id", "X" * 1000),
+    "release date too long": (albums, "release_date", "id", "track.album.id", "9" * 1000),
+    "album type too long": (albums, "album_type", "id", "track.album.id", "x" * 1000),
+    "context type too long": (plays, "context_type", "context_uri", "context.uri", "x" * 1000),
+}
+
+
+def _at(item: dict[str, Any], path: str) -> Any:
+    for key in path.split("."):
+        item = item[key]
+    return item
+
+
 @pytest.mark.parametrize("change", list(ODD_VALUES), ids=list(ODD_VALUES))
 def test_an_odd_value_in_an_answer_costs_that_value_not_the_sync(
     store: Store, emu: Emulator, settings: Settings, change: str
 ) -> None:
     corrupt, stored = ODD_VALUES[change]
-    client = connect(settings, emu.clock, transport=_Corrupting(emu.transport(), corrupt))
+    transport = _Corrupting(emu.transport(), corrupt)
+    client = connect(settings, emu.clock, transport=transport)
     try:
         result = sync(store, client)
     finally:
         client.http.close()
     assert result.new_plays == _plays(store) == stored
+    assert transport.changed
     with store.connect() as conn:
         assert not [n for n in conn.execute(select(tracks.c.name)).scalars() if "\x00" in n]
+        if change in STORED_AS:
+            table, column, key, path, odd = STORED_AS[change]
+            keys = [_at(item, path) for item in transport.changed]
+            values = conn.execute(select(table.c[column]).where(table.c[key].in_(keys))).scalars().all()
+            assert values and odd not in values
+        if change == "NUL in a name":
+            ids = [item["track"]["id"] for item in transport.changed]
+            assert conn.execute(select(tracks.c.name).where(tracks.c.id.in_(ids))).scalars().all() == ["ab"]
+        if change == "track id too long":
+            assert result.skipped == {"bad track id": 1}
+        if change.startswith("played in"):
+            assert result.skipped == {"bad played_at": 1}
+        if change == "artist id too long":
+            assert conn.execute(select(func.max(func.length(track_artists.c.artist_id)))).scalar_one() <= 64

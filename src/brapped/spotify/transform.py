@@ -218,6 +218,13 @@ def _usable_track(track: Any) -> bool:
     )
 
 
+def _unusable(track: Any) -> str:
+    """Why a recently-played item's track is passed over."""
+    if not isinstance(track, dict) or track.get("type", "track") != "track":
+        return "not a track"
+    return "local file" if track.get("is_local") else "bad track id"
+
+
 def recently_played(items: Iterable[Mapping[str, Any]], user_id: str) -> PlayBatch:
     """Plays and catalogue rows from recently-played items; one play per (played_at, track)."""
     batch = PlayBatch()
@@ -225,8 +232,7 @@ def recently_played(items: Iterable[Mapping[str, Any]], user_id: str) -> PlayBat
     for item in items:
         track = item.get("track")
         if not _usable_track(track):
-            local = isinstance(track, dict) and track.get("is_local")
-            batch.skip("local file" if local else "not a track")
+            batch.skip(_unusable(track))
             continue
         assert isinstance(track, dict)
         try:
