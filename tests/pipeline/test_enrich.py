@@ -7,7 +7,9 @@ import math
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, insert, select
 
@@ -317,3 +319,34 @@ def test_progress_is_reported_per_committed_chunk(
     enrich(store, spotify, max_calls=6, albums=False, progress=lambda *step: seen.append(step))
     # One refused batch probe, then chunks of single lookups as far as the budget goes.
     assert seen == [("artists", 5, artist_count)]
+
+
+class _OddAlbumArtist(httpx.BaseTransport):
+    """The emulator, with an artist of a 300-character id added to every album it answers."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if not request.url.path.startswith("/v1/albums/") or response.status_code != 200:
+            return response
+        body = json.loads(response.read())
+        body["artists"].append({"id": "z" * 300, "name": "Z", "type": "artist"})
+        return httpx.Response(200, json=body)
+
+
+def test_an_album_credit_with_an_unusable_artist_id_is_left_out(
+    store: Store, emu: Emulator, settings: Any, spotify: SpotifyClient
+) -> None:
+    # PostgreSQL refuses an id past its column: the whole enrich failed, and again at every run.
+    sync(store, spotify)
+    album_ids = _ids(store, albums.c.id)
+    client = connect(settings, emu.clock, transport=_OddAlbumArtist(emu.transport()))
+    try:
+        result = enrich(store, client)
+    finally:
+        client.http.close()
+    assert result.albums_enriched == len(album_ids) and result.stopped is None
+    with store.connect() as conn:
+        assert conn.execute(select(func.max(func.length(artists.c.id)))).scalar_one() <= 64

@@ -15,7 +15,7 @@ from brapped.pipeline.lookups import CallBudget, EnrichProgress, EnrichResult, l
 from brapped.pipeline.rate_limits import NotYet, record_failure, remember_resume_after, resume_after
 from brapped.pipeline.resolve import resolve_progress, resolve_tracks, tracks_to_resolve
 from brapped.spotify.client import SpotifyClient
-from brapped.spotify.transform import Entities, album_row, artist_genre_rows, artist_row
+from brapped.spotify.transform import Entities, album_row, artist_genre_rows, artist_row, usable_id
 from brapped.store import Store
 from brapped.store import load as store_load
 from brapped.store.locking import lock
@@ -191,7 +191,7 @@ def _write_albums(conn: Connection, found: Found, now: datetime) -> None:
     entities = Entities()
     for obj in found:
         for artist in obj.get("artists") or []:
-            if isinstance(artist, dict) and artist.get("id"):
+            if isinstance(artist, dict) and usable_id(artist.get("id")):
                 entities.artists.setdefault(str(artist["id"]), artist_row(artist))
     store_load.upsert_artists(conn, entities.artists.values())
     store_load.upsert_albums(conn, [album_row(obj, full=True, now=now) for obj in found])

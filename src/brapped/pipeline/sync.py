@@ -26,7 +26,7 @@ from brapped.serialise import instant_text
 from brapped.spotify.client import RECENTLY_PLAYED_LIMIT, SpotifyClient
 from brapped.spotify.errors import RateLimited, SpotifyError
 from brapped.spotify.fetch import fetch_recently_played
-from brapped.spotify.transform import Entities, PlayBatch, epoch_ms, recently_played
+from brapped.spotify.transform import Entities, PlayBatch, epoch_ms, recently_played, usable_id
 from brapped.store import Store
 from brapped.store import load as store_load
 from brapped.store.estimates import ensure_calibrated, update_estimates
@@ -172,8 +172,8 @@ def _whoami(client: SpotifyClient) -> str:
     if user_id:
         return str(user_id)
     me = client.me()
-    if not me.get("id"):
-        raise SpotifyError(200, "GET /me answered without a user id")
+    if not usable_id(me.get("id")):
+        raise SpotifyError(200, "GET /me answered without a usable user id")
     remember = getattr(client.tokens, "remember_user", None)
     if callable(remember):
         remember(str(me["id"]), me.get("display_name"))

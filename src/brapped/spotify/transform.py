@@ -28,7 +28,8 @@ _EARLIEST = datetime(2008, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2999, 12, 31, tzinfo=UTC)
 
 
-def _id(value: Any) -> str | None:
+def usable_id(value: Any) -> str | None:
+    """A Spotify id as the store keeps one (up to 64 characters, no space, slash or control), else None."""
     return value if isinstance(value, str) and _ID.fullmatch(value) else None
 
 
@@ -131,7 +132,7 @@ def _positions(owner_key: str, owner_id: str, artists: Any) -> list[Row]:
     rows: list[Row] = []
     seen: set[str] = set()
     for artist in artists if isinstance(artists, list) else []:
-        if not isinstance(artist, dict) or not _id(artist.get("id")) or artist["id"] in seen:
+        if not isinstance(artist, dict) or not usable_id(artist.get("id")) or artist["id"] in seen:
             continue
         seen.add(artist["id"])
         rows.append({owner_key: owner_id, "position": len(rows), "artist_id": str(artist["id"])})
@@ -155,7 +156,7 @@ def track_row(track: Mapping[str, Any]) -> Row:
     return {
         "id": str(track["id"]),
         "name": _name(track),
-        "album_id": _id(album.get("id")) if isinstance(album, dict) else None,
+        "album_id": usable_id(album.get("id")) if isinstance(album, dict) else None,
         "duration_ms": _count(track.get("duration_ms")),
         "explicit": _flag(track.get("explicit")),
         "disc_number": _count(track.get("disc_number")),
@@ -182,14 +183,14 @@ class Entities:
         self.tracks[tid] = track_row(track)
         self.track_artists[tid] = track_artist_rows(track)
         for artist in _list(track.get("artists")):
-            if isinstance(artist, dict) and _id(artist.get("id")):
+            if isinstance(artist, dict) and usable_id(artist.get("id")):
                 self.artists.setdefault(artist["id"], artist_row(artist))
         album = track.get("album")
-        if isinstance(album, dict) and _id(album.get("id")):
+        if isinstance(album, dict) and usable_id(album.get("id")):
             self.albums[album["id"]] = album_row(album)
             self.album_artists[album["id"]] = album_artist_rows(album)
             for artist in _list(album.get("artists")):
-                if isinstance(artist, dict) and _id(artist.get("id")):
+                if isinstance(artist, dict) and usable_id(artist.get("id")):
                     self.artists.setdefault(artist["id"], artist_row(artist))
 
 
@@ -213,7 +214,7 @@ def _usable_track(track: Any) -> bool:
     return (
         isinstance(track, dict)
         and track.get("type", "track") == "track"
-        and _id(track.get("id")) is not None
+        and usable_id(track.get("id")) is not None
         and not track.get("is_local")
     )
 
