@@ -286,7 +286,7 @@ def test_sync_and_accounts_commands(runner: CliRunner, emu: Emulator, env: dict[
     table = run("accounts")
     assert table.exit_code == 0 and "Accounts" in table.stdout
     csv = run("accounts", "--format", "csv").stdout.splitlines()
-    assert csv[0] == "id,display_name,kind,token_expires_at,last_sync,plays,status"
+    assert csv[0] == "id,display_name,kind,token_expires_at,last_sync,plays,episode_plays,status"
     assert sorted(line.split(",")[0] for line in csv[1:]) == sorted(p["user_id"] for p in parts)
     emu.accounts.revoke(1)
     emu.clock.advance(timedelta(hours=2))
