@@ -301,7 +301,24 @@ class FastExtendedReader(ExtendedReader):
         else:
             dimension, named = numbered(names)
         profiles = {number: (*p, None, None, "extended") for number, p in found_profiles.items()}
-        dimensions = dict(zip(named.keys(), map(_dimension_key, named.values()), strict=True))
+        dimensions = {}
+        separator, absent = FIELD_SEPARATOR, ABSENT
+        for number, (uri, name, artist, album) in named.items():
+            # `dimension_key` of the fields `_track_rows` gives such a play, written out.
+            track_id = uri[_TRACK_URI_PREFIX:]
+            artist_id = _artist_id(artist) if artist else absent
+            album_id = _album_id(artist, album) if artist and album else absent
+            dimensions[number] = separator.join(
+                (
+                    track_id,
+                    name or track_id,
+                    artist_id,
+                    absent if artist is None else artist,
+                    album_id,
+                    absent if album is None else album,
+                    uri,
+                )
+            )
         if len(set(dimensions.values())) < len(dimensions):
             # Names that come out alike (a nameless track takes its id as its name, as a play that
             # names it by its id does): one number for each, the first.
@@ -395,26 +412,6 @@ _artist_id = lru_cache(maxsize=1 << 16)(identity.artist_id)
 _album_id = lru_cache(maxsize=1 << 16)(identity.album_id)
 # tuple.__new__ skips the named tuple's Python-level constructor.
 _new_music_row: Callable[[tuple[Any, ...]], MusicRow] = partial(tuple.__new__, MusicRow)
-
-
-@lru_cache(maxsize=1 << 15)
-def _dimension_key(names: tuple[str, str | None, str | None, str | None]) -> str:
-    """`dimension_key` of the fields `_track_rows` gives a play of these names (its URI, track,
-    artist and album names), written out; kept, as a history names the same tracks in every file."""
-    uri, name, artist, album = names
-    track_id = uri[_TRACK_URI_PREFIX:]
-    absent = ABSENT
-    return FIELD_SEPARATOR.join(
-        (
-            track_id,
-            name or track_id,
-            _artist_id(artist) if artist else absent,
-            absent if artist is None else artist,
-            _album_id(artist, album) if artist and album else absent,
-            absent if album is None else album,
-            uri,
-        )
-    )
 
 
 def _record_dict(record: _ExtendedRecord) -> dict[str, Any]:
