@@ -288,3 +288,26 @@ def test_an_odd_value_in_an_answer_costs_that_value_not_the_sync(
             assert result.skipped == {"bad played_at": 1}
         if change == "artist id too long":
             assert conn.execute(select(func.max(func.length(track_artists.c.artist_id)))).scalar_one() <= 64
+
+
+def test_a_play_said_to_end_in_the_future_does_not_stop_later_syncs(
+    store: Store, emu: Emulator, settings: Settings
+) -> None:
+    # Stored, a play of 2990 would be the newest: every later sync asked only for plays after it,
+    # got none, and the listener's plays left recently-played unseen.
+    transport = _Corrupting(emu.transport(), _set("played_at", "2990-01-01T00:00:00Z"))
+    client = connect(settings, emu.clock, transport=transport)
+    try:
+        first = sync(store, client)
+        assert first.new_plays == _plays(store) == 49
+        assert first.skipped == {"played in the future": 1}
+        expected = advance_to_new_plays(emu)
+        transport.change = lambda item: None  # Spotify's answers are well-formed again
+        again = sync(store, client)
+    finally:
+        client.http.close()
+    # The new plays, and the one first sent with its bad time (still in recently-played, newer
+    # than every play kept).
+    assert again.new_plays == expected + 1 and _plays(store) == 49 + expected + 1
+    with store.connect() as conn:
+        assert conn.execute(select(func.max(plays.c.played_at))).scalar_one() <= emu.clock.now()

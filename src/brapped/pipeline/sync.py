@@ -16,6 +16,7 @@ from sqlalchemy import Connection, func, select
 
 from brapped import identity
 from brapped.errors import BrappedError
+from brapped.imports.fields import FUTURE_SLACK
 from brapped.imports.merge import OFFLINE_PAUSE_MS
 from brapped.imports.merge import TOLERANCE_MS as MERGE_TOLERANCE_MS
 from brapped.pipeline.catalogue import load_entities
@@ -130,7 +131,8 @@ def sync(
         except RateLimited as exc:
             limited = exc
         items = [item for page in pages for item in (page.get("items") or []) if isinstance(item, dict)]
-        batch = recently_played(items, uid)
+        # As an import refuses them: a clock a day fast is allowed for, a play beyond it is not one.
+        batch = recently_played(items, uid, latest=started + FUTURE_SLACK)
         result = _store_sync(store, client, uid, started, pages, batch, limited, calls_before, tokens_before)
     except Exception as exc:  # recorded whatever it was (a database error too), then re-raised
         record_failure(store, "sync", started, clock.now(), exc, user_id, client.calls - calls_before)
@@ -204,7 +206,9 @@ def _store_sync(
         if display_name:
             store_load.set_display_name(conn, uid, str(display_name))
         first_page = (pages[0].get("items") or []) if pages else []
-        first_items = [p["played_at"] for p in recently_played(first_page, uid).plays]
+        first_items = [
+            p["played_at"] for p in recently_played(first_page, uid, latest=now + FUTURE_SLACK).plays
+        ]
         if (
             cursor is not None
             and len(first_page) >= RECENTLY_PLAYED_LIMIT

@@ -226,8 +226,13 @@ def _unusable(track: Any) -> str:
     return "local file" if track.get("is_local") else "bad track id"
 
 
-def recently_played(items: Iterable[Mapping[str, Any]], user_id: str) -> PlayBatch:
-    """Plays and catalogue rows from recently-played items; one play per (played_at, track)."""
+def recently_played(
+    items: Iterable[Mapping[str, Any]], user_id: str, latest: datetime | None = None
+) -> PlayBatch:
+    """Plays and catalogue rows from recently-played items; one play per (played_at, track).
+
+    `latest`: a play said to end after it is skipped ("played in the future"): stored, it would
+    be the newest play, and every later sync would ask only for plays after it."""
     batch = PlayBatch()
     seen: set[tuple[datetime, str]] = set()
     for item in items:
@@ -243,6 +248,9 @@ def recently_played(items: Iterable[Mapping[str, Any]], user_id: str) -> PlayBat
             continue
         if not _EARLIEST <= played_at <= _LATEST:
             batch.skip("bad played_at")
+            continue
+        if latest is not None and played_at > latest:
+            batch.skip("played in the future")
             continue
         key = (played_at, str(track["id"]))
         if key in seen:
