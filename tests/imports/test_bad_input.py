@@ -130,6 +130,11 @@ CORPUS: dict[str, tuple[Callable[[], bytes], str]] = {
         "not UTF-8",
     ),
     "Streaming_History_Audio_utf16.json": (lambda: _ext().decode().encode("utf-16"), "UTF-16"),
+    "Streaming_History_Audio_utf32.json": (lambda: _ext().decode().encode("utf-32"), "UTF-32 text"),
+    "Streaming_History_Audio_utf32be.json": (
+        lambda: b"\x00\x00\xfe\xff" + _ext().decode().encode("utf-32-be"),
+        "UTF-32 text",
+    ),
     "StreamingHistory_music_0_endtime.json": (lambda: _acct(endTime="2023/10/02 23:43"), "record 1: endTime"),
     "StreamingHistory_music_0_future.json": (lambda: _acct(endTime="2100-01-01 00:00"), "in the future"),
     "StreamingHistory_music_0_ms_null.json": (lambda: _acct(msPlayed=None), "msPlayed must be"),

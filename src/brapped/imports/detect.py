@@ -62,6 +62,14 @@ def parse_file(
             gc.enable()
 
 
+_BYTE_ORDER_MARKS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
 def _parse_file(
     name: str, data: bytes, now: datetime, keep_personal: bool, columns: bool, fast: bool
 ) -> ParsedFile | Skipped:
@@ -73,8 +81,9 @@ def _parse_file(
         head = data[:64].lstrip()
     if not is_json_name and not head.startswith((b"[", b"{")):
         return Skipped(name, "not a JSON file")
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise ImportFileError(f"{name}: UTF-16 text; Spotify's exports are UTF-8")
+    for mark, encoding in _BYTE_ORDER_MARKS:  # UTF-32's first: UTF-32 LE's begins as UTF-16 LE's
+        if head.startswith(mark):
+            raise ImportFileError(f"{name}: {encoding} text; Spotify's exports are UTF-8")
     if fast and not keep_personal:
         taken = parse_extended_fast(name, data, now, columns)
         if taken is not None:
