@@ -189,3 +189,33 @@ def test_artist_race_labels_do_not_overlap(watched: Watched) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.locator(".race-card").screenshot(path=str(ARTIFACTS / f"long-names-race-{width}.png"))
     assert watched.problems == []
+
+
+# Counts the race chart's layouts (`setOption`) from now on.
+COUNT_LAYOUTS = """() => {
+  const chart = echarts.getInstanceByDom(document.querySelector('[data-chart=race]'));
+  const set = chart.setOption.bind(chart);
+  window.raceLayouts = 0;
+  chart.setOption = (...args) => { window.raceLayouts += 1; return set(...args); };
+}"""
+
+
+def test_the_race_is_laid_out_again_only_for_a_new_width(watched: Watched) -> None:
+    # A phone's URL bar hiding on scroll fires resize without a new width: a playing race must
+    # not snap to its frame for it. A turned phone (a new width) lays the names' column out again.
+    page = watched.page
+    _open(page, RACE)
+    page.wait_for_selector("[data-chart=race][data-rendered]")
+    page.evaluate(COUNT_LAYOUTS)
+    for _ in range(3):
+        page.evaluate("() => window.dispatchEvent(new Event('resize'))")
+    page.wait_for_timeout(400)
+    assert page.evaluate("() => window.raceLayouts") == 0
+    size = page.viewport_size
+    before = page.evaluate("() => document.querySelector('[data-chart=race]').clientWidth")
+    page.set_viewport_size({"width": 340 if size["width"] < 600 else 900, "height": size["height"]})
+    assert page.evaluate("() => document.querySelector('[data-chart=race]').clientWidth") != before
+    page.wait_for_function("() => window.raceLayouts === 1")
+    page.wait_for_timeout(400)
+    assert page.evaluate("() => window.raceLayouts") == 1  # once, after the resizing settled
+    assert watched.problems == []

@@ -157,7 +157,18 @@
       }
       if (play) play.addEventListener("click", function () { if (timer) stop(); else start(); });
       // A turned phone has another width: the names' column follows (charts.js resizes the chart).
-      window.addEventListener("resize", function () { show(state.index, true); });
+      // Only a new width lays it out again, once the resizing settles: a phone's URL bar hiding
+      // on scroll is a resize too, and must not snap a playing race to its frame.
+      var laidOutWidth = node.clientWidth, settle = null;
+      window.addEventListener("resize", function () {
+        if (settle) window.clearTimeout(settle);
+        settle = window.setTimeout(function () {
+          settle = null;
+          if (node.clientWidth === laidOutWidth) return;
+          laidOutWidth = node.clientWidth;
+          show(state.index, true);
+        }, 150);
+      });
       if (label) label.textContent = state.list[state.index].label;
       node.setAttribute("data-frame", String(state.index));
       if (!reduced() && state.list.length > 1) start();
