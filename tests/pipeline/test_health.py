@@ -26,6 +26,10 @@ def _iso(value: datetime) -> str:
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _minute(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def test_status_json(runner: CliRunner, tmp_home: Path, db_url: str, emu: Emulator) -> None:
     settings = make_settings(tmp_home, emu.issue_refresh_token(), BRAPPED_DATABASE_URL=db_url)
     client = connect(settings, emu.clock, transport=emu.transport())
@@ -72,9 +76,11 @@ def test_status_json(runner: CliRunner, tmp_home: Path, db_url: str, emu: Emulat
     token_text = settings.token_file.read_text()
     assert json.loads(token_text)["refresh_token"] not in result.output
 
+    # The terminal shows instants to the minute, in UTC.
     table = runner.invoke(cli, ["status"], env=env, obj=AppContext(clock=emu.clock))
-    assert f"{_iso(gap_from)} .. {_iso(gap_to)}" in table.stdout
-    assert f"Rate limited:  next sync after {_iso(limited.rate_limited.resume_at)}" in table.stdout
+    assert f"{_minute(gap_from)} .. {_minute(gap_to)}" in table.stdout
+    assert f"Rate limited:  next sync after {_minute(limited.rate_limited.resume_at)}" in table.stdout
+    assert f"Last sync:     {_minute(last_ok)} (" in table.stdout
 
 
 def test_status_warns_in_the_last_14_days(runner: CliRunner, tmp_home: Path, emu: Emulator) -> None:

@@ -38,6 +38,11 @@ def collect_status(app: AppContext) -> dict[str, Any]:
     return {"database": store.url, **_isos(data)}
 
 
+def _minute(iso: str | None) -> str:
+    """An instant of the JSON form ("2026-12-07T11:00:00.000Z") as a terminal shows it."""
+    return "" if iso is None else f"{iso[:10]} {iso[11:16]} UTC"
+
+
 def _age(seconds: int) -> str:
     if seconds < 120:
         return f"{seconds} s ago"
@@ -62,26 +67,32 @@ def status_command(app: AppContext, fmt: str) -> None:
         return
     last = data["last_sync"]
     click.echo(
-        f"Last sync:     {last['at']} ({_age(last['age_seconds'])})" if last else "Last sync:     never"
+        f"Last sync:     {_minute(last['at'])} ({_age(last['age_seconds'])})"
+        if last
+        else "Last sync:     never"
     )
     if data["last_run"] and data["last_run"]["outcome"] not in ("ok", None):
         click.echo(f"Last attempt:  {data['last_run']['outcome']}: {safe(data['last_run']['message'])}")
     for kind, run in data["runs"].items():
         # A sync's outcome is the line above; an import or scheduler run still going, or killed:
         if kind != "sync" and run["outcome"] in ("running", "interrupted"):
-            detail = safe(run["message"]) if run["outcome"] == "interrupted" else f"since {run['started_at']}"
+            detail = (
+                safe(run["message"])
+                if run["outcome"] == "interrupted"
+                else f"since {_minute(run['started_at'])}"
+            )
             click.echo(f"{'Last ' + kind + ':':<15}{run['outcome']}: {detail}")
     for account in data["accounts"]:
-        who, newest = safe(account["user_id"]), account["newest_play"]
+        who, newest = safe(account["user_id"]), _minute(account["newest_play"])
         click.echo(f"Plays:         {account['plays']:,} for {who} (newest {newest})")
     if not data["accounts"]:
         click.echo("Plays:         none yet")
     open_gaps = [g for g in data["gaps"] if not g["filled"]]
     click.echo(f"Gaps:          {len(open_gaps)} open" + (":" if open_gaps else ""))
     for gap in open_gaps:
-        click.echo(f"  {gap['from']} .. {gap['to']}")
+        click.echo(f"  {_minute(gap['from'])} .. {_minute(gap['to'])}")
     if data["resume_after"]:
-        click.echo(f"Rate limited:  next sync after {data['resume_after']}")
+        click.echo(f"Rate limited:  next sync after {_minute(data['resume_after'])}")
     token = data["token"]
     if token["expires_at"]:
         known = "" if token["issued_at_known"] else " (estimated: token came from the environment)"
