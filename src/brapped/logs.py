@@ -27,10 +27,13 @@ _SECRET_PATTERNS = (
 # CLI's output, can then neither drive it (links, screen clears) nor forge lines. Spotify's own words
 # (error messages, names) reach both.
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127, *range(128, 160)]}
+# The bidirectional embeddings, overrides and isolates reorder what follows them on the line (a
+# name could show another's text, or the numbers of its row backwards): shown as \uNNNN too.
+_CONTROL |= {c: f"\\u{c:04x}" for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
 
 
 def escape_controls(text: str) -> str:
-    """`text` with control characters shown as `\\xNN`."""
+    """`text` with control characters shown as `\\xNN`, bidirectional overrides as `\\uNNNN`."""
     return text.translate(_CONTROL)
 
 

@@ -168,3 +168,22 @@ def test_csv_and_json_on_a_terminal_hold_no_control_character(
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert not RAW_CONTROL.findall(result.stdout), result.stdout
     assert "evil.example" in result.stdout  # the name is there, as text
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv"])
+def test_a_bidirectional_override_in_a_name_is_shown_as_text(
+    runner: CliRunner, hostile_db: str, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """U+202E (right-to-left override) and the isolates reorder the rest of the line they are on:
+    a name could show as another's, or its row's numbers backwards."""
+    monkeypatch.setenv("COLUMNS", "400")
+    store = open_store(hostile_db, migrate=False)
+    with store.begin() as conn:
+        conn.execute(update(tables.tracks).where(tables.tracks.c.id == "t0").values(name="A\u202e3 B\u2067C"))
+    store.close()
+    result = runner.invoke(
+        cli, ["--db", hostile_db, "--timezone", "UTC", "report", "top", "tracks", "--format", fmt]
+    )
+    assert result.exit_code == 0, result.output
+    assert "\u202e" not in result.stdout and "\u2067" not in result.stdout
+    assert "A\\u202e3 B\\u2067C" in result.stdout
