@@ -180,8 +180,10 @@ def _csv_cell(value: Any) -> Any:
 
 
 # In JSON DEL and the C1 controls keep their value as escapes: a C1 CSI (U+009B) is as live on a
-# terminal as ESC [, and the encoder escapes only the C0 ones.
-_JSON_CONTROL = {c: f"\\u{c:04x}" for c in [127, *range(128, 160)]}
+# terminal as ESC [, and the encoder escapes only the C0 ones; bidirectional overrides likewise.
+_JSON_CONTROL = {
+    c: f"\\u{c:04x}" for c in [127, *range(128, 160), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+}
 
 
 def safe(text: str | None) -> str:
