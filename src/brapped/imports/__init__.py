@@ -19,6 +19,7 @@ Code outside this package imports from here.
 from __future__ import annotations
 
 from brapped.imports.detect import looks_like_history_name, parse_file
+from brapped.imports.fields import FUTURE_SLACK
 from brapped.imports.merge import (
     COVERED,
     KNOWN,
@@ -65,6 +66,7 @@ __all__ = [
     "ENDSONG",
     "EXTENDED",
     "FORMATS",
+    "FUTURE_SLACK",
     "KNOWN",
     "MERGED",
     "NEW",

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, func, select
 
 from brapped import identity
 from brapped.errors import BrappedError
-from brapped.imports.fields import FUTURE_SLACK
+from brapped.imports import FUTURE_SLACK
 from brapped.imports.merge import OFFLINE_PAUSE_MS
 from brapped.imports.merge import TOLERANCE_MS as MERGE_TOLERANCE_MS
 from brapped.pipeline.catalogue import load_entities
