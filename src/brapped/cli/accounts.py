@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import click
 
@@ -13,6 +11,7 @@ from brapped.cli.context import (
     emit_json,
     emit_rows,
     format_option,
+    minute_in,
     pass_app,
     safe,
     summary_format_option,
@@ -50,7 +49,7 @@ def accounts_command(ctx: click.Context, fmt: str) -> None:
             "id": row["id"],
             "name": row["display_name"],
             "plays": row["plays"],
-            "last sync": _minute(row["last_sync"], app.settings.tz),
+            "last sync": minute_in(row["last_sync"], app.settings.tz),
             "status": _status(row, app.settings.tz),
         }
         for row in rows
@@ -58,17 +57,13 @@ def accounts_command(ctx: click.Context, fmt: str) -> None:
     emit_rows(app, fmt, shown, title="Accounts", whole=("id", "last sync"))
 
 
-def _minute(value: datetime | None, zone: str) -> str:
-    return "" if value is None else value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
-
-
 def _status(row: dict[str, Any], zone: str) -> str:
     """The account's status, with when its authorisation ends and any pause of its syncs."""
     status = str(row["status"])
     if row["token_expires_at"] is not None:
-        status += f", tokens until {_minute(row['token_expires_at'], zone)[:10]}"
+        status += f", tokens until {minute_in(row['token_expires_at'], zone)[:10]}"
     if row["resume_after"] is not None:
-        status += f", syncs paused until {_minute(row['resume_after'], zone)}"
+        status += f", syncs paused until {minute_in(row['resume_after'], zone)}"
     return status
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console
@@ -116,7 +117,15 @@ def emit_json(app: AppContext, data: Any) -> None:
 def local_minute(iso: str | None) -> str:
     """A report's local instant (ISO text with its offset) to the minute, as a terminal shows it:
     "2025-11-07 16:38", the zone being the report's."""
-    return "" if iso is None else datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M")
+    return "" if iso is None else datetime.fromisoformat(iso).strftime(_MINUTE)
+
+
+def minute_in(value: datetime | None, zone: str) -> str:
+    """An instant to the minute in `zone`, as `local_minute` shows a report's."""
+    return "" if value is None else value.astimezone(ZoneInfo(zone)).strftime(_MINUTE)
+
+
+_MINUTE = "%Y-%m-%d %H:%M"
 
 
 def _cell(value: Any) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import click
 
@@ -13,6 +12,7 @@ from brapped.cli.context import (
     emit_rows,
     format_option,
     local_minute,
+    minute_in,
     pass_app,
     printable_text,
     safe,
@@ -65,7 +65,6 @@ def _emit_found(app: AppContext, found: dict[str, Any], query: str) -> None:
     if not any(found[kind] for kind in ("artists", "tracks", "albums")):
         click.echo(f"Nothing you played matches {query!r}.")
         return
-    zone = ZoneInfo(app.settings.tz)
     for kind in ("artists", "tracks", "albums"):
         if not found[kind]:
             continue
@@ -74,11 +73,7 @@ def _emit_found(app: AppContext, found: dict[str, Any], query: str) -> None:
                 "name": item["name"],
                 **({} if kind == "artists" else {"artists": artists_text(item.get("artists", []))}),
                 "plays": item["plays"],
-                "last played": (
-                    ""
-                    if item["last_played"] is None
-                    else f"{item['last_played'].astimezone(zone):%Y-%m-%d %H:%M}"
-                ),
+                "last played": minute_in(item["last_played"], app.settings.tz),
                 "id": item["id"],
             }
             for item in found[kind]

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from brapped.cli.context import AppContext, emit_json, pass_app, safe, summary_format_option
+from brapped.cli.context import AppContext, emit_json, local_minute, pass_app, safe, summary_format_option
 from brapped.pipeline.accounts import needing_auth
 from brapped.pipeline.health import collection_status, settle_runs
 from brapped.serialise import instant_text
@@ -40,7 +40,7 @@ def collect_status(app: AppContext) -> dict[str, Any]:
 
 def _minute(iso: str | None) -> str:
     """An instant of the JSON form ("2026-12-07T11:00:00.000Z") as a terminal shows it."""
-    return "" if iso is None else f"{iso[:10]} {iso[11:16]} UTC"
+    return "" if iso is None else f"{local_minute(iso)} UTC"
 
 
 def _age(seconds: int) -> str:
