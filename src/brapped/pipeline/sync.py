@@ -207,7 +207,7 @@ def _store_sync(
             store_load.set_display_name(conn, uid, str(display_name))
         first_page = (pages[0].get("items") or []) if pages else []
         first_items = [
-            p["played_at"] for p in recently_played(first_page, uid, latest=now + FUTURE_SLACK).plays
+            p["played_at"] for p in recently_played(first_page, uid, latest=started + FUTURE_SLACK).plays
         ]
         if (
             cursor is not None
