@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -153,7 +154,8 @@ def emit_rows(
     whole: Sequence[str] = (),
 ) -> None:
     """Rows as a Rich table, CSV, or JSON (`json_data` replaces the rows as the JSON document).
-    `whole`: columns a narrow terminal must not cut (ids to type into other commands)."""
+    `whole`: columns kept on one line while the others still have room (ids to type into other
+    commands). Nothing is cut with "…": what does not fit is folded onto the next line."""
     if fmt == "json":
         emit_json(app, rows if json_data is None else json_data)
         return
@@ -168,16 +170,57 @@ def emit_rows(
         return
     heading = plain(title) if title is not None else None
     table = Table(title=heading, title_justify="left", header_style="bold")
-    cells = [[_cell(row.get(c)) for c in cols] for row in rows]
-    for index, col in enumerate(cols):
-        if col in whole:
-            width = max([len(col), *(len(r[index]) for r in cells)])
-            table.add_column(plain(col.replace("_", " ")), no_wrap=True, min_width=width)
-        else:
-            table.add_column(plain(col.replace("_", " ")))
+    headers = [plain(col.replace("_", " ")) for col in cols]
+    cells = [[plain(_cell(row.get(c))) for c in cols] for row in rows]
+    numbers = [i for i, c in enumerate(cols) if _numeric(row.get(c) for row in rows)]
+    kept = [i for i, c in enumerate(cols) if c in whole]
+    widths = _pinned_widths(
+        [h.plain for h in headers], [[c.plain for c in r] for r in cells], (numbers, kept), app.out.width
+    )
+    for index, header in enumerate(headers):
+        # Folded, never cut with "…": a name, an id or a URL cut short reads as another one.
+        table.add_column(header, overflow="fold", width=widths.get(index))
     for row_cells in cells:
-        table.add_row(*(plain(c) for c in row_cells))
+        table.add_row(*row_cells)
     app.out.print(table)
+
+
+_FLEX_MIN = 5  # the fewest characters a line of a name gets before ids and numbers are folded too
+
+
+def _numeric(values: Any) -> bool:
+    present = [v for v in values if v is not None]
+    return bool(present) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present)
+
+
+def _pinned_widths(
+    headers: Sequence[str], cells: Sequence[Sequence[str]], groups: Sequence[Sequence[int]], width: int
+) -> dict[int, int]:
+    """Fixed widths for the columns a narrow terminal must not break: numbers, then `whole` ones,
+    each group only while the other columns keep some room (without it Rich gave them none)."""
+
+    def value_width(index: int) -> int:
+        return max([1, *(cell_len(row[index]) for row in cells)])
+
+    def natural(index: int) -> int:
+        return max([cell_len(headers[index]), *(cell_len(row[index]) for row in cells)])
+
+    room = width - 3 * len(headers) - 1  # a border and two spaces of padding per column
+    if sum(natural(i) for i in range(len(headers))) <= room:
+        return {}  # everything fits on one line as it is
+    pinned: dict[int, int] = {}
+    for group in groups:
+        # The header's longest word on one line too if there is room for it, else the values only.
+        for with_header in (True, False):
+            trial = dict(pinned)
+            for index in group:
+                words = headers[index].split() if with_header else []
+                trial[index] = max([value_width(index), *(cell_len(w) for w in words)])
+            rest = sum(min(natural(i), _FLEX_MIN) for i in range(len(headers)) if i not in trial)
+            if sum(trial.values()) + rest <= room:
+                pinned = trial
+                break
+    return pinned
 
 
 def _csv_cell(value: Any) -> Any:
