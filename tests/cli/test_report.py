@@ -259,6 +259,23 @@ def test_bad_input_is_one_clear_line(runner: CliRunner, db: str, args: list[str]
     assert len([line for line in err.splitlines() if line.startswith("Error")]) == 1, err
 
 
+@pytest.mark.parametrize(
+    ("period", "message"),
+    [
+        ("2024-05..2024-01", "Error: period ends (2024-01-31) before it starts (2024-05-01)\n"),
+        ("2024-13", "Error: not a date or period: '2024-13' (month must be in 1..12)\n"),
+        ("1960", "Error: '1960': reports cover 1970-01-02 to 2999-12-30\n"),
+    ],
+)
+def test_a_period_error_names_the_presets_only_when_the_form_is_unknown(
+    runner: CliRunner, db: str, period: str, message: str
+) -> None:
+    # "(or today, 7d, 30d, year, all)" was added to every period error, where it made no sense.
+    code, _, err = run(runner, db, "report", "top", "artists", "--period", period)
+    assert code == 1
+    assert err == message
+
+
 def test_bad_timezone(runner: CliRunner, db: str) -> None:
     result = runner.invoke(cli, ["--db", db, "--timezone", "Mars/Base", "report", "day", "2024-01-01"])
     assert result.exit_code != 0 and "unknown timezone" in result.stderr

@@ -25,7 +25,6 @@ from brapped.insights import (
     MAX_PARTY,
     PRESETS,
     Period,
-    PeriodError,
     Scope,
     bound_day,
     day_report,
@@ -108,10 +107,7 @@ def period_option(app: AppContext, text: str | None) -> Period | None:
     if text in PRESETS:
         first, last = preset_days(text, local_today(app.clock.now(), tz))
         return None if first is None else Period(first, last, tz)
-    try:
-        return Period.parse(text, tz)
-    except PeriodError as exc:
-        raise PeriodError(f"{exc} (or {', '.join(PRESETS)})") from exc
+    return Period.parse(text, tz, presets=PRESETS)
 
 
 def _period(app: AppContext, year: int | None, start: str | None, end: str | None, window: str) -> Period:

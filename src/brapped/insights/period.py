@@ -145,13 +145,16 @@ class Period:
         return cls(date(year, 1, 1), end, timezone)
 
     @classmethod
-    def parse(cls, text: str, timezone: str) -> Period:
+    def parse(cls, text: str, timezone: str, *, presets: tuple[str, ...] = ()) -> Period:
         """'YYYY', 'YYYY-MM', 'YYYY-MM-DD' or 'START..END' (each side any of those) as a Period;
-        its days between `FIRST_DAY` and `LAST_DAY`."""
+        its days between `FIRST_DAY` and `LAST_DAY`. `presets`: other words the caller takes,
+        named to text of none of these forms (only there: not to a month 13 or a bad range)."""
         if ".." in text:
             left, right = text.split("..", 1)
-            return cls(cls.parse(left, timezone).start, cls.parse(right, timezone).end, timezone)
-        first, last = _days_of(text, "not a date or period", PERIOD_FORMS)
+            first = cls.parse(left, timezone, presets=presets).start
+            return cls(first, cls.parse(right, timezone, presets=presets).end, timezone)
+        forms = f"{PERIOD_FORMS} (or {', '.join(presets)})" if presets else PERIOD_FORMS
+        first, last = _days_of(text, "not a date or period", forms)
         return cls(first, last, timezone)
 
 
