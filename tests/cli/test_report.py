@@ -239,6 +239,9 @@ def test_wrapped_top_tracks_show_their_streams(runner: CliRunner, db: str) -> No
         (["report", "wrapped", "--from", "9999-12"], "'9999-12': reports cover 1970-01-02 to 2999-12-30"),
         (["report", "top", "artists", "--period", "3d"], "A..B (or today, 7d, 30d, year, all)"),
         (["compare", "u1", "u2", "--period", "3d"], "A..B (or today, 7d, 30d, year, all)"),
+        # --window was ignored with --from: a Wrapped of other dates than asked for.
+        (["report", "wrapped", "--from", "2024-05", "--window", "spotify"], "--window goes with --year"),
+        (["report", "party", "--from", "2024-05", "--window", "spotify"], "--window goes with --year"),
         (["playlist", "wrapped", "--year", "0", "--csv", "-"], "year must be between 1971 and 2998, not 0"),
         # A mistyped listener: an error, as compare and party give, not a report of silence.
         (["report", "wrapped", "--year", "2024", "--user", "typo"], "no listener 'typo' in the database"),

@@ -114,6 +114,9 @@ def _period(app: AppContext, year: int | None, start: str | None, end: str | Non
     tz = app.settings.tz
     if year is not None and (start or end):
         raise click.UsageError("give --year or --from/--to, not both")
+    if window != "calendar" and (start or end):
+        # It used to be ignored there: a Wrapped of other dates than the ones asked for.
+        raise click.UsageError("--window goes with --year (or this year), not with --from/--to")
     if start or end:
         if not start:
             raise click.UsageError("--to needs --from")
