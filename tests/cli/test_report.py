@@ -242,6 +242,9 @@ def test_wrapped_top_tracks_show_their_streams(runner: CliRunner, db: str) -> No
         # --window was ignored with --from: a Wrapped of other dates than asked for.
         (["report", "wrapped", "--from", "2024-05", "--window", "spotify"], "--window goes with --year"),
         (["report", "party", "--from", "2024-05", "--window", "spotify"], "--window goes with --year"),
+        # Was "period ends (today) before it starts (2998-01-01)": no end had been given.
+        (["report", "wrapped", "--from", "2998-01"], "--from 2998-01-01 is after today"),
+        (["report", "top", "artists", "--from", "2998-01"], "--from 2998-01-01 is after today"),
         (["playlist", "wrapped", "--year", "0", "--csv", "-"], "year must be between 1971 and 2998, not 0"),
         # A mistyped listener: an error, as compare and party give, not a report of silence.
         (["report", "wrapped", "--year", "2024", "--user", "typo"], "no listener 'typo' in the database"),

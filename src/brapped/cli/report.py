@@ -121,8 +121,15 @@ def _period(app: AppContext, year: int | None, start: str | None, end: str | Non
         if not start:
             raise click.UsageError("--to needs --from")
         first = bound_day(start)
-        last = bound_day(end, last=True) if end else local_today(app.clock.now(), tz)
-        return Period(first, last, tz)
+        if end:
+            return Period(first, bound_day(end, last=True), tz)
+        today = local_today(app.clock.now(), tz)
+        if first > today:
+            # Not "period ends (today) before it starts": no end was given.
+            raise click.UsageError(
+                f"--from {first} is after today ({today}), where the period ends without --to"
+            )
+        return Period(first, today, tz)
     if year is None:
         year = local_today(app.clock.now(), tz).year
     return Period.year(reportable_year(year), tz, window=window)
