@@ -129,6 +129,21 @@ def test_a_bad_migrate_url_creates_no_database(runner: CliRunner, tmp_home: Path
     assert sorted(p.name for p in tmp_home.iterdir() if p.suffix == ".db") == []
 
 
+@pytest.mark.parametrize("given", ["--from", "--db"])
+def test_migrate_from_a_missing_sqlite_file_is_refused(runner: CliRunner, tmp_home: Path, given: str) -> None:
+    """A typo in the source's path made an empty source database and the target, then said the
+    source "is at schema revision none" and to run `db upgrade` on it."""
+    source = f"sqlite:///{tmp_home / 'tpyo.db'}"
+    target = f"sqlite:///{tmp_home / 'target.db'}"
+    args = ["--db", source] if given == "--db" else []
+    args += ["migrate", "--to", target, "--no-progress"]
+    args += ["--from", source] if given == "--from" else []
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: no database at {tmp_home / 'tpyo.db'} to copy from\n"
+    assert sorted(p.name for p in tmp_home.iterdir() if p.suffix == ".db") == []
+
+
 def test_a_malformed_url_names_its_problem(runner: CliRunner) -> None:
     def error(url: str) -> str:
         return runner.invoke(cli, ["--db", url, "db", "info"]).stderr.strip()

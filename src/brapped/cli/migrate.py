@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from brapped.cli.context import AppContext, emit_json, emit_rows, format_option, pass_app, plain
@@ -42,8 +44,7 @@ def migrate_command(
     # Both URLs are read before either database is opened: a typo in --to must not leave a new,
     # empty source database behind.
     parse_url(to_url)
-    if from_url:
-        parse_url(from_url)
+    _refuse_missing_file(from_url or app.settings.db_url)
     source = open_store(from_url, migrate=False) if from_url else app.store(migrate=False)
     target = open_store(to_url, migrate=False)
     try:
@@ -67,6 +68,18 @@ def migrate_command(
     if not result.ok:
         bad = ", ".join(c.table for c in result.tables if not c.ok)
         raise VerificationFailed(f"verification failed for: {bad} (see runs id {result.run_id})")
+
+
+def _refuse_missing_file(url: str) -> None:
+    """A source SQLite file that is not there is a typo: opening it would create an empty one (and
+    then the target) only to say its schema is missing."""
+    parsed = parse_url(url)
+    database = str(parsed.database or "")
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
+        return
+    path = Path(database).expanduser()
+    if not path.exists():
+        raise BrappedError(f"no database at {path} to copy from")
 
 
 def _show(app: AppContext, fmt: str, result: TransferResult) -> None:
