@@ -88,13 +88,16 @@ def test_without_spotify_credentials_once_exits_77(runner: CliRunner, sqlite_url
 
 def test_bad_options(runner: CliRunner, sqlite_url: str) -> None:
     for args, message in (
-        (["--interval", "soon"], "is not a duration"),
-        (["--interval", "0m"], "is not a duration"),
-        (["--report-time", "25:99"], "HH:MM"),
+        # The option is named: "Invalid value: 'soon' is not ..." left the user to guess which.
+        (["--interval", "soon"], "Invalid value for '--interval': 'soon' is not a duration like 30m"),
+        (["--interval", "0m"], "Invalid value for '--interval': '0m' is no time at all: give more than 0"),
+        (["--for", "2 weeks"], "Invalid value for '--for': '2 weeks' is not a duration"),
+        (["--lock-ttl", "-5m"], "Invalid value for '--lock-ttl': '-5m' is not a duration"),
+        (["--report-time", "25:99"], "Invalid value for '--report-time': report time '25:99' is not HH:MM"),
     ):
         result = runner.invoke(cli, ["--db", sqlite_url, "run", "--once", *args])
         assert result.exit_code == 2, args
-        assert message in result.stderr
+        assert message in result.stderr, result.stderr
     assert parse_duration("90") == timedelta(minutes=90)
     assert parse_duration("1.5h") == timedelta(minutes=90)
     with pytest.raises(click.BadParameter):

@@ -30,11 +30,14 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, None: 60}
 
 
-def parse_duration(text: str) -> timedelta:
-    """'30' or '30m' (minutes), '45s', '2h', '1d'."""
+def parse_duration(text: str, option: str | None = None) -> timedelta:
+    """'30' or '30m' (minutes), '45s', '2h', '1d'; `option` is named in the error."""
+    hint = None if option is None else (option,)
     match = _DURATION.match(text)
-    if not match or float(match.group(1)) <= 0:
-        raise click.BadParameter(f"{text!r} is not a duration like 30m, 45s, 2h")
+    if not match:
+        raise click.BadParameter(f"{text!r} is not a duration like 30m, 45s, 2h", param_hint=hint)
+    if float(match.group(1)) <= 0:
+        raise click.BadParameter(f"{text!r} is no time at all: give more than 0", param_hint=hint)
     return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
 
 
@@ -267,12 +270,18 @@ def run_command(
     """
     settings = app.settings
     configure_event_logging(log_format)
-    every = parse_duration(interval) if interval else timedelta(minutes=int(settings.sync_interval_minutes))
-    ttl = parse_duration(lock_ttl)
+    default_every = timedelta(minutes=int(settings.sync_interval_minutes))
+    every = parse_duration(interval, "--interval") if interval else default_every
+    ttl = parse_duration(lock_ttl, "--lock-ttl")
+    until = app.clock.now() + parse_duration(run_for, "--for") if run_for else None
+    try:
+        report_at = parse_report_time(report_time or str(settings.report_time))
+    except SchedulerError as exc:
+        raise click.BadParameter(str(exc), param_hint=("--report-time",) if report_time else None) from exc
     try:
         schedule = Schedule(
             sync_every=every,
-            report_at=parse_report_time(report_time or str(settings.report_time)),
+            report_at=report_at,
             timezone=settings.tz,
             heartbeat_every=ttl / 5,
             lock_ttl=ttl,
@@ -288,7 +297,6 @@ def run_command(
     steps = STEPS_FACTORY[0](app, store)
     stop = threading.Event()
     scheduler = Scheduler(store, app.clock, schedule, steps, stop=stop)
-    until = app.clock.now() + parse_duration(run_for) if run_for else None
     server = _serve(app, store, host, port) if serve else None
     try:
         with stop_on_signals(stop):
