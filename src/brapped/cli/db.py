@@ -28,7 +28,8 @@ def upgrade_command(app: AppContext) -> None:
 @format_option
 @pass_app
 def info_command(app: AppContext, fmt: str) -> None:
-    """Database URL (password masked), schema revision and the row count of every table."""
+    """Database URL (password masked), schema revision and the row count of every data table
+    (not of the summaries and caches brapped derives from them)."""
     info = app.store().info()
     if fmt == "json":
         emit_json(

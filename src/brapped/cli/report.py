@@ -227,7 +227,7 @@ def top_cmd(
     user_id: str | None,
     fmt: str,
 ) -> None:
-    """Top artists, tracks, albums or genres for any period (all time by default)."""
+    """Top artists, tracks, albums, genres or countries for any period (all time by default)."""
     chosen: Period | None = None
     if period and (start or end):
         raise click.UsageError("give --period or --from/--to, not both")

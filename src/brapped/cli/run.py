@@ -224,7 +224,10 @@ STEPS_FACTORY: list[StepsFactory] = [spotify_steps]
 @click.option(
     "--interval",
     metavar="DURATION",
-    help="Time between syncs: 30m, 45s, 2h (default: sync_interval_minutes, 30). Env: BRAPPED_SYNC_INTERVAL.",
+    help=(
+        "Time between syncs: 30m, 45s, 2h (default: sync_interval_minutes in config.toml or "
+        "BRAPPED_SYNC_INTERVAL, whole minutes: 30)."
+    ),
 )
 @click.option("--report-time", metavar="HH:MM", help="Local time of the daily report (default: 08:00).")
 @click.option("--once", is_flag=True, help="One sync + enrich, the report if due, then exit (for cron/CI).")
