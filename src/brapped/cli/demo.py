@@ -101,7 +101,7 @@ def demo_command(
     Starts the built-in Spotify emulator, authorises through the real PKCE flow, syncs a simulated
     month hourly, imports the listener's export of the year before, enriches, then prints today's
     report and a Wrapped of the last twelve months. Everything lands in an SQLite database in the
-    demo home (HOME/demo, or the folder given with --home), replaced on every run; your own
+    demo home (HOME/demo, or DIR with `brapped --home DIR demo`), replaced on every run; your own
     brapped home, settings and tokens are never touched. Explore it afterwards with
     `brapped --home DEMO_HOME report ...`, or add --serve for the dashboard.
     """
