@@ -74,4 +74,8 @@ def test_the_party_table_shows_shares_as_percentages(runner: CliRunner, househol
     assert rows["picky_listener"] == ("", "")  # every play lasts 180 s
     code, out, err = _run(runner, household, *args, "--format", "csv")
     assert code == 0, err
-    assert "loyalist,Ana,0.6667,share" in out.splitlines()  # CSV keeps the number
+    lines = out.splitlines()
+    # CSV keeps the number, and the winner's id as JSON has it (the table shows the name alone).
+    assert lines[0] == "award,winner,display_name,value,unit"
+    assert "loyalist,ana,Ana,0.6667,share" in lines
+    assert "picky_listener,,,,share" in lines

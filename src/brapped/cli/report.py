@@ -325,11 +325,16 @@ def party_cmd(
     if fmt == "table" and not data["members"]:
         click.echo(f"Party {span}: nobody listened in this period.")
         return
+    if fmt == "csv":
+        # For scripts: the winner's id, as in JSON and as --user takes it, beside the name.
+        columns = ["award", "winner", "display_name", "value", "unit"]
+        emit_rows(app, fmt, [{c: a[c] for c in columns} for a in data["awards"]], columns)
+        return
     rows = [
         {
             "award": a["award"],
             "winner": a["display_name"] or a["winner"],
-            "value": _award_value(a) if fmt == "table" else a["value"],
+            "value": _award_value(a),
             "unit": a["unit"],
         }
         for a in data["awards"]
