@@ -142,6 +142,8 @@ class Settings:
                 text = ""
             elif spec.secret:
                 text = mask_secret(str(value))
+            elif isinstance(value, bool):
+                text = "true" if value else "false"  # as config.toml takes it, not Python's True
             else:
                 text = str(value)
             rows.append((spec.name, text, self.sources[spec.name]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 
 import pytest
@@ -87,3 +88,16 @@ def test_an_id_stays_on_one_line_where_it_fits() -> None:
     app = AppContext(out=Console(file=out, width=80, soft_wrap=True))
     emit_rows(app, "table", ROWS, whole=("id",))
     assert "kw8ljklo3xq2zj5v9m1b7c4d6e0f" in out.getvalue()
+
+
+def test_a_boolean_reads_as_json_writes_it() -> None:
+    # `brapped track NAME --format csv` wrote "track.explicit,True", JSON true.
+    out = io.StringIO()
+    app = AppContext(out=Console(file=out, width=80))
+    rows = [{"key": "track.explicit", "value": True}, {"key": "track.local", "value": False}]
+    emit_rows(app, "table", rows)
+    assert _columns(out.getvalue(), 2) == ["track.explicittrack.local", "truefalse"]
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        emit_rows(app, "csv", rows)
+    assert buffer.getvalue() == "key,value\ntrack.explicit,true\ntrack.local,false\n"

@@ -132,6 +132,8 @@ _MINUTE = "%Y-%m-%d %H:%M"
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return _bool(value)
     if isinstance(value, float):
         return f"{value:,.1f}"
     if isinstance(value, int) and not isinstance(value, bool):
@@ -223,7 +225,14 @@ def _pinned_widths(
     return pinned
 
 
+def _bool(value: bool) -> str:
+    # As JSON and config.toml write it: Python's "True" is no value config.toml takes.
+    return "true" if value else "false"
+
+
 def _csv_cell(value: Any) -> Any:
+    if isinstance(value, bool):
+        return _bool(value)
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False, default=str)
     if isinstance(value, datetime):
