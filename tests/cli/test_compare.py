@@ -36,6 +36,17 @@ def test_compare_in_every_format(runner: CliRunner, household: Store) -> None:
     assert code == 1 and "no listener 'nobody'" in err
 
 
+def test_a_comparison_of_a_period_neither_listened_in_says_so(runner: CliRunner, household: Store) -> None:
+    # The household's plays are all in January 2025; this printed a table of headers alone under
+    # "compatibility 0/100", as if they had nothing in common.
+    code, out, err = _run(runner, household, "compare", "ana", "ben", "--period", "2024")
+    assert code == 0, err
+    assert out == "ana and ben: neither listened from 2024-01-01 to 2024-12-31.\n"
+    code, out, err = _run(runner, household, "compare", "ana", "ben", "--period", "2024", "--format", "csv")
+    assert code == 0, err
+    assert out == "kind,name,plays_ana,plays_ben,first,score,shared_artists\n"
+
+
 def test_report_party(runner: CliRunner, household: Store) -> None:
     code, out, err = _run(runner, household, "report", "party", "--year", "2025", "--format", "json")
     assert code == 0, err

@@ -65,6 +65,10 @@ def compare_command(
     if fmt == "json":
         emit_json(app, data)
         return
+    if fmt == "table" and chosen is not None and not data["a"]["plays"] and not data["b"]["plays"]:
+        # As the party says "nobody listened": a score of 0 and no rows would read as nothing shared.
+        click.echo(f"{user_a} and {user_b}: neither listened from {chosen.start} to {chosen.end}.")
+        return
     rows = compare_rows(data)
     columns = ["kind", "name", f"plays_{user_a}", f"plays_{user_b}", "first"]
     if fmt == "csv":
