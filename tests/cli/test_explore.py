@@ -46,6 +46,17 @@ def test_artist_and_track(runner: CliRunner, db: str) -> None:  # noqa: F811
     ]
 
 
+def test_the_busiest_day_counts_its_plays_in_words(runner: CliRunner, db: str) -> None:  # noqa: F811
+    # "2024-10-27 (1 plays)"
+    code, out, err = run(runner, db, "track", "t4", "--format", "json")
+    assert code == 0, err
+    busiest = json.loads(out)["busiest_day"]
+    assert busiest["plays"] == 1
+    code, out, err = run(runner, db, "track", "t4")
+    assert code == 0, err
+    assert f"│ busiest day              │ {busiest['date']} (1 play)" in out
+
+
 def test_not_found_exits_4(runner: CliRunner, db: str) -> None:  # noqa: F811
     code, _, err = run(runner, db, "artist", "Nobody at all")
     assert code == 4 and "no artist you played" in err

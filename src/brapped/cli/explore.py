@@ -189,6 +189,7 @@ def track_cmd(app: AppContext, name_or_id: str, user_id: str | None, fmt: str) -
         return
     track = story["track"]
     busiest = story["busiest_day"]
+    unit = "play" if busiest["plays"] == 1 else "plays"
     summary = [
         ("artists", artists_text(track["artists"])),
         ("album", track["album"]["name"] if track["album"] else ""),
@@ -199,7 +200,7 @@ def track_cmd(app: AppContext, name_or_id: str, user_id: str | None, fmt: str) -
         ("streams", story["streams"]),
         ("skipped", story["skipped"]),
         ("minutes", story["minutes"]),
-        ("busiest day", f"{busiest['date']} ({busiest['plays']} plays)"),
+        ("busiest day", f"{busiest['date']} ({busiest['plays']:,} {unit})"),
     ]
     emit_rows(
         app,
