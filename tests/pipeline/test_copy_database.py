@@ -191,3 +191,17 @@ def test_a_running_scheduler_on_the_source_is_warned_about(
     )
     assert result.exit_code == 0
     assert "Warning: a scheduler (laptop:42:abcd) holds a lock on the source" in result.stderr
+
+
+def test_the_table_counts_rows_as_every_figure_does(tmp_path: Path, runner: CliRunner) -> None:
+    # "1234 rows copied" under a table that writes 1,234.
+    source, target = (f"sqlite:///{tmp_path / name}" for name in ("big.db", "copy.db"))
+    store = open_store(source)
+    fill(store, plays=1_000)
+    store.close()
+    result = runner.invoke(cli, ["--db", source, "migrate", "--to", target, "--no-progress"])
+    assert result.exit_code == 0, result.stderr
+    total = sum(len(rows) for rows in snapshot(source).values())
+    assert total >= 1000
+    [run] = migrate_runs(target)
+    assert result.stdout.splitlines()[-1] == f"{total:,} rows copied, verified (run {run['id']})."

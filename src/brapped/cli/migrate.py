@@ -102,7 +102,7 @@ def _show(app: AppContext, fmt: str, result: TransferResult) -> None:
     emit_rows(app, fmt, rows)
     if fmt == "table":
         state = "verified" if result.ok else "NOT verified"
-        app.out.print(plain(f"{result.copied} rows copied, {state} (run {result.run_id})."))
+        app.out.print(plain(f"{result.copied:,} rows copied, {state} (run {result.run_id})."))
 
 
 commands: list[click.Command] = [migrate_command]
