@@ -57,6 +57,17 @@ def test_the_busiest_day_counts_its_plays_in_words(runner: CliRunner, db: str) -
     assert f"│ busiest day              │ {busiest['date']} (1 play)" in out
 
 
+@pytest.mark.parametrize("command", [["search", "o"], ["artist", "Alpha"]])
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_a_limit_below_one_is_refused(runner: CliRunner, db: str, command: list[str], limit: str) -> None:  # noqa: F811
+    # `search o --limit 0` said "Nothing you played matches 'o'"; -1 listed everything on SQLite
+    # and was PostgreSQL's "LIMIT must not be negative".
+    code, out, err = run(runner, db, *command, "--limit", limit)
+    assert code == 2
+    assert f"Invalid value for '--limit': {limit} is not in the range x>=1." in err
+    assert out == ""
+
+
 def test_not_found_exits_4(runner: CliRunner, db: str) -> None:  # noqa: F811
     code, _, err = run(runner, db, "artist", "Nobody at all")
     assert code == 4 and "no artist you played" in err

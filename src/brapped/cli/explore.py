@@ -29,7 +29,7 @@ def _when(value: Any) -> str:
 
 @click.command("search")
 @click.argument("query", callback=printable_text)
-@click.option("--limit", default=10, show_default=True, help="Most results per kind.")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1), help="Most results per kind.")
 @user_option
 @format_option
 @pass_app
@@ -94,7 +94,13 @@ def _echo_others(story: dict[str, Any], command: str) -> None:
 
 @click.command("artist")
 @click.argument("name_or_id", metavar="NAME|ID", callback=printable_text)
-@click.option("--limit", default=10, show_default=True, help="Top tracks and companions to list.")
+@click.option(
+    "--limit",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Top tracks and companions to list.",
+)
 @user_option
 @format_option
 @pass_app
