@@ -26,3 +26,14 @@ def test_a_switch_is_shown_as_config_toml_writes_it(runner: CliRunner, tmp_home:
     assert table.exit_code == 0, table.stderr
     line = next(x for x in table.stdout.splitlines() if "│ musicbrainz " in x)
     assert [c.strip() for c in line.strip("│").split("│")] == ["musicbrainz", "false", "config"]
+
+
+def test_the_table_says_whether_the_config_file_is_there(runner: CliRunner, tmp_home: Path) -> None:
+    # "config file: HOME/config.toml" read as if it were being read when there was none.
+    args = ["--home", str(tmp_home), "config", "show"]
+    missing = runner.invoke(cli, args)
+    assert missing.exit_code == 0, missing.stderr
+    assert missing.stdout.splitlines()[0] == f"config file: {tmp_home / 'config.toml'} (none yet)"
+    (tmp_home / "config.toml").write_text("enrich_budget = 10\n")
+    present = runner.invoke(cli, args)
+    assert present.stdout.splitlines()[0] == f"config file: {tmp_home / 'config.toml'}"

@@ -28,7 +28,8 @@ def show_command(app: AppContext, fmt: str) -> None:
         )
         return
     if fmt == "table":
-        app.out.print(f"config file: {settings.config_file}", markup=False, highlight=False)
+        missing = "" if settings.config_file.exists() else " (none yet)"
+        app.out.print(f"config file: {settings.config_file}{missing}", markup=False, highlight=False)
     emit_rows(app, fmt, rows, ["setting", "value", "source"])
 
 
