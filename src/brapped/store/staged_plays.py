@@ -294,18 +294,23 @@ _PLAY_FIELDS = ", ".join(PLAY_FIELDS)
 def load_music_dimensions(conn: Connection, stage: str = MUSIC_DIMENSION_STAGE) -> None:
     """Add the artists, albums and tracks the staged music names that are not stored yet.
 
+    Only what a new track needs (an artist also for a known track without one): the names of a
+    known track's album and artists are the export's, and its stored album and credits (a
+    sync's real ones) stay; adding them anyway left albums and artists nothing refers to.
     `stage`: the table holding the dimension fields (`IMAGE`'s, for a worker's image)."""
+    new_track = "NOT EXISTS (SELECT 1 FROM tracks t WHERE t.id = d.track_id)"
+    uncredited = "NOT EXISTS (SELECT 1 FROM track_artists c WHERE c.track_id = d.track_id)"
     conn.execute(
         text(
             f"INSERT INTO artists (id, name) SELECT artist_id, MIN(artist_name) FROM {stage} d "
-            f"WHERE artist_id IS NOT NULL "
+            f"WHERE artist_id IS NOT NULL AND {uncredited} "
             f"AND NOT EXISTS (SELECT 1 FROM artists a WHERE a.id = d.artist_id) GROUP BY artist_id"
         )
     )
     conn.execute(
         text(
             f"INSERT INTO albums (id, name) SELECT album_id, MIN(album_name) FROM {stage} d "
-            f"WHERE album_id IS NOT NULL "
+            f"WHERE album_id IS NOT NULL AND {new_track} "
             f"AND NOT EXISTS (SELECT 1 FROM albums a WHERE a.id = d.album_id) GROUP BY album_id"
         )
     )
@@ -313,7 +318,7 @@ def load_music_dimensions(conn: Connection, stage: str = MUSIC_DIMENSION_STAGE) 
         text(
             f"INSERT INTO album_artists (album_id, position, artist_id) "
             f"SELECT album_id, 0, MIN(artist_id) FROM {stage} d "
-            f"WHERE album_id IS NOT NULL AND artist_id IS NOT NULL "
+            f"WHERE album_id IS NOT NULL AND artist_id IS NOT NULL AND {new_track} "
             f"AND NOT EXISTS (SELECT 1 FROM album_artists a WHERE a.album_id = d.album_id) "
             f"GROUP BY album_id"
         )
@@ -322,7 +327,7 @@ def load_music_dimensions(conn: Connection, stage: str = MUSIC_DIMENSION_STAGE) 
         text(
             f"INSERT INTO tracks (id, name, album_id, uri, is_resolved) "
             f"SELECT track_id, MIN(track_name), MIN(album_id), MIN(uri), :unresolved FROM {stage} d "
-            f"WHERE NOT EXISTS (SELECT 1 FROM tracks t WHERE t.id = d.track_id) "
+            f"WHERE {new_track} "
             f"GROUP BY track_id"
         ),
         {"unresolved": False},
@@ -331,8 +336,7 @@ def load_music_dimensions(conn: Connection, stage: str = MUSIC_DIMENSION_STAGE) 
         text(
             f"INSERT INTO track_artists (track_id, position, artist_id) "
             f"SELECT track_id, 0, MIN(artist_id) FROM {stage} d "
-            f"WHERE artist_id IS NOT NULL "
-            f"AND NOT EXISTS (SELECT 1 FROM track_artists a WHERE a.track_id = d.track_id) "
+            f"WHERE artist_id IS NOT NULL AND {uncredited} "
             f"GROUP BY track_id"
         )
     )
