@@ -277,7 +277,8 @@ def test_a_zip_without_history_is_an_error(store: Store, tmp_path: Path) -> None
     )
     result = import_paths(store, [archive], SystemClock(), user_id="u")
     assert not result.ok
-    assert [f.message for f in result.failed] == [f"{archive}: no Spotify listening history found"]
+    assert result.failed == []  # no file failed: none held history
+    assert result.errors == [f"{archive}: no Spotify listening history found"]
     assert sorted(f.message or "" for f in result.files if f.status == "skipped") == [
         "not a JSON file",
         "not listening history",
@@ -355,3 +356,22 @@ def test_a_zip_entry_compressed_other_than_with_deflate_is_not_opened(tmp_path: 
         f"{archive}!Streaming_History_Audio_2023.json: compressed with method 12, which brapped does "
         "not open (Spotify's zips use deflate): unzip it and import the folder",
     )
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_cli_a_file_without_history_is_counted_once(runner: CliRunner, tmp_path: Path, fmt: str) -> None:
+    """One JSON file that is not history: one file, skipped, and the import fails with one error
+    (a made-up failed file named after the paths counted it twice)."""
+    other = tmp_path / "x.json"
+    other.write_text('{"a": 1}', encoding="utf-8")
+    result = runner.invoke(cli, ["import", str(other), "--user", "u", "--format", fmt])
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == [f"Error: {other}: no Spotify listening history found"]
+    if fmt == "json":
+        summary = json.loads(result.stdout)
+        assert [f["status"] for f in summary["files"]] == ["skipped"]
+        assert summary["totals"]["files_failed"] == 0 and summary["totals"]["files_skipped"] == 1
+        assert summary["error"] == f"{other}: no Spotify listening history found" and not summary["ok"]
+    else:
+        assert "failed: 0   not history: 1" in result.stdout

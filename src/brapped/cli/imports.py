@@ -38,6 +38,7 @@ def _summary(result: ImportResult) -> dict[str, Any]:
         "user_source": result.user_source,
         "run_id": result.run_id,
         "ok": result.ok,
+        "error": result.error,
         "totals": result.totals(),
         "warnings": result.warnings,
         "files": [
@@ -83,8 +84,8 @@ def _print_table(app: AppContext, result: ImportResult) -> None:
         out.print("not listening history (skipped):")
         for f in not_history:
             out.print(plain(f"  {f.name} ({f.message})"))
-    for f in result.failed:
-        app.err.print(plain(f"Error: {f.message}"))
+    for message in result.errors:
+        app.err.print(plain(f"Error: {message}"))
 
 
 @click.command("import")
@@ -129,8 +130,8 @@ def import_command(
         )
     if fmt == "json":
         emit_json(app, _summary(result))
-        for f in result.failed:
-            click.echo(f"Error: {safe(f.message)}", err=True)
+        for message in result.errors:
+            click.echo(f"Error: {safe(message)}", err=True)
     else:
         _print_table(app, result)
     if not result.ok:

@@ -222,7 +222,7 @@ def run_demo(
         )
         imported = import_paths(store, [archive], clock, user_id=result.user_id)
         if not imported.ok:
-            failed = "; ".join(f.message or f.name for f in imported.failed)
+            failed = "; ".join(imported.errors)
             raise DemoError(f"the demo's own export did not import: {failed}")
         result.imported = imported.totals()
         result.import_files = [f.name for f in imported.imported]

@@ -46,10 +46,18 @@ class ImportResult:
     files: list[FileReport]
     warnings: list[str] = field(default_factory=list)
     gaps_filled: int = 0
+    # What failed the import as a whole rather than one file (none of them held any history).
+    error: str | None = None
 
     @property
     def failed(self) -> list[FileReport]:
         return [f for f in self.files if f.status == "failed"]
+
+    @property
+    def errors(self) -> list[str]:
+        """Each failed file's message, then the import's own `error`."""
+        found = [f.message or f.name for f in self.failed]
+        return [*found, self.error] if self.error else found
 
     @property
     def imported(self) -> list[FileReport]:

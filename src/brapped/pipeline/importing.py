@@ -199,14 +199,12 @@ def _import_paths(
         reports = _in_order(unchanged, reports)
     result = ImportResult(user, user_source, run_id, reports, warnings)
     if not result.imported and not result.failed:
-        names = ", ".join(str(p) for p in paths)
-        result.files.append(
-            FileReport(names, "failed", message=f"{names}: no Spotify listening history found")
-        )
+        # Not a file's report: each file is listed already (skipped), and counted once.
+        result.error = f"{', '.join(str(p) for p in paths)}: no Spotify listening history found"
     result.gaps_filled = _fill_gaps(store, user, result.imported, clock.now())
     _drop_replaced_names(store, result.imported)
     outcome = "ok" if result.ok else ("partial" if result.imported else "failed")
-    message = "; ".join(f.message or "" for f in result.failed)[:2000] or None
+    message = "; ".join(result.errors)[:2000] or None
     with store.begin() as conn:
         finish_run(conn, run_id, clock.now(), outcome, result.totals(), message)
     # The tail after the run is recorded: the plays are in, and an interrupted rebuild or
