@@ -39,7 +39,12 @@ def test_quiz_offers_the_top_four_and_knows_the_answer() -> None:
     assert quiz is not None
     names = [c["name"] for c in quiz["choices"]]
     assert sorted(names) == ["Song 1", "Song 2", "Song 3", "Song 4"]
-    assert quiz["choices"][quiz["answer"]] == {"name": "Song 1", "artists": "A, B", "rank": 1, "streams": 90}
+    assert quiz["choices"][quiz["answer"]] == {
+        "name": "Song 1",
+        "artists": ["A", "B"],
+        "rank": 1,
+        "streams": 90,
+    }
     # The same order every time for a period (the page can be cached), another for another period.
     assert top_song_quiz(_report(10)) == quiz
     orders = set()

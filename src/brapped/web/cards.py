@@ -9,13 +9,16 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from brapped.web.bidi import isolate
+
 
 def _n(value: Any) -> str:
     return f"{round(float(value)):,}" if value is not None else "–"
 
 
 def _artists(row: dict[str, Any]) -> str:
-    return ", ".join(a["name"] for a in row.get("artists") or [])
+    # Each name isolated: two right-to-left names side by side would swap places (brapped.web.bidi).
+    return ", ".join(isolate(a["name"]) for a in row.get("artists") or [])
 
 
 def _change(value: float | None) -> str:
@@ -95,7 +98,7 @@ def story_cards(data: dict[str, Any]) -> list[dict[str, Any]]:
     if session:
         habits.append(["Longest session", f"{_n(session['minutes'])} min · {session['start'][:10]}"])
     if repeated:
-        track = repeated["track"]["name"]
+        track = isolate(repeated["track"]["name"])
         habits.append(["On repeat", f"{track} ×{repeated['plays']} on {repeated['date']}"])
     if streak:
         cards.append(
@@ -159,7 +162,7 @@ def _cards_2025(data: dict[str, Any]) -> list[dict[str, Any]]:
                 "key": "rediscovery",
                 "eyebrow": "Welcome back",
                 "big": _n(back["days_silent"]),
-                "headline": f"days without {back['artist']['name']}",
+                "headline": f"days without {isolate(back['artist']['name'])}",
                 "lines": [
                     ["last played", back["last_played_before"]],
                     ["back on", back["back_on"]],

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from brapped.web.bidi import balanced
+
 CHOICES = 4
 
 
@@ -21,7 +23,7 @@ def _mix(period: dict[str, str], track_id: str) -> str:
 def top_song_quiz(data: dict[str, Any]) -> dict[str, Any] | None:
     """The quiz of a Wrapped report, or None when it has fewer than two top tracks.
 
-    `choices`: name, artists (text), rank and streams of each; `answer`: the index of the #1.
+    `choices`: name, artists (a list of names), rank and streams of each; `answer`: the index of the #1.
     """
     top = (data.get("top_tracks") or [])[:CHOICES]
     if len(top) < 2:
@@ -30,8 +32,10 @@ def top_song_quiz(data: dict[str, Any]) -> dict[str, Any] | None:
     mixed = sorted(top, key=lambda row: _mix(period, str(row["id"])))
     choices = [
         {
-            "name": row["name"],
-            "artists": ", ".join(a["name"] for a in row.get("artists") or []),
+            # Names as the page shows them, each in a <bdi> (brapped.web.bidi): quiz.js writes them
+            # into its answer as they are.
+            "name": balanced(row["name"]),
+            "artists": [balanced(a["name"]) for a in row.get("artists") or []],
             "rank": row["rank"],
             "streams": row.get("streams", row["plays"]),
         }

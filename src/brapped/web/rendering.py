@@ -8,6 +8,7 @@ from typing import Any
 
 import jinja2
 
+from brapped.web.bidi import bdi
 from brapped.web.encoding import jsonable
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -75,5 +76,6 @@ def environment() -> jinja2.Environment:
         signed_percent=_signed_percent,
         when=_when,
         jsonable=jsonable,
+        bdi=bdi,
     )
     return env

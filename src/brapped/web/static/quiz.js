@@ -6,6 +6,7 @@
 
 (function () {
   function text(node, value) { node.textContent = String(value); }
+  function name(value) { var node = document.createElement("bdi"); text(node, value); return node; }
 
   function initQuiz(root) {
     var data;
@@ -41,10 +42,13 @@
       if (reveal) reveal.disabled = true;
       root.setAttribute("data-state", index < 0 ? "revealed" : index === right ? "right" : "wrong");
       var head = index < 0 ? "" : index === right ? "Yes! " : "Not quite: ";
-      var line = head + "“" + top.name + "” by " + top.artists + " was your #1, with " +
-        Number(top.streams).toLocaleString("en") + " streams.";
-      if (picked && index !== right) line += " “" + picked.name + "” was #" + picked.rank + ".";
-      text(result, line);
+      // Each name in a <bdi>: a right-to-left name would otherwise carry the sentence's numbers
+      // and words to its side, and two of them side by side swap places.
+      var line = [head + "“", name(top.name), "” by "];
+      (top.artists || []).forEach(function (artist, i) { line.push(i ? ", " : "", name(artist)); });
+      line.push(" was your #1, with " + Number(top.streams).toLocaleString("en") + " streams.");
+      if (picked && index !== right) line.push(" “", name(picked.name), "” was #" + picked.rank + ".");
+      result.replaceChildren.apply(result, line);
     }
 
     function checked() {
