@@ -232,6 +232,17 @@ def test_the_quiz_answer_keeps_its_sentence_in_order(watched: Watched) -> None:
     assert watched.problems == []
 
 
+def test_search_as_you_type_keeps_credits_in_order(watched: Watched) -> None:
+    page = watched.page
+    page.goto("/search", wait_until="load")
+    page.fill("[data-search-input]", SONG[:4])
+    page.wait_for_url("**/search?q=*")
+    page.wait_for_selector("[data-search-results][data-state=results] [data-group=tracks] a.name")
+    found = page.evaluate(ORDER, ["[data-group=tracks] li", [SONG, HE, AR, f"{HE_STREAMS} plays"]])
+    assert found == {"missing": False, "wrong": []}
+    assert watched.problems == []
+
+
 # Where the "!!!" of a right-to-left name ending in them is drawn, against its letters: a Hebrew
 # text's end is its left, and so its final punctuation's place.
 BANG_SIDE = """([selector, letters, marks]) => {
@@ -254,4 +265,70 @@ def test_a_right_to_left_name_ends_on_its_left(watched: Watched, path: str) -> N
     page = watched.page
     page.goto(path, wait_until="load")
     assert page.evaluate(BANG_SIDE, [".ranked a.name", "שלום", "!!!"]) == "left"
+    assert watched.problems == []
+
+
+# The same in the race's SVG: each character's drawn box (SVG's own per-character geometry).
+SVG_BANG_SIDE = """() => {
+  const text = [...document.querySelectorAll('[data-chart=race] svg text')]
+    .find(t => t.textContent.includes('שלום'));
+  if (!text) return 'missing';
+  const s = text.textContent;
+  const letter = text.getExtentOfChar(s.indexOf('ש')), mark = text.getExtentOfChar(s.indexOf('!'));
+  return mark.x + mark.width <= letter.x + 0.5 ? 'left' : 'right';
+}"""
+
+
+def test_the_race_draws_a_right_to_left_name_in_its_order(watched: Watched) -> None:
+    page = watched.page
+    page.goto(RACE, wait_until="load")
+    page.wait_for_selector("[data-chart=race][data-rendered]")
+    assert page.evaluate(SVG_BANG_SIDE) == "left"
+    assert watched.problems == []
+
+
+# The PNG of a card: every text drawCard draws, each laid out in a left-to-right line of its own in
+# the font it is drawn in, where its parts can be found and measured: what a canvas's text does
+# with a name (the bidirectional algorithm, an isolate) is what the page's text does.
+PNG_TEXTS = """(key) => {
+  const node = document.querySelector(`[data-card-key=${key}]`);
+  const drawn = [];
+  const fill = CanvasRenderingContext2D.prototype.fillText;
+  CanvasRenderingContext2D.prototype.fillText = function (text, x, y) {
+    drawn.push([String(text), this.font]);
+    return fill.apply(this, arguments);
+  };
+  try { brapped.drawCard(JSON.parse(node.getAttribute('data-card'))); }
+  finally { CanvasRenderingContext2D.prototype.fillText = fill; }
+  const box = document.createElement('div');
+  box.id = 'png-texts';
+  box.dir = 'ltr';
+  drawn.forEach(([text, font]) => {
+    const line = document.createElement('div');
+    line.style.cssText = `font: ${font}; white-space: pre; width: max-content`;
+    line.textContent = text;
+    box.appendChild(line);
+  });
+  document.body.appendChild(box);
+  return drawn.length;
+}"""
+
+
+@pytest.mark.parametrize(
+    ("key", "texts"),
+    [("tracks", [HE, AR]), ("streak", [SONG, f"×{PER_DAY}"]), ("obsession", [HE, AR])],
+)
+def test_the_png_card_keeps_names_in_order(watched: Watched, key: str, texts: list[str]) -> None:
+    page = watched.page
+    page.goto("/wrapped", wait_until="load")
+    assert page.evaluate(PNG_TEXTS, key) > 3
+    assert page.evaluate(ORDER, ["#png-texts > div", texts]) == {"missing": False, "wrong": []}
+    assert watched.problems == []
+
+
+def test_the_png_card_ends_a_right_to_left_name_on_its_left(watched: Watched) -> None:
+    page = watched.page
+    page.goto("/wrapped", wait_until="load")
+    assert page.evaluate(PNG_TEXTS, "artists") > 3
+    assert page.evaluate(BANG_SIDE, ["#png-texts > div", "שלום", "!!!"]) == "left"
     assert watched.problems == []

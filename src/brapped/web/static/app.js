@@ -20,6 +20,23 @@ brapped.pageData = function () {
   try { return node ? JSON.parse(node.textContent || "{}") : {}; } catch (e) { return {}; }
 };
 
+/* Names in any script (brapped.web.bidi): each one isolated, so a right-to-left name cannot reorder
+   the text around it. `balanced` pairs a name's own directional controls (a stray U+2069 would end
+   the isolate early); `isolate` wraps it in FSI ... PDI for text that is not HTML (SVG, canvas). */
+var EMBEDDINGS = "\u202a\u202b\u202d\u202e", ISOLATES = "\u2066\u2067\u2068", PDF = "\u202c", PDI = "\u2069";
+brapped.balanced = function (text) {
+  var out = "", opened = [];
+  Array.from(String(text == null ? "" : text)).forEach(function (ch) {
+    if (EMBEDDINGS.indexOf(ch) >= 0) opened.push(PDF);
+    else if (ISOLATES.indexOf(ch) >= 0) opened.push(PDI);
+    else if (ch === PDF) { if (opened[opened.length - 1] !== PDF) return; opened.pop(); }
+    else if (ch === PDI) { if (opened.indexOf(PDI) < 0) return; while (opened.pop() !== PDI) { /* closed with it */ } }
+    out += ch;
+  });
+  return out + opened.reverse().join("");
+};
+brapped.isolate = function (text) { return "\u2068" + brapped.balanced(text) + PDI; };
+
 function el(tag, attrs, text) {
   var node = document.createElement(tag);
   Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
@@ -82,9 +99,17 @@ function renderResults(target, data, q) {
       li.appendChild(el("span", { class: "rank" }, i + 1));
       li.appendChild(el("span", { class: "pic pic-sm pic-" + (g[0] === "artists" ? "artist" : "album") + " pic-empty", "data-initial": (row.name || "?").charAt(0).toUpperCase() }));
       var what = el("span", { class: "what" });
-      what.appendChild(el("a", { class: "name", href: g[2] + encodeURIComponent(row.id) }, row.name));
-      var credits = (row.artists || []).map(function (a) { return a.name; }).join(", ");
-      if (credits) what.appendChild(el("span", { class: "sub" }, credits));
+      var link = el("a", { class: "name", href: g[2] + encodeURIComponent(row.id) });
+      link.appendChild(el("bdi", {}, brapped.balanced(row.name)));
+      what.appendChild(link);
+      if ((row.artists || []).length) {
+        var credits = el("span", { class: "sub" });
+        row.artists.forEach(function (a, k) {
+          if (k) credits.appendChild(document.createTextNode(", "));
+          credits.appendChild(el("bdi", {}, brapped.balanced(a.name)));
+        });
+        what.appendChild(credits);
+      }
       li.appendChild(what);
       li.appendChild(el("span", { class: "how" }, (row.plays != null ? row.plays.toLocaleString() + " plays" : "")));
       list.appendChild(li);
@@ -92,7 +117,11 @@ function renderResults(target, data, q) {
     section.appendChild(list);
     parts.push(section);
   });
-  if (!total) parts.push(el("p", { class: "empty" }, "Nothing in your history matches “" + q + "”."));
+  if (!total) {
+    var none = el("p", { class: "empty" }, "Nothing in your history matches “");
+    none.append(el("bdi", {}, brapped.balanced(q)), "”.");
+    parts.push(none);
+  }
   target.replaceChildren.apply(target, parts);
   target.setAttribute("data-state", total ? "results" : "none");
 }
@@ -185,10 +214,11 @@ brapped.drawCard = function (card) {
     var big = fitText(ctx, String(card.big), W - 2 * P, 190, "900");
     ctx.fillText(big, P, y); y += 90;
   } else { y = 330; }
-  var headline = fitText(ctx, String(card.headline || ""), W - 2 * P, 76, "800");
+  // Names isolated as on the page (the template's <bdi>): the canvas orders text as a paragraph does.
+  var headline = fitText(ctx, brapped.isolate(card.headline || ""), W - 2 * P, 76, "800");
   ctx.fillText(headline, P, y); y += 110;
   var lines = (card.lines || []).slice(0, 5);
-  var labels = lines.map(function (line, i) { return (card.big ? "" : (i + 1) + ".  ") + line[0]; });
+  var labels = lines.map(function (line, i) { return (card.big ? "" : (i + 1) + ".  ") + brapped.isolate(line[0]); });
   // One size for every line (the smallest that fits the longest, never under 30 px), then ellipsis.
   var size = 48;
   while (size > 30 && labels.some(function (t) { ctx.font = "700 " + size + "px " + FONT; return ctx.measureText(t).width > W - 2 * P - 300; })) size -= 2;
