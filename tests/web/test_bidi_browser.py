@@ -19,7 +19,7 @@ from brapped.store.tables import album_artists, albums, artists, plays, track_ar
 from brapped.web import create_app
 from tests.web.conftest import NOW, FixedClock, make_settings, seed
 from tests.web.live_server import serving
-from tests.web.test_browser import Watched, _png, browser
+from tests.web.test_browser import ARTIFACTS, Watched, _png, browser
 
 pytestmark = pytest.mark.browser
 __all__ = ["browser"]  # the module's Chromium, shared from test_browser
@@ -331,4 +331,49 @@ def test_the_png_card_ends_a_right_to_left_name_on_its_left(watched: Watched) ->
     page.goto("/wrapped", wait_until="load")
     assert page.evaluate(PNG_TEXTS, "artists") > 3
     assert page.evaluate(BANG_SIDE, ["#png-texts > div", "שלום", "!!!"]) == "left"
+    assert watched.problems == []
+
+
+# A page wider than the screen, and the story cards whose text runs past their (clipped) side.
+OVERFLOW = """(width) => {
+  const out = [];
+  const root = document.documentElement;
+  if (root.scrollWidth > width || window.innerWidth > width) out.push(`page ${root.scrollWidth} > ${width}`);
+  for (const el of document.querySelectorAll('.story-card, .quiz, .card')) {
+    if (el.scrollWidth > el.clientWidth + 1) {
+      out.push(`${el.className}: ${el.scrollWidth} > ${el.clientWidth}`);
+    }
+  }
+  return out;
+}"""
+OVERFLOW_PAGES = [
+    "/?period=all",
+    "/wrapped",
+    RACE,
+    f"/day/{TODAY}",
+    "/search?q=Supercali",
+    "/artist/art_long",
+    "/track/trk_long",
+    "/album/alb_he",
+]
+
+
+@pytest.mark.parametrize("width", [390, 1400])
+def test_a_long_word_never_widens_a_page(browser: Any, base_url: str, width: int) -> None:
+    context = _context(browser, base_url, width)
+    page = context.new_page()
+    watched = Watched(page)
+    found = {}
+    for path in OVERFLOW_PAGES:
+        page.goto(path, wait_until="load")
+        if page.locator("body.story-open").count():
+            # A touch screen opens Wrapped's story over the page (a wide page hides its button).
+            page.eval_on_selector("[data-story-close]", "b => b.click()")
+        page.evaluate("() => document.querySelectorAll('details').forEach(d => { d.open = true; })")
+        found[path] = page.evaluate(OVERFLOW, width)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.goto("/wrapped", wait_until="load")
+    page.screenshot(path=str(ARTIFACTS / f"bidi-wrapped-{width}.png"), full_page=True)
+    context.close()
+    assert found == {path: [] for path in OVERFLOW_PAGES}
     assert watched.problems == []
