@@ -105,7 +105,9 @@ def test_no_page_is_wider_than_the_screen(page_on: Watched, screen: str, name: s
     _open(page, PAGES[name])
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{screen}-{name}.png"), full_page=True)
-    width = page.evaluate("() => window.innerWidth")
+    # The screen's width, not innerWidth: a phone (is_mobile) widens its layout viewport to a page
+    # wider than the screen, so innerWidth grew with what it should catch.
+    width = page.viewport_size["width"]
     # Whatever sticks out past the right edge, outside a scroller of its own (a wide chart's).
     sticking_out = page.evaluate(
         """(width) => [...document.querySelectorAll('body *')].filter(n => {
