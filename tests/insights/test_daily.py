@@ -8,7 +8,7 @@ import pytest
 
 from brapped.insights import PeriodError, day_report
 from brapped.store import Store
-from tests.insights.conftest import TZ, add_plays, at
+from tests.insights.conftest import TZ, add_catalogue, add_plays, at
 
 # ms of the plays on 2024-10-27 (Berlin), worked out from the fixture's comments.
 T1, T2A, T2B, T5, T3 = 200_000, 60_000, 20_000, 90_000, 100_000
@@ -119,7 +119,29 @@ def test_average_day_counts_silent_days(history: Store) -> None:
     assert average["start"] == "2024-03-31"
     assert average["plays"] == round(4 / days, 2)
     assert average["minutes_listened"] == round((30_000 + 29_999 + 40_000) / 60_000 / days, 2)
-    assert report["vs_average"]["plays"] == round((5 - average["plays"]) / average["plays"], 4)
+    # From the exact mean (4 / days), not the rounded one shown beside it.
+    assert report["vs_average"]["plays"] == round(5 / (4 / days) - 1, 4)
+
+
+def test_vs_average_uses_the_exact_average_not_the_rounded_one(store: Store) -> None:
+    """One play 300 days earlier: the average day holds 1/300 play (0.0 to two decimals) and
+    200 000 ms / 300 (0.01 min); the change must come from those, not from 0.0 (None) and 0.01."""
+    with store.begin() as conn:
+        add_catalogue(conn)
+        add_plays(
+            conn,
+            [
+                {"played_at": at("2024-01-01T12:00:00"), "track_id": "t1", "ms_played": 200_000},
+                {"played_at": at("2024-10-27T12:00:00"), "track_id": "t1", "ms_played": 200_000},
+            ],
+        )
+    with store.connect() as conn:
+        report = day_report(conn, date(2024, 10, 27), TZ)
+    days = (date(2024, 10, 26) - date(2024, 1, 1)).days + 1
+    assert report["average_day"]["days"] == days
+    assert report["average_day"]["plays"] == 0.0  # shown rounded
+    assert report["vs_average"]["plays"] == round(1 / (1 / days) - 1, 4)
+    assert report["vs_average"]["minutes_listened"] == round(200_000 / (200_000 / days) - 1, 4)
 
 
 def test_empty_day_and_user_filter(history: Store) -> None:

@@ -6,7 +6,7 @@ from datetime import date
 
 from brapped.insights import Period, wrapped
 from brapped.store import Store
-from tests.insights.conftest import TZ, add_plays, at
+from tests.insights.conftest import TZ, add_catalogue, add_plays, at
 
 # Every play of the fixture in 2024 (ms; None = unknown).
 ALL_MS = [40_000, 200_000, 60_000, 20_000, 90_000, 100_000, 50_000, 30_000, 29_999, None]
@@ -125,9 +125,28 @@ def test_change_from_previous_period_and_spotify_window(history: Store) -> None:
     assert spotify["plays"] == len(ALL_MS)  # 1 December is after 15 November
     assert calendar["previous_period"]["plays"] == 1
     assert calendar["change"]["plays"] == round((len(ALL_MS) + 1 - 1) / 1, 4)
-    assert calendar["change"]["minutes_listened"] == round((_min(TOTAL + 60_000) - 2.0) / 2.0, 4)
+    assert calendar["change"]["minutes_listened"] == round((TOTAL + 60_000 - 120_000) / 120_000, 4)
     # t1 and Alpha were heard in 2023: no longer discoveries.
     assert calendar["discoveries"]["new_artists"] == 2
+
+
+def test_change_in_minutes_uses_exact_time(store: Store) -> None:
+    """200 000 ms in 2023 (3.33 min shown) and 400 000 ms in 2024 (6.67 min shown): exactly +100 %,
+    not (6.67 - 3.33) / 3.33."""
+    with store.begin() as conn:
+        add_catalogue(conn)
+        add_plays(
+            conn,
+            [
+                {"played_at": at("2023-05-01T12:00:00"), "track_id": "t1", "ms_played": 200_000},
+                {"played_at": at("2024-05-01T12:00:00"), "track_id": "t1", "ms_played": 200_000},
+                {"played_at": at("2024-05-02T12:00:00"), "track_id": "t1", "ms_played": 200_000},
+            ],
+        )
+    with store.connect() as conn:
+        report = wrapped(conn, Period.year(2024, TZ))
+    assert report["previous_period"]["minutes_listened"] == 3.33
+    assert report["change"]["minutes_listened"] == 1.0
 
 
 def test_spoken_word_is_reported_apart(history: Store) -> None:

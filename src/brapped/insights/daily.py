@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
@@ -43,7 +43,8 @@ def day_report(
             hours_ms[cell.hour] += cell.ms_played
     new_track_count, new_track_list = new_tracks(conn, scope, limit=limit)
     new_artist_count, new_artist_list = new_artists(conn, scope, limit=limit)
-    average = average_day(conn, period, user_id=user_id, stream_threshold_ms=stream_threshold_ms)
+    window = _average_window(conn, period, user_id=user_id, stream_threshold_ms=stream_threshold_ms)
+    average = _average_of(window)
     return {
         "date": day.isoformat(),
         "timezone": timezone,
@@ -61,9 +62,11 @@ def day_report(
             "top_new_artists": new_artist_list,
         },
         "average_day": average,
+        # From the exact means: the shown ones are rounded to 1/100, which a quiet history's
+        # average (1 play in 300 days) rounds to 0.
         "vs_average": {
-            "minutes_listened": change(summary["minutes_listened"], average["minutes_listened"]),
-            "plays": change(summary["plays"], average["plays"]),
+            "minutes_listened": _vs(summary["ms_played"], window, "ms_played"),
+            "plays": _vs(summary["plays"], window, "plays"),
         },
         "spoken_word": spoken_word(conn, scope, limit=limit),
     }
@@ -89,6 +92,22 @@ def average_day(
     The window is the AVERAGE_DAYS days before the period, cut to start on the day of the first
     play ever; days without listening count as zero. No earlier day: `days` is 0 and means are 0.
     """
+    return _average_of(
+        _average_window(conn, period, user_id=user_id, stream_threshold_ms=stream_threshold_ms)
+    )
+
+
+class _Window(NamedTuple):
+    start: date
+    end: date
+    days: int
+    sums: dict[str, int]
+
+
+def _average_window(
+    conn: Connection, period: Period, *, user_id: str | None, stream_threshold_ms: int
+) -> _Window | None:
+    """The days `average_day` averages over and their sums; None when there is no earlier day."""
     end = period.start - timedelta(days=1)
     start = period.start - timedelta(days=AVERAGE_DAYS)
     first = first_play_at(conn, user_id)
@@ -96,18 +115,30 @@ def average_day(
         first_day = first.astimezone(period.tz).date()
         start = max(start, first_day)
     if first is None or start > end:
-        return {"days": 0, "start": None, "end": None, "minutes_listened": 0.0, "plays": 0.0, "streams": 0.0}
+        return None
     window = Period(start, end, period.timezone)
-    summary = sums(conn, Scope.of(window, user_id, stream_threshold_ms))
-    days = window.days
+    return _Window(start, end, window.days, sums(conn, Scope.of(window, user_id, stream_threshold_ms)))
+
+
+def _average_of(window: _Window | None) -> dict[str, Any]:
+    if window is None:
+        return {"days": 0, "start": None, "end": None, "minutes_listened": 0.0, "plays": 0.0, "streams": 0.0}
+    days, summary = window.days, window.sums
     return {
         "days": days,
-        "start": start.isoformat(),
-        "end": end.isoformat(),
+        "start": window.start.isoformat(),
+        "end": window.end.isoformat(),
         "minutes_listened": round(summary["ms_played"] / 60_000 / days, 2),
         "plays": round(summary["plays"] / days, 2),
         "streams": round(summary["streams"] / days, 2),
     }
+
+
+def _vs(value: int, window: _Window | None, key: str) -> float | None:
+    """The relative change of the day's `value` from the window's exact mean of `key`."""
+    if window is None:
+        return None
+    return change(value, window.sums[key] / window.days)
 
 
 def today(now: datetime, timezone: str) -> date:

@@ -92,7 +92,8 @@ COMPARED = ("minutes_listened", "plays", "streams", "distinct_tracks", "distinct
 
 
 def compared_totals(conn: Connection, scope: Scope) -> dict[str, Any]:
-    """The COMPARED figures of `totals` (what Wrapped sets against the previous period), in one
+    """The COMPARED figures of `totals` (what Wrapped sets against the previous period) and the
+    exact `ms_played` its change in minutes is worked out from, in one
     statement: the scope's plays summed per track once (a CTE both parts read), then counted, and
     joined to the credits for the artists. Various Artists is left out by id (a few rows), not by
     a lookup of every credit's artist name.
@@ -126,6 +127,7 @@ def compared_totals(conn: Connection, scope: Scope) -> dict[str, Any]:
     ).one()
     return {
         "minutes_listened": minutes(row[3]),
+        "ms_played": int(row[3]),  # what the change in minutes is worked out from, unrounded
         "plays": int(row[1]),
         "streams": int(row[2]),
         "distinct_tracks": int(row[0]),

@@ -177,7 +177,11 @@ def wrapped(
             "period": previous_period.as_dict(),
             **{key: previous[key] for key in COMPARED},
         }
-        report["change"] = {key: change(summary[key], previous[key]) for key in COMPARED}
+        # Minutes from milliseconds: the rounded minutes of a small period change its change.
+        exact = {"minutes_listened": "ms_played"}
+        report["change"] = {
+            key: change(summary[exact.get(key, key)], previous[exact.get(key, key)]) for key in COMPARED
+        }
         return report
 
 
