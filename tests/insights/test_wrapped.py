@@ -201,3 +201,29 @@ def test_empty_period(history: Store) -> None:
     assert report["forgotten_favourite"]["last_played"] == "2024-10-28"
     assert [f["ranking"] for f in report["artist_race"]["frames"]] == [[]] * 5
     assert report["artist_race"]["step"] == "week"
+
+
+def test_top_artist_of_a_month_breaks_a_tie_by_name_as_top_lists_do(store: Store) -> None:
+    """Gamma (id a3) and Aardvark (id z1) both have one play of 100 000 ms in May: the month's top
+    artist is Aardvark, as `report top artists --period 2024-05` ranks them (name, then id), on
+    both of its paths (a year: from the race's months; two months: from the days)."""
+    from sqlalchemy import insert
+
+    from brapped.store import tables
+
+    with store.begin() as conn:
+        add_catalogue(conn)
+        conn.execute(insert(tables.artists), [{"id": "z1", "name": "Aardvark"}])
+        conn.execute(insert(tables.tracks), [{"id": "tz", "name": "Zed", "album_id": None}])
+        conn.execute(insert(tables.track_artists), [{"track_id": "tz", "position": 0, "artist_id": "z1"}])
+        add_plays(
+            conn,
+            [
+                {"played_at": at("2024-05-01T12:00:00"), "track_id": "t3", "ms_played": 100_000},
+                {"played_at": at("2024-05-02T12:00:00"), "track_id": "tz", "ms_played": 100_000},
+            ],
+        )
+    expected = [{"month": "2024-05", "artist": {"id": "z1", "name": "Aardvark"}, "plays": 1, "minutes": 1.67}]
+    with store.connect() as conn:
+        for period in (Period.year(2024, TZ), Period(date(2024, 5, 1), date(2024, 6, 30), TZ)):
+            assert wrapped(conn, period)["top_artist_by_month"] == expected

@@ -367,11 +367,19 @@ def top_artist_by_month(
             func.row_number()
             .over(
                 partition_by=inner.c.month,
-                order_by=[n_plays.desc(), total_ms.desc(), by_codepoint(inner.c.artist_id)],
+                # A tie goes by name, then id, as top lists rank: the month's top artist is the
+                # first of `report top artists` for that month.
+                order_by=[
+                    n_plays.desc(),
+                    total_ms.desc(),
+                    by_codepoint(artists.c.name),
+                    by_codepoint(inner.c.artist_id),
+                ],
             )
             .label("place"),
         )
-        .group_by(inner.c.month, inner.c.artist_id)
+        .select_from(inner.join(artists, artists.c.id == inner.c.artist_id))
+        .group_by(inner.c.month, inner.c.artist_id, artists.c.name)
         .subquery()
     )
     rows = conn.execute(
@@ -406,25 +414,32 @@ def _top_by_month_of_days(
 
 def _top_by_month_of(conn: Connection, period: Period, sums: FrameSums) -> list[dict[str, Any]]:
     """`top_artist_by_month` from the race's monthly sums: the most plays, then minutes, then
-    the artist id by code point."""
-    best: dict[int, tuple[int, int, str]] = {}
+    the name and the id by code point (as top lists rank)."""
+    best: dict[int, tuple[int, int]] = {}
+    tied: dict[int, list[str]] = defaultdict(list)
     for month, artist_id, _, _, count, ms in sums.rows:
-        key = (-int(count), -int(ms), artist_id)
+        key = (-int(count), -int(ms))
         known = best.get(int(month))
         if known is None or key < known:
             best[int(month)] = key
-    ids = sorted({key[2] for key in best.values()})
+            tied[int(month)] = [artist_id]
+        elif key == known:
+            tied[int(month)].append(artist_id)
+    ids = sorted({artist_id for listed in tied.values() for artist_id in listed})
     names = dict(conn.execute(select(artists.c.id, artists.c.name).where(artists.c.id.in_(ids))).all())
     labels = month_names(period)
-    return [
-        {
-            "month": labels[month],
-            "artist": {"id": artist_id, "name": names[artist_id]},
-            "plays": -count,
-            "minutes": minutes(-ms),
-        }
-        for month, (count, ms, artist_id) in sorted(best.items())
-    ]
+    out = []
+    for month, (count, ms) in sorted(best.items()):
+        artist_id = min(tied[month], key=lambda listed: (names[listed], listed))
+        out.append(
+            {
+                "month": labels[month],
+                "artist": {"id": artist_id, "name": names[artist_id]},
+                "plays": -count,
+                "minutes": minutes(-ms),
+            }
+        )
+    return out
 
 
 MONTH_PROBE_ARTISTS = 10
