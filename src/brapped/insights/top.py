@@ -415,10 +415,11 @@ def genre_coverage(conn: Connection, scope: Scope) -> dict[str, Any]:
     much of the listening it covers."""
     pa = per_artist_of(conn, scope, names=False).subquery("per_artist")
     known = exists().where(artist_genres.c.artist_id == pa.c.artist_id)
-    total, with_genres = conn.execute(
-        select(func.sum(pa.c.main_plays), func.sum(case((known, pa.c.main_plays), else_=0)))
-    ).one()
-    total, with_genres = int(total or 0), int(with_genres or 0)
+    with_genres = int(conn.execute(select(func.sum(case((known, pa.c.main_plays), else_=0)))).scalar() or 0)
+    # Every play of the scope: those of Various Artists (not in per_artist) and of tracks without
+    # a credit are among the plays the genres leave out, not outside the count.
+    pt = per_track_of(conn, scope, columns=("plays",)).subquery("per_track")
+    total = int(conn.execute(select(func.sum(pt.c.plays))).scalar() or 0)
     return {"plays": total, "plays_with_genres": with_genres, "share": with_genres / total if total else None}
 
 
