@@ -201,6 +201,20 @@ def test_a_change_to_what_the_report_shows_makes_the_kept_result_unreadable(
     assert _found(store) == after
 
 
+def test_an_albums_track_count_makes_the_kept_result_unreadable(store: Store) -> None:
+    """Wrapped's new albums need the album's track count (more than half of it streamed), which
+    enrich fills in after the album was stored: the kept result must not hide the album then."""
+    _history(store)
+    _run(store, _set(AL, "id", "al1", release_date="2024-01-01"))  # released in the period
+    before = _kept(store)
+    assert before["top_new_albums"] == []  # its track count is unknown yet
+    _run(store, _set(AL, "id", "al1", total_tracks=2))
+    assert _found(store) is None
+    after = _kept(store)
+    assert [a["id"] for a in after["top_new_albums"]] == ["al1"]
+    assert after == _fresh(store)
+
+
 # Changes a 2024 Wrapped cannot see: the kept result stays in use, and still equals a fresh one.
 UNSEEN: list[tuple[str, Callable[[], Any]]] = [
     ("a play after the cutoff", lambda: insert(tables.plays).values(
