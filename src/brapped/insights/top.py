@@ -18,7 +18,7 @@ from brapped.insights.aggregates import (
     track_credits,
 )
 from brapped.insights.rollups import per_track_of
-from brapped.insights.scope import Scope, by_codepoint, minutes
+from brapped.insights.scope import Scope, by_codepoint, minutes, ratio
 from brapped.store.tables import (
     album_totals,
     albums,
@@ -420,7 +420,7 @@ def genre_coverage(conn: Connection, scope: Scope) -> dict[str, Any]:
     # a credit are among the plays the genres leave out, not outside the count.
     pt = per_track_of(conn, scope, columns=("plays",)).subquery("per_track")
     total = int(conn.execute(select(func.sum(pt.c.plays))).scalar() or 0)
-    return {"plays": total, "plays_with_genres": with_genres, "share": with_genres / total if total else None}
+    return {"plays": total, "plays_with_genres": with_genres, "share": ratio(with_genres, total)}
 
 
 def top(
