@@ -123,14 +123,16 @@ def test_run_serves_the_dashboard(tmp_path: Path, sqlite_url: str) -> None:
     )
     try:
         deadline = time.monotonic() + 60
-        while True:
+        while True:  # the dashboard listens from the start; the first sync is recorded soon after
             try:
                 response = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5)
-                break
+                assert response.status_code == 200
+                if response.json()["last_sync"] is not None:
+                    break
             except httpx.TransportError:
-                assert time.monotonic() < deadline and proc.poll() is None, "dashboard never came up"
-                time.sleep(0.2)
-        assert response.status_code == 200
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None, "no sync shown on the dashboard"
+            time.sleep(0.2)
         assert response.json()["last_sync"]["outcome"] == "failed"  # no Spotify app configured
         proc.terminate()
         try:
@@ -165,3 +167,19 @@ def test_serving_with_a_short_token_is_refused(
     assert "at least 16 characters" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not db.exists()  # refused before the database was opened
+
+
+def test_serving_on_a_busy_port_stops_before_the_scheduler(runner: CliRunner, tmp_path: Path) -> None:
+    """Before, the dashboard was logged as started and `run` went on without one."""
+    db = tmp_path / "never.db"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = runner.invoke(
+            cli, ["--db", f"sqlite:///{db}", "run", "--once", "--serve", "--port", str(port)]
+        )
+    assert result.exit_code == 1, result.output
+    assert "dashboard.started" not in result.stderr
+    assert f"Error: cannot listen on http://127.0.0.1:{port}/: Address already in use" in result.stderr
+    assert not db.exists()  # stopped before the database was opened

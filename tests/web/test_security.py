@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -164,17 +165,24 @@ def test_serve_starts_uvicorn_with_the_app(
     import uvicorn
 
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
-    result = runner.invoke(cli, ["serve", "--port", "9999"])
+
+    def record(server: Any, sockets: Any = None) -> None:
+        calls.append({"app": server.config.app, "bound": sockets[0].getsockname()[:2]})
+
+    monkeypatch.setattr(uvicorn.Server, "run", record)
+    with socket.socket() as probe:  # a port free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = runner.invoke(cli, ["serve", "--port", str(port)])
     assert result.exit_code == 0, result.output
-    assert (calls[0]["host"], calls[0]["port"]) == ("127.0.0.1", 9999)
+    assert calls[0]["bound"] == ("127.0.0.1", port)
     assert isinstance(calls[0]["app"], FastAPI)
-    assert "http://127.0.0.1:9999/" in result.stderr
+    assert f"http://127.0.0.1:{port}/" in result.stderr
 
     monkeypatch.setenv("BRAPPED_DASHBOARD_TOKEN", TOKEN)
-    result = runner.invoke(cli, ["serve", "--host", "0.0.0.0"])
+    result = runner.invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "0"])
     assert result.exit_code == 0, result.output
-    assert calls[1]["host"] == "0.0.0.0"
+    assert calls[1]["bound"][0] == "0.0.0.0"
     assert TOKEN not in result.output + result.stderr
 
 

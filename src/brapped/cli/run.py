@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from brapped.cli.context import AppContext, pass_app
+from brapped.cli.serve import dashboard_url, listen, uvicorn_server
 from brapped.config import Settings
 from brapped.errors import BrappedError
 from brapped.logs import SecretFilter, escape_controls, mask_secrets
@@ -296,11 +297,14 @@ def run_command(
 
         # Before the database is opened: refusing to start should not migrate anything.
         check_bind(host, app.settings.values.get("dashboard_token"))
+    # Bound first: a busy port stops `run` with one line, rather than a dashboard logged as
+    # started that nothing serves.
+    sock = listen(host, port) if serve else None
     store = app.store()
     steps = STEPS_FACTORY[0](app, store)
     stop = threading.Event()
     scheduler = Scheduler(store, app.clock, schedule, steps, stop=stop)
-    server = _serve(app, store, host, port) if serve else None
+    server = _serve(app, store, host, sock) if sock is not None else None
     try:
         with stop_on_signals(stop):
             summary = scheduler.run(until=until, once=once)
@@ -319,29 +323,28 @@ def run_command(
         raise BrappedError(f"the sync failed: {type(error).__name__}: {error}")
 
 
-def _serve(app: AppContext, store: Store, host: str, port: int) -> Any:
-    """The dashboard in a background thread, sharing the scheduler's store (same rules as `serve`)."""
-    import uvicorn
-
+def _serve(app: AppContext, store: Store, host: str, sock: socket.socket) -> Any:
+    """The dashboard in a background thread on `sock`, sharing the scheduler's store (same rules
+    as `serve`)."""
     from brapped.web import app_for_host
 
     web = app_for_host(store, app.settings, app.clock, host)
     warmer = web.state.dashboard.start_warming()
-    server = uvicorn.Server(
-        uvicorn.Config(web, host=host, port=port, log_level="warning", access_log=False, server_header=False)
-    )
+    server: Any = uvicorn_server(web)
 
     def serve_then_stop_warming() -> None:
         try:
-            server.run()
+            server.run(sockets=[sock])
         finally:
             warmer.stop()
+            sock.close()
 
     thread = threading.Thread(target=serve_then_stop_warming, name="dashboard", daemon=True)
     thread.start()
-    logging.getLogger("brapped.pipeline.schedule").info(
-        f"dashboard on http://{host}:{port}/", extra={"event": "dashboard.started", "data": {"port": port}}
-    )
+    port = sock.getsockname()[1]
+    started = {"event": "dashboard.started", "data": {"port": port}}
+    log = logging.getLogger("brapped.pipeline.schedule")
+    log.info(f"dashboard on {dashboard_url(host, port)}", extra=started)
     return server
 
 
