@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from brapped.web.bidi import balanced, bdi, isolate
+from brapped.web.bidi import balanced, bdi, initial, isolate
 
 LRE, RLE, PDF, RLO = "\u202a", "\u202b", "\u202c", "\u202e"
 LRI, RLI, FSI, PDI = "\u2066", "\u2067", "\u2068", "\u2069"
@@ -32,3 +32,25 @@ def test_isolate_and_bdi_wrap_the_balanced_name() -> None:
     assert isolate(f"{PDI}שלום!") == f"{FSI}שלום!{PDI}"
     assert bdi(f'<b>"x"</b>{PDI}') == "<bdi>&lt;b&gt;&#34;x&#34;&lt;/b&gt;</bdi>"
     assert bdi(None) == "<bdi></bdi>"
+
+
+# (name, the letter its placeholder picture shows): written out by hand, code point by code point.
+INITIALS = [
+    ("Abba", "A"),
+    ("éclair", "É"),
+    ("e\u0301cole", "E\u0301"),  # a letter with a combining accent stays whole
+    ("🎶 Music", "🎶"),  # an emoji is one character, not half of one
+    ("\U0001f1eb\U0001f1f7 Paris", "\U0001f1eb\U0001f1f7"),  # a flag: both regional letters
+    ("\U0001f468\u200d\U0001f469\u200d\U0001f467 Family", "\U0001f468\u200d\U0001f469\u200d\U0001f467"),
+    ("\u2764\ufe0f Love", "\u2764\ufe0f"),
+    ("\u202eevil", "E"),  # an override shows nothing: the first letter after it
+    ("\u200f\u200eعمرو دياب", "ع"),
+    ("  ", "?"),
+    ("", "?"),
+    (None, "?"),
+]
+
+
+@pytest.mark.parametrize(("name", "expected"), INITIALS)
+def test_initial_is_the_first_character_a_reader_sees(name: str | None, expected: str) -> None:
+    assert initial(name) == expected

@@ -19,6 +19,7 @@ from brapped.store.tables import album_artists, albums, artists, plays, track_ar
 from brapped.web import create_app
 from tests.web.conftest import NOW, FixedClock, make_settings, seed
 from tests.web.live_server import serving
+from tests.web.test_bidi import INITIALS
 from tests.web.test_browser import ARTIFACTS, Watched, _png, browser
 
 pytestmark = pytest.mark.browser
@@ -218,6 +219,16 @@ def test_a_top_list_count_stays_where_a_latin_names_is(watched: Watched) -> None
     assert latin["afterName"] and latin["fromRight"] >= 0
     for name in (HE, AR, BANG):
         assert page.evaluate(COUNT_PLACE, name) == latin, name
+    assert watched.problems == []
+
+
+def test_the_scripts_take_the_same_initial_as_the_pages(watched: Watched) -> None:
+    """Search-as-you-type and a cover that failed to load show a placeholder letter from app.js:
+    the same as the server's (tests/web/test_bidi.py's table, written by hand)."""
+    page = watched.page
+    page.goto("/", wait_until="load")
+    names = [name for name, _ in INITIALS]
+    assert page.evaluate("names => names.map(n => brapped.initial(n))", names) == [e for _, e in INITIALS]
     assert watched.problems == []
 
 

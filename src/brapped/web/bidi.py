@@ -10,6 +10,7 @@ browser (`brapped.isolate`).
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from markupsafe import Markup
@@ -57,3 +58,35 @@ def isolate(text: str) -> str:
 def bdi(value: Any) -> Markup:
     """The Jinja filter: `value` as escaped text in a `<bdi>` element."""
     return Markup("<bdi>%s</bdi>") % balanced("" if value is None else str(value))
+
+
+_INVISIBLE = ("Cc", "Cf", "Zs", "Zl", "Zp")  # controls, format characters (marks, joiners), spaces
+_ZWJ, _VS16 = "\u200d", "\ufe0f"
+
+
+def initial(value: Any) -> str:
+    """The first character a reader sees in `value`, upper-cased, for a placeholder picture ("?"
+    for none): what comes before it unseen (a direction mark, an override) is skipped, and it is
+    kept whole, with its combining marks, a flag's two letters, an emoji's joined parts (app.js
+    does the same with `Intl.Segmenter`). The first code unit alone was half an emoji."""
+    text = "" if value is None else str(value)
+    start = 0
+    while start < len(text) and unicodedata.category(text[start]) in _INVISIBLE:
+        start += 1
+    if start == len(text):
+        return "?"
+    end = start + 1
+    if _regional(text[start]) and end < len(text) and _regional(text[end]):
+        end += 1
+    while end < len(text):
+        if unicodedata.category(text[end]).startswith("M") or text[end] == _VS16:
+            end += 1
+        elif text[end] == _ZWJ and end + 1 < len(text):
+            end += 2
+        else:
+            break
+    return text[start:end].upper()
+
+
+def _regional(char: str) -> bool:
+    return "\U0001f1e6" <= char <= "\U0001f1ff"

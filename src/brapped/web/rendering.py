@@ -8,7 +8,7 @@ from typing import Any
 
 import jinja2
 
-from brapped.web.bidi import bdi
+from brapped.web.bidi import bdi, initial
 from brapped.web.encoding import jsonable
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -77,5 +77,6 @@ def environment() -> jinja2.Environment:
         when=_when,
         jsonable=jsonable,
         bdi=bdi,
+        initial=initial,
     )
     return env

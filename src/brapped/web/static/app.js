@@ -9,7 +9,7 @@ document.addEventListener("error", function (event) {
   var span = document.createElement("span");
   span.className = img.className + " pic-empty";
   span.setAttribute("aria-hidden", "true");
-  span.setAttribute("data-initial", ((img.getAttribute("data-name") || "?").charAt(0) || "?").toUpperCase());
+  span.setAttribute("data-initial", brapped.initial(img.getAttribute("data-name")));
   img.replaceWith(span);
 }, true);
 
@@ -36,6 +36,16 @@ brapped.balanced = function (text) {
   return out + opened.reverse().join("");
 };
 brapped.isolate = function (text) { return "\u2068" + brapped.balanced(text) + PDI; };
+/* A placeholder picture's letter: the first character a reader sees, whole (an emoji, a flag, a
+   letter with its accents), after what is unseen (direction marks, overrides); as bidi.initial. */
+brapped.initial = function (name) {
+  var text = String(name == null ? "" : name).replace(/^[\p{Cc}\p{Cf}\p{Z}]+/u, "");
+  if (!text) return "?";
+  var first = window.Intl && Intl.Segmenter
+    ? new Intl.Segmenter(undefined, { granularity: "grapheme" }).segment(text)[Symbol.iterator]().next().value.segment
+    : Array.from(text)[0];
+  return first.toUpperCase();
+};
 
 function el(tag, attrs, text) {
   var node = document.createElement(tag);
@@ -97,7 +107,7 @@ function renderResults(target, data, q) {
     rows.forEach(function (row, i) {
       var li = el("li");
       li.appendChild(el("span", { class: "rank" }, i + 1));
-      li.appendChild(el("span", { class: "pic pic-sm pic-" + (g[0] === "artists" ? "artist" : "album") + " pic-empty", "data-initial": (row.name || "?").charAt(0).toUpperCase() }));
+      li.appendChild(el("span", { class: "pic pic-sm pic-" + (g[0] === "artists" ? "artist" : "album") + " pic-empty", "data-initial": brapped.initial(row.name) }));
       var what = el("span", { class: "what" });
       var link = el("a", { class: "name", href: g[2] + encodeURIComponent(row.id) });
       link.appendChild(el("bdi", {}, brapped.balanced(row.name)));
