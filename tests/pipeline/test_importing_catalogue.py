@@ -61,9 +61,7 @@ def test_plays_of_known_tracks_add_no_album_or_artist(
         all_albums = set(conn.execute(select(albums.c.id)).scalars())
         all_artists = set(conn.execute(select(artists.c.id)).scalars())
         credited = set(conn.execute(select(track_artists.c.artist_id)).scalars())
-        album_credited = dict(
-            conn.execute(select(album_artists.c.album_id, album_artists.c.artist_id)).tuples().all()
-        )
+        album_credited = dict(conn.execute(select(album_artists.c.album_id, album_artists.c.artist_id)).all())
     assert {t: album_of[t] for t in known} == {t: f"realalb{i}" for i, t in enumerate(known)}
     assert set(album_of) == set(known) | new
     # Every album belongs to a track, every artist to a track (or to an album a track is on).
