@@ -18,7 +18,7 @@ from brapped.cli.context import (
     safe,
 )
 from brapped.cli.report import user_option
-from brapped.cli.report_tables import artists_text, flatten
+from brapped.cli.report_tables import artists_text, emit_document
 from brapped.insights import artist_story, require_listener, search, track_story
 from brapped.serialise import instant_text
 
@@ -117,11 +117,7 @@ def artist_cmd(app: AppContext, name_or_id: str, limit: int, user_id: str | None
             stream_threshold_ms=settings.stream_threshold_ms,
             limit=limit,
         )
-    if fmt == "json":
-        emit_json(app, story)
-        return
-    if fmt == "csv":
-        emit_rows(app, fmt, flatten(story), ["key", "value"])
+    if emit_document(app, fmt, story):
         return
     artist = story["artist"]
     summary = [
@@ -187,11 +183,7 @@ def track_cmd(app: AppContext, name_or_id: str, user_id: str | None, fmt: str) -
         story = track_story(
             conn, name_or_id, settings.tz, user_id=user_id, stream_threshold_ms=settings.stream_threshold_ms
         )
-    if fmt == "json":
-        emit_json(app, story)
-        return
-    if fmt == "csv":
-        emit_rows(app, fmt, flatten(story), ["key", "value"])
+    if emit_document(app, fmt, story):
         return
     track = story["track"]
     busiest = story["busiest_day"]

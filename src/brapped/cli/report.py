@@ -15,8 +15,8 @@ from brapped.cli.report_tables import (
     artist_table,
     csv_item,
     emit_day,
+    emit_document,
     emit_wrapped_table,
-    flatten,
     plain_rows,
     track_table,
 )
@@ -191,13 +191,8 @@ def wrapped_cmd(
                 f"cannot write the share page: {exc.strerror} ({exc.filename})"
             ) from exc
         click.echo(f"Share page written to {index} (open it, or publish the folder).", err=True)
-    if fmt == "json":
-        emit_json(app, data)
-        return
-    if fmt == "csv":
-        emit_rows(app, fmt, flatten(data), ["key", "value"])
-        return
-    emit_wrapped_table(app, fmt, data)
+    if not emit_document(app, fmt, data):
+        emit_wrapped_table(app, fmt, data)
 
 
 @report.command("top")

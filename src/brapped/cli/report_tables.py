@@ -28,6 +28,18 @@ def flatten(data: Any, prefix: str = "") -> list[dict[str, Any]]:
     return rows
 
 
+def emit_document(app: AppContext, fmt: str, document: Any) -> bool:
+    """A report as JSON, or as CSV key/value rows (`flatten`); False for a table, which is the
+    caller's to draw."""
+    if fmt == "json":
+        emit_json(app, document)
+        return True
+    if fmt == "csv":
+        emit_rows(app, fmt, flatten(document), ["key", "value"])
+        return True
+    return False
+
+
 # The part of a title that credits other artists: "(feat. X)", "[with X & Y]", "- ft. X".
 _CREDIT_PART = re.compile(
     r"(?i)[(\[]\s*(?:feat\.?|ft\.?|featuring|with)\s+([^)\]]*)|\b(?:feat\.|ft\.|featuring)\s+(.*)"
@@ -106,11 +118,7 @@ def pct(value: float | None) -> str:
 
 
 def emit_day(app: AppContext, fmt: str, report: dict[str, Any]) -> None:
-    if fmt == "json":
-        emit_json(app, report)
-        return
-    if fmt == "csv":
-        emit_rows(app, fmt, flatten(report), ["key", "value"])
+    if emit_document(app, fmt, report):
         return
     average = report["average_day"]
     summary = [
