@@ -131,7 +131,7 @@ def album_row(album: Mapping[str, Any], *, full: bool = False, now: datetime | N
 def _positions(owner_key: str, owner_id: str, artists: Any) -> list[Row]:
     rows: list[Row] = []
     seen: set[str] = set()
-    for artist in artists if isinstance(artists, list) else []:
+    for artist in _list(artists):
         if not isinstance(artist, dict) or not usable_id(artist.get("id")) or artist["id"] in seen:
             continue
         seen.add(artist["id"])
